@@ -1,0 +1,1 @@
+"""Alembic migrations for credmail, installed as the `credmail_migrations` package."""

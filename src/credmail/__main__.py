@@ -1,0 +1,5 @@
+"""Allows `python -m credmail`."""
+
+from credmail.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Adapters: thin I/O behind the service ports (IMAP, Maildir, SMTP, database)."""

@@ -1,0 +1,164 @@
+"""SQLAlchemy 2 table models; Alembic migrations in migrations/ mirror them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC, on every backend alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class PersonRow(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    first_name: Mapped[str] = mapped_column(String(200))
+    last_name: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    class_name: Mapped[str | None] = mapped_column(String(50))
+    emails: Mapped[list[EmailRow]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", order_by="EmailRow.position"
+    )
+
+
+class EmailRow(Base):
+    __tablename__ = "person_emails"
+    __table_args__ = (UniqueConstraint("person_id", "address_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    address: Mapped[str] = mapped_column(String(320))
+    address_key: Mapped[str] = mapped_column(String(320), index=True)
+    person: Mapped[PersonRow] = relationship(back_populates="emails")
+
+
+class GuardianshipRow(Base):
+    __tablename__ = "guardianships"
+
+    guardian_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class CheckpointRow(Base):
+    __tablename__ = "checkpoints"
+
+    folder: Mapped[str] = mapped_column(String(500), primary_key=True)
+    validity: Mapped[int] = mapped_column(Integer)
+    last_uid: Mapped[int] = mapped_column(Integer)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LedgerRow(Base):
+    __tablename__ = "ledger"
+    __table_args__ = (UniqueConstraint("folder", "validity", "source_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    folder: Mapped[str] = mapped_column(String(500))
+    validity: Mapped[int] = mapped_column(Integer)
+    source_key: Mapped[str] = mapped_column(String(300))
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(20))
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    target_folder: Mapped[str | None] = mapped_column(String(500))
+    moved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReviewRow(Base):
+    __tablename__ = "review_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledger.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    sender: Mapped[str | None] = mapped_column(String(320))
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    sent_summary: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledger.id", ondelete="SET NULL"))
+    review_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review_items.id", ondelete="SET NULL")
+    )
+    template: Mapped[str] = mapped_column(String(100))
+    recipient: Mapped[str] = mapped_column(String(320))
+    envelope_from: Mapped[str] = mapped_column(String(320))
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class TokenRow(Base):
+    __tablename__ = "link_tokens"
+    __table_args__ = (Index("ix_link_tokens_subject", "username", "purpose"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(100))
+    purpose: Mapped[str] = mapped_column(String(50))
+    address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,266 @@
+"""Settings: one TOML file, CREDMAIL_* environment overrides, *_file secrets, strict keys.
+
+`load_settings` either returns a validated Settings or raises ConfigError with one
+message naming the offending key; nothing connects before that.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from credmail.core.addresses import AddressError, is_loopback_host, normalize_address
+from credmail.core.classify import (
+    DEFAULT_ADULT_PHRASES,
+    DEFAULT_REPLY_PREFIXES,
+    DEFAULT_STUDENT_PHRASES,
+)
+
+ENV_PREFIX = "CREDMAIL_"
+ENV_CONFIG = "CREDMAIL_CONFIG"
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "password", "secret", "xxx"}
+
+Security = Literal["tls", "starttls", "none"]
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the sysadmin, naming the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _read_secret_files(section: Section, *names: str) -> dict[str, str]:
+    """Resolve `<name>_file` keys into their values (trailing newline stripped)."""
+    found: dict[str, str] = {}
+    for name in names:
+        path = getattr(section, f"{name}_file")
+        if path is None:
+            continue
+        try:
+            found[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ValueError(f"{name}_file: cannot read {path}: {exc.strerror}") from exc
+    return found
+
+
+def _check_transport(host: str, security: str) -> None:
+    if security == "none" and not is_loopback_host(host):
+        raise ValueError(f"security = 'none' is allowed only toward a loopback host, not {host}")
+
+
+def _check_secret(value: str | None, key: str) -> None:
+    if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
+        raise ValueError(f"{key} is a placeholder; set the real secret")
+
+
+class FoldersSettings(Section):
+    answered: str = "Credenziali/Evase"
+    review: str = "Credenziali/Revisione"
+    automated: str = "Credenziali/Scartate"
+    errors: str = "Credenziali/Errori"
+
+
+class MailboxSettings(Section):
+    kind: Literal["imap", "maildir"] = "imap"
+    host: str = "localhost"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Security = "tls"
+    ca_file: Path | None = None
+    username: str = ""
+    password: str | None = None
+    password_file: Path | None = None
+    folder: str = "INBOX"
+    maildir_path: Path | None = None
+    process_existing: bool = False
+    use_idle: bool = True
+    idle_refresh_seconds: int = Field(default=240, ge=10, le=1740)
+    poll_interval_seconds: int = Field(default=60, ge=1)
+    timeout_seconds: float = Field(default=60, gt=0)
+    batch_size: int = Field(default=100, ge=1)
+    max_message_bytes: int = Field(default=10_000_000, ge=1024)
+    folders: FoldersSettings = FoldersSettings()
+
+    @model_validator(mode="after")
+    def _validate(self) -> MailboxSettings:
+        if self.kind == "maildir":
+            if self.maildir_path is None:
+                raise ValueError("maildir_path is required when kind = 'maildir'")
+            return self
+        _check_transport(self.host, self.security)
+        _check_secret(self.password, "password")
+        secrets = _read_secret_files(self, "password")
+        return self.model_copy(update=secrets) if secrets else self
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (993 if self.security == "tls" else 143)
+
+
+class SmtpSettings(Section):
+    host: str = "localhost"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Security = "starttls"
+    ca_file: Path | None = None
+    username: str = ""
+    password: str | None = None
+    password_file: Path | None = None
+    from_address: str = "segreteria@istitutostanga.edu.it"
+    from_name: str = "Segreteria"
+    timeout_seconds: float = Field(default=30, gt=0)
+    retry_base_seconds: float = Field(default=30, gt=0)
+    retry_max_seconds: float = Field(default=3600, gt=0)
+    max_attempts: int = Field(default=50, ge=1)
+    outbox_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _validate(self) -> SmtpSettings:
+        try:
+            normalize_address(self.from_address)
+        except AddressError as exc:
+            raise ValueError(f"from_address: {exc}") from exc
+        if self.outbox_dir is None:
+            _check_transport(self.host, self.security)
+        _check_secret(self.password, "password")
+        secrets = _read_secret_files(self, "password")
+        return self.model_copy(update=secrets) if secrets else self
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"tls": 465, "starttls": 587, "none": 25}[self.security]
+
+
+class DatabaseSettings(Section):
+    url: str = "sqlite:///credmail.db"
+    url_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _validate(self) -> DatabaseSettings:
+        secrets = _read_secret_files(self, "url")
+        return self.model_copy(update=secrets) if secrets else self
+
+
+class LinksSettings(Section):
+    issuer: Literal["token", "template"] = "token"
+    base_url: str = "https://registro.istitutostanga.edu.it"
+    ttl_minutes: int = Field(default=60, ge=1, le=10080)
+    url_template: str = ""
+
+    @model_validator(mode="after")
+    def _validate(self) -> LinksSettings:
+        if self.issuer == "token" and not self.base_url.startswith("https://"):
+            raise ValueError("base_url must start with https://")
+        if self.issuer == "template" and "{username}" not in self.url_template:
+            raise ValueError("url_template must contain {username} when issuer = 'template'")
+        return self
+
+
+class ClassifySettings(Section):
+    student_phrases: tuple[str, ...] = DEFAULT_STUDENT_PHRASES
+    adult_phrases: tuple[str, ...] = DEFAULT_ADULT_PHRASES
+    reply_prefixes: tuple[str, ...] = DEFAULT_REPLY_PREFIXES
+
+
+class RepliesSettings(Section):
+    templates_dir: Path | None = None
+    school_name: str = "Istituto Stanga"
+    signature: str = "La Segreteria"
+
+
+class PrivacySettings(Section):
+    log_key: str | None = None
+    log_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _validate(self) -> PrivacySettings:
+        secrets = _read_secret_files(self, "log_key")
+        return self.model_copy(update=secrets) if secrets else self
+
+
+class DaemonSettings(Section):
+    timezone: str = "Europe/Rome"
+    outbox_interval_seconds: int = Field(default=30, ge=1)
+    housekeeping_interval_minutes: int = Field(default=60, ge=1)
+
+
+class LoggingSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(Section):
+    mailbox: MailboxSettings = MailboxSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    links: LinksSettings = LinksSettings()
+    classify: ClassifySettings = ClassifySettings()
+    replies: RepliesSettings = RepliesSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    daemon: DaemonSettings = DaemonSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+
+def load_settings(path: Path | None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the TOML file (if any), apply CREDMAIL_SECTION__KEY overrides, validate."""
+    env = dict(os.environ if environ is None else environ)
+    data = _read_toml(path) if path else {}
+    _apply_env(data, env)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def config_path(cli_value: str | None, environ: dict[str, str] | None = None) -> Path | None:
+    env = os.environ if environ is None else environ
+    value = cli_value or env.get(ENV_CONFIG)
+    return Path(value) if value else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _apply_env(data: dict[str, Any], env: dict[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        if len(path) < 2:
+            raise ConfigError(f"{name}: use CREDMAIL_SECTION__KEY (double underscore)")
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name}: {part} is not a section")
+        node[path[-1]] = _env_value(value)
+
+
+def _env_value(value: str) -> Any:
+    if value.startswith("[") and value.endswith("]"):
+        return tomllib.loads(f"v = {value}")["v"]
+    return value
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{key}: {message}" if key else message)
+    return "; ".join(lines)

@@ -1,0 +1,1 @@
+"""The pure core: values, parsing, classification, verification and decisions (stdlib only)."""

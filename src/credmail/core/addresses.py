@@ -1,0 +1,37 @@
+"""Address normalization: the one key used to compare a sender with the directory."""
+
+from __future__ import annotations
+
+
+class AddressError(ValueError):
+    """An address that cannot be normalized."""
+
+
+def normalize_address(address: str) -> str:
+    """Return the lookup key: ASCII local part lowercased, domain lowercased in IDNA form.
+
+    +tags and dots are kept; a non-ASCII local part is kept as it is (callers send it
+    to review). Raises AddressError for anything that is not local@domain.
+    """
+    local, sep, domain = address.strip().rpartition("@")
+    if not sep or not local or not domain:
+        raise AddressError(f"not an address: {address!r}")
+    try:
+        ascii_domain = domain.rstrip(".").encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise AddressError(f"bad domain in {address!r}") from exc
+    if local.isascii():
+        local = local.lower()
+    return f"{local}@{ascii_domain}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback literals (the only hosts that may skip TLS)."""
+    import ipaddress
+
+    if host.lower() in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,149 @@
+"""The pure decision: frozen facts in, a Decision (outcome, reasons, actions) out.
+
+Review reasons are an ordered table; every row is evaluated, so the reviewer sees all
+the reasons that applied, and the message is held once at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from credmail.core.addresses import normalize_address
+from credmail.core.automated import automated_reasons
+from credmail.core.names import named_people
+from credmail.core.values import (
+    Action,
+    Decision,
+    Facts,
+    HoldForReview,
+    Outcome,
+    Person,
+    RequestKind,
+    Role,
+    SendLink,
+    SendReply,
+)
+
+PURPOSE_ADULT = "adult_reset"
+PURPOSE_STUDENT = "student_reset"
+TEMPLATE_LINK_ADULT = "link_adult"
+TEMPLATE_LINK_STUDENT = "link_student"
+TEMPLATE_MINOR_PROCEDURE = "minor_procedure"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Who the request is about, as far as the facts tell."""
+
+    candidates: tuple[Person, ...]
+    chosen: Person | None
+    guardians: tuple[Person, ...] = ()
+    minor_only_sender: bool = False
+
+
+def resolve(facts: Facts) -> Resolution:
+    """Find the account a request is for: the adults on file, or a guardian's students."""
+    if facts.classification.kind is RequestKind.STUDENT:
+        return _resolve_student(facts)
+    return _resolve_adult(facts)
+
+
+def _resolve_adult(facts: Facts) -> Resolution:
+    adults = tuple(p for p in facts.people_on_file if p.is_adult_on(facts.today))
+    minor_only = bool(facts.people_on_file) and not adults
+    return Resolution(adults, _pick(adults, facts, first_names=False), (), minor_only)
+
+
+def _resolve_student(facts: Facts) -> Resolution:
+    guardians = tuple(p for p in facts.people_on_file if p.role is Role.GUARDIAN)
+    students = facts.linked_students if guardians else ()
+    return Resolution(students, _pick(students, facts, first_names=True), guardians)
+
+
+def _pick(candidates: tuple[Person, ...], facts: Facts, *, first_names: bool) -> Person | None:
+    if len(candidates) == 1:
+        return candidates[0]
+    text = f"{facts.classification.rest}\n{facts.mail.text}"
+    named = named_people(text, candidates, first_names=first_names)
+    return named[0] if len(named) == 1 else None
+
+
+ReviewRule = tuple[str, Callable[[Facts, Resolution], bool]]
+
+
+def _from_problem(code: str) -> Callable[[Facts, Resolution], bool]:
+    return lambda facts, _: code in facts.mail.from_problems
+
+
+def _is(kind: RequestKind) -> Callable[[Facts], bool]:
+    return lambda facts: facts.classification.kind is kind
+
+
+_adult, _student = _is(RequestKind.ADULT), _is(RequestKind.STUDENT)
+
+
+def _chosen_student_is_adult(facts: Facts, res: Resolution) -> bool:
+    return _student(facts) and res.chosen is not None and res.chosen.is_adult_on(facts.today)
+
+
+REVIEW_RULES: tuple[ReviewRule, ...] = (
+    ("missing_from", _from_problem("missing_from")),
+    ("repeated_from", _from_problem("repeated_from")),
+    ("multi_address_from", _from_problem("multi_address_from")),
+    ("malformed_from", _from_problem("malformed_from")),
+    ("non_ascii_local_part", _from_problem("non_ascii_local_part")),
+    ("malformed_subject", lambda facts, _: bool(facts.mail.subject_problems)),
+    ("reply_prefix", lambda facts, _: facts.classification.reply_prefix),
+    ("unknown_sender", lambda f, _: f.mail.sender is not None and not f.people_on_file),
+    ("ambiguous_person", lambda f, r: _adult(f) and len(r.candidates) > 1 and not r.chosen),
+    ("not_guardian", lambda f, r: _student(f) and bool(f.people_on_file) and not r.guardians),
+    ("no_linked_student", lambda f, r: bool(r.guardians) and not r.candidates),
+    ("ambiguous_student", lambda f, r: _student(f) and len(r.candidates) > 1 and not r.chosen),
+    ("adult_student", _chosen_student_is_adult),
+)
+
+
+def review_reasons(facts: Facts, resolution: Resolution) -> tuple[str, ...]:
+    """Every review rule that applies, in table order."""
+    return tuple(code for code, applies in REVIEW_RULES if applies(facts, resolution))
+
+
+def decide(facts: Facts) -> Decision:
+    """Decide what to do with one message. Pure: no I/O, no clock, no database."""
+    if not facts.classification.is_request:
+        return Decision(Outcome.IGNORED)
+    automated = automated_reasons(facts)
+    if automated:
+        return Decision(Outcome.AUTOMATED, automated)
+    resolution = resolve(facts)
+    reasons = review_reasons(facts, resolution)
+    action = None if reasons else _answer(facts, resolution)
+    if action is None:
+        reasons = reasons or ("undecided",)
+        return Decision(Outcome.REVIEW, reasons, (HoldForReview(reasons),))
+    return Decision(Outcome.ANSWERED, (), (action,))
+
+
+def _answer(facts: Facts, res: Resolution) -> Action | None:
+    sender = facts.mail.sender
+    if sender is None:
+        return None
+    if facts.classification.kind is RequestKind.ADULT and res.minor_only_sender:
+        return SendReply(TEMPLATE_MINOR_PROCEDURE, _on_file(facts.people_on_file, sender))
+    if res.chosen is None:
+        return None
+    if facts.classification.kind is RequestKind.STUDENT:
+        to = _on_file(res.guardians, sender)
+        return SendLink(res.chosen.username, PURPOSE_STUDENT, to, TEMPLATE_LINK_STUDENT)
+    to = _on_file((res.chosen,), sender)
+    return SendLink(res.chosen.username, PURPOSE_ADULT, to, TEMPLATE_LINK_ADULT)
+
+
+def _on_file(people: tuple[Person, ...], sender: str) -> str:
+    """The address exactly as the directory records it, for the sender's lookup key."""
+    for person in people:
+        for address in person.emails:
+            if normalize_address(address) == sender:
+                return address
+    raise ValueError("sender is not on file for the chosen people")

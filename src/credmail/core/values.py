@@ -1,0 +1,154 @@
+"""Frozen values passed between the steps of the flow."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date
+
+
+class Role(enum.StrEnum):
+    """A person's role in the school's directory."""
+
+    STUDENT = "student"
+    GUARDIAN = "guardian"
+    TEACHER = "teacher"
+    STAFF = "staff"
+    HEAD = "head"
+
+
+class RequestKind(enum.StrEnum):
+    """What a subject line asks for."""
+
+    ADULT = "adult"
+    STUDENT = "student"
+    UNKNOWN = "unknown"
+
+
+class Outcome(enum.StrEnum):
+    """Where a handled message ends up; each outcome has its own folder."""
+
+    ANSWERED = "answered"
+    REVIEW = "review"
+    AUTOMATED = "automated"
+    ERRORS = "errors"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class MailRef:
+    """Identity of one message in a source, plus what is cheap to fetch first."""
+
+    folder: str
+    validity: int
+    key: str
+    size: int
+    header: bytes
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    """Everything the later steps need from one parsed message."""
+
+    message_id: str | None
+    sender: str | None
+    sender_display_name: str
+    subject: str
+    text: str
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    from_problems: tuple[str, ...]
+    subject_problems: tuple[str, ...]
+    automation_headers: tuple[tuple[str, str], ...]
+    is_delivery_report: bool
+    date_header: str = ""
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The result of walking the subject rules."""
+
+    kind: RequestKind
+    is_request: bool
+    reply_prefix: bool = False
+    rest: str = ""
+
+
+@dataclass(frozen=True)
+class Person:
+    """A directory record as the core sees it."""
+
+    username: str
+    role: Role
+    first_name: str
+    last_name: str
+    birth_date: date | None
+    emails: tuple[str, ...] = ()
+    students: tuple[str, ...] = ()
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def age_on(self, day: date) -> int | None:
+        if self.birth_date is None:
+            return None
+        born = self.birth_date
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+    def is_minor_on(self, day: date) -> bool:
+        age = self.age_on(day)
+        return self.role is Role.STUDENT and (age is None or age < 18)
+
+    def is_adult_on(self, day: date) -> bool:
+        return not self.is_minor_on(day)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Frozen inputs of `decide`: the parsed mail and every record looked up for it."""
+
+    mail: InboundMail
+    classification: Classification
+    own_addresses: frozenset[str]
+    references_our_mail: bool
+    people_on_file: tuple[Person, ...]
+    linked_students: tuple[Person, ...]
+    today: date
+
+
+@dataclass(frozen=True)
+class SendLink:
+    """Issue a link for `username` and mail it to `to` (always an address on file)."""
+
+    username: str
+    purpose: str
+    to: str
+    template: str
+
+
+@dataclass(frozen=True)
+class SendReply:
+    """Send a fixed informational reply to `to` (an address on file)."""
+
+    template: str
+    to: str
+
+
+@dataclass(frozen=True)
+class HoldForReview:
+    """Queue the request for the secretariat, with every reason that applied."""
+
+    reasons: tuple[str, ...]
+
+
+Action = SendLink | SendReply | HoldForReview
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one message: where it goes and what to send."""
+
+    outcome: Outcome
+    reasons: tuple[str, ...] = ()
+    actions: tuple[Action, ...] = field(default=())
