@@ -36,11 +36,7 @@ def _null_sender(facts: Facts) -> bool:
 
 def _robot_sender(facts: Facts) -> bool:
     local = (facts.mail.sender or "").partition("@")[0]
-    return (
-        local in _ROBOT_LOCAL_PARTS
-        or local.startswith("owner-")
-        or local.endswith("-request")
-    )
+    return local in _ROBOT_LOCAL_PARTS or local.startswith("owner-") or local.endswith("-request")
 
 
 AutomatedRule = tuple[str, Callable[[Facts], bool]]

@@ -1,0 +1,378 @@
+"""SQLAlchemy implementations of the storage ports; none of them commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from credmail.adapters.db.models import (
+    CheckpointRow,
+    EmailRow,
+    GuardianshipRow,
+    LedgerRow,
+    OutboxRow,
+    PersonRow,
+    ReviewRow,
+    TokenRow,
+)
+from credmail.core.values import MailRef, Person, Role
+from credmail.service.ports import (
+    LedgerEntry,
+    OutboxEntry,
+    OutgoingMail,
+    ReviewItem,
+    TokenRecord,
+)
+
+
+def to_person(row: PersonRow, students: Sequence[str] = ()) -> Person:
+    return Person(
+        username=row.username,
+        role=Role(row.role),
+        first_name=row.first_name,
+        last_name=row.last_name,
+        birth_date=row.birth_date,
+        emails=tuple(email.address for email in row.emails),
+        students=tuple(students),
+    )
+
+
+class SqlDirectory:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _people(self, query: object) -> list[Person]:
+        rows = self.session.scalars(query.options(selectinload(PersonRow.emails)))  # type: ignore[attr-defined]
+        return [to_person(row) for row in rows.unique()]
+
+    def people_with_address(self, address_key: str) -> list[Person]:
+        query = select(PersonRow).join(EmailRow).where(EmailRow.address_key == address_key)
+        return self._people(query.order_by(PersonRow.username))
+
+    def students_of(self, guardian_usernames: Sequence[str]) -> list[Person]:
+        guardian = select(PersonRow.id).where(PersonRow.username.in_(guardian_usernames))
+        student_ids = select(GuardianshipRow.student_id).where(
+            GuardianshipRow.guardian_id.in_(guardian)
+        )
+        query = select(PersonRow).where(PersonRow.id.in_(student_ids))
+        return self._people(query.order_by(PersonRow.username))
+
+    def guardians_of(self, student_username: str) -> list[Person]:
+        student = select(PersonRow.id).where(PersonRow.username == student_username)
+        guardian_ids = select(GuardianshipRow.guardian_id).where(
+            GuardianshipRow.student_id.in_(student)
+        )
+        query = select(PersonRow).where(PersonRow.id.in_(guardian_ids))
+        return self._people(query.order_by(PersonRow.username))
+
+    def get(self, username: str) -> Person | None:
+        found = self._people(select(PersonRow).where(PersonRow.username == username))
+        return found[0] if found else None
+
+
+def _ledger_entry(row: LedgerRow) -> LedgerEntry:
+    return LedgerEntry(
+        row.id, row.outcome, row.target_folder, row.moved_at is not None, row.source_key
+    )
+
+
+class SqlLedger:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def find(self, ref: MailRef) -> LedgerEntry | None:
+        row = self.session.scalar(
+            select(LedgerRow).where(
+                LedgerRow.folder == ref.folder,
+                LedgerRow.validity == ref.validity,
+                LedgerRow.source_key == ref.key,
+            )
+        )
+        return _ledger_entry(row) if row else None
+
+    def find_by_message_id(self, message_id: str) -> LedgerEntry | None:
+        row = self.session.scalar(
+            select(LedgerRow).where(LedgerRow.message_id == message_id).order_by(LedgerRow.id)
+        )
+        return _ledger_entry(row) if row else None
+
+    def add(
+        self,
+        ref: MailRef,
+        message_id: str | None,
+        outcome: str,
+        reasons: Sequence[str],
+        target_folder: str | None,
+        now: datetime,
+        error: str | None = None,
+    ) -> int:
+        row = LedgerRow(
+            folder=ref.folder,
+            validity=ref.validity,
+            source_key=ref.key,
+            message_id=message_id,
+            handled_at=now,
+            outcome=outcome,
+            reasons=list(reasons),
+            target_folder=target_folder,
+            error=error,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    def mark_moved(self, entry_id: int, now: datetime) -> None:
+        self.session.execute(update(LedgerRow).where(LedgerRow.id == entry_id).values(moved_at=now))
+
+    def unmoved(self, folder: str, validity: int) -> list[LedgerEntry]:
+        rows = self.session.scalars(
+            select(LedgerRow).where(
+                LedgerRow.folder == folder,
+                LedgerRow.validity == validity,
+                LedgerRow.target_folder.is_not(None),
+                LedgerRow.moved_at.is_(None),
+            )
+        )
+        return [_ledger_entry(row) for row in rows]
+
+
+class SqlCheckpoints:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, folder: str) -> tuple[int, int] | None:
+        row = self.session.get(CheckpointRow, folder)
+        return (row.validity, row.last_uid) if row else None
+
+    def set(self, folder: str, validity: int, last_uid: int, now: datetime) -> None:
+        row = self.session.get(CheckpointRow, folder)
+        if row is None:
+            self.session.add(
+                CheckpointRow(folder=folder, validity=validity, last_uid=last_uid, synced_at=now)
+            )
+            return
+        row.validity, row.last_uid, row.synced_at = validity, last_uid, now
+
+    def last_sync(self) -> datetime | None:
+        return self.session.scalar(
+            select(CheckpointRow.synced_at).order_by(CheckpointRow.synced_at.desc())
+        )
+
+
+def _outbox_entry(row: OutboxRow) -> OutboxEntry:
+    return OutboxEntry(
+        id=row.id,
+        message_id=row.message_id,
+        template=row.template,
+        recipient=row.recipient,
+        status=row.status,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        sent_at=row.sent_at,
+        last_error=row.last_error,
+        envelope_from=row.envelope_from,
+        raw=row.raw,
+    )
+
+
+class SqlOutbox:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, mail: OutgoingMail, template: str, now: datetime, **links: int | None) -> int:
+        row = OutboxRow(
+            message_id=mail.message_id,
+            template=template,
+            recipient=mail.recipient,
+            envelope_from=mail.envelope_from,
+            raw=mail.raw,
+            status="pending",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+            ledger_id=links.get("ledger_id"),
+            review_id=links.get("review_id"),
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    def knows_message_id(self, message_ids: Sequence[str]) -> bool:
+        if not message_ids:
+            return False
+        found = self.session.scalar(
+            select(OutboxRow.id).where(OutboxRow.message_id.in_(list(message_ids))).limit(1)
+        )
+        return found is not None
+
+    def due(self, now: datetime, limit: int) -> list[OutboxEntry]:
+        rows = self.session.scalars(
+            select(OutboxRow)
+            .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
+            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+            .limit(limit)
+        )
+        return [_outbox_entry(row) for row in rows]
+
+    def mark_sent(self, entry_id: int, now: datetime) -> None:
+        # The body holds a live link: keep only the metadata once delivered.
+        self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == entry_id)
+            .values(
+                status="sent",
+                sent_at=now,
+                raw=None,
+                attempts=OutboxRow.attempts + 1,
+                last_error=None,
+            )
+        )
+
+    def mark_retry(self, entry_id: int, error: str, next_at: datetime) -> None:
+        self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == entry_id)
+            .values(attempts=OutboxRow.attempts + 1, last_error=error, next_attempt_at=next_at)
+        )
+
+    def mark_failed(self, entry_id: int, error: str) -> None:
+        self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == entry_id)
+            .values(status="failed", attempts=OutboxRow.attempts + 1, last_error=error)
+        )
+
+    def listing(self, status: str | None) -> list[OutboxEntry]:
+        query = select(OutboxRow).order_by(OutboxRow.id)
+        if status:
+            query = query.where(OutboxRow.status == status)
+        return [_outbox_entry(row) for row in self.session.scalars(query)]
+
+    def get(self, entry_id: int) -> OutboxEntry | None:
+        row = self.session.get(OutboxRow, entry_id)
+        return _outbox_entry(row) if row else None
+
+    def requeue(self, entry_id: int, now: datetime) -> None:
+        self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == entry_id)
+            .values(status="pending", next_attempt_at=now)
+        )
+
+
+def _review_item(row: ReviewRow) -> ReviewItem:
+    return ReviewItem(
+        id=row.id,
+        created_at=row.created_at,
+        status=row.status,
+        kind=row.kind,
+        sender=row.sender,
+        message_id=row.message_id,
+        subject=row.subject,
+        reasons=tuple(row.reasons),
+        raw=row.raw,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        decision=row.decision,
+        note=row.note,
+        sent_summary=row.sent_summary,
+    )
+
+
+class SqlReview:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, item: ReviewItem, ledger_id: int | None) -> int:
+        row = ReviewRow(
+            ledger_id=ledger_id,
+            created_at=item.created_at,
+            status="pending",
+            kind=item.kind,
+            sender=item.sender,
+            message_id=item.message_id,
+            subject=item.subject,
+            reasons=list(item.reasons),
+            raw=item.raw,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    def pending(self) -> list[ReviewItem]:
+        query = select(ReviewRow).where(ReviewRow.status == "pending").order_by(ReviewRow.id)
+        return [_review_item(row) for row in self.session.scalars(query)]
+
+    def get(self, item_id: int) -> ReviewItem | None:
+        row = self.session.get(ReviewRow, item_id)
+        return _review_item(row) if row else None
+
+    def record_decision(
+        self, item_id: int, decision: str, by: str, now: datetime, note: str | None, sent: str
+    ) -> None:
+        self.session.execute(
+            update(ReviewRow)
+            .where(ReviewRow.id == item_id)
+            .values(
+                status=decision,
+                decision=decision,
+                decided_by=by,
+                decided_at=now,
+                note=note,
+                sent_summary=sent,
+            )
+        )
+
+
+def _token_record(row: TokenRow) -> TokenRecord:
+    return TokenRecord(
+        row.username,
+        row.purpose,
+        row.address,
+        row.created_at,
+        row.expires_at,
+        row.used_at,
+        row.revoked_at,
+    )
+
+
+class SqlTokens:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, token_hash: str, record: TokenRecord) -> None:
+        self.session.add(
+            TokenRow(
+                token_hash=token_hash,
+                username=record.username,
+                purpose=record.purpose,
+                address=record.address,
+                created_at=record.created_at,
+                expires_at=record.expires_at,
+            )
+        )
+
+    def revoke_active(self, username: str, purpose: str, now: datetime) -> int:
+        result = self.session.execute(
+            update(TokenRow)
+            .where(
+                TokenRow.username == username,
+                TokenRow.purpose == purpose,
+                TokenRow.used_at.is_(None),
+                TokenRow.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def find(self, token_hash: str) -> TokenRecord | None:
+        row = self.session.scalar(select(TokenRow).where(TokenRow.token_hash == token_hash))
+        return _token_record(row) if row else None
+
+    def purge_expired(self, before: datetime) -> int:
+        result = self.session.execute(delete(TokenRow).where(TokenRow.expires_at < before))
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,60 @@
+"""The SQLAlchemy unit of work: one session, one transaction, repositories on top."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from credmail.adapters.db.repositories import (
+    SqlCheckpoints,
+    SqlDirectory,
+    SqlLedger,
+    SqlOutbox,
+    SqlReview,
+    SqlTokens,
+)
+
+
+class SqlUnitOfWork:
+    """Rolls back unless `commit()` was called; closes the session on exit."""
+
+    session: Session
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    def __enter__(self) -> Self:
+        self.session = self._factory()
+        self.directory = SqlDirectory(self.session)
+        self.ledger = SqlLedger(self.session)
+        self.checkpoints = SqlCheckpoints(self.session)
+        self.outbox = SqlOutbox(self.session)
+        self.review = SqlReview(self.session)
+        self.tokens = SqlTokens(self.session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+
+class SqlUnitOfWorkFactory:
+    """Builds units of work on one engine; the engine connects lazily."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._sessions)

@@ -1,0 +1,208 @@
+"""IMAP mail source on imapclient: UID commands, BODY.PEEK, IDLE, MOVE after commit.
+
+The client is blocking and not thread safe: one connection, used from one thread.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from imapclient import IMAPClient
+
+from credmail.core.values import MailRef
+from credmail.service.ports import FolderState, MessageGone
+
+HEADER = b"BODY[HEADER]"
+FULL = b"BODY[]"
+SIZE = b"RFC822.SIZE"
+
+
+class ImapSource:
+    """Connects lazily on first use and again after `close()` (used after any error)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        security: str,
+        username: str,
+        password: str,
+        folder: str,
+        target_folders: list[str],
+        ca_file: Path | None = None,
+        timeout: float = 60,
+        use_idle: bool = True,
+        idle_refresh_seconds: float = 240,
+    ) -> None:
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password = username, password
+        self.folder, self.target_folders = folder, target_folders
+        self.ca_file, self.timeout = ca_file, timeout
+        self.use_idle, self.idle_refresh = use_idle, idle_refresh_seconds
+        self._client: IMAPClient | None = None
+        self._delimiter = "/"
+        self._prefix = ""
+        self._idle_since: float | None = None
+        self._selected = False
+        self._validity = 0
+        self.log = structlog.get_logger("credmail.imap")
+
+    # -- connection ---------------------------------------------------------------
+
+    def _context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+
+    def _conn(self) -> IMAPClient:
+        if self._client is None:
+            self._client = self._connect()
+        elif self._idle_since is not None:
+            self._end_idle()
+        return self._client
+
+    def _connect(self) -> IMAPClient:
+        tls = self.security == "tls"
+        client = IMAPClient(
+            self.host,
+            port=self.port,
+            ssl=tls,
+            ssl_context=self._context() if tls else None,
+            timeout=self.timeout,
+        )
+        try:
+            if self.security == "starttls":
+                client.starttls(self._context())
+            client.login(self.username, self.password)
+            self._learn_namespace(client)
+            self._ensure_folders(client)
+        except Exception:
+            _quietly_close(client)
+            raise
+        self._selected = False
+        self.log.info("imap.connected", capabilities=len(client.capabilities()))
+        return client
+
+    def _learn_namespace(self, client: IMAPClient) -> None:
+        if not client.has_capability("NAMESPACE"):
+            return
+        personal = client.namespace().personal
+        if personal:
+            prefix, delimiter = personal[0]
+            self._prefix = prefix or ""
+            self._delimiter = delimiter or "/"
+
+    def server_name(self, folder: str) -> str:
+        """Config names use '/'; the server may use another delimiter and a prefix."""
+        name = folder.replace("/", self._delimiter)
+        if self._prefix and not name.startswith(self._prefix):
+            name = self._prefix + name
+        return name
+
+    def _ensure_folders(self, client: IMAPClient) -> None:
+        for folder in self.target_folders:
+            name = self.server_name(folder)
+            if not client.folder_exists(name):
+                client.create_folder(name)
+                client.subscribe_folder(name)
+                self.log.info("imap.folder_created", folder=folder)
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        self._idle_since, self._selected = None, False
+        if client is not None:
+            _quietly_close(client)
+
+    # -- the MailSource port --------------------------------------------------------
+
+    def select(self) -> FolderState:
+        client = self._conn()
+        info = client.select_folder(self.folder)
+        self._selected = True
+        validity = self._validity = int(info[b"UIDVALIDITY"])
+        uidnext = int(info.get(b"UIDNEXT") or self._max_uid(client) + 1)
+        return FolderState(self.folder, validity, uidnext)
+
+    def _max_uid(self, client: IMAPClient) -> int:
+        uids = client.search(["ALL"])
+        return max(uids) if uids else 0
+
+    def scan(self, after_uid: int, limit: int) -> list[MailRef]:
+        client = self._conn()
+        uids = sorted(
+            uid for uid in client.search(["UID", f"{after_uid + 1}:*"]) if uid > after_uid
+        )
+        if not uids:
+            return []
+        wanted = uids[:limit]
+        data = client.fetch(wanted, [SIZE, b"BODY.PEEK[HEADER]"])
+        return [
+            MailRef(self.folder, self._validity, str(uid), int(data[uid][SIZE]), data[uid][HEADER])
+            for uid in wanted
+            if uid in data and HEADER in data[uid]
+        ]
+
+    def fetch(self, ref: MailRef) -> bytes:
+        uid = int(ref.key)
+        data = self._conn().fetch([uid], [b"BODY.PEEK[]"])
+        if uid not in data or FULL not in data[uid]:
+            raise MessageGone(ref.key)
+        body: bytes = data[uid][FULL]
+        return body
+
+    def move(self, ref: MailRef, folder: str) -> None:
+        client = self._conn()
+        uid, name = int(ref.key), self.server_name(folder)
+        if client.has_capability("MOVE"):
+            client.move([uid], name)
+            return
+        client.copy([uid], name)
+        client.delete_messages([uid])
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge([uid])
+        else:
+            # A plain EXPUNGE would also erase what the staff marked deleted: leave it flagged.
+            self.log.warning("imap.no_uidplus", hint="copied and flagged \\Deleted, not expunged")
+
+    def wait_for_mail(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds; True when the server announced new mail."""
+        client = self._conn()
+        if not self._selected:
+            self.select()
+        if not (self.use_idle and client.has_capability("IDLE")):
+            time.sleep(timeout)
+            return False
+        if self._idle_since is None:
+            client.idle()
+            self._idle_since = time.monotonic()
+        responses = client.idle_check(timeout=timeout)
+        if _announces_mail(responses):
+            self._end_idle()
+            return True
+        if time.monotonic() - self._idle_since > self.idle_refresh:
+            self._end_idle()
+        return False
+
+    def _end_idle(self) -> None:
+        self._idle_since = None
+        if self._client is not None:
+            self._client.idle_done()
+
+
+def _announces_mail(responses: list[Any]) -> bool:
+    return any(
+        isinstance(item, tuple) and len(item) > 1 and item[1] in (b"EXISTS", b"RECENT")
+        for item in responses
+    )
+
+
+def _quietly_close(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:
+        try:
+            client.shutdown()
+        except Exception:
+            return

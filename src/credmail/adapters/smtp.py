@@ -1,0 +1,80 @@
+"""SMTP delivery with aiosmtplib; sorts failures into temporary and permanent."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosmtplib
+
+from credmail.service.ports import OutgoingMail, SendError
+
+
+def _classify(exc: Exception) -> SendError:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        permanent = bool(codes) and all(500 <= code < 600 for code in codes)
+        return SendError(f"recipient refused ({', '.join(map(str, codes))})", permanent=permanent)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        permanent = 500 <= exc.code < 600
+        return SendError(f"{exc.code} {exc.message}", permanent=permanent)
+    return SendError(f"{type(exc).__name__}: {exc}", permanent=False)
+
+
+class SmtpConnection:
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self.client = client
+
+    async def send(self, mail: OutgoingMail) -> None:
+        try:
+            await self.client.sendmail(mail.envelope_from, [mail.recipient], mail.raw)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise _classify(exc) from exc
+
+
+class SmtpSender:
+    """Opens one authenticated connection per drain; TLS verified unless security = none."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        security: str,
+        username: str = "",
+        password: str | None = None,
+        ca_file: Path | None = None,
+        timeout: float = 30,
+    ) -> None:
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password = username, password
+        self.ca_file, self.timeout = ca_file, timeout
+
+    def _client(self) -> aiosmtplib.SMTP:
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        return aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            use_tls=self.security == "tls",
+            start_tls=self.security == "starttls",
+            tls_context=context if self.security != "none" else None,
+            timeout=self.timeout,
+            username=self.username or None,
+            password=self.password if self.username else None,
+        )
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[SmtpConnection]:
+        client = self._client()
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise _classify(exc) from exc
+        try:
+            yield SmtpConnection(client)
+        finally:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()

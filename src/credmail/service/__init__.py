@@ -1,0 +1,1 @@
+"""Use cases: process one message, review decisions, outbox delivery, directory import."""

@@ -1,0 +1,110 @@
+"""Deliver the outbox: each row is marked as soon as the server answers for it."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+
+from credmail.service.pipeline import Clock
+from credmail.service.ports import (
+    MailConnection,
+    MailSender,
+    OutboxEntry,
+    OutgoingMail,
+    SendError,
+    UnitOfWorkFactory,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_seconds: float = 30
+    max_seconds: float = 3600
+    max_attempts: int = 50
+
+    def delay(self, attempts: int) -> timedelta:
+        """Exponential backoff with jitter (50% to 100% of the capped delay)."""
+        capped = min(self.base_seconds * 2 ** min(attempts, 30), self.max_seconds)
+        return timedelta(seconds=capped * (0.5 + random.random() / 2))
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class OutboxDelivery:
+    """Drains due outbox rows over one connection per run."""
+
+    def __init__(
+        self, uow: UnitOfWorkFactory, sender: MailSender, clock: Clock, retry: RetryPolicy
+    ) -> None:
+        self.uow = uow
+        self.sender = sender
+        self.clock = clock
+        self.retry = retry
+        self.log = structlog.get_logger("credmail.outbox")
+
+    async def drain(self, batch: int = 50) -> DeliveryStats:
+        stats = DeliveryStats()
+        while due := self._due(batch):
+            try:
+                async with self.sender.connect() as connection:
+                    for entry in due:
+                        await self._deliver(connection, entry, stats)
+            except SendError as exc:  # the connection itself failed: retry them all later
+                for entry in due:
+                    self._record_failure(entry, exc, stats)
+                break
+            if len(due) < batch:
+                break
+        return stats
+
+    def _due(self, batch: int) -> list[OutboxEntry]:
+        with self.uow() as uow:
+            return uow.outbox.due(self.clock(), batch)
+
+    async def _deliver(
+        self, connection: MailConnection, entry: OutboxEntry, stats: DeliveryStats
+    ) -> None:
+        with self.uow() as uow:
+            current = uow.outbox.get(entry.id)
+        if current is None or current.status != "pending" or current.raw is None:
+            return
+        mail = OutgoingMail(entry.message_id, entry.envelope_from, entry.recipient, current.raw)
+        try:
+            await connection.send(mail)
+        except SendError as exc:
+            self._record_failure(entry, exc, stats)
+            return
+        with self.uow() as uow:
+            uow.outbox.mark_sent(entry.id, self.clock())
+            uow.commit()
+        stats.sent += 1
+        self.log.info("outbox.sent", outbox_id=entry.id, template=entry.template)
+
+    def _record_failure(self, entry: OutboxEntry, exc: SendError, stats: DeliveryStats) -> None:
+        error = str(exc)[:500]
+        with self.uow() as uow:
+            if exc.permanent or entry.attempts + 1 >= self.retry.max_attempts:
+                uow.outbox.mark_failed(entry.id, error)
+                stats.failed += 1
+                outcome = "failed"
+            else:
+                next_at = self.clock() + self.retry.delay(entry.attempts)
+                uow.outbox.mark_retry(entry.id, error, next_at)
+                stats.retried += 1
+                outcome = "retry"
+            uow.commit()
+        self.log.warning(
+            "outbox.not_sent",
+            outbox_id=entry.id,
+            outcome=outcome,
+            permanent=exc.permanent,
+            attempts=entry.attempts + 1,
+        )

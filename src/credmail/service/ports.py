@@ -1,0 +1,203 @@
+"""Small ports the use cases talk to; adapters implement them, tests may fake them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from credmail.core.values import MailRef, Person
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """What selecting the watched folder tells: UIDVALIDITY and the next UID.
+
+    `ordered` is False for sources without UIDs (Maildir): every scan lists all mail.
+    """
+
+    folder: str
+    validity: int
+    uidnext: int
+    ordered: bool = True
+
+
+class MessageGone(LookupError):
+    """The message left the source (moved or deleted by a person) before we fetched it."""
+
+
+class MailSource(Protocol):
+    """Where requests arrive. Hands over bytes and identities; never parses."""
+
+    def select(self) -> FolderState: ...
+    def scan(self, after_uid: int, limit: int) -> list[MailRef]: ...
+    def fetch(self, ref: MailRef) -> bytes: ...
+    def move(self, ref: MailRef, folder: str) -> None: ...
+    def wait_for_mail(self, timeout: float) -> bool: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One rendered message ready for SMTP."""
+
+    message_id: str
+    envelope_from: str
+    recipient: str
+    raw: bytes
+
+
+class SendError(Exception):
+    """A delivery failure; `permanent` tells whether retrying can help."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class MailConnection(Protocol):
+    async def send(self, mail: OutgoingMail) -> None:
+        """Deliver one message or raise SendError."""
+
+
+class MailSender(Protocol):
+    """Delivers rendered mail (SMTP in production, .eml files in the demo)."""
+
+    def connect(self) -> AbstractAsyncContextManager[MailConnection]: ...
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    outcome: str
+    target_folder: str | None
+    moved: bool
+    source_key: str
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    id: int
+    created_at: datetime
+    status: str
+    kind: str
+    sender: str | None
+    message_id: str | None
+    subject: str
+    reasons: tuple[str, ...]
+    raw: bytes | None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision: str | None = None
+    note: str | None = None
+    sent_summary: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    message_id: str
+    template: str
+    recipient: str
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    envelope_from: str = ""
+    raw: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    username: str
+    purpose: str
+    address: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class DirectoryRepo(Protocol):
+    def people_with_address(self, address_key: str) -> list[Person]: ...
+    def students_of(self, guardian_usernames: Sequence[str]) -> list[Person]: ...
+    def get(self, username: str) -> Person | None: ...
+    def guardians_of(self, student_username: str) -> list[Person]: ...
+
+
+class LedgerRepo(Protocol):
+    def find(self, ref: MailRef) -> LedgerEntry | None: ...
+    def find_by_message_id(self, message_id: str) -> LedgerEntry | None: ...
+    def add(
+        self,
+        ref: MailRef,
+        message_id: str | None,
+        outcome: str,
+        reasons: Sequence[str],
+        target_folder: str | None,
+        now: datetime,
+        error: str | None = None,
+    ) -> int: ...
+    def mark_moved(self, entry_id: int, now: datetime) -> None: ...
+    def unmoved(self, folder: str, validity: int) -> list[LedgerEntry]: ...
+
+
+class CheckpointRepo(Protocol):
+    def get(self, folder: str) -> tuple[int, int] | None: ...
+    def set(self, folder: str, validity: int, last_uid: int, now: datetime) -> None: ...
+
+
+class OutboxRepo(Protocol):
+    def add(self, mail: OutgoingMail, template: str, now: datetime, **links: int | None) -> int: ...
+    def knows_message_id(self, message_ids: Sequence[str]) -> bool: ...
+    def due(self, now: datetime, limit: int) -> list[OutboxEntry]: ...
+    def mark_sent(self, entry_id: int, now: datetime) -> None: ...
+    def mark_retry(self, entry_id: int, error: str, next_at: datetime) -> None: ...
+    def mark_failed(self, entry_id: int, error: str) -> None: ...
+    def listing(self, status: str | None) -> list[OutboxEntry]: ...
+    def get(self, entry_id: int) -> OutboxEntry | None: ...
+
+
+class ReviewRepo(Protocol):
+    def add(self, item: ReviewItem, ledger_id: int | None) -> int: ...
+    def pending(self) -> list[ReviewItem]: ...
+    def get(self, item_id: int) -> ReviewItem | None: ...
+    def record_decision(
+        self, item_id: int, decision: str, by: str, now: datetime, note: str | None, sent: str
+    ) -> None: ...
+
+
+class TokenRepo(Protocol):
+    def add(self, token_hash: str, record: TokenRecord) -> None: ...
+    def revoke_active(self, username: str, purpose: str, now: datetime) -> int: ...
+    def find(self, token_hash: str) -> TokenRecord | None: ...
+    def purge_expired(self, before: datetime) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: everything a message changes commits together or not at all."""
+
+    directory: DirectoryRepo
+    ledger: LedgerRepo
+    checkpoints: CheckpointRepo
+    outbox: OutboxRepo
+    review: ReviewRepo
+    tokens: TokenRepo
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
