@@ -90,8 +90,13 @@ class Pipeline:
 
     # -- folder level -------------------------------------------------------------
 
-    def sync(self, source: MailSource) -> SyncStats:
-        """Handle everything new in the watched folder; safe to repeat at any time."""
+    def sync(
+        self, source: MailSource, should_stop: Callable[[], bool] = lambda: False
+    ) -> SyncStats:
+        """Handle everything new in the watched folder; safe to repeat at any time.
+
+        `should_stop` is checked between messages, so a stop finishes the one in hand.
+        """
         stats = SyncStats()
         state = source.select()
         self._complete_moves(source, state)
@@ -99,10 +104,12 @@ class Pipeline:
         while True:
             refs = source.scan(after, self.policy.batch_size)
             for ref in refs:
+                if should_stop():
+                    return stats
                 stats.scanned += 1
                 outcome = self.handle(source, ref)
                 if outcome:
-                    stats.count(outcome)
+                    stats.count(str(outcome))
             if not state.ordered or not refs:
                 break
             after = max(int(ref.key) for ref in refs)

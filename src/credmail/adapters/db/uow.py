@@ -16,12 +16,26 @@ from credmail.adapters.db.repositories import (
     SqlReview,
     SqlTokens,
 )
+from credmail.service.ports import (
+    CheckpointRepo,
+    DirectoryRepo,
+    LedgerRepo,
+    OutboxRepo,
+    ReviewRepo,
+    TokenRepo,
+)
 
 
 class SqlUnitOfWork:
     """Rolls back unless `commit()` was called; closes the session on exit."""
 
     session: Session
+    directory: DirectoryRepo
+    ledger: LedgerRepo
+    checkpoints: CheckpointRepo
+    outbox: OutboxRepo
+    review: ReviewRepo
+    tokens: TokenRepo
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory

@@ -1,0 +1,114 @@
+"""Upsert validated directory records in one transaction (the `directory import` command)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload
+
+from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
+from credmail.core.addresses import normalize_address
+from credmail.core.values import Role
+from credmail.service.directory_csv import DirectoryError, DirectoryRecord
+
+
+@dataclass
+class ImportSummary:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    changed_usernames: list[str] = field(default_factory=list)
+
+    def as_text(self) -> str:
+        return (
+            f"added {self.added}, updated {self.updated}, "
+            f"unchanged {self.unchanged}, removed {self.removed}"
+        )
+
+
+def import_records(
+    session: Session, records: Sequence[DirectoryRecord], *, prune: bool
+) -> ImportSummary:
+    """Apply records to the session (the caller commits, or rolls back for --dry-run)."""
+    existing = {
+        row.username: row
+        for row in session.scalars(select(PersonRow).options(selectinload(PersonRow.emails)))
+    }
+    summary = ImportSummary()
+    rows = {}
+    for record in records:
+        row = existing.get(record.username)
+        if row is None:
+            row = PersonRow(username=record.username)
+            session.add(row)
+            summary.added += 1
+        elif _same(row, record):
+            summary.unchanged += 1
+        else:
+            summary.updated += 1
+        _fill(row, record)
+        rows[record.username] = row
+    if prune:
+        for username, row in existing.items():
+            if username not in rows:
+                session.delete(row)
+                summary.removed += 1
+    session.flush()
+    _link_guardians(session, records, rows, {} if prune else existing)
+    return summary
+
+
+def _same(row: PersonRow, record: DirectoryRecord) -> bool:
+    return (
+        row.role == record.role.value
+        and row.first_name == record.first_name
+        and row.last_name == record.last_name
+        and row.birth_date == record.birth_date
+        and row.class_name == record.class_name
+        and [e.address for e in row.emails] == list(record.emails)
+        and sorted(_student_names(row)) == sorted(record.students)
+    )
+
+
+def _student_names(row: PersonRow) -> list[str]:
+    session = Session.object_session(row)
+    if session is None or row.id is None:
+        return []
+    query = (
+        select(PersonRow.username)
+        .join(GuardianshipRow, GuardianshipRow.student_id == PersonRow.id)
+        .where(GuardianshipRow.guardian_id == row.id)
+    )
+    return list(session.scalars(query))
+
+
+def _fill(row: PersonRow, record: DirectoryRecord) -> None:
+    row.role = record.role.value
+    row.first_name, row.last_name = record.first_name, record.last_name
+    row.birth_date, row.class_name = record.birth_date, record.class_name
+    wanted = [(i, a, normalize_address(a)) for i, a in enumerate(dict.fromkeys(record.emails))]
+    row.emails = [EmailRow(position=i, address=a, address_key=k) for i, a, k in wanted]
+
+
+def _link_guardians(
+    session: Session,
+    records: Sequence[DirectoryRecord],
+    rows: dict[str, PersonRow],
+    existing: dict[str, PersonRow],
+) -> None:
+    problems = []
+    for record in records:
+        guardian = rows[record.username]
+        session.execute(delete(GuardianshipRow).where(GuardianshipRow.guardian_id == guardian.id))
+        for username in dict.fromkeys(record.students):
+            student = rows.get(username) or existing.get(username)
+            if student is None or student.role != Role.STUDENT.value:
+                problems.append(f"line {record.line}: unknown student {username}")
+                continue
+            session.add(GuardianshipRow(guardian_id=guardian.id, student_id=student.id))
+    if problems:
+        raise DirectoryError(problems)
+    session.flush()

@@ -1,0 +1,170 @@
+"""Wire settings to adapters and use cases: one place, for the daemon, the CLI and tests.
+
+Nothing here connects: engines, IMAP and SMTP connect on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from credmail.adapters.db.engine import make_engine
+from credmail.adapters.db.uow import SqlUnitOfWorkFactory
+from credmail.adapters.files import EmlFileSender
+from credmail.adapters.imap import ImapSource
+from credmail.adapters.maildir import MaildirSource
+from credmail.adapters.smtp import SmtpSender
+from credmail.config import Settings
+from credmail.core.addresses import normalize_address
+from credmail.core.classify import SubjectRules
+from credmail.core.privacy import AddressTagger
+from credmail.core.values import Outcome
+from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
+from credmail.service.outbox import OutboxDelivery, RetryPolicy
+from credmail.service.pipeline import Clock, Pipeline, Policy
+from credmail.service.ports import MailSender, MailSource
+from credmail.service.replies import ReplyComposer
+from credmail.service.review import ReviewDesk
+
+TEMPLATES = ["link_adult", "link_student", "minor_procedure", "review_rejected"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    uow: SqlUnitOfWorkFactory
+    pipeline: Pipeline
+    delivery: OutboxDelivery
+    review: ReviewDesk
+    links: LinkIssuer
+    source_factory: Callable[[], MailSource]
+    clock: Clock
+    timezone: ZoneInfo
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    sender: MailSender | None = None,
+    source_factory: Callable[[], MailSource] | None = None,
+) -> App:
+    engine = make_engine(settings.database.url)
+    uow = SqlUnitOfWorkFactory(engine)
+    timezone = ZoneInfo(settings.daemon.timezone)
+    composer = _composer(settings)
+    links = _links(settings)
+    pipeline = Pipeline(
+        _policy(settings, timezone),
+        uow,
+        links,
+        composer,
+        clock,
+        AddressTagger(settings.privacy.log_key),
+    )
+    retry = RetryPolicy(
+        settings.smtp.retry_base_seconds,
+        settings.smtp.retry_max_seconds,
+        settings.smtp.max_attempts,
+    )
+    delivery = OutboxDelivery(uow, sender or _sender(settings), clock, retry)
+    review = ReviewDesk(uow, links, composer, clock, timezone)
+    return App(
+        settings,
+        engine,
+        uow,
+        pipeline,
+        delivery,
+        review,
+        links,
+        source_factory or (lambda: _source(settings)),
+        clock,
+        timezone,
+    )
+
+
+def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
+    classify, mailbox = settings.classify, settings.mailbox
+    folders = mailbox.folders
+    own = {normalize_address(settings.smtp.from_address)}
+    if "@" in mailbox.username:
+        own.add(normalize_address(mailbox.username))
+    return Policy(
+        rules=SubjectRules.build(
+            classify.student_phrases, classify.adult_phrases, classify.reply_prefixes
+        ),
+        own_addresses=frozenset(own),
+        folders={
+            Outcome.ANSWERED: folders.answered,
+            Outcome.REVIEW: folders.review,
+            Outcome.AUTOMATED: folders.automated,
+            Outcome.ERRORS: folders.errors,
+        },
+        timezone=timezone,
+        process_existing=mailbox.process_existing,
+        max_message_bytes=mailbox.max_message_bytes,
+        batch_size=mailbox.batch_size,
+    )
+
+
+def _composer(settings: Settings) -> ReplyComposer:
+    replies = settings.replies
+    composer = ReplyComposer(
+        settings.smtp.from_address,
+        settings.smtp.from_name,
+        {"school_name": replies.school_name, "signature": replies.signature},
+        replies.templates_dir,
+    )
+    composer.check(TEMPLATES)
+    return composer
+
+
+def _links(settings: Settings) -> LinkIssuer:
+    if settings.links.issuer == "template":
+        return TemplateLinkIssuer(settings.links.url_template)
+    return TokenLinkIssuer(settings.links.base_url, settings.links.ttl_minutes)
+
+
+def _sender(settings: Settings) -> MailSender:
+    smtp = settings.smtp
+    if smtp.outbox_dir is not None:
+        return EmlFileSender(smtp.outbox_dir)
+    return SmtpSender(
+        smtp.host,
+        smtp.effective_port,
+        smtp.security,
+        smtp.username,
+        smtp.password,
+        smtp.ca_file,
+        smtp.timeout_seconds,
+    )
+
+
+def _source(settings: Settings) -> MailSource:
+    mailbox = settings.mailbox
+    if mailbox.kind == "maildir":
+        assert mailbox.maildir_path is not None
+        return MaildirSource(mailbox.maildir_path)
+    folders = mailbox.folders
+    return ImapSource(
+        mailbox.host,
+        mailbox.effective_port,
+        mailbox.security,
+        mailbox.username,
+        mailbox.password or "",
+        mailbox.folder,
+        [folders.answered, folders.review, folders.automated, folders.errors],
+        mailbox.ca_file,
+        mailbox.timeout_seconds,
+        mailbox.use_idle,
+        mailbox.idle_refresh_seconds,
+    )

@@ -1,0 +1,93 @@
+"""`credmail demo`: the whole flow on embedded defaults, with nothing else installed."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+
+from credmail.adapters.db.directory_import import import_records
+from credmail.adapters.db.engine import upgrade
+from credmail.adapters.db.models import LedgerRow, OutboxRow
+from credmail.bootstrap import App, bootstrap
+from credmail.config import Settings, load_settings
+from credmail.core.parse import parse_message
+from credmail.logs import configure_logging
+from credmail.runners.daemon import run_once
+from credmail.samples import SAMPLES, directory_csv
+from credmail.service.directory_csv import read_directory
+
+
+def demo_settings(workdir: Path) -> Settings:
+    return load_settings(
+        None,
+        environ={
+            "CREDMAIL_MAILBOX__KIND": "maildir",
+            "CREDMAIL_MAILBOX__MAILDIR_PATH": str(workdir / "Maildir"),
+            "CREDMAIL_MAILBOX__PROCESS_EXISTING": "true",
+            "CREDMAIL_SMTP__OUTBOX_DIR": str(workdir / "sent"),
+            "CREDMAIL_DATABASE__URL": f"sqlite:///{workdir / 'credmail.db'}",
+            "CREDMAIL_LOGGING__LEVEL": "warning",
+        },
+    )
+
+
+def seed_maildir(root: Path) -> dict[str, str]:
+    """Write every sample into the Maildir; returns sample name -> Message-ID."""
+    for sub in ("new", "cur", "tmp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    ids = {}
+    for number, sample in enumerate(SAMPLES, start=1):
+        raw = sample.to_bytes()
+        ids[sample.name] = parse_message(raw).message_id or ""
+        (root / "new" / f"{1700000000 + number}.demo{number:03d}.credmail").write_bytes(raw)
+    return ids
+
+
+def run_demo(workdir: Path | None) -> int:
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="credmail-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings = demo_settings(workdir)
+    configure_logging("warning", "console")
+    app = bootstrap(settings)
+    upgrade(app.engine)
+    csv_path = workdir / "directory.csv"
+    csv_path.write_bytes(directory_csv(date.today()))
+    with app.uow() as uow:
+        summary = import_records(uow.session, read_directory(csv_path.read_bytes()), prune=False)
+        uow.commit()
+    message_ids = seed_maildir(workdir / "Maildir")
+    result = run_once(app)
+    print(f"Directory: {summary.as_text()} ({csv_path})")
+    print(f"Run: {result}\n")
+    _print_table(app, message_ids)
+    print(f"\nReplies written as .eml files in {workdir / 'sent'}")
+    print(
+        f"Review queue: CREDMAIL_DATABASE__URL=sqlite:///{workdir / 'credmail.db'} "
+        "credmail review list"
+    )
+    return 0
+
+
+def _print_table(app: App, message_ids: dict[str, str]) -> None:
+    with app.uow() as uow:
+        ledger = {
+            row.message_id: (row.id, row.outcome, tuple(row.reasons))
+            for row in uow.session.scalars(select(LedgerRow))
+        }
+        replies = {row.ledger_id: row.template for row in uow.session.scalars(select(OutboxRow))}
+    rows = [("case", "subject", "outcome", "reply or reasons")]
+    for sample in SAMPLES:
+        entry = ledger.get(message_ids[sample.name])
+        if entry is None:
+            rows.append((sample.name, sample.subject, "untouched", "-"))
+            continue
+        entry_id, outcome, reasons = entry
+        detail = replies.get(entry_id) or ", ".join(reasons) or "-"
+        rows.append((sample.name, sample.subject, outcome, detail))
+    widths = [min(max(len(r[i]) for r in rows), 40) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell[:40].ljust(width) for cell, width in zip(row, widths, strict=True)))

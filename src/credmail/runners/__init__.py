@@ -1,0 +1,1 @@
+"""Long-running loops: the inbox watcher, the outbox worker, the scheduled jobs."""

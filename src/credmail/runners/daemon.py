@@ -1,0 +1,92 @@
+"""`credmail run`: the watcher on the main thread, the outbox worker, APScheduler jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from types import FrameType
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from credmail.bootstrap import App
+from credmail.runners.outbox_worker import OutboxWorker
+from credmail.runners.watcher import InboxWatcher
+from credmail.service.housekeeping import housekeeping
+
+
+def run_once(app: App) -> dict[str, object]:
+    """Handle what is in the mailbox now, deliver the outbox, return a summary."""
+    source = app.source_factory()
+    try:
+        stats = app.pipeline.sync(source)
+    finally:
+        source.close()
+    delivery = asyncio.run(app.delivery.drain())
+    return {
+        "scanned": stats.scanned,
+        "handled": stats.handled,
+        "sent": delivery.sent,
+        "retried": delivery.retried,
+        "failed": delivery.failed,
+    }
+
+
+def run_forever(app: App) -> None:
+    """Work until SIGTERM or SIGINT, finishing the message in hand."""
+    log = structlog.get_logger("credmail.daemon")
+    stop = threading.Event()
+    outbox = OutboxWorker(app.delivery, stop)
+    app.pipeline.on_outbox = outbox.nudge
+    watcher = InboxWatcher(app.pipeline, app.source_factory(), stop)
+    scheduler = _scheduler(app, watcher, outbox)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("daemon.stopping", signal=signal.Signals(signum).name)
+        stop.set()
+        outbox.nudge()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    worker = threading.Thread(target=outbox.run, name="outbox", daemon=True)
+    worker.start()
+    scheduler.start()
+    outbox.nudge()
+    log.info("daemon.started", mailbox=app.settings.mailbox.kind)
+    try:
+        watcher.run()
+    finally:
+        scheduler.shutdown(wait=False)
+        stop.set()
+        outbox.nudge()
+        worker.join(timeout=8)
+        log.info("daemon.stopped")
+
+
+def _scheduler(app: App, watcher: InboxWatcher, outbox: OutboxWorker) -> BackgroundScheduler:
+    settings = app.settings
+    scheduler = BackgroundScheduler(timezone=app.timezone)
+    common = {"coalesce": True, "max_instances": 1}
+    scheduler.add_job(
+        watcher.poll_now.set,
+        "interval",
+        id="reconcile",
+        seconds=settings.mailbox.poll_interval_seconds,
+        **common,
+    )
+    scheduler.add_job(
+        outbox.nudge,
+        "interval",
+        id="outbox",
+        seconds=settings.daemon.outbox_interval_seconds,
+        **common,
+    )
+    scheduler.add_job(
+        lambda: housekeeping(app.uow, app.clock),
+        "interval",
+        id="housekeeping",
+        minutes=settings.daemon.housekeeping_interval_minutes,
+        **common,
+    )
+    return scheduler

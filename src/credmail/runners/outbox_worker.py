@@ -1,0 +1,32 @@
+"""The outbox worker: drains on a nudge (a new reply) or on the retry tick."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import structlog
+
+from credmail.service.outbox import OutboxDelivery
+
+
+class OutboxWorker:
+    def __init__(self, delivery: OutboxDelivery, stop: threading.Event) -> None:
+        self.delivery = delivery
+        self.stop = stop
+        self.wake = threading.Event()
+        self.log = structlog.get_logger("credmail.outbox")
+
+    def nudge(self) -> None:
+        self.wake.set()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.wake.wait()
+            self.wake.clear()
+            if self.stop.is_set():
+                return
+            try:
+                asyncio.run(self.delivery.drain())
+            except Exception as exc:
+                self.log.warning("outbox.drain_failed", error_type=type(exc).__name__)

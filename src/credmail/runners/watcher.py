@@ -1,0 +1,59 @@
+"""The inbox watcher: sync, then wait on IDLE (or a poll tick), forever; never dies."""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+from imapclient.exceptions import LoginError
+
+from credmail.runners.backoff import Backoff
+from credmail.service.pipeline import Pipeline
+from credmail.service.ports import MailSource
+
+LOGIN_RETRY_SECONDS = 300.0
+
+
+class InboxWatcher:
+    """Owns the mail source (one connection, one thread)."""
+
+    def __init__(self, pipeline: Pipeline, source: MailSource, stop: threading.Event) -> None:
+        self.pipeline = pipeline
+        self.source = source
+        self.stop = stop
+        self.poll_now = threading.Event()
+        self.backoff = Backoff()
+        self.log = structlog.get_logger("credmail.watcher")
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self._cycle()
+        finally:
+            self.source.close()
+
+    def _cycle(self) -> None:
+        try:
+            stats = self.pipeline.sync(self.source, should_stop=self.stop.is_set)
+            if stats.handled:
+                self.log.info("sync.done", scanned=stats.scanned, handled=stats.handled)
+            self.backoff.reset()
+            self._wait()
+        except LoginError:
+            self.log.error("mailbox.login_failed", retry_in_seconds=LOGIN_RETRY_SECONDS)
+            self.source.close()
+            self.stop.wait(LOGIN_RETRY_SECONDS)
+        except Exception as exc:
+            delay = self.backoff.next_delay()
+            self.log.warning(
+                "sync.failed", error_type=type(exc).__name__, retry_in_seconds=round(delay, 1)
+            )
+            self.source.close()
+            self.stop.wait(delay)
+
+    def _wait(self) -> None:
+        """Return when mail arrives, a reconciliation poll is due, or we are stopping."""
+        while not self.stop.is_set() and not self.poll_now.is_set():
+            if self.source.wait_for_mail(timeout=1.0):
+                return
+        self.poll_now.clear()
