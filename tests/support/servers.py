@@ -1,0 +1,201 @@
+"""Real servers for the tests: Dovecot on a loopback port, aiosmtpd in process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from imapclient import IMAPClient
+
+IMAP_USER = "segreteria"
+IMAP_PASSWORD = "imap-test-password"
+
+DOVECOT_CONF = """\
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 0
+mail_location = maildir:{root}/mail/%u:LAYOUT=fs
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={root}/home/%u
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service stats {{
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _mail_owner() -> tuple[int, int]:
+    """Dovecot refuses uid 0 for mail: as root, store mail as nobody."""
+    if os.getuid() != 0:
+        return os.getuid(), os.getgid()
+    return 65534, 65534
+
+
+@dataclass
+class Dovecot:
+    """A throwaway Dovecot: self-contained config, passwd-file user, Maildir storage."""
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="credmail-dovecot-")))
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Dovecot:
+        binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        uid, gid = _mail_owner()
+        self.root.chmod(0o755)
+        for sub in ("run", "state", "mail", "home"):
+            (self.root / sub).mkdir(exist_ok=True)
+        if os.getuid() == 0:
+            for sub in ("mail", "home"):
+                os.chown(self.root / sub, uid, gid)
+        (self.root / "passwd").write_text(f"{IMAP_USER}:{{PLAIN}}{IMAP_PASSWORD}\n")
+        self.port = self.port or free_port()
+        conf = self.root / "dovecot.conf"
+        conf.write_text(DOVECOT_CONF.format(root=self.root, uid=uid, gid=gid, port=self.port))
+        self.process = subprocess.Popen([binary, "-F", "-c", str(conf)])
+        _wait_for_port(self.port, self.process, self.root / "dovecot.log")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    @contextmanager
+    def client(self) -> Iterator[IMAPClient]:
+        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=10)
+        client.login(IMAP_USER, IMAP_PASSWORD)
+        try:
+            yield client
+        finally:
+            client.logout()
+
+    def append(self, raw: bytes, folder: str = "INBOX") -> None:
+        with self.client() as client:
+            client.append(folder, raw)
+
+    def folder_messages(self, folder: str) -> dict[int, dict[bytes, Any]]:
+        """UID -> {FLAGS, BODY[]} for a folder, read without setting \\Seen."""
+        with self.client() as client:
+            if not client.folder_exists(folder):
+                return {}
+            client.select_folder(folder, readonly=True)
+            uids = client.search(["ALL"])
+            return client.fetch(uids, [b"FLAGS", b"BODY.PEEK[]"]) if uids else {}
+
+    def reset_mailbox(self) -> None:
+        with self.client() as client:
+            for flags, _delim, name in client.list_folders():
+                if name != "INBOX" and b"\\Noselect" not in flags:
+                    client.delete_folder(name)
+            for flags, _delim, name in client.list_folders():
+                if name != "INBOX":
+                    client.delete_folder(name)
+            client.select_folder("INBOX")
+            uids = client.search(["ALL"])
+            if uids:
+                client.delete_messages(uids)
+                client.expunge()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dovecot exited: {log.read_text() if log.exists() else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("dovecot did not open its port")
+
+
+class RecordingHandler:
+    """aiosmtpd handler that keeps every accepted message; can be told to refuse."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.refuse_with: str | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.refuse_with:
+            return self.refuse_with
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+    def parsed(self) -> list[EmailMessage]:
+        out = []
+        for _from, _rcpts, content in self.messages:
+            msg = message_from_bytes(content, policy=policy.default)
+            assert isinstance(msg, EmailMessage)
+            out.append(msg)
+        return out
+
+
+@dataclass
+class SmtpServer:
+    handler: RecordingHandler = field(default_factory=RecordingHandler)
+    port: int = 0
+    controller: Controller | None = None
+
+    def start(self) -> SmtpServer:
+        self.port = self.port or free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
