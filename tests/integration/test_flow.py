@@ -192,7 +192,7 @@ def test_permanent_smtp_failure_is_recorded(dovecot: Dovecot, smtp: SmtpServer,
     assert row.last_error is not None and row.last_error.startswith("550")
 
 
-def app_clock_start():  # noqa: ANN201 - tiny helper
+def app_clock_start():
     from datetime import UTC, datetime
 
     return datetime.now(UTC)

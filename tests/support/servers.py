@@ -138,7 +138,7 @@ class Dovecot:
             for flags, _delim, name in client.list_folders():
                 if name != "INBOX" and b"\\Noselect" not in flags:
                     client.delete_folder(name)
-            for flags, _delim, name in client.list_folders():
+            for _flags, _delim, name in client.list_folders():
                 if name != "INBOX":
                     client.delete_folder(name)
             client.select_folder("INBOX")
@@ -168,7 +168,7 @@ class RecordingHandler:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.refuse_with: str | None = None
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse_with:
             return self.refuse_with
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))

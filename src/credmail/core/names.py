@@ -12,7 +12,7 @@ from credmail.core.values import Person
 def _plain(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " " + " ".join(re.findall(r"[\w.@-]+", stripped)) + " "
+    return " " + " ".join(re.findall(r"[\w@-]+(?:\.[\w@-]+)*", stripped)) + " "
 
 
 def _mentions(haystack: str, phrase: str) -> bool:

@@ -45,6 +45,11 @@ def parse_message(raw: bytes) -> InboundMail:
     )
 
 
+def _clean(text: str) -> str:
+    """Raw 8-bit bytes surface as lone surrogates; decode them as UTF-8 (or U+FFFD)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def parse_header_only(raw_header: bytes) -> InboundMail:
     """Parse just a header block (the body is empty); used for the cheap first pass."""
     return parse_message(raw_header.rstrip(b"\r\n") + b"\r\n\r\n")
@@ -80,12 +85,12 @@ def _sender(msg: EmailMessage) -> tuple[str | None, str, tuple[str, ...]]:
     if not address.username or not address.domain:
         return None, address.display_name, (*problems, "malformed_from")
     try:
-        sender = normalize_address(address.addr_spec)
+        sender = normalize_address(_clean(address.addr_spec))
     except AddressError:
         return None, address.display_name, (*problems, "malformed_from")
     if not sender.partition("@")[0].isascii():
         problems.append("non_ascii_local_part")
-    return sender, address.display_name, tuple(dict.fromkeys(problems))
+    return sender, _clean(address.display_name), tuple(dict.fromkeys(problems))
 
 
 def _subject(msg: EmailMessage) -> tuple[str, tuple[str, ...]]:
@@ -99,7 +104,7 @@ def _subject(msg: EmailMessage) -> tuple[str, tuple[str, ...]]:
         return "", ()
     header = fields[0]
     problems = ("malformed_subject",) if getattr(header, "defects", ()) else ()
-    return str(header), problems
+    return _clean(str(header)), problems
 
 
 def _first_msgid(value: object) -> str | None:
@@ -135,4 +140,4 @@ def _text(msg: EmailMessage) -> str:
         return ""
     if part.get_content_type() == "text/html":
         content = re.sub(r"<[^>]*>", " ", content)
-    return content[:_MAX_TEXT]
+    return _clean(content[:_MAX_TEXT])
