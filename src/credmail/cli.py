@@ -18,7 +18,26 @@ EXIT_CONFIG = 2
 EXIT_USAGE = 64
 EXIT_FAILURE = 1
 
-Handler = Callable[[argparse.Namespace, Settings], int]
+class Context:
+    """What a command needs; the app (and its engine) is built on first use, closed at exit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._app: App | None = None
+
+    def app(self, *, migrate: bool = True) -> App:
+        if self._app is None:
+            self._app = bootstrap(self.settings)
+            if migrate:
+                _ensure_schema(self._app)
+        return self._app
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.engine.dispose()
+
+
+Handler = Callable[[argparse.Namespace, Context], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,11 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     configure_logging(settings.logging.level, settings.logging.format)
     handler: Handler = args.handler
+    context = Context(settings)
     try:
-        return handler(args, settings)
+        return handler(args, context)
     except CommandError as exc:
         print(f"credmail: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    finally:
+        context.close()
 
 
 class CommandError(Exception):
@@ -140,33 +162,31 @@ def _token_commands(sub: Any) -> None:
 # -- handlers ---------------------------------------------------------------------------
 
 
-def _app(settings: Settings) -> App:
+def _ensure_schema(app: App) -> None:
     from credmail.adapters.db.engine import is_current, upgrade
 
-    app = bootstrap(settings)
     if not is_current(app.engine):
         upgrade(app.engine)
-    return app
 
 
-def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
-    bootstrap(settings)  # also loads every reply template
+def cmd_check_config(args: argparse.Namespace, ctx: Context) -> int:
+    ctx.app(migrate=False)  # builds everything, loads every reply template, connects nothing
     print("configuration ok")
     return 0
 
 
-def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.adapters.db.engine import upgrade
 
-    upgrade(bootstrap(settings).engine)
+    upgrade(ctx.app(migrate=False).engine)
     print("database at the newest revision")
     return 0
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.runners.daemon import run_forever, run_once
 
-    app = _app(settings)
+    app = ctx.app()
     if args.once:
         print(json.dumps(run_once(app)))
         return 0
@@ -174,13 +194,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_directory_import(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.adapters.db.directory_import import import_records
     from credmail.service.directory_csv import DirectoryError, read_directory
 
     try:
         records = read_directory(args.file.read_bytes())
-        app = _app(settings)
+        app = ctx.app()
         with app.uow() as uow:
             summary = import_records(uow.session, records, prune=args.prune)
             if not args.dry_run:
@@ -197,10 +217,10 @@ def cmd_directory_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_review_list(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_review_list(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.service.review import fmt_time, reason_label
 
-    app = _app(settings)
+    app = ctx.app()
     items = app.review.pending()
     if args.json:
         print(json.dumps([_review_json(item) for item in items], ensure_ascii=False, indent=2))
@@ -232,10 +252,10 @@ def _review_json(item: Any) -> dict[str, Any]:
     }
 
 
-def cmd_review_show(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.service.review import ReviewError, fmt_time, reason_label
 
-    app = _app(settings)
+    app = ctx.app()
     try:
         detail = app.review.show(args.id)
     except ReviewError as exc:
@@ -277,30 +297,30 @@ def _review_action(action: Callable[[], object]) -> object:
         raise CommandError(str(exc)) from None
 
 
-def cmd_review_approve(args: argparse.Namespace, settings: Settings) -> int:
-    app = _app(settings)
+def cmd_review_approve(args: argparse.Namespace, ctx: Context) -> int:
+    app = ctx.app()
     sent = _review_action(lambda: app.review.approve(args.id, args.person, _by(args), args.to))
     print(f"Richiesta #{args.id} approvata: in coda {sent}.")
     return 0
 
 
-def cmd_review_reject(args: argparse.Namespace, settings: Settings) -> int:
-    app = _app(settings)
+def cmd_review_reject(args: argparse.Namespace, ctx: Context) -> int:
+    app = ctx.app()
     _review_action(lambda: app.review.reject(args.id, args.note, args.notify, _by(args)))
     told = " Il mittente sarà avvisato." if args.notify else ""
     print(f"Richiesta #{args.id} respinta.{told}")
     return 0
 
 
-def cmd_review_discard(args: argparse.Namespace, settings: Settings) -> int:
-    app = _app(settings)
+def cmd_review_discard(args: argparse.Namespace, ctx: Context) -> int:
+    app = ctx.app()
     _review_action(lambda: app.review.discard(args.id, _by(args)))
     print(f"Richiesta #{args.id} archiviata senza risposta.")
     return 0
 
 
-def cmd_outbox_list(args: argparse.Namespace, settings: Settings) -> int:
-    app = _app(settings)
+def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
+    app = ctx.app()
     with app.uow() as uow:
         entries = uow.outbox.listing(args.status)
     rows = [
@@ -331,8 +351,8 @@ def cmd_outbox_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
-    app = _app(settings)
+def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
+    app = ctx.app()
     with app.uow() as uow:
         entry = uow.outbox.get(args.id)
         if entry is None or entry.status != "failed" or entry.raw is None:
@@ -343,10 +363,10 @@ def cmd_outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_token_check(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_token_check(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.service.links import check_token
 
-    app = _app(settings)
+    app = ctx.app()
     with app.uow() as uow:
         status = check_token(uow, args.token, app.clock())
     print(json.dumps(status.as_json()))

@@ -89,8 +89,14 @@ def _fill(row: PersonRow, record: DirectoryRecord) -> None:
     row.role = record.role.value
     row.first_name, row.last_name = record.first_name, record.last_name
     row.birth_date, row.class_name = record.birth_date, record.class_name
-    wanted = [(i, a, normalize_address(a)) for i, a in enumerate(dict.fromkeys(record.emails))]
-    row.emails = [EmailRow(position=i, address=a, address_key=k) for i, a, k in wanted]
+    kept = {email.address_key: email for email in row.emails}
+    emails = []
+    for position, address in enumerate(dict.fromkeys(record.emails)):
+        key = normalize_address(address)
+        email = kept.pop(key, None) or EmailRow(address_key=key)
+        email.position, email.address = position, address
+        emails.append(email)
+    row.emails = emails
 
 
 def _link_guardians(

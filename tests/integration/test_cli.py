@@ -1,0 +1,177 @@
+"""The CLI as the secretariat and the sysadmin use it, on real servers and databases."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from credmail.adapters.db.models import PersonRow
+from credmail.bootstrap import bootstrap
+from credmail.cli import main
+from credmail.config import load_settings
+from credmail.samples import SAMPLES, directory_csv
+from tests.support.servers import Dovecot, SmtpServer
+from tests.support.wiring import body_text, link_in, server_env, write_config
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cli(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> "Cli":
+    config = write_config(tmp_path / "credmail.toml", server_env(dovecot, smtp, db_url))
+    monkeypatch.setenv("CREDMAIL_CONFIG", str(config))
+    for name in list(__import__("os").environ):
+        if name.startswith("CREDMAIL_") and name != "CREDMAIL_CONFIG":
+            monkeypatch.delenv(name)
+    return Cli(capsys, tmp_path, db_url)
+
+
+class Cli:
+    def __init__(self, capsys: pytest.CaptureFixture[str], tmp_path: Path, db_url: str) -> None:
+        self.capsys, self.tmp_path, self.db_url = capsys, tmp_path, db_url
+
+    def __call__(self, *args: str, expect: int = 0) -> str:
+        code = main(list(args))
+        out, err = self.capsys.readouterr()
+        assert code == expect, f"exit {code}: {err}"
+        return out + err
+
+    def people(self) -> int:
+        engine = bootstrap(load_settings(None, {"CREDMAIL_DATABASE__URL": self.db_url})).engine
+        with engine.connect() as conn:
+            count = conn.scalar(select(func.count()).select_from(PersonRow)) or 0
+        engine.dispose()
+        return count
+
+    def csv(self, text: bytes) -> str:
+        path = self.tmp_path / "directory.csv"
+        path.write_bytes(text)
+        return str(path)
+
+
+def sample(name: str) -> bytes:
+    return next(s for s in SAMPLES if s.name == name).to_bytes()
+
+
+def test_directory_import_upserts_prunes_and_dry_runs(cli: Cli) -> None:
+    data = directory_csv(date.today())
+    assert "added 11, updated 0, unchanged 0, removed 0" in cli("directory", "import",
+                                                                cli.csv(data))
+    assert "added 0, updated 0, unchanged 11, removed 0" in cli("directory", "import",
+                                                                cli.csv(data))
+    lines = data.decode().splitlines()
+    changed = [line.replace("franco.gallo@", "f.gallo@") for line in lines if "T3001" not in line]
+    path = cli.csv(("\n".join(changed) + "\n").encode())
+    dry = cli("directory", "import", path, "--prune", "--dry-run")
+    assert "dry run, nothing written: added 0, updated 1, unchanged 9, removed 1" in dry
+    assert cli.people() == 11
+    assert "updated 1, unchanged 9, removed 1" in cli("directory", "import", path, "--prune")
+    assert cli.people() == 10
+
+
+def test_bad_directory_file_writes_nothing(cli: Cli) -> None:
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    bad = (
+        b"role,username,first_name,last_name,birth_date,emails,students,class\n"
+        b"teacher,T9,Nuovo,Docente,,nuovo@example.org,,\n"
+        b"student,S9,Senza,Data,,,,\n"
+        b"guardian,G9,Tutore,Nuovo,,tutore@example.org,NOPE,\n"
+    )
+    out = cli("directory", "import", cli.csv(bad), expect=1)
+    assert "line 3: birth_date is required for students" in out
+    assert "nothing imported" in out
+    assert cli.people() == 11
+    bad_link = bad.replace(b"student,S9,Senza,Data,,,,\n", b"")
+    out = cli("directory", "import", cli.csv(bad_link), expect=1)
+    assert "line 3: unknown student NOPE" in out
+    assert cli.people() == 11
+
+
+def test_review_list_show_approve(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) -> None:
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    dovecot.append(sample("shared-address-unnamed"))
+    cli("run", "--once")
+
+    (item,) = json.loads(cli("review", "list", "--json"))
+    assert item["reasons"] == ["ambiguous_person"]
+    assert (item["kind"], item["status"], item["sender"]) == (
+        "adult", "pending", "famiglia.bianchi@example.org")
+    assert {"id", "created_at", "message_id"} <= set(item)
+    shown = cli("review", "show", str(item["id"]))
+    assert "G1002: Anna Bianchi" in shown and "G1003: Paolo Bianchi" in shown
+    assert "l'indirizzo appartiene a più persone" in shown
+
+    out = cli("review", "approve", str(item["id"]), "--person", "G1003", "--by", "rossi.segreteria")
+    assert "approvata" in out
+    cli("run", "--once")
+    (reply,) = smtp.handler.parsed()
+    assert reply["To"] == "famiglia.bianchi@example.org"
+    assert "G1003" in body_text(reply)
+    assert json.loads(cli("token", "check", link_in(reply)))["username"] == "G1003"
+    assert json.loads(cli("review", "list", "--json")) == []
+    shown = cli("review", "show", str(item["id"]))
+    assert "approved da rossi.segreteria" in shown
+    again = cli("review", "approve", str(item["id"]), "--person", "G1003", expect=1)
+    assert "già stata decisa" in again
+
+
+def test_approve_never_uses_an_address_not_on_file(cli: Cli, dovecot: Dovecot,
+                                                   smtp: SmtpServer) -> None:
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    dovecot.append(sample("unknown-sender"))
+    cli("run", "--once")
+    (item,) = json.loads(cli("review", "list", "--json"))
+    out = cli("review", "approve", str(item["id"]), "--person", "G1001",
+              "--to", "sconosciuto@example.net", expect=1)
+    assert "non è un indirizzo registrato" in out
+    cli("review", "approve", str(item["id"]), "--person", "G1001")
+    cli("run", "--once")
+    assert [rcpts for _f, rcpts, _raw in smtp.handler.messages] == [["mario.rossi@example.org"]]
+
+
+def test_reject_with_notice_and_discard(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) -> None:
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    dovecot.append(sample("reply-prefix"))
+    dovecot.append(sample("teacher-asks-student"))
+    cli("run", "--once")
+    first, second = json.loads(cli("review", "list", "--json"))
+    cli("review", "reject", str(first["id"]), "--note", "Richiesta già evasa", "--notify")
+    cli("review", "discard", str(second["id"]))
+    cli("run", "--once")
+    (notice,) = smtp.handler.parsed()
+    assert notice["To"] == first["sender"]
+    assert "Richiesta già evasa" in body_text(notice)
+    assert json.loads(cli("review", "list", "--json")) == []
+
+
+def test_outbox_list_and_token_check(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) -> None:
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    dovecot.append(sample("adult-guardian"))
+    cli("run", "--once")
+    (row,) = json.loads(cli("outbox", "list", "--json"))
+    assert (row["status"], row["template"], row["attempts"]) == ("sent", "link_adult", 1)
+    link = link_in(smtp.handler.parsed()[0])
+    status = json.loads(cli("token", "check", link))
+    assert status == {**status, "username": "G1001", "purpose": "adult_reset", "valid": True}
+    token = link.rsplit("/", 1)[1]
+    assert json.loads(cli("token", "check", token))["username"] == "G1001"
+    unknown = json.loads(cli("token", "check", "not-a-token", expect=1))
+    assert unknown["found"] is False
+
+
+def test_a_new_link_revokes_the_older_one(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) -> None:
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    dovecot.append(sample("adult-guardian"))
+    cli("run", "--once")
+    dovecot.append(sample("adult-guardian"))  # new Message-ID: a second request
+    cli("run", "--once")
+    first, second = (link_in(m) for m in smtp.handler.parsed())
+    assert json.loads(cli("token", "check", first, expect=1))["state"] == "revoked"
+    assert json.loads(cli("token", "check", second))["state"] == "valid"
