@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 def cli(
     dovecot: Dovecot, smtp: SmtpServer, db_url: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-) -> "Cli":
+) -> Cli:
     config = write_config(tmp_path / "credmail.toml", server_env(dovecot, smtp, db_url))
     monkeypatch.setenv("CREDMAIL_CONFIG", str(config))
     for name in list(__import__("os").environ):

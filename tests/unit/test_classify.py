@@ -73,7 +73,7 @@ def test_student_phrase_never_lands_in_adult_class(subject: str) -> None:
 
 def test_longest_phrase_wins_whatever_the_configured_order() -> None:
     rules = SubjectRules.build(["richiesta credenziali studente"], ["richiesta credenziali"], [])
-    assert [r.phrase for r in rules.rules][0] == "richiesta credenziali studente"
+    assert next(r.phrase for r in rules.rules) == "richiesta credenziali studente"
 
 
 def test_phrases_are_configuration() -> None:
