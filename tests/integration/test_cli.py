@@ -22,8 +22,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def cli(
-    dovecot: Dovecot, smtp: SmtpServer, db_url: str, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    dovecot: Dovecot,
+    smtp: SmtpServer,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> Cli:
     config = write_config(tmp_path / "credmail.toml", server_env(dovecot, smtp, db_url))
     monkeypatch.setenv("CREDMAIL_CONFIG", str(config))
@@ -62,10 +66,12 @@ def sample(name: str) -> bytes:
 
 def test_directory_import_upserts_prunes_and_dry_runs(cli: Cli) -> None:
     data = directory_csv(date.today())
-    assert "added 11, updated 0, unchanged 0, removed 0" in cli("directory", "import",
-                                                                cli.csv(data))
-    assert "added 0, updated 0, unchanged 11, removed 0" in cli("directory", "import",
-                                                                cli.csv(data))
+    assert "added 11, updated 0, unchanged 0, removed 0" in cli(
+        "directory", "import", cli.csv(data)
+    )
+    assert "added 0, updated 0, unchanged 11, removed 0" in cli(
+        "directory", "import", cli.csv(data)
+    )
     lines = data.decode().splitlines()
     changed = [line.replace("franco.gallo@", "f.gallo@") for line in lines if "T3001" not in line]
     path = cli.csv(("\n".join(changed) + "\n").encode())
@@ -102,7 +108,10 @@ def test_review_list_show_approve(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) 
     (item,) = json.loads(cli("review", "list", "--json"))
     assert item["reasons"] == ["ambiguous_person"]
     assert (item["kind"], item["status"], item["sender"]) == (
-        "adult", "pending", "famiglia.bianchi@example.org")
+        "adult",
+        "pending",
+        "famiglia.bianchi@example.org",
+    )
     assert {"id", "created_at", "message_id"} <= set(item)
     shown = cli("review", "show", str(item["id"]))
     assert "G1002: Anna Bianchi" in shown and "G1003: Paolo Bianchi" in shown
@@ -122,14 +131,23 @@ def test_review_list_show_approve(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) 
     assert "già stata decisa" in again
 
 
-def test_approve_never_uses_an_address_not_on_file(cli: Cli, dovecot: Dovecot,
-                                                   smtp: SmtpServer) -> None:
+def test_approve_never_uses_an_address_not_on_file(
+    cli: Cli, dovecot: Dovecot, smtp: SmtpServer
+) -> None:
     cli("directory", "import", cli.csv(directory_csv(date.today())))
     dovecot.append(sample("unknown-sender"))
     cli("run", "--once")
     (item,) = json.loads(cli("review", "list", "--json"))
-    out = cli("review", "approve", str(item["id"]), "--person", "G1001",
-              "--to", "sconosciuto@example.net", expect=1)
+    out = cli(
+        "review",
+        "approve",
+        str(item["id"]),
+        "--person",
+        "G1001",
+        "--to",
+        "sconosciuto@example.net",
+        expect=1,
+    )
     assert "non è un indirizzo registrato" in out
     cli("review", "approve", str(item["id"]), "--person", "G1001")
     cli("run", "--once")

@@ -73,16 +73,21 @@ def test_every_case_lands_where_it_should(dovecot: Dovecot, smtp: SmtpServer, db
             assert set(sample.reasons) <= pending[ids[sample.name]], sample.name
 
 
-def test_links_go_only_to_addresses_on_file(dovecot: Dovecot, smtp: SmtpServer,
-                                            db_url: str) -> None:
+def test_links_go_only_to_addresses_on_file(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
     app = make_app(server_settings(dovecot, smtp, db_url))
     _append_samples(dovecot)
     run_once(app)
 
     recipients = {rcpt for _from, rcpts, _raw in smtp.handler.messages for rcpt in rcpts}
     on_file = {
-        "mario.rossi@example.org", "G.Esposito@Example.org".lower(), "famiglia.bianchi@example.org",
-        "sara.verdi@studenti.example.org", "davide.neri@example.org", "franco.gallo@example.org",
+        "mario.rossi@example.org",
+        "G.Esposito@Example.org".lower(),
+        "famiglia.bianchi@example.org",
+        "sara.verdi@studenti.example.org",
+        "davide.neri@example.org",
+        "franco.gallo@example.org",
     }
     assert {r.lower() for r in recipients} <= on_file
     assert not any("evil.example" in r for r in recipients)
@@ -124,8 +129,9 @@ def test_answered_exactly_once_across_runs_and_restart(
     assert len(set(message_ids)) == len(message_ids)
 
 
-def test_same_message_id_twice_is_answered_once(dovecot: Dovecot, smtp: SmtpServer,
-                                                sqlite_url: str) -> None:
+def test_same_message_id_twice_is_answered_once(
+    dovecot: Dovecot, smtp: SmtpServer, sqlite_url: str
+) -> None:
     app = make_app(server_settings(dovecot, smtp, sqlite_url))
     raw = next(s for s in SAMPLES if s.name == "adult-guardian").to_bytes()
     dovecot.append(raw)
@@ -137,8 +143,9 @@ def test_same_message_id_twice_is_answered_once(dovecot: Dovecot, smtp: SmtpServ
     assert len(dovecot.folder_messages("Credenziali/Evase")) == 2
 
 
-def test_first_start_leaves_the_backlog_alone(dovecot: Dovecot, smtp: SmtpServer,
-                                              sqlite_url: str) -> None:
+def test_first_start_leaves_the_backlog_alone(
+    dovecot: Dovecot, smtp: SmtpServer, sqlite_url: str
+) -> None:
     settings = server_settings(dovecot, smtp, sqlite_url, mailbox__process_existing="false")
     app = make_app(settings)
     old = next(s for s in SAMPLES if s.name == "adult-guardian")
@@ -178,8 +185,9 @@ def test_outbox_survives_an_smtp_outage(dovecot: Dovecot, smtp: SmtpServer, db_u
         assert row.status == "sent" and row.raw is None  # the link is not kept once delivered
 
 
-def test_permanent_smtp_failure_is_recorded(dovecot: Dovecot, smtp: SmtpServer,
-                                            sqlite_url: str) -> None:
+def test_permanent_smtp_failure_is_recorded(
+    dovecot: Dovecot, smtp: SmtpServer, sqlite_url: str
+) -> None:
     app = make_app(server_settings(dovecot, smtp, sqlite_url))
     dovecot.append(next(s for s in SAMPLES if s.name == "adult-guardian").to_bytes())
     smtp.handler.refuse_with = "550 5.1.1 mailbox unavailable"
@@ -198,8 +206,7 @@ def app_clock_start():
     return datetime.now(UTC)
 
 
-def test_ledger_and_outbox_commit_together(dovecot: Dovecot, smtp: SmtpServer,
-                                           db_url: str) -> None:
+def test_ledger_and_outbox_commit_together(dovecot: Dovecot, smtp: SmtpServer, db_url: str) -> None:
     app = make_app(server_settings(dovecot, smtp, db_url))
     _append_samples(dovecot)
     run_once(app)

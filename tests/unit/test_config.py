@@ -96,8 +96,9 @@ def test_link_base_url_must_be_https(tmp_path: Path) -> None:
     assert message == "links: base_url must start with https://"
 
 
-def test_cli_exits_2_before_connecting(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_exits_2_before_connecting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write(tmp_path, '[mailbox]\nhost = "127.0.0.1"\nport = 1\nbogus = 1\n')
     monkeypatch.delenv("CREDMAIL_CONFIG", raising=False)
     assert main(["--config", str(path), "run", "--once"]) == 2
@@ -108,8 +109,10 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     example = Path(__file__).parents[2] / "config" / "credmail.example.toml"
     secret = tmp_path / "secret"
     secret.write_text("real-secret\n")
-    env = {"CREDMAIL_MAILBOX__PASSWORD_FILE": str(secret),
-           "CREDMAIL_SMTP__PASSWORD_FILE": str(secret)}
+    env = {
+        "CREDMAIL_MAILBOX__PASSWORD_FILE": str(secret),
+        "CREDMAIL_SMTP__PASSWORD_FILE": str(secret),
+    }
     settings = load_settings(example, environ=env)
     assert settings.mailbox.security == "tls"
     assert settings.smtp.password == "real-secret"

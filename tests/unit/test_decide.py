@@ -31,14 +31,29 @@ OUR_MESSAGE_IDS = {"<42.credmail@istitutostanga.edu.it>"}
 PEOPLE = (
     Person("G1", Role.GUARDIAN, "Mario", "Rossi", None, ("Mario.Rossi@example.org",), ("S1",)),
     Person("S1", Role.STUDENT, "Luca", "Rossi", date(2012, 5, 1)),
-    Person("G2", Role.GUARDIAN, "Anna", "Bianchi", None, ("famiglia.bianchi@example.org",),
-           ("S2", "S3")),
-    Person("G3", Role.GUARDIAN, "Paolo", "Bianchi", None, ("famiglia.bianchi@example.org",),
-           ("S2", "S3")),
+    Person(
+        "G2",
+        Role.GUARDIAN,
+        "Anna",
+        "Bianchi",
+        None,
+        ("famiglia.bianchi@example.org",),
+        ("S2", "S3"),
+    ),
+    Person(
+        "G3",
+        Role.GUARDIAN,
+        "Paolo",
+        "Bianchi",
+        None,
+        ("famiglia.bianchi@example.org",),
+        ("S2", "S3"),
+    ),
     Person("S2", Role.STUDENT, "Giulia", "Bianchi", date(2014, 1, 1)),
     Person("S3", Role.STUDENT, "Nicolò", "Bianchi", date(2016, 3, 3)),
-    Person("S4", Role.STUDENT, "Sara", "Verdi", date(2011, 1, 1),
-           ("sara.verdi@studenti.example.org",)),
+    Person(
+        "S4", Role.STUDENT, "Sara", "Verdi", date(2011, 1, 1), ("sara.verdi@studenti.example.org",)
+    ),
     Person("S5", Role.STUDENT, "Davide", "Neri", date(2008, 9, 2), ("davide.neri@example.org",)),
     Person("G5", Role.GUARDIAN, "Elena", "Neri", None, ("elena.neri@example.org",), ("S5",)),
     Person("T1", Role.TEACHER, "Giovanna", "Esposito", None, ("g.esposito@example.org",)),
@@ -48,9 +63,7 @@ PEOPLE = (
 def facts_for(raw: bytes, today: date = TODAY) -> Facts:
     """What the pipeline would gather, from an in-memory directory."""
     mail = parse_message(raw)
-    on_file = tuple(
-        p for p in PEOPLE if mail.sender in {normalize_address(e) for e in p.emails}
-    )
+    on_file = tuple(p for p in PEOPLE if mail.sender in {normalize_address(e) for e in p.emails})
     linked = {s for p in on_file if p.role is Role.GUARDIAN for s in p.students}
     return Facts(
         mail=mail,
@@ -69,24 +82,52 @@ def decide_file(name: str) -> Decision:
 
 CASES = [
     # file, outcome, reasons, action
-    ("adult_guardian.eml", Outcome.ANSWERED, (),
-     SendLink("G1", "adult_reset", "Mario.Rossi@example.org", "link_adult")),
-    ("adult_encoded_uppercase.eml", Outcome.ANSWERED, (),
-     SendLink("G1", "adult_reset", "Mario.Rossi@example.org", "link_adult")),
-    ("reply_to_attacker.eml", Outcome.ANSWERED, (),
-     SendLink("G1", "adult_reset", "Mario.Rossi@example.org", "link_adult")),
-    ("minor_own_address.eml", Outcome.ANSWERED, (),
-     SendReply("minor_procedure", "sara.verdi@studenti.example.org")),
-    ("student_first_name_no_accent.eml", Outcome.ANSWERED, (),
-     SendLink("S3", "student_reset", "famiglia.bianchi@example.org", "link_student")),
-    ("auto_submitted_no.eml", Outcome.ANSWERED, (),
-     SendLink("G1", "adult_reset", "Mario.Rossi@example.org", "link_adult")),
+    (
+        "adult_guardian.eml",
+        Outcome.ANSWERED,
+        (),
+        SendLink("G1", "adult_reset", "Mario.Rossi@example.org", "link_adult"),
+    ),
+    (
+        "adult_encoded_uppercase.eml",
+        Outcome.ANSWERED,
+        (),
+        SendLink("G1", "adult_reset", "Mario.Rossi@example.org", "link_adult"),
+    ),
+    (
+        "reply_to_attacker.eml",
+        Outcome.ANSWERED,
+        (),
+        SendLink("G1", "adult_reset", "Mario.Rossi@example.org", "link_adult"),
+    ),
+    (
+        "minor_own_address.eml",
+        Outcome.ANSWERED,
+        (),
+        SendReply("minor_procedure", "sara.verdi@studenti.example.org"),
+    ),
+    (
+        "student_first_name_no_accent.eml",
+        Outcome.ANSWERED,
+        (),
+        SendLink("S3", "student_reset", "famiglia.bianchi@example.org", "link_student"),
+    ),
+    (
+        "auto_submitted_no.eml",
+        Outcome.ANSWERED,
+        (),
+        SendLink("G1", "adult_reset", "Mario.Rossi@example.org", "link_adult"),
+    ),
     ("two_from_fields.eml", Outcome.REVIEW, ("repeated_from",), None),
     ("multi_address_from.eml", Outcome.REVIEW, ("multi_address_from",), None),
     ("missing_from.eml", Outcome.REVIEW, ("missing_from",), None),
     ("display_name_spoof.eml", Outcome.REVIEW, ("unknown_sender",), None),
-    ("non_ascii_local_part.eml", Outcome.REVIEW,
-     ("malformed_from", "non_ascii_local_part", "unknown_sender"), None),
+    (
+        "non_ascii_local_part.eml",
+        Outcome.REVIEW,
+        ("malformed_from", "non_ascii_local_part", "unknown_sender"),
+        None,
+    ),
     ("forward_prefix.eml", Outcome.REVIEW, ("reply_prefix",), None),
     ("student_both_named.eml", Outcome.REVIEW, ("ambiguous_student",), None),
     ("guardian_of_adult_student.eml", Outcome.REVIEW, ("adult_student",), None),
@@ -103,10 +144,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "outcome", "reasons", "action"), CASES,
-                         ids=[c[0] for c in CASES])
-def test_decision_table(name: str, outcome: Outcome, reasons: tuple[str, ...],
-                        action: SendLink | SendReply | None) -> None:
+@pytest.mark.parametrize(("name", "outcome", "reasons", "action"), CASES, ids=[c[0] for c in CASES])
+def test_decision_table(
+    name: str, outcome: Outcome, reasons: tuple[str, ...], action: SendLink | SendReply | None
+) -> None:
     decision = decide_file(name)
     assert decision.outcome is outcome
     assert decision.reasons == reasons
@@ -123,21 +164,27 @@ def test_every_fixture_is_in_the_table() -> None:
 
 
 def test_all_review_reasons_are_collected_not_just_the_first() -> None:
-    raw = (b"From: famiglia.bianchi@example.org\r\nSubject: Re: richiesta credenziali\r\n"
-           b"Message-ID: <x@example.org>\r\n\r\nBuongiorno\r\n")
+    raw = (
+        b"From: famiglia.bianchi@example.org\r\nSubject: Re: richiesta credenziali\r\n"
+        b"Message-ID: <x@example.org>\r\n\r\nBuongiorno\r\n"
+    )
     assert decide(facts_for(raw)).reasons == ("reply_prefix", "ambiguous_person")
 
 
 def test_shared_address_naming_one_adult_gets_that_adult() -> None:
-    raw = (b"From: famiglia.bianchi@example.org\r\nSubject: richiesta credenziali\r\n"
-           b"\r\nSono Paolo Bianchi.\r\n")
+    raw = (
+        b"From: famiglia.bianchi@example.org\r\nSubject: richiesta credenziali\r\n"
+        b"\r\nSono Paolo Bianchi.\r\n"
+    )
     (action,) = decide(facts_for(raw)).actions
     assert action == SendLink("G3", "adult_reset", "famiglia.bianchi@example.org", "link_adult")
 
 
 def test_student_named_by_username_in_subject() -> None:
-    raw = (b"From: famiglia.bianchi@example.org\r\n"
-           b"Subject: richiesta credenziali studente - S2\r\n\r\nGrazie\r\n")
+    raw = (
+        b"From: famiglia.bianchi@example.org\r\n"
+        b"Subject: richiesta credenziali studente - S2\r\n\r\nGrazie\r\n"
+    )
     (action,) = decide(facts_for(raw)).actions
     assert isinstance(action, SendLink) and action.username == "S2"
 

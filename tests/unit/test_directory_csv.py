@@ -17,11 +17,13 @@ def problems(body: str, header: str = HEADER) -> list[str]:
 
 
 def test_valid_file() -> None:
-    records = read_directory((
-        HEADER
-        + "guardian,G1,Mario,Rossi,,a@example.org; b@example.org,S1,\n"
-        + "student,S1,Luca,Rossi,2012-05-01,,,2B\n"
-    ).encode())
+    records = read_directory(
+        (
+            HEADER
+            + "guardian,G1,Mario,Rossi,,a@example.org; b@example.org,S1,\n"
+            + "student,S1,Luca,Rossi,2012-05-01,,,2B\n"
+        ).encode()
+    )
     assert [r.role for r in records] == [Role.GUARDIAN, Role.STUDENT]
     assert records[0].emails == ("a@example.org", "b@example.org")
     assert records[0].students == ("S1",)
@@ -30,14 +32,14 @@ def test_valid_file() -> None:
 
 def test_every_bad_row_is_reported_with_its_line() -> None:
     found = problems(
-        "guardian,G1,Mario,Rossi,,a@example.org,S1,\n"     # line 2: fine
-        "student,S1,Luca,Rossi,,,,\n"                      # line 3: no birth date
-        "teacher,T1,,Bianchi,,t@example.org,,\n"           # line 4: no first name
-        "pupil,P1,A,B,,,,\n"                               # line 5: bad role
-        "student,S2,Anna,Verdi,01/02/2012,,,\n"            # line 6: bad date
-        "staff,A1,Franco,Gallo,,not-an-address,,\n"        # line 7: bad address
-        "teacher,T2,Gio,Esposito,,,S1,\n"                  # line 8: students on a teacher
-        "guardian,G1,Mario,Rossi,,,,\n"                    # line 9: repeated username
+        "guardian,G1,Mario,Rossi,,a@example.org,S1,\n"  # line 2: fine
+        "student,S1,Luca,Rossi,,,,\n"  # line 3: no birth date
+        "teacher,T1,,Bianchi,,t@example.org,,\n"  # line 4: no first name
+        "pupil,P1,A,B,,,,\n"  # line 5: bad role
+        "student,S2,Anna,Verdi,01/02/2012,,,\n"  # line 6: bad date
+        "staff,A1,Franco,Gallo,,not-an-address,,\n"  # line 7: bad address
+        "teacher,T2,Gio,Esposito,,,S1,\n"  # line 8: students on a teacher
+        "guardian,G1,Mario,Rossi,,,,\n"  # line 9: repeated username
     )
     assert [p.split(":")[0] for p in found] == [f"line {n}" for n in range(3, 10)]
     assert "birth_date is required for students" in found[0]

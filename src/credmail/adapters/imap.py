@@ -110,6 +110,11 @@ class ImapSource:
                 self.log.info("imap.folder_created", folder=folder)
 
     def close(self) -> None:
+        if self._idle_since is not None:
+            try:
+                self._end_idle()
+            except Exception:  # the connection may already be gone
+                self._idle_since = None
         client, self._client = self._client, None
         self._idle_since, self._selected = None, False
         if client is not None:
@@ -168,27 +173,33 @@ class ImapSource:
 
     def wait_for_mail(self, timeout: float) -> bool:
         """Block up to `timeout` seconds; True when the server announced new mail."""
+        if self._idle_since is None and not self._start_idle():
+            time.sleep(timeout)
+            return False
+        assert self._client is not None
+        if _announces_mail(self._client.idle_check(timeout=timeout)):
+            return _announces_mail(self._end_idle()) or True
+        if time.monotonic() - (self._idle_since or 0) > self.idle_refresh:
+            return _announces_mail(self._end_idle())
+        return False
+
+    def _start_idle(self) -> bool:
         client = self._conn()
         if not self._selected:
             self.select()
         if not (self.use_idle and client.has_capability("IDLE")):
-            time.sleep(timeout)
             return False
-        if self._idle_since is None:
-            client.idle()
-            self._idle_since = time.monotonic()
-        responses = client.idle_check(timeout=timeout)
-        if _announces_mail(responses):
-            self._end_idle()
-            return True
-        if time.monotonic() - self._idle_since > self.idle_refresh:
-            self._end_idle()
-        return False
+        client.idle()
+        self._idle_since = time.monotonic()
+        return True
 
-    def _end_idle(self) -> None:
+    def _end_idle(self) -> list[Any]:
+        """Leave IDLE; returns what the server said meanwhile (it may announce mail)."""
         self._idle_since = None
-        if self._client is not None:
-            self._client.idle_done()
+        if self._client is None:
+            return []
+        done = self._client.idle_done()
+        return list(done[1]) if isinstance(done, tuple) and len(done) > 1 else []
 
 
 def _announces_mail(responses: list[Any]) -> bool:
