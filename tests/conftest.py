@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import dispose_apps
 
-PG_URL = os.environ.get("CREDMAIL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
