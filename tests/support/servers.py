@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import ssl
 import socket
 import subprocess
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from imapclient import IMAPClient
 
 IMAP_USER = "segreteria"
@@ -29,7 +31,9 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <{root}/cert.pem
+ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 0
@@ -52,7 +56,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service stats {{
@@ -82,6 +87,7 @@ class Dovecot:
 
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="credmail-dovecot-")))
     port: int = 0
+    tls_port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Dovecot:
@@ -95,11 +101,20 @@ class Dovecot:
                 os.chown(self.root / sub, uid, gid)
         (self.root / "passwd").write_text(f"{IMAP_USER}:{{PLAIN}}{IMAP_PASSWORD}\n")
         self.port = self.port or free_port()
+        self.tls_port = self.tls_port or free_port()
+        if not self.ca_file.exists():
+            make_certificate(self.root)
         conf = self.root / "dovecot.conf"
-        conf.write_text(DOVECOT_CONF.format(root=self.root, uid=uid, gid=gid, port=self.port))
+        conf.write_text(DOVECOT_CONF.format(root=self.root, uid=uid, gid=gid, port=self.port,
+                                            tls_port=self.tls_port))
         self.process = subprocess.Popen([binary, "-F", "-c", str(conf)])
         _wait_for_port(self.port, self.process, self.root / "dovecot.log")
         return self
+
+    @property
+    def ca_file(self) -> Path:
+        """The self-signed certificate Dovecot presents (for 127.0.0.1 and localhost)."""
+        return self.root / "cert.pem"
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -148,6 +163,15 @@ class Dovecot:
                 client.expunge()
 
 
+def make_certificate(directory: Path) -> None:
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem"),
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True,
+    )
+
+
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -185,15 +209,35 @@ class RecordingHandler:
 
 @dataclass
 class SmtpServer:
+    """aiosmtpd's threaded controller; with `certificate`, STARTTLS and AUTH are required."""
+
     handler: RecordingHandler = field(default_factory=RecordingHandler)
     port: int = 0
     controller: Controller | None = None
+    certificate: Path | None = None
+    credentials: tuple[str, str] = ("smtp-user", "smtp-test-password")
 
     def start(self) -> SmtpServer:
         self.port = self.port or free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        kwargs: dict[str, Any] = {}
+        if self.certificate is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.certificate, self.certificate.with_name("key.pem"))
+            kwargs = {
+                "tls_context": context,
+                "require_starttls": True,
+                "authenticator": self._authenticate,
+                "auth_required": True,
+            }
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                     **kwargs)
         self.controller.start()
         return self
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                      auth_data: Any) -> AuthResult:
+        login = (auth_data.login.decode(), auth_data.password.decode())
+        return AuthResult(success=login == self.credentials)
 
     def stop(self) -> None:
         if self.controller is not None:
