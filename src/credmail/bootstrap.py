@@ -18,7 +18,7 @@ from credmail.adapters.files import EmlFileSender
 from credmail.adapters.imap import ImapSource
 from credmail.adapters.maildir import MaildirSource
 from credmail.adapters.smtp import SmtpSender
-from credmail.config import Settings
+from credmail.config import ConfigError, Settings
 from credmail.core.addresses import normalize_address
 from credmail.core.classify import SubjectRules
 from credmail.core.privacy import AddressTagger
@@ -27,7 +27,7 @@ from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssu
 from credmail.service.outbox import OutboxDelivery, RetryPolicy
 from credmail.service.pipeline import Clock, Pipeline, Policy
 from credmail.service.ports import MailSender, MailSource
-from credmail.service.replies import ReplyComposer
+from credmail.service.replies import ReplyComposer, TemplateProblem
 from credmail.service.review import ReviewDesk
 
 TEMPLATES = ["link_adult", "link_student", "minor_procedure", "review_rejected"]
@@ -124,7 +124,10 @@ def _composer(settings: Settings) -> ReplyComposer:
         {"school_name": replies.school_name, "signature": replies.signature},
         replies.templates_dir,
     )
-    composer.check(TEMPLATES)
+    try:
+        composer.check(TEMPLATES)
+    except TemplateProblem as exc:
+        raise ConfigError(f"replies.templates_dir: {exc}") from None
     return composer
 
 

@@ -18,6 +18,7 @@ EXIT_CONFIG = 2
 EXIT_USAGE = 64
 EXIT_FAILURE = 1
 
+
 class Context:
     """What a command needs; the app (and its engine) is built on first use, closed at exit."""
 
@@ -60,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     context = Context(settings)
     try:
         return handler(args, context)
+    except ConfigError as exc:
+        print(f"credmail: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except CommandError as exc:
         print(f"credmail: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -27,15 +27,21 @@ def tls_smtp(dovecot: Dovecot) -> Iterator[SmtpServer]:
     server.stop()
 
 
-def test_imap_tls_and_smtp_starttls_with_auth(dovecot: Dovecot, tls_smtp: SmtpServer,
-                                              sqlite_url: str) -> None:
+def test_imap_tls_and_smtp_starttls_with_auth(
+    dovecot: Dovecot, tls_smtp: SmtpServer, sqlite_url: str
+) -> None:
     user, password = tls_smtp.credentials
     settings = server_settings(
-        dovecot, tls_smtp, sqlite_url,
-        mailbox__security="tls", mailbox__port=str(dovecot.tls_port),
+        dovecot,
+        tls_smtp,
+        sqlite_url,
+        mailbox__security="tls",
+        mailbox__port=str(dovecot.tls_port),
         mailbox__ca_file=str(dovecot.ca_file),
-        smtp__security="starttls", smtp__ca_file=str(dovecot.ca_file),
-        smtp__username=user, smtp__password=password,
+        smtp__security="starttls",
+        smtp__ca_file=str(dovecot.ca_file),
+        smtp__username=user,
+        smtp__password=password,
     )
     dovecot.append(request())
     result = run_once(make_app(settings))
@@ -44,39 +50,60 @@ def test_imap_tls_and_smtp_starttls_with_auth(dovecot: Dovecot, tls_smtp: SmtpSe
 
 
 def test_imap_starttls(dovecot: Dovecot, smtp: SmtpServer, sqlite_url: str) -> None:
-    settings = server_settings(dovecot, smtp, sqlite_url, mailbox__security="starttls",
-                               mailbox__ca_file=str(dovecot.ca_file))
+    settings = server_settings(
+        dovecot,
+        smtp,
+        sqlite_url,
+        mailbox__security="starttls",
+        mailbox__ca_file=str(dovecot.ca_file),
+    )
     dovecot.append(request())
     assert run_once(make_app(settings))["sent"] == 1
 
 
-def test_unknown_imap_certificate_is_refused(dovecot: Dovecot, smtp: SmtpServer,
-                                             sqlite_url: str) -> None:
-    settings = server_settings(dovecot, smtp, sqlite_url, mailbox__security="tls",
-                               mailbox__port=str(dovecot.tls_port))
+def test_unknown_imap_certificate_is_refused(
+    dovecot: Dovecot, smtp: SmtpServer, sqlite_url: str
+) -> None:
+    settings = server_settings(
+        dovecot, smtp, sqlite_url, mailbox__security="tls", mailbox__port=str(dovecot.tls_port)
+    )
     dovecot.append(request())
     with pytest.raises(ssl.SSLCertVerificationError):
         run_once(make_app(settings))
     assert smtp.handler.messages == []
 
 
-def test_unknown_smtp_certificate_keeps_mail_queued(dovecot: Dovecot, tls_smtp: SmtpServer,
-                                                    sqlite_url: str) -> None:
+def test_unknown_smtp_certificate_keeps_mail_queued(
+    dovecot: Dovecot, tls_smtp: SmtpServer, sqlite_url: str
+) -> None:
     user, password = tls_smtp.credentials
-    settings = server_settings(dovecot, tls_smtp, sqlite_url, smtp__security="starttls",
-                               smtp__username=user, smtp__password=password)
+    settings = server_settings(
+        dovecot,
+        tls_smtp,
+        sqlite_url,
+        smtp__security="starttls",
+        smtp__username=user,
+        smtp__password=password,
+    )
     dovecot.append(request())
     result = run_once(make_app(settings))
     assert (result["sent"], result["retried"]) == (0, 1)
     assert tls_smtp.handler.messages == []
 
 
-def test_wrong_smtp_password_keeps_mail_queued(dovecot: Dovecot, tls_smtp: SmtpServer,
-                                               sqlite_url: str) -> None:
-    settings = server_settings(dovecot, tls_smtp, sqlite_url, smtp__security="starttls",
-                               smtp__ca_file=str(dovecot.ca_file),
-                               smtp__username="smtp-user", smtp__password="wrong-password",
-                               smtp__timeout_seconds="3")  # aiosmtpd stalls after a bad login
+def test_wrong_smtp_password_keeps_mail_queued(
+    dovecot: Dovecot, tls_smtp: SmtpServer, sqlite_url: str
+) -> None:
+    settings = server_settings(
+        dovecot,
+        tls_smtp,
+        sqlite_url,
+        smtp__security="starttls",
+        smtp__ca_file=str(dovecot.ca_file),
+        smtp__username="smtp-user",
+        smtp__password="wrong-password",
+        smtp__timeout_seconds="3",
+    )  # aiosmtpd stalls after a bad login
     dovecot.append(request())
     result = run_once(make_app(settings))
     assert (result["sent"], result["retried"]) == (0, 1)
@@ -86,8 +113,9 @@ def test_copy_and_delete_without_move_spares_the_staffs_deletions(
     dovecot: Dovecot, smtp: SmtpServer, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = IMAPClient.has_capability
-    monkeypatch.setattr(IMAPClient, "has_capability",
-                        lambda self, cap: cap != "MOVE" and original(self, cap))
+    monkeypatch.setattr(
+        IMAPClient, "has_capability", lambda self, cap: cap != "MOVE" and original(self, cap)
+    )
     dovecot.append(b"From: a@example.org\r\nSubject: da cancellare\r\n\r\nx\r\n")
     with dovecot.client() as client:  # a person marks a message deleted, not yet expunged
         client.select_folder("INBOX")

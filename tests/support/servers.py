@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import ssl
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -105,8 +105,11 @@ class Dovecot:
         if not self.ca_file.exists():
             make_certificate(self.root)
         conf = self.root / "dovecot.conf"
-        conf.write_text(DOVECOT_CONF.format(root=self.root, uid=uid, gid=gid, port=self.port,
-                                            tls_port=self.tls_port))
+        conf.write_text(
+            DOVECOT_CONF.format(
+                root=self.root, uid=uid, gid=gid, port=self.port, tls_port=self.tls_port
+            )
+        )
         self.process = subprocess.Popen([binary, "-F", "-c", str(conf)])
         _wait_for_port(self.port, self.process, self.root / "dovecot.log")
         return self
@@ -165,10 +168,26 @@ class Dovecot:
 
 def make_certificate(directory: Path) -> None:
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem"),
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(directory / "key.pem"),
+            "-out",
+            str(directory / "cert.pem"),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
     )
 
 
@@ -229,13 +248,13 @@ class SmtpServer:
                 "authenticator": self._authenticate,
                 "auth_required": True,
             }
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
-                                     **kwargs)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
         self.controller.start()
         return self
 
-    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
-                      auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         login = (auth_data.login.decode(), auth_data.password.decode())
         return AuthResult(success=login == self.credentials)
 

@@ -30,8 +30,8 @@ def _autoreply_header(facts: Facts) -> bool:
 
 
 def _null_sender(facts: Facts) -> bool:
-    empty_from = "empty_from" in facts.mail.from_problems
-    return empty_from or any(value.strip() == "<>" for value in _header(facts, "return-path"))
+    """The SMTP reverse path was empty (the delivering server records it as Return-Path)."""
+    return any(value.strip() == "<>" for value in _header(facts, "return-path"))
 
 
 def _robot_sender(facts: Facts) -> bool:

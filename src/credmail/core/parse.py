@@ -80,8 +80,6 @@ def _sender(msg: EmailMessage) -> tuple[str | None, str, tuple[str, ...]]:
     if len(addresses) != 1:
         return None, "", (*problems, "multi_address_from" if addresses else "malformed_from")
     address = addresses[0]
-    if not address.username and not address.domain:
-        return None, address.display_name, (*problems, "empty_from")
     if not address.username or not address.domain:
         return None, address.display_name, (*problems, "malformed_from")
     try:

@@ -14,6 +14,10 @@ import jinja2
 from credmail.service.ports import OutgoingMail
 
 
+class TemplateProblem(Exception):
+    """A reply template that cannot be loaded (usually a school override)."""
+
+
 class ReplyComposer:
     """Builds complete RFC 5322 replies; never copies anything from the inbound mail."""
 
@@ -41,7 +45,10 @@ class ReplyComposer:
     def check(self, names: list[str]) -> None:
         """Load every template once so a broken override fails at start, not per message."""
         for name in names:
-            self.env.get_template(f"{name}.txt.j2")
+            try:
+                self.env.get_template(f"{name}.txt.j2")
+            except jinja2.TemplateError as exc:
+                raise TemplateProblem(f"{name}.txt.j2: {exc}") from exc
 
     def render(self, template: str, context: Mapping[str, Any]) -> tuple[str, str]:
         """Return (subject, body); the subject is the template's `subject` variable."""

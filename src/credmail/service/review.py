@@ -176,7 +176,6 @@ REASON_LABELS = {
     "repeated_from": "il campo From compare più volte",
     "multi_address_from": "il campo From contiene più indirizzi",
     "malformed_from": "il campo From è malformato",
-    "empty_from": "il mittente è vuoto",
     "non_ascii_local_part": "l'indirizzo del mittente contiene caratteri non ASCII",
     "malformed_subject": "l'oggetto è malformato",
     "reply_prefix": "l'oggetto è una risposta o un inoltro (Re:, I:, Fwd: …)",
