@@ -9,11 +9,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from credmail.samples import SAMPLES
+from credmail.samples import SAMPLES, directory_csv
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import server_env, write_config
 
@@ -63,10 +64,6 @@ def test_daemon_answers_over_idle_and_stops_cleanly(
     )  # only IDLE can wake it
     env = base_env(write_config(tmp_path / "credmail.toml", settings))
     csv = tmp_path / "directory.csv"
-    from datetime import date
-
-    from credmail.samples import directory_csv
-
     csv.write_bytes(directory_csv(date.today()))
     assert credmail("directory", "import", str(csv), env=env).returncode == 0
     dovecot.append(sample("teacher"))  # backlog before the first start: left alone
@@ -125,3 +122,30 @@ def test_demo_runs_every_case(tmp_path: Path) -> None:
             assert case.reply in rows[case.name]
     sent = list((tmp_path / "demo" / "sent").glob("*.eml"))
     assert len(sent) == sum(1 for case in SAMPLES if case.reply)
+
+
+def test_daemon_polls_when_idle_is_off(
+    dovecot: Dovecot, smtp: SmtpServer, sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = server_env(
+        dovecot, smtp, sqlite_url, mailbox__use_idle="false", mailbox__poll_interval_seconds="1"
+    )
+    env = base_env(write_config(tmp_path / "credmail.toml", settings))
+    csv = tmp_path / "directory.csv"
+    csv.write_bytes(directory_csv(date.today()))
+    assert credmail("directory", "import", str(csv), env=env).returncode == 0
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "credmail", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        dovecot.append(sample("teacher"))
+        assert wait_for(lambda: len(smtp.handler.messages) == 1, 30)
+        daemon.send_signal(signal.SIGINT)
+        assert daemon.wait(timeout=10) == 0
+    finally:
+        if daemon.poll() is None:
+            os.kill(daemon.pid, signal.SIGKILL)
+            daemon.wait()

@@ -193,3 +193,20 @@ def test_a_new_link_revokes_the_older_one(cli: Cli, dovecot: Dovecot, smtp: Smtp
     first, second = (link_in(m) for m in smtp.handler.parsed())
     assert json.loads(cli("token", "check", first, expect=1))["state"] == "revoked"
     assert json.loads(cli("token", "check", second))["state"] == "valid"
+
+
+def test_failed_mail_can_be_retried(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) -> None:
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    dovecot.append(sample("adult-guardian"))
+    smtp.handler.refuse_with = "554 5.7.1 rejected by policy"
+    cli("run", "--once")
+    (failed,) = json.loads(cli("outbox", "list", "--status", "failed", "--json"))
+    assert failed["last_error"].startswith("554")
+    assert "outbox message" in cli("outbox", "retry", "999", expect=1)
+
+    smtp.handler.refuse_with = None
+    cli("outbox", "retry", str(failed["id"]))
+    cli("run", "--once")
+    assert len(smtp.handler.messages) == 1
+    (row,) = json.loads(cli("outbox", "list", "--json"))
+    assert row["status"] == "sent"

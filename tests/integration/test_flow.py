@@ -216,3 +216,21 @@ def test_ledger_and_outbox_commit_together(dovecot: Dovecot, smtp: SmtpServer, d
         answered = [row.id for row in ledger if row.outcome == "answered"]
         assert sorted(row.ledger_id for row in outbox) == sorted(answered)
         assert all(row.moved_at is not None for row in ledger)
+
+
+def test_housekeeping_purges_expired_tokens(dovecot: Dovecot, smtp: SmtpServer,
+                                            db_url: str) -> None:
+    from credmail.service.housekeeping import housekeeping
+
+    now = [app_clock_start()]
+    app = make_app(server_settings(dovecot, smtp, db_url), clock=lambda: now[0])
+    dovecot.append(next(s for s in SAMPLES if s.name == "adult-guardian").to_bytes())
+    run_once(app)
+    link = link_in(smtp.handler.parsed()[0])
+    housekeeping(app.uow, app.clock)
+    with app.uow() as uow:
+        assert check_token(uow, link, now[0]).found
+    now[0] += timedelta(days=1, hours=2)
+    housekeeping(app.uow, app.clock)
+    with app.uow() as uow:
+        assert not check_token(uow, link, now[0]).found
