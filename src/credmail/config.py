@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -35,7 +35,10 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _read_secret_files(section: Section, *names: str) -> dict[str, str]:
+S = TypeVar("S", bound=Section)
+
+
+def _with_secret_files(section: S, *names: str) -> S:
     """Resolve `<name>_file` keys into their values (trailing newline stripped)."""
     found: dict[str, str] = {}
     for name in names:
@@ -46,7 +49,7 @@ def _read_secret_files(section: Section, *names: str) -> dict[str, str]:
             found[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
             raise ValueError(f"{name}_file: cannot read {path}: {exc.strerror}") from exc
-    return found
+    return section.model_copy(update=found) if found else section
 
 
 def _check_transport(host: str, security: str) -> None:
@@ -94,8 +97,7 @@ class MailboxSettings(Section):
             return self
         _check_transport(self.host, self.security)
         _check_secret(self.password, "password")
-        secrets = _read_secret_files(self, "password")
-        return self.model_copy(update=secrets) if secrets else self
+        return _with_secret_files(self, "password")
 
     @property
     def effective_port(self) -> int:
@@ -127,8 +129,7 @@ class SmtpSettings(Section):
         if self.outbox_dir is None:
             _check_transport(self.host, self.security)
         _check_secret(self.password, "password")
-        secrets = _read_secret_files(self, "password")
-        return self.model_copy(update=secrets) if secrets else self
+        return _with_secret_files(self, "password")
 
     @property
     def effective_port(self) -> int:
@@ -141,8 +142,7 @@ class DatabaseSettings(Section):
 
     @model_validator(mode="after")
     def _validate(self) -> DatabaseSettings:
-        secrets = _read_secret_files(self, "url")
-        return self.model_copy(update=secrets) if secrets else self
+        return _with_secret_files(self, "url")
 
 
 class LinksSettings(Section):
@@ -178,8 +178,7 @@ class PrivacySettings(Section):
 
     @model_validator(mode="after")
     def _validate(self) -> PrivacySettings:
-        secrets = _read_secret_files(self, "log_key")
-        return self.model_copy(update=secrets) if secrets else self
+        return _with_secret_files(self, "log_key")
 
 
 class DaemonSettings(Section):
