@@ -21,16 +21,26 @@ from credmail.adapters.smtp import SmtpSender
 from credmail.config import ConfigError, Settings
 from credmail.core.addresses import normalize_address
 from credmail.core.classify import SubjectRules
+from credmail.core.limits import Limits
 from credmail.core.privacy import AddressTagger
-from credmail.core.values import Outcome
+from credmail.core.values import DecideOptions, Outcome
+from credmail.service.authentication import SenderAuthenticator
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
 from credmail.service.outbox import OutboxDelivery, RetryPolicy
+from credmail.service.outgoing import Mailer
 from credmail.service.pipeline import Clock, Pipeline, Policy
 from credmail.service.ports import MailSender, MailSource
 from credmail.service.replies import ReplyComposer, TemplateProblem
 from credmail.service.review import ReviewDesk
 
-TEMPLATES = ["link_adult", "link_student", "minor_procedure", "review_rejected"]
+TEMPLATES = [
+    "link_adult",
+    "link_student",
+    "minor_procedure",
+    "review_rejected",
+    "acknowledge_unknown",
+    "rate_limited",
+]
 
 
 def utc_now() -> datetime:
@@ -57,17 +67,18 @@ def bootstrap(
     clock: Clock = utc_now,
     sender: MailSender | None = None,
     source_factory: Callable[[], MailSource] | None = None,
+    authenticator: SenderAuthenticator | None = None,
 ) -> App:
     engine = make_engine(settings.database.url)
     uow = SqlUnitOfWorkFactory(engine)
     timezone = ZoneInfo(settings.daemon.timezone)
-    composer = _composer(settings)
     links = _links(settings)
+    mailer = Mailer(links, _composer(settings), timezone)
     pipeline = Pipeline(
         _policy(settings, timezone),
         uow,
-        links,
-        composer,
+        mailer,
+        authenticator or _authenticator(settings),
         clock,
         AddressTagger(settings.privacy.log_key),
     )
@@ -77,7 +88,7 @@ def bootstrap(
         settings.smtp.max_attempts,
     )
     delivery = OutboxDelivery(uow, sender or _sender(settings), clock, retry)
-    review = ReviewDesk(uow, links, composer, clock, timezone)
+    review = ReviewDesk(uow, mailer, clock, timezone, settings.review.staff)
     return App(
         settings,
         engine,
@@ -113,6 +124,18 @@ def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
         process_existing=mailbox.process_existing,
         max_message_bytes=mailbox.max_message_bytes,
         batch_size=mailbox.batch_size,
+        options=DecideOptions(
+            acknowledge_unknown=settings.replies.acknowledge_unknown,
+            review_encoded_display_names=settings.auth.review_encoded_display_names,
+        ),
+        limits=Limits(**settings.limits.model_dump()),
+    )
+
+
+def _authenticator(settings: Settings) -> SenderAuthenticator:
+    auth = settings.auth
+    return SenderAuthenticator(
+        auth.require, auth.trusted_authserv_ids, auth.verify_dkim, auth.dns_timeout_seconds
     )
 
 

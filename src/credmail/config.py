@@ -148,11 +148,14 @@ class DatabaseSettings(Section):
 class LinksSettings(Section):
     issuer: Literal["token", "template"] = "token"
     base_url: str = "https://registro.istitutostanga.edu.it"
-    ttl_minutes: int = Field(default=60, ge=1, le=10080)
+    ttl_minutes: int = Field(default=60, ge=1)
+    max_ttl_minutes: int = Field(default=1440, ge=1)
     url_template: str = ""
 
     @model_validator(mode="after")
     def _validate(self) -> LinksSettings:
+        if self.ttl_minutes > self.max_ttl_minutes:
+            raise ValueError(f"ttl_minutes may be at most max_ttl_minutes ({self.max_ttl_minutes})")
         if self.issuer == "token" and not self.base_url.startswith("https://"):
             raise ValueError("base_url must start with https://")
         if self.issuer == "template" and "{username}" not in self.url_template:
@@ -170,11 +173,32 @@ class RepliesSettings(Section):
     templates_dir: Path | None = None
     school_name: str = "Istituto Stanga"
     signature: str = "La Segreteria"
+    acknowledge_unknown: bool = False
+
+
+class AuthSettings(Section):
+    require: Literal["dmarc_or_dkim", "off"] = "dmarc_or_dkim"
+    trusted_authserv_ids: tuple[str, ...] = ()
+    verify_dkim: bool = False
+    dns_timeout_seconds: float = Field(default=5, gt=0)
+    review_encoded_display_names: bool = True
+
+
+class LimitsSettings(Section):
+    account_links_per_15_minutes: int = Field(default=1, ge=1)
+    address_links_per_day: int = Field(default=3, ge=1)
+    sender_replies_per_day: int = Field(default=5, ge=1)
+    global_replies_per_hour: int = Field(default=300, ge=1)
+
+
+class ReviewSettings(Section):
+    staff: tuple[str, ...] = ()
 
 
 class PrivacySettings(Section):
     log_key: str | None = None
     log_key_file: Path | None = None
+    retention_days: int = Field(default=30, ge=1)
 
     @model_validator(mode="after")
     def _validate(self) -> PrivacySettings:
@@ -199,6 +223,9 @@ class Settings(Section):
     links: LinksSettings = LinksSettings()
     classify: ClassifySettings = ClassifySettings()
     replies: RepliesSettings = RepliesSettings()
+    auth: AuthSettings = AuthSettings()
+    limits: LimitsSettings = LimitsSettings()
+    review: ReviewSettings = ReviewSettings()
     privacy: PrivacySettings = PrivacySettings()
     daemon: DaemonSettings = DaemonSettings()
     logging: LoggingSettings = LoggingSettings()

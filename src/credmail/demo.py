@@ -16,7 +16,7 @@ from credmail.config import Settings, load_settings
 from credmail.core.parse import parse_message
 from credmail.logs import configure_logging
 from credmail.runners.daemon import run_once
-from credmail.samples import SAMPLES, directory_csv
+from credmail.samples import AUTHSERV_ID, SAMPLES, directory_csv
 from credmail.service.directory_csv import read_directory
 
 
@@ -30,6 +30,7 @@ def demo_settings(workdir: Path) -> Settings:
             "CREDMAIL_SMTP__OUTBOX_DIR": str(workdir / "sent"),
             "CREDMAIL_DATABASE__URL": f"sqlite:///{workdir / 'credmail.db'}",
             "CREDMAIL_LOGGING__LEVEL": "warning",
+            "CREDMAIL_AUTH__TRUSTED_AUTHSERV_IDS": f'["{AUTHSERV_ID}"]',
         },
     )
 

@@ -10,7 +10,9 @@ import structlog
 
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    logging.basicConfig(
+        level=numeric, handlers=[CurrentStderrHandler()], format="%(message)s", force=True
+    )
     for noisy in ("imapclient", "apscheduler", "aiosmtplib", "alembic"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -38,3 +40,15 @@ class StderrLogger:
         print(message, file=sys.stderr, flush=True)
 
     debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stdlib handler that writes to whatever sys.stderr is at the time of the record."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        return None

@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 SCHOOL = "segreteria@istitutostanga.edu.it"
+AUTHSERV_ID = "mx.istitutostanga.edu.it"  # the school's receiving server, trusted in the demo
 
 
 def _born(today: date, years: int) -> str:
@@ -94,9 +95,15 @@ class Sample:
     reply: str | None = None  # template of the reply, if any
     reasons: tuple[str, ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
+    dmarc: str | None = "pass"  # what the school's server recorded for the From domain
 
     def to_bytes(self, when: datetime | None = None) -> bytes:
         msg = EmailMessage()
+        if self.dmarc is not None:
+            domain = self.sender.rpartition("@")[2].rstrip(">").lower()
+            msg["Authentication-Results"] = (
+                f"{AUTHSERV_ID}; dmarc={self.dmarc} header.from={domain}"
+            )
         msg["From"] = self.sender
         msg["To"] = SCHOOL
         msg["Subject"] = self.subject
@@ -211,7 +218,16 @@ SAMPLES: tuple[Sample, ...] = (
         "Richiesta credenziali",
         "Mandate il link qui.",
         "review",
-        reasons=("unknown_sender",),
+        reasons=("display_name_address", "unknown_sender"),
+    ),
+    Sample(
+        "forged-from",
+        "Mario Rossi <mario.rossi@example.org>",
+        "Richiesta credenziali",
+        "Mandate il link.",
+        "review",
+        reasons=("unauthenticated_sender",),
+        dmarc="fail",
     ),
     Sample(
         "reply-to-attacker",

@@ -184,17 +184,6 @@ def test_outbox_list_and_token_check(cli: Cli, dovecot: Dovecot, smtp: SmtpServe
     assert unknown["found"] is False
 
 
-def test_a_new_link_revokes_the_older_one(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) -> None:
-    cli("directory", "import", cli.csv(directory_csv(date.today())))
-    dovecot.append(sample("adult-guardian"))
-    cli("run", "--once")
-    dovecot.append(sample("adult-guardian"))  # new Message-ID: a second request
-    cli("run", "--once")
-    first, second = (link_in(m) for m in smtp.handler.parsed())
-    assert json.loads(cli("token", "check", first, expect=1))["state"] == "revoked"
-    assert json.loads(cli("token", "check", second))["state"] == "valid"
-
-
 def test_failed_mail_can_be_retried(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) -> None:
     cli("directory", "import", cli.csv(directory_csv(date.today())))
     dovecot.append(sample("adult-guardian"))

@@ -218,8 +218,9 @@ def test_ledger_and_outbox_commit_together(dovecot: Dovecot, smtp: SmtpServer, d
         assert all(row.moved_at is not None for row in ledger)
 
 
-def test_housekeeping_purges_expired_tokens(dovecot: Dovecot, smtp: SmtpServer,
-                                            db_url: str) -> None:
+def test_housekeeping_purges_expired_tokens(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
     from credmail.service.housekeeping import housekeeping
 
     now = [app_clock_start()]

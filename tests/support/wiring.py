@@ -11,7 +11,7 @@ from credmail.adapters.db.directory_import import import_records
 from credmail.adapters.db.engine import upgrade
 from credmail.bootstrap import App, bootstrap
 from credmail.config import Settings, load_settings
-from credmail.samples import directory_csv
+from credmail.samples import AUTHSERV_ID, directory_csv
 from credmail.service.directory_csv import read_directory
 from credmail.service.pipeline import Clock
 from tests.support.servers import IMAP_PASSWORD, IMAP_USER, Dovecot, SmtpServer
@@ -31,6 +31,7 @@ def server_env(dovecot: Dovecot, smtp: SmtpServer, db_url: str, **extra: str) ->
         "CREDMAIL_SMTP__RETRY_BASE_SECONDS": "60",
         "CREDMAIL_DATABASE__URL": db_url,
         "CREDMAIL_PRIVACY__LOG_KEY": "test-log-key",
+        "CREDMAIL_AUTH__TRUSTED_AUTHSERV_IDS": f'["{AUTHSERV_ID}"]',
     }
     env.update({f"CREDMAIL_{key.upper()}": value for key, value in extra.items()})
     return env
@@ -88,6 +89,6 @@ def write_config(path: Path, env: dict[str, str]) -> Path:
 
 
 def _toml(value: str) -> str:
-    if value.isdigit() or value in {"true", "false"}:
+    if value.isdigit() or value in {"true", "false"} or value.startswith("["):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -13,12 +13,14 @@ from credmail.core.classify import classify_subject, default_rules
 from credmail.core.decide import decide
 from credmail.core.parse import parse_message
 from credmail.core.values import (
+    DecideOptions,
     Decision,
     Facts,
     HoldForReview,
     Outcome,
     Person,
     Role,
+    SenderAuth,
     SendLink,
     SendReply,
 )
@@ -60,7 +62,16 @@ PEOPLE = (
 )
 
 
-def facts_for(raw: bytes, today: date = TODAY) -> Facts:
+AUTHENTICATED = SenderAuth(True, "dmarc")
+DEFAULTS = DecideOptions()
+
+
+def facts_for(
+    raw: bytes,
+    today: date = TODAY,
+    auth: SenderAuth = AUTHENTICATED,
+    options: DecideOptions = DEFAULTS,
+) -> Facts:
     """What the pipeline would gather, from an in-memory directory."""
     mail = parse_message(raw)
     on_file = tuple(p for p in PEOPLE if mail.sender in {normalize_address(e) for e in p.emails})
@@ -73,6 +84,8 @@ def facts_for(raw: bytes, today: date = TODAY) -> Facts:
         people_on_file=on_file,
         linked_students=tuple(p for p in PEOPLE if p.username in sorted(linked)),
         today=today,
+        sender_auth=auth,
+        options=options,
     )
 
 
@@ -90,9 +103,9 @@ CASES = [
     ),
     (
         "adult_encoded_uppercase.eml",
-        Outcome.ANSWERED,
-        (),
-        SendLink("G1", "adult_reset", "Mario.Rossi@example.org", "link_adult"),
+        Outcome.REVIEW,
+        ("display_name_encoded",),
+        None,
     ),
     (
         "reply_to_attacker.eml",
@@ -121,11 +134,11 @@ CASES = [
     ("two_from_fields.eml", Outcome.REVIEW, ("repeated_from",), None),
     ("multi_address_from.eml", Outcome.REVIEW, ("multi_address_from",), None),
     ("missing_from.eml", Outcome.REVIEW, ("missing_from",), None),
-    ("display_name_spoof.eml", Outcome.REVIEW, ("unknown_sender",), None),
+    ("display_name_spoof.eml", Outcome.REVIEW, ("display_name_address", "unknown_sender"), None),
     (
         "non_ascii_local_part.eml",
         Outcome.REVIEW,
-        ("malformed_from", "non_ascii_local_part", "unknown_sender"),
+        ("malformed_from", "non_ascii_local_part", "display_name_encoded", "unknown_sender"),
         None,
     ),
     ("forward_prefix.eml", Outcome.REVIEW, ("reply_prefix",), None),
@@ -216,3 +229,53 @@ def test_guardian_with_no_linked_student_goes_to_review() -> None:
 def test_decide_is_deterministic_and_pure() -> None:
     facts = facts_for((FIXTURES / "adult_guardian.eml").read_bytes())
     assert decide(facts) == decide(facts)
+
+
+def test_encoded_display_names_can_be_allowed() -> None:
+    raw = (FIXTURES / "adult_encoded_uppercase.eml").read_bytes()
+    relaxed = DecideOptions(review_encoded_display_names=False)
+    (action,) = decide(facts_for(raw, options=relaxed)).actions
+    assert action == SendLink("G1", "adult_reset", "Mario.Rossi@example.org", "link_adult")
+
+
+def test_unauthenticated_sender_is_held_and_nothing_is_sent() -> None:
+    raw = (FIXTURES / "adult_guardian.eml").read_bytes()
+    decision = decide(facts_for(raw, auth=SenderAuth(False)))
+    assert decision.reasons == ("unauthenticated_sender",)
+    assert decision.actions == (HoldForReview(("unauthenticated_sender",)),)
+
+
+def test_authentication_problems_are_reasons() -> None:
+    raw = (FIXTURES / "adult_guardian.eml").read_bytes()
+    decision = decide(facts_for(raw, auth=SenderAuth(False, problems=("auth_results_conflict",))))
+    assert decision.reasons == ("auth_results_conflict", "unauthenticated_sender")
+
+
+@pytest.mark.parametrize("authenticated", [True, False])
+def test_acknowledgement_only_to_an_authenticated_unknown_sender(authenticated: bool) -> None:
+    raw = b"From: nuovo@example.net\r\nSubject: richiesta credenziali\r\n\r\nx\r\n"
+    options = DecideOptions(acknowledge_unknown=True)
+    auth = AUTHENTICATED if authenticated else SenderAuth(False)
+    decision = decide(facts_for(raw, auth=auth, options=options))
+    acks = [a for a in decision.actions if isinstance(a, SendReply)]
+    assert acks == (
+        [SendReply("acknowledge_unknown", "nuovo@example.net")] if authenticated else []
+    )
+    assert decision.outcome is Outcome.REVIEW
+
+
+def test_no_acknowledgement_unless_configured() -> None:
+    raw = b"From: nuovo@example.net\r\nSubject: richiesta credenziali\r\n\r\nx\r\n"
+    assert decide(facts_for(raw)).actions == (HoldForReview(("unknown_sender",)),)
+
+
+def test_no_acknowledgement_to_a_display_name_spoof() -> None:
+    raw = (FIXTURES / "display_name_spoof.eml").read_bytes()
+    decision = decide(facts_for(raw, options=DecideOptions(acknowledge_unknown=True)))
+    assert not any(isinstance(a, SendReply) for a in decision.actions)
+
+
+def test_confusable_domain_is_flagged() -> None:
+    raw = "From: mario.rossi@exаmple.org\r\nSubject: richiesta credenziali\r\n\r\nx\r\n"
+    decision = decide(facts_for(raw.encode()))
+    assert "confusable_domain" in decision.reasons

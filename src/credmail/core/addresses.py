@@ -35,3 +35,24 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+_LATIN_LOOKALIKE_SCRIPTS = {"CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE"}
+
+
+def is_confusable_domain(ascii_domain: str) -> bool:
+    """True when a label mixes scripts, or uses a script with Latin look-alikes.
+
+    Takes the IDNA (xn--) form produced by normalize_address.
+    """
+    import unicodedata
+
+    try:
+        domain = ascii_domain.encode("ascii").decode("idna")
+    except UnicodeError:
+        return True
+    for label in domain.split("."):
+        scripts = {unicodedata.name(char, "UNKNOWN").split()[0] for char in label if char.isalpha()}
+        if len(scripts) > 1 or scripts & _LATIN_LOOKALIKE_SCRIPTS:
+            return True
+    return False

@@ -30,6 +30,7 @@ PURPOSE_STUDENT = "student_reset"
 TEMPLATE_LINK_ADULT = "link_adult"
 TEMPLATE_LINK_STUDENT = "link_student"
 TEMPLATE_MINOR_PROCEDURE = "minor_procedure"
+TEMPLATE_ACKNOWLEDGE = "acknowledge_unknown"
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,15 @@ def _from_problem(code: str) -> Callable[[Facts, Resolution], bool]:
     return lambda facts, _: code in facts.mail.from_problems
 
 
+def _auth_problem(code: str) -> Callable[[Facts, Resolution], bool]:
+    return lambda facts, _: code in facts.sender_auth.problems
+
+
+def _encoded_display_name(facts: Facts, _: Resolution) -> bool:
+    flagged = "display_name_encoded" in facts.mail.from_problems
+    return flagged and facts.options.review_encoded_display_names
+
+
 def _is(kind: RequestKind) -> Callable[[Facts], bool]:
     return lambda facts: facts.classification.kind is kind
 
@@ -93,6 +103,12 @@ REVIEW_RULES: tuple[ReviewRule, ...] = (
     ("multi_address_from", _from_problem("multi_address_from")),
     ("malformed_from", _from_problem("malformed_from")),
     ("non_ascii_local_part", _from_problem("non_ascii_local_part")),
+    ("display_name_address", _from_problem("display_name_address")),
+    ("display_name_encoded", _encoded_display_name),
+    ("confusable_domain", _from_problem("confusable_domain")),
+    ("auth_results_conflict", _auth_problem("auth_results_conflict")),
+    ("auth_results_unparseable", _auth_problem("auth_results_unparseable")),
+    ("unauthenticated_sender", lambda facts, _: not facts.sender_auth.authenticated),
     ("malformed_subject", lambda facts, _: bool(facts.mail.subject_problems)),
     ("reply_prefix", lambda facts, _: facts.classification.reply_prefix),
     ("unknown_sender", lambda f, _: f.mail.sender is not None and not f.people_on_file),
@@ -121,8 +137,18 @@ def decide(facts: Facts) -> Decision:
     action = None if reasons else _answer(facts, resolution)
     if action is None:
         reasons = reasons or ("undecided",)
-        return Decision(Outcome.REVIEW, reasons, (HoldForReview(reasons),))
+        return Decision(
+            Outcome.REVIEW, reasons, (HoldForReview(reasons), *_acknowledge(facts, reasons))
+        )
     return Decision(Outcome.ANSWERED, (), (action,))
+
+
+def _acknowledge(facts: Facts, reasons: tuple[str, ...]) -> tuple[Action, ...]:
+    """A neutral 'received' to an authenticated sender who is simply not on file."""
+    wanted = facts.options.acknowledge_unknown and facts.sender_auth.authenticated
+    if not wanted or reasons != ("unknown_sender",) or facts.mail.sender is None:
+        return ()
+    return (SendReply(TEMPLATE_ACKNOWLEDGE, facts.mail.sender),)
 
 
 def _answer(facts: Facts, res: Resolution) -> Action | None:

@@ -8,7 +8,7 @@ import re
 from email.headerregistry import Address
 from email.message import EmailMessage
 
-from credmail.core.addresses import AddressError, normalize_address
+from credmail.core.addresses import AddressError, is_confusable_domain, normalize_address
 from credmail.core.values import InboundMail
 
 AUTOMATION_HEADERS = (
@@ -20,6 +20,8 @@ AUTOMATION_HEADERS = (
     "return-path",
 )
 _MSGID = re.compile(r"<[^<>\s]+>")
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_ADDRESS_LIKE = re.compile(r"[\w.+-]+\s*(?:@|\(at\)|\[at\]|＠)\s*[\w-]+\.[\w.-]+", re.IGNORECASE)
 _MAX_TEXT = 20_000
 
 
@@ -88,7 +90,28 @@ def _sender(msg: EmailMessage) -> tuple[str | None, str, tuple[str, ...]]:
         return None, address.display_name, (*problems, "malformed_from")
     if not sender.partition("@")[0].isascii():
         problems.append("non_ascii_local_part")
-    return sender, _clean(address.display_name), tuple(dict.fromkeys(problems))
+    display = _clean(address.display_name)
+    problems += display_name_problems(display, _raw_from(msg))
+    if is_confusable_domain(sender.partition("@")[2]):
+        problems.append("confusable_domain")
+    return sender, display, tuple(dict.fromkeys(problems))
+
+
+def _raw_from(msg: EmailMessage) -> str:
+    for name, value in msg.raw_items():
+        if name.lower() == "from":
+            return _clean(str(value))
+    return ""
+
+
+def display_name_problems(display: str, raw_from: str) -> list[str]:
+    """An @ or an address in the display name, or an encoded-word before the address."""
+    problems = []
+    if "@" in display or _ADDRESS_LIKE.search(display):
+        problems.append("display_name_address")
+    if _ENCODED_WORD.search(raw_from.rpartition("<")[0]):
+        problems.append("display_name_encoded")
+    return problems
 
 
 def _subject(msg: EmailMessage) -> tuple[str, tuple[str, ...]]:

@@ -105,6 +105,23 @@ class Person:
 
 
 @dataclass(frozen=True)
+class SenderAuth:
+    """Whether the From domain was proven (DMARC, aligned DKIM), and what stood in the way."""
+
+    authenticated: bool
+    method: str = "none"
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DecideOptions:
+    """The school's choices that change decisions."""
+
+    acknowledge_unknown: bool = False
+    review_encoded_display_names: bool = True
+
+
+@dataclass(frozen=True)
 class Facts:
     """Frozen inputs of `decide`: the parsed mail and every record looked up for it."""
 
@@ -115,6 +132,8 @@ class Facts:
     people_on_file: tuple[Person, ...]
     linked_students: tuple[Person, ...]
     today: date
+    sender_auth: SenderAuth
+    options: DecideOptions = DecideOptions()
 
 
 @dataclass(frozen=True)
@@ -129,7 +148,8 @@ class SendLink:
 
 @dataclass(frozen=True)
 class SendReply:
-    """Send a fixed informational reply to `to` (an address on file)."""
+    """Send a fixed reply to `to`: an address on file, or an authenticated sender's own
+    address for the neutral acknowledgement (which reveals nothing)."""
 
     template: str
     to: str

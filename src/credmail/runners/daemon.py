@@ -16,8 +16,26 @@ from credmail.runners.watcher import InboxWatcher
 from credmail.service.housekeeping import housekeeping
 
 
+def warn_about_settings(app: App) -> None:
+    """Say loudly at start when the settings weaken or disable a protection."""
+    log = structlog.get_logger("credmail.daemon")
+    auth = app.settings.auth
+    if auth.require == "off":
+        log.warning(
+            "auth.disabled",
+            hint="sender authentication is off: only safe behind a "
+            "server that rejects unauthenticated mail",
+        )
+    elif not auth.trusted_authserv_ids and not auth.verify_dkim:
+        log.warning(
+            "auth.nothing_trusted",
+            hint="no trusted_authserv_ids and verify_dkim off: every request will go to review",
+        )
+
+
 def run_once(app: App) -> dict[str, object]:
     """Handle what is in the mailbox now, deliver the outbox, return a summary."""
+    warn_about_settings(app)
     source = app.source_factory()
     try:
         stats = app.pipeline.sync(source)
@@ -36,6 +54,7 @@ def run_once(app: App) -> dict[str, object]:
 def run_forever(app: App) -> None:
     """Work until SIGTERM or SIGINT, finishing the message in hand."""
     log = structlog.get_logger("credmail.daemon")
+    warn_about_settings(app)
     stop = threading.Event()
     outbox = OutboxWorker(app.delivery, stop)
     app.pipeline.on_outbox = outbox.nudge

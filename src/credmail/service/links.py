@@ -1,17 +1,28 @@
-"""Link issuers behind one port: single-use hashed tokens (default) or a URL template."""
+"""Link issuers behind one port: single-use split tokens (default) or a URL template.
+
+A token is `selector.verifier`: the selector finds the row, the verifier (256 bits) is
+stored only as SHA-256 and compared in constant time. A token is bound to the account,
+the purpose, the address on file and the account's directory state; a new token for the
+same account and purpose revokes older ones; spending it is one conditional UPDATE.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import quote, urlsplit
 
+from credmail.core.addresses import normalize_address
+from credmail.core.values import Person
 from credmail.service.ports import TokenRecord, UnitOfWork
 
-TOKEN_BYTES = 32
+SELECTOR_BYTES = 12
+VERIFIER_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -26,13 +37,24 @@ class LinkIssuer(Protocol):
     ) -> IssuedLink: ...
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+def digest(verifier: str) -> str:
+    return hashlib.sha256(verifier.encode("ascii", "replace")).hexdigest()
+
+
+def directory_state(person: Person) -> str:
+    """A fingerprint of what the token depends on; any change invalidates the token."""
+    fields = [
+        person.username,
+        person.role.value,
+        person.first_name,
+        person.last_name,
+        str(person.birth_date),
+        sorted(normalize_address(e) for e in person.emails),
+    ]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
 
 
 class TokenLinkIssuer:
-    """A 256-bit secret per link; only its SHA-256 is stored; a new one revokes older ones."""
-
     def __init__(self, base_url: str, ttl_minutes: int) -> None:
         self.base_url = base_url.rstrip("/")
         self.ttl = timedelta(minutes=ttl_minutes)
@@ -40,13 +62,26 @@ class TokenLinkIssuer:
     def issue(
         self, uow: UnitOfWork, username: str, purpose: str, address: str, now: datetime
     ) -> IssuedLink:
-        token = secrets.token_urlsafe(TOKEN_BYTES)
+        person = uow.directory.get(username)
+        if person is None:
+            raise LookupError("no such account")
+        selector = secrets.token_urlsafe(SELECTOR_BYTES)
+        verifier = secrets.token_urlsafe(VERIFIER_BYTES)
         expires = now + self.ttl
         uow.tokens.revoke_active(username, purpose, now)
-        uow.tokens.add(
-            token_hash(token), TokenRecord(username, purpose, address, now, expires, None, None)
+        record = TokenRecord(
+            username,
+            purpose,
+            address,
+            now,
+            expires,
+            None,
+            None,
+            directory_state(person),
+            digest(verifier),
         )
-        return IssuedLink(f"{self.base_url}/reset/{token}", expires)
+        uow.tokens.add(selector, record)
+        return IssuedLink(f"{self.base_url}/reset/{selector}.{verifier}", expires)
 
 
 class TemplateLinkIssuer:
@@ -81,30 +116,54 @@ class TokenStatus:
         }
 
 
-def extract_token(token_or_link: str) -> str:
+def split_token(token_or_link: str) -> tuple[str, str]:
     """Accept a bare token or a full `{base_url}/reset/{token}` link."""
     text = token_or_link.strip()
     if "://" in text:
-        path = urlsplit(text).path.rstrip("/")
-        return path.rsplit("/", 1)[-1]
-    return text
+        text = urlsplit(text).path.rstrip("/").rsplit("/", 1)[-1]
+    selector, _, verifier = text.partition(".")
+    return selector, verifier
 
 
 def check_token(uow: UnitOfWork, token_or_link: str, now: datetime) -> TokenStatus:
-    record = uow.tokens.find(token_hash(extract_token(token_or_link)))
-    if record is None:
+    selector, verifier = split_token(token_or_link)
+    record = uow.tokens.find(selector) if selector and verifier else None
+    if record is None or not hmac.compare_digest(record.token_hash, digest(verifier)):
         return TokenStatus(found=False)
-    state = _state(record, now)
+    state = _state(uow, record, now)
     return TokenStatus(
         True, record.username, record.purpose, state == "valid", state, record.expires_at
     )
 
 
-def _state(record: TokenRecord, now: datetime) -> str:
+def redeem_token(uow: UnitOfWork, token_or_link: str, now: datetime) -> TokenStatus:
+    """Spend a token once (the reset page's POST); the caller commits."""
+    status = check_token(uow, token_or_link, now)
+    if not status.valid:
+        return status
+    if not uow.tokens.consume(split_token(token_or_link)[0], now):
+        return TokenStatus(True, status.username, status.purpose, False, "used", status.expires_at)
+    return TokenStatus(True, status.username, status.purpose, True, "redeemed", status.expires_at)
+
+
+def _state(uow: UnitOfWork, record: TokenRecord, now: datetime) -> str:
     if record.used_at is not None:
         return "used"
     if record.revoked_at is not None:
         return "revoked"
     if record.expires_at <= now:
         return "expired"
+    if not _still_bound(uow, record):
+        return "stale"
     return "valid"
+
+
+def _still_bound(uow: UnitOfWork, record: TokenRecord) -> bool:
+    person = uow.directory.get(record.username)
+    if person is None or directory_state(person) != record.state_hash:
+        return False
+    on_file = list(person.emails)
+    for guardian in uow.directory.guardians_of(person.username):
+        on_file += guardian.emails
+    keys = {normalize_address(address) for address in on_file}
+    return record.address is not None and normalize_address(record.address) in keys

@@ -74,7 +74,7 @@ class OutboxDelivery:
     ) -> None:
         with self.uow() as uow:
             current = uow.outbox.get(entry.id)
-        if current is None or current.status != "pending" or current.raw is None:
+        if current is None or current.status != "pending" or not (current.raw and entry.recipient):
             return
         mail = OutgoingMail(entry.message_id, entry.envelope_from, entry.recipient, current.raw)
         try:

@@ -9,16 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
 
 from credmail.core.classify import SubjectRules, classify_subject
 from credmail.core.decide import decide
+from credmail.core.limits import Limits
 from credmail.core.parse import parse_header_only, parse_message
 from credmail.core.privacy import AddressTagger
 from credmail.core.values import (
+    DecideOptions,
     Decision,
     Facts,
     HoldForReview,
@@ -27,10 +28,13 @@ from credmail.core.values import (
     Outcome,
     RequestKind,
     Role,
+    SenderAuth,
     SendLink,
     SendReply,
 )
-from credmail.service.links import LinkIssuer
+from credmail.service.authentication import SenderAuthenticator
+from credmail.service.limiting import RateLimiter
+from credmail.service.outgoing import Mailer
 from credmail.service.ports import (
     FolderState,
     LedgerEntry,
@@ -39,7 +43,6 @@ from credmail.service.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from credmail.service.replies import ReplyComposer
 
 Clock = Callable[[], datetime]
 
@@ -55,6 +58,8 @@ class Policy:
     process_existing: bool = False
     max_message_bytes: int = 10_000_000
     batch_size: int = 100
+    options: DecideOptions = field(default_factory=DecideOptions)
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass
@@ -73,16 +78,17 @@ class Pipeline:
         self,
         policy: Policy,
         uow: UnitOfWorkFactory,
-        links: LinkIssuer,
-        composer: ReplyComposer,
+        mailer: Mailer,
+        authenticator: SenderAuthenticator,
         clock: Clock,
         tag: AddressTagger,
         on_outbox: Callable[[], None] = lambda: None,
     ) -> None:
         self.policy = policy
         self.uow = uow
-        self.links = links
-        self.composer = composer
+        self.mailer = mailer
+        self.authenticator = authenticator
+        self.limiter = RateLimiter(policy.limits)
         self.clock = clock
         self.tag = tag
         self.on_outbox = on_outbox
@@ -183,6 +189,7 @@ class Pipeline:
 
     def _decide_and_record(self, ref: MailRef, raw: bytes) -> LedgerEntry:
         mail = parse_message(raw)
+        sender_auth = self.authenticator.check(raw, mail)  # may query DNS: outside the transaction
         now = self.clock()
         with self.uow() as uow:
             duplicate = self._duplicate_of(uow, mail)
@@ -190,8 +197,8 @@ class Pipeline:
                 entry = self._record_duplicate(uow, ref, mail, duplicate, now)
                 uow.commit()
                 return entry
-            facts = self._facts(uow, mail, now)
-            decision = decide(facts)
+            facts = self._facts(uow, mail, sender_auth, now)
+            decision = self.limiter.limit(uow, decide(facts), now)
             target = self.policy.folders.get(decision.outcome)
             ledger_id = uow.ledger.add(
                 ref, mail.message_id, decision.outcome, decision.reasons, target, now
@@ -218,7 +225,9 @@ class Pipeline:
         self.log.info("message.duplicate", key=ref.key, outcome=first.outcome)
         return LedgerEntry(entry_id, first.outcome, first.target_folder, False, ref.key)
 
-    def _facts(self, uow: UnitOfWork, mail: InboundMail, now: datetime) -> Facts:
+    def _facts(
+        self, uow: UnitOfWork, mail: InboundMail, sender_auth: SenderAuth, now: datetime
+    ) -> Facts:
         people = uow.directory.people_with_address(mail.sender) if mail.sender else []
         guardians = [p.username for p in people if p.role is Role.GUARDIAN]
         students = uow.directory.students_of(guardians) if guardians else []
@@ -230,6 +239,8 @@ class Pipeline:
             people_on_file=tuple(people),
             linked_students=tuple(students),
             today=now.astimezone(self.policy.timezone).date(),
+            sender_auth=sender_auth,
+            options=self.policy.options,
         )
 
     def _apply(
@@ -245,32 +256,8 @@ class Pipeline:
             if isinstance(action, HoldForReview):
                 item = _review_item(facts.mail, facts.classification.kind, action.reasons, raw, now)
                 uow.review.add(item, ledger_id)
-            elif isinstance(action, SendLink):
-                self._send_link(uow, action, facts.mail.message_id, ledger_id, now)
             else:
-                mail = self.composer.compose(
-                    action.template, action.to, {}, facts.mail.message_id, now
-                )
-                uow.outbox.add(mail, action.template, now, ledger_id=ledger_id)
-
-    def _send_link(
-        self,
-        uow: UnitOfWork,
-        action: SendLink,
-        in_reply_to: str | None,
-        ledger_id: int,
-        now: datetime,
-    ) -> None:
-        send_link(
-            uow,
-            self.links,
-            self.composer,
-            action,
-            in_reply_to,
-            now,
-            self.policy.timezone,
-            ledger_id=ledger_id,
-        )
+                self.mailer.queue(uow, action, facts.mail.message_id, now, ledger_id=ledger_id)
 
     def _quarantine(self, ref: MailRef, raw: bytes, exc: Exception) -> LedgerEntry:
         now = self.clock()
@@ -342,30 +329,3 @@ def _review_item(
     return ReviewItem(
         0, now, "pending", kind, mail.sender, mail.message_id, mail.subject, reasons, raw
     )
-
-
-def send_link(
-    uow: UnitOfWork,
-    links: LinkIssuer,
-    composer: ReplyComposer,
-    action: SendLink,
-    in_reply_to: str | None,
-    now: datetime,
-    timezone: ZoneInfo,
-    **outbox_links: int | None,
-) -> None:
-    """Issue a link for the account and queue its reply, inside the caller's transaction."""
-    person = uow.directory.get(action.username)
-    if person is None:
-        raise LookupError("person vanished from the directory")
-    issued = links.issue(uow, action.username, action.purpose, action.to, now)
-    expires = issued.expires_at.astimezone(timezone) if issued.expires_at else None
-    context: dict[str, Any] = {
-        "person": person,
-        "student": person,
-        "username": person.username,
-        "link": issued.url,
-        "expires_at": expires.strftime("%d/%m/%Y alle %H:%M") if expires else None,
-    }
-    mail = composer.compose(action.template, action.to, context, in_reply_to, now)
-    uow.outbox.add(mail, action.template, now, **outbox_links)

@@ -101,7 +101,7 @@ class OutboxEntry:
     id: int
     message_id: str
     template: str
-    recipient: str
+    recipient: str | None
     status: str
     attempts: int
     created_at: datetime
@@ -116,11 +116,13 @@ class OutboxEntry:
 class TokenRecord:
     username: str
     purpose: str
-    address: str
+    address: str | None
     created_at: datetime
     expires_at: datetime
     used_at: datetime | None
     revoked_at: datetime | None
+    state_hash: str
+    token_hash: str = field(repr=False)
 
 
 class DirectoryRepo(Protocol):
@@ -153,7 +155,26 @@ class CheckpointRepo(Protocol):
 
 
 class OutboxRepo(Protocol):
-    def add(self, mail: OutgoingMail, template: str, now: datetime, **links: int | None) -> int: ...
+    def add(
+        self,
+        mail: OutgoingMail,
+        template: str,
+        now: datetime,
+        *,
+        account: tuple[str, str] | None = None,
+        ledger_id: int | None = None,
+        review_id: int | None = None,
+    ) -> int: ...
+    def links_for_account(self, username: str, purpose: str, since: datetime) -> int: ...
+    def mail_to(
+        self,
+        address_key: str,
+        since: datetime,
+        *,
+        links_only: bool = False,
+        template: str | None = None,
+    ) -> int: ...
+    def mail_since(self, since: datetime) -> int: ...
     def knows_message_id(self, message_ids: Sequence[str]) -> bool: ...
     def due(self, now: datetime, limit: int) -> list[OutboxEntry]: ...
     def mark_sent(self, entry_id: int, now: datetime) -> None: ...
@@ -174,10 +195,19 @@ class ReviewRepo(Protocol):
 
 
 class TokenRepo(Protocol):
-    def add(self, token_hash: str, record: TokenRecord) -> None: ...
+    def add(self, selector: str, record: TokenRecord) -> None: ...
     def revoke_active(self, username: str, purpose: str, now: datetime) -> int: ...
-    def find(self, token_hash: str) -> TokenRecord | None: ...
+    def find(self, selector: str) -> TokenRecord | None: ...
+    def consume(self, selector: str, now: datetime) -> bool: ...
     def purge_expired(self, before: datetime) -> int: ...
+    def for_address(self, address_key: str) -> list[TokenRecord]: ...
+    def forget_address(self, address_key: str) -> int: ...
+
+
+class BreakerRepo(Protocol):
+    def tripped(self) -> bool: ...
+    def trip(self, now: datetime, reason: str) -> None: ...
+    def reset(self) -> bool: ...
 
 
 class UnitOfWork(Protocol):
@@ -189,6 +219,7 @@ class UnitOfWork(Protocol):
     outbox: OutboxRepo
     review: ReviewRepo
     tokens: TokenRepo
+    breaker: BreakerRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

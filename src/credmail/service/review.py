@@ -15,11 +15,10 @@ from credmail.core.decide import (
     TEMPLATE_LINK_ADULT,
     TEMPLATE_LINK_STUDENT,
 )
-from credmail.core.values import Person, SendLink
-from credmail.service.links import LinkIssuer
-from credmail.service.pipeline import Clock, send_link
+from credmail.core.values import Person, SendLink, SendReply
+from credmail.service.outgoing import Mailer
+from credmail.service.pipeline import Clock
 from credmail.service.ports import ReviewItem, UnitOfWork, UnitOfWorkFactory
-from credmail.service.replies import ReplyComposer
 
 TEMPLATE_REJECTED = "review_rejected"
 
@@ -40,13 +39,17 @@ class ReviewDesk:
     def __init__(
         self,
         uow: UnitOfWorkFactory,
-        links: LinkIssuer,
-        composer: ReplyComposer,
+        mailer: Mailer,
         clock: Clock,
         timezone: ZoneInfo,
+        staff: tuple[str, ...] = (),
     ) -> None:
-        self.uow, self.links, self.composer = uow, links, composer
-        self.clock, self.timezone = clock, timezone
+        self.uow, self.mailer = uow, mailer
+        self.clock, self.timezone, self.staff = clock, timezone, staff
+
+    def _authorize(self, by: str) -> None:
+        if self.staff and by not in self.staff:
+            raise ReviewError(f"{by} non è tra il personale autorizzato alla revisione")
 
     def pending(self) -> list[ReviewItem]:
         with self.uow() as uow:
@@ -60,6 +63,7 @@ class ReviewDesk:
         return ReviewDetail(item, headers, text, people)
 
     def approve(self, item_id: int, username: str, by: str, to: str | None = None) -> str:
+        self._authorize(by)
         now = self.clock()
         with self.uow() as uow:
             item = self._pending(uow, item_id)
@@ -74,22 +78,14 @@ class ReviewDesk:
                 else (PURPOSE_ADULT, TEMPLATE_LINK_ADULT)
             )
             action = SendLink(username, purpose, address, template)
-            send_link(
-                uow,
-                self.links,
-                self.composer,
-                action,
-                item.message_id,
-                now,
-                self.timezone,
-                review_id=item_id,
-            )
+            self.mailer.queue(uow, action, item.message_id, now, review_id=item_id)
             sent = f"{template} for {username}"
             uow.review.record_decision(item_id, "approved", by, now, None, sent)
             uow.commit()
         return sent
 
     def reject(self, item_id: int, note: str, notify: bool, by: str) -> str:
+        self._authorize(by)
         now = self.clock()
         with self.uow() as uow:
             item = self._pending(uow, item_id)
@@ -97,16 +93,17 @@ class ReviewDesk:
             if notify:
                 if not item.sender:
                     raise ReviewError("la richiesta non ha un mittente valido da avvisare")
-                mail = self.composer.compose(
-                    TEMPLATE_REJECTED, item.sender, {"note": note}, item.message_id, now
+                notice = SendReply(TEMPLATE_REJECTED, item.sender)
+                self.mailer.queue(
+                    uow, notice, item.message_id, now, context={"note": note}, review_id=item_id
                 )
-                uow.outbox.add(mail, TEMPLATE_REJECTED, now, review_id=item_id)
                 sent = TEMPLATE_REJECTED
             uow.review.record_decision(item_id, "rejected", by, now, note, sent)
             uow.commit()
         return sent
 
     def discard(self, item_id: int, by: str) -> None:
+        self._authorize(by)
         with self.uow() as uow:
             self._pending(uow, item_id)
             uow.review.record_decision(item_id, "discarded", by, self.clock(), None, "nothing")

@@ -129,7 +129,11 @@ class ReviewRow(Base):
 
 class OutboxRow(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_recipient_key", "recipient_key", "created_at"),
+        Index("ix_outbox_account", "username", "purpose", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
@@ -138,7 +142,10 @@ class OutboxRow(Base):
         ForeignKey("review_items.id", ondelete="SET NULL")
     )
     template: Mapped[str] = mapped_column(String(100))
-    recipient: Mapped[str] = mapped_column(String(320))
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    recipient_key: Mapped[str | None] = mapped_column(String(320))
+    username: Mapped[str | None] = mapped_column(String(100))
+    purpose: Mapped[str | None] = mapped_column(String(50))
     envelope_from: Mapped[str] = mapped_column(String(320))
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(20))
@@ -154,11 +161,24 @@ class TokenRow(Base):
     __table_args__ = (Index("ix_link_tokens_subject", "username", "purpose"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    selector: Mapped[str] = mapped_column(String(32), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
     username: Mapped[str] = mapped_column(String(100))
     purpose: Mapped[str] = mapped_column(String(50))
-    address: Mapped[str] = mapped_column(String(320))
+    address: Mapped[str | None] = mapped_column(String(320))
+    address_key: Mapped[str | None] = mapped_column(String(320), index=True)
+    state_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BreakerRow(Base):
+    """The global circuit breaker: one row while tripped; `limits reset` deletes it."""
+
+    __tablename__ = "circuit_breaker"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tripped_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(200))

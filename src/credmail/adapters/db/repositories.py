@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from credmail.adapters.db.models import (
+    BreakerRow,
     CheckpointRow,
     EmailRow,
     GuardianshipRow,
@@ -18,6 +19,7 @@ from credmail.adapters.db.models import (
     ReviewRow,
     TokenRow,
 )
+from credmail.core.addresses import normalize_address
 from credmail.core.values import MailRef, Person, Role
 from credmail.service.ports import (
     LedgerEntry,
@@ -183,23 +185,65 @@ class SqlOutbox:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, mail: OutgoingMail, template: str, now: datetime, **links: int | None) -> int:
+    def add(
+        self,
+        mail: OutgoingMail,
+        template: str,
+        now: datetime,
+        *,
+        account: tuple[str, str] | None = None,
+        ledger_id: int | None = None,
+        review_id: int | None = None,
+    ) -> int:
+        username, purpose = account or (None, None)
         row = OutboxRow(
             message_id=mail.message_id,
             template=template,
             recipient=mail.recipient,
+            recipient_key=normalize_address(mail.recipient),
+            username=username,
+            purpose=purpose,
             envelope_from=mail.envelope_from,
             raw=mail.raw,
             status="pending",
             attempts=0,
             created_at=now,
             next_attempt_at=now,
-            ledger_id=links.get("ledger_id"),
-            review_id=links.get("review_id"),
+            ledger_id=ledger_id,
+            review_id=review_id,
         )
         self.session.add(row)
         self.session.flush()
         return row.id
+
+    def links_for_account(self, username: str, purpose: str, since: datetime) -> int:
+        return self._count(
+            OutboxRow.username == username,
+            OutboxRow.purpose == purpose,
+            OutboxRow.created_at >= since,
+        )
+
+    def mail_to(
+        self,
+        address_key: str,
+        since: datetime,
+        *,
+        links_only: bool = False,
+        template: str | None = None,
+    ) -> int:
+        conditions = [OutboxRow.recipient_key == address_key, OutboxRow.created_at >= since]
+        if links_only:
+            conditions.append(OutboxRow.username.is_not(None))
+        if template is not None:
+            conditions.append(OutboxRow.template == template)
+        return self._count(*conditions)
+
+    def mail_since(self, since: datetime) -> int:
+        return self._count(OutboxRow.created_at >= since)
+
+    def _count(self, *conditions: ColumnElement[bool]) -> int:
+        query = select(func.count()).select_from(OutboxRow).where(*conditions)
+        return int(self.session.scalar(query) or 0)
 
     def knows_message_id(self, message_ids: Sequence[str]) -> bool:
         if not message_ids:
@@ -330,13 +374,15 @@ class SqlReview:
 
 def _token_record(row: TokenRow) -> TokenRecord:
     return TokenRecord(
-        row.username,
-        row.purpose,
-        row.address,
-        row.created_at,
-        row.expires_at,
-        row.used_at,
-        row.revoked_at,
+        username=row.username,
+        purpose=row.purpose,
+        address=row.address,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        used_at=row.used_at,
+        revoked_at=row.revoked_at,
+        state_hash=row.state_hash,
+        token_hash=row.token_hash,
     )
 
 
@@ -344,13 +390,16 @@ class SqlTokens:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, token_hash: str, record: TokenRecord) -> None:
+    def add(self, selector: str, record: TokenRecord) -> None:
         self.session.add(
             TokenRow(
-                token_hash=token_hash,
+                selector=selector,
+                token_hash=record.token_hash,
                 username=record.username,
                 purpose=record.purpose,
                 address=record.address,
+                address_key=normalize_address(record.address) if record.address else None,
+                state_hash=record.state_hash,
                 created_at=record.created_at,
                 expires_at=record.expires_at,
             )
@@ -367,12 +416,51 @@ class SqlTokens:
             )
             .values(revoked_at=now)
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return _rowcount(result)
 
-    def find(self, token_hash: str) -> TokenRecord | None:
-        row = self.session.scalar(select(TokenRow).where(TokenRow.token_hash == token_hash))
+    def find(self, selector: str) -> TokenRecord | None:
+        row = self.session.scalar(select(TokenRow).where(TokenRow.selector == selector))
         return _token_record(row) if row else None
 
+    def consume(self, selector: str, now: datetime) -> bool:
+        result = self.session.execute(
+            update(TokenRow)
+            .where(
+                TokenRow.selector == selector,
+                TokenRow.used_at.is_(None),
+                TokenRow.revoked_at.is_(None),
+                TokenRow.expires_at > now,
+            )
+            .values(used_at=now)
+        )
+        return _rowcount(result) == 1
+
     def purge_expired(self, before: datetime) -> int:
-        result = self.session.execute(delete(TokenRow).where(TokenRow.expires_at < before))
-        return int(getattr(result, "rowcount", 0) or 0)
+        return _rowcount(self.session.execute(delete(TokenRow).where(TokenRow.expires_at < before)))
+
+    def for_address(self, address_key: str) -> list[TokenRecord]:
+        rows = self.session.scalars(select(TokenRow).where(TokenRow.address_key == address_key))
+        return [_token_record(row) for row in rows]
+
+    def forget_address(self, address_key: str) -> int:
+        query = delete(TokenRow).where(TokenRow.address_key == address_key)
+        return _rowcount(self.session.execute(query))
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class SqlBreaker:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def tripped(self) -> bool:
+        return self.session.scalar(select(BreakerRow.id).limit(1)) is not None
+
+    def trip(self, now: datetime, reason: str) -> None:
+        if not self.tripped():
+            self.session.add(BreakerRow(tripped_at=now, reason=reason))
+
+    def reset(self) -> bool:
+        return _rowcount(self.session.execute(delete(BreakerRow))) > 0

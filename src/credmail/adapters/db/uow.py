@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from credmail.adapters.db.repositories import (
+    SqlBreaker,
     SqlCheckpoints,
     SqlDirectory,
     SqlLedger,
@@ -17,6 +18,7 @@ from credmail.adapters.db.repositories import (
     SqlTokens,
 )
 from credmail.service.ports import (
+    BreakerRepo,
     CheckpointRepo,
     DirectoryRepo,
     LedgerRepo,
@@ -36,6 +38,7 @@ class SqlUnitOfWork:
     outbox: OutboxRepo
     review: ReviewRepo
     tokens: TokenRepo
+    breaker: BreakerRepo
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
@@ -48,6 +51,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(self.session)
         self.review = SqlReview(self.session)
         self.tokens = SqlTokens(self.session)
+        self.breaker = SqlBreaker(self.session)
         return self
 
     def __exit__(

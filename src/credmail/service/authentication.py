@@ -1,0 +1,127 @@
+"""Is the From domain proven? Trusted Authentication-Results first, local DKIM as a fallback.
+
+Authenticated means dmarc=pass for the From domain, or a passing DKIM signature whose
+domain is aligned with it (same domain or same organizational domain). SPF never counts.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Callable, Iterable, Sequence
+from email.message import Message
+
+import authres
+import dkim
+import structlog
+from publicsuffixlist import PublicSuffixList
+
+from credmail.core.values import InboundMail, SenderAuth
+
+DnsLookup = Callable[..., bytes | None]
+MIN_KEY_BITS = 1024
+
+_PSL = PublicSuffixList()
+
+
+def organizational_domain(domain: str) -> str:
+    domain = domain.lower().rstrip(".")
+    return _PSL.privatesuffix(domain) or domain
+
+
+def aligned(signing_domain: str, from_domain: str) -> bool:
+    """Relaxed alignment (RFC 7489): equal organizational domains."""
+    return organizational_domain(signing_domain) == organizational_domain(from_domain)
+
+
+class SenderAuthenticator:
+    def __init__(
+        self,
+        require: str,
+        trusted_authserv_ids: Sequence[str],
+        verify_dkim: bool = False,
+        dns_timeout: float = 5,
+        dnsfunc: DnsLookup | None = None,
+    ) -> None:
+        self.require = require
+        self.trusted = {authserv.lower() for authserv in trusted_authserv_ids}
+        self.verify_dkim = verify_dkim
+        self.dns_timeout = dns_timeout
+        self.dnsfunc = dnsfunc
+        self.log = structlog.get_logger("credmail.auth")
+
+    def check(self, raw: bytes, mail: InboundMail) -> SenderAuth:
+        if self.require == "off":
+            return SenderAuth(True, "off")
+        if mail.sender is None:
+            return SenderAuth(False)
+        from_domain = mail.sender.rpartition("@")[2]
+        fields, problems = self._trusted_fields(raw)
+        if problems:
+            return SenderAuth(False, problems=problems)
+        if len(fields) > 1:
+            return SenderAuth(False, problems=("auth_results_conflict",))
+        if fields:
+            method = _method(fields[0], from_domain)
+            return SenderAuth(method is not None, method or "none")
+        if self.verify_dkim and self._local_dkim(raw, from_domain):
+            return SenderAuth(True, "dkim-local")
+        return SenderAuth(False)
+
+    def _trusted_fields(
+        self, raw: bytes
+    ) -> tuple[list[authres.AuthenticationResultsHeader], tuple[str, ...]]:
+        msg: Message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        fields = []
+        for value in msg.get_all("Authentication-Results") or []:
+            text = " ".join(str(value).split())
+            if text.split(";", 1)[0].strip().lower() not in self.trusted:
+                continue
+            try:
+                fields.append(authres.AuthenticationResultsHeader.parse_value(text))
+            except authres.AuthResError:
+                return [], ("auth_results_unparseable",)
+        return fields, ()
+
+    def _local_dkim(self, raw: bytes, from_domain: str) -> bool:
+        message = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        count = sum(
+            1 for line in message.split(b"\r\n") if line.lower().startswith(b"dkim-signature:")
+        )
+        for index in range(count):
+            verifier = dkim.DKIM(message, minkey=MIN_KEY_BITS, timeout=self.dns_timeout)
+            try:
+                kwargs = {"dnsfunc": self.dnsfunc} if self.dnsfunc else {}
+                valid = verifier.verify(idx=index, **kwargs)
+            except dkim.DKIMException as exc:
+                self.log.info("auth.dkim_invalid", index=index, error_type=type(exc).__name__)
+                continue
+            domain = (verifier.domain or b"").decode("ascii", "replace")
+            if valid and aligned(domain, from_domain):
+                return True
+        return False
+
+
+def _method(field: authres.AuthenticationResultsHeader, from_domain: str) -> str | None:
+    for result in field.results:
+        passed = result.method == "dmarc" and result.result == "pass"
+        if passed and _prop(result.properties, "header", "from") == from_domain:
+            return "dmarc"
+    for result in field.results:
+        if result.method == "dkim" and result.result == "pass":
+            signer = _prop(result.properties, "header", "d")
+            if signer is None:
+                identity = _prop(result.properties, "header", "i") or ""
+                signer = identity.rpartition("@")[2] or None
+            if signer and aligned(signer, from_domain):
+                return "dkim"
+    return None
+
+
+def _prop(
+    properties: Iterable[authres.AuthenticationResultProperty], kind: str, name: str
+) -> str | None:
+    for prop in properties:
+        if prop.type == kind and prop.name == name:
+            return str(prop.value).lower().rstrip(".")
+    return None

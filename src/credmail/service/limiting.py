@@ -1,0 +1,69 @@
+"""Count recent outgoing mail for a decision's recipients, then apply the pure limits."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import structlog
+
+from credmail.core.addresses import normalize_address
+from credmail.core.limits import (
+    TEMPLATE_RATE_LIMITED,
+    Limits,
+    Usage,
+    account_key,
+    apply_limits,
+)
+from credmail.core.values import Decision, SendLink, SendReply
+from credmail.service.ports import UnitOfWork
+
+DAY, QUARTER_HOUR, HOUR = timedelta(days=1), timedelta(minutes=15), timedelta(hours=1)
+
+
+class RateLimiter:
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.log = structlog.get_logger("credmail.limits")
+
+    def limit(self, uow: UnitOfWork, decision: Decision, now: datetime) -> Decision:
+        outgoing = [a for a in decision.actions if isinstance(a, SendLink | SendReply)]
+        if not outgoing:
+            return decision
+        keys = {a.to: normalize_address(a.to) for a in outgoing}
+        limited = apply_limits(decision, self._usage(uow, outgoing, keys, now), self.limits, keys)
+        if limited.trip_breaker:
+            uow.breaker.trip(now, "global hourly cap reached")
+            self.log.error(
+                "limits.breaker_tripped",
+                cap=self.limits.global_replies_per_hour,
+                hint="every request now goes to review; run `credmail limits reset`",
+            )
+        return limited.decision
+
+    def _usage(
+        self,
+        uow: UnitOfWork,
+        outgoing: list[SendLink | SendReply],
+        keys: dict[str, str],
+        now: datetime,
+    ) -> Usage:
+        links = [a for a in outgoing if isinstance(a, SendLink)]
+        outbox = uow.outbox
+        return Usage(
+            account_links_15m={
+                account_key(a.username, a.purpose): outbox.links_for_account(
+                    a.username, a.purpose, now - QUARTER_HOUR
+                )
+                for a in links
+            },
+            address_links_24h={
+                k: outbox.mail_to(k, now - DAY, links_only=True) for k in keys.values()
+            },
+            address_replies_24h={k: outbox.mail_to(k, now - DAY) for k in keys.values()},
+            notice_sent_24h={
+                k: outbox.mail_to(k, now - DAY, template=TEMPLATE_RATE_LIMITED) > 0
+                for k in keys.values()
+            },
+            global_replies_1h=outbox.mail_since(now - HOUR),
+            breaker_tripped=uow.breaker.tripped(),
+        )
