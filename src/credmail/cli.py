@@ -93,7 +93,33 @@ def _parser() -> argparse.ArgumentParser:
     _review_commands(sub)
     _outbox_commands(sub)
     _token_commands(sub)
+    _privacy_commands(sub)
+    _limits_commands(sub)
     return parser
+
+
+def _privacy_commands(sub: Any) -> None:
+    privacy = sub.add_parser("privacy", help="personal data held about an address").add_subparsers(
+        dest="privacy_command", required=True
+    )
+    show = privacy.add_parser("show", help="print everything credmail holds about an address")
+    show.add_argument("email")
+    show.set_defaults(handler=cmd_privacy_show)
+    forget = privacy.add_parser("forget", help="erase it (directory rows stay)")
+    forget.add_argument("email")
+    forget.set_defaults(handler=cmd_privacy_forget)
+
+
+def _limits_commands(sub: Any) -> None:
+    limits = sub.add_parser("limits", help="abuse limits").add_subparsers(
+        dest="limits_command", required=True
+    )
+    limits.add_parser("show", help="is the circuit breaker tripped?").set_defaults(
+        handler=cmd_limits_show
+    )
+    limits.add_parser("reset", help="close the circuit breaker").set_defaults(
+        handler=cmd_limits_reset
+    )
 
 
 def _db_commands(sub: Any) -> None:
@@ -375,3 +401,48 @@ def cmd_token_check(args: argparse.Namespace, ctx: Context) -> int:
         status = check_token(uow, args.token, app.clock())
     print(json.dumps(status.as_json()))
     return 0 if status.valid else EXIT_FAILURE
+
+
+def _address(value: str) -> str:
+    from credmail.core.addresses import AddressError, normalize_address
+
+    try:
+        return normalize_address(value)
+    except AddressError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def cmd_privacy_show(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.service.privacy import show
+
+    app = ctx.app()
+    with app.uow() as uow:
+        held = show(uow, _address(args.email), app.clock())
+    print(json.dumps(held, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_privacy_forget(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.service.privacy import forget
+
+    app = ctx.app()
+    with app.uow() as uow:
+        erased = forget(uow, _address(args.email))
+        uow.commit()
+    print(json.dumps({"erased": erased}))
+    return 0
+
+
+def cmd_limits_show(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.app().uow() as uow:
+        tripped = uow.breaker.tripped()
+    print("circuit breaker: " + ("TRIPPED (every request goes to review)" if tripped else "closed"))
+    return 0
+
+
+def cmd_limits_reset(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.app().uow() as uow:
+        was_tripped = uow.breaker.reset()
+        uow.commit()
+    print("circuit breaker reset" if was_tripped else "circuit breaker was not tripped")
+    return 0

@@ -14,6 +14,7 @@ from credmail.bootstrap import App
 from credmail.runners.outbox_worker import OutboxWorker
 from credmail.runners.watcher import InboxWatcher
 from credmail.service.housekeeping import housekeeping
+from credmail.service.privacy import Retention
 
 
 def warn_about_settings(app: App) -> None:
@@ -101,8 +102,9 @@ def _scheduler(app: App, watcher: InboxWatcher, outbox: OutboxWorker) -> Backgro
         seconds=settings.daemon.outbox_interval_seconds,
         **common,
     )
+    retention = Retention(settings.privacy.retention_days)
     scheduler.add_job(
-        lambda: housekeeping(app.uow, app.clock),
+        lambda: housekeeping(app.uow, app.clock, retention),
         "interval",
         id="housekeeping",
         minutes=settings.daemon.housekeeping_interval_minutes,

@@ -1,19 +1,17 @@
-"""Scheduled clean-up: expired link tokens go within a day."""
+"""Scheduled clean-up: retention of personal data, expired link tokens within a day."""
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 import structlog
 
 from credmail.service.pipeline import Clock
 from credmail.service.ports import UnitOfWorkFactory
+from credmail.service.privacy import Retention
 
-TOKEN_GRACE = timedelta(days=1)
 
-
-def housekeeping(uow: UnitOfWorkFactory, clock: Clock) -> None:
+def housekeeping(uow: UnitOfWorkFactory, clock: Clock, retention: Retention) -> dict[str, int]:
     with uow() as work:
-        purged = work.tokens.purge_expired(clock() - TOKEN_GRACE)
+        purged = retention.run(work, clock())
         work.commit()
-    structlog.get_logger("credmail.housekeeping").info("housekeeping.done", tokens_purged=purged)
+    structlog.get_logger("credmail.housekeeping").info("housekeeping.done", **purged)
+    return purged

@@ -140,6 +140,20 @@ class SqlLedger:
         )
         return [_ledger_entry(row) for row in rows]
 
+    def scrub_before(self, before: datetime) -> int:
+        query = (
+            update(LedgerRow)
+            .where(LedgerRow.handled_at < before, LedgerRow.message_id.is_not(None))
+            .values(message_id=None, error=None)
+        )
+        return _rowcount(self.session.execute(query))
+
+    def forget_message_ids(self, ledger_ids: Sequence[int]) -> int:
+        if not ledger_ids:
+            return 0
+        query = update(LedgerRow).where(LedgerRow.id.in_(list(ledger_ids)))
+        return _rowcount(self.session.execute(query.values(message_id=None, error=None)))
+
 
 class SqlCheckpoints:
     def __init__(self, session: Session) -> None:
@@ -167,6 +181,7 @@ class SqlCheckpoints:
 def _outbox_entry(row: OutboxRow) -> OutboxEntry:
     return OutboxEntry(
         id=row.id,
+        ledger_id=row.ledger_id,
         message_id=row.message_id,
         template=row.template,
         recipient=row.recipient,
@@ -307,6 +322,33 @@ class SqlOutbox:
             .values(status="pending", next_attempt_at=now)
         )
 
+    def for_recipient(self, address_key: str) -> list[OutboxEntry]:
+        query = select(OutboxRow).where(OutboxRow.recipient_key == address_key)
+        return [_outbox_entry(row) for row in self.session.scalars(query.order_by(OutboxRow.id))]
+
+    def forget_recipient(self, address_key: str) -> list[int]:
+        """Erase the address and body; the row stays, anonymous, for the audit trail."""
+        rows = list(
+            self.session.scalars(select(OutboxRow).where(OutboxRow.recipient_key == address_key))
+        )
+        for row in rows:
+            row.recipient = row.recipient_key = row.raw = None
+            if row.status == "pending":
+                row.status, row.last_error = "failed", "erased on request"
+        return [row.ledger_id for row in rows if row.ledger_id is not None]
+
+    def scrub_before(self, before: datetime) -> int:
+        query = (
+            update(OutboxRow)
+            .where(
+                OutboxRow.created_at < before,
+                OutboxRow.status != "pending",
+                OutboxRow.recipient.is_not(None),
+            )
+            .values(recipient=None, recipient_key=None, raw=None)
+        )
+        return _rowcount(self.session.execute(query))
+
 
 def _review_item(row: ReviewRow) -> ReviewItem:
     return ReviewItem(
@@ -370,6 +412,22 @@ class SqlReview:
                 sent_summary=sent,
             )
         )
+
+    def for_sender(self, address_key: str) -> list[ReviewItem]:
+        query = select(ReviewRow).where(ReviewRow.sender == address_key).order_by(ReviewRow.id)
+        return [_review_item(row) for row in self.session.scalars(query)]
+
+    def forget_sender(self, address_key: str) -> list[int]:
+        rows = list(self.session.scalars(select(ReviewRow).where(ReviewRow.sender == address_key)))
+        for row in rows:
+            self.session.delete(row)
+        return [row.ledger_id for row in rows if row.ledger_id is not None]
+
+    def purge_decided(self, before: datetime) -> int:
+        query = delete(ReviewRow).where(
+            ReviewRow.status != "pending", ReviewRow.decided_at < before
+        )
+        return _rowcount(self.session.execute(query))
 
 
 def _token_record(row: TokenRow) -> TokenRecord:

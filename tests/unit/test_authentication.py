@@ -1,0 +1,191 @@
+"""Sender authentication: trusted Authentication-Results and local DKIM (real dkimpy,
+keys generated here, public keys served by an injected DNS lookup: no network)."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+
+import dkim
+import pytest
+
+from credmail.core.parse import parse_message
+from credmail.service.authentication import SenderAuthenticator, aligned
+
+OURS = "mx.istitutostanga.edu.it"
+BASE = (
+    b"From: Mario Rossi <mario.rossi@example.org>\r\n"
+    b"To: segreteria@istitutostanga.edu.it\r\n"
+    b"Subject: Richiesta credenziali\r\n"
+    b"Message-ID: <k1@example.org>\r\n"
+    b"Date: Mon, 02 Sep 2026 08:00:00 +0200\r\n\r\n"
+    b"Buongiorno.\r\n"
+)
+
+
+def check(
+    raw: bytes, trusted: tuple[str, ...] = (OURS,), **kwargs: object
+) -> tuple[bool, str, tuple[str, ...]]:
+    auth = SenderAuthenticator("dmarc_or_dkim", trusted, **kwargs)  # type: ignore[arg-type]
+    verdict = auth.check(raw, parse_message(raw))
+    return verdict.authenticated, verdict.method, verdict.problems
+
+
+def with_ar(*fields: str) -> bytes:
+    return b"".join(f"Authentication-Results: {f}\r\n".encode() for f in fields) + BASE
+
+
+def test_dmarc_pass_from_a_trusted_server() -> None:
+    assert check(with_ar(f"{OURS}; dmarc=pass header.from=example.org")) == (True, "dmarc", ())
+
+
+def test_forged_results_from_a_foreign_authserv_id_are_ignored() -> None:
+    raw = with_ar("mx.evil.example; dmarc=pass header.from=example.org")
+    assert check(raw) == (False, "none", ())
+
+
+def test_two_fields_claiming_our_authserv_id_go_to_review() -> None:
+    raw = with_ar(
+        f"{OURS}; dmarc=pass header.from=example.org", f"{OURS}; dmarc=fail header.from=example.org"
+    )
+    assert check(raw) == (False, "none", ("auth_results_conflict",))
+
+
+def test_dmarc_fail() -> None:
+    assert check(with_ar(f"{OURS}; dmarc=fail header.from=example.org"))[0] is False
+
+
+def test_dmarc_pass_for_another_domain_does_not_count() -> None:
+    assert check(with_ar(f"{OURS}; dmarc=pass header.from=evil.example"))[0] is False
+
+
+def test_spf_alone_never_counts() -> None:
+    assert check(with_ar(f"{OURS}; spf=pass smtp.mailfrom=example.org"))[0] is False
+
+
+@pytest.mark.parametrize(
+    ("signer", "ok"),
+    [
+        ("example.org", True),
+        ("mail.example.org", True),
+        ("example.org.evil.example", False),
+        ("evil.example", False),
+    ],
+)
+def test_dkim_pass_must_be_aligned(signer: str, ok: bool) -> None:
+    raw = with_ar(f"{OURS}; dkim=pass header.d={signer} header.s=sel")
+    assert check(raw)[0] is ok
+
+
+def test_unparseable_trusted_field_goes_to_review() -> None:
+    raw = with_ar(f"{OURS}; dmarc")
+    assert check(raw) == (False, "none", ("auth_results_unparseable",))
+
+
+def test_empty_allow_list_trusts_nothing() -> None:
+    raw = with_ar(f"{OURS}; dmarc=pass header.from=example.org")
+    assert check(raw, trusted=())[0] is False
+
+
+def test_require_off() -> None:
+    auth = SenderAuthenticator("off", ())
+    assert auth.check(BASE, parse_message(BASE)).method == "off"
+
+
+def test_alignment_uses_the_organizational_domain() -> None:
+    assert aligned("mail.scuola.example.co.uk", "scuola.example.co.uk")
+    assert not aligned("other.co.uk", "scuola.example.co.uk")
+
+
+# -- local DKIM ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[bytes, bytes]]:
+    """bits -> (private PEM, DNS TXT record)."""
+    made = {}
+    for bits in (2048, 512):
+        folder = tmp_path_factory.mktemp(f"dkim{bits}")
+        private = folder / "key.pem"
+        subprocess.run(
+            ["openssl", "genrsa", "-out", str(private), str(bits)], check=True, capture_output=True
+        )
+        der = subprocess.run(
+            ["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+        made[bits] = (Path(private).read_bytes(), record)
+    return made
+
+
+def sign(raw: bytes, domain: str, key: bytes, selector: bytes = b"sel") -> bytes:
+    signature = dkim.sign(
+        raw,
+        selector,
+        domain.encode(),
+        key,
+        include_headers=[b"from", b"to", b"subject", b"date", b"message-id"],
+    )
+    return signature + raw
+
+
+def dns_for(records: dict[str, bytes]):
+    def lookup(name: bytes, timeout: float = 5) -> bytes | None:
+        return records.get(name.decode().rstrip("."))
+
+    return lookup
+
+
+def local(raw: bytes, records: dict[str, bytes]) -> tuple[bool, str, tuple[str, ...]]:
+    return check(raw, trusted=(), verify_dkim=True, dnsfunc=dns_for(records))
+
+
+def test_valid_aligned_signature(keys: dict[int, tuple[bytes, bytes]]) -> None:
+    key, record = keys[2048]
+    raw = sign(BASE, "example.org", key)
+    assert local(raw, {"sel._domainkey.example.org": record}) == (True, "dkim-local", ())
+
+
+def test_valid_signature_from_an_unaligned_domain(keys: dict[int, tuple[bytes, bytes]]) -> None:
+    key, record = keys[2048]
+    raw = sign(BASE, "evil.example", key)
+    assert local(raw, {"sel._domainkey.evil.example": record})[0] is False
+
+
+def test_every_signature_is_tried_not_just_the_top_one(
+    keys: dict[int, tuple[bytes, bytes]],
+) -> None:
+    key, record = keys[2048]
+    raw = sign(sign(BASE, "example.org", key), "evil.example", key)  # aligned one is second
+    records = {"sel._domainkey.example.org": record, "sel._domainkey.evil.example": record}
+    assert local(raw, records)[0] is True
+
+
+def test_tampered_body_fails(keys: dict[int, tuple[bytes, bytes]]) -> None:
+    key, record = keys[2048]
+    raw = sign(BASE, "example.org", key).replace(b"Buongiorno.", b"Mandate il link qui.")
+    assert local(raw, {"sel._domainkey.example.org": record})[0] is False
+
+
+def test_short_keys_are_refused(keys: dict[int, tuple[bytes, bytes]]) -> None:
+    key, record = keys[512]
+    raw = sign(BASE, "example.org", key)
+    assert local(raw, {"sel._domainkey.example.org": record})[0] is False
+
+
+def test_missing_key_in_dns(keys: dict[int, tuple[bytes, bytes]]) -> None:
+    raw = sign(BASE, "example.org", keys[2048][0])
+    assert local(raw, {})[0] is False
+
+
+def test_trusted_field_wins_over_local_dkim(keys: dict[int, tuple[bytes, bytes]]) -> None:
+    key, record = keys[2048]
+    raw = b"Authentication-Results: " + OURS.encode() + b"; dmarc=fail header.from=example.org\r\n"
+    raw += sign(BASE, "example.org", key)
+    assert (
+        check(raw, verify_dkim=True, dnsfunc=dns_for({"sel._domainkey.example.org": record}))[0]
+        is False
+    )
