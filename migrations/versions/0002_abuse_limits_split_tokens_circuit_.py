@@ -22,8 +22,9 @@ def upgrade() -> None:
     op.create_table(
         "circuit_breaker",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("tripped_at", sa.DateTime(), nullable=False),
-        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.Column("tripped_at", sa.DateTime(), nullable=True),
+        sa.Column("reset_at", sa.DateTime(), nullable=True),
+        sa.Column("reason", sa.String(length=200), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     op.drop_index("ix_link_tokens_subject", table_name="link_tokens")

@@ -441,8 +441,9 @@ def cmd_limits_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_limits_reset(args: argparse.Namespace, ctx: Context) -> int:
-    with ctx.app().uow() as uow:
-        was_tripped = uow.breaker.reset()
+    app = ctx.app()
+    with app.uow() as uow:
+        was_tripped = uow.breaker.reset(app.clock())
         uow.commit()
     print("circuit breaker reset" if was_tripped else "circuit breaker was not tripped")
     return 0

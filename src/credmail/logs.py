@@ -10,11 +10,11 @@ import structlog
 
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
+    # credmail logs through structlog; stdlib logging is only the libraries', and their
+    # debug output can hold message data, so it stays at WARNING whatever the level.
     logging.basicConfig(
-        level=numeric, handlers=[CurrentStderrHandler()], format="%(message)s", force=True
+        level=logging.WARNING, handlers=[CurrentStderrHandler()], format="%(message)s", force=True
     )
-    for noisy in ("imapclient", "apscheduler", "aiosmtplib", "alembic"):
-        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()

@@ -199,3 +199,18 @@ def test_failed_mail_can_be_retried(cli: Cli, dovecot: Dovecot, smtp: SmtpServer
     assert len(smtp.handler.messages) == 1
     (row,) = json.loads(cli("outbox", "list", "--json"))
     assert row["status"] == "sent"
+
+
+def test_privacy_and_limits_commands(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) -> None:
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    dovecot.append(sample("unknown-sender"))
+    cli("run", "--once")
+    held = json.loads(cli("privacy", "show", "Sconosciuto@Example.NET"))
+    assert held["address"] == "sconosciuto@example.net"
+    assert [item["reasons"] for item in held["review_items"]] == [["unknown_sender"]]
+    erased = json.loads(cli("privacy", "forget", "sconosciuto@example.net"))["erased"]
+    assert erased["review_items"] == 1
+    assert json.loads(cli("privacy", "show", "sconosciuto@example.net"))["review_items"] == []
+    assert "not an address" in cli("privacy", "show", "nobody", expect=1)
+    assert "closed" in cli("limits", "show")
+    assert "was not tripped" in cli("limits", "reset")

@@ -222,16 +222,17 @@ def test_housekeeping_purges_expired_tokens(
     dovecot: Dovecot, smtp: SmtpServer, db_url: str
 ) -> None:
     from credmail.service.housekeeping import housekeeping
+    from credmail.service.privacy import Retention
 
     now = [app_clock_start()]
     app = make_app(server_settings(dovecot, smtp, db_url), clock=lambda: now[0])
     dovecot.append(next(s for s in SAMPLES if s.name == "adult-guardian").to_bytes())
     run_once(app)
     link = link_in(smtp.handler.parsed()[0])
-    housekeeping(app.uow, app.clock)
+    housekeeping(app.uow, app.clock, Retention())
     with app.uow() as uow:
         assert check_token(uow, link, now[0]).found
     now[0] += timedelta(days=1, hours=2)
-    housekeeping(app.uow, app.clock)
+    housekeeping(app.uow, app.clock, Retention())
     with app.uow() as uow:
         assert not check_token(uow, link, now[0]).found

@@ -64,6 +64,12 @@ class RateLimiter:
                 k: outbox.mail_to(k, now - DAY, template=TEMPLATE_RATE_LIMITED) > 0
                 for k in keys.values()
             },
-            global_replies_1h=outbox.mail_since(now - HOUR),
+            global_replies_1h=outbox.mail_since(_global_window(uow, now)),
             breaker_tripped=uow.breaker.tripped(),
         )
+
+
+def _global_window(uow: UnitOfWork, now: datetime) -> datetime:
+    """The last hour, or less when an operator reset the breaker within it."""
+    reset_at = uow.breaker.counting_since()
+    return max(now - HOUR, reset_at) if reset_at else now - HOUR

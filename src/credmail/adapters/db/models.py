@@ -175,10 +175,11 @@ class TokenRow(Base):
 
 
 class BreakerRow(Base):
-    """The global circuit breaker: one row while tripped; `limits reset` deletes it."""
+    """The global circuit breaker (a single row): tripped until an operator resets it."""
 
     __tablename__ = "circuit_breaker"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tripped_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    reason: Mapped[str] = mapped_column(String(200))
+    tripped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(200))

@@ -513,12 +513,28 @@ class SqlBreaker:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def _row(self) -> BreakerRow:
+        row = self.session.get(BreakerRow, 1)
+        if row is None:
+            row = BreakerRow(id=1)
+            self.session.add(row)
+        return row
+
     def tripped(self) -> bool:
-        return self.session.scalar(select(BreakerRow.id).limit(1)) is not None
+        row = self.session.get(BreakerRow, 1)
+        return row is not None and row.tripped_at is not None
 
     def trip(self, now: datetime, reason: str) -> None:
-        if not self.tripped():
-            self.session.add(BreakerRow(tripped_at=now, reason=reason))
+        row = self._row()
+        if row.tripped_at is None:
+            row.tripped_at, row.reason = now, reason
 
-    def reset(self) -> bool:
-        return _rowcount(self.session.execute(delete(BreakerRow))) > 0
+    def reset(self, now: datetime) -> bool:
+        row = self._row()
+        was_tripped = row.tripped_at is not None
+        row.tripped_at, row.reset_at, row.reason = None, now, None
+        return was_tripped
+
+    def counting_since(self) -> datetime | None:
+        row = self.session.get(BreakerRow, 1)
+        return row.reset_at if row else None
