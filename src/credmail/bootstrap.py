@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from credmail.adapters.db.engine import make_engine
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
+from credmail.adapters.errors import is_transient
 from credmail.adapters.files import EmlFileSender
 from credmail.adapters.imap import ImapSource
 from credmail.adapters.maildir import MaildirSource
@@ -81,6 +82,7 @@ def bootstrap(
         authenticator or _authenticator(settings),
         clock,
         AddressTagger(settings.privacy.log_key),
+        is_transient=is_transient,
     )
     retry = RetryPolicy(
         settings.smtp.retry_base_seconds,
@@ -124,6 +126,7 @@ def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
         process_existing=mailbox.process_existing,
         max_message_bytes=mailbox.max_message_bytes,
         batch_size=mailbox.batch_size,
+        max_attempts=mailbox.max_attempts,
         options=DecideOptions(
             acknowledge_unknown=settings.replies.acknowledge_unknown,
             review_encoded_display_names=settings.auth.review_encoded_display_names,

@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole flow on embedded sample data")
     demo.add_argument("--workdir", type=Path, help="keep the demo files here")
     demo.set_defaults(handler=None)
+    status = sub.add_parser("status", help="last successful sync, outbox and review counts")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_status)
     _db_commands(sub)
     _directory_commands(sub)
     _review_commands(sub)
@@ -447,3 +450,28 @@ def cmd_limits_reset(args: argparse.Namespace, ctx: Context) -> int:
         uow.commit()
     print("circuit breaker reset" if was_tripped else "circuit breaker was not tripped")
     return 0
+
+
+def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    from datetime import timedelta
+
+    from credmail.service.status import status
+
+    app = ctx.app()
+    stale_after = timedelta(seconds=app.settings.daemon.stale_after_seconds)
+    with app.uow() as uow:
+        report = status(uow, app.clock(), stale_after)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        age = report["last_sync_age_seconds"]
+        state = "ok" if report["healthy"] else "STALE"
+        print(
+            f"{state}: last successful sync {report['last_sync'] or 'never'}"
+            + (f" ({age:.0f} s ago)" if age is not None else "")
+        )
+        print(
+            f"outbox: {report['outbox'] or {}}; review pending: {report['review_pending']}"
+            f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
+        )
+    return 0 if report["healthy"] else EXIT_FAILURE

@@ -87,6 +87,7 @@ class MailboxSettings(Section):
     timeout_seconds: float = Field(default=60, gt=0)
     batch_size: int = Field(default=100, ge=1)
     max_message_bytes: int = Field(default=10_000_000, ge=1024)
+    max_attempts: int = Field(default=3, ge=1)
     folders: FoldersSettings = FoldersSettings()
 
     @model_validator(mode="after")
@@ -209,6 +210,7 @@ class DaemonSettings(Section):
     timezone: str = "Europe/Rome"
     outbox_interval_seconds: int = Field(default=30, ge=1)
     housekeeping_interval_minutes: int = Field(default=60, ge=1)
+    stale_after_seconds: int = Field(default=900, ge=10)
 
 
 class LoggingSettings(Section):

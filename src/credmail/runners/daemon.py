@@ -12,6 +12,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from credmail.bootstrap import App
 from credmail.runners.outbox_worker import OutboxWorker
+from credmail.runners.systemd import Heartbeat
 from credmail.runners.watcher import InboxWatcher
 from credmail.service.housekeeping import housekeeping
 from credmail.service.privacy import Retention
@@ -59,11 +60,13 @@ def run_forever(app: App) -> None:
     stop = threading.Event()
     outbox = OutboxWorker(app.delivery, stop)
     app.pipeline.on_outbox = outbox.nudge
-    watcher = InboxWatcher(app.pipeline, app.source_factory(), stop)
+    heartbeat = Heartbeat()
+    watcher = InboxWatcher(app.pipeline, app.source_factory(), stop, heartbeat)
     scheduler = _scheduler(app, watcher, outbox)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("daemon.stopping", signal=signal.Signals(signum).name)
+        heartbeat.stopping()
         stop.set()
         outbox.nudge()
 

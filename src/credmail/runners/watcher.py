@@ -8,6 +8,7 @@ import structlog
 from imapclient.exceptions import LoginError
 
 from credmail.runners.backoff import Backoff
+from credmail.runners.systemd import Heartbeat
 from credmail.service.pipeline import Pipeline
 from credmail.service.ports import MailSource
 
@@ -17,10 +18,17 @@ LOGIN_RETRY_SECONDS = 300.0
 class InboxWatcher:
     """Owns the mail source (one connection, one thread)."""
 
-    def __init__(self, pipeline: Pipeline, source: MailSource, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        source: MailSource,
+        stop: threading.Event,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.source = source
         self.stop = stop
+        self.heartbeat = heartbeat or Heartbeat()
         self.poll_now = threading.Event()
         self.backoff = Backoff()
         self.log = structlog.get_logger("credmail.watcher")
@@ -34,10 +42,11 @@ class InboxWatcher:
 
     def _cycle(self) -> None:
         try:
-            stats = self.pipeline.sync(self.source, should_stop=self.stop.is_set)
+            stats = self.pipeline.sync(self.source, should_stop=self._progress)
             if stats.handled:
                 self.log.info("sync.done", scanned=stats.scanned, handled=stats.handled)
             self.backoff.reset()
+            self.heartbeat.beat()
             self._wait()
         except LoginError:
             self.log.error("mailbox.login_failed", retry_in_seconds=LOGIN_RETRY_SECONDS)
@@ -51,9 +60,15 @@ class InboxWatcher:
             self.source.close()
             self.stop.wait(delay)
 
+    def _progress(self) -> bool:
+        """Called between messages: a long backlog is progress too; True means stop."""
+        self.heartbeat.beat()
+        return self.stop.is_set()
+
     def _wait(self) -> None:
         """Return when mail arrives, a reconciliation poll is due, or we are stopping."""
         while not self.stop.is_set() and not self.poll_now.is_set():
             if self.source.wait_for_mail(timeout=1.0):
                 return
+            self.heartbeat.beat()
         self.poll_now.clear()

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
+from credmail.core.addresses import normalize_address
+from credmail.core.values import RequestKind
 from credmail.service.pipeline import Clock
 from credmail.service.ports import (
     MailConnection,
     MailSender,
     OutboxEntry,
     OutgoingMail,
+    ReviewItem,
     SendError,
     UnitOfWorkFactory,
 )
@@ -93,6 +96,7 @@ class OutboxDelivery:
         with self.uow() as uow:
             if exc.permanent or entry.attempts + 1 >= self.retry.max_attempts:
                 uow.outbox.mark_failed(entry.id, error)
+                uow.review.add(_failed_delivery_item(entry, self.clock()), entry.ledger_id)
                 stats.failed += 1
                 outcome = "failed"
             else:
@@ -108,3 +112,20 @@ class OutboxDelivery:
             permanent=exc.permanent,
             attempts=entry.attempts + 1,
         )
+
+
+def _failed_delivery_item(entry: OutboxEntry, now: datetime) -> ReviewItem:
+    """A permanent failure goes in front of the secretariat, who can retry or answer."""
+    key = normalize_address(entry.recipient) if entry.recipient else None
+    subject = f"Consegna non riuscita ({entry.template}, outbox #{entry.id})"
+    return ReviewItem(
+        0,
+        now,
+        "pending",
+        RequestKind.UNKNOWN,
+        key,
+        entry.message_id,
+        subject,
+        ("delivery_failed",),
+        None,
+    )

@@ -39,6 +39,7 @@ from credmail.service.ports import (
     FolderState,
     LedgerEntry,
     MailSource,
+    MessageGone,
     ReviewItem,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -58,6 +59,7 @@ class Policy:
     process_existing: bool = False
     max_message_bytes: int = 10_000_000
     batch_size: int = 100
+    max_attempts: int = 3
     options: DecideOptions = field(default_factory=DecideOptions)
     limits: Limits = field(default_factory=Limits)
 
@@ -83,6 +85,7 @@ class Pipeline:
         clock: Clock,
         tag: AddressTagger,
         on_outbox: Callable[[], None] = lambda: None,
+        is_transient: Callable[[BaseException], bool] = lambda exc: isinstance(exc, OSError),
     ) -> None:
         self.policy = policy
         self.uow = uow
@@ -92,6 +95,7 @@ class Pipeline:
         self.clock = clock
         self.tag = tag
         self.on_outbox = on_outbox
+        self.is_transient = is_transient
         self.log = structlog.get_logger("credmail.pipeline")
 
     # -- folder level -------------------------------------------------------------
@@ -173,19 +177,39 @@ class Pipeline:
             parse_header_only(ref.header).subject, self.policy.rules
         ).is_request:
             return None
-        entry = self._process(source, ref)
+        try:
+            entry = self._process(source, ref)
+        except MessageGone:
+            self.log.info("message.gone", key=ref.key)
+            return None
         self._finish_move(source, ref, entry)
         return entry.outcome
 
     def _process(self, source: MailSource, ref: MailRef) -> LedgerEntry:
+        """Decide one request. A failure of the message itself quarantines it at once; a
+        failure of the world (connection, database) propagates so the sync is retried,
+        until the message has used up its attempts (counted across crashes too)."""
+        attempt = self._count_attempt(ref)
         raw = b""
         try:
+            if attempt > self.policy.max_attempts:
+                raise TooManyAttempts(f"{attempt - 1} attempts")
             if ref.size > self.policy.max_message_bytes:
                 raise OversizeError(f"{ref.size} bytes")
             raw = source.fetch(ref)
             return self._decide_and_record(ref, raw)
+        except MessageGone:
+            raise
         except Exception as exc:
+            if self.is_transient(exc) and attempt < self.policy.max_attempts:
+                raise
             return self._quarantine(ref, raw, exc)
+
+    def _count_attempt(self, ref: MailRef) -> int:
+        with self.uow() as uow:
+            attempt = uow.attempts.bump(ref, self.clock())
+            uow.commit()
+        return attempt
 
     def _decide_and_record(self, ref: MailRef, raw: bytes) -> LedgerEntry:
         mail = parse_message(raw)
@@ -204,6 +228,7 @@ class Pipeline:
                 ref, mail.message_id, decision.outcome, decision.reasons, target, now
             )
             self._apply(uow, decision, facts, raw, ledger_id, now)
+            uow.attempts.clear(ref)
             uow.commit()
         self._log_decision(ref, mail, decision)
         if any(isinstance(a, SendLink | SendReply) for a in decision.actions):
@@ -261,7 +286,9 @@ class Pipeline:
 
     def _quarantine(self, ref: MailRef, raw: bytes, exc: Exception) -> LedgerEntry:
         now = self.clock()
-        reason = "oversize" if isinstance(exc, OversizeError) else "processing_error"
+        reason = {OversizeError: "oversize", TooManyAttempts: "too_many_attempts"}.get(
+            type(exc), "processing_error"
+        )
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
         target = self.policy.folders.get(Outcome.ERRORS)
         head = _safe_header(ref.header)
@@ -314,6 +341,10 @@ class Pipeline:
 
 class OversizeError(Exception):
     """The message is larger than mailbox.max_message_bytes; its body is not fetched."""
+
+
+class TooManyAttempts(Exception):
+    """Processing this message started too often without finishing (crashes, outages)."""
 
 
 def _safe_header(header: bytes) -> InboundMail | None:

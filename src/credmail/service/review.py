@@ -184,6 +184,16 @@ REASON_LABELS = {
     "adult_student": "lo studente indicato è maggiorenne",
     "processing_error": "il messaggio non è stato elaborato per un errore",
     "oversize": "il messaggio supera la dimensione massima",
+    "too_many_attempts": "l'elaborazione si è interrotta più volte",
+    "delivery_failed": "la risposta non è stata consegnata (errore permanente del server)",
+    "display_name_address": "il nome del mittente contiene un indirizzo o una @",
+    "display_name_encoded": "il nome del mittente è codificato (encoded-word)",
+    "confusable_domain": "il dominio del mittente usa caratteri ingannevoli o misti",
+    "auth_results_conflict": "più intestazioni Authentication-Results attendibili",
+    "auth_results_unparseable": "intestazione Authentication-Results illeggibile",
+    "unauthenticated_sender": "il mittente non è autenticato (DMARC/DKIM)",
+    "rate_limited": "troppe richieste per questo account o indirizzo",
+    "circuit_breaker": "limite orario globale raggiunto: invii sospesi",
     "undecided": "nessuna regola ha permesso una risposta automatica",
 }
 

@@ -183,3 +183,17 @@ class BreakerRow(Base):
     tripped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class AttemptRow(Base):
+    """How many times processing of a message started; survives crashes, bounds retries."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (UniqueConstraint("folder", "validity", "source_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    folder: Mapped[str] = mapped_column(String(500))
+    validity: Mapped[int] = mapped_column(Integer)
+    source_key: Mapped[str] = mapped_column(String(300))
+    count: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from credmail.adapters.db.models import (
+    AttemptRow,
     BreakerRow,
     CheckpointRow,
     EmailRow,
@@ -256,6 +257,10 @@ class SqlOutbox:
     def mail_since(self, since: datetime) -> int:
         return self._count(OutboxRow.created_at >= since)
 
+    def counts(self) -> dict[str, int]:
+        query = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+        return {status: int(count) for status, count in self.session.execute(query)}
+
     def _count(self, *conditions: ColumnElement[bool]) -> int:
         query = select(func.count()).select_from(OutboxRow).where(*conditions)
         return int(self.session.scalar(query) or 0)
@@ -388,6 +393,10 @@ class SqlReview:
         self.session.add(row)
         self.session.flush()
         return row.id
+
+    def count_pending(self) -> int:
+        query = select(func.count()).select_from(ReviewRow).where(ReviewRow.status == "pending")
+        return int(self.session.scalar(query) or 0)
 
     def pending(self) -> list[ReviewItem]:
         query = select(ReviewRow).where(ReviewRow.status == "pending").order_by(ReviewRow.id)
@@ -538,3 +547,27 @@ class SqlBreaker:
     def counting_since(self) -> datetime | None:
         row = self.session.get(BreakerRow, 1)
         return row.reset_at if row else None
+
+
+class SqlAttempts:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _where(self, ref: MailRef) -> list[ColumnElement[bool]]:
+        return [
+            AttemptRow.folder == ref.folder,
+            AttemptRow.validity == ref.validity,
+            AttemptRow.source_key == ref.key,
+        ]
+
+    def bump(self, ref: MailRef, now: datetime) -> int:
+        row = self.session.scalar(select(AttemptRow).where(*self._where(ref)))
+        if row is None:
+            row = AttemptRow(folder=ref.folder, validity=ref.validity, source_key=ref.key, count=0)
+            self.session.add(row)
+        row.count, row.updated_at = row.count + 1, now
+        self.session.flush()
+        return row.count
+
+    def clear(self, ref: MailRef) -> None:
+        self.session.execute(delete(AttemptRow).where(*self._where(ref)))

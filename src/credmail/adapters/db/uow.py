@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from credmail.adapters.db.repositories import (
+    SqlAttempts,
     SqlBreaker,
     SqlCheckpoints,
     SqlDirectory,
@@ -18,6 +19,7 @@ from credmail.adapters.db.repositories import (
     SqlTokens,
 )
 from credmail.service.ports import (
+    AttemptRepo,
     BreakerRepo,
     CheckpointRepo,
     DirectoryRepo,
@@ -39,6 +41,7 @@ class SqlUnitOfWork:
     review: ReviewRepo
     tokens: TokenRepo
     breaker: BreakerRepo
+    attempts: AttemptRepo
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
@@ -52,6 +55,7 @@ class SqlUnitOfWork:
         self.review = SqlReview(self.session)
         self.tokens = SqlTokens(self.session)
         self.breaker = SqlBreaker(self.session)
+        self.attempts = SqlAttempts(self.session)
         return self
 
     def __exit__(
