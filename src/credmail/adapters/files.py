@@ -14,9 +14,15 @@ class EmlConnection:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    async def send(self, mail: OutgoingMail) -> None:
+    async def start(self, mail: OutgoingMail) -> None:
+        return None
+
+    async def finish(self, mail: OutgoingMail) -> None:
         name = re.sub(r"[^A-Za-z0-9._-]", "_", mail.message_id.strip("<>"))
         (self.directory / f"{name}.eml").write_bytes(mail.raw)
+
+    async def reset(self) -> None:
+        return None
 
 
 class EmlFileSender:

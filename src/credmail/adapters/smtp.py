@@ -27,11 +27,25 @@ class SmtpConnection:
     def __init__(self, client: aiosmtplib.SMTP) -> None:
         self.client = client
 
-    async def send(self, mail: OutgoingMail) -> None:
+    async def start(self, mail: OutgoingMail) -> None:
         try:
-            await self.client.sendmail(mail.envelope_from, [mail.recipient], mail.raw)
+            await self.client.mail(mail.envelope_from)
+            await self.client.rcpt(mail.recipient)
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise _classify(exc) from exc
+
+    async def finish(self, mail: OutgoingMail) -> None:
+        try:
+            await self.client.data(mail.raw)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise _classify(exc) from exc
+
+    async def reset(self) -> None:
+        if self.client.is_connected:
+            try:
+                await self.client.rset()
+            except (aiosmtplib.SMTPException, OSError):
+                self.client.close()
 
 
 class SmtpSender:

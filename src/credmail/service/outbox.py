@@ -69,25 +69,30 @@ class OutboxDelivery:
         return stats
 
     def _due(self, batch: int) -> list[OutboxEntry]:
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             return uow.outbox.due(self.clock(), batch)
 
     async def _deliver(
         self, connection: MailConnection, entry: OutboxEntry, stats: DeliveryStats
     ) -> None:
-        with self.uow() as uow:
-            current = uow.outbox.get(entry.id)
-        if current is None or current.status != "pending" or not (current.raw and entry.recipient):
+        """Envelope first; then, holding the row (and SQLite's write lock), the DATA phase
+        and the `sent` mark: a crash can only resend in the time of one commit."""
+        if not (entry.raw and entry.recipient):
             return
-        mail = OutgoingMail(entry.message_id, entry.envelope_from, entry.recipient, current.raw)
+        mail = OutgoingMail(entry.message_id, entry.envelope_from, entry.recipient, entry.raw)
         try:
-            await connection.send(mail)
+            await connection.start(mail)
+            with self.uow() as uow:
+                if uow.outbox.claim(entry.id) is None:  # sent or erased meanwhile
+                    await connection.reset()
+                    return
+                await connection.finish(mail)
+                uow.outbox.mark_sent(entry.id, self.clock())
+                uow.commit()
         except SendError as exc:
+            await connection.reset()
             self._record_failure(entry, exc, stats)
             return
-        with self.uow() as uow:
-            uow.outbox.mark_sent(entry.id, self.clock())
-            uow.commit()
         stats.sent += 1
         self.log.info("outbox.sent", outbox_id=entry.id, template=entry.template)
 

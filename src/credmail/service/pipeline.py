@@ -158,7 +158,7 @@ class Pipeline:
 
     def _complete_moves(self, source: MailSource, state: FolderState) -> None:
         """Finish moves that a crash interrupted between commit and MOVE."""
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             pending = uow.ledger.unmoved(state.folder, state.validity)
         for entry in pending:
             ref = MailRef(state.folder, state.validity, entry.source_key, 0, b"")
@@ -168,7 +168,7 @@ class Pipeline:
 
     def handle(self, source: MailSource, ref: MailRef) -> str | None:
         """Process one message; returns its outcome, or None when it was not ours."""
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             known = uow.ledger.find(ref)
         if known is not None:
             self._finish_move(source, ref, known)

@@ -59,8 +59,16 @@ class SendError(Exception):
 
 
 class MailConnection(Protocol):
-    async def send(self, mail: OutgoingMail) -> None:
-        """Deliver one message or raise SendError."""
+    """One delivery in two steps, so the caller can record success right after DATA."""
+
+    async def start(self, mail: OutgoingMail) -> None:
+        """Send the envelope (MAIL FROM, RCPT TO), or raise SendError."""
+
+    async def finish(self, mail: OutgoingMail) -> None:
+        """Send the content; returns once the server has accepted it, or raises SendError."""
+
+    async def reset(self) -> None:
+        """Abandon a started delivery (best effort)."""
 
 
 class MailSender(Protocol):
@@ -187,6 +195,9 @@ class OutboxRepo(Protocol):
     def mark_failed(self, entry_id: int, error: str) -> None: ...
     def listing(self, status: str | None) -> list[OutboxEntry]: ...
     def get(self, entry_id: int) -> OutboxEntry | None: ...
+    def claim(self, entry_id: int) -> OutboxEntry | None:
+        """The row if still pending, locked until the end of the transaction."""
+
     def requeue(self, entry_id: int, now: datetime) -> None: ...
     def for_recipient(self, address_key: str) -> list[OutboxEntry]: ...
     def forget_recipient(self, address_key: str) -> list[int]: ...
@@ -251,4 +262,5 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+    def __call__(self, read_only: bool = False) -> UnitOfWork:
+        """A read-only unit of work never holds the write lock (it must not commit)."""

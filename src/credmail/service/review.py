@@ -52,11 +52,11 @@ class ReviewDesk:
             raise ReviewError(f"{by} non è tra il personale autorizzato alla revisione")
 
     def pending(self) -> list[ReviewItem]:
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             return uow.review.pending()
 
     def show(self, item_id: int) -> ReviewDetail:
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             item = self._item(uow, item_id)
             people = uow.directory.people_with_address(item.sender) if item.sender else []
         headers, text = _summary(item.raw or b"")

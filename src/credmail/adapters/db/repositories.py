@@ -320,6 +320,15 @@ class SqlOutbox:
         row = self.session.get(OutboxRow, entry_id)
         return _outbox_entry(row) if row else None
 
+    def claim(self, entry_id: int) -> OutboxEntry | None:
+        query = (
+            select(OutboxRow)
+            .where(OutboxRow.id == entry_id, OutboxRow.status == "pending")
+            .with_for_update()
+        )
+        row = self.session.scalar(query)
+        return _outbox_entry(row) if row else None
+
     def requeue(self, entry_id: int, now: datetime) -> None:
         self.session.execute(
             update(OutboxRow)

@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from credmail.adapters.db.engine import READ_ONLY
 from credmail.adapters.db.repositories import (
     SqlAttempts,
     SqlBreaker,
@@ -43,11 +44,14 @@ class SqlUnitOfWork:
     breaker: BreakerRepo
     attempts: AttemptRepo
 
-    def __init__(self, factory: sessionmaker[Session]) -> None:
+    def __init__(self, factory: sessionmaker[Session], read_only: bool = False) -> None:
         self._factory = factory
+        self._read_only = read_only
 
     def __enter__(self) -> Self:
         self.session = self._factory()
+        if self._read_only:
+            self.session.connection(execution_options={READ_ONLY: True})
         self.directory = SqlDirectory(self.session)
         self.ledger = SqlLedger(self.session)
         self.checkpoints = SqlCheckpoints(self.session)
@@ -78,5 +82,5 @@ class SqlUnitOfWorkFactory:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
-    def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._sessions)
+    def __call__(self, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._sessions, read_only)
