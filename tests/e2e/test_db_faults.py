@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.security_helpers import request
 from tests.support.daemon import Daemon, wait_for
+from tests.support.requests import request
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import server_env
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import make_msgid
 
 import pytest
 
@@ -19,34 +17,13 @@ from credmail.service.housekeeping import housekeeping
 from credmail.service.links import check_token, redeem_token
 from credmail.service.privacy import Retention
 from credmail.service.review import ReviewError
+from tests.support.requests import request
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import link_in, make_app, server_settings
 
 pytestmark = pytest.mark.integration
 
 VICTIM = "mario.rossi@example.org"
-
-
-def request(
-    sender: str,
-    subject: str = "Richiesta credenziali",
-    dmarc: str | None = "pass",
-    body: str = "Buongiorno.",
-    ar_id: str = AUTHSERV_ID,
-    **headers: str,
-) -> bytes:
-    msg = EmailMessage()
-    if dmarc is not None:
-        domain = sender.rpartition("@")[2].rstrip(">")
-        msg["Authentication-Results"] = f"{ar_id}; dmarc={dmarc} header.from={domain}"
-    msg["From"] = sender
-    msg["To"] = "segreteria@istitutostanga.edu.it"
-    msg["Subject"] = subject
-    msg["Message-ID"] = make_msgid(domain="example.net")
-    for name, value in headers.items():
-        msg[name.replace("_", "-")] = value
-    msg.set_content(body)
-    return msg.as_bytes()
 
 
 class Clock:
