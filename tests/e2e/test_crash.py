@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -23,8 +22,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from credmail.samples import AUTHSERV_ID
+from tests.support.daemon import Daemon, wait_for
 from tests.support.servers import Dovecot, SmtpServer
-from tests.support.wiring import server_env, write_config
+from tests.support.wiring import server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -85,51 +85,32 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
         smtp__retry_base_seconds="1",
         limits__global_replies_per_hour="100000",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDMAIL_")}
-    env["CREDMAIL_CONFIG"] = str(write_config(tmp_path / "credmail.toml", env_values))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "credmail",
-            "directory",
-            "import",
-            str(directory(tmp_path / "people.csv")),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
+    daemon = Daemon(tmp_path, env_values)
+    assert (
+        daemon.cli("directory", "import", str(directory(tmp_path / "people.csv"))).returncode == 0
     )
     with dovecot.client() as client:
         for i in range(REQUESTS):
             client.append("INBOX", request(i))
             if i % 10 == 0:
                 client.append("INBOX", ordinary(i // 10))
-    log = tmp_path / "daemon.log"
     rng = random.Random(int(os.environ.get("CRASH_SEED", "0")) or None)
     kills_mid_work = 0
     for _ in range(KILLS):
-        daemon = start(env, log)
+        daemon.start()
         time.sleep(rng.uniform(0.4, 1.6))
-        before = len(smtp.handler.messages)
-        os.kill(daemon.pid, signal.SIGKILL)
-        daemon.wait()
-        kills_mid_work += before < REQUESTS
-    daemon = start(env, log)
+        kills_mid_work += len(smtp.handler.messages) < REQUESTS
+        daemon.kill()
+    daemon.start()
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(replies_by_request(smtp)) < REQUESTS:
-            time.sleep(0.2)
+        wait_for(lambda: len(replies_by_request(smtp)) >= REQUESTS, 120, step=0.2)
         time.sleep(1.5)  # anything still to come (a resend) arrives now
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=10) == 0
+        assert daemon.stop() == 0
     finally:
-        if daemon.poll() is None:
-            os.kill(daemon.pid, signal.SIGKILL)
-            daemon.wait()
+        daemon.kill()
 
     replies = replies_by_request(smtp)
-    assert len(replies) == REQUESTS, log.read_text()[-3000:]
+    assert len(replies) == REQUESTS, daemon.text()[-3000:]
     assert all(len(set(ids)) == 1 for ids in replies.values())
     resends = sum(len(ids) - 1 for ids in replies.values())
     engine = create_engine(db_url)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,11 +53,7 @@ def teachers(count: int, offset: int = 0) -> list[bytes]:
 
 def kick(dovecot: Dovecot) -> bool:
     """Drop the daemon's connection; False when it had none at that moment (exit 68)."""
-    done = subprocess.run(
-        ["doveadm", "-c", str(dovecot.root / "dovecot.conf"), "kick", "segreteria"],
-        capture_output=True,
-        check=False,
-    )
+    done = dovecot.doveadm("kick", "segreteria", check=False)
     assert done.returncode in (0, 68), done.stderr
     return done.returncode == 0
 
@@ -112,7 +107,7 @@ def test_a_hung_connection_is_caught_by_the_poll_and_timeouts(
     dovecot.append(request("mario.rossi@example.org"))
     assert wait_for(lambda: len(smtp.handler.messages) == 1, 15)
     time.sleep(0.5)
-    pid = _session_pid(dovecot)
+    pid = dovecot.session_pid()
     os.kill(pid, signal.SIGSTOP)  # the server goes silent: IDLE will never report
     try:
         dovecot.append(request("g.esposito@example.org"))
@@ -120,18 +115,6 @@ def test_a_hung_connection_is_caught_by_the_poll_and_timeouts(
     finally:
         os.kill(pid, signal.SIGCONT)
     assert daemon.stop() == 0
-
-
-def _session_pid(dovecot: Dovecot) -> int:
-    out = subprocess.run(
-        ["doveadm", "-c", str(dovecot.root / "dovecot.conf"), "who", "-1"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    pids = [int(line.split()[2]) for line in out.splitlines()[1:] if line.strip()]
-    assert len(pids) == 1, out
-    return pids[0]
 
 
 def test_wrong_password_one_clear_error_and_slow_retries(

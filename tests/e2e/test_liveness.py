@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,7 +86,7 @@ def test_watchdog_pings_only_while_syncs_succeed(
         assert notify.since(0, "READY=1") == 1
         healthy = notify.since(0, "WATCHDOG=1")
         assert healthy >= 2  # about one a second (half the watchdog period)
-        session = _session_pid(dovecot)
+        session = dovecot.session_pid()
         dovecot.stop()  # an open IMAP session outlives the master: end it too
         os.kill(session, signal.SIGKILL)
         notify.collect(1.5)  # drain what was sent before the daemon noticed
@@ -105,14 +104,3 @@ def test_watchdog_pings_only_while_syncs_succeed(
         daemon.kill()
         if dovecot.process is None:
             dovecot.start()
-
-
-def _session_pid(dovecot: Dovecot) -> int:
-    out = subprocess.run(
-        ["doveadm", "-c", str(dovecot.root / "dovecot.conf"), "who", "-1"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    (pid,) = [int(line.split()[2]) for line in out.splitlines()[1:] if line.strip()]
-    return pid

@@ -138,6 +138,20 @@ class Dovecot:
         finally:
             client.logout()
 
+    def doveadm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["doveadm", "-c", str(self.root / "dovecot.conf"), *args],
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+    def session_pid(self) -> int:
+        """The pid of the one IMAP session open now (the daemon's)."""
+        out = self.doveadm("who", "-1").stdout
+        (pid,) = [int(line.split()[2]) for line in out.splitlines()[1:] if line.strip()]
+        return pid
+
     def append(self, raw: bytes, folder: str = "INBOX") -> None:
         with self.client() as client:
             client.append(folder, raw)
