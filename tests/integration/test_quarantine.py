@@ -38,7 +38,8 @@ def test_failing_step_quarantines_only_that_message(
     dovecot: Dovecot, smtp: SmtpServer, db_url: str
 ) -> None:
     app = make_app(server_settings(dovecot, smtp, db_url))
-    app.pipeline.mailer.links = ExplodingIssuer(app.pipeline.mailer.links, victim="G1001")
+    mailer = app.pipeline.processor.mailer
+    mailer.links = ExplodingIssuer(mailer.links, victim="G1001")
     dovecot.append(sample("adult-guardian"))  # G1001: fails
     dovecot.append(sample("teacher"))  # flows on
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -79,10 +80,10 @@ class MemorySource:
     def scan(self, after_uid: int, limit: int) -> list[MailRef]:
         return []
 
-    def fetch(self, ref: MailRef) -> bytes:
-        return self.raw
+    def fetch_many(self, refs: Sequence[MailRef]) -> dict[str, bytes]:
+        return {ref.key: self.raw for ref in refs}
 
-    def move(self, ref: MailRef, folder: str) -> None:
+    def move_many(self, refs: Sequence[MailRef], folder: str) -> None:
         self.moved.append(folder)
 
     def wait_for_mail(self, timeout: float) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ssl
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import structlog
 from imapclient import IMAPClient
 
 from credmail.core.values import MailRef
-from credmail.service.ports import FolderState, MessageGone
+from credmail.service.ports import FolderState
 
 HEADER = b"BODY[HEADER]"
 FULL = b"BODY[]"
@@ -149,24 +150,20 @@ class ImapSource:
             if uid in data and HEADER in data[uid]
         ]
 
-    def fetch(self, ref: MailRef) -> bytes:
-        uid = int(ref.key)
-        data = self._conn().fetch([uid], [b"BODY.PEEK[]"])
-        if uid not in data or FULL not in data[uid]:
-            raise MessageGone(ref.key)
-        body: bytes = data[uid][FULL]
-        return body
+    def fetch_many(self, refs: Sequence[MailRef]) -> dict[str, bytes]:
+        data = self._conn().fetch([int(ref.key) for ref in refs], [b"BODY.PEEK[]"])
+        return {str(uid): item[FULL] for uid, item in data.items() if FULL in item}
 
-    def move(self, ref: MailRef, folder: str) -> None:
+    def move_many(self, refs: Sequence[MailRef], folder: str) -> None:
         client = self._conn()
-        uid, name = int(ref.key), self.server_name(folder)
+        uids, name = [int(ref.key) for ref in refs], self.server_name(folder)
         if client.has_capability("MOVE"):
-            client.move([uid], name)
+            client.move(uids, name)
             return
-        client.copy([uid], name)
-        client.delete_messages([uid])
+        client.copy(uids, name)
+        client.delete_messages(uids)
         if client.has_capability("UIDPLUS"):
-            client.uid_expunge([uid])
+            client.uid_expunge(uids)
         else:
             # A plain EXPUNGE would also erase what the staff marked deleted: leave it flagged.
             self.log.warning("imap.no_uidplus", hint="copied and flagged \\Deleted, not expunged")

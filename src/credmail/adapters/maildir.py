@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from credmail.core.values import MailRef
-from credmail.service.ports import FolderState, MessageGone
+from credmail.service.ports import FolderState
 
 INBOX = "INBOX"
 
@@ -37,24 +38,22 @@ class MaildirSource:
             header = _read_header(handle.read(256 * 1024))
         return MailRef(INBOX, 0, _key(path.name), path.stat().st_size, header)
 
-    def _path(self, key: str) -> Path:
-        for path in self._files():
-            if _key(path.name) == key:
-                return path
-        raise MessageGone(key)
+    def _paths(self) -> dict[str, Path]:
+        return {_key(path.name): path for path in self._files()}
 
-    def fetch(self, ref: MailRef) -> bytes:
-        return self._path(ref.key).read_bytes()
+    def fetch_many(self, refs: Sequence[MailRef]) -> dict[str, bytes]:
+        paths = self._paths()
+        return {ref.key: paths[ref.key].read_bytes() for ref in refs if ref.key in paths}
 
-    def move(self, ref: MailRef, folder: str) -> None:
-        try:
-            source = self._path(ref.key)
-        except MessageGone:
-            return
+    def move_many(self, refs: Sequence[MailRef], folder: str) -> None:
+        paths = self._paths()
         target = self.folder_path(folder)
         for sub in ("new", "cur", "tmp"):
             (target / sub).mkdir(parents=True, exist_ok=True)
-        os.replace(source, target / source.parent.name / source.name)
+        for ref in refs:
+            source = paths.get(ref.key)
+            if source is not None:
+                os.replace(source, target / source.parent.name / source.name)
 
     def folder_path(self, folder: str) -> Path:
         return self.root / ("." + folder.replace("/", "."))

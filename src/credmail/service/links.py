@@ -65,7 +65,7 @@ class TokenLinkIssuer:
         person = uow.directory.get(username)
         if person is None:
             raise LookupError("no such account")
-        selector = secrets.token_urlsafe(SELECTOR_BYTES)
+        selector = secrets.token_hex(SELECTOR_BYTES)  # hex: a link never starts with "-"
         verifier = secrets.token_urlsafe(VERIFIER_BYTES)
         expires = now + self.ttl
         uow.tokens.revoke_active(username, purpose, now)

@@ -1,67 +1,36 @@
-"""Process the watched folder: parse -> classify -> verify -> decide -> apply, then move.
+"""Process the watched folder in batches: classify headers, fetch the requests' bodies,
+decide each request in its own transaction, then move the batch's requests.
 
-One transaction per message holds the ledger entry, the review item and the outbox rows;
-the IMAP move happens only after that commit. A message that raises is quarantined.
+The moves always follow the commits; a move a crash interrupted is finished on the next
+sync (moving a message that already left the folder does nothing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import structlog
 
-from credmail.core.classify import SubjectRules, classify_subject
-from credmail.core.decide import decide
-from credmail.core.limits import Limits
-from credmail.core.parse import parse_header_only, parse_message
+from credmail.core.classify import classify_subject
+from credmail.core.parse import quick_subject
 from credmail.core.privacy import AddressTagger
-from credmail.core.values import (
-    DecideOptions,
-    Decision,
-    Facts,
-    HoldForReview,
-    InboundMail,
-    MailRef,
-    Outcome,
-    RequestKind,
-    Role,
-    SenderAuth,
-    SendLink,
-    SendReply,
-)
+from credmail.core.values import MailRef, Outcome
 from credmail.service.authentication import SenderAuthenticator
-from credmail.service.limiting import RateLimiter
+from credmail.service.message import Clock, MessageProcessor, Policy
 from credmail.service.outgoing import Mailer
 from credmail.service.ports import (
     FolderState,
     LedgerEntry,
     MailSource,
-    MessageGone,
-    ReviewItem,
     UnitOfWork,
     UnitOfWorkFactory,
 )
 
-Clock = Callable[[], datetime]
+FETCH_BUDGET_BYTES = 16_000_000
 
-
-@dataclass(frozen=True)
-class Policy:
-    """The settings the pipeline needs, gathered once at start."""
-
-    rules: SubjectRules
-    own_addresses: frozenset[str]
-    folders: Mapping[Outcome, str]
-    timezone: ZoneInfo
-    process_existing: bool = False
-    max_message_bytes: int = 10_000_000
-    batch_size: int = 100
-    max_attempts: int = 3
-    options: DecideOptions = field(default_factory=DecideOptions)
-    limits: Limits = field(default_factory=Limits)
+__all__ = ["Clock", "Pipeline", "Policy", "SyncStats"]
 
 
 @dataclass
@@ -74,7 +43,7 @@ class SyncStats:
 
 
 class Pipeline:
-    """The per-folder sync and the per-message unit of work."""
+    """The per-folder sync; each request goes through the MessageProcessor."""
 
     def __init__(
         self,
@@ -84,19 +53,23 @@ class Pipeline:
         authenticator: SenderAuthenticator,
         clock: Clock,
         tag: AddressTagger,
-        on_outbox: Callable[[], None] = lambda: None,
         is_transient: Callable[[BaseException], bool] = lambda exc: isinstance(exc, OSError),
     ) -> None:
         self.policy = policy
         self.uow = uow
-        self.mailer = mailer
-        self.authenticator = authenticator
-        self.limiter = RateLimiter(policy.limits)
         self.clock = clock
-        self.tag = tag
-        self.on_outbox = on_outbox
-        self.is_transient = is_transient
+        self.processor = MessageProcessor(
+            policy, uow, mailer, authenticator, clock, tag, is_transient
+        )
         self.log = structlog.get_logger("credmail.pipeline")
+
+    @property
+    def on_outbox(self) -> Callable[[], None]:
+        return self.processor.on_outbox
+
+    @on_outbox.setter
+    def on_outbox(self, callback: Callable[[], None]) -> None:
+        self.processor.on_outbox = callback
 
     # -- folder level -------------------------------------------------------------
 
@@ -113,19 +86,20 @@ class Pipeline:
         after = self._start_point(source, state)
         while True:
             refs = source.scan(after, self.policy.batch_size)
-            for ref in refs:
-                if should_stop():
-                    return stats
-                stats.scanned += 1
-                outcome = self.handle(source, ref)
-                if outcome:
-                    stats.count(str(outcome))
-            if not state.ordered or not refs:
+            stopped = self._batch(source, refs, stats, should_stop)
+            if stopped or not state.ordered or not refs:
                 break
             after = max(int(ref.key) for ref in refs)
             self._save_checkpoint(state, after)
-        self._save_checkpoint(state, after)
+        if not stopped:
+            self._save_checkpoint(state, after)
         return stats
+
+    def handle(self, source: MailSource, ref: MailRef) -> str | None:
+        """Process one message; returns its outcome, or None when it was not ours."""
+        stats = SyncStats()
+        self._batch(source, [ref], stats, lambda: False)
+        return next(iter(stats.handled), None)
 
     def _start_point(self, source: MailSource, state: FolderState) -> int:
         with self.uow() as uow:
@@ -160,203 +134,75 @@ class Pipeline:
         """Finish moves that a crash interrupted between commit and MOVE."""
         with self.uow(read_only=True) as uow:
             pending = uow.ledger.unmoved(state.folder, state.validity)
-        for entry in pending:
-            ref = MailRef(state.folder, state.validity, entry.source_key, 0, b"")
-            self._finish_move(source, ref, entry)
+        refs = [MailRef(state.folder, state.validity, e.source_key, 0, b"") for e in pending]
+        self._move(source, list(zip(refs, pending, strict=True)))
 
-    # -- message level ------------------------------------------------------------
+    # -- batch level --------------------------------------------------------------
 
-    def handle(self, source: MailSource, ref: MailRef) -> str | None:
-        """Process one message; returns its outcome, or None when it was not ours."""
-        with self.uow(read_only=True) as uow:
-            known = uow.ledger.find(ref)
-        if known is not None:
-            self._finish_move(source, ref, known)
-            return None
-        if not classify_subject(
-            parse_header_only(ref.header).subject, self.policy.rules
-        ).is_request:
-            return None
-        try:
-            entry = self._process(source, ref)
-        except MessageGone:
-            self.log.info("message.gone", key=ref.key)
-            return None
-        self._finish_move(source, ref, entry)
-        return entry.outcome
-
-    def _process(self, source: MailSource, ref: MailRef) -> LedgerEntry:
-        """Decide one request. A failure of the message itself quarantines it at once; a
-        failure of the world (connection, database) propagates so the sync is retried,
-        until the message has used up its attempts (counted across crashes too)."""
-        attempt = self._count_attempt(ref)
-        raw = b""
-        try:
-            if attempt > self.policy.max_attempts:
-                raise TooManyAttempts(f"{attempt - 1} attempts")
-            if ref.size > self.policy.max_message_bytes:
-                raise OversizeError(f"{ref.size} bytes")
-            raw = source.fetch(ref)
-            return self._decide_and_record(ref, raw)
-        except MessageGone:
-            raise
-        except Exception as exc:
-            if self.is_transient(exc) and attempt < self.policy.max_attempts:
-                raise
-            return self._quarantine(ref, raw, exc)
-
-    def _count_attempt(self, ref: MailRef) -> int:
-        with self.uow() as uow:
-            attempt = uow.attempts.bump(ref, self.clock())
-            uow.commit()
-        return attempt
-
-    def _decide_and_record(self, ref: MailRef, raw: bytes) -> LedgerEntry:
-        mail = parse_message(raw)
-        sender_auth = self.authenticator.check(raw, mail)  # may query DNS: outside the transaction
-        now = self.clock()
-        with self.uow() as uow:
-            duplicate = self._duplicate_of(uow, mail)
-            if duplicate is not None:
-                entry = self._record_duplicate(uow, ref, mail, duplicate, now)
-                uow.commit()
-                return entry
-            facts = self._facts(uow, mail, sender_auth, now)
-            decision = self.limiter.limit(uow, decide(facts), now)
-            target = self.policy.folders.get(decision.outcome)
-            ledger_id = uow.ledger.add(
-                ref, mail.message_id, decision.outcome, decision.reasons, target, now
-            )
-            self._apply(uow, decision, facts, raw, ledger_id, now)
-            uow.attempts.clear(ref)
-            uow.commit()
-        self._log_decision(ref, mail, decision)
-        if any(isinstance(a, SendLink | SendReply) for a in decision.actions):
-            self.on_outbox()
-        return LedgerEntry(ledger_id, decision.outcome, target, False, ref.key)
-
-    def _duplicate_of(self, uow: UnitOfWork, mail: InboundMail) -> LedgerEntry | None:
-        if mail.message_id is None:
-            return None
-        return uow.ledger.find_by_message_id(mail.message_id)
-
-    def _record_duplicate(
-        self, uow: UnitOfWork, ref: MailRef, mail: InboundMail, first: LedgerEntry, now: datetime
-    ) -> LedgerEntry:
-        reasons = ("duplicate_message_id",)
-        entry_id = uow.ledger.add(
-            ref, mail.message_id, first.outcome, reasons, first.target_folder, now
-        )
-        self.log.info("message.duplicate", key=ref.key, outcome=first.outcome)
-        return LedgerEntry(entry_id, first.outcome, first.target_folder, False, ref.key)
-
-    def _facts(
-        self, uow: UnitOfWork, mail: InboundMail, sender_auth: SenderAuth, now: datetime
-    ) -> Facts:
-        people = uow.directory.people_with_address(mail.sender) if mail.sender else []
-        guardians = [p.username for p in people if p.role is Role.GUARDIAN]
-        students = uow.directory.students_of(guardians) if guardians else []
-        return Facts(
-            mail=mail,
-            classification=classify_subject(mail.subject, self.policy.rules),
-            own_addresses=self.policy.own_addresses,
-            references_our_mail=uow.outbox.knows_message_id(mail.in_reply_to + mail.references),
-            people_on_file=tuple(people),
-            linked_students=tuple(students),
-            today=now.astimezone(self.policy.timezone).date(),
-            sender_auth=sender_auth,
-            options=self.policy.options,
-        )
-
-    def _apply(
+    def _batch(
         self,
-        uow: UnitOfWork,
-        decision: Decision,
-        facts: Facts,
-        raw: bytes,
-        ledger_id: int,
-        now: datetime,
-    ) -> None:
-        for action in decision.actions:
-            if isinstance(action, HoldForReview):
-                item = _review_item(facts.mail, facts.classification.kind, action.reasons, raw, now)
-                uow.review.add(item, ledger_id)
-            else:
-                self.mailer.queue(uow, action, facts.mail.message_id, now, ledger_id=ledger_id)
+        source: MailSource,
+        refs: Sequence[MailRef],
+        stats: SyncStats,
+        should_stop: Callable[[], bool],
+    ) -> bool:
+        """Handle one scanned batch; True when asked to stop."""
+        stats.scanned += len(refs)
+        requests = [ref for ref in refs if self._looks_like_request(ref)]
+        with self.uow(read_only=True) as uow:
+            known = uow.ledger.find_many(requests)
+        moves = [(ref, known[ref.key]) for ref in requests if ref.key in known]
+        try:
+            for chunk in _by_size([r for r in requests if r.key not in known]):
+                bodies = self._fetch(source, chunk)
+                for ref in chunk:
+                    if should_stop():
+                        return True
+                    entry = self._process(ref, bodies)
+                    if entry is not None:
+                        moves.append((ref, entry))
+                        stats.count(str(entry.outcome))
+        finally:
+            self._move(source, moves)
+        return False
 
-    def _quarantine(self, ref: MailRef, raw: bytes, exc: Exception) -> LedgerEntry:
-        now = self.clock()
-        reason = {OversizeError: "oversize", TooManyAttempts: "too_many_attempts"}.get(
-            type(exc), "processing_error"
-        )
-        error = f"{type(exc).__name__}: {str(exc)[:300]}"
-        target = self.policy.folders.get(Outcome.ERRORS)
-        head = _safe_header(ref.header)
-        with self.uow() as uow:
-            ledger_id = uow.ledger.add(
-                ref,
-                head.message_id if head else None,
-                Outcome.ERRORS,
-                (reason,),
-                target,
-                now,
-                error=error,
-            )
-            item = ReviewItem(
-                0,
-                now,
-                "pending",
-                RequestKind.UNKNOWN,
-                head.sender if head else None,
-                head.message_id if head else None,
-                head.subject if head else "",
-                (reason,),
-                raw or ref.header,
-            )
-            uow.review.add(item, ledger_id)
-            uow.commit()
-        self.log.error(
-            "message.quarantined", key=ref.key, reason=reason, error_type=type(exc).__name__
-        )
-        return LedgerEntry(ledger_id, Outcome.ERRORS, target, False, ref.key)
+    def _looks_like_request(self, ref: MailRef) -> bool:
+        return classify_subject(quick_subject(ref.header), self.policy.rules).is_request
 
-    def _finish_move(self, source: MailSource, ref: MailRef, entry: LedgerEntry) -> None:
-        if entry.moved or not entry.target_folder:
-            return
-        source.move(ref, entry.target_folder)
-        with self.uow() as uow:
-            uow.ledger.mark_moved(entry.id, self.clock())
-            uow.commit()
+    def _fetch(self, source: MailSource, refs: Sequence[MailRef]) -> dict[str, bytes]:
+        wanted = [ref for ref in refs if ref.size <= self.policy.max_message_bytes]
+        return source.fetch_many(wanted) if wanted else {}
 
-    def _log_decision(self, ref: MailRef, mail: InboundMail, decision: Decision) -> None:
-        self.log.info(
-            "message.handled",
-            key=ref.key,
-            outcome=str(decision.outcome),
-            reasons=list(decision.reasons),
-            actions=[type(a).__name__ for a in decision.actions],
-            sender=self.tag(mail.sender),
-        )
+    def _process(self, ref: MailRef, bodies: dict[str, bytes]) -> LedgerEntry | None:
+        raw = bodies.get(ref.key)
+        if raw is None and ref.size <= self.policy.max_message_bytes:
+            self.log.info("message.gone", key=ref.key)  # moved or deleted by a person
+            return None
+        attempt = self.processor.count_attempt(ref)
+        return self.processor.process(ref, attempt, raw)
+
+    def _move(self, source: MailSource, moves: Sequence[tuple[MailRef, LedgerEntry]]) -> None:
+        """One MOVE per target folder, then one transaction to record them."""
+        by_folder: dict[str, list[tuple[MailRef, LedgerEntry]]] = defaultdict(list)
+        for ref, entry in moves:
+            if entry.target_folder and not entry.moved:
+                by_folder[entry.target_folder].append((ref, entry))
+        for folder, items in by_folder.items():
+            source.move_many([ref for ref, _ in items], folder)
+            with self.uow() as uow:
+                uow.ledger.mark_moved([entry.id for _, entry in items], self.clock())
+                uow.commit()
 
 
-class OversizeError(Exception):
-    """The message is larger than mailbox.max_message_bytes; its body is not fetched."""
-
-
-class TooManyAttempts(Exception):
-    """Processing this message started too often without finishing (crashes, outages)."""
-
-
-def _safe_header(header: bytes) -> InboundMail | None:
-    try:
-        return parse_header_only(header)
-    except Exception:
-        return None
-
-
-def _review_item(
-    mail: InboundMail, kind: RequestKind, reasons: tuple[str, ...], raw: bytes, now: datetime
-) -> ReviewItem:
-    return ReviewItem(
-        0, now, "pending", kind, mail.sender, mail.message_id, mail.subject, reasons, raw
-    )
+def _by_size(refs: Sequence[MailRef]) -> Iterator[list[MailRef]]:
+    """Chunks whose bodies together stay under the fetch budget (memory stays flat)."""
+    chunk: list[MailRef] = []
+    total = 0
+    for ref in refs:
+        if chunk and total + ref.size > FETCH_BUDGET_BYTES:
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(ref)
+        total += ref.size
+    if chunk:
+        yield chunk

@@ -86,15 +86,16 @@ class SqlLedger:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def find(self, ref: MailRef) -> LedgerEntry | None:
-        row = self.session.scalar(
-            select(LedgerRow).where(
-                LedgerRow.folder == ref.folder,
-                LedgerRow.validity == ref.validity,
-                LedgerRow.source_key == ref.key,
-            )
+    def find_many(self, refs: Sequence[MailRef]) -> dict[str, LedgerEntry]:
+        if not refs:
+            return {}
+        first = refs[0]
+        query = select(LedgerRow).where(
+            LedgerRow.folder == first.folder,
+            LedgerRow.validity == first.validity,
+            LedgerRow.source_key.in_([ref.key for ref in refs]),
         )
-        return _ledger_entry(row) if row else None
+        return {row.source_key: _ledger_entry(row) for row in self.session.scalars(query)}
 
     def find_by_message_id(self, message_id: str) -> LedgerEntry | None:
         row = self.session.scalar(
@@ -127,8 +128,9 @@ class SqlLedger:
         self.session.flush()
         return row.id
 
-    def mark_moved(self, entry_id: int, now: datetime) -> None:
-        self.session.execute(update(LedgerRow).where(LedgerRow.id == entry_id).values(moved_at=now))
+    def mark_moved(self, entry_ids: Sequence[int], now: datetime) -> None:
+        query = update(LedgerRow).where(LedgerRow.id.in_(list(entry_ids)))
+        self.session.execute(query.values(moved_at=now))
 
     def unmoved(self, folder: str, validity: int) -> list[LedgerEntry]:
         rows = self.session.scalars(
