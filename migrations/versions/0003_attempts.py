@@ -1,4 +1,4 @@
-"""attempts: a crash-proof count of processing attempts per message
+"""attempts: a crash-proof count of processing attempts per message; outbox time index
 
 Revision ID: 0003
 Revises: 0002
@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("folder", "validity", "source_key"),
     )
+    op.create_index("ix_outbox_created_at", "outbox", ["created_at"])
 
 
 def downgrade() -> None:

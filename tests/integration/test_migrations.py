@@ -24,3 +24,11 @@ def test_migrations_match_the_models(db_url: str) -> None:
         assert diff == []
     finally:
         engine.dispose()
+
+
+def test_head_revision_constant_matches_the_migrations() -> None:
+    from alembic.script import ScriptDirectory
+
+    from credmail.adapters.db.engine import HEAD_REVISION, _alembic_config
+
+    assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == HEAD_REVISION

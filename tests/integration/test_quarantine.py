@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from credmail.core.values import Person
 from credmail.runners.daemon import run_once
 from credmail.samples import SAMPLES
 from credmail.service.links import IssuedLink
@@ -27,11 +28,11 @@ class ExplodingIssuer:
         self.inner, self.victim = inner, victim
 
     def issue(
-        self, uow: UnitOfWork, username: str, purpose: str, address: str, now: datetime
+        self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
     ) -> IssuedLink:
-        if username == self.victim:
+        if person.username == self.victim:
             raise RuntimeError("register unavailable")
-        return self.inner.issue(uow, username, purpose, address, now)  # type: ignore[attr-defined]
+        return self.inner.issue(uow, person, purpose, address, now)  # type: ignore[attr-defined]
 
 
 def test_failing_step_quarantines_only_that_message(

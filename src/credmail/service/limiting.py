@@ -47,23 +47,21 @@ class RateLimiter:
         keys: dict[str, str],
         now: datetime,
     ) -> Usage:
-        links = [a for a in outgoing if isinstance(a, SendLink)]
         outbox = uow.outbox
+        per_address = {
+            key: outbox.mail_to(key, now - DAY, TEMPLATE_RATE_LIMITED) for key in keys.values()
+        }
         return Usage(
             account_links_15m={
                 account_key(a.username, a.purpose): outbox.links_for_account(
                     a.username, a.purpose, now - QUARTER_HOUR
                 )
-                for a in links
+                for a in outgoing
+                if isinstance(a, SendLink)
             },
-            address_links_24h={
-                k: outbox.mail_to(k, now - DAY, links_only=True) for k in keys.values()
-            },
-            address_replies_24h={k: outbox.mail_to(k, now - DAY) for k in keys.values()},
-            notice_sent_24h={
-                k: outbox.mail_to(k, now - DAY, template=TEMPLATE_RATE_LIMITED) > 0
-                for k in keys.values()
-            },
+            address_replies_24h={key: all_mail for key, (all_mail, _, _) in per_address.items()},
+            address_links_24h={key: links for key, (_, links, _) in per_address.items()},
+            notice_sent_24h={key: notices > 0 for key, (_, _, notices) in per_address.items()},
             global_replies_1h=outbox.mail_since(_global_window(uow, now)),
             breaker_tripped=uow.breaker.tripped(),
         )

@@ -33,7 +33,7 @@ class IssuedLink:
 
 class LinkIssuer(Protocol):
     def issue(
-        self, uow: UnitOfWork, username: str, purpose: str, address: str, now: datetime
+        self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
     ) -> IssuedLink: ...
 
 
@@ -60,11 +60,9 @@ class TokenLinkIssuer:
         self.ttl = timedelta(minutes=ttl_minutes)
 
     def issue(
-        self, uow: UnitOfWork, username: str, purpose: str, address: str, now: datetime
+        self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
     ) -> IssuedLink:
-        person = uow.directory.get(username)
-        if person is None:
-            raise LookupError("no such account")
+        username = person.username
         selector = secrets.token_hex(SELECTOR_BYTES)  # hex: a link never starts with "-"
         verifier = secrets.token_urlsafe(VERIFIER_BYTES)
         expires = now + self.ttl
@@ -91,9 +89,10 @@ class TemplateLinkIssuer:
         self.url_template = url_template
 
     def issue(
-        self, uow: UnitOfWork, username: str, purpose: str, address: str, now: datetime
+        self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
     ) -> IssuedLink:
-        return IssuedLink(self.url_template.format(username=quote(username, safe="")), None)
+        username = quote(person.username, safe="")
+        return IssuedLink(self.url_template.format(username=username), None)
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,10 @@ class MessageProcessor:
                 item = _review_item(facts.mail, facts.classification.kind, action.reasons, raw, now)
                 uow.review.add(item, ledger_id)
             else:
-                self.mailer.queue(uow, action, facts.mail.message_id, now, ledger_id=ledger_id)
+                known = {p.username: p for p in facts.people_on_file + facts.linked_students}
+                self.mailer.queue(
+                    uow, action, facts.mail.message_id, now, known=known, ledger_id=ledger_id
+                )
 
     def _quarantine(self, ref: MailRef, raw: bytes, exc: Exception) -> LedgerEntry:
         now = self.clock()

@@ -133,6 +133,7 @@ class OutboxRow(Base):
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_recipient_key", "recipient_key", "created_at"),
         Index("ix_outbox_account", "username", "purpose", "created_at"),
+        Index("ix_outbox_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, case, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from credmail.adapters.db.models import (
@@ -242,19 +242,15 @@ class SqlOutbox:
         )
 
     def mail_to(
-        self,
-        address_key: str,
-        since: datetime,
-        *,
-        links_only: bool = False,
-        template: str | None = None,
-    ) -> int:
-        conditions = [OutboxRow.recipient_key == address_key, OutboxRow.created_at >= since]
-        if links_only:
-            conditions.append(OutboxRow.username.is_not(None))
-        if template is not None:
-            conditions.append(OutboxRow.template == template)
-        return self._count(*conditions)
+        self, address_key: str, since: datetime, notice_template: str
+    ) -> tuple[int, int, int]:
+        query = select(
+            func.count(),
+            func.count(OutboxRow.username),
+            func.count(case((OutboxRow.template == notice_template, 1))),
+        ).where(OutboxRow.recipient_key == address_key, OutboxRow.created_at >= since)
+        row = self.session.execute(query).one()
+        return int(row[0]), int(row[1]), int(row[2])
 
     def mail_since(self, since: datetime) -> int:
         return self._count(OutboxRow.created_at >= since)
