@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -65,14 +66,19 @@ class SmtpSender:
         self.username, self.password = username, password
         self.ca_file, self.timeout = ca_file, timeout
 
+    @functools.cached_property
+    def _tls_context(self) -> ssl.SSLContext:
+        """Built once: loading the CA store costs more than a whole delivery."""
+        return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+
     def _client(self) -> aiosmtplib.SMTP:
-        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        context = self._tls_context if self.security != "none" else None
         return aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
             use_tls=self.security == "tls",
             start_tls=self.security == "starttls",
-            tls_context=context if self.security != "none" else None,
+            tls_context=context,
             timeout=self.timeout,
             username=self.username or None,
             password=self.password if self.username else None,
