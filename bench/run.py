@@ -42,7 +42,7 @@ class TimedHandler:
         self.arrivals: list[tuple[float, str]] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         head = envelope.content.split(b"\r\n\r\n", 1)[0]
         msg = message_from_bytes(head + b"\r\n\r\n", policy=policy.default)
         with self.lock:
@@ -111,16 +111,26 @@ class Bench:
         return url
 
     def env(self, db_url: str, **extra: str) -> dict[str, str]:
-        settings = server_env(self.dovecot, self.smtp, db_url,  # type: ignore[arg-type]
-                              limits__global_replies_per_hour="10000000",
-                              logging__format="json", **extra)
+        settings = server_env(
+            self.dovecot,
+            self.smtp,
+            db_url,  # type: ignore[arg-type]
+            limits__global_replies_per_hour="10000000",
+            logging__format="json",
+            **extra,
+        )
         config = write_config(self.workdir / "credmail.toml", settings)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CREDMAIL_")}
         return {**env, "CREDMAIL_CONFIG": str(config)}
 
     def credmail(self, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "credmail", *args], env=env, text=True,
-                              capture_output=True, check=True)
+        return subprocess.run(
+            [sys.executable, "-m", "credmail", *args],
+            env=env,
+            text=True,
+            capture_output=True,
+            check=True,
+        )
 
     def fill(self, messages: list[bytes]) -> None:
         self.dovecot.reset_mailbox()
@@ -140,19 +150,41 @@ class Bench:
         self.credmail(env, "directory", "import", str(directory))
         self.fill(messages)
         before = self.handler.count()
-        seconds, rss_kb = timed([sys.executable, "-m", "credmail", "run", "--once"], env,
-                                self.workdir / f"run-{kind}-{total}.log")
+        seconds, rss_kb = timed(
+            [sys.executable, "-m", "credmail", "run", "--once"],
+            env,
+            self.workdir / f"run-{kind}-{total}.log",
+        )
         sent = self.handler.count() - before
         decided = count_decisions(db_url)
         self.fill(messages)
         before = self.handler.count()
-        floor_seconds, _ = timed([sys.executable, str(ROOT / "bench" / "floor.py"),
-                                  str(self.dovecot.port), str(self.smtp.port), IMAP_USER,
-                                  IMAP_PASSWORD], env, self.workdir / "floor.log")
+        floor_seconds, _ = timed(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "floor.py"),
+                str(self.dovecot.port),
+                str(self.smtp.port),
+                IMAP_USER,
+                IMAP_PASSWORD,
+            ],
+            env,
+            self.workdir / "floor.log",
+        )
         assert self.handler.count() - before == requests, "the floor missed requests"
-        return Run(kind, total, requests, round(seconds, 2), round(total / seconds, 1),
-                   round(floor_seconds, 2), round(total / floor_seconds, 1),
-                   round(floor_seconds / seconds, 3), round(rss_kb / 1024, 1), decided, sent)
+        return Run(
+            kind,
+            total,
+            requests,
+            round(seconds, 2),
+            round(total / seconds, 1),
+            round(floor_seconds, 2),
+            round(total / floor_seconds, 1),
+            round(floor_seconds / seconds, 3),
+            round(rss_kb / 1024, 1),
+            decided,
+            sent,
+        )
 
     # -- latency ----------------------------------------------------------------------
 
@@ -164,8 +196,9 @@ class Bench:
         self.credmail(env, "directory", "import", str(directory))
         self.dovecot.reset_mailbox()
         log = (self.workdir / f"latency-{kind}.log").open("wb")
-        daemon = subprocess.Popen([sys.executable, "-m", "credmail", "run"], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "credmail", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         sent: dict[str, float] = {}
         try:
             time.sleep(2.0)  # connected and idling
@@ -177,8 +210,9 @@ class Bench:
                 start = time.monotonic()
                 while time.monotonic() - start < seconds:
                     number = self._append(client, number, sent)
-                    time.sleep(max(0.0, start + number_after(number, one_by_one) / rate
-                                   - time.monotonic()))
+                    time.sleep(
+                        max(0.0, start + number_after(number, one_by_one) / rate - time.monotonic())
+                    )
             wait_until(lambda: self._answered(sent) == len(sent), 60)
         finally:
             daemon.terminate()
@@ -187,16 +221,25 @@ class Bench:
         arrivals = {mid: at for at, mid in self.handler.arrivals}
         delays = sorted((arrivals[mid] - at) * 1000 for mid, at in sent.items() if mid in arrivals)
         assert len(delays) == len(sent), f"{len(sent) - len(delays)} requests unanswered"
-        return Latency(kind, len(delays), round(percentile(delays, 50), 1),
-                       round(percentile(delays, 95), 1), round(percentile(delays, 99), 1),
-                       round(delays[-1], 1))
+        return Latency(
+            kind,
+            len(delays),
+            round(percentile(delays, 50), 1),
+            round(percentile(delays, 95), 1),
+            round(percentile(delays, 99), 1),
+            round(delays[-1], 1),
+        )
 
     def _append(self, client: Any, number: int, sent: dict[str, float]) -> int:
         """One adult request from a sender not used before (no abuse limit applies)."""
-        sender = f"docente{number}@istitutostanga.example.org" if number < STAFF else (
-            f"genitore{number - STAFF}@famiglie.example.org")
+        sender = (
+            f"docente{number}@istitutostanga.example.org"
+            if number < STAFF
+            else (f"genitore{number - STAFF}@famiglie.example.org")
+        )
         raw = mixed_request(number, _FixedRoll()).replace(
-            b"From: ", b"From: " + sender.encode() + b"\r\nX-Old-From: ", 1)
+            b"From: ", b"From: " + sender.encode() + b"\r\nX-Old-From: ", 1
+        )
         mid = f"<latency.{number}@bench.example.org>"
         raw = raw.replace(f"<bench.{number}@".encode(), f"<latency.{number}@".encode(), 1)
         raw = _with_message_id(raw, mid, sender)
@@ -226,7 +269,8 @@ def _with_message_id(raw: bytes, message_id: str, sender: str) -> bytes:
 
     msg = EmailMessage()
     msg["Authentication-Results"] = (
-        f"{AUTHSERV_ID}; dmarc=pass header.from={sender.rpartition('@')[2]}")
+        f"{AUTHSERV_ID}; dmarc=pass header.from={sender.rpartition('@')[2]}"
+    )
     msg["From"] = sender
     msg["To"] = "segreteria@istitutostanga.edu.it"
     msg["Subject"] = "Richiesta credenziali"
@@ -267,10 +311,10 @@ def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, in
 def count_decisions(db_url: str) -> int:
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        decided = int(conn.scalar(text(
-            "SELECT COUNT(*) FROM ledger WHERE outcome != 'ignored'")) or 0)
-        unsent = int(conn.scalar(text("SELECT COUNT(*) FROM outbox WHERE status != 'sent'"))
-                     or 0)
+        decided = int(
+            conn.scalar(text("SELECT COUNT(*) FROM ledger WHERE outcome != 'ignored'")) or 0
+        )
+        unsent = int(conn.scalar(text("SELECT COUNT(*) FROM outbox WHERE status != 'sent'")) or 0)
     engine.dispose()
     assert unsent == 0, f"{unsent} replies not delivered"
     return decided
@@ -296,21 +340,31 @@ def machine() -> dict[str, str]:
 
 def markdown(report: Report) -> str:
     m = report.machine
-    lines = [f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), Python {m['python']}, "
-             f"Dovecot {m['dovecot']}, directory of {m['people']} people.", "",
-             "| database | messages | requests | credmail s | credmail msg/s | floor s | "
-             "floor msg/s | credmail / floor | peak RSS MB |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), Python {m['python']}, "
+        f"Dovecot {m['dovecot']}, directory of {m['people']} people.",
+        "",
+        "| database | messages | requests | credmail s | credmail msg/s | floor s | "
+        "floor msg/s | credmail / floor | peak RSS MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in report.runs:
-        lines.append(f"| {r.database} | {r.messages:,} | {r.requests:,} | {r.credmail_seconds} | "
-                     f"{r.credmail_msgs_per_s} | {r.floor_seconds} | {r.floor_msgs_per_s} | "
-                     f"{r.ratio:.0%} | {r.credmail_peak_rss_mb} |")
+        lines.append(
+            f"| {r.database} | {r.messages:,} | {r.requests:,} | {r.credmail_seconds} | "
+            f"{r.credmail_msgs_per_s} | {r.floor_seconds} | {r.floor_msgs_per_s} | "
+            f"{r.ratio:.0%} | {r.credmail_peak_rss_mb} |"
+        )
     if report.latency:
-        lines += ["", "| database | requests | p50 ms | p95 ms | p99 ms | max ms |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [
+            "",
+            "| database | requests | p50 ms | p95 ms | p99 ms | max ms |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
         for lat in report.latency:
-            lines.append(f"| {lat.database} | {lat.samples} | {lat.p50_ms} | {lat.p95_ms} | "
-                         f"{lat.p99_ms} | {lat.max_ms} |")
+            lines.append(
+                f"| {lat.database} | {lat.samples} | {lat.p50_ms} | {lat.p95_ms} | "
+                f"{lat.p99_ms} | {lat.max_ms} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -321,19 +375,22 @@ def main(argv: list[str] | None = None) -> Report:
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--latency-seconds", type=float, default=60)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--skip-throughput", action="store_true", help="latency only")
+    parser.add_argument("--keep", type=Path, help="keep the work folder (daemon logs) here")
     args = parser.parse_args(argv)
     if args.smoke:
         args.sizes, args.databases, args.latency_seconds = [200], ["sqlite"], 2
     report = Report(machine())
     with tempfile.TemporaryDirectory(prefix="credmail-bench-") as workdir:
-        bench = Bench(Path(workdir))
+        bench = Bench(args.keep or Path(workdir))
         try:
             for kind in args.databases:
-                for size in args.sizes:
+                for size in [] if args.skip_throughput else args.sizes:
                     report.runs.append(bench.throughput(kind, size))
                     print(report.runs[-1], flush=True)
-                report.latency.append(bench.latency(kind, 20 if not args.smoke else 3, 10.0,
-                                                    args.latency_seconds))
+                report.latency.append(
+                    bench.latency(kind, 20 if not args.smoke else 3, 10.0, args.latency_seconds)
+                )
                 print(report.latency[-1], flush=True)
         finally:
             bench.close()

@@ -126,6 +126,7 @@ class ImapSource:
     def select(self) -> FolderState:
         client = self._conn()
         info = client.select_folder(self.folder)
+        _take_news(client)  # the counts SELECT reports are not news
         self._selected = True
         validity = self._validity = int(info[b"UIDVALIDITY"])
         uidnext = int(info.get(b"UIDNEXT") or self._max_uid(client) + 1)
@@ -170,25 +171,25 @@ class ImapSource:
 
     def wait_for_mail(self, timeout: float) -> bool:
         """Block up to `timeout` seconds; True when the server announced new mail."""
-        if self._idle_since is None and not self._start_idle():
-            time.sleep(timeout)
-            return False
+        if self._idle_since is None:
+            client = self._conn()
+            if not self._selected:
+                self.select()
+            if not (self.use_idle and client.has_capability("IDLE")):
+                time.sleep(timeout)
+                return False
+            client.idle()
+            self._idle_since = time.monotonic()
+            if _take_news(client) or _buffered(client):  # it came while we were busy
+                self._end_idle()
+                return True
         assert self._client is not None
         if _announces_mail(self._client.idle_check(timeout=timeout)):
-            return _announces_mail(self._end_idle()) or True
-        if time.monotonic() - (self._idle_since or 0) > self.idle_refresh:
+            self._end_idle()
+            return True
+        if time.monotonic() - self._idle_since > self.idle_refresh:
             return _announces_mail(self._end_idle())
         return False
-
-    def _start_idle(self) -> bool:
-        client = self._conn()
-        if not self._selected:
-            self.select()
-        if not (self.use_idle and client.has_capability("IDLE")):
-            return False
-        client.idle()
-        self._idle_since = time.monotonic()
-        return True
 
     def _end_idle(self) -> list[Any]:
         """Leave IDLE; returns what the server said meanwhile (it may announce mail)."""
@@ -197,6 +198,28 @@ class ImapSource:
             return []
         done = self._client.idle_done()
         return list(done[1]) if isinstance(done, tuple) and len(done) > 1 else []
+
+
+def _take_news(client: IMAPClient) -> bool:
+    """Did the server announce mail between commands? imaplib keeps such untagged
+    EXISTS/RECENT responses aside (IDLE would never report them again): take them."""
+    kept = client._imap.untagged_responses
+    return bool(kept.pop("EXISTS", None)) | bool(kept.pop("RECENT", None))
+
+
+def _buffered(client: IMAPClient) -> bool:
+    """Is a server line already waiting in imaplib's read buffer? `idle()` reads only the
+    continuation line; an EXISTS that arrived in the same packet stays buffered where
+    `idle_check` (which polls the socket) never sees it: the silent IDLE hang."""
+    sock = client.socket()
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        return bool(client._imap.file.peek(1))
+    except OSError:
+        return False
+    finally:
+        sock.settimeout(timeout)
 
 
 def _announces_mail(responses: list[Any]) -> bool:

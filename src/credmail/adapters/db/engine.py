@@ -46,8 +46,9 @@ def _sqlite_begin_immediate(connection: Any) -> None:
 
 def _alembic_config() -> Config:
     """Alembic is imported only here: a daemon that is up to date never loads it."""
-    import credmail_migrations
     from alembic.config import Config
+
+    import credmail_migrations
 
     config = Config()
     config.set_main_option("script_location", str(Path(credmail_migrations.__file__).parent))
