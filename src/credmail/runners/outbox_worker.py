@@ -7,7 +7,7 @@ import threading
 
 import structlog
 
-from credmail.service.outbox import OutboxDelivery
+from credmail.service.outbox import DeliveryStats, OutboxDelivery
 
 
 class OutboxWorker:
@@ -15,6 +15,7 @@ class OutboxWorker:
         self.delivery = delivery
         self.stop = stop
         self.wake = threading.Event()
+        self.totals = DeliveryStats()
         self.log = structlog.get_logger("credmail.outbox")
 
     def nudge(self) -> None:
@@ -27,6 +28,6 @@ class OutboxWorker:
             if self.stop.is_set():
                 return
             try:
-                asyncio.run(self.delivery.drain())
+                self.totals.add(asyncio.run(self.delivery.drain()))
             except Exception as exc:
                 self.log.warning("outbox.drain_failed", error_type=type(exc).__name__)
