@@ -38,21 +38,12 @@ def warn_about_settings(app: App) -> None:
 def run_once(app: App) -> dict[str, object]:
     """Handle what is in the mailbox now, deliver the outbox, return a summary."""
     warn_about_settings(app)
-    stop = threading.Event()
-    outbox = OutboxWorker(app.delivery, stop)  # replies go out while the backlog is read
-    app.pipeline.on_outbox = outbox.nudge
-    worker = threading.Thread(target=outbox.run, name="outbox", daemon=True)
-    worker.start()
     source = app.source_factory()
     try:
         stats = app.pipeline.sync(source)
     finally:
         source.close()
-        stop.set()
-        outbox.nudge()
-        worker.join()
-    delivery = outbox.totals
-    delivery.add(asyncio.run(app.delivery.drain()))
+    delivery = asyncio.run(app.delivery.drain())
     return {
         "scanned": stats.scanned,
         "handled": stats.handled,

@@ -7,7 +7,7 @@ import threading
 
 import structlog
 
-from credmail.service.outbox import DeliveryStats, OutboxDelivery
+from credmail.service.outbox import OutboxDelivery
 
 
 class OutboxWorker:
@@ -15,7 +15,6 @@ class OutboxWorker:
         self.delivery = delivery
         self.stop = stop
         self.wake = threading.Event()
-        self.totals = DeliveryStats()
         self.log = structlog.get_logger("credmail.outbox")
 
     def nudge(self) -> None:
@@ -28,6 +27,6 @@ class OutboxWorker:
             if self.stop.is_set():
                 return
             try:
-                self.totals.add(asyncio.run(self.delivery.drain()))
+                asyncio.run(self.delivery.drain())
             except Exception as exc:
                 self.log.warning("outbox.drain_failed", error_type=type(exc).__name__)

@@ -40,11 +40,6 @@ class DeliveryStats:
     retried: int = 0
     failed: int = 0
 
-    def add(self, other: DeliveryStats) -> None:
-        self.sent += other.sent
-        self.retried += other.retried
-        self.failed += other.failed
-
 
 class OutboxDelivery:
     """Drains due outbox rows over one connection per run."""
