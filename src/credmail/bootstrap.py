@@ -27,6 +27,7 @@ from credmail.core.privacy import AddressTagger
 from credmail.core.values import DecideOptions, Outcome
 from credmail.service.authentication import SenderAuthenticator
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
+from credmail.service.message import MessageProcessor
 from credmail.service.outbox import OutboxDelivery, RetryPolicy
 from credmail.service.outgoing import Mailer
 from credmail.service.pipeline import Clock, Pipeline, Policy
@@ -75,15 +76,16 @@ def bootstrap(
     timezone = ZoneInfo(settings.daemon.timezone)
     links = _links(settings)
     mailer = Mailer(links, _composer(settings), timezone)
-    pipeline = Pipeline(
+    processor = MessageProcessor(
         _policy(settings, timezone),
         uow,
         mailer,
         authenticator or _authenticator(settings),
         clock,
         AddressTagger(settings.privacy.log_key),
-        is_transient=is_transient,
+        is_transient,
     )
+    pipeline = Pipeline(processor)
     retry = RetryPolicy(
         settings.smtp.retry_base_seconds,
         settings.smtp.retry_max_seconds,

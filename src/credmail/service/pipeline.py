@@ -15,17 +15,13 @@ import structlog
 
 from credmail.core.classify import classify_subject
 from credmail.core.parse import quick_subject
-from credmail.core.privacy import AddressTagger
 from credmail.core.values import MailRef, Outcome
-from credmail.service.authentication import SenderAuthenticator
 from credmail.service.message import Clock, MessageProcessor, Policy
-from credmail.service.outgoing import Mailer
 from credmail.service.ports import (
     FolderState,
     LedgerEntry,
     MailSource,
     UnitOfWork,
-    UnitOfWorkFactory,
 )
 
 FETCH_BUDGET_BYTES = 16_000_000
@@ -45,22 +41,11 @@ class SyncStats:
 class Pipeline:
     """The per-folder sync; each request goes through the MessageProcessor."""
 
-    def __init__(
-        self,
-        policy: Policy,
-        uow: UnitOfWorkFactory,
-        mailer: Mailer,
-        authenticator: SenderAuthenticator,
-        clock: Clock,
-        tag: AddressTagger,
-        is_transient: Callable[[BaseException], bool] = lambda exc: isinstance(exc, OSError),
-    ) -> None:
-        self.policy = policy
-        self.uow = uow
-        self.clock = clock
-        self.processor = MessageProcessor(
-            policy, uow, mailer, authenticator, clock, tag, is_transient
-        )
+    def __init__(self, processor: MessageProcessor) -> None:
+        self.processor = processor
+        self.policy = processor.policy
+        self.uow = processor.uow
+        self.clock = processor.clock
         self.log = structlog.get_logger("credmail.pipeline")
 
     @property
