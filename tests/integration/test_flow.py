@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -161,7 +161,7 @@ def test_first_start_leaves_the_backlog_alone(
 
 
 def test_outbox_survives_an_smtp_outage(dovecot: Dovecot, smtp: SmtpServer, db_url: str) -> None:
-    now = [app_clock_start()]
+    now = [datetime.now(UTC)]
     app = make_app(server_settings(dovecot, smtp, db_url), clock=lambda: now[0])
     dovecot.append(next(s for s in SAMPLES if s.name == "adult-guardian").to_bytes())
     smtp.stop()
@@ -200,12 +200,6 @@ def test_permanent_smtp_failure_is_recorded(
     assert row.last_error is not None and row.last_error.startswith("550")
 
 
-def app_clock_start():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
-
-
 def test_ledger_and_outbox_commit_together(dovecot: Dovecot, smtp: SmtpServer, db_url: str) -> None:
     app = make_app(server_settings(dovecot, smtp, db_url))
     _append_samples(dovecot)
@@ -224,7 +218,7 @@ def test_housekeeping_purges_expired_tokens(
     from credmail.service.housekeeping import housekeeping
     from credmail.service.privacy import Retention
 
-    now = [app_clock_start()]
+    now = [datetime.now(UTC)]
     app = make_app(server_settings(dovecot, smtp, db_url), clock=lambda: now[0])
     dovecot.append(next(s for s in SAMPLES if s.name == "adult-guardian").to_bytes())
     run_once(app)

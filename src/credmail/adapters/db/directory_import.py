@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
 from credmail.core.addresses import normalize_address
@@ -37,6 +37,7 @@ def import_records(
         row.username: row
         for row in session.scalars(select(PersonRow).options(selectinload(PersonRow.emails)))
     }
+    links = _current_links(session)
     summary = ImportSummary()
     rows = {}
     for record in records:
@@ -45,7 +46,7 @@ def import_records(
             row = PersonRow(username=record.username)
             session.add(row)
             summary.added += 1
-        elif _same(row, record):
+        elif _same(row, record, links.get(record.username, set())):
             summary.unchanged += 1
         else:
             summary.updated += 1
@@ -61,7 +62,7 @@ def import_records(
     return summary
 
 
-def _same(row: PersonRow, record: DirectoryRecord) -> bool:
+def _same(row: PersonRow, record: DirectoryRecord, students: set[str]) -> bool:
     return (
         row.role == record.role.value
         and row.first_name == record.first_name
@@ -69,20 +70,22 @@ def _same(row: PersonRow, record: DirectoryRecord) -> bool:
         and row.birth_date == record.birth_date
         and row.class_name == record.class_name
         and [e.address for e in row.emails] == list(record.emails)
-        and sorted(_student_names(row)) == sorted(record.students)
+        and students == set(record.students)
     )
 
 
-def _student_names(row: PersonRow) -> list[str]:
-    session = Session.object_session(row)
-    if session is None or row.id is None:
-        return []
+def _current_links(session: Session) -> dict[str, set[str]]:
+    """Guardian username -> student usernames, as stored now (one query for the file)."""
+    guardian, student = aliased(PersonRow), aliased(PersonRow)
     query = (
-        select(PersonRow.username)
-        .join(GuardianshipRow, GuardianshipRow.student_id == PersonRow.id)
-        .where(GuardianshipRow.guardian_id == row.id)
+        select(guardian.username, student.username)
+        .join(GuardianshipRow, GuardianshipRow.guardian_id == guardian.id)
+        .join(student, GuardianshipRow.student_id == student.id)
     )
-    return list(session.scalars(query))
+    links: dict[str, set[str]] = {}
+    for guardian_name, student_name in session.execute(query):
+        links.setdefault(guardian_name, set()).add(student_name)
+    return links
 
 
 def _fill(row: PersonRow, record: DirectoryRecord) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, case, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from credmail.adapters.db.models import (
@@ -47,8 +47,8 @@ class SqlDirectory:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _people(self, query: object) -> list[Person]:
-        rows = self.session.scalars(query.options(selectinload(PersonRow.emails)))  # type: ignore[attr-defined]
+    def _people(self, query: Select[PersonRow]) -> list[Person]:
+        rows = self.session.scalars(query.options(selectinload(PersonRow.emails)))
         return [to_person(row) for row in rows.unique()]
 
     def people_with_address(self, address_key: str) -> list[Person]:
