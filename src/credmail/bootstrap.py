@@ -42,6 +42,7 @@ TEMPLATES = [
     "review_rejected",
     "acknowledge_unknown",
     "rate_limited",
+    "link_already_sent",
 ]
 
 

@@ -190,6 +190,7 @@ class LimitsSettings(Section):
     address_links_per_day: int = Field(default=3, ge=1)
     sender_replies_per_day: int = Field(default=5, ge=1)
     global_replies_per_hour: int = Field(default=300, ge=1)
+    acknowledgements_per_hour: int = Field(default=20, ge=1)
 
 
 class ReviewSettings(Section):

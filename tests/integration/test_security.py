@@ -19,7 +19,7 @@ from credmail.service.privacy import Retention
 from credmail.service.review import ReviewError
 from tests.support.requests import request
 from tests.support.servers import Dovecot, SmtpServer
-from tests.support.wiring import link_in, make_app, server_settings
+from tests.support.wiring import body_text, link_in, make_app, server_settings
 
 pytestmark = pytest.mark.integration
 
@@ -97,9 +97,8 @@ def test_100_spoofed_requests_against_one_victim(
     templates = [str(m["Subject"]) for m in smtp.handler.parsed()]
     assert recipients(smtp) == [VICTIM, VICTIM]
     assert templates[0].startswith("Credenziali Registro Elettronico")  # one link
-    assert templates[1].startswith("Troppe richieste")  # one notice a day
-    reasons = [item.reasons for item in app.review.pending()]
-    assert len(reasons) == 99 and all(r == ("rate_limited",) for r in reasons)
+    assert templates[1].startswith("Collegamento già inviato")  # one calm repeat reply
+    assert app.review.pending() == []  # repeats inside the window are not review work
 
 
 def test_per_address_daily_limit_still_serves_a_family(
@@ -150,6 +149,57 @@ def test_global_circuit_breaker(dovecot: Dovecot, smtp: SmtpServer, db_url: str)
     dovecot.append(request("elena.neri@example.org"))
     run_once(app)
     assert len(smtp.handler.messages) == 4  # counting starts again from the reset
+
+
+def test_a_repeat_a_minute_later_gets_one_calm_reply_and_no_review(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    clock = Clock()
+    clock.now = datetime(2026, 7, 1, 8, 5, tzinfo=UTC)  # 10:05 in Europe/Rome (summer)
+    app = make_app(server_settings(dovecot, smtp, db_url), clock=clock)
+    teacher = "g.esposito@example.org"
+    for _ in range(3):
+        dovecot.append(request(teacher))
+        run_once(app)
+        clock.advance(minutes=1)
+    link, calm = smtp.handler.parsed()
+    assert recipients(smtp) == [teacher, teacher]
+    assert "/reset/" in body_text(link)
+    assert str(calm["Subject"]).startswith("Collegamento già inviato")
+    text = body_text(calm)
+    assert "le abbiamo già inviato" in text and "alle 10:05" in text
+    assert "posta indesiderata" in text and "/reset/" not in text
+    assert app.review.pending() == []
+    clock.advance(minutes=15)  # the window is over: a new link, as before
+    dovecot.append(request(teacher))
+    run_once(app)
+    assert "/reset/" in body_text(smtp.handler.parsed()[-1])
+
+
+def test_acknowledgements_cannot_trip_the_breaker(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    settings = server_settings(
+        dovecot,
+        smtp,
+        db_url,
+        replies__acknowledge_unknown="true",
+        limits__global_replies_per_hour="3",
+        limits__acknowledgements_per_hour="2",
+    )
+    app = make_app(settings)
+    for n in range(6):
+        dovecot.append(request(f"sconosciuto{n}@example.net"))
+    run_once(app)
+    assert len(smtp.handler.messages) == 2  # the acknowledgements' own cap
+    reasons = [item.reasons for item in app.review.pending()]
+    assert reasons.count(("unknown_sender", "acknowledgement_limited")) == 4
+    for sender in ("mario.rossi@example.org", "g.esposito@example.org"):
+        dovecot.append(request(sender))
+    run_once(app)
+    assert recipients(smtp)[2:] == ["mario.rossi@example.org", "g.esposito@example.org"]
+    with app.uow() as uow:
+        assert not uow.breaker.tripped()
 
 
 def test_logs_never_hold_addresses_tokens_or_links(

@@ -149,10 +149,12 @@ class SendLink:
 @dataclass(frozen=True)
 class SendReply:
     """Send a fixed reply to `to`: an address on file, or an authenticated sender's own
-    address for the neutral acknowledgement (which reveals nothing)."""
+    address for the neutral acknowledgement (which reveals nothing). `context` adds
+    values for the template (the repeat notice's time)."""
 
     template: str
     to: str
+    context: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

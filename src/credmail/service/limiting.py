@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import structlog
 
 from credmail.core.addresses import normalize_address
+from credmail.core.decide import TEMPLATE_ACKNOWLEDGE
 from credmail.core.limits import (
+    TEMPLATE_ALREADY_SENT,
     TEMPLATE_RATE_LIMITED,
     Limits,
     Usage,
     account_key,
     apply_limits,
+    is_acknowledgement,
 )
 from credmail.core.values import Decision, SendLink, SendReply
 from credmail.service.ports import UnitOfWork
@@ -21,8 +24,9 @@ DAY, QUARTER_HOUR, HOUR = timedelta(days=1), timedelta(minutes=15), timedelta(ho
 
 
 class RateLimiter:
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, timezone: tzinfo = UTC) -> None:
         self.limits = limits
+        self.timezone = timezone
         self.log = structlog.get_logger("credmail.limits")
 
     def limit(self, uow: UnitOfWork, decision: Decision, now: datetime) -> Decision:
@@ -51,20 +55,59 @@ class RateLimiter:
         per_address = {
             key: outbox.mail_to(key, now - DAY, TEMPLATE_RATE_LIMITED) for key in keys.values()
         }
+        last_links = self._last_links(uow, outgoing, now)
+        hourly = outbox.templates_since(_global_window(uow, now))
+        acks = any(is_acknowledgement(a) for a in outgoing)
         return Usage(
-            account_links_15m={
-                account_key(a.username, a.purpose): outbox.links_for_account(
-                    a.username, a.purpose, now - QUARTER_HOUR
-                )
-                for a in outgoing
-                if isinstance(a, SendLink)
-            },
+            account_links_15m={account: count for account, (count, _) in last_links.items()},
             address_replies_24h={key: all_mail for key, (all_mail, _, _) in per_address.items()},
             address_links_24h={key: links for key, (_, links, _) in per_address.items()},
             notice_sent_24h={key: notices > 0 for key, (_, _, notices) in per_address.items()},
-            global_replies_1h=outbox.mail_since(_global_window(uow, now)),
+            global_replies_1h=sum(hourly.values()) - hourly.get(TEMPLATE_ACKNOWLEDGE, 0),
+            acknowledgements_1h=_acknowledgements(uow, now) if acks else 0,
             breaker_tripped=uow.breaker.tripped(),
+            last_link_at={
+                account: last.astimezone(self.timezone)
+                for account, (_, last) in last_links.items()
+                if last is not None
+            },
+            repeat_notice_sent=_repeat_notices(uow, outgoing, keys, last_links),
         )
+
+    def _last_links(
+        self, uow: UnitOfWork, outgoing: list[SendLink | SendReply], now: datetime
+    ) -> dict[str, tuple[int, datetime | None]]:
+        """Per account: links inside the window and the time of the newest."""
+        return {
+            account_key(a.username, a.purpose): uow.outbox.account_links(
+                a.username, a.purpose, now - QUARTER_HOUR
+            )
+            for a in outgoing
+            if isinstance(a, SendLink)
+        }
+
+
+def _acknowledgements(uow: UnitOfWork, now: datetime) -> int:
+    """Acknowledgements in the last hour (an operator's reset does not restart them)."""
+    return uow.outbox.templates_since(now - HOUR).get(TEMPLATE_ACKNOWLEDGE, 0)
+
+
+def _repeat_notices(
+    uow: UnitOfWork,
+    outgoing: list[SendLink | SendReply],
+    keys: dict[str, str],
+    last_links: dict[str, tuple[int, datetime | None]],
+) -> dict[str, bool]:
+    """Whether each link's address already got the calm repeat reply since that link."""
+    sent = {}
+    for action in outgoing:
+        if not isinstance(action, SendLink):
+            continue
+        _, last = last_links[account_key(action.username, action.purpose)]
+        if last is not None:
+            key = keys[action.to]
+            sent[key] = uow.outbox.mail_to(key, last, TEMPLATE_ALREADY_SENT)[2] > 0
+    return sent
 
 
 def _global_window(uow: UnitOfWork, now: datetime) -> datetime:

@@ -81,7 +81,7 @@ class MessageProcessor:
         self.uow = uow
         self.mailer = mailer
         self.authenticator = authenticator
-        self.limiter = RateLimiter(policy.limits)
+        self.limiter = RateLimiter(policy.limits, policy.timezone)
         self.clock = clock
         self.tag = tag
         self.is_transient = is_transient

@@ -35,6 +35,8 @@ class Mailer:
         """`known` holds directory records the caller already has (saves a lookup)."""
         values = dict(context or {})
         account = None
+        if isinstance(action, SendReply):
+            values |= dict(action.context)
         if isinstance(action, SendLink):
             person = (known or {}).get(action.username) or uow.directory.get(action.username)
             if person is None:

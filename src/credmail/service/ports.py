@@ -177,13 +177,19 @@ class OutboxRepo(Protocol):
         ledger_id: int | None = None,
         review_id: int | None = None,
     ) -> int: ...
-    def links_for_account(self, username: str, purpose: str, since: datetime) -> int: ...
+    def account_links(
+        self, username: str, purpose: str, since: datetime
+    ) -> tuple[int, datetime | None]:
+        """(links, time of the newest) issued for the account since `since`."""
+
+    def templates_since(self, since: datetime) -> dict[str, int]:
+        """Mail queued since `since`, counted by template."""
+
     def mail_to(
         self, address_key: str, since: datetime, notice_template: str
     ) -> tuple[int, int, int]:
         """(all mail, links, notices) sent to the address since `since`."""
 
-    def mail_since(self, since: datetime) -> int: ...
     def counts(self) -> dict[str, int]: ...
     def knows_message_id(self, message_ids: Sequence[str]) -> bool: ...
     def due(self, now: datetime, limit: int) -> list[OutboxEntry]: ...

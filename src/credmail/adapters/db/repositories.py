@@ -234,12 +234,24 @@ class SqlOutbox:
         self.session.flush()
         return row.id
 
-    def links_for_account(self, username: str, purpose: str, since: datetime) -> int:
-        return self._count(
+    def account_links(
+        self, username: str, purpose: str, since: datetime
+    ) -> tuple[int, datetime | None]:
+        query = select(func.count(), func.max(OutboxRow.created_at)).where(
             OutboxRow.username == username,
             OutboxRow.purpose == purpose,
             OutboxRow.created_at >= since,
         )
+        count, last = self.session.execute(query).one()
+        return int(count), last
+
+    def templates_since(self, since: datetime) -> dict[str, int]:
+        query = (
+            select(OutboxRow.template, func.count())
+            .where(OutboxRow.created_at >= since)
+            .group_by(OutboxRow.template)
+        )
+        return {template: int(count) for template, count in self.session.execute(query)}
 
     def mail_to(
         self, address_key: str, since: datetime, notice_template: str
@@ -252,16 +264,9 @@ class SqlOutbox:
         row = self.session.execute(query).one()
         return int(row[0]), int(row[1]), int(row[2])
 
-    def mail_since(self, since: datetime) -> int:
-        return self._count(OutboxRow.created_at >= since)
-
     def counts(self) -> dict[str, int]:
         query = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
         return {status: int(count) for status, count in self.session.execute(query)}
-
-    def _count(self, *conditions: ColumnElement[bool]) -> int:
-        query = select(func.count()).select_from(OutboxRow).where(*conditions)
-        return int(self.session.scalar(query) or 0)
 
     def knows_message_id(self, message_ids: Sequence[str]) -> bool:
         if not message_ids:
