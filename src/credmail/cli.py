@@ -8,11 +8,14 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from credmail.bootstrap import App, bootstrap
 from credmail.config import ConfigError, Settings, config_path, load_settings
 from credmail.logs import configure_logging
+
+if TYPE_CHECKING:
+    from credmail.adapters.db.directory_import import ImportSummary
 
 EXIT_CONFIG = 2
 EXIT_USAGE = 64
@@ -140,7 +143,15 @@ def _directory_commands(sub: Any) -> None:
     imp.add_argument("file", type=Path)
     imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
     imp.add_argument("--prune", action="store_true", help="remove people missing from the file")
+    imp.add_argument("--force", action="store_true", help="prune beyond directory.max_prune_share")
     imp.set_defaults(handler=cmd_directory_import)
+    listing = directory.add_parser("list", help="everyone on file")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_directory_list)
+    show = directory.add_parser("show", help="one person, with addresses and links")
+    show.add_argument("username")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_directory_show)
 
 
 def _review_commands(sub: Any) -> None:
@@ -229,14 +240,25 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.adapters.db.directory_import import import_records
-    from credmail.service.directory_csv import DirectoryError, read_directory
+    from credmail.service.directory_csv import (
+        DELIMITERS,
+        DirectoryError,
+        decode,
+        detect_delimiter,
+        read_directory,
+    )
 
     try:
-        records = read_directory(args.file.read_bytes())
+        data = args.file.read_bytes()
+        delimiter = detect_delimiter(decode(data))
+        print(f"{args.file}: fields separated by {DELIMITERS[delimiter]} ({delimiter!r})")
         app = ctx.app()
+        records = read_directory(data, app.clock().astimezone(app.timezone).date())
         with app.uow() as uow:
             summary = import_records(uow.session, records, prune=args.prune)
-            if not args.dry_run:
+            share = ctx.settings.directory.max_prune_share
+            refusal = None if args.force else summary.prune_refusal(share)
+            if not args.dry_run and refusal is None:
                 uow.commit()
     except OSError as exc:
         raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
@@ -245,8 +267,54 @@ def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
             print(f"{args.file}: {problem}", file=sys.stderr)
         print("nothing imported", file=sys.stderr)
         return EXIT_FAILURE
+    return _import_report(args, summary, refusal)
+
+
+def _import_report(args: argparse.Namespace, summary: ImportSummary, refusal: str | None) -> int:
+    verb = "would remove" if args.dry_run or refusal else "removed"
+    for person in summary.removed_people:
+        print(f"{verb}: {person}")
+    if refusal:
+        print(f"credmail: {refusal}; nothing imported", file=sys.stderr)
+        return EXIT_FAILURE
     prefix = "dry run, nothing written: " if args.dry_run else ""
     print(prefix + summary.as_text())
+    return 0
+
+
+def cmd_directory_list(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.adapters.db.directory_import import people
+
+    with ctx.app().uow() as uow:
+        found = people(uow.session)
+    if args.json:
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+        return 0
+    for person in found:
+        print(
+            f"{person['username']:<12} {person['role']:<9} "
+            f"{person['first_name']} {person['last_name']}"
+            f"{' [' + person['class'] + ']' if person['class'] else ''}  "
+            f"{'; '.join(person['emails']) or '-'}"
+        )
+    print(f"{len(found)} people")
+    return 0
+
+
+def cmd_directory_show(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.adapters.db.directory_import import people
+
+    with ctx.app().uow() as uow:
+        found = people(uow.session, args.username)
+    if not found:
+        raise CommandError(f"no person with username {args.username}")
+    (person,) = found
+    if args.json:
+        print(json.dumps(person, ensure_ascii=False, indent=2))
+        return 0
+    for key, value in person.items():
+        shown = "; ".join(value) if isinstance(value, list) else value
+        print(f"{key + ':':<12} {shown if shown else '-'}")
     return 0
 
 

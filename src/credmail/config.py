@@ -193,6 +193,10 @@ class LimitsSettings(Section):
     acknowledgements_per_hour: int = Field(default=20, ge=1)
 
 
+class DirectorySettings(Section):
+    max_prune_share: float = Field(default=0.2, ge=0, le=1)
+
+
 class ReviewSettings(Section):
     staff: tuple[str, ...] = ()
 
@@ -229,6 +233,7 @@ class Settings(Section):
     auth: AuthSettings = AuthSettings()
     limits: LimitsSettings = LimitsSettings()
     review: ReviewSettings = ReviewSettings()
+    directory: DirectorySettings = DirectorySettings()
     privacy: PrivacySettings = PrivacySettings()
     daemon: DaemonSettings = DaemonSettings()
     logging: LoggingSettings = LoggingSettings()

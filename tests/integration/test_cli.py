@@ -82,6 +82,75 @@ def test_directory_import_upserts_prunes_and_dry_runs(cli: Cli) -> None:
     assert cli.people() == 10
 
 
+def test_prune_lists_who_goes_and_refuses_to_empty_the_directory(cli: Cli) -> None:
+    data = directory_csv(date.today())
+    cli("directory", "import", cli.csv(data))
+    header_only = cli.csv(data.splitlines(keepends=True)[0])
+    dry = cli("directory", "import", header_only, "--prune", "--dry-run", expect=1)
+    assert "would remove: T3001 (teacher, Giovanna Esposito)" in dry
+    assert dry.count("would remove: ") == 11
+    assert "refusing to remove 11 of 11 people (100%)" in dry and "--force" in dry
+    assert "removed 11" not in dry
+    cli("directory", "import", header_only, "--prune", expect=1)
+    assert cli.people() == 11
+    out = cli("directory", "import", header_only, "--prune", "--force")
+    assert "removed: G1001 (guardian, Mario Rossi)" in out and "removed 11" in out
+    assert cli.people() == 0
+
+
+def test_prune_share_is_configurable(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = directory_csv(date.today())
+    cli("directory", "import", cli.csv(data))
+    lines = data.decode().splitlines(keepends=True)
+    kept = cli.csv(
+        "".join(line for line in lines if "T3001" not in line and "G1005" not in line).encode()
+    )
+    assert "refusing to remove 2 of 11" not in cli(
+        "directory", "import", kept, "--prune", "--dry-run"
+    )
+    monkeypatch.setenv("CREDMAIL_DIRECTORY__MAX_PRUNE_SHARE", "0.1")
+    assert "refusing to remove 2 of 11 people (18%)" in cli(
+        "directory", "import", kept, "--prune", expect=1
+    )
+
+
+def test_semicolon_export_and_bad_rows_name_their_line(cli: Cli) -> None:
+    semicolons = (
+        b"role;username;first_name;last_name;birth_date;emails;students;class\r\n"
+        b'teacher;T9;Nuova;Docente;;"n.docente@example.org;nd@example.org";;\r\n'
+    )
+    out = cli("directory", "import", cli.csv(semicolons))
+    assert "fields separated by semicolon (';')" in out and "added 1" in out
+    shown = json.loads(cli("directory", "show", "T9", "--json"))
+    assert shown["emails"] == ["n.docente@example.org", "nd@example.org"]
+    bad = (
+        b"role,username,first_name,last_name,birth_date,emails,students,class\n"
+        b'teacher,T8,A,B,,"a@x.org, b@y.org",,\n'
+        b"teacher,T7,C,D,,Nome <c@x.org>,,\n"
+        b"student,S7,E,F,2999-01-01,,,\n"
+    )
+    out = cli("directory", "import", cli.csv(bad), expect=1)
+    assert "fields separated by comma (',')" in out
+    assert "line 2: emails: 'a@x.org, b@y.org' is not an address" in out
+    assert "line 3: emails: 'Nome <c@x.org>' is not an address" in out
+    assert "line 4: birth_date 2999-01-01 is in the future" in out
+    assert cli.people() == 1
+
+
+def test_directory_list_and_show(cli: Cli) -> None:
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    listed = json.loads(cli("directory", "list", "--json"))
+    usernames = [person["username"] for person in listed]
+    assert len(usernames) == 11 and usernames == sorted(usernames)
+    text = cli("directory", "list")
+    assert "T3001" in text and "g.esposito@example.org" in text and "11 people" in text
+    student = json.loads(cli("directory", "show", "S2001", "--json"))
+    assert (student["role"], student["class"], student["guardians"]) == ("student", "2B", ["G1001"])
+    guardian = cli("directory", "show", "G1001")
+    assert "mario.rossi@example.org" in guardian and "S2001" in guardian
+    assert "no person with username NOPE" in cli("directory", "show", "NOPE", expect=1)
+
+
 def test_bad_directory_file_writes_nothing(cli: Cli) -> None:
     cli("directory", "import", cli.csv(directory_csv(date.today())))
     bad = (

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from credmail.core.values import Role
-from credmail.service.directory_csv import DirectoryError, read_directory
+from credmail.service.directory_csv import DirectoryError, detect_delimiter, read_directory
 
 HEADER = "role,username,first_name,last_name,birth_date,emails,students,class\n"
 
@@ -68,3 +70,58 @@ def test_missing_and_unknown_columns() -> None:
 def test_not_utf8() -> None:
     with pytest.raises(DirectoryError, match="not UTF-8"):
         read_directory(HEADER.encode() + b"teacher,T1,Jos\xe9,E,,,,\n")
+
+
+@pytest.mark.parametrize(
+    "emails",
+    [
+        "a@x.org, b@y.org",
+        "a@x.org b@y.org",
+        "Name <a@x.org>",
+        "x@y.org>",
+        "<x@y.org>",
+        "a@localhost",
+        "a@-x.org",
+        "a@x_y.org",
+        "a@x..org",
+        "a@[192.0.2.1]",
+        "a@1.2.3.4",
+        "a.@x.org",
+        "a@@x.org",
+        "àlfa@x.org",
+    ],
+)
+def test_emails_must_be_one_plain_address_each(emails: str) -> None:
+    (found,) = problems(f'teacher,T1,Gio,Esposito,,"{emails}",,\n')
+    assert found.startswith("line 2: emails:") and "is not an address" in found
+
+
+def test_an_address_with_a_newline_names_the_line_the_row_starts_on() -> None:
+    found = problems('teacher,T0,A,B,,,,\nteacher,T1,Gio,Esposito,,"a@x.org\nb@y.org",,\n')
+    assert len(found) == 1 and found[0].startswith("line 3: emails: 'a@x.org\\nb@y.org'")
+
+
+def test_accepted_addresses() -> None:
+    emails = "o'neil+scuola@example.org; Mario.Rossi@Esempio.IT; a@città.it; b@xn--d1acj3b.com."
+    (record,) = read_directory((HEADER + f"teacher,T1,A,B,,{emails},,\n").encode())
+    assert len(record.emails) == 4
+
+
+def test_birth_date_in_the_future() -> None:
+    body = "student,S1,Luca,Rossi,2031-01-01,,,\nstudent,S2,Anna,Verdi,2020-01-01,,,\n"
+    with pytest.raises(DirectoryError) as caught:
+        read_directory((HEADER + body).encode(), today=date(2026, 11, 28))
+    assert caught.value.problems == ["line 2: birth_date 2031-01-01 is in the future"]
+
+
+def test_semicolon_separated_export_from_excel() -> None:
+    text = (
+        "role;username;first_name;last_name;birth_date;emails;students;class\r\n"
+        'guardian;G1;Mario;Rossi;;"a@example.org;b@example.org";S1;\r\n'
+        "student;S1;Luca;Rossi;2012-05-01;;;2B\r\n"
+    )
+    assert detect_delimiter(text) == ";"
+    guardian, student = read_directory(text.encode("utf-8-sig"))
+    assert guardian.emails == ("a@example.org", "b@example.org")
+    assert guardian.students == ("S1",) and student.class_name == "2B"
+    assert detect_delimiter(HEADER) == ","

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -12,6 +14,11 @@ from credmail.core.values import Role
 
 COLUMNS = ("role", "username", "first_name", "last_name", "birth_date", "emails", "students")
 OPTIONAL = ("class",)
+DELIMITERS = {",": "comma", ";": "semicolon"}
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LOCAL_PART = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*\Z")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 
 
 @dataclass(frozen=True)
@@ -35,23 +42,31 @@ class DirectoryError(Exception):
         self.problems = problems
 
 
-def read_directory(data: bytes) -> list[DirectoryRecord]:
-    """Parse UTF-8 CSV bytes; raise DirectoryError listing every problem found."""
+def decode(data: bytes) -> str:
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DirectoryError([f"file is not UTF-8 (byte {exc.start})"]) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [name.strip() for name in reader.fieldnames or []]
+
+
+def detect_delimiter(text: str) -> str:
+    """';' when the header row is semicolon-separated (Excel in an Italian locale), else ','."""
+    header = text.partition("\n")[0]
+    return ";" if header.count(";") > header.count(",") else ","
+
+
+def read_directory(data: bytes, today: date | None = None) -> list[DirectoryRecord]:
+    """Parse UTF-8 CSV bytes (comma- or semicolon-separated); raise DirectoryError listing
+    every problem found. Birth dates after `today` (default: the system date) are errors."""
+    rows = _rows(decode(data))
+    header = [name.strip() for name in next(rows, (1, []))[1]]
     _check_header(header)
-    reader.fieldnames = header
     records: list[DirectoryRecord] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
-    for row in reader:
-        line = reader.line_num
+    for line, fields in rows:
         try:
-            record = _record(line, row)
+            record = _record(line, header, fields, today or date.today())
         except ValueError as exc:
             problems.append(f"line {line}: {exc}")
             continue
@@ -65,6 +80,16 @@ def read_directory(data: bytes) -> list[DirectoryRecord]:
     if problems:
         raise DirectoryError(problems)
     return records
+
+
+def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Non-empty rows, each with the line it starts on (a quoted field may span lines)."""
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(text))
+    line = 0
+    for fields in rows:
+        start, line = line + 1, rows.line_num
+        if fields:
+            yield start, fields
 
 
 def _check_header(header: list[str]) -> None:
@@ -81,9 +106,10 @@ def _field(row: dict[str, str | None], name: str) -> str:
     return (value or "").strip()
 
 
-def _record(line: int, row: dict[str, str | None]) -> DirectoryRecord:
-    if None in row:
+def _record(line: int, header: list[str], fields: list[str], today: date) -> DirectoryRecord:
+    if len(fields) > len(header):
         raise ValueError("more fields than columns")
+    row: dict[str, str | None] = dict(zip(header, fields, strict=False))
     try:
         role = Role(_field(row, "role").lower())
     except ValueError:
@@ -101,7 +127,7 @@ def _record(line: int, row: dict[str, str | None]) -> DirectoryRecord:
         username=username,
         first_name=_field(row, "first_name"),
         last_name=_field(row, "last_name"),
-        birth_date=_birth_date(_field(row, "birth_date"), role),
+        birth_date=_birth_date(_field(row, "birth_date"), role, today),
         emails=_emails(_field(row, "emails")),
         students=students,
         class_name=_field(row, "class") or None,
@@ -112,25 +138,41 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(";") if part.strip())
 
 
-def _birth_date(value: str, role: Role) -> date | None:
+def _birth_date(value: str, role: Role, today: date) -> date | None:
     if not value:
         if role is Role.STUDENT:
             raise ValueError("birth_date is required for students")
         return None
     try:
-        return date.fromisoformat(value)
+        born = date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"birth_date {value!r} is not YYYY-MM-DD") from None
+    if born > today:
+        raise ValueError(f"birth_date {value} is in the future")
+    return born
 
 
 def _emails(value: str) -> tuple[str, ...]:
     emails = _split(value)
     for address in emails:
-        try:
-            normalize_address(address)
-        except AddressError:
-            raise ValueError(f"emails: {address!r} is not an address") from None
+        problem = addr_spec_problem(address)
+        if problem:
+            raise ValueError(f"emails: {address!r} is not an address ({problem})")
     return emails
+
+
+def addr_spec_problem(address: str) -> str | None:
+    """Why `address` is not one plain local@domain (RFC 5322 dot-atom, DNS host name)."""
+    local, at, _ = address.rpartition("@")
+    if not at or not _LOCAL_PART.match(local) or len(local) > 64:
+        return "one address per entry, local@domain, nothing around it"
+    try:
+        labels = normalize_address(address).rpartition("@")[2].split(".")
+    except AddressError:
+        return "bad domain"
+    if len(labels) < 2 or labels[-1].isdigit() or not all(map(_LABEL.match, labels)):
+        return "bad domain"
+    return None
 
 
 def _check_links(records: list[DirectoryRecord]) -> list[str]:

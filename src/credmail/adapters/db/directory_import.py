@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased, selectinload
@@ -21,6 +22,18 @@ class ImportSummary:
     unchanged: int = 0
     removed: int = 0
     changed_usernames: list[str] = field(default_factory=list)
+    before: int = 0
+    removed_people: list[str] = field(default_factory=list)
+
+    def prune_refusal(self, max_share: float) -> str | None:
+        """Why this prune is refused without --force: it removes too much of the directory."""
+        if not self.removed or self.removed <= max_share * self.before:
+            return None
+        return (
+            f"refusing to remove {self.removed} of {self.before} people "
+            f"({self.removed / self.before:.0%}), more than directory.max_prune_share "
+            f"({max_share:.0%}); check the file, or use --force"
+        )
 
     def as_text(self) -> str:
         return (
@@ -38,7 +51,7 @@ def import_records(
         for row in session.scalars(select(PersonRow).options(selectinload(PersonRow.emails)))
     }
     links = _current_links(session)
-    summary = ImportSummary()
+    summary = ImportSummary(before=len(existing))
     rows = {}
     for record in records:
         row = existing.get(record.username)
@@ -57,9 +70,14 @@ def import_records(
             if username not in rows:
                 session.delete(row)
                 summary.removed += 1
+                summary.removed_people.append(_describe(row))
     session.flush()
     _link_guardians(session, records, rows, {} if prune else existing)
     return summary
+
+
+def _describe(row: PersonRow) -> str:
+    return f"{row.username} ({row.role}, {row.first_name} {row.last_name})"
 
 
 def _same(row: PersonRow, record: DirectoryRecord, students: set[str]) -> bool:
@@ -121,3 +139,33 @@ def _link_guardians(
     if problems:
         raise DirectoryError(problems)
     session.flush()
+
+
+def people(session: Session, username: str | None = None) -> list[dict[str, Any]]:
+    """The directory as stored (or one person), ready for JSON: the `directory` commands."""
+    query = select(PersonRow).options(selectinload(PersonRow.emails)).order_by(PersonRow.username)
+    if username is not None:
+        query = query.where(PersonRow.username == username)
+    rows = list(session.scalars(query))
+    links = _current_links(session)
+    guardians: dict[str, list[str]] = {}
+    for guardian_name, students in links.items():
+        for student in students:
+            guardians.setdefault(student, []).append(guardian_name)
+    return [_as_json(row, links, guardians) for row in rows]
+
+
+def _as_json(
+    row: PersonRow, links: dict[str, set[str]], guardians: dict[str, list[str]]
+) -> dict[str, Any]:
+    return {
+        "username": row.username,
+        "role": row.role,
+        "first_name": row.first_name,
+        "last_name": row.last_name,
+        "birth_date": row.birth_date.isoformat() if row.birth_date else None,
+        "class": row.class_name,
+        "emails": [email.address for email in row.emails],
+        "students": sorted(links.get(row.username, ())),
+        "guardians": sorted(guardians.get(row.username, ())),
+    }
