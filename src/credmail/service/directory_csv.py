@@ -58,6 +58,7 @@ def detect_delimiter(text: str) -> str:
 def read_directory(data: bytes, today: date | None = None) -> list[DirectoryRecord]:
     """Parse UTF-8 CSV bytes (comma- or semicolon-separated); raise DirectoryError listing
     every problem found. Birth dates after `today` (default: the system date) are errors."""
+    today = today or date.today()
     rows = _rows(decode(data))
     header = [name.strip() for name in next(rows, (1, []))[1]]
     _check_header(header)
@@ -66,7 +67,7 @@ def read_directory(data: bytes, today: date | None = None) -> list[DirectoryReco
     seen: dict[str, int] = {}
     for line, fields in rows:
         try:
-            record = _record(line, header, fields, today or date.today())
+            record = _record(line, header, fields, today)
         except ValueError as exc:
             problems.append(f"line {line}: {exc}")
             continue
