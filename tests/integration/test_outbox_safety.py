@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -186,15 +187,23 @@ def test_status_fails_while_replies_wait_and_logs_say_why(
     structlog.reset_defaults()
 
 
+MISCONFIGURED = {
+    "AUTH": {"smtp__username": "credmail", "smtp__password": "s3cret-pass"},
+    "STARTTLS": {"smtp__security": "starttls"},
+}
+
+
+@pytest.mark.parametrize("missing", sorted(MISCONFIGURED))
 def test_a_server_without_auth_pauses_delivery_once(
-    dovecot: Dovecot, smtp: SmtpServer, db_url: str, capsys: pytest.CaptureFixture[str]
+    dovecot: Dovecot,
+    smtp: SmtpServer,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+    missing: str,
 ) -> None:
-    """Issue 10.4: a username is set but the server offers no AUTH."""
+    """Issue 10.4: a username (or STARTTLS) is required but the server offers none."""
     configure_logging("info", "json")
-    settings = server_settings(
-        dovecot, smtp, db_url, smtp__username="credmail", smtp__password="s3cret-pass"
-    )
-    app = make_app(settings)
+    app = make_app(server_settings(dovecot, smtp, db_url, **MISCONFIGURED[missing]))
     dovecot.append(request(VICTIM))
     for _ in range(3):
         assert run_once(app)["retried"] == 0
@@ -202,7 +211,7 @@ def test_a_server_without_auth_pauses_delivery_once(
         (row,) = uow.outbox.listing("pending")
         report = status(uow, app.clock(), timedelta(hours=1))
     assert row.attempts == 0
-    assert not report["healthy"] and "AUTH" in (report["delivery_paused"] or "")
+    assert not report["healthy"] and missing in (report["delivery_paused"] or "")
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "{" in line]
     assert [e["event"] for e in events if e["event"].startswith("outbox.")] == ["outbox.paused"]
     with app.uow() as uow:  # what `credmail outbox retry` does
@@ -230,3 +239,26 @@ def test_pending_review_items_have_a_total_cap_on_raw_mail(
     for item in (second, third):
         assert item.raw and len(item.raw) < 140_000 and "raw_truncated" in item.reasons
         assert b"Subject: Richiesta credenziali" in item.raw
+
+
+def test_status_command_fails_while_a_reply_waits(
+    dovecot: Dovecot, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """Issue 10.3, as monitoring sees it: `credmail status` exits 1 and says why."""
+    env = server_env(
+        dovecot,
+        smtp,
+        f"sqlite:///{tmp_path / 'credmail.db'}",
+        daemon__outbox_stale_after_seconds="10",
+    )
+    daemon = Daemon(tmp_path, env)
+    assert daemon.cli("db", "upgrade").returncode == 0
+    daemon.import_directory()
+    smtp.handler.refuse_with = "451 4.3.0 try again later"
+    dovecot.append(request(VICTIM))
+    assert daemon.cli("run", "--once").returncode == 0
+    assert daemon.cli("status").returncode == 0
+    time.sleep(10.5)
+    result = daemon.cli("status")
+    assert result.returncode == 1
+    assert "delivery FAILING" in result.stdout and "SMTPDataError" in result.stdout
