@@ -94,7 +94,7 @@ class TokenLinkIssuer:
     def mint(self, uow: UnitOfWork, selector: str, now: datetime) -> IssuedLink | None:
         verifier = secrets.token_urlsafe(VERIFIER_BYTES)
         expires = now + self.ttl
-        if not uow.tokens.mint(selector, digest(verifier), now, expires):
+        if not uow.tokens.mint(selector, digest(verifier), expires):
             return None
         return IssuedLink(f"{self.base_url}/reset/{selector}.{verifier}", expires, selector)
 

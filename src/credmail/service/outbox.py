@@ -47,14 +47,6 @@ def describe(exc: BaseException) -> tuple[str, str]:
     return type(cause).__name__, redact(str(exc))[:400]
 
 
-def _as_queued(uow: UnitOfWork, entry: OutboxEntry, now: datetime) -> bytes | None:
-    return entry.raw
-
-
-def _never_transient(exc: BaseException) -> bool:
-    return False
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     base_seconds: float = 30
@@ -83,8 +75,8 @@ class OutboxDelivery:
         sender: MailSender,
         clock: Clock,
         retry: RetryPolicy,
-        finalize: Finalize = _as_queued,
-        is_transient: Callable[[BaseException], bool] = _never_transient,
+        finalize: Finalize,
+        is_transient: Callable[[BaseException], bool],
     ) -> None:
         self.uow = uow
         self.sender = sender

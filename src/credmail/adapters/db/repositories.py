@@ -574,7 +574,7 @@ class SqlTokens:
         )
         return _rowcount(result) == 1
 
-    def mint(self, selector: str, token_hash: str, now: datetime, expires_at: datetime) -> bool:
+    def mint(self, selector: str, token_hash: str, expires_at: datetime) -> bool:
         result = self.session.execute(
             update(TokenRow)
             .where(
