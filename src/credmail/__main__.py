@@ -1,5 +1,5 @@
 """Allows `python -m credmail`."""
 
-from credmail.cli import main
+from credmail.cli import run
 
-raise SystemExit(main())
+raise SystemExit(run())

@@ -73,7 +73,7 @@ def bootstrap(
     authenticator: SenderAuthenticator | None = None,
 ) -> App:
     engine = make_engine(settings.database.url)
-    uow = SqlUnitOfWorkFactory(engine)
+    uow = SqlUnitOfWorkFactory(engine, settings.review.max_pending_raw_bytes)
     timezone = ZoneInfo(settings.daemon.timezone)
     links = _links(settings)
     mailer = Mailer(links, _composer(settings), timezone)
@@ -92,7 +92,9 @@ def bootstrap(
         settings.smtp.retry_max_seconds,
         settings.smtp.max_attempts,
     )
-    delivery = OutboxDelivery(uow, sender or _sender(settings), clock, retry)
+    delivery = OutboxDelivery(
+        uow, sender or _sender(settings), clock, retry, mailer.finalize, is_transient
+    )
     review = ReviewDesk(uow, mailer, clock, timezone, settings.review.staff)
     return App(
         settings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,6 +43,12 @@ class Context:
 
 
 Handler = Callable[[argparse.Namespace, Context], int]
+
+
+def run() -> int:
+    """The console entry point: every file credmail creates is private (0600, dirs 0700)."""
+    os.umask(0o077)
+    return main()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,8 +196,10 @@ def _outbox_commands(sub: Any) -> None:
     listing.add_argument("--status", choices=["pending", "sent", "failed"])
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_outbox_list)
-    retry = outbox.add_parser("retry", help="queue a failed message again")
-    retry.add_argument("id", type=int)
+    retry = outbox.add_parser(
+        "retry", help="queue a failed message again; resume a paused delivery"
+    )
+    retry.add_argument("id", type=int, nargs="?")
     retry.set_defaults(handler=cmd_outbox_retry)
 
 
@@ -455,12 +464,19 @@ def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
     with app.uow() as uow:
-        entry = uow.outbox.get(args.id)
-        if entry is None or entry.status != "failed" or entry.raw is None:
-            raise CommandError(f"outbox message {args.id} is not a failed message")
-        uow.outbox.requeue(args.id, app.clock())
+        resumed = uow.outbox.resume()
+        if args.id is not None:
+            entry = uow.outbox.get(args.id)
+            if entry is None or entry.status != "failed" or entry.raw is None:
+                raise CommandError(f"outbox message {args.id} is not a failed message")
+            uow.outbox.requeue(args.id, app.clock())
         uow.commit()
-    print(f"outbox message {args.id} queued again")
+    if resumed:
+        print("delivery resumed (it was paused on an SMTP configuration error)")
+    if args.id is not None:
+        print(f"outbox message {args.id} queued again")
+    elif not resumed:
+        print("delivery was not paused")
     return 0
 
 
@@ -494,12 +510,14 @@ def cmd_privacy_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_privacy_forget(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.adapters.db.engine import checkpoint
     from credmail.service.privacy import forget
 
     app = ctx.app()
     with app.uow() as uow:
         erased = forget(uow, _address(args.email))
         uow.commit()
+    checkpoint(app.engine)
     print(json.dumps({"erased": erased}))
     return 0
 
@@ -520,15 +538,28 @@ def cmd_limits_reset(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _print_delivery(report: dict[str, Any]) -> None:
+    age = report["oldest_unsent_age_seconds"]
+    state = "ok" if report["delivery_ok"] else "FAILING"
+    print(
+        f"delivery {state}: oldest unsent mail "
+        + (f"{age:.0f} s old" if age is not None else "none")
+        + f"; last error: {report['last_delivery_error_class'] or 'none'}"
+        + (f"; PAUSED: {report['delivery_paused']}" if report["delivery_paused"] else "")
+    )
+
+
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     from datetime import timedelta
 
     from credmail.service.status import status
 
     app = ctx.app()
-    stale_after = timedelta(seconds=app.settings.daemon.stale_after_seconds)
+    daemon = app.settings.daemon
+    stale_after = timedelta(seconds=daemon.stale_after_seconds)
+    outbox_stale = timedelta(seconds=daemon.outbox_stale_after_seconds)
     with app.uow() as uow:
-        report = status(uow, app.clock(), stale_after)
+        report = status(uow, app.clock(), stale_after, outbox_stale)
     if args.json:
         print(json.dumps(report))
     else:
@@ -542,4 +573,5 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
             f"outbox: {report['outbox'] or {}}; review pending: {report['review_pending']}"
             f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
         )
+        _print_delivery(report)
     return 0 if report["healthy"] else EXIT_FAILURE

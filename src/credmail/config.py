@@ -199,6 +199,7 @@ class DirectorySettings(Section):
 
 class ReviewSettings(Section):
     staff: tuple[str, ...] = ()
+    max_pending_raw_bytes: int = Field(default=100_000_000, ge=0)
 
 
 class PrivacySettings(Section):
@@ -216,6 +217,7 @@ class DaemonSettings(Section):
     outbox_interval_seconds: int = Field(default=30, ge=1)
     housekeeping_interval_minutes: int = Field(default=60, ge=1)
     stale_after_seconds: int = Field(default=900, ge=10)
+    outbox_stale_after_seconds: int = Field(default=3600, ge=10)
 
 
 class LoggingSettings(Section):

@@ -12,8 +12,19 @@ import aiosmtplib
 
 from credmail.service.ports import OutgoingMail, SendError
 
+_CONFIG_PROBLEMS = ("AUTH extension", "STARTTLS extension")  # "... not supported by ..."
+
 
 def _classify(exc: Exception) -> SendError:
+    """Temporary, permanent, or a configuration problem (retrying cannot help any mail)."""
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError) or (
+        isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code == 530
+    ):
+        return SendError(f"authentication refused: {exc}", permanent=False, config=True)
+    if not isinstance(exc, aiosmtplib.SMTPResponseException) and any(
+        problem in str(exc) for problem in _CONFIG_PROBLEMS
+    ):
+        return SendError(str(exc), permanent=False, config=True)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         permanent = bool(codes) and all(500 <= code < 600 for code in codes)

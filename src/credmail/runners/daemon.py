@@ -10,6 +10,7 @@ from types import FrameType
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from credmail.adapters.db.engine import checkpoint
 from credmail.bootstrap import App
 from credmail.runners.outbox_worker import OutboxWorker
 from credmail.runners.systemd import Heartbeat
@@ -107,7 +108,7 @@ def _scheduler(app: App, watcher: InboxWatcher, outbox: OutboxWorker) -> Backgro
     )
     retention = Retention(settings.privacy.retention_days)
     scheduler.add_job(
-        lambda: housekeeping(app.uow, app.clock, retention),
+        lambda: housekeeping(app.uow, app.clock, retention, lambda: checkpoint(app.engine)),
         "interval",
         id="housekeeping",
         minutes=settings.daemon.housekeeping_interval_minutes,

@@ -4,6 +4,10 @@ A token is `selector.verifier`: the selector finds the row, the verifier (256 bi
 stored only as SHA-256 and compared in constant time. A token is bound to the account,
 the purpose, the address on file and the account's directory state; a new token for the
 same account and purpose revokes older ones; spending it is one conditional UPDATE.
+
+The verifier is minted when the mail leaves, not when it is queued: a queued mail holds
+placeholders and the token row only its selector, so nothing on disk opens an account
+before delivery, and the link's lifetime counts from the send.
 """
 
 from __future__ import annotations
@@ -23,18 +27,25 @@ from credmail.service.ports import TokenRecord, UnitOfWork
 
 SELECTOR_BYTES = 12
 VERIFIER_BYTES = 32
+UNMINTED = ""  # token_hash of a token whose mail has not left yet: matches no verifier
+LINK_PLACEHOLDER = "@@CREDMAIL_LINK@@"
+EXPIRY_PLACEHOLDER = "@@CREDMAIL_EXPIRES_AT@@"
 
 
 @dataclass(frozen=True)
 class IssuedLink:
     url: str
     expires_at: datetime | None
+    selector: str | None = None  # set when the secret is minted at send time
 
 
 class LinkIssuer(Protocol):
     def issue(
         self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
     ) -> IssuedLink: ...
+
+    def mint(self, uow: UnitOfWork, selector: str, now: datetime) -> IssuedLink | None:
+        """The real link for a queued mail, valid from `now`; None if revoked or gone."""
 
 
 def digest(verifier: str) -> str:
@@ -62,24 +73,30 @@ class TokenLinkIssuer:
     def issue(
         self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
     ) -> IssuedLink:
+        """Reserve the token (selector only); `mint` gives it a verifier at send time."""
         username = person.username
         selector = secrets.token_hex(SELECTOR_BYTES)  # hex: a link never starts with "-"
-        verifier = secrets.token_urlsafe(VERIFIER_BYTES)
-        expires = now + self.ttl
         uow.tokens.revoke_active(username, purpose, now)
         record = TokenRecord(
             username,
             purpose,
             address,
             now,
-            expires,
+            now + self.ttl,
             None,
             None,
             directory_state(person),
-            digest(verifier),
+            UNMINTED,
         )
         uow.tokens.add(selector, record)
-        return IssuedLink(f"{self.base_url}/reset/{selector}.{verifier}", expires)
+        return IssuedLink(LINK_PLACEHOLDER, None, selector)
+
+    def mint(self, uow: UnitOfWork, selector: str, now: datetime) -> IssuedLink | None:
+        verifier = secrets.token_urlsafe(VERIFIER_BYTES)
+        expires = now + self.ttl
+        if not uow.tokens.mint(selector, digest(verifier), expires):
+            return None
+        return IssuedLink(f"{self.base_url}/reset/{selector}.{verifier}", expires, selector)
 
 
 class TemplateLinkIssuer:
@@ -93,6 +110,9 @@ class TemplateLinkIssuer:
     ) -> IssuedLink:
         username = quote(person.username, safe="")
         return IssuedLink(self.url_template.format(username=username), None)
+
+    def mint(self, uow: UnitOfWork, selector: str, now: datetime) -> IssuedLink | None:
+        return None  # nothing is ever deferred: `issue` returns the final link
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,21 @@
-"""Deliver the outbox: each row is marked as soon as the server answers for it."""
+"""Deliver the outbox: each row is marked as soon as the server answers for it.
+
+A failure belongs to its row: whatever one row raises fails that row only. A server that
+refuses our settings (no AUTH, no STARTTLS, login refused) pauses delivery instead, once,
+until the next start or `credmail outbox retry`.
+"""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import structlog
 
-from credmail.core.addresses import normalize_address
+from credmail.core.addresses import AddressError, normalize_address
 from credmail.core.values import RequestKind
 from credmail.service.pipeline import Clock
 from credmail.service.ports import (
@@ -18,8 +25,26 @@ from credmail.service.ports import (
     OutgoingMail,
     ReviewItem,
     SendError,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
+
+Finalize = Callable[[UnitOfWork, OutboxEntry, datetime], bytes | None]
+"""Turns a queued row into the bytes to send now (minting its link); None: do not send."""
+
+LINK_VOID = "link revoked, spent or erased before sending: not sent"
+_ADDRESS_LIKE = re.compile(r"""<?[^\s<>()\[\]{}"',;:]*@[^\s<>()\[\]{}"',;:]*>?""")
+
+
+def redact(text: str) -> str:
+    """Server messages quote addresses: anything address-like becomes `<address>`."""
+    return _ADDRESS_LIKE.sub("<address>", text)
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """(error class, redacted message) of a delivery failure, for logs and the database."""
+    cause = exc.__cause__ if isinstance(exc, SendError) and exc.__cause__ else exc
+    return type(cause).__name__, redact(str(exc))[:400]
 
 
 @dataclass(frozen=True)
@@ -45,28 +70,82 @@ class OutboxDelivery:
     """Drains due outbox rows over one connection per run."""
 
     def __init__(
-        self, uow: UnitOfWorkFactory, sender: MailSender, clock: Clock, retry: RetryPolicy
+        self,
+        uow: UnitOfWorkFactory,
+        sender: MailSender,
+        clock: Clock,
+        retry: RetryPolicy,
+        finalize: Finalize,
+        is_transient: Callable[[BaseException], bool],
     ) -> None:
         self.uow = uow
         self.sender = sender
         self.clock = clock
         self.retry = retry
+        self.finalize = finalize
+        self.is_transient = is_transient  # database trouble: not the message's fault
+        self.paused = False
+        self._pause_checked = False
         self.log = structlog.get_logger("credmail.outbox")
 
     async def drain(self, batch: int = 50) -> DeliveryStats:
         stats = DeliveryStats()
+        if not self._may_send():
+            return stats
         while due := self._due(batch):
             try:
                 async with self.sender.connect() as connection:
+                    self._clear_old_pause()
                     for entry in due:
                         await self._deliver(connection, entry, stats)
             except SendError as exc:  # the connection itself failed: retry them all later
+                if exc.config:
+                    self._pause(exc)
+                    break
                 for entry in due:
                     self._record_failure(entry, exc, stats)
                 break
             if len(due) < batch:
                 break
         return stats
+
+    def _may_send(self) -> bool:
+        """While paused, only `outbox retry` (which clears the stored pause) resumes."""
+        if not self.paused:
+            return True
+        with self.uow(read_only=True) as uow:
+            if uow.outbox.delivery_state().paused_at is not None:
+                return False
+        self.paused = False
+        self.log.info("outbox.resumed")
+        return True
+
+    def _clear_old_pause(self) -> None:
+        """A start resumes: once this process has connected, an older pause is over."""
+        if self._pause_checked:
+            return
+        self._pause_checked = True
+        with self.uow() as uow:
+            if uow.outbox.resume():
+                uow.commit()
+
+    def _pause(self, exc: SendError) -> None:
+        error_class, message = describe(exc)
+        reason = f"{error_class}: {message}"
+        self.paused = True
+        self._pause_checked = True
+        now = self.clock()
+        with self.uow() as uow:
+            uow.outbox.pause(now, reason)
+            uow.outbox.record_error(reason, now)
+            uow.commit()
+        self.log.error(
+            "outbox.paused",
+            error_class=error_class,
+            error=message,
+            hint="the SMTP server refuses the [smtp] settings; fix them, then restart "
+            "credmail or run `credmail outbox retry`",
+        )
 
     def _due(self, batch: int) -> list[OutboxEntry]:
         with self.uow(read_only=True) as uow:
@@ -79,36 +158,60 @@ class OutboxDelivery:
         and the `sent` mark: a crash can only resend in the time of one commit."""
         if not (entry.raw and entry.recipient):
             return
-        mail = OutgoingMail(entry.message_id, entry.envelope_from, entry.recipient, entry.raw)
         try:
-            await connection.start(mail)
-            with self.uow() as uow:
-                if uow.outbox.claim(entry.id) is None:  # sent or erased meanwhile
-                    await connection.reset()
-                    return
-                await connection.finish(mail)
-                uow.outbox.mark_sent(entry.id, self.clock())
-                uow.commit()
+            sent = await self._send(connection, entry)
         except SendError as exc:
             await connection.reset()
+            if exc.config:
+                raise
             self._record_failure(entry, exc, stats)
             return
-        stats.sent += 1
-        self.log.info("outbox.sent", outbox_id=entry.id, template=entry.template)
+        except Exception as exc:  # e.g. ValueError for an address aiosmtplib will not send
+            if self.is_transient(exc):
+                raise
+            await connection.reset()
+            failure = SendError(str(exc), permanent=True)
+            failure.__cause__ = exc
+            self._record_failure(entry, failure, stats)
+            return
+        if sent:
+            stats.sent += 1
+            self.log.info("outbox.sent", outbox_id=entry.id, template=entry.template)
+
+    async def _send(self, connection: MailConnection, entry: OutboxEntry) -> bool:
+        assert entry.raw is not None and entry.recipient is not None
+        mail = OutgoingMail(entry.message_id, entry.envelope_from, entry.recipient, entry.raw)
+        await connection.start(mail)
+        with self.uow() as uow:
+            if uow.outbox.claim(entry.id) is None:  # sent or erased meanwhile
+                await connection.reset()
+                return False
+            raw = self.finalize(uow, entry, self.clock())
+            if raw is None:
+                await connection.reset()
+                uow.outbox.mark_failed(entry.id, LINK_VOID)
+                uow.commit()
+                self.log.warning("outbox.link_void", outbox_id=entry.id, template=entry.template)
+                return False
+            await connection.finish(replace(mail, raw=raw))
+            uow.outbox.mark_sent(entry.id, self.clock())
+            uow.commit()
+        return True
 
     def _record_failure(self, entry: OutboxEntry, exc: SendError, stats: DeliveryStats) -> None:
-        error = str(exc)[:500]
+        error_class, message = describe(exc)
+        now = self.clock()
         with self.uow() as uow:
             if exc.permanent or entry.attempts + 1 >= self.retry.max_attempts:
-                uow.outbox.mark_failed(entry.id, error)
-                uow.review.add(_failed_delivery_item(entry, self.clock()), entry.ledger_id)
+                uow.outbox.mark_failed(entry.id, message)
+                uow.review.add(_failed_delivery_item(entry, now), entry.ledger_id)
                 stats.failed += 1
                 outcome = "failed"
             else:
-                next_at = self.clock() + self.retry.delay(entry.attempts)
-                uow.outbox.mark_retry(entry.id, error, next_at)
+                uow.outbox.mark_retry(entry.id, message, now + self.retry.delay(entry.attempts))
                 stats.retried += 1
                 outcome = "retry"
+            uow.outbox.record_error(f"{error_class}: {message}", now)
             uow.commit()
         self.log.warning(
             "outbox.not_sent",
@@ -116,12 +219,17 @@ class OutboxDelivery:
             outcome=outcome,
             permanent=exc.permanent,
             attempts=entry.attempts + 1,
+            error_class=error_class,
+            error=message,
         )
 
 
 def _failed_delivery_item(entry: OutboxEntry, now: datetime) -> ReviewItem:
     """A permanent failure goes in front of the secretariat, who can retry or answer."""
-    key = normalize_address(entry.recipient) if entry.recipient else None
+    try:
+        key = normalize_address(entry.recipient) if entry.recipient else None
+    except AddressError:  # the very reason it failed: keep it off the review key
+        key = None
     subject = f"Consegna non riuscita ({entry.template}, outbox #{entry.id})"
     return ReviewItem(
         0,

@@ -1,16 +1,19 @@
-"""Turn a send action into a queued outbox row (issuing the link first), in the caller's
-transaction. The pipeline and the review desk both send through here."""
+"""Turn a send action into a queued outbox row (reserving the link first), in the caller's
+transaction, and fill the real link in when the mail leaves. The pipeline and the review
+desk both send through here."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from credmail.core.values import Person, SendLink, SendReply
-from credmail.service.links import LinkIssuer
-from credmail.service.ports import UnitOfWork
+from credmail.service.links import EXPIRY_PLACEHOLDER, LINK_PLACEHOLDER, LinkIssuer
+from credmail.service.ports import OutboxEntry, UnitOfWork
 from credmail.service.replies import ReplyComposer
 
 
@@ -34,29 +37,62 @@ class Mailer:
     ) -> None:
         """`known` holds directory records the caller already has (saves a lookup)."""
         values = dict(context or {})
-        account = None
+        account = selector = None
         if isinstance(action, SendReply):
             values |= dict(action.context)
         if isinstance(action, SendLink):
             person = (known or {}).get(action.username) or uow.directory.get(action.username)
             if person is None:
                 raise LookupError("person vanished from the directory")
-            values |= self._link_context(uow, person, action, now)
+            link_values, selector = self._link_context(uow, person, action, now)
+            values |= link_values
             account = (action.username, action.purpose)
         mail = self.composer.compose(action.template, action.to, values, in_reply_to, now)
         uow.outbox.add(
-            mail, action.template, now, account=account, ledger_id=ledger_id, review_id=review_id
+            mail,
+            action.template,
+            now,
+            account=account,
+            ledger_id=ledger_id,
+            review_id=review_id,
+            token_selector=selector,
         )
 
     def _link_context(
         self, uow: UnitOfWork, person: Person, action: SendLink, now: datetime
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], str | None]:
         issued = self.links.issue(uow, person, action.purpose, action.to, now)
-        expires = issued.expires_at.astimezone(self.timezone) if issued.expires_at else None
-        return {
+        expires = EXPIRY_PLACEHOLDER if issued.selector else self._when(issued.expires_at)
+        values = {
             "person": person,
             "student": person,
             "username": person.username,
             "link": issued.url,
-            "expires_at": expires.strftime("%d/%m/%Y alle %H:%M") if expires else None,
+            "expires_at": expires,
         }
+        return values, issued.selector
+
+    def _when(self, moment: datetime | None) -> str | None:
+        local = moment.astimezone(self.timezone) if moment else None
+        return local.strftime("%d/%m/%Y alle %H:%M") if local else None
+
+    def finalize(self, uow: UnitOfWork, entry: OutboxEntry, now: datetime) -> bytes | None:
+        """The bytes to send now: a queued link is minted here, valid from `now`.
+        None when the link was revoked, spent or erased meanwhile: the mail must not go."""
+        if entry.raw is None or entry.token_selector is None:
+            return entry.raw
+        issued = self.links.mint(uow, entry.token_selector, now)
+        if issued is None:
+            return None
+        return fill_link(entry.raw, issued.url, self._when(issued.expires_at) or "")
+
+
+def fill_link(raw: bytes, link: str, expires_at: str) -> bytes:
+    """Replace the placeholders in the text body (decoded, so the transfer encoding of
+    the stored copy does not matter)."""
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    body = str(msg.get_content())
+    body = body.replace(LINK_PLACEHOLDER, link).replace(EXPIRY_PLACEHOLDER, expires_at)
+    msg.set_content(body)
+    return msg.as_bytes()

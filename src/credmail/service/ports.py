@@ -53,9 +53,10 @@ class OutgoingMail:
 class SendError(Exception):
     """A delivery failure; `permanent` tells whether retrying can help."""
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    def __init__(self, message: str, *, permanent: bool, config: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.config = config  # the server refuses our settings (AUTH, STARTTLS): stop sending
 
 
 class MailConnection(Protocol):
@@ -119,6 +120,17 @@ class OutboxEntry:
     last_error: str | None
     envelope_from: str = ""
     raw: bytes | None = field(default=None, repr=False)
+    token_selector: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    """Delivery paused on a configuration error (until a start or `outbox retry`)."""
+
+    paused_at: datetime | None = None
+    pause_reason: str | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,7 @@ class OutboxRepo(Protocol):
         account: tuple[str, str] | None = None,
         ledger_id: int | None = None,
         review_id: int | None = None,
+        token_selector: str | None = None,
     ) -> int: ...
     def account_links(
         self, username: str, purpose: str, since: datetime
@@ -205,6 +218,11 @@ class OutboxRepo(Protocol):
     def for_recipient(self, address_key: str) -> list[OutboxEntry]: ...
     def forget_recipient(self, address_key: str) -> list[int]: ...
     def scrub_before(self, before: datetime) -> int: ...
+    def oldest_unsent(self) -> datetime | None: ...
+    def delivery_state(self) -> DeliveryState: ...
+    def pause(self, now: datetime, reason: str) -> None: ...
+    def resume(self) -> bool: ...
+    def record_error(self, error: str, now: datetime) -> None: ...
 
 
 class ReviewRepo(Protocol):
@@ -225,6 +243,9 @@ class TokenRepo(Protocol):
     def revoke_active(self, username: str, purpose: str, now: datetime) -> int: ...
     def find(self, selector: str) -> TokenRecord | None: ...
     def consume(self, selector: str, now: datetime) -> bool: ...
+    def mint(self, selector: str, token_hash: str, expires_at: datetime) -> bool:
+        """Give an unspent, unrevoked token its verifier hash and its expiry (at send)."""
+
     def purge_expired(self, before: datetime) -> int: ...
     def for_address(self, address_key: str) -> list[TokenRecord]: ...
     def forget_address(self, address_key: str) -> int: ...

@@ -42,6 +42,7 @@ def show(uow: UnitOfWork, address: str, now: datetime) -> dict[str, Any]:
                 "template": o.template,
                 "status": o.status,
                 "created_at": o.created_at.isoformat(),
+                "last_error": o.last_error,
             }
             for o in uow.outbox.for_recipient(key)
         ],

@@ -195,6 +195,7 @@ REASON_LABELS = {
     "rate_limited": "troppe richieste per questo account o indirizzo",
     "circuit_breaker": "limite orario globale raggiunto: invii sospesi",
     "undecided": "nessuna regola ha permesso una risposta automatica",
+    "raw_truncated": "messaggio conservato solo in parte (intestazioni e inizio del testo)",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,9 @@ def make_engine(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"timeout": 30})
+        if parsed.database and parsed.database != ":memory:":
+            path = Path(parsed.database)
+            event.listen(engine, "connect", lambda *_: _make_private(path))
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
@@ -31,11 +35,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA secure_delete=ON")  # dropped bodies are zeroed, not left in free pages
     cursor.close()
 
 
+def _make_private(database: Path) -> None:
+    """The database and its -wal/-shm files are for credmail's user only (0600), also when
+    an older version created them readable."""
+    for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
+        try:
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except FileNotFoundError:
+            pass
+
+
+def checkpoint(engine: Engine) -> None:
+    """SQLite: copy the WAL into the database and truncate it, so dropped bodies do not
+    linger in the -wal file. PostgreSQL manages its own files."""
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()
+    try:
+        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
+
+
 READ_ONLY = "credmail_read_only"
-HEAD_REVISION = "0003"  # the newest file in migrations/versions (a test keeps them in step)
+HEAD_REVISION = "0004c"  # the newest file in migrations/versions (a test keeps them in step)
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:

@@ -155,6 +155,19 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    token_selector: Mapped[str | None] = mapped_column(String(32))
+
+
+class DeliveryStateRow(Base):
+    """A single row: delivery paused on a configuration error, and the last delivery error."""
+
+    __tablename__ = "delivery_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TokenRow(Base):

@@ -12,6 +12,7 @@ from credmail.adapters.db.models import (
     AttemptRow,
     BreakerRow,
     CheckpointRow,
+    DeliveryStateRow,
     EmailRow,
     GuardianshipRow,
     LedgerRow,
@@ -23,6 +24,7 @@ from credmail.adapters.db.models import (
 from credmail.core.addresses import normalize_address
 from credmail.core.values import MailRef, Person, Role
 from credmail.service.ports import (
+    DeliveryState,
     LedgerEntry,
     OutboxEntry,
     OutgoingMail,
@@ -196,6 +198,7 @@ def _outbox_entry(row: OutboxRow) -> OutboxEntry:
         last_error=row.last_error,
         envelope_from=row.envelope_from,
         raw=row.raw,
+        token_selector=row.token_selector,
     )
 
 
@@ -212,6 +215,7 @@ class SqlOutbox:
         account: tuple[str, str] | None = None,
         ledger_id: int | None = None,
         review_id: int | None = None,
+        token_selector: str | None = None,
     ) -> int:
         username, purpose = account or (None, None)
         row = OutboxRow(
@@ -229,6 +233,7 @@ class SqlOutbox:
             next_attempt_at=now,
             ledger_id=ledger_id,
             review_id=review_id,
+            token_selector=token_selector,
         )
         self.session.add(row)
         self.session.flush()
@@ -349,7 +354,7 @@ class SqlOutbox:
             self.session.scalars(select(OutboxRow).where(OutboxRow.recipient_key == address_key))
         )
         for row in rows:
-            row.recipient = row.recipient_key = row.raw = None
+            row.recipient = row.recipient_key = row.raw = row.last_error = None
             if row.status == "pending":
                 row.status, row.last_error = "failed", "erased on request"
         return [row.ledger_id for row in rows if row.ledger_id is not None]
@@ -362,9 +367,41 @@ class SqlOutbox:
                 OutboxRow.status != "pending",
                 OutboxRow.recipient.is_not(None),
             )
-            .values(recipient=None, recipient_key=None, raw=None)
+            .values(recipient=None, recipient_key=None, raw=None, last_error=None)
         )
         return _rowcount(self.session.execute(query))
+
+    def oldest_unsent(self) -> datetime | None:
+        query = select(func.min(OutboxRow.created_at)).where(OutboxRow.status == "pending")
+        return self.session.scalar(query)
+
+    def _state(self) -> DeliveryStateRow:
+        row = self.session.get(DeliveryStateRow, 1)
+        if row is None:
+            row = DeliveryStateRow(id=1)
+            self.session.add(row)
+        return row
+
+    def delivery_state(self) -> DeliveryState:
+        row = self.session.get(DeliveryStateRow, 1)
+        if row is None:
+            return DeliveryState()
+        return DeliveryState(row.paused_at, row.pause_reason, row.last_error, row.last_error_at)
+
+    def pause(self, now: datetime, reason: str) -> None:
+        row = self._state()
+        row.paused_at, row.pause_reason = now, reason
+
+    def resume(self) -> bool:
+        row = self.session.get(DeliveryStateRow, 1)
+        if row is None or row.paused_at is None:
+            return False
+        row.paused_at = row.pause_reason = None
+        return True
+
+    def record_error(self, error: str, now: datetime) -> None:
+        row = self._state()
+        row.last_error, row.last_error_at = error, now
 
 
 def _review_item(row: ReviewRow) -> ReviewItem:
@@ -386,11 +423,39 @@ def _review_item(row: ReviewRow) -> ReviewItem:
     )
 
 
+KEPT_HEADER_BYTES = 64 * 1024
+KEPT_BODY_BYTES = 64 * 1024
+
+
+def _shrink_raw(raw: bytes) -> bytes:
+    """Headers and the start of the body: enough to decide, a bounded size."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        head, found, body = raw.partition(separator)
+        if found:
+            return head[:KEPT_HEADER_BYTES] + separator + body[:KEPT_BODY_BYTES]
+    return raw[: KEPT_HEADER_BYTES + KEPT_BODY_BYTES]
+
+
 class SqlReview:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, raw_cap: int | None = None) -> None:
         self.session = session
+        self.raw_cap = raw_cap  # total bytes of raw messages kept for pending items
+
+    def _pending_raw_bytes(self) -> int:
+        query = select(func.sum(func.length(ReviewRow.raw))).where(ReviewRow.status == "pending")
+        return int(self.session.scalar(query) or 0)
+
+    def _fit(self, raw: bytes | None, reasons: list[str]) -> tuple[bytes | None, list[str]]:
+        """Above the cap a new item keeps a shrunk copy, and says so in its reasons."""
+        if raw is None or self.raw_cap is None:
+            return raw, reasons
+        if self._pending_raw_bytes() + len(raw) <= self.raw_cap:
+            return raw, reasons
+        shrunk = _shrink_raw(raw)
+        return (shrunk, [*reasons, "raw_truncated"]) if len(shrunk) < len(raw) else (raw, reasons)
 
     def add(self, item: ReviewItem, ledger_id: int | None) -> int:
+        raw, reasons = self._fit(item.raw, list(item.reasons))
         row = ReviewRow(
             ledger_id=ledger_id,
             created_at=item.created_at,
@@ -399,8 +464,8 @@ class SqlReview:
             sender=item.sender,
             message_id=item.message_id,
             subject=item.subject,
-            reasons=list(item.reasons),
-            raw=item.raw,
+            reasons=reasons,
+            raw=raw,
         )
         self.session.add(row)
         self.session.flush()
@@ -511,6 +576,18 @@ class SqlTokens:
                 TokenRow.expires_at > now,
             )
             .values(used_at=now)
+        )
+        return _rowcount(result) == 1
+
+    def mint(self, selector: str, token_hash: str, expires_at: datetime) -> bool:
+        result = self.session.execute(
+            update(TokenRow)
+            .where(
+                TokenRow.selector == selector,
+                TokenRow.used_at.is_(None),
+                TokenRow.revoked_at.is_(None),
+            )
+            .values(token_hash=token_hash, expires_at=expires_at)
         )
         return _rowcount(result) == 1
 

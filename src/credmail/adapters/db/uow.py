@@ -44,9 +44,15 @@ class SqlUnitOfWork:
     breaker: BreakerRepo
     attempts: AttemptRepo
 
-    def __init__(self, factory: sessionmaker[Session], read_only: bool = False) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        read_only: bool = False,
+        review_raw_cap: int | None = None,
+    ) -> None:
         self._factory = factory
         self._read_only = read_only
+        self._review_raw_cap = review_raw_cap
 
     def __enter__(self) -> Self:
         self.session = self._factory()
@@ -56,7 +62,7 @@ class SqlUnitOfWork:
         self.ledger = SqlLedger(self.session)
         self.checkpoints = SqlCheckpoints(self.session)
         self.outbox = SqlOutbox(self.session)
-        self.review = SqlReview(self.session)
+        self.review = SqlReview(self.session, self._review_raw_cap)
         self.tokens = SqlTokens(self.session)
         self.breaker = SqlBreaker(self.session)
         self.attempts = SqlAttempts(self.session)
@@ -78,9 +84,10 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     """Builds units of work on one engine; the engine connects lazily."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, review_raw_cap: int | None = None) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.review_raw_cap = review_raw_cap
 
     def __call__(self, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._sessions, read_only)
+        return SqlUnitOfWork(self._sessions, read_only, self.review_raw_cap)
