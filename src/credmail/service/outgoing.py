@@ -41,6 +41,8 @@ class Mailer:
                 raise LookupError("person vanished from the directory")
             values |= self._link_context(uow, person, action, now)
             account = (action.username, action.purpose)
+        elif action.about is not None:
+            values["person"] = (known or {}).get(action.about) or uow.directory.get(action.about)
         mail = self.composer.compose(action.template, action.to, values, in_reply_to, now)
         uow.outbox.add(
             mail, action.template, now, account=account, ledger_id=ledger_id, review_id=review_id
