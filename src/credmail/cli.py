@@ -302,7 +302,8 @@ def cmd_review_list(args: argparse.Namespace, ctx: Context) -> int:
     if not items:
         _say("Nessuna richiesta in attesa di revisione.")
         return 0
-    _say(f"{len(items)} richieste in attesa di revisione:\n")
+    count = "1 richiesta" if len(items) == 1 else f"{len(items)} richieste"
+    _say(f"{count} in attesa di revisione:\n")
     for item in items:
         _say(
             f"#{item.id}  {fmt_time(item.created_at, app.timezone)}  {_line(item.sender or '?')}"
@@ -327,7 +328,13 @@ def _review_json(item: Any) -> dict[str, Any]:
 
 
 def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.service.review import ReviewError, fmt_time, kind_label, reason_label
+    from credmail.service.review import (
+        ReviewError,
+        fmt_time,
+        header_label,
+        kind_label,
+        reason_label,
+    )
 
     app = ctx.app()
     try:
@@ -337,13 +344,13 @@ def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
     item = detail.item
     received = fmt_time(item.created_at, app.timezone)
     _say(f"Richiesta #{item.id} ({_decision(item.status)}), ricevuta il {received}")
-    _say(f"Tipo: richiesta {kind_label(str(item.kind))}")
+    _say(f"Tipo: {kind_label(str(item.kind))}")
     for name, value in detail.headers.items():
-        _say(f"{name}: {_line(value)}")
+        _say(f"{header_label(name)}: {_line(value)}")
     _say("\nMotivi della revisione:")
     for code in item.reasons:
         _say(f"  - {reason_label(code)} ({code})")
-    _say("\nPersone registrate con l'indirizzo del mittente:")
+    _say("\nPersone registrate con l'indirizzo del mittente (codice: nome, ruolo):")
     today = app.clock().astimezone(app.timezone).date()
     for candidate in detail.people:
         _say("  - " + _person_line(candidate.person, today))
@@ -373,10 +380,7 @@ def _person_line(person: Any, today: Any) -> str:
 
     age = person.age_on(today)
     born = f", {age} anni" if age is not None else ""
-    return _line(
-        f"{person.username}: {person.full_name} ({role_label(str(person.role))}{born})"
-        f" codice {person.username}"
-    )
+    return _line(f"{person.username}: {person.full_name} ({role_label(str(person.role))}{born})")
 
 
 def _actor() -> Any:

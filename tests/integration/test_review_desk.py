@@ -173,7 +173,7 @@ def test_show_lists_children_and_approve_refuses_the_wrong_kind(
     cli("run", "--once")
     (item,) = json.loads(cli("review", "list", "--json"))
     shown = cli("review", "show", str(item["id"]))
-    assert "Tipo: richiesta per uno studente minorenne" in shown
+    assert "Tipo: credenziali di uno studente" in shown
     assert "G1002: Anna Bianchi (genitore/tutore)" in shown
     assert "figlio/a: S2002: Giulia Bianchi (studente, 12 anni)" in shown
     assert "figlio/a: S2003: Marco Bianchi (studente, 16 anni)" in shown

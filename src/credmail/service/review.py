@@ -176,13 +176,14 @@ def _check_kind(item: ReviewItem, person: Person, today: date, kind: str | None)
     gets = request_kind_of(person, today)
     if kind is not None and kind != gets:
         raise ReviewError(
-            f"{person.username} riceverebbe un collegamento {kind_label(gets)}, "
-            f"non {kind_label(kind)}"
+            f"{person.username} riceverebbe il collegamento {link_label(gets)}, "
+            f"non {link_label(kind)}"
         )
     if kind is None and str(item.kind) != gets:
         raise ReviewError(
-            f"la richiesta è {kind_label(str(item.kind))}, ma {person.username} riceverebbe "
-            f"un collegamento {kind_label(gets)}: se è voluto, confermare con --kind {gets}"
+            f"la richiesta chiede {kind_label(str(item.kind))}, ma {person.username} "
+            f"riceverebbe il collegamento {link_label(gets)}: se è voluto, confermare "
+            f"con --kind {gets}"
         )
 
 
@@ -266,9 +267,21 @@ def reason_label(code: str) -> str:
 
 
 KIND_LABELS = {
-    "adult": "per un adulto",
-    "student": "per uno studente minorenne",
-    "unknown": "di tipo sconosciuto",
+    "adult": "credenziali personali",
+    "student": "credenziali di uno studente",
+    "unknown": "una richiesta non riconosciuta",
+}
+LINK_LABELS = {
+    "adult": "per un adulto (link_adult)",
+    "student": "per uno studente minorenne (link_student)",
+}
+HEADER_LABELS = {
+    "From": "Mittente",
+    "To": "Destinatario",
+    "Subject": "Oggetto",
+    "Date": "Data",
+    "Reply-To": "Rispondere a",
+    "Message-ID": "Message-ID",
 }
 ROLE_LABELS = {
     "student": "studente",
@@ -287,6 +300,14 @@ DECISION_LABELS = {
 
 def kind_label(kind: str) -> str:
     return KIND_LABELS.get(kind, kind)
+
+
+def link_label(kind: str) -> str:
+    return LINK_LABELS.get(kind, kind)
+
+
+def header_label(name: str) -> str:
+    return HEADER_LABELS.get(name, name)
 
 
 def role_label(role: str) -> str:
