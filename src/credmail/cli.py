@@ -461,7 +461,7 @@ def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     for row in rows:
         error = f"  last error: {row['last_error']}" if row["last_error"] else ""
-        print(
+        _say(
             f"{row['id']:>5}  {row['status']:<8} {row['template']:<16} {row['recipient']}"
             f"  attempts={row['attempts']}{error}"
         )
@@ -507,7 +507,7 @@ def cmd_privacy_show(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
     with app.uow() as uow:
         held = show(uow, _address(args.email), app.clock())
-    print(json.dumps(held, ensure_ascii=False, indent=2))
+    _say(json.dumps(held, ensure_ascii=False, indent=2))  # subjects come from mail
     return 0
 
 

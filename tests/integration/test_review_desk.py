@@ -152,6 +152,7 @@ def test_escape_sequences_never_reach_the_terminal(
     )
     cli("run", "--once")
     listed = cli("review", "list") + cli("review", "list", "--json")
+    listed += cli("privacy", "show", "mario.rossi@example.org")  # holds the subject
     (item,) = json.loads(cli("review", "list", "--json"))
     shown = cli("review", "show", str(item["id"]))
     for out in (listed, shown):
