@@ -152,7 +152,11 @@ def _composer(settings: Settings) -> ReplyComposer:
     composer = ReplyComposer(
         settings.smtp.from_address,
         settings.smtp.from_name,
-        {"school_name": replies.school_name, "signature": replies.signature},
+        {
+            "school_name": replies.school_name,
+            "signature": replies.signature,
+            "contact": replies.contact,
+        },
         replies.templates_dir,
     )
     try:

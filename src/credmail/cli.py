@@ -161,31 +161,58 @@ def _directory_commands(sub: Any) -> None:
     show.set_defaults(handler=cmd_directory_show)
 
 
+class _ItalianHelp(argparse.HelpFormatter):
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, "uso: " if prefix is None else prefix)
+
+
+def _italian(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Help of the review commands in Italian (for the secretariat)."""
+    parser.formatter_class = _ItalianHelp
+    parser._optionals.title = "opzioni"
+    parser._positionals.title = "argomenti"
+    parser.add_argument("-h", "--help", action="help", help="mostra questo aiuto ed esce")
+    return parser
+
+
+def _sub(review: Any, name: str, text: str) -> argparse.ArgumentParser:
+    return _italian(review.add_parser(name, help=text, description=text, add_help=False))
+
+
 def _review_commands(sub: Any) -> None:
-    review = sub.add_parser("review", help="the secretariat's review queue").add_subparsers(
-        dest="review_command", required=True
-    )
-    listing = review.add_parser("list", help="pending requests")
-    listing.add_argument("--json", action="store_true")
+    review = _italian(
+        sub.add_parser("review", help="la coda di revisione della segreteria", add_help=False)
+    ).add_subparsers(dest="review_command", required=True, title="comandi")
+    listing = _sub(review, "list", "le richieste in attesa")
+    listing.add_argument("--json", action="store_true", help="in formato JSON")
     listing.set_defaults(handler=cmd_review_list)
-    show = review.add_parser("show", help="one request in full")
-    show.add_argument("id", type=int)
+    show = _sub(review, "show", "una richiesta per intero, con le persone registrate")
+    show.add_argument("id", type=int, help="numero della richiesta")
     show.set_defaults(handler=cmd_review_show)
-    approve = review.add_parser("approve", help="send the link to the address on file")
-    approve.add_argument("id", type=int)
-    approve.add_argument("--person", required=True, help="username of the account")
-    approve.add_argument("--to", help="one of the person's addresses on file")
+    approve = _sub(review, "approve", "invia il collegamento a un indirizzo registrato")
+    approve.add_argument("id", type=int, help="numero della richiesta")
+    approve.add_argument("--person", required=True, help="codice (username) dell'account")
+    approve.add_argument("--to", help="uno degli indirizzi ammessi, se ce n'è più d'uno")
+    approve.add_argument(
+        "--kind",
+        choices=["adult", "student"],
+        help="conferma un collegamento di tipo diverso da quello richiesto",
+    )
     approve.set_defaults(handler=cmd_review_approve)
-    reject = review.add_parser("reject", help="close the request")
-    reject.add_argument("id", type=int)
-    reject.add_argument("--note", required=True, help="the reason (sent with --notify)")
-    reject.add_argument("--notify", action="store_true", help="tell the sender")
+    reject = _sub(review, "reject", "respinge la richiesta")
+    reject.add_argument("id", type=int, help="numero della richiesta")
+    reject.add_argument("--note", required=True, help="il motivo (inviato con --notify)")
+    reject.add_argument("--notify", action="store_true", help="avvisa il mittente")
     reject.set_defaults(handler=cmd_review_reject)
-    discard = review.add_parser("discard", help="close the request silently")
-    discard.add_argument("id", type=int)
+    discard = _sub(review, "discard", "archivia la richiesta senza rispondere")
+    discard.add_argument("id", type=int, help="numero della richiesta")
     discard.set_defaults(handler=cmd_review_discard)
     for command in (approve, reject, discard):
-        command.add_argument("--by", default=None, help="who decides (default: the OS user)")
+        command.add_argument(
+            "--by",
+            default=None,
+            help="nota: per conto di chi (chi decide è sempre l'utente del sistema)",
+        )
 
 
 def _outbox_commands(sub: Any) -> None:
@@ -327,25 +354,40 @@ def cmd_directory_show(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _say(text: str = "") -> None:
+    """Print review output with control sequences and bidi overrides removed."""
+    from credmail.core.terminal import printable
+
+    print(printable(text))
+
+
+def _line(text: object) -> str:
+    """One value from mail or the directory, on one line."""
+    from credmail.core.terminal import printable
+
+    return printable(str(text), one_line=True)
+
+
 def cmd_review_list(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.service.review import fmt_time, reason_label
+    from credmail.service.review import fmt_time, kind_label, reason_label
 
     app = ctx.app()
     items = app.review.pending()
     if args.json:
-        print(json.dumps([_review_json(item) for item in items], ensure_ascii=False, indent=2))
+        _say(json.dumps([_review_json(item) for item in items], ensure_ascii=False, indent=2))
         return 0
     if not items:
-        print("Nessuna richiesta in attesa di revisione.")
+        _say("Nessuna richiesta in attesa di revisione.")
         return 0
-    print(f"{len(items)} richieste in attesa di revisione:\n")
+    count = "1 richiesta" if len(items) == 1 else f"{len(items)} richieste"
+    _say(f"{count} in attesa di revisione:\n")
     for item in items:
-        print(
-            f"#{item.id}  {fmt_time(item.created_at, app.timezone)}  {item.sender or '?'}"
-            f"  [{item.kind}]"
+        _say(
+            f"#{item.id}  {fmt_time(item.created_at, app.timezone)}  {_line(item.sender or '?')}"
+            f"  [{kind_label(str(item.kind))}]"
         )
         for code in item.reasons:
-            print(f"      - {reason_label(code)} ({code})")
+            _say(f"      - {reason_label(code)} ({code})")
     return 0
 
 
@@ -363,7 +405,13 @@ def _review_json(item: Any) -> dict[str, Any]:
 
 
 def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.service.review import ReviewError, fmt_time, reason_label
+    from credmail.service.review import (
+        ReviewError,
+        fmt_time,
+        header_label,
+        kind_label,
+        reason_label,
+    )
 
     app = ctx.app()
     try:
@@ -372,30 +420,54 @@ def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
         raise CommandError(str(exc)) from None
     item = detail.item
     received = fmt_time(item.created_at, app.timezone)
-    print(f"Richiesta #{item.id} ({item.status}), ricevuta il {received}")
-    print(f"Tipo: {item.kind}")
+    _say(f"Richiesta #{item.id} ({_decision(item.status)}), ricevuta il {received}")
+    _say(f"Tipo: {kind_label(str(item.kind))}")
     for name, value in detail.headers.items():
-        print(f"{name}: {value}")
-    print("\nMotivi della revisione:")
+        _say(f"{header_label(name)}: {_line(value)}")
+    _say("\nMotivi della revisione:")
     for code in item.reasons:
-        print(f"  - {reason_label(code)} ({code})")
-    print("\nPersone registrate con l'indirizzo del mittente:")
-    for person in detail.people or []:
-        born = f", nato/a il {person.birth_date:%d/%m/%Y}" if person.birth_date else ""
-        print(f"  - {person.username}: {person.full_name} ({person.role}{born})")
+        _say(f"  - {reason_label(code)} ({code})")
+    _say("\nPersone registrate con l'indirizzo del mittente (codice: nome, ruolo):")
+    today = app.clock().astimezone(app.timezone).date()
+    for candidate in detail.people:
+        _say("  - " + _person_line(candidate.person, today))
+        for child in candidate.children:
+            _say("      figlio/a: " + _person_line(child, today))
     if not detail.people:
-        print("  (nessuna)")
-    print("\nTesto del messaggio:\n" + (detail.text.strip() or "(vuoto)"))
+        _say("  (nessuna)")
+    _say("\nTesto del messaggio:\n" + (detail.text.strip() or "(vuoto)"))
     if item.decided_at:
-        print(
-            f"\nDecisione: {item.decision} da {item.decided_by} il "
-            f"{fmt_time(item.decided_at, app.timezone)}; inviato: {item.sent_summary}"
+        _say(
+            f"\nDecisione: {_decision(item.decision)} da {_line(item.decided_by)} il "
+            f"{fmt_time(item.decided_at, app.timezone)}; inviato: {_line(item.sent_summary)}"
         )
+        if item.note:
+            _say(f"Nota: {_line(item.note)}")
     return 0
 
 
-def _by(args: argparse.Namespace) -> str:
-    return str(args.by or getpass.getuser())
+def _decision(code: str | None) -> str:
+    from credmail.service.review import decision_label
+
+    return decision_label(code)
+
+
+def _person_line(person: Any, today: Any) -> str:
+    from credmail.service.review import role_label
+
+    age = person.age_on(today)
+    born = f", {age} anni" if age is not None else ""
+    return _line(f"{person.username}: {person.full_name} ({role_label(str(person.role))}{born})")
+
+
+def _actor() -> Any:
+    from credmail.service.review import Actor
+
+    return Actor(getpass.getuser(), "cli")
+
+
+def _on_behalf(args: argparse.Namespace) -> str | None:
+    return f"indicato con --by: {args.by}" if args.by else None
 
 
 def _review_action(action: Callable[[], object]) -> object:
@@ -404,28 +476,42 @@ def _review_action(action: Callable[[], object]) -> object:
     try:
         return action()
     except ReviewError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(_line(exc)) from None
 
 
 def cmd_review_approve(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.service.review import Approval
+
     app = ctx.app()
-    sent = _review_action(lambda: app.review.approve(args.id, args.person, _by(args), args.to))
-    print(f"Richiesta #{args.id} approvata: in coda {sent}.")
+    done = _review_action(
+        lambda: app.review.approve(
+            args.id, args.person, _actor(), args.to, kind=args.kind, note=_on_behalf(args)
+        )
+    )
+    assert isinstance(done, Approval)
+    _say(
+        f"Richiesta #{args.id} approvata: in coda {done.template} per {done.username}"
+        f" all'indirizzo {_line(done.to)}."
+    )
+    for address in done.revoked:
+        _say(f"Revocato il collegamento ancora valido inviato a {_line(address)}.")
     return 0
 
 
 def cmd_review_reject(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
-    _review_action(lambda: app.review.reject(args.id, args.note, args.notify, _by(args)))
+    _review_action(
+        lambda: app.review.reject(args.id, args.note, args.notify, _actor(), extra=_on_behalf(args))
+    )
     told = " Il mittente sarà avvisato." if args.notify else ""
-    print(f"Richiesta #{args.id} respinta.{told}")
+    _say(f"Richiesta #{args.id} respinta.{told}")
     return 0
 
 
 def cmd_review_discard(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
-    _review_action(lambda: app.review.discard(args.id, _by(args)))
-    print(f"Richiesta #{args.id} archiviata senza risposta.")
+    _review_action(lambda: app.review.discard(args.id, _actor(), note=_on_behalf(args)))
+    _say(f"Richiesta #{args.id} archiviata senza risposta.")
     return 0
 
 
@@ -452,7 +538,7 @@ def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     for row in rows:
         error = f"  last error: {row['last_error']}" if row["last_error"] else ""
-        print(
+        _say(
             f"{row['id']:>5}  {row['status']:<8} {row['template']:<16} {row['recipient']}"
             f"  attempts={row['attempts']}{error}"
         )
@@ -505,7 +591,7 @@ def cmd_privacy_show(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
     with app.uow() as uow:
         held = show(uow, _address(args.email), app.clock())
-    print(json.dumps(held, ensure_ascii=False, indent=2))
+    _say(json.dumps(held, ensure_ascii=False, indent=2))  # subjects come from mail
     return 0
 
 

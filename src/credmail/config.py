@@ -175,6 +175,10 @@ class RepliesSettings(Section):
     school_name: str = "Istituto Stanga"
     signature: str = "La Segreteria"
     acknowledge_unknown: bool = False
+    contact: str = (
+        "Per informazioni può rispondere a questo messaggio, che sarà letto dalla "
+        "segreteria, oppure rivolgersi allo sportello negli orari di apertura."
+    )
 
 
 class AuthSettings(Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from datetime import date
 from pathlib import Path
@@ -195,7 +196,8 @@ def test_review_list_show_approve(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) 
     assert json.loads(cli("token", "check", link_in(reply)))["username"] == "G1003"
     assert json.loads(cli("review", "list", "--json")) == []
     shown = cli("review", "show", str(item["id"]))
-    assert "approved da rossi.segreteria" in shown
+    assert f"approvata da {getpass.getuser()} (cli)" in shown
+    assert "indicato con --by: rossi.segreteria" in shown
     again = cli("review", "approve", str(item["id"]), "--person", "G1003", expect=1)
     assert "già stata decisa" in again
 

@@ -16,7 +16,7 @@ from credmail.service.directory_csv import read_directory
 from credmail.service.housekeeping import housekeeping
 from credmail.service.links import check_token, redeem_token
 from credmail.service.privacy import Retention
-from credmail.service.review import ReviewError
+from credmail.service.review import Actor, ReviewError
 from tests.support.requests import request
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import body_text, link_in, make_app, server_settings
@@ -211,7 +211,7 @@ def test_logs_never_hold_addresses_tokens_or_links(
         dovecot.append(sample.to_bytes())
     run_once(app)
     item = next(i for i in app.review.pending() if i.reasons == ("ambiguous_person",))
-    app.review.approve(item.id, "G1003", "segreteria")
+    app.review.approve(item.id, "G1003", Actor("segreteria", "cli"))
     run_once(app)
     logs = capsys.readouterr().err
     assert "message.handled" in logs  # the capture really saw the run
@@ -287,8 +287,8 @@ def test_review_is_for_named_staff(dovecot: Dovecot, smtp: SmtpServer, sqlite_ur
     run_once(app)
     (item,) = app.review.pending()
     with pytest.raises(ReviewError, match="non è tra il personale autorizzato"):
-        app.review.discard(item.id, "intruso")
-    app.review.discard(item.id, "rossi.segreteria")
+        app.review.discard(item.id, Actor("intruso", "cli"))
+    app.review.discard(item.id, Actor("rossi.segreteria", "cli"))
     assert app.review.pending() == []
 
 
@@ -322,4 +322,4 @@ def test_privacy_show_forget_and_retention(
 
 def _decide_everything(app: App) -> None:
     for item in app.review.pending():
-        app.review.discard(item.id, "segreteria")
+        app.review.discard(item.id, Actor("segreteria", "cli"))

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from credmail.core.addresses import normalize_address
 from credmail.core.automated import automated_reasons
 from credmail.core.names import named_people
+from credmail.core.recipients import link_kind, matching, recipients
 from credmail.core.values import (
     Action,
     Decision,
@@ -25,10 +25,6 @@ from credmail.core.values import (
     SendReply,
 )
 
-PURPOSE_ADULT = "adult_reset"
-PURPOSE_STUDENT = "student_reset"
-TEMPLATE_LINK_ADULT = "link_adult"
-TEMPLATE_LINK_STUDENT = "link_student"
 TEMPLATE_MINOR_PROCEDURE = "minor_procedure"
 TEMPLATE_ACKNOWLEDGE = "acknowledge_unknown"
 
@@ -152,24 +148,35 @@ def _acknowledge(facts: Facts, reasons: tuple[str, ...]) -> tuple[Action, ...]:
 
 
 def _answer(facts: Facts, res: Resolution) -> Action | None:
-    sender = facts.mail.sender
-    if sender is None:
+    if facts.mail.sender is None:
         return None
     if facts.classification.kind is RequestKind.ADULT and res.minor_only_sender:
-        return SendReply(TEMPLATE_MINOR_PROCEDURE, _on_file(facts.people_on_file, sender))
+        return _minor_procedure(facts)
     if res.chosen is None:
         return None
-    if facts.classification.kind is RequestKind.STUDENT:
-        to = _on_file(res.guardians, sender)
-        return SendLink(res.chosen.username, PURPOSE_STUDENT, to, TEMPLATE_LINK_STUDENT)
-    to = _on_file((res.chosen,), sender)
-    return SendLink(res.chosen.username, PURPOSE_ADULT, to, TEMPLATE_LINK_ADULT)
+    to = _on_file(facts, recipients(res.chosen, res.guardians, facts.today))
+    if to is None:
+        return None
+    purpose, template = link_kind(res.chosen, facts.today)
+    return SendLink(res.chosen.username, purpose, to, template)
 
 
-def _on_file(people: tuple[Person, ...], sender: str) -> str:
-    """The address exactly as the directory records it, for the sender's lookup key."""
-    for person in people:
-        for address in person.emails:
-            if normalize_address(address) == sender:
-                return address
-    raise ValueError("sender is not on file for the chosen people")
+def _minor_procedure(facts: Facts) -> Action | None:
+    """The minors' procedure, to the minor's own address, addressed by name when known."""
+    own = tuple(a for p in facts.people_on_file for a in p.emails)
+    to = _on_file(facts, own)
+    if to is None:
+        return None
+    about = facts.people_on_file[0].username if len(facts.people_on_file) == 1 else None
+    return SendReply(TEMPLATE_MINOR_PROCEDURE, to, about=about)
+
+
+def _on_file(facts: Facts, addresses: tuple[str, ...]) -> str | None:
+    """The address exactly as the directory records it whose exact key is the sender's.
+
+    Only `addresses` count (the recipients of mail about the account); None when the
+    sender is not one of them, or when two of them have the sender's exact key.
+    """
+    written = facts.mail.sender_as_written or facts.mail.sender or ""
+    found = matching(addresses, written, facts.address_key)
+    return found[0] if len(set(found)) == 1 else None

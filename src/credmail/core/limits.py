@@ -143,7 +143,9 @@ def _repeat(
         return None
     if usage.repeat_notice_sent.get(address, False):
         return Decision(Outcome.ANSWERED, ("repeat_request",), ())
-    notice = SendReply(TEMPLATE_ALREADY_SENT, link.to, (("sent_at", sent_at.strftime("%H:%M")),))
+    notice = SendReply(
+        TEMPLATE_ALREADY_SENT, link.to, context=(("sent_at", sent_at.strftime("%H:%M")),)
+    )
     return Decision(Outcome.ANSWERED, ("repeat_request",), (notice,))
 
 

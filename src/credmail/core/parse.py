@@ -46,7 +46,14 @@ def parse_message(raw: bytes) -> InboundMail:
         automation_headers=_automation(msg),
         is_delivery_report=msg.get_content_type() == "multipart/report",
         date_header=_safe_str(msg, "Date"),
+        sender_as_written=_as_written(msg) if sender else "",
     )
+
+
+def _as_written(msg: EmailMessage) -> str:
+    """The single From address as written (its domain not folded), for exact matching."""
+    addresses: tuple[Address, ...] = tuple(getattr(msg["From"], "addresses", ()))
+    return _clean(addresses[0].addr_spec).strip() if len(addresses) == 1 else ""
 
 
 def _clean(text: str) -> str:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+
+from credmail.core.addresses import normalize_address
 
 
 class Role(enum.StrEnum):
@@ -62,6 +65,7 @@ class InboundMail:
     automation_headers: tuple[tuple[str, str], ...]
     is_delivery_report: bool
     date_header: str = ""
+    sender_as_written: str = ""  # the From address before folding, for the exact match
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,7 @@ class Facts:
     today: date
     sender_auth: SenderAuth
     options: DecideOptions = DecideOptions()
+    address_key: Callable[[str], str | None] = normalize_address  # service injects IDNA 2008
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,7 @@ class SendReply:
     template: str
     to: str
     context: tuple[tuple[str, str], ...] = ()
+    about: str | None = None  # username of the person the reply addresses by name
 
 
 @dataclass(frozen=True)

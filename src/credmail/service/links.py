@@ -17,12 +17,14 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 from credmail.core.addresses import normalize_address
+from credmail.core.recipients import link_kind, matching, recipients
 from credmail.core.values import Person
+from credmail.service.address_keys import exact_key
 from credmail.service.ports import TokenRecord, UnitOfWork
 
 SELECTOR_BYTES = 12
@@ -172,17 +174,17 @@ def _state(uow: UnitOfWork, record: TokenRecord, now: datetime) -> str:
         return "revoked"
     if record.expires_at <= now:
         return "expired"
-    if not _still_bound(uow, record):
+    if not _still_bound(uow, record, now.date()):
         return "stale"
     return "valid"
 
 
-def _still_bound(uow: UnitOfWork, record: TokenRecord) -> bool:
+def _still_bound(uow: UnitOfWork, record: TokenRecord, today: date) -> bool:
+    """Same record, same kind of link, and its address still a recipient (core.recipients)."""
     person = uow.directory.get(record.username)
     if person is None or directory_state(person) != record.state_hash:
         return False
-    on_file = list(person.emails)
-    for guardian in uow.directory.guardians_of(person.username):
-        on_file += guardian.emails
-    keys = {normalize_address(address) for address in on_file}
-    return record.address is not None and normalize_address(record.address) in keys
+    if record.address is None or link_kind(person, today)[0] != record.purpose:
+        return False
+    guardians = uow.directory.guardians_of(person.username) if person.is_minor_on(today) else []
+    return bool(matching(recipients(person, guardians, today), record.address, exact_key))

@@ -34,6 +34,7 @@ from credmail.core.values import (
     SendLink,
     SendReply,
 )
+from credmail.service.address_keys import exact_key
 from credmail.service.authentication import SenderAuthenticator
 from credmail.service.limiting import RateLimiter
 from credmail.service.outgoing import Mailer
@@ -158,6 +159,7 @@ class MessageProcessor:
             today=now.astimezone(self.policy.timezone).date(),
             sender_auth=sender_auth,
             options=self.policy.options,
+            address_key=exact_key,
         )
 
     def _apply(

@@ -47,6 +47,8 @@ class Mailer:
             link_values, selector = self._link_context(uow, person, action, now)
             values |= link_values
             account = (action.username, action.purpose)
+        elif action.about is not None:
+            values["person"] = (known or {}).get(action.about) or uow.directory.get(action.about)
         mail = self.composer.compose(action.template, action.to, values, in_reply_to, now)
         uow.outbox.add(
             mail,

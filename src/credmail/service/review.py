@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from credmail.core.addresses import normalize_address
-from credmail.core.decide import (
-    PURPOSE_ADULT,
-    PURPOSE_STUDENT,
-    TEMPLATE_LINK_ADULT,
-    TEMPLATE_LINK_STUDENT,
-)
+from credmail.core.recipients import link_kind, matching, recipients, request_kind_of
 from credmail.core.values import Person, SendLink, SendReply
+from credmail.service.address_keys import exact_key
 from credmail.service.outgoing import Mailer
 from credmail.service.pipeline import Clock
 from credmail.service.ports import ReviewItem, UnitOfWork, UnitOfWorkFactory
@@ -28,11 +24,40 @@ class ReviewError(Exception):
 
 
 @dataclass(frozen=True)
+class Actor:
+    """Who decides: the OS user (CLI) or an authenticated session (web), never a flag."""
+
+    name: str
+    source: Literal["cli", "web"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.source})"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A person on file with the sender's address, and a guardian's students."""
+
+    person: Person
+    children: tuple[Person, ...] = ()
+
+
+@dataclass(frozen=True)
 class ReviewDetail:
     item: ReviewItem
     headers: dict[str, str]
     text: str
-    people: list[Person]
+    people: list[Candidate]
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What an approval queued, and the addresses of the still-valid links it revoked."""
+
+    template: str
+    username: str
+    to: str
+    revoked: tuple[str, ...] = ()
 
 
 class ReviewDesk:
@@ -47,9 +72,9 @@ class ReviewDesk:
         self.uow, self.mailer = uow, mailer
         self.clock, self.timezone, self.staff = clock, timezone, staff
 
-    def _authorize(self, by: str) -> None:
-        if self.staff and by not in self.staff:
-            raise ReviewError(f"{by} non è tra il personale autorizzato alla revisione")
+    def _authorize(self, actor: Actor) -> None:
+        if self.staff and actor.name not in self.staff:
+            raise ReviewError(f"{actor.name} non è tra il personale autorizzato alla revisione")
 
     def pending(self) -> list[ReviewItem]:
         with self.uow(read_only=True) as uow:
@@ -59,37 +84,51 @@ class ReviewDesk:
         with self.uow(read_only=True) as uow:
             item = self._item(uow, item_id)
             people = uow.directory.people_with_address(item.sender) if item.sender else []
+            candidates = [_candidate(uow, person) for person in people]
         headers, text = _summary(item.raw or b"")
-        return ReviewDetail(item, headers, text, people)
+        return ReviewDetail(item, headers, text, candidates)
 
-    def approve(self, item_id: int, username: str, by: str, to: str | None = None) -> str:
-        self._authorize(by)
+    def approve(
+        self,
+        item_id: int,
+        username: str,
+        actor: Actor,
+        to: str | None = None,
+        *,
+        kind: str | None = None,
+        note: str | None = None,
+    ) -> Approval:
+        """Queue the link for `username`; `kind` confirms a link of another kind than asked."""
+        self._authorize(actor)
         now = self.clock()
+        today = now.astimezone(self.timezone).date()
         with self.uow() as uow:
             item = self._pending(uow, item_id)
             person = uow.directory.get(username)
             if person is None:
-                raise ReviewError(f"nessuna persona con username {username}")
-            address = _recipient(uow, person, item.sender, to)
-            minor = person.is_minor_on(now.astimezone(self.timezone).date())
-            purpose, template = (
-                (PURPOSE_STUDENT, TEMPLATE_LINK_STUDENT)
-                if minor
-                else (PURPOSE_ADULT, TEMPLATE_LINK_ADULT)
-            )
+                raise ReviewError(f"nessuna persona con codice {username}")
+            _check_kind(item, person, today, kind)
+            guardians = uow.directory.guardians_of(username) if person.is_minor_on(today) else []
+            address = _recipient(person, recipients(person, guardians, today), to)
+            purpose, template = link_kind(person, today)
+            revoked = tuple(r.address or "?" for r in uow.tokens.active(username, purpose, now))
             action = SendLink(username, purpose, address, template)
             self.mailer.queue(uow, action, item.message_id, now, review_id=item_id)
-            sent = f"{template} for {username}"
-            uow.review.record_decision(item_id, "approved", by, now, None, sent)
+            sent = f"{template} per {username}" + (
+                f"; revocati {len(revoked)} collegamenti ancora validi" if revoked else ""
+            )
+            uow.review.record_decision(item_id, "approved", str(actor), now, note, sent)
             uow.commit()
-        return sent
+        return Approval(template, username, address, revoked)
 
-    def reject(self, item_id: int, note: str, notify: bool, by: str) -> str:
-        self._authorize(by)
+    def reject(
+        self, item_id: int, note: str, notify: bool, actor: Actor, *, extra: str | None = None
+    ) -> str:
+        self._authorize(actor)
         now = self.clock()
         with self.uow() as uow:
             item = self._pending(uow, item_id)
-            sent = "nothing"
+            sent = "niente"
             if notify:
                 if not item.sender:
                     raise ReviewError("la richiesta non ha un mittente valido da avvisare")
@@ -98,15 +137,18 @@ class ReviewDesk:
                     uow, notice, item.message_id, now, context={"note": note}, review_id=item_id
                 )
                 sent = TEMPLATE_REJECTED
-            uow.review.record_decision(item_id, "rejected", by, now, note, sent)
+            recorded = f"{note} ({extra})" if extra else note
+            uow.review.record_decision(item_id, "rejected", str(actor), now, recorded, sent)
             uow.commit()
         return sent
 
-    def discard(self, item_id: int, by: str) -> None:
-        self._authorize(by)
+    def discard(self, item_id: int, actor: Actor, *, note: str | None = None) -> None:
+        self._authorize(actor)
         with self.uow() as uow:
             self._pending(uow, item_id)
-            uow.review.record_decision(item_id, "discarded", by, self.clock(), None, "nothing")
+            uow.review.record_decision(
+                item_id, "discarded", str(actor), self.clock(), note, "niente"
+            )
             uow.commit()
 
     def _item(self, uow: UnitOfWork, item_id: int) -> ReviewItem:
@@ -118,29 +160,51 @@ class ReviewDesk:
     def _pending(self, uow: UnitOfWork, item_id: int) -> ReviewItem:
         item = self._item(uow, item_id)
         if item.status != "pending":
-            raise ReviewError(f"la richiesta {item_id} è già stata decisa ({item.status})")
+            raise ReviewError(
+                f"la richiesta {item_id} è già stata decisa ({decision_label(item.status)})"
+            )
         return item
 
 
-def _recipient(uow: UnitOfWork, person: Person, sender: str | None, to: str | None) -> str:
-    """An address on file for the person (for a student, also their guardians')."""
-    on_file = list(person.emails)
-    for guardian in uow.directory.guardians_of(person.username):
-        on_file += guardian.emails
-    by_key = {normalize_address(a): a for a in on_file}
+def _candidate(uow: UnitOfWork, person: Person) -> Candidate:
+    children = uow.directory.students_of([person.username]) if person.students else []
+    return Candidate(person, tuple(children))
+
+
+def _check_kind(item: ReviewItem, person: Person, today: date, kind: str | None) -> None:
+    """Refuse a person whose link is not what the request asked for, unless confirmed."""
+    gets = request_kind_of(person, today)
+    if kind is not None and kind != gets:
+        raise ReviewError(
+            f"{person.username} riceverebbe il collegamento {link_label(gets)}, "
+            f"non {link_label(kind)}"
+        )
+    if kind is None and str(item.kind) != gets:
+        raise ReviewError(
+            f"la richiesta chiede {kind_label(str(item.kind))}, ma {person.username} "
+            f"riceverebbe il collegamento {link_label(gets)}: se è voluto, confermare "
+            f"con --kind {gets}"
+        )
+
+
+def _recipient(person: Person, addresses: tuple[str, ...], to: str | None) -> str:
+    """One of the addresses that may receive mail about the account (see core.recipients)."""
     if to is not None:
-        key = normalize_address(to)
-        if key not in by_key:
-            raise ReviewError(f"{to} non è un indirizzo registrato per {person.username}")
-        return by_key[key]
-    if sender in by_key:
-        return by_key[sender]
-    if len(by_key) == 1:
-        return next(iter(by_key.values()))
-    if not by_key:
-        raise ReviewError(f"{person.username} non ha indirizzi registrati")
+        found = set(matching(addresses, to, exact_key))
+        if len(found) != 1:
+            raise ReviewError(
+                f"{to} non è un indirizzo registrato per {person.username} "
+                f"(ammessi: {', '.join(addresses) or 'nessuno'})"
+            )
+        return found.pop()
+    if len(addresses) == 1:
+        return addresses[0]
+    if not addresses:
+        whose = "dei genitori/tutori" if person.role.value == "student" else "propri"
+        raise ReviewError(f"{person.username} non ha indirizzi registrati ({whose})")
     raise ReviewError(
-        f"{person.username} ha {len(by_key)} indirizzi registrati: sceglierne uno con --to"
+        f"{person.username} ha {len(addresses)} indirizzi possibili "
+        f"({', '.join(addresses)}): sceglierne uno con --to"
     )
 
 
@@ -201,3 +265,55 @@ REASON_LABELS = {
 
 def reason_label(code: str) -> str:
     return REASON_LABELS.get(code, code)
+
+
+KIND_LABELS = {
+    "adult": "credenziali personali",
+    "student": "credenziali di uno studente",
+    "unknown": "una richiesta non riconosciuta",
+}
+LINK_LABELS = {
+    "adult": "per un adulto (link_adult)",
+    "student": "per uno studente minorenne (link_student)",
+}
+HEADER_LABELS = {
+    "From": "Mittente",
+    "To": "Destinatario",
+    "Subject": "Oggetto",
+    "Date": "Data",
+    "Reply-To": "Rispondere a",
+    "Message-ID": "Message-ID",
+}
+ROLE_LABELS = {
+    "student": "studente",
+    "guardian": "genitore/tutore",
+    "teacher": "docente",
+    "staff": "personale ATA",
+    "head": "dirigente",
+}
+DECISION_LABELS = {
+    "pending": "in attesa",
+    "approved": "approvata",
+    "rejected": "respinta",
+    "discarded": "archiviata",
+}
+
+
+def kind_label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind)
+
+
+def link_label(kind: str) -> str:
+    return LINK_LABELS.get(kind, kind)
+
+
+def header_label(name: str) -> str:
+    return HEADER_LABELS.get(name, name)
+
+
+def role_label(role: str) -> str:
+    return ROLE_LABELS.get(role, role)
+
+
+def decision_label(decision: str | None) -> str:
+    return DECISION_LABELS.get(decision or "", decision or "")

@@ -50,8 +50,24 @@ class SqlDirectory:
         self.session = session
 
     def _people(self, query: Select[PersonRow]) -> list[Person]:
-        rows = self.session.scalars(query.options(selectinload(PersonRow.emails)))
-        return [to_person(row) for row in rows.unique()]
+        rows = list(self.session.scalars(query.options(selectinload(PersonRow.emails))).unique())
+        children = self._children([row.id for row in rows if row.role == Role.GUARDIAN.value])
+        return [to_person(row, children.get(row.id, ())) for row in rows]
+
+    def _children(self, guardian_ids: Sequence[int]) -> dict[int, list[str]]:
+        """Each guardian's students' usernames (Person.students), in one query."""
+        if not guardian_ids:
+            return {}
+        query = (
+            select(GuardianshipRow.guardian_id, PersonRow.username)
+            .join(PersonRow, PersonRow.id == GuardianshipRow.student_id)
+            .where(GuardianshipRow.guardian_id.in_(guardian_ids))
+            .order_by(PersonRow.username)
+        )
+        found: dict[int, list[str]] = {}
+        for guardian_id, username in self.session.execute(query):
+            found.setdefault(guardian_id, []).append(username)
+        return found
 
     def people_with_address(self, address_key: str) -> list[Person]:
         query = select(PersonRow).join(EmailRow).where(EmailRow.address_key == address_key)
@@ -561,6 +577,17 @@ class SqlTokens:
             .values(revoked_at=now)
         )
         return _rowcount(result)
+
+    def active(self, username: str, purpose: str, now: datetime) -> list[TokenRecord]:
+        """Unspent, unrevoked, unexpired tokens: what a new one for the account revokes."""
+        query = select(TokenRow).where(
+            TokenRow.username == username,
+            TokenRow.purpose == purpose,
+            TokenRow.used_at.is_(None),
+            TokenRow.revoked_at.is_(None),
+            TokenRow.expires_at > now,
+        )
+        return [_token_record(row) for row in self.session.scalars(query.order_by(TokenRow.id))]
 
     def find(self, selector: str) -> TokenRecord | None:
         row = self.session.scalar(select(TokenRow).where(TokenRow.selector == selector))
