@@ -96,8 +96,12 @@ def test_a_token_bound_to_someone_elses_address_is_stale(
     with app.uow() as uow:
         student, minor = uow.directory.get("S2005"), uow.directory.get("S2001")
         assert student is not None and minor is not None
-        wrong = issuer.issue(uow, student, "adult_reset", "elena.neri@example.org", now)
-        right = issuer.issue(uow, minor, "student_reset", "mario.rossi@example.org", now)
+        reserved = [
+            issuer.issue(uow, student, "adult_reset", "elena.neri@example.org", now),
+            issuer.issue(uow, minor, "student_reset", "mario.rossi@example.org", now),
+        ]
+        wrong, right = (issuer.mint(uow, str(link.selector), now) for link in reserved)
+        assert wrong is not None and right is not None
         uow.commit()
     with app.uow() as uow:
         assert check_token(uow, wrong.url, now).state == "stale"

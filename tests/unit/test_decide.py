@@ -117,7 +117,7 @@ CASES = [
         "minor_own_address.eml",
         Outcome.ANSWERED,
         (),
-        SendReply("minor_procedure", "sara.verdi@studenti.example.org", "S4"),
+        SendReply("minor_procedure", "sara.verdi@studenti.example.org", about="S4"),
     ),
     (
         "student_first_name_no_accent.eml",
@@ -215,7 +215,7 @@ def test_student_aged_18_counts_as_adult_for_own_request() -> None:
     (action,) = decide(facts_for(raw)).actions
     assert action == SendLink("S5", "adult_reset", "davide.neri@example.org", "link_adult")
     (younger,) = decide(facts_for(raw, today=date(2026, 9, 1))).actions
-    assert younger == SendReply("minor_procedure", "davide.neri@example.org", "S5")
+    assert younger == SendReply("minor_procedure", "davide.neri@example.org", about="S5")
 
 
 def test_guardian_with_no_linked_student_goes_to_review() -> None:

@@ -57,7 +57,7 @@ def repeat_usage(**extra: object) -> Usage:
 
 def test_a_repeat_inside_the_window_gets_one_calm_reply() -> None:
     limited = apply_limits(ANSWER, repeat_usage(), Limits(), KEYS)
-    notice = SendReply("link_already_sent", TEACHER, (("sent_at", "10:02"),))
+    notice = SendReply("link_already_sent", TEACHER, context=(("sent_at", "10:02"),))
     assert limited.decision == Decision(Outcome.ANSWERED, ("repeat_request",), (notice,))
 
 
