@@ -91,7 +91,7 @@ def bootstrap(
         settings.smtp.retry_max_seconds,
         settings.smtp.max_attempts,
     )
-    delivery = OutboxDelivery(uow, sender or _sender(settings), clock, retry)
+    delivery = OutboxDelivery(uow, sender or make_sender(settings), clock, retry)
     review = ReviewDesk(uow, mailer, clock, timezone, settings.review.staff)
     return App(
         settings,
@@ -101,7 +101,7 @@ def bootstrap(
         delivery,
         review,
         links,
-        source_factory or (lambda: _source(settings)),
+        source_factory or (lambda: make_source(settings)),
         clock,
         timezone,
     )
@@ -165,7 +165,7 @@ def _links(settings: Settings) -> LinkIssuer:
     return TokenLinkIssuer(settings.links.base_url, settings.links.ttl_minutes)
 
 
-def _sender(settings: Settings) -> MailSender:
+def make_sender(settings: Settings) -> MailSender:
     smtp = settings.smtp
     if smtp.outbox_dir is not None:
         return EmlFileSender(smtp.outbox_dir)
@@ -180,7 +180,7 @@ def _sender(settings: Settings) -> MailSender:
     )
 
 
-def _source(settings: Settings) -> MailSource:
+def make_source(settings: Settings) -> MailSource:
     mailbox = settings.mailbox
     if mailbox.kind == "maildir":
         assert mailbox.maildir_path is not None
