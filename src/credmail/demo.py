@@ -21,24 +21,40 @@ from credmail.runners.daemon import run_once
 from credmail.samples import AUTHSERV_ID, SAMPLES, directory_csv
 from credmail.service.directory_csv import read_directory
 
+DEMO_CONFIG = """\
+# The demo's configuration, written by `credmail demo` (the demo school's identity:
+# real use sets its own, there are no defaults).
+[mailbox]
+kind = "maildir"
+maildir_path = "{workdir}/Maildir"
+process_existing = true
+
+[smtp]
+from_address = "segreteria@istitutostanga.edu.it"
+outbox_dir = "{workdir}/sent"
+
+[links]
+base_url = "https://registro.istitutostanga.edu.it"
+
+[replies]
+school_name = "Istituto Stanga"
+
+[database]
+url = "sqlite:///{workdir}/credmail.db"
+
+[auth]
+trusted_authserv_ids = ["{authserv_id}"]
+
+[logging]
+level = "warning"
+"""
+
 
 def demo_settings(workdir: Path) -> Settings:
-    return load_settings(
-        None,
-        environ={
-            # The demo school's identity (real use sets its own: there are no defaults).
-            "CREDMAIL_SMTP__FROM_ADDRESS": "segreteria@istitutostanga.edu.it",
-            "CREDMAIL_REPLIES__SCHOOL_NAME": "Istituto Stanga",
-            "CREDMAIL_LINKS__BASE_URL": "https://registro.istitutostanga.edu.it",
-            "CREDMAIL_MAILBOX__KIND": "maildir",
-            "CREDMAIL_MAILBOX__MAILDIR_PATH": str(workdir / "Maildir"),
-            "CREDMAIL_MAILBOX__PROCESS_EXISTING": "true",
-            "CREDMAIL_SMTP__OUTBOX_DIR": str(workdir / "sent"),
-            "CREDMAIL_DATABASE__URL": f"sqlite:///{workdir / 'credmail.db'}",
-            "CREDMAIL_LOGGING__LEVEL": "warning",
-            "CREDMAIL_AUTH__TRUSTED_AUTHSERV_IDS": f'["{AUTHSERV_ID}"]',
-        },
-    )
+    """Write the demo's config file into `workdir` and load it (no environment)."""
+    config = workdir / "credmail.toml"
+    config.write_text(DEMO_CONFIG.format(workdir=workdir, authserv_id=AUTHSERV_ID))
+    return load_settings(config, environ={})
 
 
 def seed_maildir(root: Path) -> dict[str, str]:
@@ -96,19 +112,7 @@ def _demo(workdir: Path, kept: bool) -> None:
     print(f"\nThe demo files are in {workdir} (delete the folder when done):")
     print(f"  replies, as .eml files: {workdir / 'sent'}")
     print("  the review queue:")
-    print(
-        f"    CREDMAIL_CONFIG= {_identity_env()} "
-        f"CREDMAIL_DATABASE__URL=sqlite:///{workdir / 'credmail.db'} "
-        f"{credmail_command()} review list"
-    )
-
-
-def _identity_env() -> str:
-    return (
-        "CREDMAIL_SMTP__FROM_ADDRESS=segreteria@istitutostanga.edu.it "
-        "CREDMAIL_REPLIES__SCHOOL_NAME='Istituto Stanga' "
-        "CREDMAIL_LINKS__BASE_URL=https://registro.istitutostanga.edu.it"
-    )
+    print(f"    {credmail_command()} --config {workdir / 'credmail.toml'} review list")
 
 
 def _summary(result: dict[str, object]) -> str:

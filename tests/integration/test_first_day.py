@@ -188,3 +188,11 @@ def test_backlog_is_counted_listed_and_handled(
     assert len(smtp.handler.messages) == 2
     assert len(dovecot.folder_messages("INBOX")) == 1  # the ordinary mail stays
     assert "0 skipped requests waiting" in cli("backlog", "list")
+
+
+def test_an_unreachable_postgresql_database_is_one_line(cli: Cli) -> None:
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/credmail_no_such_database"
+    cli.env["CREDMAIL_DATABASE__URL"] = url
+    err = cli("review", "list", expect=1).strip()
+    assert err.startswith(f"credmail: database {url}: ")
+    assert err.endswith("check database.url") and len(err.splitlines()) == 1
