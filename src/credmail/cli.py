@@ -477,6 +477,8 @@ def cmd_token_check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _backlog(ctx: Context) -> tuple[App, Any, list[Any]]:
+    if ctx.settings.mailbox.kind != "imap":
+        raise CommandError("backlog needs an IMAP mailbox (a Maildir has no UIDs to resume from)")
     app = ctx.app()
     source = app.source_factory()
     try:

@@ -196,3 +196,9 @@ def test_an_unreachable_postgresql_database_is_one_line(cli: Cli) -> None:
     err = cli("review", "list", expect=1).strip()
     assert err.startswith(f"credmail: database {url}: ")
     assert err.endswith("check database.url") and len(err.splitlines()) == 1
+
+
+def test_backlog_is_refused_for_a_maildir(cli: Cli, tmp_path: Path) -> None:
+    cli.env["CREDMAIL_MAILBOX__KIND"] = "maildir"
+    cli.env["CREDMAIL_MAILBOX__MAILDIR_PATH"] = str(tmp_path / "Maildir")
+    assert "backlog needs an IMAP mailbox" in cli("backlog", "list", expect=1)
