@@ -93,7 +93,7 @@ def bootstrap(
         settings.smtp.max_attempts,
     )
     delivery = OutboxDelivery(
-        uow, sender or _sender(settings), clock, retry, mailer.finalize, is_transient
+        uow, sender or make_sender(settings), clock, retry, mailer.finalize, is_transient
     )
     review = ReviewDesk(uow, mailer, clock, timezone, settings.review.staff)
     return App(
@@ -104,7 +104,7 @@ def bootstrap(
         delivery,
         review,
         links,
-        source_factory or (lambda: _source(settings)),
+        source_factory or (lambda: make_source(settings)),
         clock,
         timezone,
     )
@@ -172,7 +172,7 @@ def _links(settings: Settings) -> LinkIssuer:
     return TokenLinkIssuer(settings.links.base_url, settings.links.ttl_minutes)
 
 
-def _sender(settings: Settings) -> MailSender:
+def make_sender(settings: Settings) -> MailSender:
     smtp = settings.smtp
     if smtp.outbox_dir is not None:
         return EmlFileSender(smtp.outbox_dir)
@@ -187,7 +187,7 @@ def _sender(settings: Settings) -> MailSender:
     )
 
 
-def _source(settings: Settings) -> MailSource:
+def make_source(settings: Settings) -> MailSource:
     mailbox = settings.mailbox
     if mailbox.kind == "maildir":
         assert mailbox.maildir_path is not None

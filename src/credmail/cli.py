@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from credmail.bootstrap import App, bootstrap
-from credmail.config import ConfigError, Settings, config_path, load_settings
+from credmail.config import ConfigError, Settings, config_path, load_settings, with_mail_secrets
 from credmail.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -23,18 +23,28 @@ EXIT_USAGE = 64
 EXIT_FAILURE = 1
 
 
+# Only these commands sign in to IMAP or SMTP (and so read the mail password files).
+CONNECTING = {"run", "check-config", "backlog"}
+# Only these create or migrate the database; every other command needs it to exist.
+MIGRATING = {"run", "directory"}
+
+
 class Context:
     """What a command needs; the app (and its engine) is built on first use, closed at exit."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, may_migrate: bool = False) -> None:
         self.settings = settings
+        self.may_migrate = may_migrate
         self._app: App | None = None
 
     def app(self, *, migrate: bool = True) -> App:
+        """`migrate=False`: the schema is not looked at (check-config, db upgrade)."""
         if self._app is None:
             self._app = bootstrap(self.settings)
-            if migrate:
+            if migrate and self.may_migrate:
                 _ensure_schema(self._app)
+            elif migrate:
+                _require_schema(self._app)
         return self._app
 
     def close(self) -> None:
@@ -60,15 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from credmail.demo import run_demo
 
-        return int(run_demo(args.workdir))
+        return int(run_demo(args.workdir, keep=args.keep))
     try:
         settings = load_settings(config_path(args.config))
+        if args.command in CONNECTING:
+            settings = with_mail_secrets(settings)
     except ConfigError as exc:
         print(f"credmail: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings.logging.level, settings.logging.format)
     handler: Handler = args.handler
-    context = Context(settings)
+    context = Context(settings, may_migrate=args.command in MIGRATING)
     try:
         return handler(args, context)
     except ConfigError as exc:
@@ -77,8 +89,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"credmail: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except Exception as exc:
+        return _expected_failure(exc, settings)
     finally:
         context.close()
+
+
+def _expected_failure(exc: Exception, settings: Settings) -> int:
+    """A connection, login, folder or database failure: one line, no traceback."""
+    from credmail.diagnostics import explain
+
+    line = explain(exc, settings)
+    if line is None:
+        raise exc
+    print(f"credmail: {line}", file=sys.stderr)
+    return EXIT_FAILURE
 
 
 class CommandError(Exception):
@@ -89,14 +114,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="credmail", description=__doc__)
     parser.add_argument("--config", help="TOML config file (default: $CREDMAIL_CONFIG)")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("check-config", help="validate the configuration and exit").set_defaults(
-        handler=cmd_check_config
+    check = sub.add_parser("check-config", help="validate the configuration and exit")
+    check.add_argument(
+        "--connect", action="store_true", help="also sign in to IMAP and SMTP, step by step"
     )
+    check.set_defaults(handler=cmd_check_config)
     run = sub.add_parser("run", help="watch the mailbox until SIGTERM")
     run.add_argument("--once", action="store_true", help="handle what is there now and exit")
     run.set_defaults(handler=cmd_run)
     demo = sub.add_parser("demo", help="the whole flow on embedded sample data")
-    demo.add_argument("--workdir", type=Path, help="keep the demo files here")
+    demo.add_argument("--workdir", type=Path, help="write the demo files here (and keep them)")
+    demo.add_argument("--keep", action="store_true", help="keep the temporary demo files")
     demo.set_defaults(handler=None)
     status = sub.add_parser("status", help="last successful sync, outbox and review counts")
     status.add_argument("--json", action="store_true")
@@ -106,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     _review_commands(sub)
     _outbox_commands(sub)
     _token_commands(sub)
+    _backlog_commands(sub)
     _privacy_commands(sub)
     _limits_commands(sub)
     return parser
@@ -234,9 +263,22 @@ def _token_commands(sub: Any) -> None:
     token = sub.add_parser("token", help="reset links").add_subparsers(
         dest="token_command", required=True
     )
-    check = token.add_parser("check", help="what a token or link is bound to")
-    check.add_argument("token")
+    check = token.add_parser(
+        "check", help="what a token or link is bound to (read from a prompt or standard input)"
+    )
     check.set_defaults(handler=cmd_token_check)
+
+
+def _backlog_commands(sub: Any) -> None:
+    backlog = sub.add_parser(
+        "backlog", help="requests first start left in the folder unanswered"
+    ).add_subparsers(dest="backlog_command", required=True)
+    backlog.add_parser("list", help="the skipped requests still waiting").set_defaults(
+        handler=cmd_backlog_list
+    )
+    handle = backlog.add_parser("handle", help="handle them now, as if they had just arrived")
+    handle.add_argument("--dry-run", action="store_true", help="list what would be handled")
+    handle.set_defaults(handler=cmd_backlog_handle)
 
 
 # -- handlers ---------------------------------------------------------------------------
@@ -249,8 +291,26 @@ def _ensure_schema(app: App) -> None:
         upgrade(app.engine)
 
 
+def _require_schema(app: App) -> None:
+    """Read-only commands never create a database: a missing one is named, not made."""
+    from credmail.adapters.db.engine import is_current
+
+    url = app.engine.url
+    shown = url.render_as_string(hide_password=True)
+    hint = "set CREDMAIL_CONFIG (or --config) to the daemon's file, or run `credmail db upgrade`"
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and not Path(path).exists():
+        raise CommandError(f"database {shown} does not exist; {hint}")
+    if not is_current(app.engine):
+        raise CommandError(f"database {shown} is not at the newest revision; {hint}")
+
+
 def cmd_check_config(args: argparse.Namespace, ctx: Context) -> int:
-    ctx.app(migrate=False)  # builds everything, loads every reply template, connects nothing
+    ctx.app(migrate=False)  # builds everything, loads every reply template
+    if args.connect:
+        from credmail.diagnostics import check_connections
+
+        check_connections(ctx.settings, lambda step: print(f"ok: {step}", flush=True))
     print("configuration ok")
     return 0
 
@@ -566,14 +626,69 @@ def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _read_token() -> str:
+    """The token is a secret: never an argument (shell history, ps); a prompt or a pipe."""
+    tty = sys.stdin.isatty()
+    token = getpass.getpass("Token or link: ") if tty else sys.stdin.readline()
+    if not token.strip():
+        raise CommandError("no token given (type it at the prompt or pipe it in)")
+    return token.strip()
+
+
 def cmd_token_check(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.service.links import check_token
 
+    token = _read_token()
     app = ctx.app()
     with app.uow() as uow:
-        status = check_token(uow, args.token, app.clock())
+        status = check_token(uow, token, app.clock())
     print(json.dumps(status.as_json()))
     return 0 if status.valid else EXIT_FAILURE
+
+
+def _backlog(ctx: Context) -> tuple[App, Any, list[Any]]:
+    if ctx.settings.mailbox.kind != "imap":
+        raise CommandError("backlog needs an IMAP mailbox (a Maildir has no UIDs to resume from)")
+    app = ctx.app()
+    source = app.source_factory()
+    try:
+        return app, source, app.pipeline.backlog(source)
+    except BaseException:
+        source.close()
+        raise
+
+
+def _print_backlog(refs: Sequence[Any]) -> None:
+    from credmail.core.parse import quick_subject
+
+    for ref in refs:
+        print(f"  uid {ref.key}: {quick_subject(ref.header)}")
+
+
+def cmd_backlog_list(args: argparse.Namespace, ctx: Context) -> int:
+    _, source, refs = _backlog(ctx)
+    source.close()
+    print(f"{len(refs)} skipped requests waiting in the watched folder")
+    _print_backlog(refs)
+    return 0
+
+
+def cmd_backlog_handle(args: argparse.Namespace, ctx: Context) -> int:
+    app, source, refs = _backlog(ctx)
+    try:
+        if args.dry_run:
+            print(f"dry run, nothing handled: {len(refs)} skipped requests would be handled")
+            _print_backlog(refs)
+            return 0
+        stats = app.pipeline.handle_backlog(source, refs)
+    finally:
+        source.close()
+    import asyncio
+
+    delivery = asyncio.run(app.delivery.drain())
+    handled = ", ".join(f"{n} {outcome}" for outcome, n in sorted(stats.handled.items()))
+    print(f"handled {len(refs)} skipped requests ({handled or 'none'}); {delivery.sent} sent")
+    return 0
 
 
 def _address(value: str) -> str:

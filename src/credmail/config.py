@@ -10,6 +10,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -98,11 +99,33 @@ class MailboxSettings(Section):
             return self
         _check_transport(self.host, self.security)
         _check_secret(self.password, "password")
-        return _with_secret_files(self, "password")
+        _check_targets(self.folder, self.folders)
+        return self  # password_file is read only by commands that connect: with_mail_secrets
 
     @property
     def effective_port(self) -> int:
         return self.port or (993 if self.security == "tls" else 143)
+
+
+def _same_folder(a: str, b: str) -> bool:
+    """INBOX is case-insensitive in IMAP; a trailing or doubled '/' names the same folder."""
+    def norm(name: str) -> str:
+        name = "/".join(part for part in name.split("/") if part)
+        return "INBOX" + name[5:] if name.upper().startswith("INBOX") and (
+            len(name) == 5 or name[5] == "/"
+        ) else name
+
+    return norm(a) == norm(b)
+
+
+def _check_targets(watched: str, folders: FoldersSettings) -> None:
+    """A target equal to the watched folder would move each message back in, forever."""
+    for key, target in folders.model_dump().items():
+        if _same_folder(target, watched):
+            raise ValueError(
+                f"folders.{key} = {target!r} is the watched folder; "
+                "each outcome needs a folder other than mailbox.folder"
+            )
 
 
 class SmtpSettings(Section):
@@ -113,7 +136,7 @@ class SmtpSettings(Section):
     username: str = ""
     password: str | None = None
     password_file: Path | None = None
-    from_address: str = "segreteria@istitutostanga.edu.it"
+    from_address: str  # the school's sender address: no default
     from_name: str = "Segreteria"
     timeout_seconds: float = Field(default=30, gt=0)
     retry_base_seconds: float = Field(default=30, gt=0)
@@ -130,7 +153,7 @@ class SmtpSettings(Section):
         if self.outbox_dir is None:
             _check_transport(self.host, self.security)
         _check_secret(self.password, "password")
-        return _with_secret_files(self, "password")
+        return self  # password_file is read only by commands that connect: with_mail_secrets
 
     @property
     def effective_port(self) -> int:
@@ -148,7 +171,7 @@ class DatabaseSettings(Section):
 
 class LinksSettings(Section):
     issuer: Literal["token", "template"] = "token"
-    base_url: str = "https://registro.istitutostanga.edu.it"
+    base_url: str = ""  # the school's register: no default; required with issuer = "token"
     ttl_minutes: int = Field(default=60, ge=1)
     max_ttl_minutes: int = Field(default=1440, ge=1)
     url_template: str = ""
@@ -157,6 +180,8 @@ class LinksSettings(Section):
     def _validate(self) -> LinksSettings:
         if self.ttl_minutes > self.max_ttl_minutes:
             raise ValueError(f"ttl_minutes may be at most max_ttl_minutes ({self.max_ttl_minutes})")
+        if self.issuer == "token" and not self.base_url:
+            raise ValueError("base_url is required when issuer = 'token' (the school's register)")
         if self.issuer == "token" and not self.base_url.startswith("https://"):
             raise ValueError("base_url must start with https://")
         if self.issuer == "template" and "{username}" not in self.url_template:
@@ -172,7 +197,7 @@ class ClassifySettings(Section):
 
 class RepliesSettings(Section):
     templates_dir: Path | None = None
-    school_name: str = "Istituto Stanga"
+    school_name: str  # signs every reply: no default
     signature: str = "La Segreteria"
     acknowledge_unknown: bool = False
     contact: str = (
@@ -223,19 +248,33 @@ class DaemonSettings(Section):
     stale_after_seconds: int = Field(default=900, ge=10)
     outbox_stale_after_seconds: int = Field(default=3600, ge=10)
 
+    @model_validator(mode="after")
+    def _validate(self) -> DaemonSettings:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"timezone: unknown time zone {self.timezone!r} (e.g. 'Europe/Rome'; "
+                "the system needs tzdata)"
+            ) from None
+        return self
+
 
 class LoggingSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
 
 
+IDENTITY_SECTIONS = ("smtp", "links", "replies")
+
+
 class Settings(Section):
     mailbox: MailboxSettings = MailboxSettings()
-    smtp: SmtpSettings = SmtpSettings()
+    smtp: SmtpSettings
     database: DatabaseSettings = DatabaseSettings()
-    links: LinksSettings = LinksSettings()
+    links: LinksSettings
     classify: ClassifySettings = ClassifySettings()
-    replies: RepliesSettings = RepliesSettings()
+    replies: RepliesSettings
     auth: AuthSettings = AuthSettings()
     limits: LimitsSettings = LimitsSettings()
     review: ReviewSettings = ReviewSettings()
@@ -243,6 +282,30 @@ class Settings(Section):
     privacy: PrivacySettings = PrivacySettings()
     daemon: DaemonSettings = DaemonSettings()
     logging: LoggingSettings = LoggingSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _identity_sections(cls, data: Any) -> Any:
+        """The sections holding the school's identity have required keys: an absent
+        section is validated as empty, so the error names the key, not the section."""
+        if isinstance(data, dict):
+            data = {name: {} for name in IDENTITY_SECTIONS} | data
+        return data
+
+
+def with_mail_secrets(settings: Settings) -> Settings:
+    """Read mailbox.password_file and smtp.password_file: only commands that connect call
+    this, so reviewing or listing needs no mail secret."""
+    update: dict[str, Section] = {}
+    for name in ("mailbox", "smtp"):
+        section = getattr(settings, name)
+        if name == "mailbox" and section.kind != "imap":
+            continue
+        try:
+            update[name] = _with_secret_files(section, "password")
+        except ValueError as exc:
+            raise ConfigError(f"{name}.{exc}") from None
+    return settings.model_copy(update=update)
 
 
 def load_settings(path: Path | None, environ: dict[str, str] | None = None) -> Settings:
@@ -276,8 +339,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _apply_env(data: dict[str, Any], env: dict[str, str]) -> None:
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG:
-            continue
+        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG or value == "":
+            continue  # an empty variable is unset, as in a shell
         path = name[len(ENV_PREFIX) :].lower().split("__")
         if len(path) < 2:
             raise ConfigError(f"{name}: use CREDMAIL_SECTION__KEY (double underscore)")
@@ -302,5 +365,7 @@ def _describe(exc: ValidationError) -> str:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
+        elif error["type"] == "missing":
+            message = "required, no default (the school's own value)"
         lines.append(f"{key}: {message}" if key else message)
     return "; ".join(lines)

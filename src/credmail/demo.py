@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -19,20 +21,40 @@ from credmail.runners.daemon import run_once
 from credmail.samples import AUTHSERV_ID, SAMPLES, directory_csv
 from credmail.service.directory_csv import read_directory
 
+DEMO_CONFIG = """\
+# The demo's configuration, written by `credmail demo` (the demo school's identity:
+# real use sets its own, there are no defaults).
+[mailbox]
+kind = "maildir"
+maildir_path = "{workdir}/Maildir"
+process_existing = true
+
+[smtp]
+from_address = "segreteria@istitutostanga.edu.it"
+outbox_dir = "{workdir}/sent"
+
+[links]
+base_url = "https://registro.istitutostanga.edu.it"
+
+[replies]
+school_name = "Istituto Stanga"
+
+[database]
+url = "sqlite:///{workdir}/credmail.db"
+
+[auth]
+trusted_authserv_ids = ["{authserv_id}"]
+
+[logging]
+level = "warning"
+"""
+
 
 def demo_settings(workdir: Path) -> Settings:
-    return load_settings(
-        None,
-        environ={
-            "CREDMAIL_MAILBOX__KIND": "maildir",
-            "CREDMAIL_MAILBOX__MAILDIR_PATH": str(workdir / "Maildir"),
-            "CREDMAIL_MAILBOX__PROCESS_EXISTING": "true",
-            "CREDMAIL_SMTP__OUTBOX_DIR": str(workdir / "sent"),
-            "CREDMAIL_DATABASE__URL": f"sqlite:///{workdir / 'credmail.db'}",
-            "CREDMAIL_LOGGING__LEVEL": "warning",
-            "CREDMAIL_AUTH__TRUSTED_AUTHSERV_IDS": f'["{AUTHSERV_ID}"]',
-        },
-    )
+    """Write the demo's config file into `workdir` and load it (no environment)."""
+    config = workdir / "credmail.toml"
+    config.write_text(DEMO_CONFIG.format(workdir=workdir, authserv_id=AUTHSERV_ID))
+    return load_settings(config, environ={})
 
 
 def seed_maildir(root: Path) -> dict[str, str]:
@@ -47,10 +69,28 @@ def seed_maildir(root: Path) -> dict[str, str]:
     return ids
 
 
-def run_demo(workdir: Path | None) -> int:
+def credmail_command() -> str:
+    """The `credmail` that runs this demo: the venv's bin is often not on PATH."""
+    here = Path(sys.executable).parent / "credmail"
+    found = shutil.which("credmail")
+    return "credmail" if found and Path(found) == here else str(here)
+
+
+def run_demo(workdir: Path | None, keep: bool = False) -> int:
+    """Run the demo in `workdir` (kept) or a temporary folder (removed unless `keep`)."""
+    temporary = workdir is None
     if workdir is None:
         workdir = Path(tempfile.mkdtemp(prefix="credmail-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        _demo(workdir, keep or not temporary)
+    finally:
+        if temporary and not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def _demo(workdir: Path, kept: bool) -> None:
     settings = demo_settings(workdir)
     configure_logging("warning", "console")
     app = bootstrap(settings)
@@ -62,15 +102,27 @@ def run_demo(workdir: Path | None) -> int:
         uow.commit()
     message_ids = seed_maildir(workdir / "Maildir")
     result = run_once(app)
-    print(f"Directory: {summary.as_text()} ({csv_path})")
-    print(f"Run: {result}\n")
+    app.engine.dispose()
+    print(f"Directory: {summary.as_text()}")
+    print(_summary(result) + "\n")
     _print_table(app, message_ids)
-    print(f"\nReplies written as .eml files in {workdir / 'sent'}")
-    print(
-        f"Review queue: CREDMAIL_DATABASE__URL=sqlite:///{workdir / 'credmail.db'} "
-        "credmail review list"
+    if not kept:
+        print(f"\nThe demo files in {workdir} are removed; `credmail demo --keep` keeps them.")
+        return
+    print(f"\nThe demo files are in {workdir} (delete the folder when done):")
+    print(f"  replies, as .eml files: {workdir / 'sent'}")
+    print("  the review queue:")
+    print(f"    {credmail_command()} --config {workdir / 'credmail.toml'} review list")
+
+
+def _summary(result: dict[str, object]) -> str:
+    handled = result["handled"]
+    assert isinstance(handled, dict)
+    outcomes = ", ".join(f"{count} {outcome}" for outcome, count in sorted(handled.items()))
+    return (
+        f"Run: {result['scanned']} messages read; {outcomes or 'none handled'}; "
+        f"{result['sent']} replies written, {result['failed']} failed"
     )
-    return 0
 
 
 def _print_table(app: App, message_ids: dict[str, str]) -> None:

@@ -78,7 +78,11 @@ def test_daemon_polls_when_idle_is_off(
 
 def test_config_error_exits_2_naming_the_key(tmp_path: Path) -> None:
     config = tmp_path / "credmail.toml"
-    config.write_text('[smtp]\nhost = "smtp.example.org"\nprot = 25\n')
+    config.write_text(
+        '[smtp]\nhost = "smtp.example.org"\nprot = 25\nfrom_address = "s@example.org"\n'
+        '[links]\nbase_url = "https://registro.example.org"\n'
+        '[replies]\nschool_name = "Scuola"\n'
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDMAIL_")}
     result = subprocess.run(
         [sys.executable, "-m", "credmail", "--config", str(config), "run"],

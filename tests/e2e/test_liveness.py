@@ -56,6 +56,9 @@ def test_status_reports_the_last_sync(
     daemon = Daemon(
         tmp_path, server_env(dovecot, smtp, sqlite_url, daemon__stale_after_seconds="60")
     )
+    missing = daemon.cli("status")  # read-only: names the missing database, creates none
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    assert daemon.cli("db", "upgrade").returncode == 0
     never = daemon.cli("status")
     assert never.returncode == 1 and "never" in never.stdout
     dovecot.append(request("sconosciuto@example.net"))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import getpass
+import io
 import json
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from credmail.cli import main
 from credmail.config import load_settings
 from credmail.samples import SAMPLES, directory_csv
 from tests.support.servers import Dovecot, SmtpServer
-from tests.support.wiring import body_text, link_in, server_env, write_config
+from tests.support.wiring import IDENTITY, body_text, link_in, server_env, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +44,21 @@ class Cli:
     def __init__(self, capsys: pytest.CaptureFixture[str], tmp_path: Path, db_url: str) -> None:
         self.capsys, self.tmp_path, self.db_url = capsys, tmp_path, db_url
 
-    def __call__(self, *args: str, expect: int = 0) -> str:
-        code = main(list(args))
+    def __call__(self, *args: str, expect: int = 0, stdin: str | None = None) -> str:
+        saved = sys.stdin
+        if stdin is not None:
+            sys.stdin = io.StringIO(stdin)
+        try:
+            code = main(list(args))
+        finally:
+            sys.stdin = saved
         out, err = self.capsys.readouterr()
         assert code == expect, f"exit {code}: {err}"
         return out + err
 
     def people(self) -> int:
-        engine = bootstrap(load_settings(None, {"CREDMAIL_DATABASE__URL": self.db_url})).engine
+        env = {**IDENTITY, "CREDMAIL_DATABASE__URL": self.db_url}
+        engine = bootstrap(load_settings(None, env)).engine
         with engine.connect() as conn:
             count = conn.scalar(select(func.count()).select_from(PersonRow)) or 0
         engine.dispose()
@@ -193,7 +202,7 @@ def test_review_list_show_approve(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) 
     (reply,) = smtp.handler.parsed()
     assert reply["To"] == "famiglia.bianchi@example.org"
     assert "G1003" in body_text(reply)
-    assert json.loads(cli("token", "check", link_in(reply)))["username"] == "G1003"
+    assert json.loads(cli("token", "check", stdin=link_in(reply)))["username"] == "G1003"
     assert json.loads(cli("review", "list", "--json")) == []
     shown = cli("review", "show", str(item["id"]))
     assert f"approvata da {getpass.getuser()} (cli)" in shown
@@ -247,11 +256,11 @@ def test_outbox_list_and_token_check(cli: Cli, dovecot: Dovecot, smtp: SmtpServe
     (row,) = json.loads(cli("outbox", "list", "--json"))
     assert (row["status"], row["template"], row["attempts"]) == ("sent", "link_adult", 1)
     link = link_in(smtp.handler.parsed()[0])
-    status = json.loads(cli("token", "check", link))
+    status = json.loads(cli("token", "check", stdin=link + "\n"))
     assert status == {**status, "username": "G1001", "purpose": "adult_reset", "valid": True}
     token = link.rsplit("/", 1)[1]
-    assert json.loads(cli("token", "check", token))["username"] == "G1001"
-    unknown = json.loads(cli("token", "check", "not-a-token", expect=1))
+    assert json.loads(cli("token", "check", stdin=token))["username"] == "G1001"
+    unknown = json.loads(cli("token", "check", stdin="not-a-token", expect=1))
     assert unknown["found"] is False
 
 

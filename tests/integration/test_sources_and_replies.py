@@ -10,7 +10,7 @@ from credmail.cli import main
 from credmail.runners.daemon import run_once
 from credmail.samples import SAMPLES
 from tests.support.servers import Dovecot, SmtpServer
-from tests.support.wiring import body_text, make_app, server_settings, write_config
+from tests.support.wiring import IDENTITY, body_text, make_app, server_settings, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -105,6 +105,7 @@ def test_broken_template_override_is_a_config_error(
     config = write_config(
         tmp_path / "credmail.toml",
         {
+            **IDENTITY,
             "CREDMAIL_REPLIES__TEMPLATES_DIR": str(templates),
             "CREDMAIL_DATABASE__URL": f"sqlite:///{tmp_path / 'x.db'}",
         },

@@ -16,9 +16,17 @@ from credmail.service.directory_csv import read_directory
 from credmail.service.pipeline import Clock
 from tests.support.servers import IMAP_PASSWORD, IMAP_USER, Dovecot, SmtpServer
 
+# The school's identity has no default: every settings builder sets it explicitly.
+IDENTITY = {
+    "CREDMAIL_SMTP__FROM_ADDRESS": "segreteria@istitutostanga.edu.it",
+    "CREDMAIL_REPLIES__SCHOOL_NAME": "Istituto Stanga",
+    "CREDMAIL_LINKS__BASE_URL": "https://registro.istitutostanga.edu.it",
+}
+
 
 def server_env(dovecot: Dovecot, smtp: SmtpServer, db_url: str, **extra: str) -> dict[str, str]:
     env = {
+        **IDENTITY,
         "CREDMAIL_MAILBOX__HOST": "127.0.0.1",
         "CREDMAIL_MAILBOX__PORT": str(dovecot.port),
         "CREDMAIL_MAILBOX__SECURITY": "none",

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from credmail.cli import main
-from credmail.config import ConfigError, load_settings
+from credmail.config import ConfigError, load_settings, with_mail_secrets
+from tests.support.wiring import IDENTITY
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -18,12 +19,12 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def error_for(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> str:
     with pytest.raises(ConfigError) as caught:
-        load_settings(write(tmp_path, text), environ=env or {})
+        load_settings(write(tmp_path, text), environ=IDENTITY if env is None else env)
     return str(caught.value)
 
 
-def test_defaults_are_valid_without_a_file() -> None:
-    settings = load_settings(None, environ={})
+def test_defaults_are_valid_with_the_schools_identity() -> None:
+    settings = load_settings(None, environ=IDENTITY)
     assert settings.mailbox.folder == "INBOX"
     assert settings.mailbox.folders.answered == "Credenziali/Evase"
     assert settings.mailbox.process_existing is False
@@ -50,7 +51,7 @@ def test_plain_imap_is_refused_toward_a_remote_host(tmp_path: Path) -> None:
 
 def test_plain_imap_is_allowed_on_loopback(tmp_path: Path) -> None:
     path = write(tmp_path, '[mailbox]\nhost = "127.0.0.1"\nsecurity = "none"\n')
-    assert load_settings(path, environ={}).mailbox.effective_port == 143
+    assert load_settings(path, environ=IDENTITY).mailbox.effective_port == 143
 
 
 def test_placeholder_secret_is_refused(tmp_path: Path) -> None:
@@ -61,30 +62,40 @@ def test_secret_from_file(tmp_path: Path) -> None:
     secret = tmp_path / "imap.secret"
     secret.write_text("s3cr3t-value\n")
     path = write(tmp_path, f'[mailbox]\npassword_file = "{secret}"\n')
-    assert load_settings(path, environ={}).mailbox.password == "s3cr3t-value"
+    settings = load_settings(path, environ=IDENTITY)
+    assert settings.mailbox.password is None  # read only by commands that connect
+    assert with_mail_secrets(settings).mailbox.password == "s3cr3t-value"
 
 
-def test_missing_secret_file_is_named(tmp_path: Path) -> None:
-    message = error_for(tmp_path, f'[smtp]\npassword_file = "{tmp_path}/nope"\n')
-    assert message.startswith("smtp: password_file: cannot read")
+def test_missing_secret_file_is_named_when_needed(tmp_path: Path) -> None:
+    # Behaviour changed on purpose (issue 10.7): a missing secret is an error only for
+    # commands that connect, so the review commands work without the mail secrets.
+    path = write(tmp_path, f'[smtp]\npassword_file = "{tmp_path}/nope"\n')
+    settings = load_settings(path, environ=IDENTITY)
+    with pytest.raises(ConfigError, match=r"^smtp\.password_file: cannot read"):
+        with_mail_secrets(settings)
 
 
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, '[mailbox]\nhost = "imap.example.org"\n')
-    env = {"CREDMAIL_MAILBOX__HOST": "imap2.example.org", "CREDMAIL_LINKS__TTL_MINUTES": "30"}
+    env = {
+        **IDENTITY,
+        "CREDMAIL_MAILBOX__HOST": "imap2.example.org",
+        "CREDMAIL_LINKS__TTL_MINUTES": "30",
+    }
     settings = load_settings(path, environ=env)
     assert settings.mailbox.host == "imap2.example.org"
     assert settings.links.ttl_minutes == 30
 
 
 def test_environment_lists(tmp_path: Path) -> None:
-    env = {"CREDMAIL_CLASSIFY__ADULT_PHRASES": '["password registro"]'}
+    env = {**IDENTITY, "CREDMAIL_CLASSIFY__ADULT_PHRASES": '["password registro"]'}
     assert load_settings(None, environ=env).classify.adult_phrases == ("password registro",)
 
 
 def test_unknown_environment_key_is_named() -> None:
     with pytest.raises(ConfigError, match=r"^mailbox\.hots: unknown key$"):
-        load_settings(None, environ={"CREDMAIL_MAILBOX__HOTS": "x"})
+        load_settings(None, environ={**IDENTITY, "CREDMAIL_MAILBOX__HOTS": "x"})
 
 
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
@@ -92,7 +103,8 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
 
 
 def test_link_base_url_must_be_https(tmp_path: Path) -> None:
-    message = error_for(tmp_path, '[links]\nbase_url = "http://registro.example.org"\n')
+    env = {k: v for k, v in IDENTITY.items() if "BASE_URL" not in k}
+    message = error_for(tmp_path, '[links]\nbase_url = "http://registro.example.org"\n', env)
     assert message == "links: base_url must start with https://"
 
 
@@ -113,6 +125,51 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
         "CREDMAIL_MAILBOX__PASSWORD_FILE": str(secret),
         "CREDMAIL_SMTP__PASSWORD_FILE": str(secret),
     }
-    settings = load_settings(example, environ=env)
+    settings = with_mail_secrets(load_settings(example, environ=env))
     assert settings.mailbox.security == "tls"
     assert settings.smtp.password == "real-secret"
+
+
+def test_the_schools_identity_has_no_default() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, environ={})
+    message = str(caught.value)
+    for key in ("smtp.from_address", "links.base_url", "replies.school_name"):
+        assert key.split(".")[1] in message
+    assert "Stanga" not in message
+
+
+@pytest.mark.parametrize("target", ["INBOX", "inbox", "INBOX/"])
+def test_a_target_folder_equal_to_the_watched_folder_is_refused(
+    tmp_path: Path, target: str
+) -> None:
+    message = error_for(tmp_path, f'[mailbox.folders]\nanswered = "{target}"\n')
+    assert message.startswith("mailbox: folders.answered = ")
+    assert "is the watched folder" in message
+
+
+def test_a_bad_timezone_is_one_line(tmp_path: Path) -> None:
+    message = error_for(tmp_path, '[daemon]\ntimezone = "Europe/Roma"\n')
+    assert message.startswith("daemon: timezone: unknown time zone 'Europe/Roma'")
+
+
+def test_cli_bad_timezone_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, '[daemon]\ntimezone = "Europe/Roma"\n')
+    for name, value in IDENTITY.items():
+        monkeypatch.setenv(name, value)
+    assert main(["--config", str(path), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("credmail: config error: daemon: timezone: unknown time zone")
+    assert "Traceback" not in err
+
+
+def test_an_empty_environment_variable_is_unset(tmp_path: Path) -> None:
+    secret = tmp_path / "imap.secret"
+    secret.write_text("from-the-file\n")
+    path = write(tmp_path, f'[mailbox]\npassword_file = "{secret}"\n')
+    env = {**IDENTITY, "CREDMAIL_MAILBOX__PASSWORD_FILE": "", "CREDMAIL_MAILBOX__HOST": ""}
+    settings = with_mail_secrets(load_settings(path, environ=env))
+    assert settings.mailbox.password == "from-the-file"
+    assert settings.mailbox.host == "localhost"

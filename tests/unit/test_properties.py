@@ -20,6 +20,7 @@ from credmail.core.values import DecideOptions, Facts, MailRef, SenderAuth
 from credmail.samples import SAMPLES, directory_csv
 from credmail.service.directory_csv import read_directory
 from credmail.service.ports import FolderState
+from tests.support.wiring import IDENTITY
 
 SEEDS = [s.to_bytes() for s in SAMPLES]
 
@@ -95,6 +96,7 @@ class MemorySource:
 
 def test_pipeline_contains_every_failure(tmp_path: Path) -> None:
     env = {
+        **IDENTITY,
         "CREDMAIL_DATABASE__URL": f"sqlite:///{tmp_path / 'p.db'}",
         "CREDMAIL_AUTH__REQUIRE": "off",
         "CREDMAIL_LIMITS__GLOBAL_REPLIES_PER_HOUR": "100000",

@@ -5,9 +5,10 @@ The client is blocking and not thread safe: one connection, used from one thread
 
 from __future__ import annotations
 
+import imaplib
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ class ImapSource:
             self._end_idle()
         return self._client
 
-    def _connect(self) -> IMAPClient:
+    def _sign_in(self) -> IMAPClient:
         tls = self.security == "tls"
         client = IMAPClient(
             self.host,
@@ -78,6 +79,14 @@ class ImapSource:
                 client.starttls(self._context())
             client.login(self.username, self.password)
             self._learn_namespace(client)
+        except Exception:
+            _quietly_close(client)
+            raise
+        return client
+
+    def _connect(self) -> IMAPClient:
+        client = self._sign_in()
+        try:
             self._ensure_folders(client)
         except Exception:
             _quietly_close(client)
@@ -85,6 +94,22 @@ class ImapSource:
         self._selected = False
         self.log.info("imap.connected", capabilities=len(client.capabilities()))
         return client
+
+    def check(self, report: Callable[[str], None]) -> None:
+        """Sign in and look, changing nothing (`credmail check-config --connect`)."""
+        where = f"IMAP {self.host}:{self.port}"
+        client = self._sign_in()
+        try:
+            report(f"{where}: signed in as {self.username}")
+            if not client.folder_exists(self.folder):
+                raise imaplib.IMAP4.error(f"folder {self.folder!r} does not exist")
+            report(f"{where}: folder {self.folder} exists")
+            exists = client.folder_exists
+            missing = [f for f in self.target_folders if not exists(self.server_name(f))]
+            if missing:
+                report(f"{where}: will create on first run: {', '.join(missing)}")
+        finally:
+            _quietly_close(client)
 
     def _learn_namespace(self, client: IMAPClient) -> None:
         if not client.has_capability("NAMESPACE"):
@@ -156,6 +181,8 @@ class ImapSource:
         return {str(uid): item[FULL] for uid, item in data.items() if FULL in item}
 
     def move_many(self, refs: Sequence[MailRef], folder: str) -> None:
+        if self.server_name(folder) == self.server_name(self.folder):
+            raise ValueError(f"refusing to move into the watched folder {folder!r}")
         client = self._conn()
         uids, name = [int(ref.key) for ref in refs], self.server_name(folder)
         if client.has_capability("MOVE"):

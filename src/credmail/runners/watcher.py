@@ -7,6 +7,7 @@ import threading
 import structlog
 from imapclient.exceptions import LoginError
 
+from credmail.diagnostics import explain
 from credmail.runners.backoff import Backoff
 from credmail.runners.systemd import Heartbeat
 from credmail.service.pipeline import Pipeline
@@ -55,7 +56,10 @@ class InboxWatcher:
         except Exception as exc:
             delay = self.backoff.next_delay()
             self.log.warning(
-                "sync.failed", error_type=type(exc).__name__, retry_in_seconds=round(delay, 1)
+                "sync.failed",
+                error_type=type(exc).__name__,
+                error=explain(exc),  # None for the unexpected: their text may hold data
+                retry_in_seconds=round(delay, 1),
             )
             self.source.close()
             self.stop.wait(delay)
@@ -72,3 +76,4 @@ class InboxWatcher:
                 return
             self.heartbeat.beat()
         self.poll_now.clear()
+

@@ -25,6 +25,7 @@ from credmail.service.ports import (
 )
 
 FETCH_BUDGET_BYTES = 16_000_000
+BACKLOG_SUFFIX = "\n(backlog)"  # IMAP names cannot hold a newline: no folder clashes
 
 __all__ = ["Clock", "Pipeline", "Policy", "SyncStats"]
 
@@ -101,14 +102,56 @@ class Pipeline:
             return after
 
     def _skip_backlog(self, uow: UnitOfWork, source: MailSource, state: FolderState) -> int:
-        """First start: leave the mail already in the folder unanswered."""
-        self.log.info("mailbox.first_start", folder=state.folder, skipped_backlog=True)
-        if state.ordered:
-            return max(state.uidnext - 1, 0)
+        """First start: leave the mail already in the folder unanswered, remember where the
+        backlog ends (for `credmail backlog`) and log how many requests it holds."""
         now = self.clock()
-        for ref in source.scan(0, 1_000_000):
-            uow.ledger.add(ref, None, Outcome.IGNORED, ("preexisting",), None, now)
-        return 0
+        if state.ordered:
+            until = max(state.uidnext - 1, 0)
+            uow.checkpoints.set(state.folder + BACKLOG_SUFFIX, state.validity, until, now)
+            refs = list(self._scan_until(source, until))
+        else:
+            until, refs = 0, source.scan(0, 1_000_000)
+            for ref in refs:
+                uow.ledger.add(ref, None, Outcome.IGNORED, ("preexisting",), None, now)
+        requests = sum(1 for ref in refs if self._looks_like_request(ref))
+        self.log.info(
+            "mailbox.first_start",
+            folder=state.folder,
+            skipped_backlog=True,
+            skipped_messages=len(refs),
+            skipped_requests=requests,
+            hint="credmail backlog list" if requests and state.ordered else None,
+        )
+        return until
+
+    def _scan_until(self, source: MailSource, until: int) -> Iterator[MailRef]:
+        """Every message with a UID up to `until`, in batches (headers only)."""
+        after = 0
+        while after < until:
+            refs = [r for r in source.scan(after, self.policy.batch_size) if int(r.key) <= until]
+            if not refs:
+                return
+            yield from refs
+            after = max(int(ref.key) for ref in refs)
+
+    def backlog(self, source: MailSource) -> list[MailRef]:
+        """The requests first start left in the watched folder that are still there and
+        unhandled; empty for sources without UIDs (Maildir)."""
+        state = source.select()
+        with self.uow(read_only=True) as uow:
+            mark = uow.checkpoints.get(state.folder + BACKLOG_SUFFIX)
+        if not state.ordered or mark is None or mark[0] != state.validity:
+            return []
+        refs = [ref for ref in self._scan_until(source, mark[1]) if self._looks_like_request(ref)]
+        with self.uow(read_only=True) as uow:
+            known = uow.ledger.find_many(refs)
+        return [ref for ref in refs if ref.key not in known]
+
+    def handle_backlog(self, source: MailSource, refs: Sequence[MailRef]) -> SyncStats:
+        """Handle skipped requests as if they had just arrived (each decided, then moved)."""
+        stats = SyncStats()
+        self._batch(source, refs, stats, lambda: False)
+        return stats
 
     def _save_checkpoint(self, state: FolderState, after: int) -> None:
         with self.uow() as uow:
@@ -170,13 +213,28 @@ class Pipeline:
         """One MOVE per target folder, then one transaction to record them."""
         by_folder: dict[str, list[tuple[MailRef, LedgerEntry]]] = defaultdict(list)
         for ref, entry in moves:
-            if entry.target_folder and not entry.moved:
-                by_folder[entry.target_folder].append((ref, entry))
+            folder = self._target(entry)
+            if folder and not entry.moved:
+                by_folder[folder].append((ref, entry))
         for folder, items in by_folder.items():
+            if folder == items[0][0].folder:
+                self.log.error("move.into_watched_folder", folder=folder, messages=len(items))
+                continue  # it would come back as new mail, forever
             source.move_many([ref for ref, _ in items], folder)
             with self.uow() as uow:
                 uow.ledger.mark_moved([entry.id for _, entry in items], self.clock())
                 uow.commit()
+
+
+    def _target(self, entry: LedgerEntry) -> str | None:
+        """The folder for the entry's outcome under the current config: a pending move
+        recorded under a wrong config goes where the fixed config says."""
+        if not entry.target_folder:
+            return None
+        try:
+            return self.policy.folders.get(Outcome(entry.outcome), entry.target_folder)
+        except ValueError:
+            return entry.target_folder
 
 
 def _by_size(refs: Sequence[MailRef]) -> Iterator[list[MailRef]]:

@@ -1,0 +1,101 @@
+"""Expected failures worded for the sysadmin: one line naming what failed and what to check.
+
+`explain` turns a connection, login, TLS, folder or database failure into that line (None
+for anything else, which is a bug and keeps its traceback); `check_connections` is what
+`credmail check-config --connect` does: sign in to IMAP and SMTP, step by step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import imaplib
+import socket
+import ssl
+from collections.abc import Callable
+
+from imapclient.exceptions import LoginError
+from sqlalchemy.exc import DBAPIError
+
+from credmail.config import Settings
+from credmail.service.ports import SendError
+
+
+def explain(exc: BaseException, settings: Settings | None = None) -> str | None:
+    """One line for an expected failure, or None when it is not one."""
+    if isinstance(exc, DBAPIError):
+        return f"{_database(settings)}: {_first_line(exc.orig or exc)}; check database.url"
+    if isinstance(exc, SendError):
+        return f"{_smtp(settings)}: {exc}; check the [smtp] settings"
+    reason = _reason(exc)
+    return None if reason is None else f"{_mailbox(settings)}: {reason}"
+
+
+def _reason(exc: BaseException) -> str | None:
+    if isinstance(exc, LoginError):
+        return f"login refused ({exc}); check mailbox.username and mailbox.password_file"
+    if isinstance(exc, imaplib.IMAP4.error):
+        return f"the server said: {_first_line(exc)}; check mailbox.folder"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host name ({exc.strerror}); check mailbox.host"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused; check mailbox.host, mailbox.port and that the server runs"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate not trusted ({exc.verify_message}); check mailbox.ca_file and host"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason}); check mailbox.security and mailbox.port"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "no answer in time; check mailbox.host, mailbox.port and the firewall"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{exc.strerror}; check mailbox.host and mailbox.port"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _mailbox(settings: Settings | None) -> str:
+    if settings is None:
+        return "IMAP"
+    box = settings.mailbox
+    return f"IMAP {box.host}:{box.effective_port}"
+
+
+def _smtp(settings: Settings | None) -> str:
+    if settings is None:
+        return "SMTP"
+    return f"SMTP {settings.smtp.host}:{settings.smtp.effective_port}"
+
+
+def _database(settings: Settings | None) -> str:
+    if settings is None:
+        return "database"
+    from sqlalchemy.engine import make_url
+
+    return "database " + make_url(settings.database.url).render_as_string(hide_password=True)
+
+
+def check_connections(settings: Settings, report: Callable[[str], None]) -> None:
+    """Sign in to the mailbox and the SMTP server, reporting each step; raises on the
+    first failure (worded by `explain`). Changes nothing on either server."""
+    from credmail.bootstrap import make_sender, make_source
+
+    source = make_source(settings)
+    check = getattr(source, "check", None)
+    if check is None:
+        report(f"mailbox: {settings.mailbox.kind} at {settings.mailbox.maildir_path}")
+    else:
+        check(report)
+    if settings.smtp.outbox_dir is not None:
+        report(f"SMTP: not used, replies are written to {settings.smtp.outbox_dir}")
+        return
+    sender = make_sender(settings)
+    asyncio.run(_smtp_sign_in(sender))
+    signed = f" as {settings.smtp.username}" if settings.smtp.username else ""
+    report(f"{_smtp(settings)}: connected{signed}")
+
+
+async def _smtp_sign_in(sender: object) -> None:
+    async with sender.connect():  # type: ignore[attr-defined]
+        return

@@ -1,0 +1,118 @@
+"""The README's install, for real: a venv prefix from the checkout, the installed
+`credmail`, the demo, and the systemd unit checked by systemd-analyze."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).parents[2]
+README = (ROOT / "README.md").read_text()
+UNIT = (ROOT / "config" / "credmail.service").read_text()
+PREFIX = "/opt/credmail"  # the README's and the unit's
+
+
+def run(*args: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDMAIL_")}
+    env.update(kwargs.pop("env", {}))  # type: ignore[arg-type]
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, env=env, timeout=600, **kwargs
+    )  # type: ignore[call-overload]
+
+
+@pytest.fixture(scope="module")
+def prefix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """`python3 -m venv /opt/credmail && /opt/credmail/bin/pip install ".[postgres]"`,
+    with /opt/credmail under a temporary root; yields (prefix, pip's verbose output)."""
+    root = tmp_path_factory.mktemp("root")
+    prefix = root / PREFIX.lstrip("/")
+    assert run(sys.executable, "-m", "venv", prefix).returncode == 0
+    pip = run(prefix / "bin" / "pip", "install", "-v", ".[postgres]", cwd=ROOT)
+    assert pip.returncode == 0, pip.stdout[-3000:] + pip.stderr[-3000:]
+    doc = prefix / "share" / "doc" / "credmail" / "README.md"
+    assert run("install", "-D", "-m", "0644", "README.md", doc, cwd=ROOT).returncode == 0
+    yield prefix, pip.stdout + pip.stderr
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_readme_installs_what_this_test_installs() -> None:
+    assert f'python3 -m venv {PREFIX}\n{PREFIX}/bin/pip install ".[postgres]"' in README
+    assert "README.md /opt/credmail/share/doc/credmail/README.md" in README
+    assert f"ExecStart={PREFIX}/bin/credmail run" in UNIT
+    assert f"{PREFIX}/bin/credmail" in README.split("printf", 1)[1].split("\n", 1)[0]
+    assert "Documentation=file:///opt/credmail/share/doc/credmail/README.md" in UNIT
+
+
+def test_install_declares_its_package_data(prefix: tuple[Path, str]) -> None:
+    _, output = prefix
+    assert "would be ignored" not in output
+
+
+def test_installed_credmail_runs_and_checks_the_example_config(
+    prefix: tuple[Path, str], tmp_path: Path
+) -> None:
+    credmail = prefix[0] / "bin" / "credmail"
+    assert "check-config" in run(credmail, "--help").stdout
+    secret = tmp_path / "secret"
+    secret.write_text("a-real-secret\n")
+    env = {
+        "CREDMAIL_CONFIG": str(ROOT / "config" / "credmail.example.toml"),
+        "CREDMAIL_MAILBOX__PASSWORD_FILE": str(secret),
+        "CREDMAIL_SMTP__PASSWORD_FILE": str(secret),
+    }
+    checked = run(credmail, "check-config", env=env, cwd=tmp_path)
+    assert (checked.returncode, checked.stdout) == (0, "configuration ok\n"), checked.stderr
+    missing = run(credmail, "review", "list", env=env, cwd=tmp_path)
+    assert missing.returncode == 1
+    assert "database sqlite:////var/lib/credmail/credmail.db does not exist" in missing.stderr
+
+
+def test_demo_cleans_up_or_keeps_and_prints_a_command_that_works(
+    prefix: tuple[Path, str], tmp_path: Path
+) -> None:
+    credmail = prefix[0] / "bin" / "credmail"
+    env = {"TMPDIR": str(tmp_path), "PATH": "/usr/bin:/bin"}  # the prefix is not on PATH
+    gone = run(credmail, "demo", env=env)
+    assert gone.returncode == 0, gone.stderr
+    assert "{" not in gone.stdout  # no raw Python dict
+    assert re.search(r"Run: 20 messages read; \d+ answered", gone.stdout)
+    assert list(tmp_path.iterdir()) == []
+
+    kept = run(credmail, "demo", "--keep", env=env)
+    (folder,) = tmp_path.iterdir()
+    assert f"The demo files are in {folder}" in kept.stdout
+    command = next(line for line in kept.stdout.splitlines() if "review list" in line)
+    assert str(credmail) in command
+    listed = run("sh", "-c", command.strip(), env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "richieste in attesa di revisione" in listed.stdout
+
+
+def test_the_unit_verifies_with_the_installed_paths(
+    prefix: tuple[Path, str], tmp_path: Path
+) -> None:
+    unit = tmp_path / "credmail.service"
+    unit.write_text(UNIT.replace(PREFIX, str(prefix[0])))
+    verified = run("systemd-analyze", "verify", unit)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stderr == ""
+
+
+def test_the_unit_is_sandboxed() -> None:
+    rated = run(
+        "systemd-analyze", "security", "--offline=true", ROOT / "config" / "credmail.service"
+    )
+    found = re.search(r"Overall exposure level for credmail.service: (\d+\.\d+)", rated.stdout)
+    assert found, rated.stdout + rated.stderr
+    assert float(found.group(1)) <= 2.5
+    for setting in ("UMask=0077", "StateDirectoryMode=0700"):
+        assert setting in UNIT

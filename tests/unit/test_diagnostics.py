@@ -1,0 +1,44 @@
+"""Expected failures become one line naming what failed and what to check."""
+
+from __future__ import annotations
+
+import imaplib
+import socket
+import threading
+
+from imapclient.exceptions import LoginError
+from structlog.testing import capture_logs
+
+from credmail.diagnostics import explain
+from credmail.runners.watcher import InboxWatcher
+from credmail.service.ports import SendError
+
+
+def test_explain_names_the_part_and_the_key_to_check() -> None:
+    assert "login refused" in (explain(LoginError("[AUTHENTICATIONFAILED]")) or "")
+    assert "check mailbox.folder" in (explain(imaplib.IMAP4.error("select failed")) or "")
+    assert "check mailbox.host" in (explain(socket.gaierror(-2, "Name unknown")) or "")
+    assert (explain(SendError("535 auth", permanent=True)) or "").startswith("SMTP: 535 auth")
+    assert explain(KeyError("bug")) is None  # a bug keeps its traceback
+
+
+class FailingPipeline:
+    def sync(self, *_args: object, **_kwargs: object) -> None:
+        raise imaplib.IMAP4.error("select failed: Mailbox doesn't exist: Posta")
+
+
+class NoSource:
+    def close(self) -> None:
+        return None
+
+
+def test_the_daemon_says_what_failed() -> None:
+    watcher = InboxWatcher(FailingPipeline(), NoSource(), threading.Event())  # type: ignore[arg-type]
+    watcher.stop.set()  # the backoff wait returns at once
+    with capture_logs() as logs:
+        watcher._cycle()
+    (failed,) = [entry for entry in logs if entry["event"] == "sync.failed"]
+    assert failed["error_type"] == "error"
+    assert failed["error"] == (
+        "IMAP: the server said: select failed: Mailbox doesn't exist: Posta; check mailbox.folder"
+    )
