@@ -239,3 +239,16 @@ def test_signature_checks_share_one_time_budget(monkeypatch: pytest.MonkeyPatch)
     raw = b"".join(sig % n for n in range(MAX_SIGNATURES)) + BASE
     check(raw, trusted=(), verify_dkim=True, dnsfunc=slow)
     assert clock[0] <= MAX_DKIM_SECONDS + MAX_DKIM_SECONDS / 2 + 0.1  # two lookups, not five
+
+
+def test_unaligned_signatures_cost_no_lookup() -> None:
+    asked: list[bytes] = []
+
+    def silent(name: bytes, timeout: float = 5) -> bytes | None:
+        asked.append(name)
+        return None
+
+    sig = b"DKIM-Signature: v=1; a=rsa-sha256; d=evil%d.example; s=s; h=from; bh=YWJj; b=YWJj\r\n"
+    raw = b"".join(sig % n for n in range(500)) + BASE
+    assert check(raw, trusted=(), verify_dkim=True, dnsfunc=silent)[0] is False
+    assert asked == []

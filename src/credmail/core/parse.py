@@ -52,6 +52,7 @@ MAX_HEADER_BYTES = 262_144
 MAX_MIME_CONTAINERS = 50
 MAX_MIME_FIELD_BYTES = 65_536  # every Content-* field of the message together
 MAX_DISPLAY_NAME = 256
+MAX_PARSED_BODY = 1_000_000  # the text is read from the first part; the rest is not needed
 
 
 def parse_message(raw: bytes) -> InboundMail:
@@ -86,7 +87,8 @@ def bounded(raw: bytes) -> tuple[bytes, tuple[str, ...]]:
     with a lone CR the body is dropped. `header_too_long`: a field over its limit is
     dropped, the header block is cut at MAX_HEADER_BYTES. `mime_too_complex`: more than
     MAX_MIME_CONTAINERS multipart/message parts, or Content-* fields over their limits;
-    the body is dropped. Without a body only the header block is parsed.
+    the body is dropped. Without a body only the header block is parsed. Only the first
+    MAX_PARSED_BODY bytes of the body are parsed at all.
     """
     header, body, eol = _split(raw)
     problems: list[str] = []
@@ -96,13 +98,20 @@ def bounded(raw: bytes) -> tuple[bytes, tuple[str, ...]]:
     kept, too_long = _bounded_fields(header)
     if too_long:
         problems.append("header_too_long")
-    if _too_complex(raw):
+    cut = len(body) > MAX_PARSED_BODY
+    body = body[:MAX_PARSED_BODY]
+    if _too_complex(header + body):
         problems.append("mime_too_complex")
-    if not problems:
+    if not problems and not cut:
         return raw, ()
     if lone_cr or "mime_too_complex" in problems:
         body = b""
     return kept + eol + body, tuple(problems)
+
+
+def header_block(raw: bytes) -> bytes:
+    """The header block up to the first empty line (CRLF or LF), with its line ending."""
+    return _split(raw)[0]
 
 
 def _split(raw: bytes) -> tuple[bytes, bytes, bytes]:

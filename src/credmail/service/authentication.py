@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from email.headerregistry import Address
 from email.message import Message
+from email.parser import BytesHeaderParser
 
 import authres
 import structlog
 from publicsuffixlist import PublicSuffixList
 
 from credmail.core.addresses import AddressError, normalize_address
+from credmail.core.parse import MAX_HEADER_BYTES, header_block
 from credmail.core.values import InboundMail, SenderAuth
 
 DnsLookup = Callable[..., bytes | None]
@@ -75,7 +77,8 @@ class SenderAuthenticator:
     def _trusted_fields(
         self, raw: bytes
     ) -> tuple[list[authres.AuthenticationResultsHeader], tuple[str, ...]]:
-        msg: Message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        head = header_block(raw)[:MAX_HEADER_BYTES]  # the body is never parsed here
+        msg: Message = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
         fields = []
         for value in msg.get_all("Authentication-Results") or []:
             text = " ".join(str(value).split())
@@ -90,34 +93,55 @@ class SenderAuthenticator:
     def _local_dkim(self, raw: bytes, sender: str) -> bool:
         """A valid, aligned signature that covers exactly the From credmail parsed.
 
-        At most MAX_SIGNATURES signatures, and MAX_DKIM_SECONDS in all (DNS included).
+        The message is parsed once; only signatures aligned with the From domain are
+        tried (no other could count), at most MAX_SIGNATURES of them from the top, in
+        MAX_DKIM_SECONDS all together (DNS included).
         """
         import dkim  # only schools that verify DKIM themselves pay for loading it
 
         message = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        count = sum(
-            1 for line in message.split(b"\r\n") if line.lower().startswith(b"dkim-signature:")
-        )
+        head = message.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+        try:
+            candidates = _aligned_signatures(dkim.rfc822_parse(head)[0], sender)
+            if not candidates:
+                return False  # the body is never read
+            verifier = dkim.DKIM(message, minkey=MIN_KEY_BITS, timeout=self.dns_timeout)
+        except dkim.DKIMException as exc:
+            self.log.info("auth.dkim_unparseable", error_type=type(exc).__name__)
+            return False
         deadline = time.monotonic() + MAX_DKIM_SECONDS
-        for index in range(min(count, MAX_SIGNATURES)):
+        for index in candidates[:MAX_SIGNATURES]:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self.log.info("auth.dkim_budget_spent", checked=index, signatures=count)
+                self.log.info("auth.dkim_budget_spent", index=index, signatures=len(candidates))
                 break
-            verifier = dkim.DKIM(
-                message, minkey=MIN_KEY_BITS, timeout=min(self.dns_timeout, remaining)
-            )
+            verifier.timeout = min(self.dns_timeout, remaining)
             try:
                 kwargs = {"dnsfunc": self.dnsfunc} if self.dnsfunc else {}
                 valid = verifier.verify(idx=index, **kwargs)
             except dkim.DKIMException as exc:
                 self.log.info("auth.dkim_invalid", index=index, error_type=type(exc).__name__)
                 continue
-            domain = (verifier.domain or b"").decode("ascii", "replace")
-            aligned_ok = aligned(domain, sender.rpartition("@")[2])
-            if valid and aligned_ok and _signed_from(verifier.headers) == sender:
+            if valid and _signed_from(verifier.headers) == sender:
                 return True
         return False
+
+
+def _aligned_signatures(headers: Sequence[tuple[bytes, bytes]], sender: str) -> list[int]:
+    """Indexes (top first) of the DKIM-Signature fields whose d= is aligned with From."""
+    from dkim.util import InvalidTagValueList, parse_tag_value
+
+    from_domain = sender.rpartition("@")[2]
+    found = []
+    signatures = [value for name, value in headers if name.lower() == b"dkim-signature"]
+    for index, value in enumerate(signatures):
+        try:
+            domain = parse_tag_value(value).get(b"d", b"").decode("ascii", "replace")
+        except (InvalidTagValueList, UnicodeError):
+            continue
+        if domain and aligned(domain.strip(), from_domain):
+            found.append(index)
+    return found
 
 
 def _signed_from(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
