@@ -185,3 +185,13 @@ def test_over_long_subject_is_cut_not_dropped() -> None:
     assert mail.subject.startswith("Richiesta credenziali xxx")
     assert mail.from_problems == ("header_too_long",)
     assert quick_subject(raw).startswith("Richiesta credenziali xxx")
+
+
+def test_every_review_reason_has_a_plain_italian_label() -> None:
+    from credmail.core.decide import REVIEW_RULES
+    from credmail.service.review import reason_label
+
+    for code, _ in REVIEW_RULES:
+        label = reason_label(code)
+        assert label != code, code
+        assert "encoded" not in label and "_" not in label, label
