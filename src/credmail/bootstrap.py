@@ -134,7 +134,6 @@ def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
         max_attempts=mailbox.max_attempts,
         options=DecideOptions(
             acknowledge_unknown=settings.replies.acknowledge_unknown,
-            review_encoded_display_names=settings.auth.review_encoded_display_names,
         ),
         limits=Limits(**settings.limits.model_dump()),
     )

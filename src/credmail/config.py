@@ -211,7 +211,7 @@ class AuthSettings(Section):
     trusted_authserv_ids: tuple[str, ...] = ()
     verify_dkim: bool = False
     dns_timeout_seconds: float = Field(default=5, gt=0)
-    review_encoded_display_names: bool = True
+    review_encoded_display_names: bool | None = None  # deprecated and ignored (README)
 
 
 class LimitsSettings(Section):

@@ -11,7 +11,12 @@ import dkim
 import pytest
 
 from credmail.core.parse import parse_message
-from credmail.service.authentication import SenderAuthenticator, aligned
+from credmail.service.authentication import (
+    MAX_DKIM_SECONDS,
+    MAX_SIGNATURES,
+    SenderAuthenticator,
+    aligned,
+)
 
 OURS = "mx.istitutostanga.edu.it"
 BASE = (
@@ -189,3 +194,61 @@ def test_trusted_field_wins_over_local_dkim(keys: dict[int, tuple[bytes, bytes]]
         check(raw, verify_dkim=True, dnsfunc=dns_for({"sel._domainkey.example.org": record}))[0]
         is False
     )
+
+
+# -- hostile mail (issue 8.3, 8.4) ----------------------------------------------------------
+
+ATTACKER = BASE.replace(b"Mario Rossi <mario.rossi@example.org>", b"attacker@example.org")
+
+
+def test_smuggled_from_is_not_covered_by_the_signature(
+    keys: dict[int, tuple[bytes, bytes]],
+) -> None:
+    """Signed for attacker@, a bare-CR From: victim@ that only Python's parser sees."""
+    key, record = keys[2048]
+    smuggled = b"X-Pad: x\rFrom: mario.rossi@example.org\rSubject: Richiesta credenziali\r\r\n"
+    signed = sign(ATTACKER, "example.org", key)
+    raw = signed.replace(b"From: attacker", smuggled + b"From: attacker", 1)
+    assert parse_message(raw).sender == "mario.rossi@example.org"
+    assert local(raw, {"sel._domainkey.example.org": record})[0] is False
+    assert local(signed, {"sel._domainkey.example.org": record})[0] is True  # genuine: attacker
+
+
+def test_only_the_first_signatures_are_checked() -> None:
+    asked: list[bytes] = []
+
+    def silent(name: bytes, timeout: float = 5) -> bytes | None:
+        asked.append(name)
+        return None
+
+    sig = b"DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=s%d; h=from; bh=YWJj; b=YWJj\r\n"
+    raw = b"".join(sig % n for n in range(500)) + BASE
+    assert check(raw, trusted=(), verify_dkim=True, dnsfunc=silent)[0] is False
+    assert 1 <= len(asked) <= MAX_SIGNATURES
+
+
+def test_signature_checks_share_one_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+    monkeypatch.setattr("credmail.service.authentication.time.monotonic", lambda: clock[0])
+
+    def slow(name: bytes, timeout: float = 5) -> bytes | None:
+        clock[0] += MAX_DKIM_SECONDS / 2 + 0.1  # a nameserver that answers only at the timeout
+        return None
+
+    sig = b"DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=s%d; h=from; bh=YWJj; b=YWJj\r\n"
+    raw = b"".join(sig % n for n in range(MAX_SIGNATURES)) + BASE
+    check(raw, trusted=(), verify_dkim=True, dnsfunc=slow)
+    assert clock[0] <= MAX_DKIM_SECONDS + MAX_DKIM_SECONDS / 2 + 0.1  # two lookups, not five
+
+
+def test_unaligned_signatures_cost_no_lookup() -> None:
+    asked: list[bytes] = []
+
+    def silent(name: bytes, timeout: float = 5) -> bytes | None:
+        asked.append(name)
+        return None
+
+    sig = b"DKIM-Signature: v=1; a=rsa-sha256; d=evil%d.example; s=s; h=from; bh=YWJj; b=YWJj\r\n"
+    raw = b"".join(sig % n for n in range(500)) + BASE
+    assert check(raw, trusted=(), verify_dkim=True, dnsfunc=silent)[0] is False
+    assert asked == []

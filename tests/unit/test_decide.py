@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import date
+from email.header import Header
 from pathlib import Path
 
 import pytest
@@ -103,9 +105,9 @@ CASES = [
     ),
     (
         "adult_encoded_uppercase.eml",
-        Outcome.REVIEW,
-        ("display_name_encoded",),
-        None,
+        Outcome.ANSWERED,
+        (),
+        SendLink("G1", "adult_reset", "Mario.Rossi@example.org", "link_adult"),
     ),
     (
         "reply_to_attacker.eml",
@@ -138,7 +140,7 @@ CASES = [
     (
         "non_ascii_local_part.eml",
         Outcome.REVIEW,
-        ("malformed_from", "non_ascii_local_part", "display_name_encoded", "unknown_sender"),
+        ("malformed_from", "non_ascii_local_part", "unknown_sender"),
         None,
     ),
     ("forward_prefix.eml", Outcome.REVIEW, ("reply_prefix",), None),
@@ -231,10 +233,11 @@ def test_decide_is_deterministic_and_pure() -> None:
     assert decide(facts) == decide(facts)
 
 
-def test_encoded_display_names_can_be_allowed() -> None:
-    raw = (FIXTURES / "adult_encoded_uppercase.eml").read_bytes()
-    relaxed = DecideOptions(review_encoded_display_names=False)
-    (action,) = decide(facts_for(raw, options=relaxed)).actions
+def test_encoded_accented_display_name_is_answered() -> None:
+    raw = (FIXTURES / "adult_guardian.eml").read_bytes()
+    accented = Header("Jean-Pierre Ferrè", "utf-8").encode()
+    raw = re.sub(rb"(?m)^From: .*$", f"From: {accented} <Mario.Rossi@example.org>".encode(), raw)
+    (action,) = decide(facts_for(raw)).actions
     assert action == SendLink("G1", "adult_reset", "Mario.Rossi@example.org", "link_adult")
 
 

@@ -38,6 +38,25 @@ def is_loopback_host(host: str) -> bool:
 
 
 _LATIN_LOOKALIKE_SCRIPTS = {"CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE"}
+_STYLED_LATIN = {"FULLWIDTH", "MATHEMATICAL"}
+
+
+def _scripts(text: str) -> set[str]:
+    """The scripts of the letters in `text`, by the first word of their Unicode names."""
+    import unicodedata
+
+    return {unicodedata.name(char, "UNKNOWN").split()[0] for char in text if char.isalpha()}
+
+
+def mixes_confusable_scripts(text: str) -> bool:
+    """Latin letters next to a look-alike script, or styled (fullwidth, math) Latin.
+
+    A name written wholly in one script (Ferrè, Nuñez, Παπαδόπουλος) is fine.
+    """
+    scripts = _scripts(text)
+    return bool(scripts & _STYLED_LATIN) or (
+        "LATIN" in scripts and bool(scripts & _LATIN_LOOKALIKE_SCRIPTS)
+    )
 
 
 def is_confusable_domain(ascii_domain: str) -> bool:
@@ -45,14 +64,12 @@ def is_confusable_domain(ascii_domain: str) -> bool:
 
     Takes the IDNA (xn--) form produced by normalize_address.
     """
-    import unicodedata
-
     try:
         domain = ascii_domain.encode("ascii").decode("idna")
     except UnicodeError:
         return True
     for label in domain.split("."):
-        scripts = {unicodedata.name(char, "UNKNOWN").split()[0] for char in label if char.isalpha()}
+        scripts = _scripts(label)
         if len(scripts) > 1 or scripts & _LATIN_LOOKALIKE_SCRIPTS:
             return True
     return False

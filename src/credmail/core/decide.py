@@ -77,11 +77,6 @@ def _auth_problem(code: str) -> Callable[[Facts, Resolution], bool]:
     return lambda facts, _: code in facts.sender_auth.problems
 
 
-def _encoded_display_name(facts: Facts, _: Resolution) -> bool:
-    flagged = "display_name_encoded" in facts.mail.from_problems
-    return flagged and facts.options.review_encoded_display_names
-
-
 def _is(kind: RequestKind) -> Callable[[Facts], bool]:
     return lambda facts: facts.classification.kind is kind
 
@@ -99,8 +94,14 @@ REVIEW_RULES: tuple[ReviewRule, ...] = (
     ("multi_address_from", _from_problem("multi_address_from")),
     ("malformed_from", _from_problem("malformed_from")),
     ("non_ascii_local_part", _from_problem("non_ascii_local_part")),
+    ("header_smuggling", _from_problem("header_smuggling")),
+    ("header_too_long", _from_problem("header_too_long")),
+    ("mime_too_complex", _from_problem("mime_too_complex")),
+    ("display_name_too_long", _from_problem("display_name_too_long")),
     ("display_name_address", _from_problem("display_name_address")),
-    ("display_name_encoded", _encoded_display_name),
+    ("display_name_control", _from_problem("display_name_control")),
+    ("display_name_mixed_script", _from_problem("display_name_mixed_script")),
+    ("display_name_encoded", _from_problem("display_name_encoded")),
     ("confusable_domain", _from_problem("confusable_domain")),
     ("auth_results_conflict", _auth_problem("auth_results_conflict")),
     ("auth_results_unparseable", _auth_problem("auth_results_unparseable")),

@@ -1,16 +1,29 @@
-"""Turn raw message bytes into an InboundMail value, noting every structural problem."""
+"""Turn raw message bytes into an InboundMail value, noting every structural problem.
+
+Every input is bounded before any regular expression or the email package sees it
+(header fields, the header block, MIME nesting, display names, HTML), and every pattern
+here is linear-time, so no message can stall the pipeline. Structural problems of the
+whole message (header smuggling, oversized headers, too-deep MIME) are reported among
+the From problems: each of them makes the sender untrustworthy.
+"""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import re
+import unicodedata
 from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 
-from credmail.core.addresses import AddressError, is_confusable_domain, normalize_address
+from credmail.core.addresses import (
+    AddressError,
+    is_confusable_domain,
+    mixes_confusable_scripts,
+    normalize_address,
+)
 from credmail.core.values import InboundMail
 
 AUTOMATION_HEADERS = (
@@ -23,15 +36,32 @@ AUTOMATION_HEADERS = (
 )
 _MSGID = re.compile(r"<[^<>\s]+>")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
-_ADDRESS_LIKE = re.compile(r"[\w.+-]+\s*(?:@|\(at\)|\[at\]|＠)\s*[\w-]+\.[\w.-]+", re.IGNORECASE)
+# Linear: only the one word character right before a marker can start a match.
+_ADDRESS_LIKE = re.compile(r"\w\s*[(\[]at[)\]]\s*[\w-]+\.\w")
+_LONE_CR = re.compile(rb"\r(?!\n)")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_CONTAINER = re.compile(rb"^content-type:[ \t]*(?:\r?\n[ \t]+)?(?:multipart|message)/", re.I | re.M)
+_CONTENT_FIELD = re.compile(rb"^content-[!-9;-~]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.I | re.M)
+_FIELD_LINE = re.compile(rb"[!-9;-~]+:")
+_TAG = re.compile(r"<[^<>]*>")  # cannot span a '<': linear
 _MAX_TEXT = 20_000
+_MAX_HTML = 200_000
+MAX_FIELD_BYTES = 16_384
+MAX_PARSED_FIELD_BYTES = 1_024  # From, Message-ID, Content-*: the email package is quadratic
+MAX_HEADER_BYTES = 262_144
+MAX_MIME_CONTAINERS = 50
+MAX_MIME_FIELD_BYTES = 65_536  # every Content-* field of the message together
+MAX_DISPLAY_NAME = 256
+MAX_PARSED_BODY = 1_000_000  # the text is read from the first part; the rest is not needed
 
 
 def parse_message(raw: bytes) -> InboundMail:
     """Parse bytes with the modern email policy; never raises on malformed input."""
+    raw, structural = bounded(raw)
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(msg, EmailMessage)
     sender, display, from_problems = _sender(msg)
+    from_problems = tuple(dict.fromkeys(structural + from_problems))
     subject, subject_problems = _subject(msg)
     return InboundMail(
         message_id=_first_msgid(msg.get("Message-ID")),
@@ -56,6 +86,118 @@ def _as_written(msg: EmailMessage) -> str:
     return _clean(addresses[0].addr_spec).strip() if len(addresses) == 1 else ""
 
 
+def bounded(raw: bytes) -> tuple[bytes, tuple[str, ...]]:
+    """The message cut down to what may safely be parsed, and the structural problems.
+
+    `header_smuggling`: a lone CR anywhere, a bare LF in a CRLF header block (parsers
+    disagree on where such a field ends), or a second header block opening the body;
+    with a lone CR the body is dropped. `header_too_long`: a field over its limit is
+    dropped, the header block is cut at MAX_HEADER_BYTES. `mime_too_complex`: more than
+    MAX_MIME_CONTAINERS multipart/message parts, or Content-* fields over their limits;
+    the body is dropped. Without a body only the header block is parsed. Only the first
+    MAX_PARSED_BODY bytes of the body are parsed at all.
+    """
+    header, body, eol = _split(raw)
+    problems: list[str] = []
+    lone_cr = _LONE_CR.search(raw) is not None
+    if lone_cr or _smuggled(header, body, eol):
+        problems.append("header_smuggling")
+    kept, too_long = _bounded_fields(header)
+    if too_long:
+        problems.append("header_too_long")
+    cut = len(body) > MAX_PARSED_BODY
+    body = body[:MAX_PARSED_BODY]
+    if _too_complex(header + body):
+        problems.append("mime_too_complex")
+    if not problems and not cut:
+        return raw, ()
+    if lone_cr or "mime_too_complex" in problems:
+        body = b""
+    return kept + eol + body, tuple(problems)
+
+
+def header_block(raw: bytes) -> bytes:
+    """The header block up to the first empty line (CRLF or LF), with its line ending."""
+    return _split(raw)[0]
+
+
+def _split(raw: bytes) -> tuple[bytes, bytes, bytes]:
+    """(header block with its last line ending, body, line ending of the first line)."""
+    first = raw.find(b"\n")
+    eol = b"\r\n" if first > 0 and raw[first - 1 : first] == b"\r" else b"\n"
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i != -1]
+    if not ends:
+        return raw, b"", eol
+    end = min(ends)
+    blank = b"\r\n\r\n" if raw.startswith(b"\r\n\r\n", end) else b"\n\n"
+    cut = end + len(blank) // 2
+    return raw[:cut], raw[cut + len(blank) // 2 :], eol
+
+
+def _smuggled(header: bytes, body: bytes, eol: bytes) -> bool:
+    """A bare LF in a CRLF header block, or a second header block."""
+    if eol == b"\r\n" and _BARE_LF.search(header):
+        return True
+    return _header_fields_in_body(body)
+
+
+def _header_fields_in_body(body: bytes) -> bool:
+    """The body opens with header fields including a From: a second header block.
+
+    What a header block cut short by a bare CR looks like once a server has rewritten
+    the CR to a line ending: the signed From sits at the top of the body. Only header
+    fields, folded lines and blank lines may come before it.
+    """
+    for line in body[:MAX_HEADER_BYTES].splitlines()[:1000]:
+        if line[:5].lower() == b"from:":
+            return True
+        if line.strip() and line[:1] not in (b" ", b"\t") and not _FIELD_LINE.match(line):
+            return False
+    return False
+
+
+def _too_complex(raw: bytes) -> bool:
+    """Too many MIME containers (a bound on depth), or Content-* fields too long."""
+    if len(_CONTAINER.findall(raw)) > MAX_MIME_CONTAINERS:
+        return True
+    total = 0
+    for match in _CONTENT_FIELD.finditer(raw):
+        size = match.end() - match.start()
+        total += size
+        if size > MAX_PARSED_FIELD_BYTES or total > MAX_MIME_FIELD_BYTES:
+            return True
+    return False
+
+
+def _field_limit(field: bytes) -> int:
+    name = field.partition(b":")[0].strip().lower()
+    parsed = name in (b"from", b"message-id") or name.startswith(b"content-")
+    return MAX_PARSED_FIELD_BYTES if parsed else MAX_FIELD_BYTES
+
+
+def _bounded_fields(header: bytes) -> tuple[bytes, bool]:
+    """Drop fields over their limit (cut the Subject); stop at MAX_HEADER_BYTES."""
+    fields: list[list[bytes]] = []
+    for line in header.splitlines(keepends=True):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1].append(line)
+        else:
+            fields.append([line])
+    kept: list[bytes] = []
+    total, dropped = 0, False
+    for lines in fields:
+        size, limit = sum(map(len, lines)), _field_limit(lines[0])
+        if size > limit and lines[0][:8].lower() == b"subject:":  # cut, so it still classifies
+            lines, size = [b"".join(lines)[:limit].rstrip(b"\r\n") + b"\n"], limit
+            dropped = True
+        if size > limit or total + size > MAX_HEADER_BYTES:
+            dropped = True
+            continue
+        kept += lines
+        total += size
+    return (b"".join(kept) if dropped else header), dropped
+
+
 def _clean(text: str) -> str:
     """Raw 8-bit bytes surface as lone surrogates; decode them as UTF-8 (or U+FFFD)."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -68,7 +210,7 @@ def quick_subject(raw_header: bytes) -> str:
     is done, so a disagreement can only leave a message untouched or unanswered.
     """
     try:
-        msg = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw_header)
+        msg = BytesHeaderParser(policy=email.policy.compat32).parsebytes(bounded(raw_header)[0])
         value = msg.get("Subject")
         if value is None:
             return ""
@@ -116,25 +258,30 @@ def _sender(msg: EmailMessage) -> tuple[str | None, str, tuple[str, ...]]:
     if not sender.partition("@")[0].isascii():
         problems.append("non_ascii_local_part")
     display = _clean(address.display_name)
-    problems += display_name_problems(display, _raw_from(msg))
+    problems += display_name_problems(display)
     if is_confusable_domain(sender.partition("@")[2]):
         problems.append("confusable_domain")
     return sender, display, tuple(dict.fromkeys(problems))
 
 
-def _raw_from(msg: EmailMessage) -> str:
-    for name, value in msg.raw_items():
-        if name.lower() == "from":
-            return _clean(str(value))
-    return ""
+def display_name_problems(display: str) -> list[str]:
+    """What makes a decoded display name deceptive; an ordinary accented name is fine.
 
-
-def display_name_problems(display: str, raw_from: str) -> list[str]:
-    """An @ or an address in the display name, or an encoded-word before the address."""
+    Too long, an @ or an address (also as "(at)", fullwidth or other look-alike @),
+    control, format or bidi characters, Latin mixed with a look-alike script, or an
+    encoded-word that the parser left undecoded (a mail client might still decode it).
+    """
+    if len(display) > MAX_DISPLAY_NAME:
+        return ["display_name_too_long"]
+    folded = unicodedata.normalize("NFKC", display).casefold()
     problems = []
-    if "@" in display or _ADDRESS_LIKE.search(display):
+    if "@" in folded or _ADDRESS_LIKE.search(folded):
         problems.append("display_name_address")
-    if _ENCODED_WORD.search(raw_from.rpartition("<")[0]):
+    if any(unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} for char in display):
+        problems.append("display_name_control")
+    if mixes_confusable_scripts(display):
+        problems.append("display_name_mixed_script")
+    if _ENCODED_WORD.search(display):
         problems.append("display_name_encoded")
     return problems
 
@@ -185,5 +332,5 @@ def _text(msg: EmailMessage) -> str:
     if not isinstance(content, str):
         return ""
     if part.get_content_type() == "text/html":
-        content = re.sub(r"<[^>]*>", " ", content)
+        content = _TAG.sub(" ", content[:_MAX_HTML])
     return _clean(content[:_MAX_TEXT])

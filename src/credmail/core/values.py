@@ -122,7 +122,6 @@ class DecideOptions:
     """The school's choices that change decisions."""
 
     acknowledge_unknown: bool = False
-    review_encoded_display_names: bool = True
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import email
 import email.policy
+import time
 from collections.abc import Callable, Iterable, Sequence
+from email.headerregistry import Address
 from email.message import Message
+from email.parser import BytesHeaderParser
 
 import authres
 import structlog
 from publicsuffixlist import PublicSuffixList
 
+from credmail.core.addresses import AddressError, normalize_address
+from credmail.core.parse import MAX_HEADER_BYTES, header_block
 from credmail.core.values import InboundMail, SenderAuth
 
 DnsLookup = Callable[..., bytes | None]
 MIN_KEY_BITS = 1024
+MAX_SIGNATURES = 5  # checked from the top: the receiving side's own signatures come first
+MAX_DKIM_SECONDS = 15.0  # for all signatures of one message together
 
 _PSL = PublicSuffixList()
 
@@ -63,14 +70,15 @@ class SenderAuthenticator:
         if fields:
             method = _method(fields[0], from_domain)
             return SenderAuth(method is not None, method or "none")
-        if self.verify_dkim and self._local_dkim(raw, from_domain):
+        if self.verify_dkim and self._local_dkim(raw, mail.sender):
             return SenderAuth(True, "dkim-local")
         return SenderAuth(False)
 
     def _trusted_fields(
         self, raw: bytes
     ) -> tuple[list[authres.AuthenticationResultsHeader], tuple[str, ...]]:
-        msg: Message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        head = header_block(raw)[:MAX_HEADER_BYTES]  # the body is never parsed here
+        msg: Message = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
         fields = []
         for value in msg.get_all("Authentication-Results") or []:
             text = " ".join(str(value).split())
@@ -82,25 +90,74 @@ class SenderAuthenticator:
                 return [], ("auth_results_unparseable",)
         return fields, ()
 
-    def _local_dkim(self, raw: bytes, from_domain: str) -> bool:
+    def _local_dkim(self, raw: bytes, sender: str) -> bool:
+        """A valid, aligned signature that covers exactly the From credmail parsed.
+
+        The message is parsed once; only signatures aligned with the From domain are
+        tried (no other could count), at most MAX_SIGNATURES of them from the top, in
+        MAX_DKIM_SECONDS all together (DNS included).
+        """
         import dkim  # only schools that verify DKIM themselves pay for loading it
 
         message = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        count = sum(
-            1 for line in message.split(b"\r\n") if line.lower().startswith(b"dkim-signature:")
-        )
-        for index in range(count):
+        head = message.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+        try:
+            candidates = _aligned_signatures(dkim.rfc822_parse(head)[0], sender)
+            if not candidates:
+                return False  # the body is never read
             verifier = dkim.DKIM(message, minkey=MIN_KEY_BITS, timeout=self.dns_timeout)
+        except dkim.DKIMException as exc:
+            self.log.info("auth.dkim_unparseable", error_type=type(exc).__name__)
+            return False
+        deadline = time.monotonic() + MAX_DKIM_SECONDS
+        for index in candidates[:MAX_SIGNATURES]:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.log.info("auth.dkim_budget_spent", index=index, signatures=len(candidates))
+                break
+            verifier.timeout = min(self.dns_timeout, remaining)
             try:
                 kwargs = {"dnsfunc": self.dnsfunc} if self.dnsfunc else {}
                 valid = verifier.verify(idx=index, **kwargs)
             except dkim.DKIMException as exc:
                 self.log.info("auth.dkim_invalid", index=index, error_type=type(exc).__name__)
                 continue
-            domain = (verifier.domain or b"").decode("ascii", "replace")
-            if valid and aligned(domain, from_domain):
+            if valid and _signed_from(verifier.headers) == sender:
                 return True
         return False
+
+
+def _aligned_signatures(headers: Sequence[tuple[bytes, bytes]], sender: str) -> list[int]:
+    """Indexes (top first) of the DKIM-Signature fields whose d= is aligned with From."""
+    from dkim.util import InvalidTagValueList, parse_tag_value
+
+    from_domain = sender.rpartition("@")[2]
+    found = []
+    signatures = [value for name, value in headers if name.lower() == b"dkim-signature"]
+    for index, value in enumerate(signatures):
+        try:
+            domain = parse_tag_value(value).get(b"d", b"").decode("ascii", "replace")
+        except (InvalidTagValueList, UnicodeError):
+            continue
+        if domain and aligned(domain.strip(), from_domain):
+            found.append(index)
+    return found
+
+
+def _signed_from(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """The one From address among the fields dkimpy verified, as credmail's lookup key."""
+    values = [value for name, value in headers if name.strip().lower() == b"from"]
+    if len(values) != 1:
+        return None
+    text = values[0].decode("utf-8", "replace").strip()
+    try:
+        field = email.policy.default.header_factory("From", text)
+        addresses: tuple[Address, ...] = tuple(getattr(field, "addresses", ()))
+        if len(addresses) != 1:
+            return None
+        return normalize_address(addresses[0].addr_spec)
+    except (AddressError, ValueError, IndexError):
+        return None
 
 
 def _method(field: authres.AuthenticationResultsHeader, from_domain: str) -> str | None:

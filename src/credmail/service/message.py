@@ -18,7 +18,7 @@ import structlog
 from credmail.core.classify import SubjectRules, classify_subject
 from credmail.core.decide import decide
 from credmail.core.limits import Limits
-from credmail.core.parse import parse_header_only, parse_message
+from credmail.core.parse import parse_message
 from credmail.core.privacy import AddressTagger
 from credmail.core.values import (
     DecideOptions,
@@ -186,13 +186,11 @@ class MessageProcessor:
         reason = {OversizeError: "oversize", TooManyAttempts: "too_many_attempts"}.get(
             type(exc), "processing_error"
         )
-        target = self.policy.folders.get(Outcome.ERRORS)
-        head = _safe_header(ref.header)
-        message_id = head.message_id if head else None
+        target = self.policy.folders.get(Outcome.ERRORS)  # parses nothing: parsing may be the fault
         with self.uow() as uow:
             ledger_id = uow.ledger.add(
                 ref,
-                message_id,
+                None,
                 Outcome.ERRORS,
                 (reason,),
                 target,
@@ -200,15 +198,7 @@ class MessageProcessor:
                 error=f"{type(exc).__name__}: {str(exc)[:300]}",
             )
             item = ReviewItem(
-                0,
-                now,
-                "pending",
-                RequestKind.UNKNOWN,
-                head.sender if head else None,
-                message_id,
-                head.subject if head else "",
-                (reason,),
-                raw or ref.header,
+                0, now, "pending", RequestKind.UNKNOWN, None, None, "", (reason,), raw or ref.header
             )
             uow.review.add(item, ledger_id)
             uow.attempts.clear(ref)
@@ -227,13 +217,6 @@ class MessageProcessor:
             actions=[type(a).__name__ for a in decision.actions],
             sender=self.tag(mail.sender),
         )
-
-
-def _safe_header(header: bytes) -> InboundMail | None:
-    try:
-        return parse_header_only(header)
-    except Exception:
-        return None
 
 
 def _review_item(
