@@ -20,7 +20,7 @@ from credmail.config import load_settings
 from credmail.core.values import MailRef
 from credmail.samples import AUTHSERV_ID, SAMPLES
 from credmail.service.authentication import SenderAuthenticator
-from tests.support.wiring import make_app
+from tests.support.wiring import IDENTITY, make_app
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +32,7 @@ LONG_NAME = "a" * 40_000
 
 def app_for(db_url: str, tmp_path: Path) -> App:
     env = {
+        **IDENTITY,
         "CREDMAIL_DATABASE__URL": db_url,
         "CREDMAIL_MAILBOX__MAX_MESSAGE_BYTES": str(SIZE_LIMIT),
         "CREDMAIL_SMTP__OUTBOX_DIR": str(tmp_path / "out"),

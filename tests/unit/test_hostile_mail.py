@@ -195,3 +195,10 @@ def test_every_review_reason_has_a_plain_italian_label() -> None:
         label = reason_label(code)
         assert label != code, code
         assert "encoded" not in label and "_" not in label, label
+
+
+@pytest.mark.parametrize("raw", [b" \nMessage-ID:<", b":\nMessage-ID:<", b"In-Reply-To: <\n\n"])
+def test_a_broken_message_id_is_no_crash(raw: bytes) -> None:
+    """The stdlib's msg-id parser raises IndexError on `<` alone (found by hypothesis)."""
+    mail = parse_message(raw)
+    assert mail.message_id is None and mail.in_reply_to == ()

@@ -64,13 +64,13 @@ def parse_message(raw: bytes) -> InboundMail:
     from_problems = tuple(dict.fromkeys(structural + from_problems))
     subject, subject_problems = _subject(msg)
     return InboundMail(
-        message_id=_first_msgid(msg.get("Message-ID")),
+        message_id=_first_msgid(_raw_values(msg, "Message-ID")),
         sender=sender,
         sender_display_name=display,
         subject=subject,
         text=_text(msg),
-        in_reply_to=_msgids(msg.get_all("In-Reply-To") or []),
-        references=_msgids(msg.get_all("References") or []),
+        in_reply_to=_msgids(_raw_values(msg, "In-Reply-To")),
+        references=_msgids(_raw_values(msg, "References")),
         from_problems=from_problems,
         subject_problems=subject_problems,
         automation_headers=_automation(msg),
@@ -300,15 +300,22 @@ def _subject(msg: EmailMessage) -> tuple[str, tuple[str, ...]]:
     return _clean(str(header)), problems
 
 
-def _first_msgid(value: object) -> str | None:
-    ids = _msgids([value] if value is not None else [])
+def _raw_values(msg: EmailMessage, name: str) -> list[str]:
+    """A field's values as written: the stdlib's msg-id parser crashes on some inputs
+    (IndexError on `Message-ID: <`), and the ids are found by a pattern anyway."""
+    wanted = name.lower()
+    return [str(value) for key, value in msg.raw_items() if key.lower() == wanted]
+
+
+def _first_msgid(values: list[str]) -> str | None:
+    ids = _msgids(values[:1])
     return ids[0] if ids else None
 
 
-def _msgids(values: list[object]) -> tuple[str, ...]:
+def _msgids(values: list[str]) -> tuple[str, ...]:
     found: list[str] = []
     for value in values:
-        found.extend(_MSGID.findall(str(value)))
+        found.extend(_MSGID.findall(value))
     return tuple(found)
 
 
