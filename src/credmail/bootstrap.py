@@ -13,11 +13,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from credmail.adapters.db.engine import make_engine
+from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError, load_key
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.adapters.errors import is_transient
 from credmail.adapters.files import EmlFileSender
 from credmail.adapters.imap import ImapSource
 from credmail.adapters.maildir import MaildirSource
+from credmail.adapters.oauth import TokenSource, token_source
 from credmail.adapters.smtp import SmtpSender
 from credmail.config import ConfigError, Settings
 from credmail.core.addresses import normalize_address
@@ -92,7 +94,8 @@ def bootstrap(
         settings.smtp.retry_max_seconds,
         settings.smtp.max_attempts,
     )
-    delivery = OutboxDelivery(uow, sender or _sender(settings), clock, retry)
+    tokens = oauth_tokens(settings, engine)
+    delivery = OutboxDelivery(uow, sender or _sender(settings, tokens), clock, retry)
     review = ReviewDesk(uow, mailer, clock, timezone, settings.review.staff)
     return App(
         settings,
@@ -102,7 +105,7 @@ def bootstrap(
         delivery,
         review,
         links,
-        source_factory or (lambda: _source(settings)),
+        source_factory or (lambda: _source(settings, tokens)),
         clock,
         timezone,
     )
@@ -166,22 +169,45 @@ def _links(settings: Settings) -> LinkIssuer:
     return TokenLinkIssuer(settings.links.base_url, settings.links.ttl_minutes)
 
 
-def _sender(settings: Settings) -> MailSender:
+def oauth_tokens(settings: Settings, engine: Engine) -> TokenSource | None:
+    """The one OAuth2 identity IMAP and SMTP share, when either signs in with it."""
+    if "oauth2" not in (settings.mailbox.auth, settings.smtp.auth):
+        return None
+    try:
+        key = load_key(settings.oauth.token_key_file)
+    except TokenKeyError as exc:
+        raise ConfigError(str(exc)) from None
+    return token_source(settings.oauth, OAuthStore(engine, key))
+
+
+def _sender(settings: Settings, tokens: TokenSource | None = None) -> MailSender:
     smtp = settings.smtp
     if smtp.outbox_dir is not None:
         return EmlFileSender(smtp.outbox_dir)
+    if smtp.auth == "oauth2":
+        username = smtp.username or settings.mailbox.username
+        return SmtpSender(
+            smtp.host,
+            smtp.effective_port,
+            smtp.security,
+            username,
+            None,
+            smtp.ca_file,
+            smtp.timeout_seconds,
+            tokens,
+        )
     return SmtpSender(
         smtp.host,
         smtp.effective_port,
         smtp.security,
-        smtp.username,
+        smtp.username if smtp.auth == "password" else "",
         smtp.password,
         smtp.ca_file,
         smtp.timeout_seconds,
     )
 
 
-def _source(settings: Settings) -> MailSource:
+def _source(settings: Settings, tokens: TokenSource | None = None) -> MailSource:
     mailbox = settings.mailbox
     if mailbox.kind == "maildir":
         assert mailbox.maildir_path is not None
@@ -199,4 +225,5 @@ def _source(settings: Settings) -> MailSource:
         mailbox.timeout_seconds,
         mailbox.use_idle,
         mailbox.idle_refresh_seconds,
+        tokens if mailbox.auth == "oauth2" else None,
     )

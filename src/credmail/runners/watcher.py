@@ -7,12 +7,19 @@ import threading
 import structlog
 from imapclient.exceptions import LoginError
 
+from credmail.adapters.oauth import SignInError
 from credmail.runners.backoff import Backoff
 from credmail.runners.systemd import Heartbeat
 from credmail.service.pipeline import Pipeline
 from credmail.service.ports import MailSource
 
 LOGIN_RETRY_SECONDS = 300.0
+SIGNED_OUT_CHECK_SECONDS = 5.0
+
+
+def _expired_session(source: MailSource, exc: Exception) -> bool:
+    expired = getattr(source, "expired_session", None)
+    return bool(expired is not None and expired(exc))
 
 
 class InboxWatcher:
@@ -48,17 +55,36 @@ class InboxWatcher:
             self.backoff.reset()
             self.heartbeat.beat()
             self._wait()
+        except SignInError as exc:
+            self._signed_out(exc)
         except LoginError:
             self.log.error("mailbox.login_failed", retry_in_seconds=LOGIN_RETRY_SECONDS)
             self.source.close()
             self.stop.wait(LOGIN_RETRY_SECONDS)
         except Exception as exc:
+            if _expired_session(self.source, exc):  # not an outage: sign in again now
+                self.log.info("mailbox.token_expired", action="reconnect")
+                self.source.close()
+                return
             delay = self.backoff.next_delay()
             self.log.warning(
                 "sync.failed", error_type=type(exc).__name__, retry_in_seconds=round(delay, 1)
             )
             self.source.close()
             self.stop.wait(delay)
+
+    def _signed_out(self, exc: SignInError) -> None:
+        """No token: the daemon stays up (watchdog fed, cause in STATUS=); the token
+        source itself asks the identity provider at most once per retry period."""
+        self.source.close()
+        if exc.permanent:
+            self.heartbeat.status(f"needs re-authorisation: {exc.cause}; {exc.fix}")
+            self.heartbeat.beat()
+            self.stop.wait(SIGNED_OUT_CHECK_SECONDS)
+            return
+        delay = self.backoff.next_delay()
+        self.log.warning("mailbox.no_token", cause=exc.cause, retry_in_seconds=round(delay, 1))
+        self.stop.wait(delay)
 
     def _progress(self) -> bool:
         """Called between messages: a long backlog is progress too; True means stop."""

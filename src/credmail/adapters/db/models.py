@@ -198,3 +198,16 @@ class AttemptRow(Base):
     source_key: Mapped[str] = mapped_column(String(300))
     count: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OAuthIdentityRow(Base):
+    """The OAuth2 identity: its refresh token (encrypted) and the last sign-in outcome."""
+
+    __tablename__ = "oauth_identities"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    cause: Mapped[str | None] = mapped_column(String(300))
+    fix: Mapped[str | None] = mapped_column(String(300))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,31 @@
+"""oauth_identities: the encrypted refresh token and the last sign-in outcome
+
+Revision ID: 0004f
+Revises: 0003
+Create Date: 2026-11-28 17:00:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004f"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "oauth_identities",
+        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("refresh_token", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("cause", sa.String(length=300), nullable=True),
+        sa.Column("fix", sa.String(length=300), nullable=True),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+
+
+def downgrade() -> None:
+    raise NotImplementedError("credmail migrations are forward-only")

@@ -1,0 +1,190 @@
+"""OAuth2 sign-in to real Dovecot (oauth2 passdb) and aiosmtpd (XOAUTH2), both validating
+against the tests' own authorization server: msal, google-auth and the plain-HTTP flows."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+from sqlalchemy import text
+
+from credmail.adapters.db.oauth_store import OAuthStore, load_key
+from credmail.adapters.imap import ImapSource
+from credmail.adapters.oauth import HttpOAuth, SignInError, TokenSource
+from credmail.bootstrap import _sender, _source, oauth_tokens
+from credmail.config import Settings, load_settings
+from credmail.service.ports import OutgoingMail
+from tests.support.oauth_server import OAuthServer, OAuthSmtpHandler, oauth_env
+from tests.support.servers import IMAP_USER, Dovecot, SmtpServer, make_certificate
+from tests.support.wiring import make_app, server_env
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def oauth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuthServer]:
+    directory = tmp_path_factory.mktemp("oauth")
+    make_certificate(directory)
+    server = OAuthServer(mailbox=IMAP_USER, certificate=directory / "cert.pem").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def oauth(oauth_server: OAuthServer) -> OAuthServer:
+    oauth_server.fail_with, oauth_server.delay, oauth_server.lifetime = None, 0.0, 3600
+    oauth_server.device_approved = True
+    oauth_server.token_requests.clear()
+    return oauth_server
+
+
+@pytest.fixture(scope="module")
+def oauth_dovecot(oauth_server: OAuthServer) -> Iterator[Dovecot]:
+    server = Dovecot(oauth_introspection_url=oauth_server.url + "/introspect").start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def mailbox(oauth_dovecot: Dovecot) -> Dovecot:
+    oauth_dovecot.reset_mailbox()
+    return oauth_dovecot
+
+
+@pytest.fixture
+def xoauth_smtp(oauth: OAuthServer, oauth_dovecot: Dovecot) -> Iterator[SmtpServer]:
+    server = SmtpServer(handler=OAuthSmtpHandler(oauth), certificate=oauth_dovecot.ca_file)
+    server.start()
+    yield server
+    server.stop()
+
+
+def settings_for(
+    flow: str, mailbox: Dovecot, smtp: SmtpServer, oauth: OAuthServer, db_url: str, tmp: Path
+) -> Settings:
+    env = server_env(mailbox, smtp, db_url)
+    del env["CREDMAIL_MAILBOX__PASSWORD"]
+    env |= {
+        "CREDMAIL_SMTP__SECURITY": "starttls",
+        "CREDMAIL_SMTP__CA_FILE": str(mailbox.ca_file),
+        "CREDMAIL_SMTP__USERNAME": IMAP_USER,
+    }
+    return load_settings(None, environ=env | oauth_env(oauth, flow, tmp))
+
+
+def sign_in_both_ways(settings: Settings, db_url: str, smtp: SmtpServer) -> None:
+    app = make_app(settings, directory=False)
+    tokens = oauth_tokens(settings, app.engine)
+    assert tokens is not None
+    source = _source(settings, tokens)
+    assert isinstance(source, ImapSource)
+    try:
+        assert source.select().validity > 0
+    finally:
+        source.close()
+    mail = OutgoingMail("<m1@test>", "segreteria@istitutostanga.edu.it", "a@example.org", b"x")
+
+    async def send() -> None:
+        async with _sender(settings, tokens).connect() as connection:
+            await connection.start(mail)
+            await connection.finish(mail)
+        await asyncio.sleep(0.1)  # let the TLS transport finish closing before the loop ends
+
+    asyncio.run(send())
+    assert len(smtp.handler.messages) == 1
+    handler = smtp.handler
+    assert isinstance(handler, OAuthSmtpHandler)
+    assert handler.logins == [IMAP_USER]
+
+
+def test_microsoft_client_credentials_through_msal(
+    mailbox: Dovecot, xoauth_smtp: SmtpServer, oauth: OAuthServer, db_url: str, tmp_path: Path
+) -> None:
+    settings = settings_for("microsoft", mailbox, xoauth_smtp, oauth, db_url, tmp_path)
+    sign_in_both_ways(settings, db_url, xoauth_smtp)
+    assert {grant for _at, grant in oauth.token_requests} == {"client_credentials"}
+
+
+def test_google_service_account_through_google_auth(
+    mailbox: Dovecot, xoauth_smtp: SmtpServer, oauth: OAuthServer, db_url: str, tmp_path: Path
+) -> None:
+    settings = settings_for("google", mailbox, xoauth_smtp, oauth, db_url, tmp_path)
+    sign_in_both_ways(settings, db_url, xoauth_smtp)
+    assert {grant for _at, grant in oauth.token_requests} == {
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    }
+
+
+def test_refresh_token_flow_rotates_and_keeps_the_token_encrypted(
+    mailbox: Dovecot, xoauth_smtp: SmtpServer, oauth: OAuthServer, db_url: str, tmp_path: Path
+) -> None:
+    settings = settings_for("generic", mailbox, xoauth_smtp, oauth, db_url, tmp_path)
+    key = load_key(settings.oauth.token_key_file, create=True)
+    app = make_app(settings, directory=False)
+    store = OAuthStore(app.engine, key)
+    first = oauth.grant_refresh_token()
+    store.save_refresh_token(first)
+    sign_in_both_ways(settings, db_url, xoauth_smtp)
+    rotated = store.refresh_token()
+    assert rotated not in (None, first)
+    with app.engine.connect() as conn:
+        sealed = conn.execute(text("SELECT refresh_token FROM oauth_identities")).scalar()
+    assert sealed and rotated not in sealed and "rt-" not in sealed
+
+
+def test_device_login_stores_a_refresh_token(
+    oauth: OAuthServer, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {"CREDMAIL_DATABASE__URL": sqlite_url} | oauth_env(oauth, "generic", tmp_path)
+    settings = load_settings(None, environ=env)
+    key = load_key(settings.oauth.token_key_file, create=True)
+    app = make_app(settings, directory=False)
+    store = OAuthStore(app.engine, key)
+    oauth.device_approved = False
+    polls: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        polls.append(seconds)
+        oauth.device_approved = len(polls) >= 2  # the person signs in after the first poll
+
+    import sys
+
+    HttpOAuth(settings.oauth, store).device_login(sys.stdout, sleep=sleep)
+    assert "ABCD-EFGH" in capsys.readouterr().out
+    assert len(polls) == 2
+    token = store.refresh_token()
+    assert token is not None and token in oauth.refresh
+
+
+def test_invalid_grant_asks_once_per_retry_period_and_logs_once(
+    oauth: OAuthServer, sqlite_url: str, tmp_path: Path
+) -> None:
+    env = {"CREDMAIL_DATABASE__URL": sqlite_url} | oauth_env(oauth, "generic", tmp_path)
+    settings = load_settings(None, environ=env)
+    key = load_key(settings.oauth.token_key_file, create=True)
+    app = make_app(settings, directory=False)
+    store = OAuthStore(app.engine, key)
+    store.save_refresh_token(oauth.grant_refresh_token())
+    oauth.fail_with, oauth.error_description = "invalid_grant", "AADSTS50173: revoked"
+    now = [time.time()]
+    tokens = TokenSource(HttpOAuth(settings.oauth, store).refresh, store, 600, lambda: now[0])
+    with structlog.testing.capture_logs() as logs:
+        for _second in range(60):  # one minute, a try every second
+            with pytest.raises(SignInError) as caught:
+                tokens.token()
+            now[0] += 1
+    assert len(oauth.token_requests) == 1
+    assert [entry["event"] for entry in logs] == ["oauth.needs_reauthorisation"]
+    assert caught.value.code == "AADSTS50173" and "credmail oauth login" in caught.value.fix
+    state = store.state()
+    assert state is not None and state.status == "needs_reauth"
+    now[0] += 600
+    oauth.fail_with = None
+    store.save_refresh_token(oauth.grant_refresh_token())
+    assert tokens.token().value.startswith("at-")
+    state = store.state()
+    assert state is not None and state.status == "ok"
