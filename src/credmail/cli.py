@@ -101,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     _token_commands(sub)
     _privacy_commands(sub)
     _limits_commands(sub)
+    _oauth_commands(sub)
     return parser
 
 
@@ -520,6 +521,46 @@ def cmd_limits_reset(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _oauth_commands(sub: Any) -> None:
+    oauth = sub.add_parser("oauth", help="OAuth2 sign-in for the mailbox").add_subparsers(
+        dest="oauth_command", required=True
+    )
+    login = oauth.add_parser("login", help="delegated sign-in in the terminal (device code)")
+    login.set_defaults(handler=cmd_oauth_login)
+
+
+def cmd_oauth_login(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError, load_key
+    from credmail.adapters.oauth import HttpOAuth, SignInError
+
+    oauth = ctx.settings.oauth
+    if oauth.provider is None or oauth.flow != "refresh_token":
+        raise CommandError("oauth login needs [oauth] flow = 'refresh_token' (see README)")
+    try:
+        key = load_key(oauth.token_key_file, create=True)
+    except TokenKeyError as exc:
+        raise ConfigError(str(exc)) from None
+    store = OAuthStore(ctx.app().engine, key)
+    try:
+        HttpOAuth(oauth, store).device_login(sys.stdout)
+    except SignInError as exc:
+        raise CommandError(f"{exc}" + (f"; {exc.fix}" if exc.fix else "")) from None
+    print("signed in: the refresh token is stored, encrypted, in the database")
+    return 0
+
+
+def _sign_in_state(app: App) -> dict[str, Any] | None:
+    """The OAuth2 sign-in state the daemon recorded (None without OAuth2)."""
+    from credmail.adapters.db.oauth_store import OAuthStore
+
+    if "oauth2" not in (app.settings.mailbox.auth, app.settings.smtp.auth):
+        return None
+    state = OAuthStore(app.engine).state()
+    if state is None:
+        return {"status": "unknown", "cause": None, "fix": None}
+    return {"status": state.status, "cause": state.cause, "fix": state.fix}
+
+
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     from datetime import timedelta
 
@@ -529,6 +570,9 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     stale_after = timedelta(seconds=app.settings.daemon.stale_after_seconds)
     with app.uow() as uow:
         report = status(uow, app.clock(), stale_after)
+    sign_in = report["sign_in"] = _sign_in_state(app)
+    if sign_in is not None and sign_in["status"] == "needs_reauth":
+        report["healthy"] = False
     if args.json:
         print(json.dumps(report))
     else:
@@ -542,4 +586,6 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
             f"outbox: {report['outbox'] or {}}; review pending: {report['review_pending']}"
             f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
         )
+        if sign_in is not None and sign_in["status"] == "needs_reauth":
+            print(f"sign-in: needs re-authorisation: {sign_in['cause']}; {sign_in['fix']}")
     return 0 if report["healthy"] else EXIT_FAILURE

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,62 +17,18 @@ from credmail.adapters.oauth import HttpOAuth, SignInError, TokenSource
 from credmail.bootstrap import _sender, _source, oauth_tokens
 from credmail.config import Settings, load_settings
 from credmail.service.ports import OutgoingMail
+from tests.support.oauth_fixtures import signed_in_env
 from tests.support.oauth_server import OAuthServer, OAuthSmtpHandler, oauth_env
-from tests.support.servers import IMAP_USER, Dovecot, SmtpServer, make_certificate
-from tests.support.wiring import make_app, server_env
+from tests.support.servers import IMAP_USER, Dovecot, SmtpServer
+from tests.support.wiring import make_app
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def oauth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuthServer]:
-    directory = tmp_path_factory.mktemp("oauth")
-    make_certificate(directory)
-    server = OAuthServer(mailbox=IMAP_USER, certificate=directory / "cert.pem").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def oauth(oauth_server: OAuthServer) -> OAuthServer:
-    oauth_server.fail_with, oauth_server.delay, oauth_server.lifetime = None, 0.0, 3600
-    oauth_server.device_approved = True
-    oauth_server.token_requests.clear()
-    return oauth_server
-
-
-@pytest.fixture(scope="module")
-def oauth_dovecot(oauth_server: OAuthServer) -> Iterator[Dovecot]:
-    server = Dovecot(oauth_introspection_url=oauth_server.url + "/introspect").start()
-    yield server
-    server.cleanup()
-
-
-@pytest.fixture
-def mailbox(oauth_dovecot: Dovecot) -> Dovecot:
-    oauth_dovecot.reset_mailbox()
-    return oauth_dovecot
-
-
-@pytest.fixture
-def xoauth_smtp(oauth: OAuthServer, oauth_dovecot: Dovecot) -> Iterator[SmtpServer]:
-    server = SmtpServer(handler=OAuthSmtpHandler(oauth), certificate=oauth_dovecot.ca_file)
-    server.start()
-    yield server
-    server.stop()
 
 
 def settings_for(
     flow: str, mailbox: Dovecot, smtp: SmtpServer, oauth: OAuthServer, db_url: str, tmp: Path
 ) -> Settings:
-    env = server_env(mailbox, smtp, db_url)
-    del env["CREDMAIL_MAILBOX__PASSWORD"]
-    env |= {
-        "CREDMAIL_SMTP__SECURITY": "starttls",
-        "CREDMAIL_SMTP__CA_FILE": str(mailbox.ca_file),
-        "CREDMAIL_SMTP__USERNAME": IMAP_USER,
-    }
-    return load_settings(None, environ=env | oauth_env(oauth, flow, tmp))
+    return load_settings(None, environ=signed_in_env(flow, mailbox, smtp, oauth, db_url, tmp))
 
 
 def sign_in_both_ways(settings: Settings, db_url: str, smtp: SmtpServer) -> None:

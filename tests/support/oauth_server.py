@@ -17,6 +17,7 @@ import secrets
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -46,6 +47,8 @@ class OAuthServer:
     delay: float = 0.0
     device_approved: bool = True
     certificate: Path | None = None
+    strict_rotation: bool = False  # the old refresh token dies the moment a new one is issued
+    on_introspect: Callable[[], None] | None = None  # called after answering an introspection
     token_requests: list[tuple[float, str]] = field(default_factory=list)
     access: dict[str, tuple[str, float]] = field(default_factory=dict)
     refresh: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -158,6 +161,8 @@ class OAuthServer:
                 entry.pop("parent")
             new = "rt-" + secrets.token_urlsafe(16)
             self.refresh[new] = {"user": entry["user"], "client": entry["client"], "parent": old}
+            if self.strict_rotation:
+                del self.refresh[old]
         return self._issue(entry["user"], refresh=new)
 
     def _device_code(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -244,6 +249,8 @@ def _handler(state: OAuthServer) -> type[BaseHTTPRequestHandler]:
                 self._reply(*state.device_authorization(form))
             elif path.endswith("/introspect"):
                 self._reply(*state.introspect(form))
+                if state.on_introspect is not None:
+                    state.on_introspect()
             else:
                 self._reply(404, {"error": "not_found"})
 

@@ -14,7 +14,7 @@ from credmail.service.pipeline import Pipeline
 from credmail.service.ports import MailSource
 
 LOGIN_RETRY_SECONDS = 300.0
-SIGNED_OUT_CHECK_SECONDS = 5.0
+SIGNED_OUT_CHECK_SECONDS = 1.0  # cheap: the token source asks once per retry period
 
 
 def _expired_session(source: MailSource, exc: Exception) -> bool:
@@ -38,6 +38,7 @@ class InboxWatcher:
         self.heartbeat = heartbeat or Heartbeat()
         self.poll_now = threading.Event()
         self.backoff = Backoff()
+        self.signed_out: str | None = None  # the STATUS= line while sign-in is impossible
         self.log = structlog.get_logger("credmail.watcher")
 
     def run(self) -> None:
@@ -53,6 +54,9 @@ class InboxWatcher:
             if stats.handled:
                 self.log.info("sync.done", scanned=stats.scanned, handled=stats.handled)
             self.backoff.reset()
+            if self.signed_out is not None:
+                self.heartbeat.status("signed in")
+                self.signed_out = None
             self.heartbeat.beat()
             self._wait()
         except SignInError as exc:
@@ -78,7 +82,10 @@ class InboxWatcher:
         source itself asks the identity provider at most once per retry period."""
         self.source.close()
         if exc.permanent:
-            self.heartbeat.status(f"needs re-authorisation: {exc.cause}; {exc.fix}")
+            status = f"needs re-authorisation: {exc.cause}; {exc.fix}"
+            if status != self.signed_out:
+                self.heartbeat.status(status)
+                self.signed_out = status
             self.heartbeat.beat()
             self.stop.wait(SIGNED_OUT_CHECK_SECONDS)
             return
