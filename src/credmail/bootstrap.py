@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from credmail.adapters.db.engine import make_engine
 from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError, load_key
+from credmail.adapters.db.pacing_store import SqlPacingStore
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.adapters.errors import is_transient
 from credmail.adapters.files import EmlFileSender
@@ -32,6 +33,7 @@ from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssu
 from credmail.service.message import MessageProcessor
 from credmail.service.outbox import OutboxDelivery, RetryPolicy
 from credmail.service.outgoing import Mailer
+from credmail.service.pacing import Pacer, PacingLimits
 from credmail.service.pipeline import Clock, Pipeline, Policy
 from credmail.service.ports import MailSender, MailSource
 from credmail.service.replies import ReplyComposer, TemplateProblem
@@ -95,7 +97,9 @@ def bootstrap(
         settings.smtp.max_attempts,
     )
     tokens = oauth_tokens(settings, engine)
-    delivery = OutboxDelivery(uow, sender or _sender(settings, tokens), clock, retry)
+    delivery = OutboxDelivery(
+        uow, sender or _sender(settings, tokens), clock, retry, _pacer(settings, engine)
+    )
     review = ReviewDesk(uow, mailer, clock, timezone, settings.review.staff)
     return App(
         settings,
@@ -167,6 +171,29 @@ def _links(settings: Settings) -> LinkIssuer:
     if settings.links.issuer == "template":
         return TemplateLinkIssuer(settings.links.url_template)
     return TokenLinkIssuer(settings.links.base_url, settings.links.ttl_minutes)
+
+
+def _pacer(settings: Settings, engine: Engine) -> Pacer:
+    smtp = settings.smtp
+    provider = settings.oauth.provider or _provider_of(smtp.host)
+    limits = PacingLimits.build(
+        provider if smtp.outbox_dir is None else None,
+        smtp.max_per_second,
+        smtp.max_per_minute,
+        smtp.max_per_day,
+        smtp.quota_pause_seconds,
+        smtp.rate_limit_pause_seconds,
+    )
+    return Pacer(limits, SqlPacingStore(engine))
+
+
+def _provider_of(host: str) -> str | None:
+    """Presets apply to the big providers' submission hosts even with password sign-in."""
+    if host.endswith(("office365.com", "outlook.com")):
+        return "microsoft"
+    if host.endswith(("gmail.com", "googlemail.com")):
+        return "google"
+    return None
 
 
 def oauth_tokens(settings: Settings, engine: Engine) -> TokenSource | None:

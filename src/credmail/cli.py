@@ -442,6 +442,9 @@ def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    paused = _outbox_paused(app)
+    if paused is not None:
+        print(f"outbox paused until {paused[0]} ({paused[1]})")
     for row in rows:
         error = f"  last error: {row['last_error']}" if row["last_error"] else ""
         print(
@@ -549,6 +552,16 @@ def cmd_oauth_login(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _outbox_paused(app: App) -> tuple[str, str] | None:
+    """(until, reason) while a provider's quota reply holds the whole outbox."""
+    from credmail.adapters.db.pacing_store import SqlPacingStore
+
+    paused = SqlPacingStore(app.engine).paused()
+    if paused is None or paused[0] <= app.clock():
+        return None
+    return paused[0].isoformat(), paused[1]
+
+
 def _sign_in_state(app: App) -> dict[str, Any] | None:
     """The OAuth2 sign-in state the daemon recorded (None without OAuth2)."""
     from credmail.adapters.db.oauth_store import OAuthStore
@@ -571,6 +584,8 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     with app.uow() as uow:
         report = status(uow, app.clock(), stale_after)
     sign_in = report["sign_in"] = _sign_in_state(app)
+    paused = _outbox_paused(app)
+    report["outbox_paused_until"] = paused[0] if paused else None
     if sign_in is not None and sign_in["status"] == "needs_reauth":
         report["healthy"] = False
     if args.json:
@@ -586,6 +601,8 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
             f"outbox: {report['outbox'] or {}}; review pending: {report['review_pending']}"
             f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
         )
+        if paused is not None:
+            print(f"outbox paused until {paused[0]} ({paused[1]})")
         if sign_in is not None and sign_in["status"] == "needs_reauth":
             print(f"sign-in: needs re-authorisation: {sign_in['cause']}; {sign_in['fix']}")
     return 0 if report["healthy"] else EXIT_FAILURE

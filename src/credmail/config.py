@@ -122,6 +122,11 @@ class SmtpSettings(Section):
     retry_max_seconds: float = Field(default=3600, gt=0)
     max_attempts: int = Field(default=50, ge=1)
     outbox_dir: Path | None = None
+    max_per_second: float | None = Field(default=None, gt=0)
+    max_per_minute: int | None = Field(default=None, ge=1)
+    max_per_day: int | None = Field(default=None, ge=1)
+    quota_pause_seconds: float = Field(default=86_400, gt=0)
+    rate_limit_pause_seconds: float = Field(default=60, gt=0)
 
     @model_validator(mode="after")
     def _validate(self) -> SmtpSettings:

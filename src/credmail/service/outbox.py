@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,6 +11,7 @@ import structlog
 
 from credmail.core.addresses import normalize_address
 from credmail.core.values import RequestKind
+from credmail.service.pacing import Pacer
 from credmail.service.pipeline import Clock
 from credmail.service.ports import (
     MailConnection,
@@ -20,6 +22,8 @@ from credmail.service.ports import (
     SendError,
     UnitOfWorkFactory,
 )
+
+MAX_INLINE_WAIT = 5.0  # seconds a drain may sleep for the next turn
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,14 @@ class OutboxDelivery:
     """Drains due outbox rows over one connection per run."""
 
     def __init__(
-        self, uow: UnitOfWorkFactory, sender: MailSender, clock: Clock, retry: RetryPolicy
+        self,
+        uow: UnitOfWorkFactory,
+        sender: MailSender,
+        clock: Clock,
+        retry: RetryPolicy,
+        pacer: Pacer | None = None,
     ) -> None:
+        self.pacer = pacer
         self.uow = uow
         self.sender = sender
         self.clock = clock
@@ -55,10 +65,16 @@ class OutboxDelivery:
 
     async def drain(self, batch: int = 50) -> DeliveryStats:
         stats = DeliveryStats()
+        if self.pacer is not None and self.pacer.limits.limited:
+            return await self._drain_paced(self.pacer, stats)
+        if self.pacer is not None and self.pacer.next_send_at(self.clock()) > self.clock():
+            return stats  # paused after a quota reply
         while due := self._due(batch):
             try:
                 async with self.sender.connect() as connection:
                     for entry in due:
+                        if self.pacer is not None and self._wait(self.pacer) > 0:
+                            return stats  # paused by a quota reply
                         await self._deliver(connection, entry, stats)
             except SendError as exc:  # the connection itself failed: retry them all later
                 for entry in due:
@@ -67,6 +83,30 @@ class OutboxDelivery:
             if len(due) < batch:
                 break
         return stats
+
+    async def _drain_paced(self, pacer: Pacer, stats: DeliveryStats) -> DeliveryStats:
+        """One mail at a time, each at its turn, the most urgent due one first (looked up
+        again before every send, so a new reply overtakes what waits). A turn further
+        away than MAX_INLINE_WAIT ends the drain; a later nudge comes back for it."""
+        due = self._due(1) if self._wait(pacer) <= MAX_INLINE_WAIT else []
+        if not due:
+            return stats
+        try:
+            async with self.sender.connect() as connection:
+                while due and (wait := self._wait(pacer)) <= MAX_INLINE_WAIT:
+                    await asyncio.sleep(wait)
+                    due = self._due(1)
+                    if due:
+                        await self._deliver(connection, due[0], stats)
+                        due = self._due(1)
+        except SendError as exc:
+            for entry in due:
+                self._record_failure(entry, exc, stats)
+        return stats
+
+    def _wait(self, pacer: Pacer) -> float:
+        now = self.clock()
+        return (pacer.next_send_at(now) - now).total_seconds()
 
     def _due(self, batch: int) -> list[OutboxEntry]:
         with self.uow(read_only=True) as uow:
@@ -98,8 +138,13 @@ class OutboxDelivery:
 
     def _record_failure(self, entry: OutboxEntry, exc: SendError, stats: DeliveryStats) -> None:
         error = str(exc)[:500]
+        paused = self.pacer.refused(error, self.clock()) if self.pacer is not None else None
         with self.uow() as uow:
-            if exc.permanent or entry.attempts + 1 >= self.retry.max_attempts:
+            if paused is not None:  # the provider's quota, not this mail: wait with the rest
+                uow.outbox.mark_retry(entry.id, error, paused)
+                outcome = "paused"
+                self.log.warning("outbox.paused", until=paused.isoformat(), reason=error[:100])
+            elif exc.permanent or entry.attempts + 1 >= self.retry.max_attempts:
                 uow.outbox.mark_failed(entry.id, error)
                 uow.review.add(_failed_delivery_item(entry, self.clock()), entry.ledger_id)
                 stats.failed += 1

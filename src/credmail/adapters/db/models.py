@@ -211,3 +211,13 @@ class OAuthIdentityRow(Base):
     cause: Mapped[str | None] = mapped_column(String(300))
     fix: Mapped[str | None] = mapped_column(String(300))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxPauseRow(Base):
+    """The whole outbox waits until `paused_until` after a provider's quota reply."""
+
+    __tablename__ = "outbox_pause"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(200))

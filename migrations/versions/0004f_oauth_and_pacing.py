@@ -1,4 +1,4 @@
-"""oauth_identities: the encrypted refresh token and the last sign-in outcome
+"""oauth_identities (encrypted refresh token, last sign-in outcome); outbox_pause
 
 Revision ID: 0004f
 Revises: 0003
@@ -24,6 +24,13 @@ def upgrade() -> None:
         sa.Column("fix", sa.String(length=300), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
+    )
+    op.create_table(
+        "outbox_pause",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("paused_until", sa.DateTime(), nullable=True),
+        sa.Column("reason", sa.String(length=200), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
     )
 
 
