@@ -143,3 +143,37 @@ def test_invalid_grant_asks_once_per_retry_period_and_logs_once(
     assert tokens.token().value.startswith("at-")
     state = store.state()
     assert state is not None and state.status == "ok"
+
+
+def test_oauth_login_command_then_status(
+    oauth: OAuthServer, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from credmail.cli import main
+    from tests.support.wiring import write_config
+
+    env = {
+        "CREDMAIL_DATABASE__URL": sqlite_url,
+        "CREDMAIL_MAILBOX__USERNAME": IMAP_USER,
+        "CREDMAIL_MAILBOX__HOST": "127.0.0.1",
+        "CREDMAIL_MAILBOX__SECURITY": "none",
+    } | oauth_env(oauth, "generic", tmp_path)
+    config = str(write_config(tmp_path / "credmail.toml", env))
+    assert main(["--config", config, "oauth", "login"]) == 0
+    out = capsys.readouterr().out
+    assert "ABCD-EFGH" in out and "signed in" in out
+    key = tmp_path / "token.key"
+    assert key.stat().st_mode & 0o077 == 0
+    app = make_app(load_settings(None, environ=env), directory=False)
+    token = OAuthStore(app.engine, load_key(key)).refresh_token()
+    assert token is not None and token in oauth.refresh and token not in out
+    OAuthStore(app.engine).record("needs_reauth", "the refresh token expired", "run it again")
+    main(["--config", config, "status"])
+    assert "needs re-authorisation: the refresh token expired; run it again" in (
+        capsys.readouterr().out
+    )
+    oauth.clients.pop("credmail-app")
+    try:
+        assert main(["--config", config, "oauth", "login"]) == 1
+    finally:
+        oauth.clients["credmail-app"] = "app-secret"
+    assert "invalid_client" in capsys.readouterr().err
