@@ -18,7 +18,12 @@ from credmail.bootstrap import _sender, _source, oauth_tokens
 from credmail.config import Settings, load_settings
 from credmail.service.ports import OutgoingMail
 from tests.support.oauth_fixtures import signed_in_env
-from tests.support.oauth_server import OAuthServer, OAuthSmtpHandler, oauth_env
+from tests.support.oauth_server import (
+    OAuthServer,
+    OAuthSmtpHandler,
+    client_certificate,
+    oauth_env,
+)
 from tests.support.servers import IMAP_USER, Dovecot, SmtpServer
 from tests.support.wiring import make_app
 
@@ -62,6 +67,41 @@ def test_microsoft_client_credentials_through_msal(
     settings = settings_for("microsoft", mailbox, xoauth_smtp, oauth, db_url, tmp_path)
     sign_in_both_ways(settings, db_url, xoauth_smtp)
     assert {grant for _at, grant in oauth.token_requests} == {"client_credentials"}
+
+
+def test_microsoft_certificate_credential_through_msal(
+    mailbox: Dovecot, oauth: OAuthServer, sqlite_url: str, tmp_path: Path
+) -> None:
+    path, thumbprint = client_certificate(tmp_path, oauth, "cert-app")
+    env = signed_in_env("microsoft", mailbox, SmtpServer(port=25), oauth, sqlite_url, tmp_path)
+    del env["CREDMAIL_OAUTH__CLIENT_SECRET"]
+    env |= {
+        "CREDMAIL_OAUTH__CLIENT_ID": "cert-app",
+        "CREDMAIL_OAUTH__CERTIFICATE_FILE": str(path),
+        "CREDMAIL_OAUTH__CERTIFICATE_THUMBPRINT": thumbprint,
+    }
+    settings = load_settings(None, environ=env)
+    app = make_app(settings, directory=False)
+    tokens = oauth_tokens(settings, app.engine)
+    assert tokens is not None
+    assert oauth.valid(tokens.token().value) == IMAP_USER
+
+
+def test_msal_reports_a_wrong_secret_as_permanent_without_echoing_it(
+    mailbox: Dovecot, oauth: OAuthServer, sqlite_url: str, tmp_path: Path
+) -> None:
+    env = signed_in_env("microsoft", mailbox, SmtpServer(port=25), oauth, sqlite_url, tmp_path)
+    env["CREDMAIL_OAUTH__CLIENT_SECRET"] = "a-wrong-secret-value"
+    settings = load_settings(None, environ=env)
+    app = make_app(settings, directory=False)
+    tokens = oauth_tokens(settings, app.engine)
+    assert tokens is not None
+    with structlog.testing.capture_logs() as logs, pytest.raises(SignInError) as caught:
+        tokens.token()
+    assert caught.value.permanent and caught.value.code == "invalid_client"
+    assert "a-wrong-secret-value" not in str(caught.value) + repr(logs)
+    state = OAuthStore(app.engine).state()
+    assert state is not None and state.status == "needs_reauth"
 
 
 def test_google_service_account_through_google_auth(

@@ -42,6 +42,7 @@ class OAuthServer:
     lifetime: float = 3600
     clients: dict[str, str] = field(default_factory=lambda: {"credmail-app": "app-secret"})
     service_accounts: dict[str, str] = field(default_factory=dict)  # email -> public PEM
+    client_keys: dict[str, str] = field(default_factory=dict)  # client id -> public PEM
     fail_with: str | None = None
     error_description: str = ""
     delay: float = 0.0
@@ -127,9 +128,23 @@ class OAuthServer:
 
     def _client_ok(self, form: dict[str, str], secret_required: bool) -> bool:
         client = form.get("client_id", "")
+        if "client_assertion" in form:  # a certificate-signed JWT (msal with certificate_file)
+            return self._assertion_ok(client, form["client_assertion"])
         if client not in self.clients:
             return False
         return not secret_required or form.get("client_secret") == self.clients[client]
+
+    def _assertion_ok(self, client: str, assertion: str) -> bool:
+        key = self.client_keys.get(client)
+        if key is None:
+            return False
+        try:
+            claims = jwt.decode(
+                assertion, key, algorithms=["RS256", "PS256"], options={"verify_aud": False}
+            )
+        except jwt.PyJWTError:
+            return False
+        return bool(claims.get("iss") == claims.get("sub") == client)
 
     def _issue(self, user: str, refresh: str | None = None) -> tuple[int, dict[str, Any]]:
         token = "at-" + secrets.token_urlsafe(24)
@@ -362,3 +377,39 @@ def oauth_env(oauth: OAuthServer, flow: str, directory: Path, **extra: str) -> d
         }
     env.update({f"CREDMAIL_{key.upper()}": value for key, value in extra.items()})
     return env
+
+
+def client_certificate(directory: Path, oauth: OAuthServer, client_id: str) -> tuple[Path, str]:
+    """A key and self-signed certificate in one PEM for `client_id`; returns (path, SHA-1
+    thumbprint), and registers the public key with the server."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "credmail")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path = directory / "app.pem"
+    path.write_bytes(private + cert.public_bytes(serialization.Encoding.PEM))
+    oauth.client_keys[client_id] = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return path, cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303
