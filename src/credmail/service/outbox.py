@@ -67,7 +67,7 @@ class OutboxDelivery:
         stats = DeliveryStats()
         if self.pacer is not None and self.pacer.limits.limited:
             return await self._drain_paced(self.pacer, stats)
-        if self.pacer is not None and self.pacer.next_send_at(self.clock()) > self.clock():
+        if self.pacer is not None and self._wait(self.pacer) > 0:
             return stats  # paused after a quota reply
         while due := self._due(batch):
             try:
