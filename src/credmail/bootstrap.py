@@ -13,11 +13,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from credmail.adapters.db.engine import make_engine
+from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError, load_key
+from credmail.adapters.db.pacing_store import SqlPacingStore
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.adapters.errors import is_transient
 from credmail.adapters.files import EmlFileSender
 from credmail.adapters.imap import ImapSource
 from credmail.adapters.maildir import MaildirSource
+from credmail.adapters.oauth import TokenSource, token_source
 from credmail.adapters.smtp import SmtpSender
 from credmail.config import ConfigError, Settings
 from credmail.core.addresses import normalize_address
@@ -30,6 +33,7 @@ from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssu
 from credmail.service.message import MessageProcessor
 from credmail.service.outbox import OutboxDelivery, RetryPolicy
 from credmail.service.outgoing import Mailer
+from credmail.service.pacing import Pacer, PacingLimits
 from credmail.service.pipeline import Clock, Pipeline, Policy
 from credmail.service.ports import MailSender, MailSource
 from credmail.service.replies import ReplyComposer, TemplateProblem
@@ -92,8 +96,15 @@ def bootstrap(
         settings.smtp.retry_max_seconds,
         settings.smtp.max_attempts,
     )
+    tokens = oauth_tokens(settings, engine)
     delivery = OutboxDelivery(
-        uow, sender or make_sender(settings), clock, retry, mailer.finalize, is_transient
+        uow,
+        sender or make_sender(settings, tokens),
+        clock,
+        retry,
+        mailer.finalize,
+        is_transient,
+        _pacer(settings, engine),
     )
     review = ReviewDesk(uow, mailer, clock, timezone, settings.review.staff)
     return App(
@@ -104,7 +115,7 @@ def bootstrap(
         delivery,
         review,
         links,
-        source_factory or (lambda: make_source(settings)),
+        source_factory or (lambda: make_source(settings, tokens)),
         clock,
         timezone,
     )
@@ -171,22 +182,68 @@ def _links(settings: Settings) -> LinkIssuer:
     return TokenLinkIssuer(settings.links.base_url, settings.links.ttl_minutes)
 
 
-def make_sender(settings: Settings) -> MailSender:
+def _pacer(settings: Settings, engine: Engine) -> Pacer:
+    smtp = settings.smtp
+    provider = settings.oauth.provider or _provider_of(smtp.host)
+    limits = PacingLimits.build(
+        provider if smtp.outbox_dir is None else None,
+        smtp.max_per_second,
+        smtp.max_per_minute,
+        smtp.max_per_day,
+        smtp.quota_pause_seconds,
+        smtp.rate_limit_pause_seconds,
+    )
+    return Pacer(limits, SqlPacingStore(engine))
+
+
+def _provider_of(host: str) -> str | None:
+    """Presets apply to the big providers' submission hosts even with password sign-in."""
+    if host.endswith(("office365.com", "outlook.com")):
+        return "microsoft"
+    if host.endswith(("gmail.com", "googlemail.com")):
+        return "google"
+    return None
+
+
+def oauth_tokens(settings: Settings, engine: Engine) -> TokenSource | None:
+    """The one OAuth2 identity IMAP and SMTP share, when either signs in with it."""
+    if "oauth2" not in (settings.mailbox.auth, settings.smtp.auth):
+        return None
+    try:
+        key = load_key(settings.oauth.token_key_file)
+    except TokenKeyError as exc:
+        raise ConfigError(str(exc)) from None
+    return token_source(settings.oauth, OAuthStore(engine, key))
+
+
+def make_sender(settings: Settings, tokens: TokenSource | None = None) -> MailSender:
     smtp = settings.smtp
     if smtp.outbox_dir is not None:
         return EmlFileSender(smtp.outbox_dir)
+    if smtp.auth == "oauth2":
+        username = smtp.username or settings.mailbox.username
+        return SmtpSender(
+            smtp.host,
+            smtp.effective_port,
+            smtp.security,
+            username,
+            None,
+            smtp.ca_file,
+            smtp.timeout_seconds,
+            tokens,
+        )
     return SmtpSender(
         smtp.host,
         smtp.effective_port,
         smtp.security,
-        smtp.username,
+        smtp.username if smtp.auth == "password" else "",
         smtp.password,
         smtp.ca_file,
         smtp.timeout_seconds,
     )
 
 
-def make_source(settings: Settings) -> MailSource:
+def make_source(settings: Settings, tokens: TokenSource | None = None) -> MailSource:
     mailbox = settings.mailbox
     if mailbox.kind == "maildir":
         assert mailbox.maildir_path is not None
@@ -204,4 +261,5 @@ def make_source(settings: Settings) -> MailSource:
         mailbox.timeout_seconds,
         mailbox.use_idle,
         mailbox.idle_refresh_seconds,
+        tokens if mailbox.auth == "oauth2" else None,
     )

@@ -137,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     _backlog_commands(sub)
     _privacy_commands(sub)
     _limits_commands(sub)
+    _oauth_commands(sub)
     return parser
 
 
@@ -596,6 +597,9 @@ def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    paused = _outbox_paused(app)
+    if paused is not None:
+        print(f"outbox paused until {paused[0]} ({paused[1]})")
     for row in rows:
         error = f"  last error: {row['last_error']}" if row["last_error"] else ""
         _say(
@@ -750,6 +754,56 @@ def _print_delivery(report: dict[str, Any]) -> None:
     )
 
 
+def _oauth_commands(sub: Any) -> None:
+    oauth = sub.add_parser("oauth", help="OAuth2 sign-in for the mailbox").add_subparsers(
+        dest="oauth_command", required=True
+    )
+    login = oauth.add_parser("login", help="delegated sign-in in the terminal (device code)")
+    login.set_defaults(handler=cmd_oauth_login)
+
+
+def cmd_oauth_login(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError, load_key
+    from credmail.adapters.oauth import HttpOAuth, SignInError
+
+    oauth = ctx.settings.oauth
+    if oauth.provider is None or oauth.flow != "refresh_token":
+        raise CommandError("oauth login needs [oauth] flow = 'refresh_token' (see README)")
+    try:
+        key = load_key(oauth.token_key_file, create=True)
+    except TokenKeyError as exc:
+        raise ConfigError(str(exc)) from None
+    store = OAuthStore(ctx.app().engine, key)
+    try:
+        HttpOAuth(oauth, store).device_login(sys.stdout)
+    except SignInError as exc:
+        raise CommandError(f"{exc}" + (f"; {exc.fix}" if exc.fix else "")) from None
+    print("signed in: the refresh token is stored, encrypted, in the database")
+    return 0
+
+
+def _outbox_paused(app: App) -> tuple[str, str] | None:
+    """(until, reason) while a provider's quota reply holds the whole outbox."""
+    from credmail.adapters.db.pacing_store import SqlPacingStore
+
+    paused = SqlPacingStore(app.engine).paused()
+    if paused is None or paused[0] <= app.clock():
+        return None
+    return paused[0].isoformat(), paused[1]
+
+
+def _sign_in_state(app: App) -> dict[str, Any] | None:
+    """The OAuth2 sign-in state the daemon recorded (None without OAuth2)."""
+    from credmail.adapters.db.oauth_store import OAuthStore
+
+    if "oauth2" not in (app.settings.mailbox.auth, app.settings.smtp.auth):
+        return None
+    state = OAuthStore(app.engine).state()
+    if state is None:
+        return {"status": "unknown", "cause": None, "fix": None}
+    return {"status": state.status, "cause": state.cause, "fix": state.fix}
+
+
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     from datetime import timedelta
 
@@ -761,6 +815,11 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     outbox_stale = timedelta(seconds=daemon.outbox_stale_after_seconds)
     with app.uow() as uow:
         report = status(uow, app.clock(), stale_after, outbox_stale)
+    sign_in = report["sign_in"] = _sign_in_state(app)
+    paused = _outbox_paused(app)
+    report["outbox_paused_until"] = paused[0] if paused else None
+    if sign_in is not None and sign_in["status"] == "needs_reauth":
+        report["healthy"] = False
     if args.json:
         print(json.dumps(report))
     else:
@@ -775,4 +834,8 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
             f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
         )
         _print_delivery(report)
+        if paused is not None:
+            print(f"outbox paused until {paused[0]} ({paused[1]})")
+        if sign_in is not None and sign_in["status"] == "needs_reauth":
+            print(f"sign-in: needs re-authorisation: {sign_in['cause']}; {sign_in['fix']}")
     return 0 if report["healthy"] else EXIT_FAILURE

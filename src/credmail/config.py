@@ -72,6 +72,7 @@ class FoldersSettings(Section):
 
 class MailboxSettings(Section):
     kind: Literal["imap", "maildir"] = "imap"
+    auth: Literal["password", "oauth2"] = "password"
     host: str = "localhost"
     port: int | None = Field(default=None, ge=1, le=65535)
     security: Security = "tls"
@@ -109,11 +110,14 @@ class MailboxSettings(Section):
 
 def _same_folder(a: str, b: str) -> bool:
     """INBOX is case-insensitive in IMAP; a trailing or doubled '/' names the same folder."""
+
     def norm(name: str) -> str:
         name = "/".join(part for part in name.split("/") if part)
-        return "INBOX" + name[5:] if name.upper().startswith("INBOX") and (
-            len(name) == 5 or name[5] == "/"
-        ) else name
+        return (
+            "INBOX" + name[5:]
+            if name.upper().startswith("INBOX") and (len(name) == 5 or name[5] == "/")
+            else name
+        )
 
     return norm(a) == norm(b)
 
@@ -129,6 +133,7 @@ def _check_targets(watched: str, folders: FoldersSettings) -> None:
 
 
 class SmtpSettings(Section):
+    auth: Literal["password", "oauth2", "none"] = "password"
     host: str = "localhost"
     port: int | None = Field(default=None, ge=1, le=65535)
     security: Security = "starttls"
@@ -143,6 +148,11 @@ class SmtpSettings(Section):
     retry_max_seconds: float = Field(default=3600, gt=0)
     max_attempts: int = Field(default=50, ge=1)
     outbox_dir: Path | None = None
+    max_per_second: float | None = Field(default=None, gt=0)
+    max_per_minute: int | None = Field(default=None, ge=1)
+    max_per_day: int | None = Field(default=None, ge=1)
+    quota_pause_seconds: float = Field(default=86_400, gt=0)
+    rate_limit_pause_seconds: float = Field(default=60, gt=0)
 
     @model_validator(mode="after")
     def _validate(self) -> SmtpSettings:
@@ -268,6 +278,107 @@ class LoggingSettings(Section):
 IDENTITY_SECTIONS = ("smtp", "links", "replies")
 
 
+class OAuthSettings(Section):
+    """One OAuth2 identity, shared by IMAP and SMTP (see adapters/oauth.py)."""
+
+    provider: Literal["microsoft", "google", "generic"] | None = None
+    flow: Literal["client_credentials", "service_account", "refresh_token"] = "client_credentials"
+    tenant_id: str = ""
+    authority_host: str = "https://login.microsoftonline.com"
+    client_id: str = ""
+    client_secret: str | None = None
+    client_secret_file: Path | None = None
+    certificate_file: Path | None = None
+    certificate_thumbprint: str = ""
+    service_account_file: Path | None = None
+    subject: str = ""
+    token_url: str = ""
+    device_authorization_url: str = ""
+    scopes: tuple[str, ...] = ()
+    token_key_file: Path | None = None
+    ca_file: Path | None = None
+    timeout_seconds: float = Field(default=30, gt=0)
+    retry_minutes: float = Field(default=10, ge=0.01)
+
+    @model_validator(mode="after")
+    def _validate(self) -> OAuthSettings:
+        if self.provider is None:
+            return self
+        _check_secret(self.client_secret, "client_secret")
+        resolved = _with_secret_files(self, "client_secret")
+        for key in _oauth_required_keys(resolved):
+            if not getattr(resolved, key):
+                raise ValueError(
+                    f"{key} is required when provider = '{self.provider}' and flow = '{self.flow}'"
+                )
+        if resolved.flow == "client_credentials" and not (
+            resolved.client_secret or resolved.certificate_file
+        ):
+            raise ValueError(
+                "client_secret (or client_secret_file, or certificate_file "
+                "with certificate_thumbprint) is required for client_credentials"
+            )
+        if resolved.certificate_file and not resolved.certificate_thumbprint:
+            raise ValueError("certificate_thumbprint is required with certificate_file")
+        return resolved
+
+    @property
+    def effective_scopes(self) -> tuple[str, ...]:
+        if self.scopes:
+            return self.scopes
+        return DEFAULT_SCOPES.get((self.provider or "", self.flow), ())
+
+    @property
+    def effective_token_url(self) -> str:
+        if self.token_url or self.provider != "microsoft":
+            return self.token_url or GOOGLE_TOKEN_URL
+        return f"{self.authority_host.rstrip('/')}/{self.tenant_id}/oauth2/v2.0/token"
+
+    @property
+    def effective_device_url(self) -> str:
+        if self.device_authorization_url or self.provider != "microsoft":
+            return self.device_authorization_url or GOOGLE_DEVICE_URL
+        return f"{self.authority_host.rstrip('/')}/{self.tenant_id}/oauth2/v2.0/devicecode"
+
+
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105
+GOOGLE_DEVICE_URL = "https://oauth2.googleapis.com/device/code"
+DEFAULT_SCOPES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("microsoft", "client_credentials"): ("https://outlook.office365.com/.default",),
+    ("microsoft", "refresh_token"): (
+        "https://outlook.office.com/IMAP.AccessAsUser.All",
+        "https://outlook.office.com/SMTP.Send",
+        "offline_access",
+    ),
+    ("google", "service_account"): ("https://mail.google.com/",),
+    ("google", "refresh_token"): ("https://mail.google.com/",),
+}
+_FLOWS = {
+    "microsoft": ("client_credentials", "refresh_token"),
+    "google": ("service_account", "refresh_token"),
+    "generic": ("client_credentials", "refresh_token"),
+}
+
+
+def _oauth_required_keys(oauth: OAuthSettings) -> list[str]:
+    """The keys a provider and flow need, in the order an error should name them."""
+    provider, flow = oauth.provider or "", oauth.flow
+    if flow not in _FLOWS[provider]:
+        raise ValueError(
+            f"flow = '{flow}' is not available with provider = '{provider}' "
+            f"(use one of: {', '.join(_FLOWS[provider])})"
+        )
+    keys = {"microsoft": ["tenant_id"], "generic": ["token_url"]}.get(provider, [])
+    if flow == "service_account":
+        return ["service_account_file", "subject"]
+    keys.append("client_id")
+    if flow == "refresh_token":
+        keys.append("token_key_file")
+        if provider == "generic":
+            keys += ["device_authorization_url", "scopes"]
+    return keys
+
+
 class Settings(Section):
     mailbox: MailboxSettings = MailboxSettings()
     smtp: SmtpSettings
@@ -282,6 +393,16 @@ class Settings(Section):
     privacy: PrivacySettings = PrivacySettings()
     daemon: DaemonSettings = DaemonSettings()
     logging: LoggingSettings = LoggingSettings()
+    oauth: OAuthSettings = OAuthSettings()
+
+    @model_validator(mode="after")
+    def _validate_oauth(self) -> Settings:
+        for key, auth in (("mailbox.auth", self.mailbox.auth), ("smtp.auth", self.smtp.auth)):
+            if auth == "oauth2" and self.oauth.provider is None:
+                raise ValueError(
+                    f"{key} = 'oauth2' needs an [oauth] section with provider and flow"
+                )
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -12,12 +12,16 @@ import imaplib
 import socket
 import ssl
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from imapclient.exceptions import LoginError
 from sqlalchemy.exc import DBAPIError
 
 from credmail.config import Settings
 from credmail.service.ports import SendError
+
+if TYPE_CHECKING:
+    from credmail.adapters.oauth import TokenSource
 
 
 def explain(exc: BaseException, settings: Settings | None = None) -> str | None:
@@ -79,9 +83,22 @@ def _database(settings: Settings | None) -> str:
 def check_connections(settings: Settings, report: Callable[[str], None]) -> None:
     """Sign in to the mailbox and the SMTP server, reporting each step; raises on the
     first failure (worded by `explain`). Changes nothing on either server."""
+    from credmail.adapters.db.engine import make_engine
+    from credmail.bootstrap import oauth_tokens
+
+    engine = make_engine(settings.database.url)
+    try:
+        _check_connections(settings, oauth_tokens(settings, engine), report)
+    finally:
+        engine.dispose()
+
+
+def _check_connections(
+    settings: Settings, tokens: TokenSource | None, report: Callable[[str], None]
+) -> None:
     from credmail.bootstrap import make_sender, make_source
 
-    source = make_source(settings)
+    source = make_source(settings, tokens)
     check = getattr(source, "check", None)
     if check is None:
         report(f"mailbox: {settings.mailbox.kind} at {settings.mailbox.maildir_path}")
@@ -90,7 +107,7 @@ def check_connections(settings: Settings, report: Callable[[str], None]) -> None
     if settings.smtp.outbox_dir is not None:
         report(f"SMTP: not used, replies are written to {settings.smtp.outbox_dir}")
         return
-    sender = make_sender(settings)
+    sender = make_sender(settings, tokens)
     asyncio.run(_smtp_sign_in(sender))
     signed = f" as {settings.smtp.username}" if settings.smtp.username else ""
     report(f"{_smtp(settings)}: connected{signed}")

@@ -67,6 +67,23 @@ service stats {{
 }}
 """
 
+OAUTH2_PASSDB = """\
+auth_mechanisms = plain login xoauth2 oauthbearer
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {ext}
+}}
+"""
+OAUTH2_CONF_EXT = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -89,6 +106,7 @@ class Dovecot:
     port: int = 0
     tls_port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    oauth_introspection_url: str | None = None  # adds the oauth2 passdb (XOAUTH2, OAUTHBEARER)
 
     def start(self) -> Dovecot:
         binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -109,10 +127,19 @@ class Dovecot:
             DOVECOT_CONF.format(
                 root=self.root, uid=uid, gid=gid, port=self.port, tls_port=self.tls_port
             )
+            + self._oauth_conf()
         )
         self.process = subprocess.Popen([binary, "-F", "-c", str(conf)])
         _wait_for_port(self.port, self.process, self.root / "dovecot.log")
         return self
+
+    def _oauth_conf(self) -> str:
+        if self.oauth_introspection_url is None:
+            return ""
+        ext = self.root / "oauth2.conf.ext"
+        ext.write_text(OAUTH2_CONF_EXT.format(url=self.oauth_introspection_url))
+        ext.chmod(0o644)
+        return OAUTH2_PASSDB.format(ext=ext)
 
     @property
     def ca_file(self) -> Path:

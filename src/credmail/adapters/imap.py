@@ -14,7 +14,9 @@ from typing import Any
 
 import structlog
 from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 
+from credmail.adapters.oauth import AccessToken, TokenSource
 from credmail.core.values import MailRef
 from credmail.service.ports import FolderState
 
@@ -39,6 +41,7 @@ class ImapSource:
         timeout: float = 60,
         use_idle: bool = True,
         idle_refresh_seconds: float = 240,
+        tokens: TokenSource | None = None,
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self.password = username, password
@@ -51,6 +54,8 @@ class ImapSource:
         self._idle_since: float | None = None
         self._selected = False
         self._validity = 0
+        self.tokens = tokens
+        self._token: AccessToken | None = None
         self.log = structlog.get_logger("credmail.imap")
 
     # -- connection ---------------------------------------------------------------
@@ -59,6 +64,8 @@ class ImapSource:
         return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
 
     def _conn(self) -> IMAPClient:
+        if self._client is not None and self._token_due():
+            self._renew_session()
         if self._client is None:
             self._client = self._connect()
         elif self._idle_since is not None:
@@ -66,6 +73,7 @@ class ImapSource:
         return self._client
 
     def _sign_in(self) -> IMAPClient:
+        token = self.tokens.token() if self.tokens is not None else None  # before dialling
         tls = self.security == "tls"
         client = IMAPClient(
             self.host,
@@ -77,7 +85,10 @@ class ImapSource:
         try:
             if self.security == "starttls":
                 client.starttls(self._context())
-            client.login(self.username, self.password)
+            if token is None:
+                client.login(self.username, self.password)
+            else:
+                self._oauth_login(client, token)
             self._learn_namespace(client)
         except Exception:
             _quietly_close(client)
@@ -111,6 +122,44 @@ class ImapSource:
         finally:
             _quietly_close(client)
 
+    # -- OAuth2 sessions ------------------------------------------------------------
+
+    def _oauth_login(self, client: IMAPClient, token: AccessToken) -> None:
+        """XOAUTH2 (or OAUTHBEARER); a refused token is replaced once by a fresh one, and
+        a fresh one refused means the mailbox itself says no (a permanent cause)."""
+        assert self.tokens is not None
+        try:
+            _bearer_login(client, self.username, token.value)
+        except LoginError:
+            self.tokens.reject(token)
+            token = self.tokens.token(fresh=True)
+            try:
+                _bearer_login(client, self.username, token.value)
+            except LoginError:
+                raise self.tokens.refused_fresh() from None
+        self._token = token
+
+    def _token_due(self) -> bool:
+        return self._token is not None and self._token.fresh_for(time.time()) <= 0
+
+    def _renew_session(self) -> None:
+        """Reconnect with a new token before the old one expires (Exchange would end the
+        session with BYE AccessTokenExpired); the selected folder is selected again."""
+        selected, validity = self._selected, self._validity
+        self.log.info("imap.token_renewal")
+        self.close()
+        self._client = self._connect()
+        if selected and self.select().validity != validity:
+            raise RuntimeError("UIDVALIDITY changed while renewing the session")
+
+    def expired_session(self, exc: BaseException) -> bool:
+        """Was `exc` the server ending a session whose token expired? (reconnect at once)"""
+        if self.tokens is None:
+            return False
+        return "AccessTokenExpired" in str(exc) or (
+            self._token is not None and self._token.expires_at <= time.time()
+        )
+
     def _learn_namespace(self, client: IMAPClient) -> None:
         if not client.has_capability("NAMESPACE"):
             return
@@ -136,6 +185,7 @@ class ImapSource:
                 self.log.info("imap.folder_created", folder=folder)
 
     def close(self) -> None:
+        self._token = None
         if self._idle_since is not None:
             try:
                 self._end_idle()
@@ -198,6 +248,9 @@ class ImapSource:
 
     def wait_for_mail(self, timeout: float) -> bool:
         """Block up to `timeout` seconds; True when the server announced new mail."""
+        if self._client is not None and self._token_due():
+            self._renew_session()
+            return True  # mail may have come while no session listened: sync
         if self._idle_since is None:
             client = self._conn()
             if not self._selected:
@@ -225,6 +278,13 @@ class ImapSource:
             return []
         done = self._client.idle_done()
         return list(done[1]) if isinstance(done, tuple) and len(done) > 1 else []
+
+
+def _bearer_login(client: IMAPClient, username: str, token: str) -> None:
+    if not client.has_capability("AUTH=XOAUTH2") and client.has_capability("AUTH=OAUTHBEARER"):
+        client.oauthbearer_login(username, token)
+    else:
+        client.oauth2_login(username, token)
 
 
 def _take_news(client: IMAPClient) -> bool:

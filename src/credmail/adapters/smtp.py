@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiosmtplib
 
+from credmail.adapters.oauth import SignInError, TokenSource
 from credmail.service.ports import OutgoingMail, SendError
 
 _CONFIG_PROBLEMS = ("AUTH extension", "STARTTLS extension")  # "... not supported by ..."
@@ -72,7 +73,9 @@ class SmtpSender:
         password: str | None = None,
         ca_file: Path | None = None,
         timeout: float = 30,
+        tokens: TokenSource | None = None,
     ) -> None:
+        self.tokens = tokens
         self.host, self.port, self.security = host, port, security
         self.username, self.password = username, password
         self.ca_file, self.timeout = ca_file, timeout
@@ -84,6 +87,17 @@ class SmtpSender:
 
     def _client(self) -> aiosmtplib.SMTP:
         context = self._tls_context if self.security != "none" else None
+        if self.tokens is not None:
+            return aiosmtplib.SMTP(
+                hostname=self.host,
+                port=self.port,
+                use_tls=self.security == "tls",
+                start_tls=self.security == "starttls",
+                tls_context=context,
+                timeout=self.timeout,
+                username=self.username,
+                oauth_token_generator=self.tokens.access_token,
+            )
         return aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
@@ -100,6 +114,13 @@ class SmtpSender:
         client = self._client()
         try:
             await client.connect()
+        except SignInError as exc:
+            raise SendError(str(exc), permanent=False) from None
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            if self.tokens is None:
+                raise _classify(exc) from exc
+            self.tokens.reject_current()  # the next drain signs in with a new token
+            raise SendError(f"{exc.code} sign-in refused", permanent=False) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise _classify(exc) from exc
         try:

@@ -45,5 +45,9 @@ class Heartbeat:
             notify("WATCHDOG=1", self.environ)
             self.last_ping = now
 
+    def status(self, text: str) -> None:
+        """The one-line state systemctl shows (STATUS=)."""
+        notify(f"STATUS={text}", self.environ)
+
     def stopping(self) -> None:
         notify("STOPPING=1", self.environ)

@@ -7,6 +7,7 @@ import threading
 import structlog
 from imapclient.exceptions import LoginError
 
+from credmail.adapters.oauth import SignInError
 from credmail.diagnostics import explain
 from credmail.runners.backoff import Backoff
 from credmail.runners.systemd import Heartbeat
@@ -14,6 +15,12 @@ from credmail.service.pipeline import Pipeline
 from credmail.service.ports import MailSource
 
 LOGIN_RETRY_SECONDS = 300.0
+SIGNED_OUT_CHECK_SECONDS = 1.0  # cheap: the token source asks once per retry period
+
+
+def _expired_session(source: MailSource, exc: Exception) -> bool:
+    expired = getattr(source, "expired_session", None)
+    return bool(expired is not None and expired(exc))
 
 
 class InboxWatcher:
@@ -32,6 +39,7 @@ class InboxWatcher:
         self.heartbeat = heartbeat or Heartbeat()
         self.poll_now = threading.Event()
         self.backoff = Backoff()
+        self.signed_out: str | None = None  # the STATUS= line while sign-in is impossible
         self.log = structlog.get_logger("credmail.watcher")
 
     def run(self) -> None:
@@ -47,13 +55,22 @@ class InboxWatcher:
             if stats.handled:
                 self.log.info("sync.done", scanned=stats.scanned, handled=stats.handled)
             self.backoff.reset()
+            if self.signed_out is not None:
+                self.heartbeat.status("signed in")
+                self.signed_out = None
             self.heartbeat.beat()
             self._wait()
+        except SignInError as exc:
+            self._signed_out(exc)
         except LoginError:
             self.log.error("mailbox.login_failed", retry_in_seconds=LOGIN_RETRY_SECONDS)
             self.source.close()
             self.stop.wait(LOGIN_RETRY_SECONDS)
         except Exception as exc:
+            if _expired_session(self.source, exc):  # not an outage: sign in again now
+                self.log.info("mailbox.token_expired", action="reconnect")
+                self.source.close()
+                return
             delay = self.backoff.next_delay()
             self.log.warning(
                 "sync.failed",
@@ -63,6 +80,22 @@ class InboxWatcher:
             )
             self.source.close()
             self.stop.wait(delay)
+
+    def _signed_out(self, exc: SignInError) -> None:
+        """No token: the daemon stays up (watchdog fed, cause in STATUS=); the token
+        source itself asks the identity provider at most once per retry period."""
+        self.source.close()
+        if exc.permanent:
+            status = f"needs re-authorisation: {exc.cause}; {exc.fix}"
+            if status != self.signed_out:
+                self.heartbeat.status(status)
+                self.signed_out = status
+            self.heartbeat.beat()
+            self.stop.wait(SIGNED_OUT_CHECK_SECONDS)
+            return
+        delay = self.backoff.next_delay()
+        self.log.warning("mailbox.no_token", cause=exc.cause, retry_in_seconds=round(delay, 1))
+        self.stop.wait(delay)
 
     def _progress(self) -> bool:
         """Called between messages: a long backlog is progress too; True means stop."""
@@ -76,4 +109,3 @@ class InboxWatcher:
                 return
             self.heartbeat.beat()
         self.poll_now.clear()
-

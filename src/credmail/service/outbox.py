@@ -7,6 +7,7 @@ until the next start or `credmail outbox retry`.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import structlog
 
 from credmail.core.addresses import AddressError, normalize_address
 from credmail.core.values import RequestKind
+from credmail.service.pacing import Pacer
 from credmail.service.pipeline import Clock
 from credmail.service.ports import (
     MailConnection,
@@ -45,6 +47,9 @@ def describe(exc: BaseException) -> tuple[str, str]:
     """(error class, redacted message) of a delivery failure, for logs and the database."""
     cause = exc.__cause__ if isinstance(exc, SendError) and exc.__cause__ else exc
     return type(cause).__name__, redact(str(exc))[:400]
+
+
+MAX_INLINE_WAIT = 5.0  # seconds a drain may sleep for the next turn
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,9 @@ class OutboxDelivery:
         retry: RetryPolicy,
         finalize: Finalize,
         is_transient: Callable[[BaseException], bool],
+        pacer: Pacer | None = None,
     ) -> None:
+        self.pacer = pacer
         self.uow = uow
         self.sender = sender
         self.clock = clock
@@ -92,11 +99,17 @@ class OutboxDelivery:
         stats = DeliveryStats()
         if not self._may_send():
             return stats
+        if self.pacer is not None and self.pacer.limits.limited:
+            return await self._drain_paced(self.pacer, stats)
+        if self.pacer is not None and self._wait(self.pacer) > 0:
+            return stats  # paused after a quota reply
         while due := self._due(batch):
             try:
                 async with self.sender.connect() as connection:
                     self._clear_old_pause()
                     for entry in due:
+                        if self.pacer is not None and self._wait(self.pacer) > 0:
+                            return stats  # paused by a quota reply
                         await self._deliver(connection, entry, stats)
             except SendError as exc:  # the connection itself failed: retry them all later
                 if exc.config:
@@ -146,6 +159,34 @@ class OutboxDelivery:
             hint="the SMTP server refuses the [smtp] settings; fix them, then restart "
             "credmail or run `credmail outbox retry`",
         )
+
+    async def _drain_paced(self, pacer: Pacer, stats: DeliveryStats) -> DeliveryStats:
+        """One mail at a time, each at its turn, the most urgent due one first (looked up
+        again before every send, so a new reply overtakes what waits). A turn further
+        away than MAX_INLINE_WAIT ends the drain; a later nudge comes back for it."""
+        due = self._due(1) if self._wait(pacer) <= MAX_INLINE_WAIT else []
+        if not due:
+            return stats
+        try:
+            async with self.sender.connect() as connection:
+                self._clear_old_pause()
+                while due and (wait := self._wait(pacer)) <= MAX_INLINE_WAIT:
+                    await asyncio.sleep(wait)
+                    due = self._due(1)
+                    if due:
+                        await self._deliver(connection, due[0], stats)
+                        due = self._due(1)
+        except SendError as exc:
+            if exc.config:
+                self._pause(exc)
+                return stats
+            for entry in due:
+                self._record_failure(entry, exc, stats)
+        return stats
+
+    def _wait(self, pacer: Pacer) -> float:
+        now = self.clock()
+        return (pacer.next_send_at(now) - now).total_seconds()
 
     def _due(self, batch: int) -> list[OutboxEntry]:
         with self.uow(read_only=True) as uow:
@@ -201,8 +242,15 @@ class OutboxDelivery:
     def _record_failure(self, entry: OutboxEntry, exc: SendError, stats: DeliveryStats) -> None:
         error_class, message = describe(exc)
         now = self.clock()
+        paused = self.pacer.refused(str(exc), now) if self.pacer is not None else None
         with self.uow() as uow:
-            if exc.permanent or entry.attempts + 1 >= self.retry.max_attempts:
+            if paused is not None:  # the provider's quota, not this mail: wait with the rest
+                uow.outbox.mark_retry(entry.id, message, paused)
+                outcome = "paused"
+                self.log.warning(
+                    "outbox.quota_paused", until=paused.isoformat(), reason=message[:100]
+                )
+            elif exc.permanent or entry.attempts + 1 >= self.retry.max_attempts:
                 uow.outbox.mark_failed(entry.id, message)
                 uow.review.add(_failed_delivery_item(entry, now), entry.ledger_id)
                 stats.failed += 1

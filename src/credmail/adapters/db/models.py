@@ -211,3 +211,26 @@ class AttemptRow(Base):
     source_key: Mapped[str] = mapped_column(String(300))
     count: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OAuthIdentityRow(Base):
+    """The OAuth2 identity: its refresh token (encrypted) and the last sign-in outcome."""
+
+    __tablename__ = "oauth_identities"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    cause: Mapped[str | None] = mapped_column(String(300))
+    fix: Mapped[str | None] = mapped_column(String(300))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxPauseRow(Base):
+    """The whole outbox waits until `paused_until` after a provider's quota reply."""
+
+    __tablename__ = "outbox_pause"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(200))

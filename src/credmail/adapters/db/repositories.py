@@ -23,6 +23,7 @@ from credmail.adapters.db.models import (
 )
 from credmail.core.addresses import normalize_address
 from credmail.core.values import MailRef, Person, Role
+from credmail.service.pacing import URGENT_TEMPLATES
 from credmail.service.ports import (
     DeliveryState,
     LedgerEntry,
@@ -301,7 +302,7 @@ class SqlOutbox:
         rows = self.session.scalars(
             select(OutboxRow)
             .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
-            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+            .order_by(_urgency(), OutboxRow.next_attempt_at, OutboxRow.id)
             .limit(limit)
         )
         return [_outbox_entry(row) for row in rows]
@@ -687,3 +688,8 @@ class SqlAttempts:
 
     def clear(self, ref: MailRef) -> None:
         self.session.execute(delete(AttemptRow).where(*self._where(ref)))
+
+
+def _urgency() -> ColumnElement[int]:
+    """0 for replies a person waits for (they overtake other mail), 1 for the rest."""
+    return case((OutboxRow.template.in_(URGENT_TEMPLATES), 0), else_=1)
