@@ -14,7 +14,7 @@ from sqlalchemy import text
 from credmail.adapters.db.oauth_store import OAuthStore, load_key
 from credmail.adapters.imap import ImapSource
 from credmail.adapters.oauth import HttpOAuth, SignInError, TokenSource
-from credmail.bootstrap import _sender, _source, oauth_tokens
+from credmail.bootstrap import make_sender, make_source, oauth_tokens
 from credmail.config import Settings, load_settings
 from credmail.service.ports import OutgoingMail
 from tests.support.oauth_fixtures import signed_in_env
@@ -40,7 +40,7 @@ def sign_in_both_ways(settings: Settings, db_url: str, smtp: SmtpServer) -> None
     app = make_app(settings, directory=False)
     tokens = oauth_tokens(settings, app.engine)
     assert tokens is not None
-    source = _source(settings, tokens)
+    source = make_source(settings, tokens)
     assert isinstance(source, ImapSource)
     try:
         assert source.select().validity > 0
@@ -49,7 +49,7 @@ def sign_in_both_ways(settings: Settings, db_url: str, smtp: SmtpServer) -> None
     mail = OutgoingMail("<m1@test>", "segreteria@istitutostanga.edu.it", "a@example.org", b"x")
 
     async def send() -> None:
-        async with _sender(settings, tokens).connect() as connection:
+        async with make_sender(settings, tokens).connect() as connection:
             await connection.start(mail)
             await connection.finish(mail)
         await asyncio.sleep(0.1)  # let the TLS transport finish closing before the loop ends
