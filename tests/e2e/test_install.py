@@ -68,12 +68,14 @@ def test_installed_credmail_runs_and_checks_the_example_config(
         "CREDMAIL_CONFIG": str(ROOT / "config" / "credmail.example.toml"),
         "CREDMAIL_MAILBOX__PASSWORD_FILE": str(secret),
         "CREDMAIL_SMTP__PASSWORD_FILE": str(secret),
+        # not the example's /var/lib/credmail: this machine may hold a real one
+        "CREDMAIL_DATABASE__URL": f"sqlite:///{tmp_path / 'credmail.db'}",
     }
     checked = run(credmail, "check-config", env=env, cwd=tmp_path)
     assert (checked.returncode, checked.stdout) == (0, "configuration ok\n"), checked.stderr
     missing = run(credmail, "review", "list", env=env, cwd=tmp_path)
     assert missing.returncode == 1
-    assert "database sqlite:////var/lib/credmail/credmail.db does not exist" in missing.stderr
+    assert f"database sqlite:///{tmp_path / 'credmail.db'} does not exist" in missing.stderr
 
 
 def test_demo_cleans_up_or_keeps_and_prints_a_command_that_works(
