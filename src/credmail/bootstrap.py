@@ -26,13 +26,13 @@ from credmail.core.limits import Limits
 from credmail.core.privacy import AddressTagger
 from credmail.core.values import DecideOptions, Outcome
 from credmail.service.authentication import SenderAuthenticator
+from credmail.service.handle_request import MessageProcessor
+from credmail.service.inbox_sync import Pipeline, Policy
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
-from credmail.service.message import MessageProcessor
-from credmail.service.outbox import OutboxDelivery, RetryPolicy
-from credmail.service.outgoing import Mailer
-from credmail.service.pipeline import Clock, Pipeline, Policy
-from credmail.service.ports import MailSender, MailSource
-from credmail.service.replies import ReplyComposer, TemplateProblem
+from credmail.service.outbox.delivery import OutboxDelivery, RetryPolicy
+from credmail.service.outbox.queue import Mailer
+from credmail.service.ports import Clock, MailSender, MailSource
+from credmail.service.reply_templates import ReplyComposer, TemplateProblem
 from credmail.service.review import ReviewDesk
 
 TEMPLATES = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,6 +10,9 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from credmail.core.values import MailRef, Person
+
+Clock = Callable[[], datetime]
+"""Now, timezone-aware; injected so that tests control time."""
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ from zoneinfo import ZoneInfo
 from credmail.core.recipients import link_kind, matching, recipients, request_kind_of
 from credmail.core.values import Person, SendLink, SendReply
 from credmail.service.address_keys import exact_key
-from credmail.service.outgoing import Mailer
-from credmail.service.pipeline import Clock
-from credmail.service.ports import ReviewItem, UnitOfWork, UnitOfWorkFactory
+from credmail.service.outbox.queue import Mailer
+from credmail.service.ports import Clock, ReviewItem, UnitOfWork, UnitOfWorkFactory
 
 TEMPLATE_REJECTED = "review_rejected"
 

@@ -37,10 +37,14 @@ from credmail.core.values import (
 from credmail.service.address_keys import exact_key
 from credmail.service.authentication import SenderAuthenticator
 from credmail.service.limiting import RateLimiter
-from credmail.service.outgoing import Mailer
-from credmail.service.ports import LedgerEntry, ReviewItem, UnitOfWork, UnitOfWorkFactory
-
-Clock = Callable[[], datetime]
+from credmail.service.outbox.queue import Mailer
+from credmail.service.ports import (
+    Clock,
+    LedgerEntry,
+    ReviewItem,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import structlog
 
 from credmail.core.addresses import AddressError, normalize_address
 from credmail.core.values import RequestKind
-from credmail.service.pipeline import Clock
 from credmail.service.ports import (
+    Clock,
     MailConnection,
     MailSender,
     OutboxEntry,
