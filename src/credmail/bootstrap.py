@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from credmail.adapters.db.engine import make_engine
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
+from credmail.adapters.dkim_verifier import sender_authenticator
 from credmail.adapters.errors import is_transient
 from credmail.adapters.files import EmlFileSender
 from credmail.adapters.imap import ImapSource
@@ -141,7 +142,7 @@ def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
 
 def _authenticator(settings: Settings) -> SenderAuthenticator:
     auth = settings.auth
-    return SenderAuthenticator(
+    return sender_authenticator(
         auth.require, auth.trusted_authserv_ids, auth.verify_dkim, auth.dns_timeout_seconds
     )
 

@@ -43,6 +43,13 @@ class MailSource(Protocol):
     def close(self) -> None: ...
 
 
+class DkimVerifier(Protocol):
+    """Local DKIM verification (it looks the signers' keys up in DNS)."""
+
+    def verify(self, raw: bytes, sender: str) -> bool:
+        """A valid signature, aligned with `sender`'s domain, covering exactly that From."""
+
+
 @dataclass(frozen=True)
 class OutgoingMail:
     """One rendered message ready for SMTP."""
@@ -218,7 +225,7 @@ class OutboxCounts(Protocol):
     def oldest_unsent(self) -> datetime | None: ...
 
 
-class OutboxDelivery(Protocol):
+class OutboxDispatch(Protocol):
     """What the delivery loop needs: due mail, its outcome, the pause on a config error."""
 
     def due(self, now: datetime, limit: int) -> list[OutboxEntry]: ...
@@ -252,7 +259,7 @@ class OutboxPrivacy(Protocol):
     def scrub_before(self, before: datetime) -> int: ...
 
 
-class OutboxRepo(OutboxQueue, OutboxCounts, OutboxDelivery, OutboxAdmin, OutboxPrivacy, Protocol):
+class OutboxRepo(OutboxQueue, OutboxCounts, OutboxDispatch, OutboxAdmin, OutboxPrivacy, Protocol):
     """The whole outbox, as one SQL class implements it; callers use the roles above."""
 
 
