@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -86,6 +87,35 @@ class MailSender(Protocol):
     """Delivers rendered mail (SMTP in production, .eml files in the demo)."""
 
     def connect(self) -> AbstractAsyncContextManager[MailConnection]: ...
+
+
+class ReviewStatus(StrEnum):
+    """A review item: waiting for a person, or what they decided (stored as is)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    DISCARDED = "discarded"
+
+
+class OutboxStatus(StrEnum):
+    """A queued mail: still to send (or retry), sent, or given up."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class TokenState(StrEnum):
+    """What checking a link token finds (the `state` of `credmail tokens check`)."""
+
+    UNKNOWN = "unknown"
+    VALID = "valid"
+    USED = "used"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    STALE = "stale"
+    REDEEMED = "redeemed"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from credmail.service.ports import (
     OutboxEntry,
     OutgoingMail,
     ReviewItem,
+    ReviewStatus,
     SendError,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -232,13 +233,13 @@ def _failed_delivery_item(entry: OutboxEntry, now: datetime) -> ReviewItem:
         key = None
     subject = f"Consegna non riuscita ({entry.template}, outbox #{entry.id})"
     return ReviewItem(
-        0,
-        now,
-        "pending",
-        RequestKind.UNKNOWN,
-        key,
-        entry.message_id,
-        subject,
-        ("delivery_failed",),
-        None,
+        id=0,
+        created_at=now,
+        status=ReviewStatus.PENDING,
+        kind=RequestKind.UNKNOWN,
+        sender=key,
+        message_id=entry.message_id,
+        subject=subject,
+        reasons=("delivery_failed",),
+        raw=None,
     )

@@ -16,7 +16,11 @@ from credmail.service.ports import LedgerEntry
 
 def _ledger_entry(row: LedgerRow) -> LedgerEntry:
     return LedgerEntry(
-        row.id, row.outcome, row.target_folder, row.moved_at is not None, row.source_key
+        id=row.id,
+        outcome=row.outcome,
+        target_folder=row.target_folder,
+        moved=row.moved_at is not None,
+        source_key=row.source_key,
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from credmail.adapters.db.models import DeliveryStateRow, OutboxRow
 from credmail.adapters.db.repositories._common import rowcount
 from credmail.core.addresses import normalize_address
-from credmail.service.ports import DeliveryState, OutboxEntry, OutgoingMail
+from credmail.service.ports import DeliveryState, OutboxEntry, OutboxStatus, OutgoingMail
 
 
 def _outbox_entry(row: OutboxRow) -> OutboxEntry:
@@ -58,7 +58,7 @@ class SqlOutbox:
             purpose=purpose,
             envelope_from=mail.envelope_from,
             raw=mail.raw,
-            status="pending",
+            status=OutboxStatus.PENDING,
             attempts=0,
             created_at=now,
             next_attempt_at=now,
@@ -115,7 +115,7 @@ class SqlOutbox:
     def due(self, now: datetime, limit: int) -> list[OutboxEntry]:
         rows = self.session.scalars(
             select(OutboxRow)
-            .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
+            .where(OutboxRow.status == OutboxStatus.PENDING, OutboxRow.next_attempt_at <= now)
             .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
             .limit(limit)
         )
@@ -127,7 +127,7 @@ class SqlOutbox:
             update(OutboxRow)
             .where(OutboxRow.id == entry_id)
             .values(
-                status="sent",
+                status=OutboxStatus.SENT,
                 sent_at=now,
                 raw=None,
                 attempts=OutboxRow.attempts + 1,
@@ -146,7 +146,7 @@ class SqlOutbox:
         self.session.execute(
             update(OutboxRow)
             .where(OutboxRow.id == entry_id)
-            .values(status="failed", attempts=OutboxRow.attempts + 1, last_error=error)
+            .values(status=OutboxStatus.FAILED, attempts=OutboxRow.attempts + 1, last_error=error)
         )
 
     def listing(self, status: str | None) -> list[OutboxEntry]:
@@ -162,7 +162,7 @@ class SqlOutbox:
     def claim(self, entry_id: int) -> OutboxEntry | None:
         query = (
             select(OutboxRow)
-            .where(OutboxRow.id == entry_id, OutboxRow.status == "pending")
+            .where(OutboxRow.id == entry_id, OutboxRow.status == OutboxStatus.PENDING)
             .with_for_update()
         )
         row = self.session.scalar(query)
@@ -172,7 +172,7 @@ class SqlOutbox:
         self.session.execute(
             update(OutboxRow)
             .where(OutboxRow.id == entry_id)
-            .values(status="pending", next_attempt_at=now)
+            .values(status=OutboxStatus.PENDING, next_attempt_at=now)
         )
 
     def for_recipient(self, address_key: str) -> list[OutboxEntry]:
@@ -186,8 +186,8 @@ class SqlOutbox:
         )
         for row in rows:
             row.recipient = row.recipient_key = row.raw = row.last_error = None
-            if row.status == "pending":
-                row.status, row.last_error = "failed", "erased on request"
+            if row.status == OutboxStatus.PENDING:
+                row.status, row.last_error = OutboxStatus.FAILED, "erased on request"
         return [row.ledger_id for row in rows if row.ledger_id is not None]
 
     def scrub_before(self, before: datetime) -> int:
@@ -195,7 +195,7 @@ class SqlOutbox:
             update(OutboxRow)
             .where(
                 OutboxRow.created_at < before,
-                OutboxRow.status != "pending",
+                OutboxRow.status != OutboxStatus.PENDING,
                 OutboxRow.recipient.is_not(None),
             )
             .values(recipient=None, recipient_key=None, raw=None, last_error=None)
@@ -203,7 +203,9 @@ class SqlOutbox:
         return rowcount(self.session.execute(query))
 
     def oldest_unsent(self) -> datetime | None:
-        query = select(func.min(OutboxRow.created_at)).where(OutboxRow.status == "pending")
+        query = select(func.min(OutboxRow.created_at)).where(
+            OutboxRow.status == OutboxStatus.PENDING
+        )
         return self.session.scalar(query)
 
     def _state(self) -> DeliveryStateRow:
@@ -217,7 +219,12 @@ class SqlOutbox:
         row = self.session.get(DeliveryStateRow, 1)
         if row is None:
             return DeliveryState()
-        return DeliveryState(row.paused_at, row.pause_reason, row.last_error, row.last_error_at)
+        return DeliveryState(
+            paused_at=row.paused_at,
+            pause_reason=row.pause_reason,
+            last_error=row.last_error,
+            last_error_at=row.last_error_at,
+        )
 
     def pause(self, now: datetime, reason: str) -> None:
         row = self._state()

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import ReviewRow
 from credmail.adapters.db.repositories._common import rowcount
-from credmail.service.ports import ReviewItem
+from credmail.service.ports import ReviewItem, ReviewStatus
 
 
 def _review_item(row: ReviewRow) -> ReviewItem:
@@ -50,7 +50,9 @@ class SqlReview:
         self.raw_cap = raw_cap  # total bytes of raw messages kept for pending items
 
     def _pending_raw_bytes(self) -> int:
-        query = select(func.sum(func.length(ReviewRow.raw))).where(ReviewRow.status == "pending")
+        query = select(func.sum(func.length(ReviewRow.raw))).where(
+            ReviewRow.status == ReviewStatus.PENDING
+        )
         return int(self.session.scalar(query) or 0)
 
     def _fit(self, raw: bytes | None, reasons: list[str]) -> tuple[bytes | None, list[str]]:
@@ -67,7 +69,7 @@ class SqlReview:
         row = ReviewRow(
             ledger_id=ledger_id,
             created_at=item.created_at,
-            status="pending",
+            status=ReviewStatus.PENDING,
             kind=item.kind,
             sender=item.sender,
             message_id=item.message_id,
@@ -80,11 +82,17 @@ class SqlReview:
         return row.id
 
     def count_pending(self) -> int:
-        query = select(func.count()).select_from(ReviewRow).where(ReviewRow.status == "pending")
+        query = (
+            select(func.count())
+            .select_from(ReviewRow)
+            .where(ReviewRow.status == ReviewStatus.PENDING)
+        )
         return int(self.session.scalar(query) or 0)
 
     def pending(self) -> list[ReviewItem]:
-        query = select(ReviewRow).where(ReviewRow.status == "pending").order_by(ReviewRow.id)
+        query = (
+            select(ReviewRow).where(ReviewRow.status == ReviewStatus.PENDING).order_by(ReviewRow.id)
+        )
         return [_review_item(row) for row in self.session.scalars(query)]
 
     def get(self, item_id: int) -> ReviewItem | None:
@@ -119,6 +127,6 @@ class SqlReview:
 
     def purge_decided(self, before: datetime) -> int:
         query = delete(ReviewRow).where(
-            ReviewRow.status != "pending", ReviewRow.decided_at < before
+            ReviewRow.status != ReviewStatus.PENDING, ReviewRow.decided_at < before
         )
         return rowcount(self.session.execute(query))
