@@ -1,5 +1,5 @@
 """Allows `python -m credmail`."""
 
-from credmail.cli import run
+from credmail.entrypoints.cli import run
 
 raise SystemExit(run())

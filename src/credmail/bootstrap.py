@@ -16,6 +16,7 @@ from credmail.adapters.db.engine import make_engine
 from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError, load_key
 from credmail.adapters.db.pacing_store import SqlPacingStore
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
+from credmail.adapters.dkim_verifier import sender_authenticator
 from credmail.adapters.errors import is_transient
 from credmail.adapters.files import EmlFileSender
 from credmail.adapters.imap import ImapSource
@@ -29,14 +30,14 @@ from credmail.core.limits import Limits
 from credmail.core.privacy import AddressTagger
 from credmail.core.values import DecideOptions, Outcome
 from credmail.service.authentication import SenderAuthenticator
+from credmail.service.handle_request import MessageProcessor
+from credmail.service.inbox_sync import Pipeline, Policy
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
-from credmail.service.message import MessageProcessor
-from credmail.service.outbox import OutboxDelivery, RetryPolicy
-from credmail.service.outgoing import Mailer
+from credmail.service.outbox.delivery import OutboxDelivery, RetryPolicy
+from credmail.service.outbox.queue import Mailer
 from credmail.service.pacing import Pacer, PacingLimits
-from credmail.service.pipeline import Clock, Pipeline, Policy
-from credmail.service.ports import MailSender, MailSource
-from credmail.service.replies import ReplyComposer, TemplateProblem
+from credmail.service.ports import Clock, MailSender, MailSource
+from credmail.service.reply_templates import ReplyComposer, TemplateProblem
 from credmail.service.review import ReviewDesk
 
 TEMPLATES = [
@@ -152,7 +153,7 @@ def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
 
 def _authenticator(settings: Settings) -> SenderAuthenticator:
     auth = settings.auth
-    return SenderAuthenticator(
+    return sender_authenticator(
         auth.require, auth.trusted_authserv_ids, auth.verify_dkim, auth.dns_timeout_seconds
     )
 

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from credmail.adapters.db.models import PersonRow
 from credmail.bootstrap import bootstrap
-from credmail.cli import main
 from credmail.config import load_settings
+from credmail.entrypoints.cli import main
 from credmail.samples import SAMPLES, directory_csv
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import IDENTITY, body_text, link_in, server_env, write_config

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from credmail.runners.daemon import run_once
+from credmail.entrypoints.daemon import run_once
 from credmail.samples import SAMPLES
 from tests.support.servers import Dovecot, SmtpServer, free_port
 from tests.support.wiring import make_app, server_settings

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from credmail.cli import main
 from credmail.config import FoldersSettings
-from credmail.runners.daemon import run_once
+from credmail.entrypoints.cli import main
+from credmail.entrypoints.daemon import run_once
 from credmail.samples import SAMPLES, directory_csv
 from tests.support.servers import Dovecot, SmtpServer, free_port
 from tests.support.wiring import make_app, server_env, server_settings, write_config

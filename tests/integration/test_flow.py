@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from credmail.adapters.db.models import LedgerRow, OutboxRow
 from credmail.core.parse import parse_message
-from credmail.runners.daemon import run_once
+from credmail.entrypoints.daemon import run_once
 from credmail.samples import SAMPLES, Sample
 from credmail.service.links import check_token
 from tests.support.servers import Dovecot, SmtpServer

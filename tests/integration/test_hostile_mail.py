@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from credmail.adapters.dkim_verifier import sender_authenticator as SenderAuthenticator
 from credmail.bootstrap import App
 from credmail.config import load_settings
 from credmail.core.values import MailRef
 from credmail.samples import AUTHSERV_ID, SAMPLES
-from credmail.service.authentication import SenderAuthenticator
 from tests.support.wiring import IDENTITY, make_app
 
 pytestmark = pytest.mark.integration

@@ -188,7 +188,7 @@ def test_invalid_grant_asks_once_per_retry_period_and_logs_once(
 def test_oauth_login_command_then_status(
     oauth: OAuthServer, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from credmail.cli import main
+    from credmail.entrypoints.cli import main
     from tests.support.wiring import write_config
 
     env = {

@@ -13,8 +13,8 @@ import pytest
 import structlog
 
 from credmail.adapters.db.models import OutboxRow, TokenRow
+from credmail.entrypoints.daemon import run_once
 from credmail.logs import configure_logging
-from credmail.runners.daemon import run_once
 from credmail.service.links import check_token
 from credmail.service.ports import OutgoingMail
 from credmail.service.privacy import Retention, forget, show

@@ -17,7 +17,7 @@ from sqlalchemy import insert
 from credmail.adapters.db.directory_import import import_records
 from credmail.adapters.db.models import OutboxRow
 from credmail.bootstrap import App
-from credmail.cli import main
+from credmail.entrypoints.cli import main
 from credmail.service.directory_csv import read_directory
 from tests.e2e.test_crash import directory, request
 from tests.support.servers import Dovecot, RecordingHandler, SmtpServer

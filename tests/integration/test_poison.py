@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from credmail.runners.daemon import run_once
+from credmail.entrypoints.daemon import run_once
 from credmail.samples import AUTHSERV_ID, SAMPLES
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import make_app, server_settings

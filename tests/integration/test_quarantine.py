@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from credmail.core.values import Person
-from credmail.runners.daemon import run_once
+from credmail.entrypoints.daemon import run_once
 from credmail.samples import SAMPLES
 from credmail.service.links import IssuedLink
 from credmail.service.ports import UnitOfWork

@@ -11,7 +11,7 @@ from datetime import date
 
 import pytest
 
-from credmail.runners.daemon import run_once
+from credmail.entrypoints.daemon import run_once
 from credmail.samples import directory_csv
 from credmail.service.links import TokenLinkIssuer, check_token
 from credmail.service.review import Actor, ReviewError
@@ -199,7 +199,7 @@ def test_show_lists_children_and_approve_refuses_the_wrong_kind(
 
 def test_review_help_is_italian(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     """Issue 10.13: the review commands speak Italian."""
-    from credmail.cli import main
+    from credmail.entrypoints.cli import main
 
     for command in ([], ["list"], ["show"], ["approve"], ["reject"], ["discard"]):
         with pytest.raises(SystemExit):

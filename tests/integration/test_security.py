@@ -9,8 +9,8 @@ import pytest
 
 from credmail.adapters.db.directory_import import import_records
 from credmail.bootstrap import App
+from credmail.entrypoints.daemon import run_once
 from credmail.logs import configure_logging
-from credmail.runners.daemon import run_once
 from credmail.samples import AUTHSERV_ID, SAMPLES, directory_csv
 from credmail.service.directory_csv import read_directory
 from credmail.service.housekeeping import housekeeping

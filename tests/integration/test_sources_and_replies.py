@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from credmail.cli import main
-from credmail.runners.daemon import run_once
+from credmail.entrypoints.cli import main
+from credmail.entrypoints.daemon import run_once
 from credmail.samples import SAMPLES
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import IDENTITY, body_text, make_app, server_settings, write_config

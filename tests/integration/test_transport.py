@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from imapclient import IMAPClient
 
-from credmail.runners.daemon import run_once
+from credmail.entrypoints.daemon import run_once
 from credmail.samples import SAMPLES
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import make_app, server_settings

@@ -13,7 +13,7 @@ from credmail.bootstrap import App, bootstrap
 from credmail.config import Settings, load_settings
 from credmail.samples import AUTHSERV_ID, directory_csv
 from credmail.service.directory_csv import read_directory
-from credmail.service.pipeline import Clock
+from credmail.service.ports import Clock
 from tests.support.servers import IMAP_PASSWORD, IMAP_USER, Dovecot, SmtpServer
 
 # The school's identity has no default: every settings builder sets it explicitly.

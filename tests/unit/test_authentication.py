@@ -10,13 +10,10 @@ from pathlib import Path
 import dkim
 import pytest
 
+from credmail.adapters.dkim_verifier import MAX_DKIM_SECONDS, MAX_SIGNATURES
+from credmail.adapters.dkim_verifier import sender_authenticator as SenderAuthenticator
 from credmail.core.parse import parse_message
-from credmail.service.authentication import (
-    MAX_DKIM_SECONDS,
-    MAX_SIGNATURES,
-    SenderAuthenticator,
-    aligned,
-)
+from credmail.service.authentication import aligned
 
 OURS = "mx.istitutostanga.edu.it"
 BASE = (
@@ -229,7 +226,7 @@ def test_only_the_first_signatures_are_checked() -> None:
 
 def test_signature_checks_share_one_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [0.0]
-    monkeypatch.setattr("credmail.service.authentication.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("credmail.adapters.dkim_verifier.time.monotonic", lambda: clock[0])
 
     def slow(name: bytes, timeout: float = 5) -> bytes | None:
         clock[0] += MAX_DKIM_SECONDS / 2 + 0.1  # a nameserver that answers only at the timeout

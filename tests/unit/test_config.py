@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from credmail.cli import main
 from credmail.config import ConfigError, load_settings, with_mail_secrets
+from credmail.entrypoints.cli import main
 from tests.support.wiring import IDENTITY
 
 

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from credmail.adapters.imap import ImapSource
 from credmail.adapters.oauth import AccessToken, SignInError, TokenSource, sign_in_error
 from credmail.runners.watcher import InboxWatcher
-from credmail.service.pipeline import SyncStats
+from credmail.service.inbox_sync import SyncStats
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import aiosmtplib
 import pytest
 
 from credmail.adapters.smtp import _classify
-from credmail.service.outbox import describe, redact
+from credmail.service.outbox.delivery import describe, redact
 
 
 @pytest.mark.parametrize(

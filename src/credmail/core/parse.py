@@ -75,7 +75,6 @@ def parse_message(raw: bytes) -> InboundMail:
         subject_problems=subject_problems,
         automation_headers=_automation(msg),
         is_delivery_report=msg.get_content_type() == "multipart/report",
-        date_header=_safe_str(msg, "Date"),
         sender_as_written=_as_written(msg) if sender else "",
     )
 

@@ -64,7 +64,6 @@ class InboundMail:
     subject_problems: tuple[str, ...]
     automation_headers: tuple[tuple[str, str], ...]
     is_delivery_report: bool
-    date_header: str = ""
     sender_as_written: str = ""  # the From address before folding, for the exact match
 
 

@@ -11,7 +11,7 @@ from credmail.adapters.oauth import SignInError
 from credmail.diagnostics import explain
 from credmail.runners.backoff import Backoff
 from credmail.runners.systemd import Heartbeat
-from credmail.service.pipeline import Pipeline
+from credmail.service.inbox_sync import Pipeline
 from credmail.service.ports import MailSource
 
 LOGIN_RETRY_SECONDS = 300.0

@@ -6,8 +6,7 @@ from collections.abc import Callable
 
 import structlog
 
-from credmail.service.pipeline import Clock
-from credmail.service.ports import UnitOfWorkFactory
+from credmail.service.ports import Clock, UnitOfWorkFactory
 from credmail.service.privacy import Retention
 
 

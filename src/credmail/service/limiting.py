@@ -18,7 +18,7 @@ from credmail.core.limits import (
     is_acknowledgement,
 )
 from credmail.core.values import Decision, SendLink, SendReply
-from credmail.service.ports import UnitOfWork
+from credmail.service.ports import OutboxCounts, UnitOfWork
 
 DAY, QUARTER_HOUR, HOUR = timedelta(days=1), timedelta(minutes=15), timedelta(hours=1)
 
@@ -55,7 +55,7 @@ class RateLimiter:
         per_address = {
             key: outbox.mail_to(key, now - DAY, TEMPLATE_RATE_LIMITED) for key in keys.values()
         }
-        last_links = self._last_links(uow, outgoing, now)
+        last_links = self._last_links(outbox, outgoing, now)
         hourly = outbox.templates_since(_global_window(uow, now))
         acks = any(is_acknowledgement(a) for a in outgoing)
         return Usage(
@@ -64,22 +64,22 @@ class RateLimiter:
             address_links_24h={key: links for key, (_, links, _) in per_address.items()},
             notice_sent_24h={key: notices > 0 for key, (_, _, notices) in per_address.items()},
             global_replies_1h=sum(hourly.values()) - hourly.get(TEMPLATE_ACKNOWLEDGE, 0),
-            acknowledgements_1h=_acknowledgements(uow, now) if acks else 0,
+            acknowledgements_1h=_acknowledgements(outbox, now) if acks else 0,
             breaker_tripped=uow.breaker.tripped(),
             last_link_at={
                 account: last.astimezone(self.timezone)
                 for account, (_, last) in last_links.items()
                 if last is not None
             },
-            repeat_notice_sent=_repeat_notices(uow, outgoing, keys, last_links),
+            repeat_notice_sent=_repeat_notices(outbox, outgoing, keys, last_links),
         )
 
     def _last_links(
-        self, uow: UnitOfWork, outgoing: list[SendLink | SendReply], now: datetime
+        self, outbox: OutboxCounts, outgoing: list[SendLink | SendReply], now: datetime
     ) -> dict[str, tuple[int, datetime | None]]:
         """Per account: links inside the window and the time of the newest."""
         return {
-            account_key(a.username, a.purpose): uow.outbox.account_links(
+            account_key(a.username, a.purpose): outbox.account_links(
                 a.username, a.purpose, now - QUARTER_HOUR
             )
             for a in outgoing
@@ -87,13 +87,13 @@ class RateLimiter:
         }
 
 
-def _acknowledgements(uow: UnitOfWork, now: datetime) -> int:
+def _acknowledgements(outbox: OutboxCounts, now: datetime) -> int:
     """Acknowledgements in the last hour (an operator's reset does not restart them)."""
-    return uow.outbox.templates_since(now - HOUR).get(TEMPLATE_ACKNOWLEDGE, 0)
+    return outbox.templates_since(now - HOUR).get(TEMPLATE_ACKNOWLEDGE, 0)
 
 
 def _repeat_notices(
-    uow: UnitOfWork,
+    outbox: OutboxCounts,
     outgoing: list[SendLink | SendReply],
     keys: dict[str, str],
     last_links: dict[str, tuple[int, datetime | None]],
@@ -106,7 +106,7 @@ def _repeat_notices(
         _, last = last_links[account_key(action.username, action.purpose)]
         if last is not None:
             key = keys[action.to]
-            sent[key] = uow.outbox.mail_to(key, last, TEMPLATE_ALREADY_SENT)[2] > 0
+            sent[key] = outbox.mail_to(key, last, TEMPLATE_ALREADY_SENT)[2] > 0
     return sent
 
 

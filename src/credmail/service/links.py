@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 from urllib.parse import quote, urlsplit
@@ -25,7 +25,7 @@ from credmail.core.addresses import normalize_address
 from credmail.core.recipients import link_kind, matching, recipients
 from credmail.core.values import Person
 from credmail.service.address_keys import exact_key
-from credmail.service.ports import TokenRecord, UnitOfWork
+from credmail.service.ports import TokenRecord, TokenState, UnitOfWork
 
 SELECTOR_BYTES = 12
 VERIFIER_BYTES = 32
@@ -123,7 +123,7 @@ class TokenStatus:
     username: str | None = None
     purpose: str | None = None
     valid: bool = False
-    state: str = "unknown"
+    state: str = TokenState.UNKNOWN
     expires_at: datetime | None = None
 
     def as_json(self) -> dict[str, object]:
@@ -153,7 +153,12 @@ def check_token(uow: UnitOfWork, token_or_link: str, now: datetime) -> TokenStat
         return TokenStatus(found=False)
     state = _state(uow, record, now)
     return TokenStatus(
-        True, record.username, record.purpose, state == "valid", state, record.expires_at
+        found=True,
+        username=record.username,
+        purpose=record.purpose,
+        valid=state == TokenState.VALID,
+        state=state,
+        expires_at=record.expires_at,
     )
 
 
@@ -163,20 +168,20 @@ def redeem_token(uow: UnitOfWork, token_or_link: str, now: datetime) -> TokenSta
     if not status.valid:
         return status
     if not uow.tokens.consume(split_token(token_or_link)[0], now):
-        return TokenStatus(True, status.username, status.purpose, False, "used", status.expires_at)
-    return TokenStatus(True, status.username, status.purpose, True, "redeemed", status.expires_at)
+        return replace(status, valid=False, state=TokenState.USED)
+    return replace(status, state=TokenState.REDEEMED)
 
 
-def _state(uow: UnitOfWork, record: TokenRecord, now: datetime) -> str:
+def _state(uow: UnitOfWork, record: TokenRecord, now: datetime) -> TokenState:
     if record.used_at is not None:
-        return "used"
+        return TokenState.USED
     if record.revoked_at is not None:
-        return "revoked"
+        return TokenState.REVOKED
     if record.expires_at <= now:
-        return "expired"
+        return TokenState.EXPIRED
     if not _still_bound(uow, record, now.date()):
-        return "stale"
-    return "valid"
+        return TokenState.STALE
+    return TokenState.VALID
 
 
 def _still_bound(uow: UnitOfWork, record: TokenRecord, today: date) -> bool:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from types import TracebackType
 from typing import Protocol, Self
 
 from credmail.core.values import MailRef, Person
+
+Clock = Callable[[], datetime]
+"""Now, timezone-aware; injected so that tests control time."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,13 @@ class MailSource(Protocol):
 
     def wait_for_mail(self, timeout: float) -> bool: ...
     def close(self) -> None: ...
+
+
+class DkimVerifier(Protocol):
+    """Local DKIM verification (it looks the signers' keys up in DNS)."""
+
+    def verify(self, raw: bytes, sender: str) -> bool:
+        """A valid signature, aligned with `sender`'s domain, covering exactly that From."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,35 @@ class MailSender(Protocol):
     """Delivers rendered mail (SMTP in production, .eml files in the demo)."""
 
     def connect(self) -> AbstractAsyncContextManager[MailConnection]: ...
+
+
+class ReviewStatus(StrEnum):
+    """A review item: waiting for a person, or what they decided (stored as is)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    DISCARDED = "discarded"
+
+
+class OutboxStatus(StrEnum):
+    """A queued mail: still to send (or retry), sent, or given up."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class TokenState(StrEnum):
+    """What checking a link token finds (the `state` of `credmail tokens check`)."""
+
+    UNKNOWN = "unknown"
+    VALID = "valid"
+    USED = "used"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    STALE = "stale"
+    REDEEMED = "redeemed"
 
 
 @dataclass(frozen=True)
@@ -178,7 +218,9 @@ class CheckpointRepo(Protocol):
     def last_sync(self) -> datetime | None: ...
 
 
-class OutboxRepo(Protocol):
+class OutboxQueue(Protocol):
+    """What handling a request and approving a review need: queue a reply, spot our own mail."""
+
     def add(
         self,
         mail: OutgoingMail,
@@ -190,6 +232,12 @@ class OutboxRepo(Protocol):
         review_id: int | None = None,
         token_selector: str | None = None,
     ) -> int: ...
+    def knows_message_id(self, message_ids: Sequence[str]) -> bool: ...
+
+
+class OutboxCounts(Protocol):
+    """What the limits and the status report count."""
+
     def account_links(
         self, username: str, purpose: str, since: datetime
     ) -> tuple[int, datetime | None]:
@@ -204,25 +252,45 @@ class OutboxRepo(Protocol):
         """(all mail, links, notices) sent to the address since `since`."""
 
     def counts(self) -> dict[str, int]: ...
-    def knows_message_id(self, message_ids: Sequence[str]) -> bool: ...
+    def oldest_unsent(self) -> datetime | None: ...
+
+
+class OutboxDispatch(Protocol):
+    """What the delivery loop needs: due mail, its outcome, the pause on a config error."""
+
     def due(self, now: datetime, limit: int) -> list[OutboxEntry]: ...
-    def mark_sent(self, entry_id: int, now: datetime) -> None: ...
-    def mark_retry(self, entry_id: int, error: str, next_at: datetime) -> None: ...
-    def mark_failed(self, entry_id: int, error: str) -> None: ...
-    def listing(self, status: str | None) -> list[OutboxEntry]: ...
-    def get(self, entry_id: int) -> OutboxEntry | None: ...
     def claim(self, entry_id: int) -> OutboxEntry | None:
         """The row if still pending, locked until the end of the transaction."""
 
-    def requeue(self, entry_id: int, now: datetime) -> None: ...
-    def for_recipient(self, address_key: str) -> list[OutboxEntry]: ...
-    def forget_recipient(self, address_key: str) -> list[int]: ...
-    def scrub_before(self, before: datetime) -> int: ...
-    def oldest_unsent(self) -> datetime | None: ...
+    def mark_sent(self, entry_id: int, now: datetime) -> None: ...
+    def mark_retry(self, entry_id: int, error: str, next_at: datetime) -> None: ...
+    def mark_failed(self, entry_id: int, error: str) -> None: ...
     def delivery_state(self) -> DeliveryState: ...
     def pause(self, now: datetime, reason: str) -> None: ...
     def resume(self) -> bool: ...
     def record_error(self, error: str, now: datetime) -> None: ...
+
+
+class OutboxAdmin(Protocol):
+    """What an operator does: list, look at and retry mail, lift the pause."""
+
+    def listing(self, status: str | None) -> list[OutboxEntry]: ...
+    def get(self, entry_id: int) -> OutboxEntry | None: ...
+    def requeue(self, entry_id: int, now: datetime) -> None: ...
+    def delivery_state(self) -> DeliveryState: ...
+    def resume(self) -> bool: ...
+
+
+class OutboxPrivacy(Protocol):
+    """What the privacy requests and the retention purge need."""
+
+    def for_recipient(self, address_key: str) -> list[OutboxEntry]: ...
+    def forget_recipient(self, address_key: str) -> list[int]: ...
+    def scrub_before(self, before: datetime) -> int: ...
+
+
+class OutboxRepo(OutboxQueue, OutboxCounts, OutboxDispatch, OutboxAdmin, OutboxPrivacy, Protocol):
+    """The whole outbox, as one SQL class implements it; callers use the roles above."""
 
 
 class ReviewRepo(Protocol):

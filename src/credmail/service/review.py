@@ -12,9 +12,8 @@ from zoneinfo import ZoneInfo
 from credmail.core.recipients import link_kind, matching, recipients, request_kind_of
 from credmail.core.values import Person, SendLink, SendReply
 from credmail.service.address_keys import exact_key
-from credmail.service.outgoing import Mailer
-from credmail.service.pipeline import Clock
-from credmail.service.ports import ReviewItem, UnitOfWork, UnitOfWorkFactory
+from credmail.service.outbox.queue import Mailer
+from credmail.service.ports import Clock, ReviewItem, ReviewStatus, UnitOfWork, UnitOfWorkFactory
 
 TEMPLATE_REJECTED = "review_rejected"
 
@@ -117,7 +116,7 @@ class ReviewDesk:
             sent = f"{template} per {username}" + (
                 f"; revocati {len(revoked)} collegamenti ancora validi" if revoked else ""
             )
-            uow.review.record_decision(item_id, "approved", str(actor), now, note, sent)
+            uow.review.record_decision(item_id, ReviewStatus.APPROVED, str(actor), now, note, sent)
             uow.commit()
         return Approval(template, username, address, revoked)
 
@@ -138,7 +137,9 @@ class ReviewDesk:
                 )
                 sent = TEMPLATE_REJECTED
             recorded = f"{note} ({extra})" if extra else note
-            uow.review.record_decision(item_id, "rejected", str(actor), now, recorded, sent)
+            uow.review.record_decision(
+                item_id, ReviewStatus.REJECTED, str(actor), now, recorded, sent
+            )
             uow.commit()
         return sent
 
@@ -147,7 +148,7 @@ class ReviewDesk:
         with self.uow() as uow:
             self._pending(uow, item_id)
             uow.review.record_decision(
-                item_id, "discarded", str(actor), self.clock(), note, "niente"
+                item_id, ReviewStatus.DISCARDED, str(actor), self.clock(), note, "niente"
             )
             uow.commit()
 
@@ -159,7 +160,7 @@ class ReviewDesk:
 
     def _pending(self, uow: UnitOfWork, item_id: int) -> ReviewItem:
         item = self._item(uow, item_id)
-        if item.status != "pending":
+        if item.status != ReviewStatus.PENDING:
             raise ReviewError(
                 f"la richiesta {item_id} è già stata decisa ({decision_label(item.status)})"
             )
@@ -297,11 +298,11 @@ ROLE_LABELS = {
     "staff": "personale ATA",
     "head": "dirigente",
 }
-DECISION_LABELS = {
-    "pending": "in attesa",
-    "approved": "approvata",
-    "rejected": "respinta",
-    "discarded": "archiviata",
+DECISION_LABELS: dict[str, str] = {
+    ReviewStatus.PENDING: "in attesa",
+    ReviewStatus.APPROVED: "approvata",
+    ReviewStatus.REJECTED: "respinta",
+    ReviewStatus.DISCARDED: "archiviata",
 }
 
 

@@ -21,7 +21,6 @@ class ImportSummary:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
-    changed_usernames: list[str] = field(default_factory=list)
     before: int = 0
     removed_people: list[str] = field(default_factory=list)
 

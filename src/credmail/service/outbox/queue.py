@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from credmail.core.values import Person, SendLink, SendReply
 from credmail.service.links import EXPIRY_PLACEHOLDER, LINK_PLACEHOLDER, LinkIssuer
 from credmail.service.ports import OutboxEntry, UnitOfWork
-from credmail.service.replies import ReplyComposer
+from credmail.service.reply_templates import ReplyComposer
 
 
 class Mailer:

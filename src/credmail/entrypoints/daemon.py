@@ -12,10 +12,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from credmail.adapters.db.engine import checkpoint
 from credmail.bootstrap import App
-from credmail.runners.outbox_worker import OutboxWorker
 from credmail.runners.systemd import Heartbeat
 from credmail.runners.watcher import InboxWatcher
 from credmail.service.housekeeping import housekeeping
+from credmail.service.outbox.worker import OutboxWorker
 from credmail.service.privacy import Retention
 
 

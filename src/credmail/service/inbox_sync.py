@@ -16,7 +16,7 @@ import structlog
 from credmail.core.classify import classify_subject
 from credmail.core.parse import quick_subject
 from credmail.core.values import MailRef, Outcome
-from credmail.service.message import Clock, MessageProcessor, Policy
+from credmail.service.handle_request import MessageProcessor, Policy
 from credmail.service.ports import (
     FolderState,
     LedgerEntry,
@@ -27,7 +27,7 @@ from credmail.service.ports import (
 FETCH_BUDGET_BYTES = 16_000_000
 BACKLOG_SUFFIX = "\n(backlog)"  # IMAP names cannot hold a newline: no folder clashes
 
-__all__ = ["Clock", "Pipeline", "Policy", "SyncStats"]
+__all__ = ["Pipeline", "Policy", "SyncStats"]
 
 
 @dataclass

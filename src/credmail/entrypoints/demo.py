@@ -16,8 +16,8 @@ from credmail.adapters.db.models import LedgerRow, OutboxRow
 from credmail.bootstrap import App, bootstrap
 from credmail.config import Settings, load_settings
 from credmail.core.parse import parse_message
+from credmail.entrypoints.daemon import run_once
 from credmail.logs import configure_logging
-from credmail.runners.daemon import run_once
 from credmail.samples import AUTHSERV_ID, SAMPLES, directory_csv
 from credmail.service.directory_csv import read_directory
 

@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     if args.command == "demo":
-        from credmail.demo import run_demo
+        from credmail.entrypoints.demo import run_demo
 
         return int(run_demo(args.workdir, keep=args.keep))
     try:
@@ -325,7 +325,7 @@ def cmd_db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.runners.daemon import run_forever, run_once
+    from credmail.entrypoints.daemon import run_forever, run_once
 
     app = ctx.app()
     if args.once:

@@ -7,7 +7,7 @@ import threading
 
 import structlog
 
-from credmail.service.outbox import OutboxDelivery
+from credmail.service.outbox.delivery import OutboxDelivery
 
 
 class OutboxWorker:

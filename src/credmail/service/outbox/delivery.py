@@ -19,13 +19,14 @@ import structlog
 from credmail.core.addresses import AddressError, normalize_address
 from credmail.core.values import RequestKind
 from credmail.service.pacing import Pacer
-from credmail.service.pipeline import Clock
 from credmail.service.ports import (
+    Clock,
     MailConnection,
     MailSender,
     OutboxEntry,
     OutgoingMail,
     ReviewItem,
+    ReviewStatus,
     SendError,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -280,13 +281,13 @@ def _failed_delivery_item(entry: OutboxEntry, now: datetime) -> ReviewItem:
         key = None
     subject = f"Consegna non riuscita ({entry.template}, outbox #{entry.id})"
     return ReviewItem(
-        0,
-        now,
-        "pending",
-        RequestKind.UNKNOWN,
-        key,
-        entry.message_id,
-        subject,
-        ("delivery_failed",),
-        None,
+        id=0,
+        created_at=now,
+        status=ReviewStatus.PENDING,
+        kind=RequestKind.UNKNOWN,
+        sender=key,
+        message_id=entry.message_id,
+        subject=subject,
+        reasons=("delivery_failed",),
+        raw=None,
     )

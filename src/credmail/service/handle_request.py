@@ -37,10 +37,15 @@ from credmail.core.values import (
 from credmail.service.address_keys import exact_key
 from credmail.service.authentication import SenderAuthenticator
 from credmail.service.limiting import RateLimiter
-from credmail.service.outgoing import Mailer
-from credmail.service.ports import LedgerEntry, ReviewItem, UnitOfWork, UnitOfWorkFactory
-
-Clock = Callable[[], datetime]
+from credmail.service.outbox.queue import Mailer
+from credmail.service.ports import (
+    Clock,
+    LedgerEntry,
+    ReviewItem,
+    ReviewStatus,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,13 @@ class MessageProcessor:
         self._log_decision(ref, mail, decision)
         if any(isinstance(a, SendLink | SendReply) for a in decision.actions):
             self.on_outbox()
-        return LedgerEntry(ledger_id, decision.outcome, target, False, ref.key)
+        return LedgerEntry(
+            id=ledger_id,
+            outcome=decision.outcome,
+            target_folder=target,
+            moved=False,
+            source_key=ref.key,
+        )
 
     def _record_duplicate(
         self, uow: UnitOfWork, ref: MailRef, mail: InboundMail, first: LedgerEntry, now: datetime
@@ -141,7 +152,13 @@ class MessageProcessor:
         )
         uow.attempts.clear(ref)
         self.log.info("message.duplicate", key=ref.key, outcome=first.outcome)
-        return LedgerEntry(entry_id, first.outcome, first.target_folder, False, ref.key)
+        return LedgerEntry(
+            id=entry_id,
+            outcome=first.outcome,
+            target_folder=first.target_folder,
+            moved=False,
+            source_key=ref.key,
+        )
 
     def _facts(
         self, uow: UnitOfWork, mail: InboundMail, sender_auth: SenderAuth, now: datetime
@@ -198,7 +215,15 @@ class MessageProcessor:
                 error=f"{type(exc).__name__}: {str(exc)[:300]}",
             )
             item = ReviewItem(
-                0, now, "pending", RequestKind.UNKNOWN, None, None, "", (reason,), raw or ref.header
+                id=0,
+                created_at=now,
+                status=ReviewStatus.PENDING,
+                kind=RequestKind.UNKNOWN,
+                sender=None,
+                message_id=None,
+                subject="",
+                reasons=(reason,),
+                raw=raw or ref.header,
             )
             uow.review.add(item, ledger_id)
             uow.attempts.clear(ref)
@@ -206,7 +231,13 @@ class MessageProcessor:
         self.log.error(
             "message.quarantined", key=ref.key, reason=reason, error_type=type(exc).__name__
         )
-        return LedgerEntry(ledger_id, Outcome.ERRORS, target, False, ref.key)
+        return LedgerEntry(
+            id=ledger_id,
+            outcome=Outcome.ERRORS,
+            target_folder=target,
+            moved=False,
+            source_key=ref.key,
+        )
 
     def _log_decision(self, ref: MailRef, mail: InboundMail, decision: Decision) -> None:
         self.log.info(
@@ -223,5 +254,13 @@ def _review_item(
     mail: InboundMail, kind: RequestKind, reasons: tuple[str, ...], raw: bytes, now: datetime
 ) -> ReviewItem:
     return ReviewItem(
-        0, now, "pending", kind, mail.sender, mail.message_id, mail.subject, reasons, raw
+        id=0,
+        created_at=now,
+        status=ReviewStatus.PENDING,
+        kind=kind,
+        sender=mail.sender,
+        message_id=mail.message_id,
+        subject=mail.subject,
+        reasons=reasons,
+        raw=raw,
     )

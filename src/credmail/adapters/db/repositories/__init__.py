@@ -1,0 +1,20 @@
+"""SQLAlchemy implementations of the storage ports, one module per aggregate; none commits."""
+
+from credmail.adapters.db.repositories.directory import SqlDirectory, to_person
+from credmail.adapters.db.repositories.ledger import SqlAttempts, SqlCheckpoints, SqlLedger
+from credmail.adapters.db.repositories.limits import SqlBreaker
+from credmail.adapters.db.repositories.outbox import SqlOutbox
+from credmail.adapters.db.repositories.review import SqlReview
+from credmail.adapters.db.repositories.tokens import SqlTokens
+
+__all__ = [
+    "SqlAttempts",
+    "SqlBreaker",
+    "SqlCheckpoints",
+    "SqlDirectory",
+    "SqlLedger",
+    "SqlOutbox",
+    "SqlReview",
+    "SqlTokens",
+    "to_person",
+]

@@ -1,0 +1,147 @@
+"""SQLAlchemy repository: handled mail (ledger), folder checkpoints, per-message attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy.orm import Session
+
+from credmail.adapters.db.models import AttemptRow, CheckpointRow, LedgerRow
+from credmail.adapters.db.repositories._common import rowcount
+from credmail.core.values import MailRef
+from credmail.service.ports import LedgerEntry
+
+
+def _ledger_entry(row: LedgerRow) -> LedgerEntry:
+    return LedgerEntry(
+        id=row.id,
+        outcome=row.outcome,
+        target_folder=row.target_folder,
+        moved=row.moved_at is not None,
+        source_key=row.source_key,
+    )
+
+
+class SqlLedger:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def find_many(self, refs: Sequence[MailRef]) -> dict[str, LedgerEntry]:
+        if not refs:
+            return {}
+        first = refs[0]
+        query = select(LedgerRow).where(
+            LedgerRow.folder == first.folder,
+            LedgerRow.validity == first.validity,
+            LedgerRow.source_key.in_([ref.key for ref in refs]),
+        )
+        return {row.source_key: _ledger_entry(row) for row in self.session.scalars(query)}
+
+    def find_by_message_id(self, message_id: str) -> LedgerEntry | None:
+        row = self.session.scalar(
+            select(LedgerRow).where(LedgerRow.message_id == message_id).order_by(LedgerRow.id)
+        )
+        return _ledger_entry(row) if row else None
+
+    def add(
+        self,
+        ref: MailRef,
+        message_id: str | None,
+        outcome: str,
+        reasons: Sequence[str],
+        target_folder: str | None,
+        now: datetime,
+        error: str | None = None,
+    ) -> int:
+        row = LedgerRow(
+            folder=ref.folder,
+            validity=ref.validity,
+            source_key=ref.key,
+            message_id=message_id,
+            handled_at=now,
+            outcome=outcome,
+            reasons=list(reasons),
+            target_folder=target_folder,
+            error=error,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    def mark_moved(self, entry_ids: Sequence[int], now: datetime) -> None:
+        query = update(LedgerRow).where(LedgerRow.id.in_(list(entry_ids)))
+        self.session.execute(query.values(moved_at=now))
+
+    def unmoved(self, folder: str, validity: int) -> list[LedgerEntry]:
+        rows = self.session.scalars(
+            select(LedgerRow).where(
+                LedgerRow.folder == folder,
+                LedgerRow.validity == validity,
+                LedgerRow.target_folder.is_not(None),
+                LedgerRow.moved_at.is_(None),
+            )
+        )
+        return [_ledger_entry(row) for row in rows]
+
+    def scrub_before(self, before: datetime) -> int:
+        query = (
+            update(LedgerRow)
+            .where(LedgerRow.handled_at < before, LedgerRow.message_id.is_not(None))
+            .values(message_id=None, error=None)
+        )
+        return rowcount(self.session.execute(query))
+
+    def forget_message_ids(self, ledger_ids: Sequence[int]) -> int:
+        if not ledger_ids:
+            return 0
+        query = update(LedgerRow).where(LedgerRow.id.in_(list(ledger_ids)))
+        return rowcount(self.session.execute(query.values(message_id=None, error=None)))
+
+
+class SqlCheckpoints:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, folder: str) -> tuple[int, int] | None:
+        row = self.session.get(CheckpointRow, folder)
+        return (row.validity, row.last_uid) if row else None
+
+    def set(self, folder: str, validity: int, last_uid: int, now: datetime) -> None:
+        row = self.session.get(CheckpointRow, folder)
+        if row is None:
+            self.session.add(
+                CheckpointRow(folder=folder, validity=validity, last_uid=last_uid, synced_at=now)
+            )
+            return
+        row.validity, row.last_uid, row.synced_at = validity, last_uid, now
+
+    def last_sync(self) -> datetime | None:
+        return self.session.scalar(
+            select(CheckpointRow.synced_at).order_by(CheckpointRow.synced_at.desc())
+        )
+
+
+class SqlAttempts:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _where(self, ref: MailRef) -> list[ColumnElement[bool]]:
+        return [
+            AttemptRow.folder == ref.folder,
+            AttemptRow.validity == ref.validity,
+            AttemptRow.source_key == ref.key,
+        ]
+
+    def bump(self, ref: MailRef, now: datetime) -> int:
+        row = self.session.scalar(select(AttemptRow).where(*self._where(ref)))
+        if row is None:
+            row = AttemptRow(folder=ref.folder, validity=ref.validity, source_key=ref.key, count=0)
+            self.session.add(row)
+        row.count, row.updated_at = row.count + 1, now
+        self.session.flush()
+        return row.count
+
+    def clear(self, ref: MailRef) -> None:
+        self.session.execute(delete(AttemptRow).where(*self._where(ref)))

@@ -1,0 +1,40 @@
+"""SQLAlchemy repository: the circuit breaker that stops sending when limits are hit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from credmail.adapters.db.models import BreakerRow
+
+
+class SqlBreaker:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _row(self) -> BreakerRow:
+        row = self.session.get(BreakerRow, 1)
+        if row is None:
+            row = BreakerRow(id=1)
+            self.session.add(row)
+        return row
+
+    def tripped(self) -> bool:
+        row = self.session.get(BreakerRow, 1)
+        return row is not None and row.tripped_at is not None
+
+    def trip(self, now: datetime, reason: str) -> None:
+        row = self._row()
+        if row.tripped_at is None:
+            row.tripped_at, row.reason = now, reason
+
+    def reset(self, now: datetime) -> bool:
+        row = self._row()
+        was_tripped = row.tripped_at is not None
+        row.tripped_at, row.reset_at, row.reason = None, now, None
+        return was_tripped
+
+    def counting_since(self) -> datetime | None:
+        row = self.session.get(BreakerRow, 1)
+        return row.reset_at if row else None

@@ -1,0 +1,248 @@
+"""SQLAlchemy repository: queued replies: counts, delivery, the delivery pause."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy.orm import Session
+
+from credmail.adapters.db.models import DeliveryStateRow, OutboxRow
+from credmail.adapters.db.repositories._common import rowcount
+from credmail.core.addresses import normalize_address
+from credmail.service.pacing import URGENT_TEMPLATES
+from credmail.service.ports import DeliveryState, OutboxEntry, OutboxStatus, OutgoingMail
+
+
+def _outbox_entry(row: OutboxRow) -> OutboxEntry:
+    return OutboxEntry(
+        id=row.id,
+        ledger_id=row.ledger_id,
+        message_id=row.message_id,
+        template=row.template,
+        recipient=row.recipient,
+        status=row.status,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        sent_at=row.sent_at,
+        last_error=row.last_error,
+        envelope_from=row.envelope_from,
+        raw=row.raw,
+        token_selector=row.token_selector,
+    )
+
+
+class SqlOutbox:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(
+        self,
+        mail: OutgoingMail,
+        template: str,
+        now: datetime,
+        *,
+        account: tuple[str, str] | None = None,
+        ledger_id: int | None = None,
+        review_id: int | None = None,
+        token_selector: str | None = None,
+    ) -> int:
+        username, purpose = account or (None, None)
+        row = OutboxRow(
+            message_id=mail.message_id,
+            template=template,
+            recipient=mail.recipient,
+            recipient_key=normalize_address(mail.recipient),
+            username=username,
+            purpose=purpose,
+            envelope_from=mail.envelope_from,
+            raw=mail.raw,
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+            ledger_id=ledger_id,
+            review_id=review_id,
+            token_selector=token_selector,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    def account_links(
+        self, username: str, purpose: str, since: datetime
+    ) -> tuple[int, datetime | None]:
+        query = select(func.count(), func.max(OutboxRow.created_at)).where(
+            OutboxRow.username == username,
+            OutboxRow.purpose == purpose,
+            OutboxRow.created_at >= since,
+        )
+        count, last = self.session.execute(query).one()
+        return int(count), last
+
+    def templates_since(self, since: datetime) -> dict[str, int]:
+        query = (
+            select(OutboxRow.template, func.count())
+            .where(OutboxRow.created_at >= since)
+            .group_by(OutboxRow.template)
+        )
+        return {template: int(count) for template, count in self.session.execute(query)}
+
+    def mail_to(
+        self, address_key: str, since: datetime, notice_template: str
+    ) -> tuple[int, int, int]:
+        query = select(
+            func.count(),
+            func.count(OutboxRow.username),
+            func.count(case((OutboxRow.template == notice_template, 1))),
+        ).where(OutboxRow.recipient_key == address_key, OutboxRow.created_at >= since)
+        row = self.session.execute(query).one()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def counts(self) -> dict[str, int]:
+        query = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+        return {status: int(count) for status, count in self.session.execute(query)}
+
+    def knows_message_id(self, message_ids: Sequence[str]) -> bool:
+        if not message_ids:
+            return False
+        found = self.session.scalar(
+            select(OutboxRow.id).where(OutboxRow.message_id.in_(list(message_ids))).limit(1)
+        )
+        return found is not None
+
+    def due(self, now: datetime, limit: int) -> list[OutboxEntry]:
+        rows = self.session.scalars(
+            select(OutboxRow)
+            .where(OutboxRow.status == OutboxStatus.PENDING, OutboxRow.next_attempt_at <= now)
+            .order_by(_urgency(), OutboxRow.next_attempt_at, OutboxRow.id)
+            .limit(limit)
+        )
+        return [_outbox_entry(row) for row in rows]
+
+    def mark_sent(self, entry_id: int, now: datetime) -> None:
+        # The body holds a live link: keep only the metadata once delivered.
+        self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == entry_id)
+            .values(
+                status=OutboxStatus.SENT,
+                sent_at=now,
+                raw=None,
+                attempts=OutboxRow.attempts + 1,
+                last_error=None,
+            )
+        )
+
+    def mark_retry(self, entry_id: int, error: str, next_at: datetime) -> None:
+        self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == entry_id)
+            .values(attempts=OutboxRow.attempts + 1, last_error=error, next_attempt_at=next_at)
+        )
+
+    def mark_failed(self, entry_id: int, error: str) -> None:
+        self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == entry_id)
+            .values(status=OutboxStatus.FAILED, attempts=OutboxRow.attempts + 1, last_error=error)
+        )
+
+    def listing(self, status: str | None) -> list[OutboxEntry]:
+        query = select(OutboxRow).order_by(OutboxRow.id)
+        if status:
+            query = query.where(OutboxRow.status == status)
+        return [_outbox_entry(row) for row in self.session.scalars(query)]
+
+    def get(self, entry_id: int) -> OutboxEntry | None:
+        row = self.session.get(OutboxRow, entry_id)
+        return _outbox_entry(row) if row else None
+
+    def claim(self, entry_id: int) -> OutboxEntry | None:
+        query = (
+            select(OutboxRow)
+            .where(OutboxRow.id == entry_id, OutboxRow.status == OutboxStatus.PENDING)
+            .with_for_update()
+        )
+        row = self.session.scalar(query)
+        return _outbox_entry(row) if row else None
+
+    def requeue(self, entry_id: int, now: datetime) -> None:
+        self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == entry_id)
+            .values(status=OutboxStatus.PENDING, next_attempt_at=now)
+        )
+
+    def for_recipient(self, address_key: str) -> list[OutboxEntry]:
+        query = select(OutboxRow).where(OutboxRow.recipient_key == address_key)
+        return [_outbox_entry(row) for row in self.session.scalars(query.order_by(OutboxRow.id))]
+
+    def forget_recipient(self, address_key: str) -> list[int]:
+        """Erase the address and body; the row stays, anonymous, for the audit trail."""
+        rows = list(
+            self.session.scalars(select(OutboxRow).where(OutboxRow.recipient_key == address_key))
+        )
+        for row in rows:
+            row.recipient = row.recipient_key = row.raw = row.last_error = None
+            if row.status == OutboxStatus.PENDING:
+                row.status, row.last_error = OutboxStatus.FAILED, "erased on request"
+        return [row.ledger_id for row in rows if row.ledger_id is not None]
+
+    def scrub_before(self, before: datetime) -> int:
+        query = (
+            update(OutboxRow)
+            .where(
+                OutboxRow.created_at < before,
+                OutboxRow.status != OutboxStatus.PENDING,
+                OutboxRow.recipient.is_not(None),
+            )
+            .values(recipient=None, recipient_key=None, raw=None, last_error=None)
+        )
+        return rowcount(self.session.execute(query))
+
+    def oldest_unsent(self) -> datetime | None:
+        query = select(func.min(OutboxRow.created_at)).where(
+            OutboxRow.status == OutboxStatus.PENDING
+        )
+        return self.session.scalar(query)
+
+    def _state(self) -> DeliveryStateRow:
+        row = self.session.get(DeliveryStateRow, 1)
+        if row is None:
+            row = DeliveryStateRow(id=1)
+            self.session.add(row)
+        return row
+
+    def delivery_state(self) -> DeliveryState:
+        row = self.session.get(DeliveryStateRow, 1)
+        if row is None:
+            return DeliveryState()
+        return DeliveryState(
+            paused_at=row.paused_at,
+            pause_reason=row.pause_reason,
+            last_error=row.last_error,
+            last_error_at=row.last_error_at,
+        )
+
+    def pause(self, now: datetime, reason: str) -> None:
+        row = self._state()
+        row.paused_at, row.pause_reason = now, reason
+
+    def resume(self) -> bool:
+        row = self.session.get(DeliveryStateRow, 1)
+        if row is None or row.paused_at is None:
+            return False
+        row.paused_at = row.pause_reason = None
+        return True
+
+    def record_error(self, error: str, now: datetime) -> None:
+        row = self._state()
+        row.last_error, row.last_error_at = error, now
+
+
+def _urgency() -> ColumnElement[int]:
+    """0 for replies a person waits for (they overtake other mail), 1 for the rest."""
+    return case((OutboxRow.template.in_(URGENT_TEMPLATES), 0), else_=1)

@@ -1,0 +1,132 @@
+"""SQLAlchemy repository: the review queue: items a person decides."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from credmail.adapters.db.models import ReviewRow
+from credmail.adapters.db.repositories._common import rowcount
+from credmail.service.ports import ReviewItem, ReviewStatus
+
+
+def _review_item(row: ReviewRow) -> ReviewItem:
+    return ReviewItem(
+        id=row.id,
+        created_at=row.created_at,
+        status=row.status,
+        kind=row.kind,
+        sender=row.sender,
+        message_id=row.message_id,
+        subject=row.subject,
+        reasons=tuple(row.reasons),
+        raw=row.raw,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        decision=row.decision,
+        note=row.note,
+        sent_summary=row.sent_summary,
+    )
+
+
+KEPT_HEADER_BYTES = 64 * 1024
+KEPT_BODY_BYTES = 64 * 1024
+
+
+def _shrink_raw(raw: bytes) -> bytes:
+    """Headers and the start of the body: enough to decide, a bounded size."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        head, found, body = raw.partition(separator)
+        if found:
+            return head[:KEPT_HEADER_BYTES] + separator + body[:KEPT_BODY_BYTES]
+    return raw[: KEPT_HEADER_BYTES + KEPT_BODY_BYTES]
+
+
+class SqlReview:
+    def __init__(self, session: Session, raw_cap: int | None = None) -> None:
+        self.session = session
+        self.raw_cap = raw_cap  # total bytes of raw messages kept for pending items
+
+    def _pending_raw_bytes(self) -> int:
+        query = select(func.sum(func.length(ReviewRow.raw))).where(
+            ReviewRow.status == ReviewStatus.PENDING
+        )
+        return int(self.session.scalar(query) or 0)
+
+    def _fit(self, raw: bytes | None, reasons: list[str]) -> tuple[bytes | None, list[str]]:
+        """Above the cap a new item keeps a shrunk copy, and says so in its reasons."""
+        if raw is None or self.raw_cap is None:
+            return raw, reasons
+        if self._pending_raw_bytes() + len(raw) <= self.raw_cap:
+            return raw, reasons
+        shrunk = _shrink_raw(raw)
+        return (shrunk, [*reasons, "raw_truncated"]) if len(shrunk) < len(raw) else (raw, reasons)
+
+    def add(self, item: ReviewItem, ledger_id: int | None) -> int:
+        raw, reasons = self._fit(item.raw, list(item.reasons))
+        row = ReviewRow(
+            ledger_id=ledger_id,
+            created_at=item.created_at,
+            status=ReviewStatus.PENDING,
+            kind=item.kind,
+            sender=item.sender,
+            message_id=item.message_id,
+            subject=item.subject,
+            reasons=reasons,
+            raw=raw,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    def count_pending(self) -> int:
+        query = (
+            select(func.count())
+            .select_from(ReviewRow)
+            .where(ReviewRow.status == ReviewStatus.PENDING)
+        )
+        return int(self.session.scalar(query) or 0)
+
+    def pending(self) -> list[ReviewItem]:
+        query = (
+            select(ReviewRow).where(ReviewRow.status == ReviewStatus.PENDING).order_by(ReviewRow.id)
+        )
+        return [_review_item(row) for row in self.session.scalars(query)]
+
+    def get(self, item_id: int) -> ReviewItem | None:
+        row = self.session.get(ReviewRow, item_id)
+        return _review_item(row) if row else None
+
+    def record_decision(
+        self, item_id: int, decision: str, by: str, now: datetime, note: str | None, sent: str
+    ) -> None:
+        self.session.execute(
+            update(ReviewRow)
+            .where(ReviewRow.id == item_id)
+            .values(
+                status=decision,
+                decision=decision,
+                decided_by=by,
+                decided_at=now,
+                note=note,
+                sent_summary=sent,
+            )
+        )
+
+    def for_sender(self, address_key: str) -> list[ReviewItem]:
+        query = select(ReviewRow).where(ReviewRow.sender == address_key).order_by(ReviewRow.id)
+        return [_review_item(row) for row in self.session.scalars(query)]
+
+    def forget_sender(self, address_key: str) -> list[int]:
+        rows = list(self.session.scalars(select(ReviewRow).where(ReviewRow.sender == address_key)))
+        for row in rows:
+            self.session.delete(row)
+        return [row.ledger_id for row in rows if row.ledger_id is not None]
+
+    def purge_decided(self, before: datetime) -> int:
+        query = delete(ReviewRow).where(
+            ReviewRow.status != ReviewStatus.PENDING, ReviewRow.decided_at < before
+        )
+        return rowcount(self.session.execute(query))

@@ -1,0 +1,111 @@
+"""SQLAlchemy repository: single-use link tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from credmail.adapters.db.models import TokenRow
+from credmail.adapters.db.repositories._common import rowcount
+from credmail.core.addresses import normalize_address
+from credmail.service.ports import TokenRecord
+
+
+def _token_record(row: TokenRow) -> TokenRecord:
+    return TokenRecord(
+        username=row.username,
+        purpose=row.purpose,
+        address=row.address,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        used_at=row.used_at,
+        revoked_at=row.revoked_at,
+        state_hash=row.state_hash,
+        token_hash=row.token_hash,
+    )
+
+
+class SqlTokens:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, selector: str, record: TokenRecord) -> None:
+        self.session.add(
+            TokenRow(
+                selector=selector,
+                token_hash=record.token_hash,
+                username=record.username,
+                purpose=record.purpose,
+                address=record.address,
+                address_key=normalize_address(record.address) if record.address else None,
+                state_hash=record.state_hash,
+                created_at=record.created_at,
+                expires_at=record.expires_at,
+            )
+        )
+
+    def revoke_active(self, username: str, purpose: str, now: datetime) -> int:
+        result = self.session.execute(
+            update(TokenRow)
+            .where(
+                TokenRow.username == username,
+                TokenRow.purpose == purpose,
+                TokenRow.used_at.is_(None),
+                TokenRow.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        return rowcount(result)
+
+    def active(self, username: str, purpose: str, now: datetime) -> list[TokenRecord]:
+        """Unspent, unrevoked, unexpired tokens: what a new one for the account revokes."""
+        query = select(TokenRow).where(
+            TokenRow.username == username,
+            TokenRow.purpose == purpose,
+            TokenRow.used_at.is_(None),
+            TokenRow.revoked_at.is_(None),
+            TokenRow.expires_at > now,
+        )
+        return [_token_record(row) for row in self.session.scalars(query.order_by(TokenRow.id))]
+
+    def find(self, selector: str) -> TokenRecord | None:
+        row = self.session.scalar(select(TokenRow).where(TokenRow.selector == selector))
+        return _token_record(row) if row else None
+
+    def consume(self, selector: str, now: datetime) -> bool:
+        result = self.session.execute(
+            update(TokenRow)
+            .where(
+                TokenRow.selector == selector,
+                TokenRow.used_at.is_(None),
+                TokenRow.revoked_at.is_(None),
+                TokenRow.expires_at > now,
+            )
+            .values(used_at=now)
+        )
+        return rowcount(result) == 1
+
+    def mint(self, selector: str, token_hash: str, expires_at: datetime) -> bool:
+        result = self.session.execute(
+            update(TokenRow)
+            .where(
+                TokenRow.selector == selector,
+                TokenRow.used_at.is_(None),
+                TokenRow.revoked_at.is_(None),
+            )
+            .values(token_hash=token_hash, expires_at=expires_at)
+        )
+        return rowcount(result) == 1
+
+    def purge_expired(self, before: datetime) -> int:
+        return rowcount(self.session.execute(delete(TokenRow).where(TokenRow.expires_at < before)))
+
+    def for_address(self, address_key: str) -> list[TokenRecord]:
+        rows = self.session.scalars(select(TokenRow).where(TokenRow.address_key == address_key))
+        return [_token_record(row) for row in rows]
+
+    def forget_address(self, address_key: str) -> int:
+        query = delete(TokenRow).where(TokenRow.address_key == address_key)
+        return rowcount(self.session.execute(query))

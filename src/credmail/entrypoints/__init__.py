@@ -1,0 +1,1 @@
+"""Entry points: thin doors (CLI, daemon, demo) that parse input, call a desk, render."""

@@ -1,0 +1,1 @@
+"""Outgoing mail: queueing a reply in the request's transaction, delivering it, the worker."""

@@ -1,0 +1,158 @@
+"""The layering contract, read from the source (every import, lazy ones included).
+
+- `credmail.core` imports only the standard library and `credmail.core`;
+- `credmail.service` imports no adapter, entry point, runner or bootstrap, and no I/O library;
+- `credmail.entrypoints` imports no adapter and no mail library (only bootstrap wires adapters);
+- `credmail.adapters` imports no entry point.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import credmail
+
+SRC = Path(credmail.__file__).parent
+
+MAIL_LIBRARIES = ("imapclient", "aiosmtplib", "aiosmtpd", "dkim", "dns", "authres")
+IO_LIBRARIES = (*MAIL_LIBRARIES[:-1], "sqlalchemy", "psycopg", "alembic")
+IO_STDLIB = ("imaplib", "smtplib", "socket", "ssl")
+
+# Rules: (layer, forbidden import prefixes); core is checked against the standard library.
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "credmail.service": (
+        "credmail.adapters",
+        "credmail.entrypoints",
+        "credmail.runners",
+        "credmail.bootstrap",
+        *IO_LIBRARIES,
+        *IO_STDLIB,
+    ),
+    "credmail.entrypoints": ("credmail.adapters", *MAIL_LIBRARIES),
+    "credmail.adapters": ("credmail.entrypoints",),
+}
+
+# Imports still present in entry points, removed by the desks work (issue 9): the merger
+# empties this once the entry points go through the service desks only.
+PENDING: dict[str, frozenset[str]] = {
+    "credmail.entrypoints.cli": frozenset(
+        {
+            "credmail.adapters.db.engine",
+            "credmail.adapters.db.directory_import",
+        }
+    ),
+    "credmail.entrypoints.daemon": frozenset({"credmail.adapters.db.engine"}),
+    "credmail.entrypoints.demo": frozenset(
+        {
+            "credmail.adapters.db.directory_import",
+            "credmail.adapters.db.engine",
+            "credmail.adapters.db.models",
+        }
+    ),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(module: str, source: str, is_package: bool = False) -> Iterator[str]:
+    """Every module `module` imports, anywhere in its body, as an absolute dotted name."""
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+
+
+def _within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def violations(module: str, source: str, is_package: bool = False) -> list[str]:
+    found: set[str] = set()
+    for name in imports(module, source, is_package):
+        if _within(module, "credmail.core"):
+            top = name.partition(".")[0]
+            stdlib = top == "__future__" or top in sys.stdlib_module_names
+            if not stdlib and not _within(name, "credmail.core"):
+                found.add(name)
+            continue
+        for layer, forbidden in FORBIDDEN.items():
+            if _within(module, layer) and any(_within(name, bad) for bad in forbidden):
+                found.add(name)
+    # `from a.b import c` yields both a.b and a.b.c: report the module, not its attribute
+    found = {name for name in found if name.rpartition(".")[0] not in found}
+    return sorted(found - PENDING.get(module, frozenset()))
+
+
+def all_modules() -> list[Path]:
+    return sorted(SRC.rglob("*.py"))
+
+
+def test_the_source_is_found() -> None:
+    names = {module_name(path) for path in all_modules()}
+    assert {"credmail.core.decide", "credmail.service.inbox_sync", "credmail.bootstrap"} <= names
+
+
+@pytest.mark.parametrize("path", all_modules(), ids=lambda path: module_name(path))
+def test_module_respects_the_layers(path: Path) -> None:
+    module = module_name(path)
+    assert violations(module, path.read_text(), path.name == "__init__.py") == []
+
+
+def test_pending_exceptions_are_still_needed() -> None:
+    """An allowance nobody uses any more must go, so that it cannot hide a new import."""
+    for module, allowed in PENDING.items():
+        path = SRC.parent.joinpath(*module.split(".")).with_suffix(".py")
+        used = set(imports(module, path.read_text())) if path.exists() else set()
+        assert allowed <= used, f"{module}: drop {sorted(allowed - used)} from PENDING"
+
+
+# The checker itself, on synthetic modules: it must catch what it promises to catch.
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "expected"),
+    [
+        ("credmail.core.x", "import requests", ["requests"]),
+        ("credmail.core.x", "from credmail.service import ports", ["credmail.service"]),
+        ("credmail.core.x", "import email.policy\nfrom credmail.core import values", []),
+        ("credmail.core.x", "def f():\n    import structlog\n", ["structlog"]),
+        ("credmail.service.x", "import sqlalchemy.orm", ["sqlalchemy.orm"]),
+        ("credmail.service.x", "from dns import resolver", ["dns"]),
+        ("credmail.service.x", "def f():\n    import dkim\n", ["dkim"]),
+        ("credmail.service.x", "from credmail.adapters.db import uow", ["credmail.adapters.db"]),
+        ("credmail.service.x", "from ..adapters import smtp", ["credmail.adapters"]),
+        ("credmail.service.x", "from ..entrypoints.cli import main", ["credmail.entrypoints.cli"]),
+        ("credmail.service.x", "import jinja2, structlog, authres\nimport dnspython_x", []),
+        ("credmail.entrypoints.web", "import imapclient", ["imapclient"]),
+        ("credmail.entrypoints.web", "from credmail.adapters import smtp", ["credmail.adapters"]),
+        ("credmail.entrypoints.web", "from credmail.bootstrap import make_app", []),
+        ("credmail.adapters.x", "from credmail.entrypoints import cli", ["credmail.entrypoints"]),
+        ("credmail.adapters.x", "import sqlalchemy\nfrom credmail.service import ports", []),
+    ],
+)
+def test_the_checker_catches_forbidden_imports(
+    module: str, source: str, expected: list[str]
+) -> None:
+    assert violations(module, source) == expected
+
+
+def test_a_package_resolves_its_relative_imports_from_itself() -> None:
+    assert violations("credmail.service.outbox.delivery", "from ..adapters import x", True) == []
+    assert violations("credmail.service.outbox.delivery", "from ...adapters import x", True) == [
+        "credmail.adapters"
+    ]
