@@ -25,7 +25,7 @@ from tests.support.oauth_server import (
     oauth_env,
 )
 from tests.support.servers import IMAP_USER, Dovecot, SmtpServer
-from tests.support.wiring import make_app
+from tests.support.wiring import IDENTITY, make_app
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,9 @@ pytestmark = pytest.mark.integration
 def settings_for(
     flow: str, mailbox: Dovecot, smtp: SmtpServer, oauth: OAuthServer, db_url: str, tmp: Path
 ) -> Settings:
-    return load_settings(None, environ=signed_in_env(flow, mailbox, smtp, oauth, db_url, tmp))
+    return load_settings(
+        None, environ=IDENTITY | signed_in_env(flow, mailbox, smtp, oauth, db_url, tmp)
+    )
 
 
 def sign_in_both_ways(settings: Settings, db_url: str, smtp: SmtpServer) -> None:
@@ -80,7 +82,7 @@ def test_microsoft_certificate_credential_through_msal(
         "CREDMAIL_OAUTH__CERTIFICATE_FILE": str(path),
         "CREDMAIL_OAUTH__CERTIFICATE_THUMBPRINT": thumbprint,
     }
-    settings = load_settings(None, environ=env)
+    settings = load_settings(None, environ=IDENTITY | env)
     app = make_app(settings, directory=False)
     tokens = oauth_tokens(settings, app.engine)
     assert tokens is not None
@@ -92,7 +94,7 @@ def test_msal_reports_a_wrong_secret_as_permanent_without_echoing_it(
 ) -> None:
     env = signed_in_env("microsoft", mailbox, SmtpServer(port=25), oauth, sqlite_url, tmp_path)
     env["CREDMAIL_OAUTH__CLIENT_SECRET"] = "a-wrong-secret-value"
-    settings = load_settings(None, environ=env)
+    settings = load_settings(None, environ=IDENTITY | env)
     app = make_app(settings, directory=False)
     tokens = oauth_tokens(settings, app.engine)
     assert tokens is not None
@@ -135,7 +137,7 @@ def test_device_login_stores_a_refresh_token(
     oauth: OAuthServer, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env = {"CREDMAIL_DATABASE__URL": sqlite_url} | oauth_env(oauth, "generic", tmp_path)
-    settings = load_settings(None, environ=env)
+    settings = load_settings(None, environ=IDENTITY | env)
     key = load_key(settings.oauth.token_key_file, create=True)
     app = make_app(settings, directory=False)
     store = OAuthStore(app.engine, key)
@@ -159,7 +161,7 @@ def test_invalid_grant_asks_once_per_retry_period_and_logs_once(
     oauth: OAuthServer, sqlite_url: str, tmp_path: Path
 ) -> None:
     env = {"CREDMAIL_DATABASE__URL": sqlite_url} | oauth_env(oauth, "generic", tmp_path)
-    settings = load_settings(None, environ=env)
+    settings = load_settings(None, environ=IDENTITY | env)
     key = load_key(settings.oauth.token_key_file, create=True)
     app = make_app(settings, directory=False)
     store = OAuthStore(app.engine, key)
@@ -191,19 +193,23 @@ def test_oauth_login_command_then_status(
     from credmail.entrypoints.cli import main
     from tests.support.wiring import write_config
 
-    env = {
-        "CREDMAIL_DATABASE__URL": sqlite_url,
-        "CREDMAIL_MAILBOX__USERNAME": IMAP_USER,
-        "CREDMAIL_MAILBOX__HOST": "127.0.0.1",
-        "CREDMAIL_MAILBOX__SECURITY": "none",
-    } | oauth_env(oauth, "generic", tmp_path)
+    env = (
+        IDENTITY
+        | {
+            "CREDMAIL_DATABASE__URL": sqlite_url,
+            "CREDMAIL_MAILBOX__USERNAME": IMAP_USER,
+            "CREDMAIL_MAILBOX__HOST": "127.0.0.1",
+            "CREDMAIL_MAILBOX__SECURITY": "none",
+        }
+        | oauth_env(oauth, "generic", tmp_path)
+    )
     config = str(write_config(tmp_path / "credmail.toml", env))
     assert main(["--config", config, "oauth", "login"]) == 0
     out = capsys.readouterr().out
     assert "ABCD-EFGH" in out and "signed in" in out
     key = tmp_path / "token.key"
     assert key.stat().st_mode & 0o077 == 0
-    app = make_app(load_settings(None, environ=env), directory=False)
+    app = make_app(load_settings(None, environ=IDENTITY | env), directory=False)
     token = OAuthStore(app.engine, load_key(key)).refresh_token()
     assert token is not None and token in oauth.refresh and token not in out
     OAuthStore(app.engine).record("needs_reauth", "the refresh token expired", "run it again")

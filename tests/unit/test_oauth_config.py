@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from credmail.config import ConfigError, load_settings
+from tests.support.wiring import IDENTITY
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "credmail.example.toml"
 
@@ -14,7 +15,7 @@ EXAMPLE = Path(__file__).parents[2] / "config" / "credmail.example.toml"
 def error(**keys: str) -> str:
     env = {f"CREDMAIL_{name.upper()}": value for name, value in keys.items()}
     with pytest.raises(ConfigError) as caught:
-        load_settings(None, environ=env)
+        load_settings(None, environ=IDENTITY | env)
     return str(caught.value)
 
 
@@ -96,7 +97,7 @@ def test_secret_file_and_provider_defaults(tmp_path: Path) -> None:
         "CREDMAIL_OAUTH__CLIENT_ID": "app",
         "CREDMAIL_OAUTH__CLIENT_SECRET_FILE": str(secret),
     }
-    oauth = load_settings(None, environ=env).oauth
+    oauth = load_settings(None, environ=IDENTITY | env).oauth
     assert oauth.client_secret == "s3cr3t-value"
     assert oauth.effective_scopes == ("https://outlook.office365.com/.default",)
     assert oauth.effective_token_url == (
@@ -104,7 +105,8 @@ def test_secret_file_and_provider_defaults(tmp_path: Path) -> None:
     )
     google = load_settings(
         None,
-        environ={
+        environ=IDENTITY
+        | {
             "CREDMAIL_OAUTH__PROVIDER": "google",
             "CREDMAIL_OAUTH__FLOW": "service_account",
             "CREDMAIL_OAUTH__SERVICE_ACCOUNT_FILE": "/sa.json",
