@@ -5,16 +5,18 @@ Nothing here connects: engines, IMAP and SMTP connect on first use.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from credmail.adapters.db.engine import make_engine
+from credmail.adapters.db.directory_import import SqlDirectoryAdmin
+from credmail.adapters.db.engine import checkpoint, is_current, make_engine, upgrade
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
-from credmail.adapters.errors import is_transient
+from credmail.adapters.errors import is_login_failure, is_transient
 from credmail.adapters.files import EmlFileSender
 from credmail.adapters.imap import ImapSource
 from credmail.adapters.maildir import MaildirSource
@@ -26,11 +28,22 @@ from credmail.core.limits import Limits
 from credmail.core.privacy import AddressTagger
 from credmail.core.values import DecideOptions, Outcome
 from credmail.service.authentication import SenderAuthenticator
+from credmail.service.desks import (
+    BacklogDesk,
+    Desks,
+    DirectoryDesk,
+    LimitsDesk,
+    OutboxDesk,
+    PrivacyDesk,
+    StatusDesk,
+    TokenDesk,
+)
 from credmail.service.handle_request import MessageProcessor
 from credmail.service.inbox_sync import Pipeline, Policy
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
 from credmail.service.outbox.delivery import OutboxDelivery, RetryPolicy
 from credmail.service.outbox.queue import Mailer
+from credmail.service.outbox.worker import OutboxWorker
 from credmail.service.ports import Clock, MailSender, MailSource
 from credmail.service.reply_templates import ReplyComposer, TemplateProblem
 from credmail.service.review import ReviewDesk
@@ -62,6 +75,23 @@ class App:
     source_factory: Callable[[], MailSource]
     clock: Clock
     timezone: ZoneInfo
+    desks: Desks
+    outbox_worker: OutboxWorker
+    is_login_failure: Callable[[BaseException], bool]
+
+    def schema_current(self) -> bool:
+        """True when the database is at the newest migration."""
+        return is_current(self.engine)
+
+    def upgrade_schema(self) -> None:
+        upgrade(self.engine)
+
+    def checkpoint(self) -> None:
+        """SQLite: fold the WAL into the database (erased data must not linger there)."""
+        checkpoint(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def bootstrap(
@@ -77,16 +107,6 @@ def bootstrap(
     timezone = ZoneInfo(settings.daemon.timezone)
     links = _links(settings)
     mailer = Mailer(links, _composer(settings), timezone)
-    processor = MessageProcessor(
-        _policy(settings, timezone),
-        uow,
-        mailer,
-        authenticator or _authenticator(settings),
-        clock,
-        AddressTagger(settings.privacy.log_key),
-        is_transient,
-    )
-    pipeline = Pipeline(processor)
     retry = RetryPolicy(
         settings.smtp.retry_base_seconds,
         settings.smtp.retry_max_seconds,
@@ -95,18 +115,64 @@ def bootstrap(
     delivery = OutboxDelivery(
         uow, sender or make_sender(settings), clock, retry, mailer.finalize, is_transient
     )
+    worker = OutboxWorker(delivery, threading.Event())
+    processor = MessageProcessor(
+        _policy(settings, timezone),
+        uow,
+        mailer,
+        authenticator or _authenticator(settings),
+        clock,
+        AddressTagger(settings.privacy.log_key),
+        is_transient,
+        on_outbox=worker.nudge,
+    )
+    pipeline = Pipeline(processor)
+    sources = source_factory or (lambda: make_source(settings))
     review = ReviewDesk(uow, mailer, clock, timezone, settings.review.staff)
     return App(
-        settings,
-        engine,
-        uow,
-        pipeline,
-        delivery,
-        review,
-        links,
-        source_factory or (lambda: make_source(settings)),
-        clock,
-        timezone,
+        settings=settings,
+        engine=engine,
+        uow=uow,
+        pipeline=pipeline,
+        delivery=delivery,
+        review=review,
+        links=links,
+        source_factory=sources,
+        clock=clock,
+        timezone=timezone,
+        desks=_desks(settings, engine, uow, clock, review, pipeline, delivery, sources),
+        outbox_worker=worker,
+        is_login_failure=is_login_failure,
+    )
+
+
+def _desks(
+    settings: Settings,
+    engine: Engine,
+    uow: SqlUnitOfWorkFactory,
+    clock: Clock,
+    review: ReviewDesk,
+    pipeline: Pipeline,
+    delivery: OutboxDelivery,
+    sources: Callable[[], MailSource],
+) -> Desks:
+    daemon = settings.daemon
+    return Desks(
+        review=review,
+        outbox=OutboxDesk(uow, clock),
+        limits=LimitsDesk(uow, clock),
+        directory=DirectoryDesk(
+            SqlDirectoryAdmin(uow), clock, review.timezone, settings.directory.max_prune_share
+        ),
+        tokens=TokenDesk(uow, clock),
+        privacy=PrivacyDesk(uow, clock, after_erase=lambda: checkpoint(engine)),
+        status=StatusDesk(
+            uow,
+            clock,
+            timedelta(seconds=daemon.stale_after_seconds),
+            timedelta(seconds=daemon.outbox_stale_after_seconds),
+        ),
+        backlog=BacklogDesk(pipeline, sources, delivery, settings.mailbox.kind == "imap"),
     )
 
 

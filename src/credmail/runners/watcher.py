@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import structlog
-from imapclient.exceptions import LoginError
 
 from credmail.diagnostics import explain
 from credmail.runners.backoff import Backoff
@@ -25,8 +25,11 @@ class InboxWatcher:
         source: MailSource,
         stop: threading.Event,
         heartbeat: Heartbeat | None = None,
+        is_login_failure: Callable[[BaseException], bool] = lambda exc: False,
     ) -> None:
+        """`is_login_failure` tells a refused sign-in (retried slowly) from the rest."""
         self.pipeline = pipeline
+        self.is_login_failure = is_login_failure
         self.source = source
         self.stop = stop
         self.heartbeat = heartbeat or Heartbeat()
@@ -49,11 +52,12 @@ class InboxWatcher:
             self.backoff.reset()
             self.heartbeat.beat()
             self._wait()
-        except LoginError:
-            self.log.error("mailbox.login_failed", retry_in_seconds=LOGIN_RETRY_SECONDS)
-            self.source.close()
-            self.stop.wait(LOGIN_RETRY_SECONDS)
         except Exception as exc:
+            if self.is_login_failure(exc):
+                self.log.error("mailbox.login_failed", retry_in_seconds=LOGIN_RETRY_SECONDS)
+                self.source.close()
+                self.stop.wait(LOGIN_RETRY_SECONDS)
+                return
             delay = self.backoff.next_delay()
             self.log.warning(
                 "sync.failed",
@@ -76,4 +80,3 @@ class InboxWatcher:
                 return
             self.heartbeat.beat()
         self.poll_now.clear()
-
