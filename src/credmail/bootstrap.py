@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from credmail.adapters.db.directory_import import SqlDirectoryAdmin
 from credmail.adapters.db.engine import checkpoint, is_current, make_engine, upgrade
+from credmail.adapters.db.trace import SqlMessageTraces
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.adapters.errors import is_login_failure, is_transient
 from credmail.adapters.files import EmlFileSender
@@ -37,6 +38,7 @@ from credmail.service.desks import (
     PrivacyDesk,
     StatusDesk,
     TokenDesk,
+    TraceDesk,
 )
 from credmail.service.handle_request import MessageProcessor
 from credmail.service.inbox_sync import Pipeline, Policy
@@ -173,6 +175,7 @@ def _desks(
             timedelta(seconds=daemon.outbox_stale_after_seconds),
         ),
         backlog=BacklogDesk(pipeline, sources, delivery, settings.mailbox.kind == "imap"),
+        trace=TraceDesk(SqlMessageTraces(uow)),
     )
 
 

@@ -370,3 +370,19 @@ class DirectoryAdmin(Protocol):
 
     def people(self, username: str | None = None) -> list[PersonView]:
         """Everyone on file (or one person), ordered by username."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What became of one message; `outcome` None: not handled (still in the folder)."""
+
+    message_id: str
+    outcome: str | None = None
+    reply: str | None = None
+    reasons: tuple[str, ...] = ()
+
+
+class MessageTraces(Protocol):
+    """The ledger read by Message-ID, with the reply queued for each (the demo's table)."""
+
+    def of(self, message_ids: Sequence[str]) -> dict[str, Trace]: ...

@@ -16,6 +16,7 @@ from credmail.service.desks.outbox import OutboxDesk
 from credmail.service.desks.privacy import PrivacyDesk
 from credmail.service.desks.status import StatusDesk
 from credmail.service.desks.tokens import TokenDesk
+from credmail.service.desks.trace import TraceDesk
 from credmail.service.review import Actor, ReviewDesk, ReviewError
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ReviewError",
     "StatusDesk",
     "TokenDesk",
+    "TraceDesk",
 ]
 
 
@@ -44,3 +46,4 @@ class Desks:
     privacy: PrivacyDesk
     status: StatusDesk
     backlog: BacklogDesk
+    trace: TraceDesk
