@@ -16,6 +16,7 @@ from credmail.config import ConfigError, Settings, config_path, load_settings, w
 from credmail.logs import configure_logging
 
 if TYPE_CHECKING:
+    from credmail.service.desks import Actor
     from credmail.service.desks.backlog import BacklogDesk, Waiting
     from credmail.service.desks.directory import ImportResult
     from credmail.service.desks.outbox import OutboxLine
@@ -517,8 +518,9 @@ def _person_line(person: Any, today: Any) -> str:
     return _line(f"{person.username}: {person.full_name} ({role_label(str(person.role))}{born})")
 
 
-def _actor() -> Any:
-    from credmail.service.review import Actor
+def _actor() -> Actor:
+    """Who decides at the terminal: the OS user (`--by` is only a note)."""
+    from credmail.service.desks import Actor
 
     return Actor(getpass.getuser(), "cli")
 
