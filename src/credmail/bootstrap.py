@@ -28,6 +28,8 @@ from credmail.core.classify import SubjectRules
 from credmail.core.limits import Limits
 from credmail.core.privacy import AddressTagger
 from credmail.core.values import DecideOptions, Outcome
+from credmail.diagnostics import check_connections as check_connections
+from credmail.diagnostics import explain as explain
 from credmail.service.authentication import SenderAuthenticator
 from credmail.service.desks import (
     BacklogDesk,

@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _expected_failure(exc: Exception, settings: Settings) -> int:
     """A connection, login, folder or database failure: one line, no traceback."""
-    from credmail.diagnostics import explain
+    from credmail.bootstrap import explain
 
     line = explain(exc, settings)
     if line is None:
@@ -320,7 +320,7 @@ def _require_schema(app: App) -> None:
 def cmd_check_config(args: argparse.Namespace, ctx: Context) -> int:
     ctx.app(migrate=False)  # builds everything, loads every reply template
     if args.connect:
-        from credmail.diagnostics import check_connections
+        from credmail.bootstrap import check_connections
 
         check_connections(ctx.settings, lambda step: print(f"ok: {step}", flush=True))
     print("configuration ok")
