@@ -5,23 +5,27 @@ Nothing here connects: engines, IMAP and SMTP connect on first use.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from credmail.adapters.db.engine import make_engine
+from credmail.adapters.db.directory_import import SqlDirectoryAdmin
+from credmail.adapters.db.engine import checkpoint, is_current, make_engine, upgrade
 from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError, load_key
 from credmail.adapters.db.pacing_store import SqlPacingStore
+from credmail.adapters.db.trace import SqlMessageTraces
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.adapters.dkim_verifier import sender_authenticator
-from credmail.adapters.errors import is_transient
+from credmail.adapters.errors import is_login_failure, is_transient
 from credmail.adapters.files import EmlFileSender
 from credmail.adapters.imap import ImapSource
 from credmail.adapters.maildir import MaildirSource
-from credmail.adapters.oauth import TokenSource, token_source
+from credmail.adapters.oauth import HttpOAuth, SignInError, TokenSource, token_source
 from credmail.adapters.smtp import SmtpSender
 from credmail.config import ConfigError, Settings
 from credmail.core.addresses import normalize_address
@@ -29,12 +33,26 @@ from credmail.core.classify import SubjectRules
 from credmail.core.limits import Limits
 from credmail.core.privacy import AddressTagger
 from credmail.core.values import DecideOptions, Outcome
+from credmail.diagnostics import check_connections as check_connections
+from credmail.diagnostics import explain as explain
 from credmail.service.authentication import SenderAuthenticator
+from credmail.service.desks import (
+    BacklogDesk,
+    Desks,
+    DirectoryDesk,
+    LimitsDesk,
+    OutboxDesk,
+    PrivacyDesk,
+    StatusDesk,
+    TokenDesk,
+    TraceDesk,
+)
 from credmail.service.handle_request import MessageProcessor
 from credmail.service.inbox_sync import Pipeline, Policy
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
 from credmail.service.outbox.delivery import OutboxDelivery, RetryPolicy
 from credmail.service.outbox.queue import Mailer
+from credmail.service.outbox.worker import OutboxWorker
 from credmail.service.pacing import Pacer, PacingLimits
 from credmail.service.ports import Clock, MailSender, MailSource
 from credmail.service.reply_templates import ReplyComposer, TemplateProblem
@@ -67,6 +85,36 @@ class App:
     source_factory: Callable[[], MailSource]
     clock: Clock
     timezone: ZoneInfo
+    desks: Desks
+    outbox_worker: OutboxWorker
+    is_login_failure: Callable[[BaseException], bool]
+
+    def schema_current(self) -> bool:
+        """True when the database is at the newest migration."""
+        return is_current(self.engine)
+
+    def upgrade_schema(self) -> None:
+        upgrade(self.engine)
+
+    def checkpoint(self) -> None:
+        """SQLite: fold the WAL into the database (erased data must not linger there)."""
+        checkpoint(self.engine)
+
+    def oauth_login(self, out: TextIO) -> str | None:
+        """`credmail oauth login`: the device-code flow in the terminal; stores the refresh
+        token encrypted. Returns why it failed (cause and fix), or None."""
+        try:
+            key = load_key(self.settings.oauth.token_key_file, create=True)
+        except TokenKeyError as exc:
+            raise ConfigError(str(exc)) from None
+        try:
+            HttpOAuth(self.settings.oauth, OAuthStore(self.engine, key)).device_login(out)
+        except SignInError as exc:
+            return f"{exc}" + (f"; {exc.fix}" if exc.fix else "")
+        return None
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def bootstrap(
@@ -82,16 +130,6 @@ def bootstrap(
     timezone = ZoneInfo(settings.daemon.timezone)
     links = _links(settings)
     mailer = Mailer(links, _composer(settings), timezone)
-    processor = MessageProcessor(
-        _policy(settings, timezone),
-        uow,
-        mailer,
-        authenticator or _authenticator(settings),
-        clock,
-        AddressTagger(settings.privacy.log_key),
-        is_transient,
-    )
-    pipeline = Pipeline(processor)
     retry = RetryPolicy(
         settings.smtp.retry_base_seconds,
         settings.smtp.retry_max_seconds,
@@ -107,19 +145,79 @@ def bootstrap(
         is_transient,
         _pacer(settings, engine),
     )
+    worker = OutboxWorker(delivery, threading.Event())
+    processor = MessageProcessor(
+        _policy(settings, timezone),
+        uow,
+        mailer,
+        authenticator or _authenticator(settings),
+        clock,
+        AddressTagger(settings.privacy.log_key),
+        is_transient,
+        on_outbox=worker.nudge,
+    )
+    pipeline = Pipeline(processor)
+    sources = source_factory or (lambda: make_source(settings, tokens))
     review = ReviewDesk(uow, mailer, clock, timezone, settings.review.staff)
     return App(
-        settings,
-        engine,
-        uow,
-        pipeline,
-        delivery,
-        review,
-        links,
-        source_factory or (lambda: make_source(settings, tokens)),
-        clock,
-        timezone,
+        settings=settings,
+        engine=engine,
+        uow=uow,
+        pipeline=pipeline,
+        delivery=delivery,
+        review=review,
+        links=links,
+        source_factory=sources,
+        clock=clock,
+        timezone=timezone,
+        desks=_desks(settings, engine, uow, clock, review, pipeline, delivery, sources),
+        outbox_worker=worker,
+        is_login_failure=is_login_failure,
     )
+
+
+def _desks(
+    settings: Settings,
+    engine: Engine,
+    uow: SqlUnitOfWorkFactory,
+    clock: Clock,
+    review: ReviewDesk,
+    pipeline: Pipeline,
+    delivery: OutboxDelivery,
+    sources: Callable[[], MailSource],
+) -> Desks:
+    daemon = settings.daemon
+    quota_pause = SqlPacingStore(engine).paused
+    return Desks(
+        review=review,
+        outbox=OutboxDesk(uow, clock, quota_pause),
+        limits=LimitsDesk(uow, clock),
+        directory=DirectoryDesk(
+            SqlDirectoryAdmin(uow), clock, review.timezone, settings.directory.max_prune_share
+        ),
+        tokens=TokenDesk(uow, clock),
+        privacy=PrivacyDesk(uow, clock, after_erase=lambda: checkpoint(engine)),
+        status=StatusDesk(
+            uow,
+            clock,
+            timedelta(seconds=daemon.stale_after_seconds),
+            timedelta(seconds=daemon.outbox_stale_after_seconds),
+            sign_in=lambda: _sign_in_state(settings, engine),
+            quota_pause=quota_pause,
+        ),
+        backlog=BacklogDesk(pipeline, sources, delivery, settings.mailbox.kind == "imap"),
+        trace=TraceDesk(SqlMessageTraces(uow)),
+    )
+
+
+def _sign_in_state(settings: Settings, engine: Engine) -> dict[str, str | None] | None:
+    """The OAuth2 sign-in state the daemon recorded (None without OAuth2)."""
+    if "oauth2" not in (settings.mailbox.auth, settings.smtp.auth):
+        return None
+    state = OAuthStore(engine).state()
+    if state is None:
+        return {"status": "unknown", "cause": None, "fix": None}
+    return {"status": state.status, "cause": state.cause, "fix": state.fix}
 
 
 def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:

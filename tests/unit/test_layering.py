@@ -37,26 +37,6 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "credmail.adapters": ("credmail.entrypoints",),
 }
 
-# Imports still present in entry points, removed by the desks work (issue 9): the merger
-# empties this once the entry points go through the service desks only.
-PENDING: dict[str, frozenset[str]] = {
-    "credmail.entrypoints.cli": frozenset(
-        {
-            "credmail.adapters.db.engine",
-            "credmail.adapters.db.directory_import",
-        }
-    ),
-    "credmail.entrypoints.daemon": frozenset({"credmail.adapters.db.engine"}),
-    "credmail.entrypoints.demo": frozenset(
-        {
-            "credmail.adapters.db.directory_import",
-            "credmail.adapters.db.engine",
-            "credmail.adapters.db.models",
-        }
-    ),
-}
-
-
 def module_name(path: Path) -> str:
     parts = path.relative_to(SRC.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -95,7 +75,7 @@ def violations(module: str, source: str, is_package: bool = False) -> list[str]:
                 found.add(name)
     # `from a.b import c` yields both a.b and a.b.c: report the module, not its attribute
     found = {name for name in found if name.rpartition(".")[0] not in found}
-    return sorted(found - PENDING.get(module, frozenset()))
+    return sorted(found)
 
 
 def all_modules() -> list[Path]:
@@ -112,13 +92,6 @@ def test_module_respects_the_layers(path: Path) -> None:
     module = module_name(path)
     assert violations(module, path.read_text(), path.name == "__init__.py") == []
 
-
-def test_pending_exceptions_are_still_needed() -> None:
-    """An allowance nobody uses any more must go, so that it cannot hide a new import."""
-    for module, allowed in PENDING.items():
-        path = SRC.parent.joinpath(*module.split(".")).with_suffix(".py")
-        used = set(imports(module, path.read_text())) if path.exists() else set()
-        assert allowed <= used, f"{module}: drop {sorted(allowed - used)} from PENDING"
 
 
 # The checker itself, on synthetic modules: it must catch what it promises to catch.
@@ -152,7 +125,7 @@ def test_the_checker_catches_forbidden_imports(
 
 
 def test_a_package_resolves_its_relative_imports_from_itself() -> None:
-    assert violations("credmail.service.outbox.delivery", "from ..adapters import x", True) == []
-    assert violations("credmail.service.outbox.delivery", "from ...adapters import x", True) == [
+    assert violations("credmail.service.outbox", "from ..adapters import x", True) == []
+    assert violations("credmail.service.outbox", "from ...adapters import x", True) == [
         "credmail.adapters"
     ]

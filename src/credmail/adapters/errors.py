@@ -6,7 +6,7 @@ import imaplib
 import socket
 import ssl
 
-from imapclient.exceptions import IMAPClientAbortError
+from imapclient.exceptions import IMAPClientAbortError, LoginError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 _TRANSIENT = (
@@ -26,3 +26,8 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, _TRANSIENT) or (isinstance(exc, OSError) and exc.errno is not None)
+
+
+def is_login_failure(exc: BaseException) -> bool:
+    """The mailbox refused the credentials: retrying soon only locks the account."""
+    return isinstance(exc, LoginError)

@@ -16,7 +16,10 @@ from credmail.config import ConfigError, Settings, config_path, load_settings, w
 from credmail.logs import configure_logging
 
 if TYPE_CHECKING:
-    from credmail.adapters.db.directory_import import ImportSummary
+    from credmail.service.desks import Actor
+    from credmail.service.desks.backlog import BacklogDesk, Waiting
+    from credmail.service.desks.directory import ImportResult
+    from credmail.service.desks.outbox import OutboxLine
 
 EXIT_CONFIG = 2
 EXIT_USAGE = 64
@@ -26,7 +29,7 @@ EXIT_FAILURE = 1
 # Only these commands sign in to IMAP or SMTP (and so read the mail password files).
 CONNECTING = {"run", "check-config", "backlog"}
 # Only these create or migrate the database; every other command needs it to exist.
-MIGRATING = {"run", "directory"}
+MIGRATING = {"run", "directory", "oauth"}
 
 
 class Context:
@@ -49,7 +52,7 @@ class Context:
 
     def close(self) -> None:
         if self._app is not None:
-            self._app.engine.dispose()
+            self._app.close()
 
 
 Handler = Callable[[argparse.Namespace, Context], int]
@@ -90,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"credmail: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:
+        if _is_desk_error(exc):
+            print(f"credmail: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
         return _expected_failure(exc, settings)
     finally:
         context.close()
@@ -97,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _expected_failure(exc: Exception, settings: Settings) -> int:
     """A connection, login, folder or database failure: one line, no traceback."""
-    from credmail.diagnostics import explain
+    from credmail.bootstrap import explain
 
     line = explain(exc, settings)
     if line is None:
@@ -108,6 +114,12 @@ def _expected_failure(exc: Exception, settings: Settings) -> int:
 
 class CommandError(Exception):
     """A failure worded for the person at the terminal."""
+
+
+def _is_desk_error(exc: Exception) -> bool:
+    from credmail.service.desks import DeskError
+
+    return isinstance(exc, DeskError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -189,6 +201,10 @@ def _directory_commands(sub: Any) -> None:
     show.add_argument("username")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=cmd_directory_show)
+    search = directory.add_parser("search", help="people whose username, name or address match")
+    search.add_argument("text")
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(handler=cmd_directory_search)
 
 
 class _ItalianHelp(argparse.HelpFormatter):
@@ -286,30 +302,26 @@ def _backlog_commands(sub: Any) -> None:
 
 
 def _ensure_schema(app: App) -> None:
-    from credmail.adapters.db.engine import is_current, upgrade
-
-    if not is_current(app.engine):
-        upgrade(app.engine)
+    if not app.schema_current():
+        app.upgrade_schema()
 
 
 def _require_schema(app: App) -> None:
     """Read-only commands never create a database: a missing one is named, not made."""
-    from credmail.adapters.db.engine import is_current
-
     url = app.engine.url
     shown = url.render_as_string(hide_password=True)
     hint = "set CREDMAIL_CONFIG (or --config) to the daemon's file, or run `credmail db upgrade`"
     path = url.database if url.get_backend_name() == "sqlite" else None
     if path and path != ":memory:" and not Path(path).exists():
         raise CommandError(f"database {shown} does not exist; {hint}")
-    if not is_current(app.engine):
+    if not app.schema_current():
         raise CommandError(f"database {shown} is not at the newest revision; {hint}")
 
 
 def cmd_check_config(args: argparse.Namespace, ctx: Context) -> int:
     ctx.app(migrate=False)  # builds everything, loads every reply template
     if args.connect:
-        from credmail.diagnostics import check_connections
+        from credmail.bootstrap import check_connections
 
         check_connections(ctx.settings, lambda step: print(f"ok: {step}", flush=True))
     print("configuration ok")
@@ -317,9 +329,7 @@ def cmd_check_config(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.adapters.db.engine import upgrade
-
-    upgrade(ctx.app(migrate=False).engine)
+    ctx.app(migrate=False).upgrade_schema()
     print("database at the newest revision")
     return 0
 
@@ -336,27 +346,15 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.adapters.db.directory_import import import_records
-    from credmail.service.directory_csv import (
-        DELIMITERS,
-        DirectoryError,
-        decode,
-        detect_delimiter,
-        read_directory,
-    )
+    from credmail.service.directory_csv import DELIMITERS, DirectoryError, decode, detect_delimiter
 
     try:
         data = args.file.read_bytes()
         delimiter = detect_delimiter(decode(data))
         print(f"{args.file}: fields separated by {DELIMITERS[delimiter]} ({delimiter!r})")
-        app = ctx.app()
-        records = read_directory(data, app.clock().astimezone(app.timezone).date())
-        with app.uow() as uow:
-            summary = import_records(uow.session, records, prune=args.prune)
-            share = ctx.settings.directory.max_prune_share
-            refusal = None if args.force else summary.prune_refusal(share)
-            if not args.dry_run and refusal is None:
-                uow.commit()
+        result = ctx.app().desks.directory.import_csv(
+            data, _actor(), prune=args.prune, dry_run=args.dry_run, force=args.force
+        )
     except OSError as exc:
         raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
     except DirectoryError as exc:
@@ -364,48 +362,48 @@ def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
             print(f"{args.file}: {problem}", file=sys.stderr)
         print("nothing imported", file=sys.stderr)
         return EXIT_FAILURE
-    return _import_report(args, summary, refusal)
+    return _import_report(result)
 
 
-def _import_report(args: argparse.Namespace, summary: ImportSummary, refusal: str | None) -> int:
-    verb = "would remove" if args.dry_run or refusal else "removed"
+def _import_report(result: ImportResult) -> int:
+    summary, refusal = result.summary, result.refusal
+    verb = "would remove" if result.dry_run or refusal else "removed"
     for person in summary.removed_people:
         print(f"{verb}: {person}")
     if refusal:
         print(f"credmail: {refusal}; nothing imported", file=sys.stderr)
         return EXIT_FAILURE
-    prefix = "dry run, nothing written: " if args.dry_run else ""
+    prefix = "dry run, nothing written: " if result.dry_run else ""
     print(prefix + summary.as_text())
     return 0
 
 
-def cmd_directory_list(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.adapters.db.directory_import import people
-
-    with ctx.app().uow() as uow:
-        found = people(uow.session)
-    if args.json:
-        print(json.dumps(found, ensure_ascii=False, indent=2))
-        return 0
+def _print_people(found: Sequence[Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([p.as_json() for p in found], ensure_ascii=False, indent=2))
+        return
     for person in found:
         print(
-            f"{person['username']:<12} {person['role']:<9} "
-            f"{person['first_name']} {person['last_name']}"
-            f"{' [' + person['class'] + ']' if person['class'] else ''}  "
-            f"{'; '.join(person['emails']) or '-'}"
+            f"{person.username:<12} {person.role:<9} "
+            f"{person.first_name} {person.last_name}"
+            f"{' [' + person.class_name + ']' if person.class_name else ''}  "
+            f"{'; '.join(person.emails) or '-'}"
         )
     print(f"{len(found)} people")
+
+
+def cmd_directory_list(args: argparse.Namespace, ctx: Context) -> int:
+    _print_people(ctx.app().desks.directory.people(), args.json)
+    return 0
+
+
+def cmd_directory_search(args: argparse.Namespace, ctx: Context) -> int:
+    _print_people(ctx.app().desks.directory.search(args.text), args.json)
     return 0
 
 
 def cmd_directory_show(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.adapters.db.directory_import import people
-
-    with ctx.app().uow() as uow:
-        found = people(uow.session, args.username)
-    if not found:
-        raise CommandError(f"no person with username {args.username}")
-    (person,) = found
+    person = ctx.app().desks.directory.person(args.username).as_json()
     if args.json:
         print(json.dumps(person, ensure_ascii=False, indent=2))
         return 0
@@ -433,7 +431,7 @@ def cmd_review_list(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.service.review import fmt_time, kind_label, reason_label
 
     app = ctx.app()
-    items = app.review.pending()
+    items = app.desks.review.pending()
     if args.json:
         _say(json.dumps([_review_json(item) for item in items], ensure_ascii=False, indent=2))
         return 0
@@ -476,7 +474,7 @@ def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
 
     app = ctx.app()
     try:
-        detail = app.review.show(args.id)
+        detail = app.desks.review.show(args.id)
     except ReviewError as exc:
         raise CommandError(str(exc)) from None
     item = detail.item
@@ -521,8 +519,9 @@ def _person_line(person: Any, today: Any) -> str:
     return _line(f"{person.username}: {person.full_name} ({role_label(str(person.role))}{born})")
 
 
-def _actor() -> Any:
-    from credmail.service.review import Actor
+def _actor() -> Actor:
+    """Who decides at the terminal: the OS user (`--by` is only a note)."""
+    from credmail.service.desks import Actor
 
     return Actor(getpass.getuser(), "cli")
 
@@ -545,7 +544,7 @@ def cmd_review_approve(args: argparse.Namespace, ctx: Context) -> int:
 
     app = ctx.app()
     done = _review_action(
-        lambda: app.review.approve(
+        lambda: app.desks.review.approve(
             args.id, args.person, _actor(), args.to, kind=args.kind, note=_on_behalf(args)
         )
     )
@@ -562,7 +561,9 @@ def cmd_review_approve(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_review_reject(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
     _review_action(
-        lambda: app.review.reject(args.id, args.note, args.notify, _actor(), extra=_on_behalf(args))
+        lambda: app.desks.review.reject(
+            args.id, args.note, args.notify, _actor(), extra=_on_behalf(args)
+        )
     )
     told = " Il mittente sarà avvisato." if args.notify else ""
     _say(f"Richiesta #{args.id} respinta.{told}")
@@ -571,61 +572,41 @@ def cmd_review_reject(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_review_discard(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
-    _review_action(lambda: app.review.discard(args.id, _actor(), note=_on_behalf(args)))
+    _review_action(lambda: app.desks.review.discard(args.id, _actor(), note=_on_behalf(args)))
     _say(f"Richiesta #{args.id} archiviata senza risposta.")
     return 0
 
 
 def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
-    app = ctx.app()
-    with app.uow() as uow:
-        entries = uow.outbox.listing(args.status)
-    rows = [
-        {
-            "id": e.id,
-            "status": e.status,
-            "template": e.template,
-            "recipient": e.recipient,
-            "attempts": e.attempts,
-            "created_at": e.created_at.isoformat(),
-            "next_attempt_at": e.next_attempt_at.isoformat() if e.status == "pending" else None,
-            "sent_at": e.sent_at.isoformat() if e.sent_at else None,
-            "last_error": e.last_error,
-        }
-        for e in entries
-    ]
+    lines = ctx.app().desks.outbox.listing(args.status)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([line.as_json() for line in lines], indent=2))
         return 0
-    paused = _outbox_paused(app)
+    paused = ctx.app().desks.outbox.paused_until()
     if paused is not None:
         print(f"outbox paused until {paused[0]} ({paused[1]})")
-    for row in rows:
-        error = f"  last error: {row['last_error']}" if row["last_error"] else ""
-        _say(
-            f"{row['id']:>5}  {row['status']:<8} {row['template']:<16} {row['recipient']}"
-            f"  attempts={row['attempts']}{error}"
-        )
-    if not rows:
+    for line in lines:
+        _say(_outbox_line(line))
+    if not lines:
         print("outbox is empty")
     return 0
 
 
+def _outbox_line(line: OutboxLine) -> str:
+    error = f"  last error: {line.last_error}" if line.last_error else ""
+    return (
+        f"{line.id:>5}  {line.status:<8} {line.template:<16} {line.recipient}"
+        f"  attempts={line.attempts}{error}"
+    )
+
+
 def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
-    app = ctx.app()
-    with app.uow() as uow:
-        resumed = uow.outbox.resume()
-        if args.id is not None:
-            entry = uow.outbox.get(args.id)
-            if entry is None or entry.status != "failed" or entry.raw is None:
-                raise CommandError(f"outbox message {args.id} is not a failed message")
-            uow.outbox.requeue(args.id, app.clock())
-        uow.commit()
-    if resumed:
+    done = ctx.app().desks.outbox.retry(args.id, _actor())
+    if done.resumed:
         print("delivery resumed (it was paused on an SMTP configuration error)")
-    if args.id is not None:
-        print(f"outbox message {args.id} queued again")
-    elif not resumed:
+    if done.requeued is not None:
+        print(f"outbox message {done.requeued} queued again")
+    elif not done.resumed:
         print("delivery was not paused")
     return 0
 
@@ -640,106 +621,64 @@ def _read_token() -> str:
 
 
 def cmd_token_check(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.service.links import check_token
-
     token = _read_token()
-    app = ctx.app()
-    with app.uow() as uow:
-        status = check_token(uow, token, app.clock())
+    status = ctx.app().desks.tokens.check(token)
     print(json.dumps(status.as_json()))
     return 0 if status.valid else EXIT_FAILURE
 
 
-def _backlog(ctx: Context) -> tuple[App, Any, list[Any]]:
-    if ctx.settings.mailbox.kind != "imap":
-        raise CommandError("backlog needs an IMAP mailbox (a Maildir has no UIDs to resume from)")
-    app = ctx.app()
-    source = app.source_factory()
-    try:
-        return app, source, app.pipeline.backlog(source)
-    except BaseException:
-        source.close()
-        raise
+def _print_backlog(waiting: Sequence[Waiting]) -> None:
+    for entry in waiting:
+        print(f"  uid {entry.uid}: {entry.subject}")
 
 
-def _print_backlog(refs: Sequence[Any]) -> None:
-    from credmail.core.parse import quick_subject
-
-    for ref in refs:
-        print(f"  uid {ref.key}: {quick_subject(ref.header)}")
+def _backlog(ctx: Context) -> BacklogDesk:
+    """The Maildir refusal comes before the database is looked at."""
+    app = ctx.app(migrate=False)
+    app.desks.backlog.require_uids()
+    _require_schema(app)
+    return app.desks.backlog
 
 
 def cmd_backlog_list(args: argparse.Namespace, ctx: Context) -> int:
-    _, source, refs = _backlog(ctx)
-    source.close()
-    print(f"{len(refs)} skipped requests waiting in the watched folder")
-    _print_backlog(refs)
+    waiting = _backlog(ctx).waiting()
+    print(f"{len(waiting)} skipped requests waiting in the watched folder")
+    _print_backlog(waiting)
     return 0
 
 
 def cmd_backlog_handle(args: argparse.Namespace, ctx: Context) -> int:
-    app, source, refs = _backlog(ctx)
-    try:
-        if args.dry_run:
-            print(f"dry run, nothing handled: {len(refs)} skipped requests would be handled")
-            _print_backlog(refs)
-            return 0
-        stats = app.pipeline.handle_backlog(source, refs)
-    finally:
-        source.close()
-    import asyncio
-
-    delivery = asyncio.run(app.delivery.drain())
-    handled = ", ".join(f"{n} {outcome}" for outcome, n in sorted(stats.handled.items()))
-    print(f"handled {len(refs)} skipped requests ({handled or 'none'}); {delivery.sent} sent")
+    done = _backlog(ctx).handle(dry_run=args.dry_run)
+    if done.dry_run:
+        print(f"dry run, nothing handled: {len(done.waiting)} skipped requests would be handled")
+        _print_backlog(done.waiting)
+        return 0
+    handled = ", ".join(f"{n} {outcome}" for outcome, n in sorted(done.handled.items()))
+    print(f"handled {len(done.waiting)} skipped requests ({handled or 'none'}); {done.sent} sent")
     return 0
 
 
-def _address(value: str) -> str:
-    from credmail.core.addresses import AddressError, normalize_address
-
-    try:
-        return normalize_address(value)
-    except AddressError as exc:
-        raise CommandError(str(exc)) from None
-
-
 def cmd_privacy_show(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.service.privacy import show
-
-    app = ctx.app()
-    with app.uow() as uow:
-        held = show(uow, _address(args.email), app.clock())
-    _say(json.dumps(held, ensure_ascii=False, indent=2))  # subjects come from mail
+    held = ctx.app().desks.privacy.show(args.email)
+    _say(json.dumps(held.as_json(), ensure_ascii=False, indent=2))  # subjects come from mail
     return 0
 
 
 def cmd_privacy_forget(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.adapters.db.engine import checkpoint
-    from credmail.service.privacy import forget
-
-    app = ctx.app()
-    with app.uow() as uow:
-        erased = forget(uow, _address(args.email))
-        uow.commit()
-    checkpoint(app.engine)
-    print(json.dumps({"erased": erased}))
+    erased = ctx.app().desks.privacy.forget(args.email, _actor())
+    print(json.dumps(erased.as_json()))
     return 0
 
 
 def cmd_limits_show(args: argparse.Namespace, ctx: Context) -> int:
-    with ctx.app().uow() as uow:
-        tripped = uow.breaker.tripped()
+    tripped = ctx.app().desks.limits.show().tripped
     print("circuit breaker: " + ("TRIPPED (every request goes to review)" if tripped else "closed"))
     return 0
 
 
 def cmd_limits_reset(args: argparse.Namespace, ctx: Context) -> int:
-    app = ctx.app()
-    with app.uow() as uow:
-        was_tripped = uow.breaker.reset(app.clock())
-        uow.commit()
-    print("circuit breaker reset" if was_tripped else "circuit breaker was not tripped")
+    done = ctx.app().desks.limits.reset(_actor())
+    print("circuit breaker reset" if done.was_tripped else "circuit breaker was not tripped")
     return 0
 
 
@@ -763,68 +702,25 @@ def _oauth_commands(sub: Any) -> None:
 
 
 def cmd_oauth_login(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError, load_key
-    from credmail.adapters.oauth import HttpOAuth, SignInError
-
     oauth = ctx.settings.oauth
     if oauth.provider is None or oauth.flow != "refresh_token":
         raise CommandError("oauth login needs [oauth] flow = 'refresh_token' (see README)")
-    try:
-        key = load_key(oauth.token_key_file, create=True)
-    except TokenKeyError as exc:
-        raise ConfigError(str(exc)) from None
-    store = OAuthStore(ctx.app().engine, key)
-    try:
-        HttpOAuth(oauth, store).device_login(sys.stdout)
-    except SignInError as exc:
-        raise CommandError(f"{exc}" + (f"; {exc.fix}" if exc.fix else "")) from None
+    failure = ctx.app().oauth_login(sys.stdout)
+    if failure is not None:
+        raise CommandError(failure)
     print("signed in: the refresh token is stored, encrypted, in the database")
     return 0
 
 
-def _outbox_paused(app: App) -> tuple[str, str] | None:
-    """(until, reason) while a provider's quota reply holds the whole outbox."""
-    from credmail.adapters.db.pacing_store import SqlPacingStore
-
-    paused = SqlPacingStore(app.engine).paused()
-    if paused is None or paused[0] <= app.clock():
-        return None
-    return paused[0].isoformat(), paused[1]
-
-
-def _sign_in_state(app: App) -> dict[str, Any] | None:
-    """The OAuth2 sign-in state the daemon recorded (None without OAuth2)."""
-    from credmail.adapters.db.oauth_store import OAuthStore
-
-    if "oauth2" not in (app.settings.mailbox.auth, app.settings.smtp.auth):
-        return None
-    state = OAuthStore(app.engine).state()
-    if state is None:
-        return {"status": "unknown", "cause": None, "fix": None}
-    return {"status": state.status, "cause": state.cause, "fix": state.fix}
-
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    from datetime import timedelta
-
-    from credmail.service.status import status
-
-    app = ctx.app()
-    daemon = app.settings.daemon
-    stale_after = timedelta(seconds=daemon.stale_after_seconds)
-    outbox_stale = timedelta(seconds=daemon.outbox_stale_after_seconds)
-    with app.uow() as uow:
-        report = status(uow, app.clock(), stale_after, outbox_stale)
-    sign_in = report["sign_in"] = _sign_in_state(app)
-    paused = _outbox_paused(app)
-    report["outbox_paused_until"] = paused[0] if paused else None
-    if sign_in is not None and sign_in["status"] == "needs_reauth":
-        report["healthy"] = False
+    result = ctx.app().desks.status.report()
+    report = result.as_json()
     if args.json:
         print(json.dumps(report))
     else:
         age = report["last_sync_age_seconds"]
-        state = "ok" if report["healthy"] else "STALE"
+        state = "ok" if result.healthy else "STALE"
         print(
             f"{state}: last successful sync {report['last_sync'] or 'never'}"
             + (f" ({age:.0f} s ago)" if age is not None else "")
@@ -834,8 +730,10 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
             f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
         )
         _print_delivery(report)
+        paused = report["outbox_paused_until"]
         if paused is not None:
             print(f"outbox paused until {paused[0]} ({paused[1]})")
+        sign_in = report["sign_in"]
         if sign_in is not None and sign_in["status"] == "needs_reauth":
             print(f"sign-in: needs re-authorisation: {sign_in['cause']}; {sign_in['fix']}")
-    return 0 if report["healthy"] else EXIT_FAILURE
+    return 0 if result.healthy else EXIT_FAILURE

@@ -10,7 +10,6 @@ from types import FrameType
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from credmail.adapters.db.engine import checkpoint
 from credmail.bootstrap import App
 from credmail.runners.systemd import Heartbeat
 from credmail.runners.watcher import InboxWatcher
@@ -58,11 +57,12 @@ def run_forever(app: App) -> None:
     """Work until SIGTERM or SIGINT, finishing the message in hand."""
     log = structlog.get_logger("credmail.daemon")
     warn_about_settings(app)
-    stop = threading.Event()
-    outbox = OutboxWorker(app.delivery, stop)
-    app.pipeline.on_outbox = outbox.nudge
+    outbox = app.outbox_worker  # bootstrap wired its nudge to the request handler
+    stop = outbox.stop
     heartbeat = Heartbeat()
-    watcher = InboxWatcher(app.pipeline, app.source_factory(), stop, heartbeat)
+    watcher = InboxWatcher(
+        app.pipeline, app.source_factory(), stop, heartbeat, app.is_login_failure
+    )
     scheduler = _scheduler(app, watcher, outbox)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -108,7 +108,7 @@ def _scheduler(app: App, watcher: InboxWatcher, outbox: OutboxWorker) -> Backgro
     )
     retention = Retention(settings.privacy.retention_days)
     scheduler.add_job(
-        lambda: housekeeping(app.uow, app.clock, retention, lambda: checkpoint(app.engine)),
+        lambda: housekeeping(app.uow, app.clock, retention, app.checkpoint),
         "interval",
         id="housekeeping",
         minutes=settings.daemon.housekeeping_interval_minutes,

@@ -8,18 +8,13 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import select
-
-from credmail.adapters.db.directory_import import import_records
-from credmail.adapters.db.engine import upgrade
-from credmail.adapters.db.models import LedgerRow, OutboxRow
 from credmail.bootstrap import App, bootstrap
 from credmail.config import Settings, load_settings
 from credmail.core.parse import parse_message
 from credmail.entrypoints.daemon import run_once
 from credmail.logs import configure_logging
 from credmail.samples import AUTHSERV_ID, SAMPLES, directory_csv
-from credmail.service.directory_csv import read_directory
+from credmail.service.desks import Actor
 
 DEMO_CONFIG = """\
 # The demo's configuration, written by `credmail demo` (the demo school's identity:
@@ -94,18 +89,18 @@ def _demo(workdir: Path, kept: bool) -> None:
     settings = demo_settings(workdir)
     configure_logging("warning", "console")
     app = bootstrap(settings)
-    upgrade(app.engine)
+    app.upgrade_schema()
     csv_path = workdir / "directory.csv"
     csv_path.write_bytes(directory_csv(date.today()))
-    with app.uow() as uow:
-        summary = import_records(uow.session, read_directory(csv_path.read_bytes()), prune=False)
-        uow.commit()
+    imported = app.desks.directory.import_csv(
+        csv_path.read_bytes(), Actor("demo", "cli"), prune=False, dry_run=False
+    )
     message_ids = seed_maildir(workdir / "Maildir")
     result = run_once(app)
-    app.engine.dispose()
-    print(f"Directory: {summary.as_text()}")
+    print(f"Directory: {imported.summary.as_text()}")
     print(_summary(result) + "\n")
     _print_table(app, message_ids)
+    app.close()
     if not kept:
         print(f"\nThe demo files in {workdir} are removed; `credmail demo --keep` keeps them.")
         return
@@ -126,21 +121,15 @@ def _summary(result: dict[str, object]) -> str:
 
 
 def _print_table(app: App, message_ids: dict[str, str]) -> None:
-    with app.uow() as uow:
-        ledger = {
-            row.message_id: (row.id, row.outcome, tuple(row.reasons))
-            for row in uow.session.scalars(select(LedgerRow))
-        }
-        replies = {row.ledger_id: row.template for row in uow.session.scalars(select(OutboxRow))}
+    traces = app.desks.trace.of(list(message_ids.values()))
     rows = [("case", "subject", "outcome", "reply or reasons")]
     for sample in SAMPLES:
-        entry = ledger.get(message_ids[sample.name])
-        if entry is None:
+        trace = traces[message_ids[sample.name]]
+        if trace.outcome is None:
             rows.append((sample.name, sample.subject, "untouched", "-"))
             continue
-        entry_id, outcome, reasons = entry
-        detail = replies.get(entry_id) or ", ".join(reasons) or "-"
-        rows.append((sample.name, sample.subject, outcome, detail))
+        detail = trace.reply or ", ".join(trace.reasons) or "-"
+        rows.append((sample.name, sample.subject, trace.outcome, detail))
     widths = [min(max(len(r[i]) for r in rows), 40) for i in range(4)]
     for row in rows:
         print("  ".join(cell[:40].ljust(width) for cell, width in zip(row, widths, strict=True)))

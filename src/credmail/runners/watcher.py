@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import structlog
-from imapclient.exceptions import LoginError
 
 from credmail.adapters.oauth import SignInError
 from credmail.diagnostics import explain
@@ -32,8 +32,11 @@ class InboxWatcher:
         source: MailSource,
         stop: threading.Event,
         heartbeat: Heartbeat | None = None,
+        is_login_failure: Callable[[BaseException], bool] = lambda exc: False,
     ) -> None:
+        """`is_login_failure` tells a refused sign-in (retried slowly) from the rest."""
         self.pipeline = pipeline
+        self.is_login_failure = is_login_failure
         self.source = source
         self.stop = stop
         self.heartbeat = heartbeat or Heartbeat()
@@ -62,11 +65,12 @@ class InboxWatcher:
             self._wait()
         except SignInError as exc:
             self._signed_out(exc)
-        except LoginError:
-            self.log.error("mailbox.login_failed", retry_in_seconds=LOGIN_RETRY_SECONDS)
-            self.source.close()
-            self.stop.wait(LOGIN_RETRY_SECONDS)
         except Exception as exc:
+            if self.is_login_failure(exc):
+                self.log.error("mailbox.login_failed", retry_in_seconds=LOGIN_RETRY_SECONDS)
+                self.source.close()
+                self.stop.wait(LOGIN_RETRY_SECONDS)
+                return
             if _expired_session(self.source, exc):  # not an outage: sign in again now
                 self.log.info("mailbox.token_expired", action="reconnect")
                 self.source.close()

@@ -82,7 +82,10 @@ class MessageProcessor:
         clock: Clock,
         tag: AddressTagger,
         is_transient: Callable[[BaseException], bool],
+        *,
+        on_outbox: Callable[[], None] = lambda: None,
     ) -> None:
+        """`on_outbox` is called after a commit that queued mail (the worker's nudge)."""
         self.policy = policy
         self.uow = uow
         self.mailer = mailer
@@ -91,7 +94,7 @@ class MessageProcessor:
         self.clock = clock
         self.tag = tag
         self.is_transient = is_transient
-        self.on_outbox: Callable[[], None] = lambda: None
+        self.on_outbox = on_outbox
         self.log = structlog.get_logger("credmail.pipeline")
 
     def count_attempt(self, ref: MailRef) -> int:

@@ -49,14 +49,6 @@ class Pipeline:
         self.clock = processor.clock
         self.log = structlog.get_logger("credmail.pipeline")
 
-    @property
-    def on_outbox(self) -> Callable[[], None]:
-        return self.processor.on_outbox
-
-    @on_outbox.setter
-    def on_outbox(self, callback: Callable[[], None]) -> None:
-        self.processor.on_outbox = callback
-
     # -- folder level -------------------------------------------------------------
 
     def sync(

@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from credmail.core.values import MailRef, Person
+
+if TYPE_CHECKING:
+    from credmail.service.directory_csv import DirectoryRecord
 
 Clock = Callable[[], datetime]
 """Now, timezone-aware; injected so that tests control time."""
@@ -357,3 +360,94 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     def __call__(self, read_only: bool = False) -> UnitOfWork:
         """A read-only unit of work never holds the write lock (it must not commit)."""
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What a directory import changed (or, on a dry run, would change)."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    before: int = 0
+    removed_people: tuple[str, ...] = ()
+
+    def prune_refusal(self, max_share: float) -> str | None:
+        """Why this prune is refused without --force: it removes too much of the directory."""
+        if not self.removed or self.removed <= max_share * self.before:
+            return None
+        return (
+            f"refusing to remove {self.removed} of {self.before} people "
+            f"({self.removed / self.before:.0%}), more than directory.max_prune_share "
+            f"({max_share:.0%}); check the file, or use --force"
+        )
+
+    def as_text(self) -> str:
+        return (
+            f"added {self.added}, updated {self.updated}, "
+            f"unchanged {self.unchanged}, removed {self.removed}"
+        )
+
+
+@dataclass(frozen=True)
+class PersonView:
+    """One person on file, as the directory commands show it."""
+
+    username: str
+    role: str
+    first_name: str
+    last_name: str
+    birth_date: str | None
+    class_name: str | None
+    emails: tuple[str, ...]
+    students: tuple[str, ...] = ()
+    guardians: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "username": self.username,
+            "role": self.role,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "birth_date": self.birth_date,
+            "class": self.class_name,
+            "emails": list(self.emails),
+            "students": list(self.students),
+            "guardians": list(self.guardians),
+        }
+
+
+class DirectoryAdmin(Protocol):
+    """The directory as a whole: bulk import and listing (the `directory` desk)."""
+
+    def apply(
+        self,
+        records: Sequence[DirectoryRecord],
+        *,
+        prune: bool,
+        keep: Callable[[ImportSummary], bool],
+    ) -> ImportSummary:
+        """Apply the records in one transaction; commit only when `keep(summary)` says so.
+
+        Raises DirectoryError when the records do not fit together (unknown students).
+        """
+
+    def people(self, username: str | None = None) -> list[PersonView]:
+        """Everyone on file (or one person), ordered by username."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What became of one message; `outcome` None: not handled (still in the folder)."""
+
+    message_id: str
+    outcome: str | None = None
+    reply: str | None = None
+    reasons: tuple[str, ...] = ()
+
+
+class MessageTraces(Protocol):
+    """The ledger read by Message-ID, with the reply queued for each (the demo's table)."""
+
+    def of(self, message_ids: Sequence[str]) -> dict[str, Trace]: ...

@@ -2,43 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
+from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.core.addresses import normalize_address
 from credmail.core.values import Role
 from credmail.service.directory_csv import DirectoryError, DirectoryRecord
+from credmail.service.ports import ImportSummary, PersonView
 
 
-@dataclass
-class ImportSummary:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    before: int = 0
-    removed_people: list[str] = field(default_factory=list)
+class SqlDirectoryAdmin:
+    """The DirectoryAdmin port on the SQL unit of work."""
 
-    def prune_refusal(self, max_share: float) -> str | None:
-        """Why this prune is refused without --force: it removes too much of the directory."""
-        if not self.removed or self.removed <= max_share * self.before:
-            return None
-        return (
-            f"refusing to remove {self.removed} of {self.before} people "
-            f"({self.removed / self.before:.0%}), more than directory.max_prune_share "
-            f"({max_share:.0%}); check the file, or use --force"
-        )
+    def __init__(self, uow: SqlUnitOfWorkFactory) -> None:
+        self.uow = uow
 
-    def as_text(self) -> str:
-        return (
-            f"added {self.added}, updated {self.updated}, "
-            f"unchanged {self.unchanged}, removed {self.removed}"
-        )
+    def apply(
+        self,
+        records: Sequence[DirectoryRecord],
+        *,
+        prune: bool,
+        keep: Callable[[ImportSummary], bool],
+    ) -> ImportSummary:
+        with self.uow() as uow:
+            summary = import_records(uow.session, records, prune=prune)
+            if keep(summary):
+                uow.commit()
+        return summary
+
+    def people(self, username: str | None = None) -> list[PersonView]:
+        with self.uow(read_only=True) as uow:
+            return people(uow.session, username)
 
 
 def import_records(
@@ -50,29 +48,36 @@ def import_records(
         for row in session.scalars(select(PersonRow).options(selectinload(PersonRow.emails)))
     }
     links = _current_links(session)
-    summary = ImportSummary(before=len(existing))
+    counts = {"added": 0, "updated": 0, "unchanged": 0}
     rows = {}
     for record in records:
         row = existing.get(record.username)
         if row is None:
             row = PersonRow(username=record.username)
             session.add(row)
-            summary.added += 1
+            counts["added"] += 1
         elif _same(row, record, links.get(record.username, set())):
-            summary.unchanged += 1
+            counts["unchanged"] += 1
         else:
-            summary.updated += 1
+            counts["updated"] += 1
         _fill(row, record)
         rows[record.username] = row
+    removed = []
     if prune:
         for username, row in existing.items():
             if username not in rows:
                 session.delete(row)
-                summary.removed += 1
-                summary.removed_people.append(_describe(row))
+                removed.append(_describe(row))
     session.flush()
     _link_guardians(session, records, rows, {} if prune else existing)
-    return summary
+    return ImportSummary(
+        added=counts["added"],
+        updated=counts["updated"],
+        unchanged=counts["unchanged"],
+        removed=len(removed),
+        before=len(existing),
+        removed_people=tuple(removed),
+    )
 
 
 def _describe(row: PersonRow) -> str:
@@ -140,8 +145,8 @@ def _link_guardians(
     session.flush()
 
 
-def people(session: Session, username: str | None = None) -> list[dict[str, Any]]:
-    """The directory as stored (or one person), ready for JSON: the `directory` commands."""
+def people(session: Session, username: str | None = None) -> list[PersonView]:
+    """The directory as stored (or one person): the `directory` commands."""
     query = select(PersonRow).options(selectinload(PersonRow.emails)).order_by(PersonRow.username)
     if username is not None:
         query = query.where(PersonRow.username == username)
@@ -151,20 +156,20 @@ def people(session: Session, username: str | None = None) -> list[dict[str, Any]
     for guardian_name, students in links.items():
         for student in students:
             guardians.setdefault(student, []).append(guardian_name)
-    return [_as_json(row, links, guardians) for row in rows]
+    return [_view(row, links, guardians) for row in rows]
 
 
-def _as_json(
+def _view(
     row: PersonRow, links: dict[str, set[str]], guardians: dict[str, list[str]]
-) -> dict[str, Any]:
-    return {
-        "username": row.username,
-        "role": row.role,
-        "first_name": row.first_name,
-        "last_name": row.last_name,
-        "birth_date": row.birth_date.isoformat() if row.birth_date else None,
-        "class": row.class_name,
-        "emails": [email.address for email in row.emails],
-        "students": sorted(links.get(row.username, ())),
-        "guardians": sorted(guardians.get(row.username, ())),
-    }
+) -> PersonView:
+    return PersonView(
+        username=row.username,
+        role=row.role,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        birth_date=row.birth_date.isoformat() if row.birth_date else None,
+        class_name=row.class_name,
+        emails=tuple(email.address for email in row.emails),
+        students=tuple(sorted(links.get(row.username, ()))),
+        guardians=tuple(sorted(guardians.get(row.username, ()))),
+    )

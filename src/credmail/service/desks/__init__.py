@@ -1,0 +1,49 @@
+"""Service desks: every operation a person can trigger, behind every door (CLI, web).
+
+Each desk takes plain values (and the deciding `Actor`) and returns frozen dataclasses
+that an entry point renders as text, JSON or HTML. Only bootstrap builds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from credmail.service.desks.backlog import BacklogDesk
+from credmail.service.desks.base import DeskError
+from credmail.service.desks.directory import DirectoryDesk
+from credmail.service.desks.limits import LimitsDesk
+from credmail.service.desks.outbox import OutboxDesk
+from credmail.service.desks.privacy import PrivacyDesk
+from credmail.service.desks.status import StatusDesk
+from credmail.service.desks.tokens import TokenDesk
+from credmail.service.desks.trace import TraceDesk
+from credmail.service.review import Actor, ReviewDesk, ReviewError
+
+__all__ = [
+    "Actor",
+    "BacklogDesk",
+    "DeskError",
+    "Desks",
+    "DirectoryDesk",
+    "LimitsDesk",
+    "OutboxDesk",
+    "PrivacyDesk",
+    "ReviewDesk",
+    "ReviewError",
+    "StatusDesk",
+    "TokenDesk",
+    "TraceDesk",
+]
+
+
+@dataclass(frozen=True)
+class Desks:
+    review: ReviewDesk
+    outbox: OutboxDesk
+    limits: LimitsDesk
+    directory: DirectoryDesk
+    tokens: TokenDesk
+    privacy: PrivacyDesk
+    status: StatusDesk
+    backlog: BacklogDesk
+    trace: TraceDesk

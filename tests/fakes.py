@@ -1,0 +1,618 @@
+"""In-memory fakes of the service ports, for fast desk tests (no database, no servers).
+
+Each repository keeps plain records in dicts; a unit of work applies its changes only on
+`commit()` (it works on a deep copy of the store), so rollback behaviour is real.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+
+from credmail.core.addresses import normalize_address
+from credmail.core.values import MailRef, Person, Role
+from credmail.service.directory_csv import DirectoryError, DirectoryRecord
+from credmail.service.ports import (
+    AttemptRepo,
+    BreakerRepo,
+    CheckpointRepo,
+    DeliveryState,
+    DirectoryRepo,
+    ImportSummary,
+    LedgerEntry,
+    LedgerRepo,
+    MailConnection,
+    OutboxEntry,
+    OutboxRepo,
+    OutgoingMail,
+    PersonView,
+    ReviewItem,
+    ReviewRepo,
+    TokenRecord,
+    TokenRepo,
+)
+
+
+class FakeClock:
+    """A settable clock."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Store:
+    """Everything the fake database holds."""
+
+    people: dict[str, Person] = field(default_factory=dict)
+    guardianships: dict[str, set[str]] = field(default_factory=dict)  # guardian -> students
+    ledger: dict[int, tuple[LedgerEntry, str | None, tuple[str, ...], datetime]] = field(
+        default_factory=dict
+    )
+    checkpoints: dict[str, tuple[int, int, datetime]] = field(default_factory=dict)
+    outbox: dict[int, OutboxEntry] = field(default_factory=dict)
+    outbox_accounts: dict[int, tuple[str, str] | None] = field(default_factory=dict)
+    delivery: DeliveryState = field(default_factory=DeliveryState)
+    review: dict[int, ReviewItem] = field(default_factory=dict)
+    review_ledger: dict[int, int | None] = field(default_factory=dict)
+    tokens: dict[str, TokenRecord] = field(default_factory=dict)
+    breaker: tuple[bool, datetime | None] = (False, None)
+    attempts: dict[str, int] = field(default_factory=dict)
+    next_id: int = 1
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def add_person(self, person: Person) -> None:
+        self.people[person.username] = person
+        if person.students:
+            self.guardianships[person.username] = set(person.students)
+
+
+class FakeDirectory:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def people_with_address(self, address_key: str) -> list[Person]:
+        return [
+            p
+            for p in sorted(self.s.people.values(), key=lambda p: p.username)
+            if address_key in {normalize_address(e) for e in p.emails}
+        ]
+
+    def students_of(self, guardian_usernames: Sequence[str]) -> list[Person]:
+        names = {s for g in guardian_usernames for s in self.s.guardianships.get(g, ())}
+        return [self.s.people[n] for n in sorted(names) if n in self.s.people]
+
+    def get(self, username: str) -> Person | None:
+        return self.s.people.get(username)
+
+    def guardians_of(self, student_username: str) -> list[Person]:
+        return [
+            self.s.people[g]
+            for g, students in sorted(self.s.guardianships.items())
+            if student_username in students
+        ]
+
+
+class FakeLedger:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def find_many(self, refs: Sequence[MailRef]) -> dict[str, LedgerEntry]:
+        keys = {r.key for r in refs}
+        return {e.source_key: e for e, *_ in self.s.ledger.values() if e.source_key in keys}
+
+    def find_by_message_id(self, message_id: str) -> LedgerEntry | None:
+        for entry, mid, *_ in self.s.ledger.values():
+            if mid == message_id:
+                return entry
+        return None
+
+    def add(
+        self,
+        ref: MailRef,
+        message_id: str | None,
+        outcome: str,
+        reasons: Sequence[str],
+        target_folder: str | None,
+        now: datetime,
+        error: str | None = None,
+    ) -> int:
+        entry_id = self.s.new_id()
+        entry = LedgerEntry(entry_id, outcome, target_folder, False, ref.key)
+        self.s.ledger[entry_id] = (entry, message_id, tuple(reasons), now)
+        return entry_id
+
+    def mark_moved(self, entry_ids: Sequence[int], now: datetime) -> None:
+        for i in entry_ids:
+            entry, *rest = self.s.ledger[i]
+            self.s.ledger[i] = (replace(entry, moved=True), *rest)  # type: ignore[assignment]
+
+    def unmoved(self, folder: str, validity: int) -> list[LedgerEntry]:
+        return [e for e, *_ in self.s.ledger.values() if not e.moved]
+
+    def scrub_before(self, before: datetime) -> int:
+        return 0
+
+    def forget_message_ids(self, ledger_ids: Sequence[int]) -> int:
+        count = 0
+        for i in ledger_ids:
+            if i in self.s.ledger and self.s.ledger[i][1] is not None:
+                entry, _, reasons, at = self.s.ledger[i]
+                self.s.ledger[i] = (entry, None, reasons, at)
+                count += 1
+        return count
+
+
+class FakeCheckpoints:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def get(self, folder: str) -> tuple[int, int] | None:
+        found = self.s.checkpoints.get(folder)
+        return (found[0], found[1]) if found else None
+
+    def set(self, folder: str, validity: int, last_uid: int, now: datetime) -> None:
+        self.s.checkpoints[folder] = (validity, last_uid, now)
+
+    def last_sync(self) -> datetime | None:
+        return max((at for *_, at in self.s.checkpoints.values()), default=None)
+
+
+class FakeOutbox:
+    """The outbox rows; counts and windows enough for the desks and the review flow."""
+
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def add(
+        self,
+        mail: OutgoingMail,
+        template: str,
+        now: datetime,
+        *,
+        account: tuple[str, str] | None = None,
+        ledger_id: int | None = None,
+        review_id: int | None = None,
+        token_selector: str | None = None,
+    ) -> int:
+        entry_id = self.s.new_id()
+        self.s.outbox[entry_id] = OutboxEntry(
+            id=entry_id,
+            ledger_id=ledger_id,
+            message_id=mail.message_id,
+            template=template,
+            recipient=mail.recipient,
+            status="pending",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+            sent_at=None,
+            last_error=None,
+            envelope_from=mail.envelope_from,
+            raw=mail.raw,
+            token_selector=token_selector,
+        )
+        self.s.outbox_accounts[entry_id] = account
+        return entry_id
+
+    def account_links(
+        self, username: str, purpose: str, since: datetime
+    ) -> tuple[int, datetime | None]:
+        times = [
+            e.created_at
+            for i, e in self.s.outbox.items()
+            if self.s.outbox_accounts.get(i) == (username, purpose) and e.created_at >= since
+        ]
+        return len(times), max(times, default=None)
+
+    def templates_since(self, since: datetime) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for e in self.s.outbox.values():
+            if e.created_at >= since:
+                counts[e.template] = counts.get(e.template, 0) + 1
+        return counts
+
+    def mail_to(
+        self, address_key: str, since: datetime, notice_template: str
+    ) -> tuple[int, int, int]:
+        mine = [
+            (i, e)
+            for i, e in self.s.outbox.items()
+            if e.recipient and normalize_address(e.recipient) == address_key
+            if e.created_at >= since
+        ]
+        links = sum(1 for i, _ in mine if self.s.outbox_accounts.get(i))
+        notices = sum(1 for _, e in mine if e.template == notice_template)
+        return len(mine), links, notices
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for e in self.s.outbox.values():
+            counts[e.status] = counts.get(e.status, 0) + 1
+        return counts
+
+    def knows_message_id(self, message_ids: Sequence[str]) -> bool:
+        return any(e.message_id in message_ids for e in self.s.outbox.values())
+
+    def due(self, now: datetime, limit: int) -> list[OutboxEntry]:
+        due = [e for e in self.s.outbox.values() if e.status == "pending"]
+        return [e for e in due if e.next_attempt_at <= now][:limit]
+
+    def mark_sent(self, entry_id: int, now: datetime) -> None:
+        self._set(entry_id, status="sent", sent_at=now, raw=None)
+
+    def mark_retry(self, entry_id: int, error: str, next_at: datetime) -> None:
+        e = self.s.outbox[entry_id]
+        self._set(entry_id, attempts=e.attempts + 1, last_error=error, next_attempt_at=next_at)
+
+    def mark_failed(self, entry_id: int, error: str) -> None:
+        e = self.s.outbox[entry_id]
+        self._set(entry_id, status="failed", attempts=e.attempts + 1, last_error=error)
+
+    def listing(self, status: str | None) -> list[OutboxEntry]:
+        return [e for e in self.s.outbox.values() if status is None or e.status == status]
+
+    def get(self, entry_id: int) -> OutboxEntry | None:
+        return self.s.outbox.get(entry_id)
+
+    def claim(self, entry_id: int) -> OutboxEntry | None:
+        entry = self.s.outbox.get(entry_id)
+        return entry if entry and entry.status == "pending" else None
+
+    def requeue(self, entry_id: int, now: datetime) -> None:
+        self._set(entry_id, status="pending", attempts=0, next_attempt_at=now, last_error=None)
+
+    def for_recipient(self, address_key: str) -> list[OutboxEntry]:
+        return [
+            e
+            for e in self.s.outbox.values()
+            if e.recipient and normalize_address(e.recipient) == address_key
+        ]
+
+    def forget_recipient(self, address_key: str) -> list[int]:
+        """Anonymize the rows (they stay for the audit trail); pending ones fail."""
+        gone = self.for_recipient(address_key)
+        for e in gone:
+            erased = "erased on request" if e.status == "pending" else None
+            status = "failed" if e.status == "pending" else e.status
+            self._set(e.id, recipient=None, raw=None, last_error=erased, status=status)
+        return [e.ledger_id for e in gone if e.ledger_id is not None]
+
+    def scrub_before(self, before: datetime) -> int:
+        return 0
+
+    def oldest_unsent(self) -> datetime | None:
+        unsent = [e.created_at for e in self.s.outbox.values() if e.status == "pending"]
+        return min(unsent, default=None)
+
+    def delivery_state(self) -> DeliveryState:
+        return self.s.delivery
+
+    def pause(self, now: datetime, reason: str) -> None:
+        self.s.delivery = replace(self.s.delivery, paused_at=now, pause_reason=reason)
+
+    def resume(self) -> bool:
+        paused = self.s.delivery.paused_at is not None
+        self.s.delivery = replace(self.s.delivery, paused_at=None, pause_reason=None)
+        return paused
+
+    def record_error(self, error: str, now: datetime) -> None:
+        self.s.delivery = replace(self.s.delivery, last_error=error, last_error_at=now)
+
+    def _set(self, entry_id: int, **changes: object) -> None:
+        self.s.outbox[entry_id] = replace(self.s.outbox[entry_id], **changes)  # type: ignore[arg-type]
+
+
+class FakeReview:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def add(self, item: ReviewItem, ledger_id: int | None) -> int:
+        item_id = self.s.new_id()
+        self.s.review[item_id] = replace(item, id=item_id)
+        self.s.review_ledger[item_id] = ledger_id
+        return item_id
+
+    def pending(self) -> list[ReviewItem]:
+        return [i for i in self.s.review.values() if i.status == "pending"]
+
+    def count_pending(self) -> int:
+        return len(self.pending())
+
+    def get(self, item_id: int) -> ReviewItem | None:
+        return self.s.review.get(item_id)
+
+    def record_decision(
+        self, item_id: int, decision: str, by: str, now: datetime, note: str | None, sent: str
+    ) -> None:
+        self.s.review[item_id] = replace(
+            self.s.review[item_id],
+            status=decision,
+            decision=decision,
+            decided_by=by,
+            decided_at=now,
+            note=note,
+            sent_summary=sent,
+        )
+
+    def for_sender(self, address_key: str) -> list[ReviewItem]:
+        return [i for i in self.s.review.values() if i.sender == address_key]
+
+    def forget_sender(self, address_key: str) -> list[int]:
+        """Delete the items; the ledger ids of those that had one (as the SQL repo)."""
+        ledger_ids = []
+        for item in self.for_sender(address_key):
+            del self.s.review[item.id]
+            ledger_id = self.s.review_ledger.pop(item.id, None)
+            if ledger_id is not None:
+                ledger_ids.append(ledger_id)
+        return ledger_ids
+
+    def purge_decided(self, before: datetime) -> int:
+        return 0
+
+
+class FakeTokens:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def add(self, selector: str, record: TokenRecord) -> None:
+        self.s.tokens[selector] = record
+
+    def revoke_active(self, username: str, purpose: str, now: datetime) -> int:
+        active = self._active(username, purpose, now)
+        for selector in active:
+            self.s.tokens[selector] = replace(self.s.tokens[selector], revoked_at=now)
+        return len(active)
+
+    def active(self, username: str, purpose: str, now: datetime) -> list[TokenRecord]:
+        return [self.s.tokens[s] for s in self._active(username, purpose, now)]
+
+    def find(self, selector: str) -> TokenRecord | None:
+        return self.s.tokens.get(selector)
+
+    def consume(self, selector: str, now: datetime) -> bool:
+        record = self.s.tokens.get(selector)
+        if record is None or record.used_at is not None:
+            return False
+        self.s.tokens[selector] = replace(record, used_at=now)
+        return True
+
+    def mint(self, selector: str, token_hash: str, expires_at: datetime) -> bool:
+        record = self.s.tokens.get(selector)
+        if record is None or record.used_at or record.revoked_at:
+            return False
+        self.s.tokens[selector] = replace(record, token_hash=token_hash, expires_at=expires_at)
+        return True
+
+    def purge_expired(self, before: datetime) -> int:
+        return 0
+
+    def for_address(self, address_key: str) -> list[TokenRecord]:
+        return [t for t in self.s.tokens.values() if t.address == address_key]
+
+    def forget_address(self, address_key: str) -> int:
+        gone = [s for s, t in self.s.tokens.items() if t.address == address_key]
+        for selector in gone:
+            del self.s.tokens[selector]
+        return len(gone)
+
+    def _active(self, username: str, purpose: str, now: datetime) -> list[str]:
+        return [
+            s
+            for s, t in self.s.tokens.items()
+            if (t.username, t.purpose) == (username, purpose)
+            and t.used_at is None
+            and t.revoked_at is None
+            and t.expires_at > now
+        ]
+
+
+class FakeBreaker:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def tripped(self) -> bool:
+        return self.s.breaker[0]
+
+    def trip(self, now: datetime, reason: str) -> None:
+        self.s.breaker = (True, self.s.breaker[1])
+
+    def reset(self, now: datetime) -> bool:
+        was = self.s.breaker[0]
+        self.s.breaker = (False, now)
+        return was
+
+    def counting_since(self) -> datetime | None:
+        return self.s.breaker[1]
+
+
+class FakeAttempts:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def bump(self, ref: MailRef, now: datetime) -> int:
+        self.s.attempts[ref.key] = self.s.attempts.get(ref.key, 0) + 1
+        return self.s.attempts[ref.key]
+
+    def clear(self, ref: MailRef) -> None:
+        self.s.attempts.pop(ref.key, None)
+
+
+class FakeUnitOfWork:
+    """Works on a copy of the store; `commit()` publishes it, anything else drops it."""
+
+    def __init__(self, owner: FakeUnitOfWorkFactory, read_only: bool) -> None:
+        self.owner, self.read_only = owner, read_only
+        self.store = copy.deepcopy(owner.store)
+        s = self.store
+        self.directory: DirectoryRepo = FakeDirectory(s)
+        self.ledger: LedgerRepo = FakeLedger(s)
+        self.checkpoints: CheckpointRepo = FakeCheckpoints(s)
+        self.outbox: OutboxRepo = FakeOutbox(s)
+        self.review: ReviewRepo = FakeReview(s)
+        self.tokens: TokenRepo = FakeTokens(s)
+        self.breaker: BreakerRepo = FakeBreaker(s)
+        self.attempts: AttemptRepo = FakeAttempts(s)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def commit(self) -> None:
+        assert not self.read_only, "a read-only unit of work must not commit"
+        self.owner.store = self.store
+        self.owner.commits += 1
+
+
+class FakeUnitOfWorkFactory:
+    def __init__(self, store: Store | None = None) -> None:
+        self.store = store or Store()
+        self.commits = 0
+
+    def __call__(self, read_only: bool = False) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self, read_only)
+
+
+class FakeDirectoryAdmin:
+    """The DirectoryAdmin port over the fake store's people (no guardianship checks
+    beyond the roles: an unknown or non-student link is a DirectoryError)."""
+
+    def __init__(self, uow: FakeUnitOfWorkFactory) -> None:
+        self.uow = uow
+
+    def apply(
+        self,
+        records: Sequence[DirectoryRecord],
+        *,
+        prune: bool,
+        keep: Callable[[ImportSummary], bool],
+    ) -> ImportSummary:
+        with self.uow() as uow:
+            store = uow.store
+            before = dict(store.people)
+            added = updated = unchanged = 0
+            for record in records:
+                person = _person(record)
+                old = before.get(record.username)
+                if old is None:
+                    added += 1
+                elif old == person:
+                    unchanged += 1
+                else:
+                    updated += 1
+                store.add_person(person)
+            removed = []
+            if prune:
+                wanted = {r.username for r in records}
+                for username, person in sorted(before.items()):
+                    if username not in wanted:
+                        del store.people[username]
+                        removed.append(f"{username} ({person.role.value}, {person.full_name})")
+            _check_links(store)
+            summary = ImportSummary(
+                added=added,
+                updated=updated,
+                unchanged=unchanged,
+                removed=len(removed),
+                before=len(before),
+                removed_people=tuple(removed),
+            )
+            if keep(summary):
+                uow.commit()
+        return summary
+
+    def people(self, username: str | None = None) -> list[PersonView]:
+        with self.uow(read_only=True) as uow:
+            people = sorted(uow.store.people.values(), key=lambda p: p.username)
+            return [
+                PersonView(
+                    username=p.username,
+                    role=p.role.value,
+                    first_name=p.first_name,
+                    last_name=p.last_name,
+                    birth_date=p.birth_date.isoformat() if p.birth_date else None,
+                    class_name=None,
+                    emails=p.emails,
+                    students=tuple(sorted(p.students)),
+                    guardians=tuple(g.username for g in uow.directory.guardians_of(p.username)),
+                )
+                for p in people
+                if username is None or p.username == username
+            ]
+
+
+def _person(record: DirectoryRecord) -> Person:
+    return Person(
+        username=record.username,
+        role=record.role,
+        first_name=record.first_name,
+        last_name=record.last_name,
+        birth_date=record.birth_date,
+        emails=tuple(record.emails),
+        students=tuple(record.students),
+    )
+
+
+def _check_links(store: Store) -> None:
+    problems = [
+        f"unknown student {s}"
+        for p in store.people.values()
+        for s in p.students
+        if s not in store.people or store.people[s].role is not Role.STUDENT
+    ]
+    if problems:
+        raise DirectoryError(problems)
+
+
+class FakeSender:
+    """A MailSender that records what it was handed."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutgoingMail] = []
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[MailConnection]:
+        yield _Connection(self.sent)
+
+
+class _Connection:
+    def __init__(self, sent: list[OutgoingMail]) -> None:
+        self.sent = sent
+
+    async def start(self, mail: OutgoingMail) -> None:
+        return None
+
+    async def finish(self, mail: OutgoingMail) -> None:
+        self.sent.append(mail)
+
+    async def reset(self) -> None:
+        return None
+
+
+def _conforms() -> None:
+    """Type-checked only: the fakes satisfy the ports they stand in for."""
+    from credmail.service.ports import DirectoryAdmin, MailSender, UnitOfWorkFactory
+
+    uow: UnitOfWorkFactory = FakeUnitOfWorkFactory()
+    admin: DirectoryAdmin = FakeDirectoryAdmin(FakeUnitOfWorkFactory())
+    sender: MailSender = FakeSender()
+    del uow, admin, sender

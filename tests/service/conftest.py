@@ -1,0 +1,72 @@
+"""Desks wired to the in-memory fakes (tests/fakes.py): no database, no servers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from credmail.samples import directory_csv
+from credmail.service.desks import (
+    Actor,
+    DirectoryDesk,
+    LimitsDesk,
+    OutboxDesk,
+    PrivacyDesk,
+    ReviewDesk,
+    StatusDesk,
+    TokenDesk,
+)
+from credmail.service.links import TokenLinkIssuer
+from credmail.service.outbox.queue import Mailer
+from credmail.service.reply_templates import ReplyComposer
+from tests.fakes import FakeClock, FakeDirectoryAdmin, FakeUnitOfWorkFactory
+
+ROME = ZoneInfo("Europe/Rome")
+CLERK = Actor("segreteria", "cli")
+
+
+@dataclass
+class Office:
+    """Every desk over one fake store, with the clock and the store at hand."""
+
+    clock: FakeClock
+    uow: FakeUnitOfWorkFactory
+    review: ReviewDesk
+    outbox: OutboxDesk
+    limits: LimitsDesk
+    directory: DirectoryDesk
+    tokens: TokenDesk
+    privacy: PrivacyDesk
+    status: StatusDesk
+    erasures: list[str]
+
+
+@pytest.fixture
+def office() -> Office:
+    clock = FakeClock()
+    uow = FakeUnitOfWorkFactory()
+    composer = ReplyComposer(
+        "segreteria@scuola.example.org",
+        "Segreteria",
+        {"school_name": "Scuola", "signature": "La segreteria", "contact": ""},
+    )
+    mailer = Mailer(TokenLinkIssuer("https://registro.example.org", 60), composer, ROME)
+    erasures: list[str] = []
+    office = Office(
+        clock=clock,
+        uow=uow,
+        review=ReviewDesk(uow, mailer, clock, ROME),
+        outbox=OutboxDesk(uow, clock),
+        limits=LimitsDesk(uow, clock),
+        directory=DirectoryDesk(FakeDirectoryAdmin(uow), clock, ROME, 0.2),
+        tokens=TokenDesk(uow, clock),
+        privacy=PrivacyDesk(uow, clock, after_erase=lambda: erasures.append("checkpoint")),
+        status=StatusDesk(uow, clock, timedelta(minutes=10), timedelta(hours=1)),
+        erasures=erasures,
+    )
+    today = clock().astimezone(ROME).date()
+    office.directory.import_csv(directory_csv(today), CLERK, prune=False, dry_run=False)
+    return office
