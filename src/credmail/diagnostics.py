@@ -12,6 +12,7 @@ import imaplib
 import socket
 import ssl
 from collections.abc import Callable
+from pathlib import Path
 
 from imapclient.exceptions import LoginError
 from sqlalchemy.exc import DBAPIError
@@ -23,6 +24,13 @@ from credmail.service.ports import SendError
 def explain(exc: BaseException, settings: Settings | None = None) -> str | None:
     """One line for an expected failure, or None when it is not one."""
     if isinstance(exc, DBAPIError):
+        missing = _missing_directory(settings)
+        if missing is not None:
+            return (
+                f"{_database(settings)}: directory {missing} does not exist; create it for the"
+                " service's user (install -d -m 0700 -o credmail -g credmail"
+                f" {missing}) or check database.url"
+            )
         return f"{_database(settings)}: {_first_line(exc.orig or exc)}; check database.url"
     if isinstance(exc, SendError):
         return f"{_smtp(settings)}: {exc}; check the [smtp] settings"
@@ -74,6 +82,20 @@ def _database(settings: Settings | None) -> str:
     from sqlalchemy.engine import make_url
 
     return "database " + make_url(settings.database.url).render_as_string(hide_password=True)
+
+
+def _missing_directory(settings: Settings | None) -> Path | None:
+    """The directory of a SQLite database file when it does not exist (SQLite then says
+    only "unable to open database file")."""
+    if settings is None:
+        return None
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database.url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    directory = Path(url.database).parent
+    return None if directory.is_dir() else directory
 
 
 def check_connections(settings: Settings, report: Callable[[str], None]) -> None:

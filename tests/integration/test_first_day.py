@@ -202,3 +202,16 @@ def test_backlog_is_refused_for_a_maildir(cli: Cli, tmp_path: Path) -> None:
     cli.env["CREDMAIL_MAILBOX__KIND"] = "maildir"
     cli.env["CREDMAIL_MAILBOX__MAILDIR_PATH"] = str(tmp_path / "Maildir")
     assert "backlog needs an IMAP mailbox" in cli("backlog", "list", expect=1)
+
+
+# -- a newcomer's first install --------------------------------------------------------
+
+
+def test_a_missing_database_directory_is_named(cli: Cli, tmp_path: Path) -> None:
+    state = tmp_path / "var" / "lib" / "credmail"
+    cli.env["CREDMAIL_DATABASE__URL"] = f"sqlite:///{state}/credmail.db"
+    err = cli("db", "upgrade", expect=1).strip()
+    assert len(err.splitlines()) == 1
+    assert f"directory {state} does not exist" in err and "check database.url" in err
+    state.mkdir(parents=True)
+    assert "newest revision" in cli("db", "upgrade")
