@@ -215,3 +215,10 @@ def test_a_missing_database_directory_is_named(cli: Cli, tmp_path: Path) -> None
     assert f"directory {state} does not exist" in err and "check database.url" in err
     state.mkdir(parents=True)
     assert "newest revision" in cli("db", "upgrade")
+
+
+def test_an_empty_directory_file_is_said_to_be_empty(cli: Cli) -> None:
+    empty = cli.tmp_path / "people.csv"
+    empty.write_bytes(b"")
+    out = cli("directory", "import", str(empty), expect=1)
+    assert out == f"{empty}: the file is empty\nnothing imported\n"

@@ -15,6 +15,7 @@ from credmail.core.values import Role
 COLUMNS = ("role", "username", "first_name", "last_name", "birth_date", "emails", "students")
 OPTIONAL = ("class",)
 DELIMITERS = {",": "comma", ";": "semicolon"}
+ENCODINGS = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252"}  # tried in this order
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LOCAL_PART = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*\Z")
@@ -42,11 +43,29 @@ class DirectoryError(Exception):
         self.problems = problems
 
 
+def detect_encoding(data: bytes) -> str:
+    """UTF-8 when the bytes are valid UTF-8, else Windows-1252 (what Excel writes in an
+    Italian locale); raises DirectoryError for an empty file or bytes that are neither."""
+    for encoding in ENCODINGS:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if not text.strip():
+            raise DirectoryError(["the file is empty"])
+        return encoding
+    raise DirectoryError(["file is neither UTF-8 nor Windows-1252"])
+
+
 def decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DirectoryError([f"file is not UTF-8 (byte {exc.start})"]) from None
+    return data.decode(detect_encoding(data))
+
+
+def describe_input(data: bytes) -> str:
+    """The one summary line: the delimiter and the encoding found."""
+    delimiter = detect_delimiter(decode(data))
+    encoding = ENCODINGS[detect_encoding(data)]
+    return f"fields separated by {DELIMITERS[delimiter]} ({delimiter!r}), text in {encoding}"
 
 
 def detect_delimiter(text: str) -> str:
@@ -56,8 +75,9 @@ def detect_delimiter(text: str) -> str:
 
 
 def read_directory(data: bytes, today: date | None = None) -> list[DirectoryRecord]:
-    """Parse UTF-8 CSV bytes (comma- or semicolon-separated); raise DirectoryError listing
-    every problem found. Birth dates after `today` (default: the system date) are errors."""
+    """Parse UTF-8 or Windows-1252 CSV bytes (comma- or semicolon-separated); raise
+    DirectoryError listing every problem found. Birth dates after `today` (default: the
+    system date) are errors."""
     today = today or date.today()
     rows = _rows(decode(data))
     header = [name.strip() for name in next(rows, (1, []))[1]]
