@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -74,10 +74,14 @@ def detect_delimiter(text: str) -> str:
     return ";" if header.count(";") > header.count(",") else ","
 
 
-def read_directory(data: bytes, today: date | None = None) -> list[DirectoryRecord]:
+def read_directory(
+    data: bytes, today: date | None = None, on_file: Mapping[str, Role] | None = None
+) -> list[DirectoryRecord]:
     """Parse UTF-8 or Windows-1252 CSV bytes (comma- or semicolon-separated); raise
     DirectoryError listing every problem found. Birth dates after `today` (default: the
-    system date) are errors."""
+    system date) are errors. With `on_file` (the directory's usernames and roles now), a
+    guardian's student found neither in the file nor on file is reported in the same pass;
+    without it the import reports it."""
     today = today or date.today()
     rows = _rows(decode(data))
     header = [name.strip() for name in next(rows, (1, []))[1]]
@@ -97,7 +101,7 @@ def read_directory(data: bytes, today: date | None = None) -> list[DirectoryReco
             )
         seen.setdefault(record.username, line)
         records.append(record)
-    problems += _check_links(records)
+    problems += _check_links(records, on_file)
     if problems:
         raise DirectoryError(problems)
     return records
@@ -196,11 +200,20 @@ def addr_spec_problem(address: str) -> str | None:
     return None
 
 
-def _check_links(records: list[DirectoryRecord]) -> list[str]:
-    roles = {r.username: r.role for r in records}
+def _check_links(records: list[DirectoryRecord], on_file: Mapping[str, Role] | None) -> list[str]:
+    roles = {**(on_file or {}), **{r.username: r.role for r in records}}
     problems = []
     for record in records:
         for student in record.students:
-            if student in roles and roles[student] is not Role.STUDENT:
-                problems.append(f"line {record.line}: {student} is not a student")
+            problem = student_problem(student, roles.get(student), known=on_file is not None)
+            if problem:
+                problems.append(f"line {record.line}: {problem}")
     return problems
+
+
+def student_problem(username: str, role: Role | None, *, known: bool = True) -> str | None:
+    """Why a guardian cannot be linked to `username` (None: it can). `role` is None for
+    nobody found; `known` is False when only the file was searched."""
+    if role is None:
+        return f"unknown student {username}" if known else None
+    return None if role is Role.STUDENT else f"{username} is not a student"

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
 from credmail.core.addresses import normalize_address
 from credmail.core.values import Role
-from credmail.service.directory_csv import DirectoryError, DirectoryRecord
+from credmail.service.directory_csv import DirectoryError, DirectoryRecord, student_problem
 
 
 @dataclass
@@ -132,13 +132,22 @@ def _link_guardians(
         session.execute(delete(GuardianshipRow).where(GuardianshipRow.guardian_id == guardian.id))
         for username in dict.fromkeys(record.students):
             student = rows.get(username) or existing.get(username)
-            if student is None or student.role != Role.STUDENT.value:
-                problems.append(f"line {record.line}: unknown student {username}")
+            problem = student_problem(username, None if student is None else Role(student.role))
+            if problem:
+                problems.append(f"line {record.line}: {problem}")
                 continue
             session.add(GuardianshipRow(guardian_id=guardian.id, student_id=student.id))
     if problems:
         raise DirectoryError(problems)
     session.flush()
+
+
+def roles_on_file(session: Session) -> dict[str, Role]:
+    """Every username on file with its role: `read_directory`'s `on_file`."""
+    return {
+        name: Role(role)
+        for name, role in session.execute(select(PersonRow.username, PersonRow.role))
+    }
 
 
 def people(session: Session, username: str | None = None) -> list[dict[str, Any]]:
