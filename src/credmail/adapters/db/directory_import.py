@@ -133,7 +133,7 @@ def _link_guardians(
         for username in dict.fromkeys(record.students):
             student = rows.get(username) or existing.get(username)
             problem = student_problem(username, None if student is None else Role(student.role))
-            if problem:
+            if student is None or problem:
                 problems.append(f"line {record.line}: {problem}")
                 continue
             session.add(GuardianshipRow(guardian_id=guardian.id, student_id=student.id))
