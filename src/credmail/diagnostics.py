@@ -7,8 +7,11 @@ for anything else, which is a bug and keeps its traceback); `check_connections` 
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import contextlib
 import imaplib
+import re
 import socket
 import ssl
 from collections.abc import Callable
@@ -33,16 +36,19 @@ def explain(exc: BaseException, settings: Settings | None = None) -> str | None:
             )
         return f"{_database(settings)}: {_first_line(exc.orig or exc)}; check database.url"
     if isinstance(exc, SendError):
-        return f"{_smtp(settings)}: {exc}; check the [smtp] settings"
+        advice = "" if "smtp." in str(exc) else "; check the [smtp] settings"
+        return f"{_smtp(settings)}: {exc}{advice}"
     reason = _reason(exc)
     return None if reason is None else f"{_mailbox(settings)}: {reason}"
 
 
 def _reason(exc: BaseException) -> str | None:
     if isinstance(exc, LoginError):
-        return f"login refused ({exc}); check mailbox.username and mailbox.password_file"
+        return (
+            f"login refused ({_server_text(exc)}); check mailbox.username and mailbox.password_file"
+        )
     if isinstance(exc, imaplib.IMAP4.error):
-        return f"the server said: {_first_line(exc)}; check mailbox.folder"
+        return f"the server said: {_server_text(exc)}; check mailbox.folder"
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve the host name ({exc.strerror}); check mailbox.host"
     if isinstance(exc, ConnectionRefusedError):
@@ -56,6 +62,15 @@ def _reason(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and exc.errno is not None:
         return f"{exc.strerror}; check mailbox.host and mailbox.port"
     return None
+
+
+def _server_text(exc: BaseException) -> str:
+    """The server's words: imapclient passes them on as the repr of bytes (b'...')."""
+    text = _first_line(exc)
+    if re.fullmatch(r"b(['\"]).*\1", text):
+        with contextlib.suppress(ValueError, SyntaxError):
+            return bytes(ast.literal_eval(text)).decode("utf-8", "replace")
+    return text
 
 
 def _first_line(exc: BaseException) -> str:

@@ -49,8 +49,13 @@ class InboxWatcher:
             self.backoff.reset()
             self.heartbeat.beat()
             self._wait()
-        except LoginError:
-            self.log.error("mailbox.login_failed", retry_in_seconds=LOGIN_RETRY_SECONDS)
+        except LoginError as exc:
+            self.log.error(
+                "mailbox.login_failed",
+                host=getattr(self.source, "host", None),
+                error=explain(exc),  # the server's words and the keys to check, no secret
+                retry_in_seconds=LOGIN_RETRY_SECONDS,
+            )
             self.source.close()
             self.stop.wait(LOGIN_RETRY_SECONDS)
         except Exception as exc:
