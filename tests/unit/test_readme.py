@@ -56,3 +56,10 @@ def test_the_state_directory_exists_before_any_command_needs_it() -> None:
     first_use = next(i for i, line in enumerate(lines) if line.startswith("credmail "))
     assert made < first_use
     assert any(line.startswith("adduser") for line in lines[:made])
+
+
+def test_the_example_config_says_who_decides() -> None:
+    example = (ROOT / "config" / "credmail.example.toml").read_text()
+    review = example.split("[review]", 1)[1].split("staff =", 1)[0]
+    assert "OS user" in review and "sudo" in review
+    assert "--by is only a note" in review
