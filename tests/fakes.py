@@ -540,6 +540,10 @@ class FakeDirectoryAdmin:
                 uow.commit()
         return summary
 
+    def roles(self) -> dict[str, Role]:
+        with self.uow(read_only=True) as uow:
+            return {name: person.role for name, person in uow.store.people.items()}
+
     def people(self, username: str | None = None) -> list[PersonView]:
         with self.uow(read_only=True) as uow:
             people = sorted(uow.store.people.values(), key=lambda p: p.username)

@@ -7,11 +7,15 @@ for anything else, which is a bug and keeps its traceback); `check_connections` 
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import contextlib
 import imaplib
+import re
 import socket
 import ssl
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imapclient.exceptions import LoginError
@@ -27,18 +31,28 @@ if TYPE_CHECKING:
 def explain(exc: BaseException, settings: Settings | None = None) -> str | None:
     """One line for an expected failure, or None when it is not one."""
     if isinstance(exc, DBAPIError):
+        missing = _missing_directory(settings)
+        if missing is not None:
+            return (
+                f"{_database(settings)}: directory {missing} does not exist; create it for the"
+                " service's user (install -d -m 0700 -o credmail -g credmail"
+                f" {missing}) or check database.url"
+            )
         return f"{_database(settings)}: {_first_line(exc.orig or exc)}; check database.url"
     if isinstance(exc, SendError):
-        return f"{_smtp(settings)}: {exc}; check the [smtp] settings"
+        advice = "" if "smtp." in str(exc) else "; check the [smtp] settings"
+        return f"{_smtp(settings)}: {exc}{advice}"
     reason = _reason(exc)
     return None if reason is None else f"{_mailbox(settings)}: {reason}"
 
 
 def _reason(exc: BaseException) -> str | None:
     if isinstance(exc, LoginError):
-        return f"login refused ({exc}); check mailbox.username and mailbox.password_file"
+        return (
+            f"login refused ({_server_text(exc)}); check mailbox.username and mailbox.password_file"
+        )
     if isinstance(exc, imaplib.IMAP4.error):
-        return f"the server said: {_first_line(exc)}; check mailbox.folder"
+        return f"the server said: {_server_text(exc)}; check mailbox.folder"
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve the host name ({exc.strerror}); check mailbox.host"
     if isinstance(exc, ConnectionRefusedError):
@@ -52,6 +66,15 @@ def _reason(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and exc.errno is not None:
         return f"{exc.strerror}; check mailbox.host and mailbox.port"
     return None
+
+
+def _server_text(exc: BaseException) -> str:
+    """The server's words: imapclient passes them on as the repr of bytes (b'...')."""
+    text = _first_line(exc)
+    if re.fullmatch(r"b(['\"]).*\1", text):
+        with contextlib.suppress(ValueError, SyntaxError):
+            return bytes(ast.literal_eval(text)).decode("utf-8", "replace")
+    return text
 
 
 def _first_line(exc: BaseException) -> str:
@@ -78,6 +101,20 @@ def _database(settings: Settings | None) -> str:
     from sqlalchemy.engine import make_url
 
     return "database " + make_url(settings.database.url).render_as_string(hide_password=True)
+
+
+def _missing_directory(settings: Settings | None) -> Path | None:
+    """The directory of a SQLite database file when it does not exist (SQLite then says
+    only "unable to open database file")."""
+    if settings is None:
+        return None
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database.url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    directory = Path(url.database).parent
+    return None if directory.is_dir() else directory
 
 
 def check_connections(settings: Settings, report: Callable[[str], None]) -> None:

@@ -127,6 +127,10 @@ def test_wrong_password_one_clear_error_and_slow_retries(
         time.sleep(3)
         assert len(daemon.events("mailbox.login_failed")) == 1
         assert daemon.events("mailbox.login_failed")[0]["retry_in_seconds"] >= 60
+        failed = daemon.events("mailbox.login_failed")[0]
+        assert failed["host"] == "127.0.0.1"
+        assert "check mailbox.username and mailbox.password_file" in failed["error"]
+        assert "b'" not in failed["error"] and "not-the-password" not in daemon.text()
         assert daemon.stop() == 0  # the long wait does not delay a stop
     finally:
         daemon.kill()

@@ -147,6 +147,23 @@ def test_semicolon_export_and_bad_rows_name_their_line(cli: Cli) -> None:
     assert cli.people() == 1
 
 
+def test_an_italian_excel_export_and_every_problem_in_one_pass(cli: Cli) -> None:
+    """Windows-1252 with semicolons, as Excel writes it in an Italian locale; a guardian
+    linked to nobody on file is reported together with the row errors."""
+    excel = (
+        "role;username;first_name;last_name;birth_date;emails;students;class\r\n"
+        "teacher;T6;Niccolò;Ferrè;;nf@example.org;;\r\n"
+        "guardian;G6;Anna;Bò;;ab@example.org;S999;\r\n"
+        "teacher;T5;C;D;;Nome <c@x.org>;;\r\n"
+    ).encode("cp1252")
+    out = cli("directory", "import", cli.csv(excel), expect=1)
+    assert "fields separated by semicolon (';'), text in Windows-1252" in out
+    assert "S999" in out and "line 4: emails: 'Nome <c@x.org>' is not an address" in out
+    fixed = excel.replace(b";S999;", b";;").replace(b"Nome <c@x.org>", b"c@x.org")
+    assert "added 3" in cli("directory", "import", cli.csv(fixed))
+    assert json.loads(cli("directory", "show", "T6", "--json"))["first_name"] == "Niccolò"
+
+
 def test_directory_list_and_show(cli: Cli) -> None:
     cli("directory", "import", cli.csv(directory_csv(date.today())))
     listed = json.loads(cli("directory", "list", "--json"))

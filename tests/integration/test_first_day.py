@@ -202,3 +202,41 @@ def test_backlog_is_refused_for_a_maildir(cli: Cli, tmp_path: Path) -> None:
     cli.env["CREDMAIL_MAILBOX__KIND"] = "maildir"
     cli.env["CREDMAIL_MAILBOX__MAILDIR_PATH"] = str(tmp_path / "Maildir")
     assert "backlog needs an IMAP mailbox" in cli("backlog", "list", expect=1)
+
+
+# -- a newcomer's first install --------------------------------------------------------
+
+
+def test_a_missing_database_directory_is_named(cli: Cli, tmp_path: Path) -> None:
+    state = tmp_path / "var" / "lib" / "credmail"
+    cli.env["CREDMAIL_DATABASE__URL"] = f"sqlite:///{state}/credmail.db"
+    err = cli("db", "upgrade", expect=1).strip()
+    assert len(err.splitlines()) == 1
+    assert f"directory {state} does not exist" in err and "check database.url" in err
+    state.mkdir(parents=True)
+    assert "newest revision" in cli("db", "upgrade")
+
+
+def test_an_empty_directory_file_is_said_to_be_empty(cli: Cli) -> None:
+    empty = cli.tmp_path / "people.csv"
+    empty.write_bytes(b"")
+    out = cli("directory", "import", str(empty), expect=1)
+    assert out == f"{empty}: the file is empty\nnothing imported\n"
+
+
+def test_a_username_for_a_server_without_auth_names_the_key(cli: Cli) -> None:
+    cli.env["CREDMAIL_SMTP__USERNAME"] = "segreteria"
+    cli.env["CREDMAIL_SMTP__PASSWORD"] = "a-real-smtp-password"
+    err = cli("check-config", "--connect", expect=1).strip().splitlines()[-1]
+    assert err.startswith("credmail: SMTP 127.0.0.1:")
+    assert err.endswith(
+        "the server offers no AUTH but smtp.username is set; remove smtp.username"
+        " or use a server that offers AUTH"
+    )
+    assert "Try connecting via TLS" not in err
+
+
+def test_a_wrong_imap_password_quotes_the_server_as_text(cli: Cli) -> None:
+    cli.env["CREDMAIL_MAILBOX__PASSWORD"] = "wrong-password"
+    err = cli("check-config", "--connect", expect=1)
+    assert "login refused ([AUTHENTICATIONFAILED]" in err and "b'" not in err

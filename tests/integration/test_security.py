@@ -169,6 +169,8 @@ def test_a_repeat_a_minute_later_gets_one_calm_reply_and_no_review(
     text = body_text(calm)
     assert "le abbiamo già inviato" in text and "alle 10:05" in text
     assert "posta indesiderata" in text and "/reset/" not in text
+    assert text.startswith("Gentile Giovanna Esposito,")  # the name on file (issue 10.9)
+    assert "non risponda" not in text
     assert app.review.pending() == []
     clock.advance(minutes=15)  # the window is over: a new link, as before
     dovecot.append(request(teacher))

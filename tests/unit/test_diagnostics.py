@@ -9,6 +9,7 @@ import threading
 from imapclient.exceptions import LoginError
 from structlog.testing import capture_logs
 
+from credmail.adapters.errors import is_login_failure
 from credmail.diagnostics import explain
 from credmail.runners.watcher import InboxWatcher
 from credmail.service.ports import SendError
@@ -41,4 +42,39 @@ def test_the_daemon_says_what_failed() -> None:
     assert failed["error_type"] == "error"
     assert failed["error"] == (
         "IMAP: the server said: select failed: Mailbox doesn't exist: Posta; check mailbox.folder"
+    )
+
+
+def test_a_refused_login_quotes_the_server_as_text() -> None:
+    refused = LoginError(str(imaplib.IMAP4.error(b"[AUTHENTICATIONFAILED] Authentication failed.")))
+    assert explain(refused) == (
+        "IMAP: login refused ([AUTHENTICATIONFAILED] Authentication failed.); "
+        "check mailbox.username and mailbox.password_file"
+    )
+
+
+class RefusedLogin:
+    def sync(self, *_args: object, **_kwargs: object) -> None:
+        raise LoginError("b'[AUTHENTICATIONFAILED] Authentication failed.'")
+
+
+class Source(NoSource):
+    host = "imap.example.org"
+
+
+def test_the_daemon_says_why_the_login_failed() -> None:
+    watcher = InboxWatcher(
+        RefusedLogin(),  # type: ignore[arg-type]
+        Source(),  # type: ignore[arg-type]
+        threading.Event(),
+        is_login_failure=is_login_failure,
+    )
+    watcher.stop.set()
+    with capture_logs() as logs:
+        watcher._cycle()
+    (failed,) = [entry for entry in logs if entry["event"] == "mailbox.login_failed"]
+    assert failed["host"] == "imap.example.org"
+    assert failed["error"] == (
+        "IMAP: login refused ([AUTHENTICATIONFAILED] Authentication failed.); "
+        "check mailbox.username and mailbox.password_file"
     )

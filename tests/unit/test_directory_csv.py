@@ -7,7 +7,12 @@ from datetime import date
 import pytest
 
 from credmail.core.values import Role
-from credmail.service.directory_csv import DirectoryError, detect_delimiter, read_directory
+from credmail.service.directory_csv import (
+    DirectoryError,
+    describe_input,
+    detect_delimiter,
+    read_directory,
+)
 
 HEADER = "role,username,first_name,last_name,birth_date,emails,students,class\n"
 
@@ -67,9 +72,27 @@ def test_missing_and_unknown_columns() -> None:
     ]
 
 
-def test_not_utf8() -> None:
-    with pytest.raises(DirectoryError, match="not UTF-8"):
-        read_directory(HEADER.encode() + b"teacher,T1,Jos\xe9,E,,,,\n")
+def test_an_italian_excel_export_in_windows_1252_is_read_and_said_so() -> None:
+    header = HEADER.replace(",", ";")
+    data = header.encode() + "teacher;T1;José;Niccolò;;;;4ª B €\n".encode("cp1252")
+    (record,) = read_directory(data)
+    assert (record.first_name, record.last_name, record.class_name) == ("José", "Niccolò", "4ª B €")
+    assert describe_input(data) == "fields separated by semicolon (';'), text in Windows-1252"
+    assert describe_input(data.decode("cp1252").encode()).endswith("text in UTF-8")
+
+
+def test_bytes_neither_utf8_nor_windows_1252() -> None:
+    with pytest.raises(DirectoryError, match="neither UTF-8 nor Windows-1252"):
+        read_directory(HEADER.encode() + b"teacher,T1,Jos\x81\xe9,E,,,,\n")
+
+
+@pytest.mark.parametrize("data", [b"", b"\n", b"\xef\xbb\xbf", b" \r\n\r\n"])
+def test_an_empty_file_is_one_problem(data: bytes) -> None:
+    with pytest.raises(DirectoryError) as caught:
+        read_directory(data)
+    assert caught.value.problems == ["the file is empty"]
+    with pytest.raises(DirectoryError, match="the file is empty"):
+        describe_input(data)
 
 
 @pytest.mark.parametrize(

@@ -57,8 +57,18 @@ def repeat_usage(**extra: object) -> Usage:
 
 def test_a_repeat_inside_the_window_gets_one_calm_reply() -> None:
     limited = apply_limits(ANSWER, repeat_usage(), Limits(), KEYS)
-    notice = SendReply("link_already_sent", TEACHER, context=(("sent_at", "10:02"),))
+    notice = SendReply("link_already_sent", TEACHER, context=(("sent_at", "10:02"),), about="T1")
     assert limited.decision == Decision(Outcome.ANSWERED, ("repeat_request",), (notice,))
+
+
+def test_a_guardians_repeat_is_not_addressed_by_the_students_name() -> None:
+    link = SendLink("S1", "student_reset", TEACHER, "link_student")
+    usage = repeat_usage(
+        account_links_15m={"S1/student_reset": 1}, last_link_at={"S1/student_reset": AT_10_02}
+    )
+    limited = apply_limits(Decision(Outcome.ANSWERED, (), (link,)), usage, Limits(), KEYS)
+    (notice,) = limited.decision.actions
+    assert isinstance(notice, SendReply) and notice.about is None
 
 
 def test_a_second_repeat_gets_nothing_and_no_review() -> None:

@@ -13,7 +13,14 @@ import aiosmtplib
 from credmail.adapters.oauth import SignInError, TokenSource
 from credmail.service.ports import OutgoingMail, SendError
 
-_CONFIG_PROBLEMS = ("AUTH extension", "STARTTLS extension")  # "... not supported by ..."
+# aiosmtplib's "... extension not supported ..." reworded (its "Try connecting via TLS" misleads)
+_CONFIG_PROBLEMS = {
+    "AUTH extension": (
+        "the server offers no AUTH but smtp.username is set; remove smtp.username"
+        " or use a server that offers AUTH"
+    ),
+    "STARTTLS extension": "the server does not offer STARTTLS; check smtp.security and smtp.port",
+}
 
 
 def _classify(exc: Exception) -> SendError:
@@ -22,10 +29,10 @@ def _classify(exc: Exception) -> SendError:
         isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code == 530
     ):
         return SendError(f"authentication refused: {exc}", permanent=False, config=True)
-    if not isinstance(exc, aiosmtplib.SMTPResponseException) and any(
-        problem in str(exc) for problem in _CONFIG_PROBLEMS
-    ):
-        return SendError(str(exc), permanent=False, config=True)
+    if not isinstance(exc, aiosmtplib.SMTPResponseException):
+        for problem, advice in _CONFIG_PROBLEMS.items():
+            if problem in str(exc):
+                return SendError(advice, permanent=False, config=True)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         permanent = bool(codes) and all(500 <= code < 600 for code in codes)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from credmail.core.decide import TEMPLATE_ACKNOWLEDGE
+from credmail.core.recipients import PURPOSE_STUDENT
 from credmail.core.values import Action, Decision, HoldForReview, Outcome, SendLink, SendReply
 
 TEMPLATE_RATE_LIMITED = "rate_limited"
@@ -144,7 +145,10 @@ def _repeat(
     if usage.repeat_notice_sent.get(address, False):
         return Decision(Outcome.ANSWERED, ("repeat_request",), ())
     notice = SendReply(
-        TEMPLATE_ALREADY_SENT, link.to, context=(("sent_at", sent_at.strftime("%H:%M")),)
+        TEMPLATE_ALREADY_SENT,
+        link.to,
+        context=(("sent_at", sent_at.strftime("%H:%M")),),
+        about=None if link.purpose == PURPOSE_STUDENT else link.username,  # a guardian: no name
     )
     return Decision(Outcome.ANSWERED, ("repeat_request",), (notice,))
 

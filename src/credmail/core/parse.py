@@ -10,6 +10,7 @@ the From problems: each of them makes the sender untrustworthy.
 from __future__ import annotations
 
 import email
+import email.errors
 import email.policy
 import re
 import unicodedata
@@ -36,6 +37,15 @@ AUTOMATION_HEADERS = (
 )
 _MSGID = re.compile(r"<[^<>\s]+>")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+# `"name" <addr>` or `name <addr>` with nothing else: no comment, group, backslash or second
+# address; the address itself plain ASCII. Linear: the three parts cannot overlap.
+_NAMED_ADDRESS = re.compile(
+    r'[ \t]*(?:"[^"\\\r\n]*"|[^"<>()\[\],;:@\\\r\n]*)[ \t]*<([!-;=?-~]+)>[ \t]*'
+)
+_NAME_DEFECTS = {
+    "encoded word inside quoted string",
+    "missing trailing whitespace after encoded-word",
+}
 # Linear: only the one word character right before a marker can start a match.
 _ADDRESS_LIKE = re.compile(r"\w\s*[(\[]at[)\]]\s*[\w-]+\.\w")
 _LONE_CR = re.compile(rb"\r(?!\n)")
@@ -242,9 +252,9 @@ def _sender(msg: EmailMessage) -> tuple[str | None, str, tuple[str, ...]]:
         return None, "", ("repeated_from",)
     header = fields[0]
     problems: list[str] = []
-    if getattr(header, "defects", ()):
-        problems.append("malformed_from")
     addresses: tuple[Address, ...] = tuple(getattr(header, "addresses", ()))
+    if getattr(header, "defects", ()) and not _only_the_name_is_unusual(msg, header, addresses):
+        problems.append("malformed_from")
     if len(addresses) != 1:
         return None, "", (*problems, "multi_address_from" if addresses else "malformed_from")
     address = addresses[0]
@@ -261,6 +271,29 @@ def _sender(msg: EmailMessage) -> tuple[str | None, str, tuple[str, ...]]:
     if is_confusable_domain(sender.partition("@")[2]):
         problems.append("confusable_domain")
     return sender, display, tuple(dict.fromkeys(problems))
+
+
+def _only_the_name_is_unusual(
+    msg: EmailMessage, header: object, addresses: tuple[Address, ...]
+) -> bool:
+    """True when the From field's defects concern only how its display name is written, in
+    a field every parser splits alike (`name <addr>`): a quoted encoded-word, which some
+    clients send and the parser decodes anyway, or raw UTF-8 (RFC 6532). The name is then
+    judged decoded, like any other."""
+    defects = getattr(header, "defects", ())
+    if len(addresses) != 1 or not all(map(_name_defect, defects)):
+        return False
+    if "\ufffd" in _clean(addresses[0].display_name):  # 8-bit bytes that are not UTF-8
+        return False
+    raw = _raw_values(msg, "From")
+    found = _NAMED_ADDRESS.fullmatch(raw[0]) if len(raw) == 1 else None
+    return found is not None and found.group(1) == addresses[0].addr_spec
+
+
+def _name_defect(defect: object) -> bool:
+    if isinstance(defect, email.errors.UndecodableBytesDefect):
+        return True
+    return isinstance(defect, email.errors.InvalidHeaderDefect) and str(defect) in _NAME_DEFECTS
 
 
 def display_name_problems(display: str) -> list[str]:

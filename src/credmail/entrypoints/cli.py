@@ -346,12 +346,12 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.service.directory_csv import DELIMITERS, DirectoryError, decode, detect_delimiter
+    from credmail.service.directory_csv import DirectoryError, describe_input
 
     try:
         data = args.file.read_bytes()
-        delimiter = detect_delimiter(decode(data))
-        print(f"{args.file}: fields separated by {DELIMITERS[delimiter]} ({delimiter!r})")
+        if data.strip(b"\xef\xbb\xbf \t\r\n"):
+            print(f"{args.file}: {describe_input(data)}")
         result = ctx.app().desks.directory.import_csv(
             data, _actor(), prune=args.prune, dry_run=args.dry_run, force=args.force
         )

@@ -67,7 +67,12 @@ class InboxWatcher:
             self._signed_out(exc)
         except Exception as exc:
             if self.is_login_failure(exc):
-                self.log.error("mailbox.login_failed", retry_in_seconds=LOGIN_RETRY_SECONDS)
+                self.log.error(
+                    "mailbox.login_failed",
+                    host=getattr(self.source, "host", None),
+                    error=explain(exc),  # the server's words and the keys to check, no secret
+                    retry_in_seconds=LOGIN_RETRY_SECONDS,
+                )
                 self.source.close()
                 self.stop.wait(LOGIN_RETRY_SECONDS)
                 return

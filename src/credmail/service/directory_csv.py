@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -15,6 +15,7 @@ from credmail.core.values import Role
 COLUMNS = ("role", "username", "first_name", "last_name", "birth_date", "emails", "students")
 OPTIONAL = ("class",)
 DELIMITERS = {",": "comma", ";": "semicolon"}
+ENCODINGS = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252"}  # tried in this order
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LOCAL_PART = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*\Z")
@@ -42,11 +43,29 @@ class DirectoryError(Exception):
         self.problems = problems
 
 
+def detect_encoding(data: bytes) -> str:
+    """UTF-8 when the bytes are valid UTF-8, else Windows-1252 (what Excel writes in an
+    Italian locale); raises DirectoryError for an empty file or bytes that are neither."""
+    for encoding in ENCODINGS:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if not text.strip():
+            raise DirectoryError(["the file is empty"])
+        return encoding
+    raise DirectoryError(["file is neither UTF-8 nor Windows-1252"])
+
+
 def decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DirectoryError([f"file is not UTF-8 (byte {exc.start})"]) from None
+    return data.decode(detect_encoding(data))
+
+
+def describe_input(data: bytes) -> str:
+    """The one summary line: the delimiter and the encoding found."""
+    delimiter = detect_delimiter(decode(data))
+    encoding = ENCODINGS[detect_encoding(data)]
+    return f"fields separated by {DELIMITERS[delimiter]} ({delimiter!r}), text in {encoding}"
 
 
 def detect_delimiter(text: str) -> str:
@@ -55,9 +74,14 @@ def detect_delimiter(text: str) -> str:
     return ";" if header.count(";") > header.count(",") else ","
 
 
-def read_directory(data: bytes, today: date | None = None) -> list[DirectoryRecord]:
-    """Parse UTF-8 CSV bytes (comma- or semicolon-separated); raise DirectoryError listing
-    every problem found. Birth dates after `today` (default: the system date) are errors."""
+def read_directory(
+    data: bytes, today: date | None = None, on_file: Mapping[str, Role] | None = None
+) -> list[DirectoryRecord]:
+    """Parse UTF-8 or Windows-1252 CSV bytes (comma- or semicolon-separated); raise
+    DirectoryError listing every problem found. Birth dates after `today` (default: the
+    system date) are errors. With `on_file` (the directory's usernames and roles now), a
+    guardian's student found neither in the file nor on file is reported in the same pass;
+    without it the import reports it."""
     today = today or date.today()
     rows = _rows(decode(data))
     header = [name.strip() for name in next(rows, (1, []))[1]]
@@ -77,7 +101,7 @@ def read_directory(data: bytes, today: date | None = None) -> list[DirectoryReco
             )
         seen.setdefault(record.username, line)
         records.append(record)
-    problems += _check_links(records)
+    problems += _check_links(records, on_file)
     if problems:
         raise DirectoryError(problems)
     return records
@@ -176,11 +200,20 @@ def addr_spec_problem(address: str) -> str | None:
     return None
 
 
-def _check_links(records: list[DirectoryRecord]) -> list[str]:
-    roles = {r.username: r.role for r in records}
+def _check_links(records: list[DirectoryRecord], on_file: Mapping[str, Role] | None) -> list[str]:
+    roles = {**(on_file or {}), **{r.username: r.role for r in records}}
     problems = []
     for record in records:
         for student in record.students:
-            if student in roles and roles[student] is not Role.STUDENT:
-                problems.append(f"line {record.line}: {student} is not a student")
+            problem = student_problem(student, roles.get(student), known=on_file is not None)
+            if problem:
+                problems.append(f"line {record.line}: {problem}")
     return problems
+
+
+def student_problem(username: str, role: Role | None, *, known: bool = True) -> str | None:
+    """Why a guardian cannot be linked to `username` (None: it can). `role` is None for
+    nobody found; `known` is False when only the file was searched."""
+    if role is None:
+        return f"unknown student {username}" if known else None
+    return None if role is Role.STUDENT else f"{username} is not a student"

@@ -10,7 +10,7 @@ from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from credmail.core.values import MailRef, Person
+from credmail.core.values import MailRef, Person, Role
 
 if TYPE_CHECKING:
     from credmail.service.directory_csv import DirectoryRecord
@@ -435,6 +435,9 @@ class DirectoryAdmin(Protocol):
 
     def people(self, username: str | None = None) -> list[PersonView]:
         """Everyone on file (or one person), ordered by username."""
+
+    def roles(self) -> dict[str, Role]:
+        """Every username on file with its role (checks a file's links in one pass)."""
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ def show(uow: UnitOfWork, address: str, now: datetime) -> dict[str, Any]:
                 "created_at": t.created_at.isoformat(),
                 "expired": t.expires_at <= now,
                 "used": t.used_at is not None,
+                "revoked": t.revoked_at is not None,
             }
             for t in uow.tokens.for_address(key)
         ],

@@ -11,7 +11,7 @@ from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.core.addresses import normalize_address
 from credmail.core.values import Role
-from credmail.service.directory_csv import DirectoryError, DirectoryRecord
+from credmail.service.directory_csv import DirectoryError, DirectoryRecord, student_problem
 from credmail.service.ports import ImportSummary, PersonView
 
 
@@ -37,6 +37,10 @@ class SqlDirectoryAdmin:
     def people(self, username: str | None = None) -> list[PersonView]:
         with self.uow(read_only=True) as uow:
             return people(uow.session, username)
+
+    def roles(self) -> dict[str, Role]:
+        with self.uow(read_only=True) as uow:
+            return roles_on_file(uow.session)
 
 
 def import_records(
@@ -136,13 +140,22 @@ def _link_guardians(
         session.execute(delete(GuardianshipRow).where(GuardianshipRow.guardian_id == guardian.id))
         for username in dict.fromkeys(record.students):
             student = rows.get(username) or existing.get(username)
-            if student is None or student.role != Role.STUDENT.value:
-                problems.append(f"line {record.line}: unknown student {username}")
+            problem = student_problem(username, None if student is None else Role(student.role))
+            if student is None or problem:
+                problems.append(f"line {record.line}: {problem}")
                 continue
             session.add(GuardianshipRow(guardian_id=guardian.id, student_id=student.id))
     if problems:
         raise DirectoryError(problems)
     session.flush()
+
+
+def roles_on_file(session: Session) -> dict[str, Role]:
+    """Every username on file with its role: `read_directory`'s `on_file`."""
+    return {
+        name: Role(role)
+        for name, role in session.execute(select(PersonRow.username, PersonRow.role))
+    }
 
 
 def people(session: Session, username: str | None = None) -> list[PersonView]:

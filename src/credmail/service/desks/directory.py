@@ -40,7 +40,8 @@ class DirectoryDesk:
     ) -> ImportResult:
         """Validate the file (DirectoryError lists every problem), then apply it unless this
         is a dry run or a prune beyond `max_prune_share` without `force`."""
-        records = read_directory(data, self.clock().astimezone(self.timezone).date())
+        today = self.clock().astimezone(self.timezone).date()
+        records = read_directory(data, today, self.admin.roles())
         refusals: list[str | None] = []
 
         def keep(summary: ImportSummary) -> bool:

@@ -1,0 +1,48 @@
+"""A guardian's students checked against the file and the directory on file: every problem
+in one pass, and a person who is not a student named as such (issue 10.8)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy.orm import Session
+
+from credmail.adapters.db.directory_import import import_records, roles_on_file
+from credmail.adapters.db.engine import make_engine, upgrade
+from credmail.samples import directory_csv
+from credmail.service.directory_csv import DirectoryError, read_directory
+
+pytestmark = pytest.mark.integration
+
+HEADER = b"role,username,first_name,last_name,birth_date,emails,students,class\n"
+BAD = HEADER + (
+    b"student,S9,Senza,Data,,,,\n"
+    b"guardian,G9,Tutore,Nuovo,,tutore@example.org,NOPE;T3001;S2001,\n"
+)
+
+
+def test_every_problem_in_one_pass_and_a_teacher_is_not_a_student(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    try:
+        with Session(engine) as session:
+            import_records(session, read_directory(directory_csv(date.today())), prune=False)
+            session.commit()
+            with pytest.raises(DirectoryError) as caught:
+                read_directory(BAD, on_file=roles_on_file(session))
+            assert caught.value.problems == [
+                "line 2: birth_date is required for students",
+                "line 3: unknown student NOPE",
+                "line 3: T3001 is not a student",
+            ]
+            # the import itself, with the file alone validated, says the same
+            good = BAD.replace(b"student,S9,Senza,Data,,,,\n", b"")
+            with pytest.raises(DirectoryError) as caught:
+                import_records(session, read_directory(good), prune=False)
+            assert caught.value.problems == [
+                "line 2: unknown student NOPE",
+                "line 2: T3001 is not a student",
+            ]
+    finally:
+        engine.dispose()
