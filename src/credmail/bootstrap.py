@@ -118,7 +118,11 @@ def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
         own.add(normalize_address(mailbox.username))
     return Policy(
         rules=SubjectRules.build(
-            classify.student_phrases, classify.adult_phrases, classify.reply_prefixes
+            classify.student_phrases,
+            classify.adult_phrases,
+            classify.reply_prefixes,
+            classify.ignored_subject_tags,
+            classify.spam_subject_tags,
         ),
         own_addresses=frozenset(own),
         folders={

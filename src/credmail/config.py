@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from credmail.core.addresses import AddressError, is_loopback_host, normalize_address
 from credmail.core.classify import (
     DEFAULT_ADULT_PHRASES,
+    DEFAULT_IGNORED_SUBJECT_TAGS,
     DEFAULT_REPLY_PREFIXES,
+    DEFAULT_SPAM_SUBJECT_TAGS,
     DEFAULT_STUDENT_PHRASES,
 )
 
@@ -193,6 +195,8 @@ class ClassifySettings(Section):
     student_phrases: tuple[str, ...] = DEFAULT_STUDENT_PHRASES
     adult_phrases: tuple[str, ...] = DEFAULT_ADULT_PHRASES
     reply_prefixes: tuple[str, ...] = DEFAULT_REPLY_PREFIXES
+    ignored_subject_tags: tuple[str, ...] = DEFAULT_IGNORED_SUBJECT_TAGS
+    spam_subject_tags: tuple[str, ...] = DEFAULT_SPAM_SUBJECT_TAGS
 
 
 class RepliesSettings(Section):

@@ -24,7 +24,7 @@ from credmail.core.addresses import (
     mixes_confusable_scripts,
     normalize_address,
 )
-from credmail.core.values import InboundMail
+from credmail.core.values import InboundMail, PecEnvelope
 
 AUTOMATION_HEADERS = (
     "auto-submitted",
@@ -33,6 +33,7 @@ AUTOMATION_HEADERS = (
     "x-autorespond",
     "x-auto-response-suppress",
     "return-path",
+    "x-ricevuta",
 )
 _MSGID = re.compile(r"<[^<>\s]+>")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
@@ -77,7 +78,38 @@ def parse_message(raw: bytes) -> InboundMail:
         is_delivery_report=msg.get_content_type() == "multipart/report",
         date_header=_safe_str(msg, "Date"),
         sender_as_written=_as_written(msg) if sender else "",
+        spam_flagged=_spam_flagged(msg),
+        pec=pec_envelope(msg),
     )
+
+
+def _spam_flagged(msg: EmailMessage) -> bool:
+    """A spam filter marked the message (X-Spam-Flag: YES, X-Spam-Status: Yes, ...)."""
+    flags = _raw_values(msg, "X-Spam-Flag")
+    status = _raw_values(msg, "X-Spam-Status")
+    return any(value.strip().lower() == "yes" for value in flags) or any(
+        value.strip().lower().startswith("yes") for value in status
+    )
+
+
+def pec_envelope(msg: EmailMessage) -> PecEnvelope | None:
+    """The original inside a PEC provider's envelope (X-Trasporto: posta-certificata),
+    read from its message/rfc822 part (postacert.eml); None for any other message."""
+    transport = [v.strip().lower() for v in _raw_values(msg, "X-Trasporto")]
+    if "posta-certificata" not in transport:
+        return None
+    for part in msg.walk():
+        if part.get_content_type() != "message/rfc822":
+            continue
+        try:
+            inner = part.get_payload(0)
+        except (IndexError, TypeError):
+            continue
+        if isinstance(inner, EmailMessage):
+            sender, _, _ = _sender(inner)
+            subject, _ = _subject(inner)
+            return PecEnvelope(sender, subject, _text(inner))
+    return PecEnvelope(None, "", "")
 
 
 def _as_written(msg: EmailMessage) -> str:

@@ -66,6 +66,22 @@ class InboundMail:
     is_delivery_report: bool
     date_header: str = ""
     sender_as_written: str = ""  # the From address before folding, for the exact match
+    spam_flagged: bool = False  # X-Spam-Flag: YES or X-Spam-Status: Yes
+    pec: PecEnvelope | None = None  # the original inside a PEC provider's envelope
+
+    @property
+    def classified_subject(self) -> str:
+        """The subject to classify: a PEC envelope's original subject, else the Subject."""
+        return self.pec.subject if self.pec and self.pec.subject else self.subject
+
+
+@dataclass(frozen=True)
+class PecEnvelope:
+    """The original message a PEC provider wrapped (postacert.eml): shown, never answered."""
+
+    sender: str | None
+    subject: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,9 @@ class Classification:
     is_request: bool
     reply_prefix: bool = False
     rest: str = ""
+    ignored_tags: tuple[str, ...] = ()  # gateway tags stripped before matching, as written
+    spam_tag: bool = False
+    pec: str | None = None  # "envelope" or "receipt" when the subject says so
 
 
 @dataclass(frozen=True)

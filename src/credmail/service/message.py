@@ -127,7 +127,7 @@ class MessageProcessor:
             self._apply(uow, decision, facts, raw, ledger_id, now)
             uow.attempts.clear(ref)
             uow.commit()
-        self._log_decision(ref, mail, decision)
+        self._log_decision(ref, mail, decision, facts.classification.ignored_tags)
         if any(isinstance(a, SendLink | SendReply) for a in decision.actions):
             self.on_outbox()
         return LedgerEntry(ledger_id, decision.outcome, target, False, ref.key)
@@ -151,7 +151,7 @@ class MessageProcessor:
         students = uow.directory.students_of(guardians) if guardians else []
         return Facts(
             mail=mail,
-            classification=classify_subject(mail.subject, self.policy.rules),
+            classification=classify_subject(mail.classified_subject, self.policy.rules),
             own_addresses=self.policy.own_addresses,
             references_our_mail=uow.outbox.knows_message_id(mail.in_reply_to + mail.references),
             people_on_file=tuple(people),
@@ -208,7 +208,9 @@ class MessageProcessor:
         )
         return LedgerEntry(ledger_id, Outcome.ERRORS, target, False, ref.key)
 
-    def _log_decision(self, ref: MailRef, mail: InboundMail, decision: Decision) -> None:
+    def _log_decision(
+        self, ref: MailRef, mail: InboundMail, decision: Decision, tags: tuple[str, ...] = ()
+    ) -> None:
         self.log.info(
             "message.handled",
             key=ref.key,
@@ -216,6 +218,7 @@ class MessageProcessor:
             reasons=list(decision.reasons),
             actions=[type(a).__name__ for a in decision.actions],
             sender=self.tag(mail.sender),
+            ignored_subject_tags=list(tags),
         )
 
 

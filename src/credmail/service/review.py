@@ -9,6 +9,7 @@ from email.message import EmailMessage
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from credmail.core.parse import parse_message
 from credmail.core.recipients import link_kind, matching, recipients, request_kind_of
 from credmail.core.values import Person, SendLink, SendReply
 from credmail.service.address_keys import exact_key
@@ -85,7 +86,7 @@ class ReviewDesk:
             item = self._item(uow, item_id)
             people = uow.directory.people_with_address(item.sender) if item.sender else []
             candidates = [_candidate(uow, person) for person in people]
-        headers, text = _summary(item.raw or b"")
+        headers, text = _with_pec(item.raw or b"", *_summary(item.raw or b""))
         return ReviewDetail(item, headers, text, candidates)
 
     def approve(
@@ -228,6 +229,15 @@ def _summary(raw: bytes) -> tuple[dict[str, str], str]:
     return headers, str(text)[:4000]
 
 
+def _with_pec(raw: bytes, headers: dict[str, str], text: str) -> tuple[dict[str, str], str]:
+    """For a PEC envelope: the original's sender, subject and text (never answered)."""
+    pec = parse_message(raw).pec
+    if pec is None:
+        return headers, text
+    headers = {**headers, "PEC-From": pec.sender or "(illeggibile)", "PEC-Subject": pec.subject}
+    return headers, (pec.text or text)[:4000]
+
+
 def fmt_time(moment: datetime, timezone: ZoneInfo) -> str:
     return moment.astimezone(timezone).strftime("%d/%m/%Y %H:%M")
 
@@ -266,6 +276,16 @@ REASON_LABELS = {
     "circuit_breaker": "limite orario globale raggiunto: invii sospesi",
     "undecided": "nessuna regola ha permesso una risposta automatica",
     "raw_truncated": "messaggio conservato solo in parte (intestazioni e inizio del testo)",
+    "spam_flagged": "il filtro antispam ha segnalato il messaggio come possibile spam",
+    "pec_envelope": (
+        "messaggio di posta certificata (PEC): controllare il mittente originale; "
+        "non si risponde automaticamente"
+    ),
+    "auth_results_unattributed": (
+        "un'intestazione Authentication-Results senza server di origine (es. Microsoft 365): "
+        "non prova nulla"
+    ),
+    "reply_bounced": "la risposta inviata non è stata consegnata: la famiglia non ha il link",
 }
 
 
@@ -289,6 +309,8 @@ HEADER_LABELS = {
     "Date": "Data",
     "Reply-To": "Rispondere a",
     "Message-ID": "Message-ID",
+    "PEC-From": "Mittente originale (PEC, da verificare)",
+    "PEC-Subject": "Oggetto originale (PEC)",
 }
 ROLE_LABELS = {
     "student": "studente",

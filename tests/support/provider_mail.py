@@ -1,0 +1,87 @@
+"""Requests shaped the way real providers deliver them: gateway tags, spam flags, PEC
+envelopes and receipts, HTML-only and quoted-thread bodies, delivery status notifications.
+
+Every builder returns CRLF bytes ready to append to a mailbox or hand to the parser.
+"""
+
+from __future__ import annotations
+
+import email.policy
+from email.message import EmailMessage
+
+SCHOOL = "segreteria@istitutostanga.edu.it"
+DATE = "Wed, 02 Sep 2026 08:00:00 +0200"
+POLICY = email.policy.SMTP
+
+
+def plain(
+    subject: str = "Richiesta credenziali",
+    sender: str = "Mario Rossi <mario.rossi@example.org>",
+    body: str = "Buongiorno.\n",
+    msgid: str = "<plain-1@example.org>",
+    extra: tuple[tuple[str, str], ...] = (),
+) -> bytes:
+    msg = _head(subject, sender, msgid, extra)
+    msg.set_content(body)
+    return msg.as_bytes(policy=POLICY)
+
+
+def _head(
+    subject: str, sender: str, msgid: str, extra: tuple[tuple[str, str], ...] = ()
+) -> EmailMessage:
+    msg = EmailMessage()
+    for name, value in extra:
+        msg[name] = value
+    msg["From"] = sender
+    msg["To"] = SCHOOL
+    msg["Subject"] = subject
+    msg["Date"] = DATE
+    msg["Message-ID"] = msgid
+    return msg
+
+
+def pec_envelope(
+    inner_sender: str = "mario.rossi@pec.example.org",
+    inner_subject: str = "Richiesta credenziali",
+    inner_text: str = "Buongiorno, sono Mario Rossi, padre di Luca.\n",
+    msgid: str = "<opec21.20260902080000.1@pec.aruba.it>",
+    provider: str = "pec.aruba.it",
+) -> bytes:
+    """An Aruba-style envelope: the original as postacert.eml, the data as daticert.xml."""
+    inner = _head(inner_subject, inner_sender, "<orig-1@pec.example.org>")
+    inner.set_content(inner_text)
+    outer = _head(
+        f"POSTA CERTIFICATA: {inner_subject}",
+        f'"Per conto di: {inner_sender}" <posta-certificata@{provider}>',
+        msgid,
+        (
+            ("X-Trasporto", "posta-certificata"),
+            ("X-Riferimento-Message-ID", "<orig-1@pec.example.org>"),
+        ),
+    )
+    outer["Reply-To"] = inner_sender
+    outer.set_content(
+        "Messaggio di posta certificata\n\n"
+        f'Il giorno 02/09/2026 alle ore 08:00:00 (+0200) il messaggio "{inner_subject}" '
+        f'è stato inviato da "{inner_sender}" indirizzato a: {SCHOOL}\n'
+        "Il messaggio originale è incluso in allegato.\n"
+    )
+    outer.add_attachment(inner, filename="postacert.eml")
+    outer.add_attachment(
+        b'<?xml version="1.0" encoding="UTF-8"?><postacert tipo="posta-certificata"/>',
+        maintype="application",
+        subtype="xml",
+        filename="daticert.xml",
+    )
+    return outer.as_bytes(policy=POLICY)
+
+
+def pec_receipt(prefix: str, kind: str, subject: str = "Richiesta credenziali") -> bytes:
+    """A provider's receipt (accettazione, avvenuta-consegna, ...) for a message we sent."""
+    return plain(
+        f"{prefix}: {subject}",
+        "posta-certificata@pec.aruba.it",
+        "Ricevuta di " + kind + "\n",
+        f"<ricevuta-{kind}@pec.aruba.it>",
+        (("X-Ricevuta", kind),),
+    )
