@@ -146,7 +146,11 @@ def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
 def _authenticator(settings: Settings) -> SenderAuthenticator:
     auth = settings.auth
     return SenderAuthenticator(
-        auth.require, auth.trusted_authserv_ids, auth.verify_dkim, auth.dns_timeout_seconds
+        auth.require,
+        auth.trusted_authserv_ids,
+        auth.verify_dkim,
+        auth.dns_timeout_seconds,
+        trusted_arc_sealers=auth.trusted_arc_sealers,
     )
 
 

@@ -213,6 +213,7 @@ class RepliesSettings(Section):
 class AuthSettings(Section):
     require: Literal["dmarc_or_dkim", "off"] = "dmarc_or_dkim"
     trusted_authserv_ids: tuple[str, ...] = ()
+    trusted_arc_sealers: tuple[str, ...] = ()
     verify_dkim: bool = False
     dns_timeout_seconds: float = Field(default=5, gt=0)
     review_encoded_display_names: bool | None = None  # deprecated and ignored (README)

@@ -6,8 +6,14 @@ Every builder returns CRLF bytes ready to append to a mailbox or hand to the par
 
 from __future__ import annotations
 
+import base64
 import email.policy
+import subprocess
+from collections.abc import Callable
 from email.message import EmailMessage
+from pathlib import Path
+
+import dkim
 
 SCHOOL = "segreteria@istitutostanga.edu.it"
 DATE = "Wed, 02 Sep 2026 08:00:00 +0200"
@@ -85,3 +91,51 @@ def pec_receipt(prefix: str, kind: str, subject: str = "Richiesta credenziali") 
         f"<ricevuta-{kind}@pec.aruba.it>",
         (("X-Ricevuta", kind),),
     )
+
+
+# -- DKIM and ARC, as the providers sign and seal ----------------------------------------
+
+DnsRecords = dict[str, bytes]
+
+
+def generate_key(folder: Path, name: str = "key", bits: int = 2048) -> tuple[bytes, bytes]:
+    """(private PEM, DNS TXT record) for a fresh RSA key, kept as folder/name.pem."""
+    private = folder / f"{name}.pem"
+    subprocess.run(
+        ["openssl", "genrsa", "-out", str(private), str(bits)], check=True, capture_output=True
+    )
+    der = subprocess.run(
+        ["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return private.read_bytes(), b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+
+
+def dns_for(records: DnsRecords) -> Callable[..., bytes | None]:
+    def lookup(name: bytes, timeout: float = 5) -> bytes | None:
+        return records.get(name.decode().rstrip("."))
+
+    return lookup
+
+
+def dkim_sign(raw: bytes, domain: str, key: bytes, selector: str = "sel") -> bytes:
+    headers = [b"from", b"to", b"subject", b"date", b"message-id"]
+    return dkim.sign(raw, selector.encode(), domain.encode(), key, include_headers=headers) + raw
+
+
+def arc_seal(
+    raw: bytes, sealer: str, srv_id: str, results: str, key: bytes, selector: str = "arc"
+) -> bytes:
+    """What an intermediary does: write its Authentication-Results, then seal them in the
+    next ARC set (the results must say arc=pass for a set above the first)."""
+    message = f"Authentication-Results: {srv_id}; {results}\r\n".encode() + raw
+    authserv_id = srv_id.split()[0].encode()  # without the version
+    lines = dkim.arc_sign(message, selector.encode(), sealer.encode(), key, authserv_id)
+    assert lines, "dkimpy refused to seal"
+    return b"".join(lines) + message
+
+
+def exchange_unattributed(raw: bytes, results: str) -> bytes:
+    """Exchange Online's own field: no authserv-id, so it proves nothing."""
+    return f"Authentication-Results: {results}\r\n".encode() + raw

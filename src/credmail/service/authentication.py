@@ -21,6 +21,7 @@ from publicsuffixlist import PublicSuffixList
 from credmail.core.addresses import AddressError, normalize_address
 from credmail.core.parse import MAX_HEADER_BYTES, header_block
 from credmail.core.values import InboundMail, SenderAuth
+from credmail.service.arc import ArcVerifier, unattributed_results
 
 DnsLookup = Callable[..., bytes | None]
 MIN_KEY_BITS = 1024
@@ -48,7 +49,9 @@ class SenderAuthenticator:
         verify_dkim: bool = False,
         dns_timeout: float = 5,
         dnsfunc: DnsLookup | None = None,
+        trusted_arc_sealers: Sequence[str] = (),
     ) -> None:
+        self.arc = ArcVerifier(trusted_arc_sealers, dns_timeout, dnsfunc)
         self.require = require
         self.trusted = {authserv.lower() for authserv in trusted_authserv_ids}
         self.verify_dkim = verify_dkim
@@ -70,9 +73,14 @@ class SenderAuthenticator:
         if fields:
             method = _method(fields[0], from_domain)
             return SenderAuth(method is not None, method or "none")
+        sealed = self.arc.trusted_results(raw)
+        method = _method(sealed, from_domain) if sealed is not None else None
+        if method is not None:
+            return SenderAuth(True, f"arc-{method}")
         if self.verify_dkim and self._local_dkim(raw, mail.sender):
             return SenderAuth(True, "dkim-local")
-        return SenderAuth(False)
+        unattributed = ("auth_results_unattributed",) if unattributed_results(raw) else ()
+        return SenderAuth(False, problems=unattributed)
 
     def _trusted_fields(
         self, raw: bytes

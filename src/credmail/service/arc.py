@@ -1,0 +1,95 @@
+"""ARC (RFC 8617): results a trusted intermediary sealed, and fields that prove nothing.
+
+Microsoft 365 and Google seal what they verified at their edge in an ARC set. When the
+whole chain validates (dkimpy, DNS within the configured timeout) and the highest
+instance is sealed by a trusted sealer, that instance's ARC-Authentication-Results are
+trusted like the school's own Authentication-Results. A failing chain, a set above the
+trusted one by an untrusted sealer, or a trusted set below an untrusted one proves
+nothing: only the highest instance is read, and only when the chain passes.
+
+Exchange Online also writes `Authentication-Results` without an authserv-id; anyone can
+write such a field, so it is only reported (`auth_results_unattributed`), never read.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from collections.abc import Callable, Sequence
+from email.message import Message
+from email.parser import BytesHeaderParser
+
+import authres
+import structlog
+
+from credmail.core.parse import MAX_HEADER_BYTES, header_block
+
+DnsLookup = Callable[..., bytes | None]
+MIN_KEY_BITS = 1024
+_INSTANCE = re.compile(r"^\s*i\s*=\s*\d+\s*;", re.I)
+
+
+def _headers(raw: bytes) -> Message:
+    head = header_block(raw)[:MAX_HEADER_BYTES]  # the body is never parsed here
+    return BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+
+
+def unattributed_results(raw: bytes) -> bool:
+    """An Authentication-Results field whose first element is a result, not an authserv-id
+    (what Exchange Online writes): `spf=pass (...) smtp.mailfrom=...; dkim=pass ...`."""
+    for value in _headers(raw).get_all("Authentication-Results") or []:
+        first = " ".join(str(value).split()).split(";", 1)[0]
+        if "=" in first.split("(", 1)[0]:
+            return True
+    return False
+
+
+def sealed_by(sealer: str, trusted: Sequence[str]) -> bool:
+    """The sealing domain is a trusted one or a subdomain of it."""
+    sealer = sealer.lower().rstrip(".")
+    return any(sealer == domain or sealer.endswith("." + domain) for domain in trusted)
+
+
+class ArcVerifier:
+    """The trusted ARC-Authentication-Results of a message, or None."""
+
+    def __init__(
+        self, trusted_sealers: Sequence[str], dns_timeout: float, dnsfunc: DnsLookup | None = None
+    ) -> None:
+        self.trusted = tuple(domain.lower().rstrip(".") for domain in trusted_sealers)
+        self.dns_timeout = dns_timeout
+        self.dnsfunc = dnsfunc
+        self.log = structlog.get_logger("credmail.auth")
+
+    def trusted_results(self, raw: bytes) -> authres.AuthenticationResultsHeader | None:
+        if not self.trusted or not _headers(raw).get_all("ARC-Seal"):
+            return None
+        import dkim  # only schools that trust ARC sealers pay for loading it
+
+        message = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        try:
+            verifier = dkim.ARC(message, minkey=MIN_KEY_BITS, timeout=self.dns_timeout)
+            kwargs = {"dnsfunc": self.dnsfunc} if self.dnsfunc else {}
+            chain, results, _ = verifier.verify(**kwargs)
+        except dkim.DKIMException as exc:
+            self.log.info("auth.arc_invalid", error_type=type(exc).__name__)
+            return None
+        if chain != dkim.CV_Pass or not results:
+            self.log.info("auth.arc_chain_failed", instances=len(results))
+            return None
+        top = results[0]  # dkimpy lists the instances from the highest down
+        sealer = top["as-domain"].decode("ascii", "replace")
+        if not sealed_by(sealer, self.trusted):
+            self.log.info("auth.arc_untrusted_sealer", instance=top["instance"])
+            return None
+        return _parse_aar(top["aar-value"])
+
+
+def _parse_aar(value: bytes) -> authres.AuthenticationResultsHeader | None:
+    """`i=N; authserv-id [version]; results...` read as an Authentication-Results value."""
+    text = " ".join(value.decode("utf-8", "replace").split())
+    try:
+        return authres.AuthenticationResultsHeader.parse_value(_INSTANCE.sub("", text, 1).strip())
+    except authres.AuthResError:
+        return None
