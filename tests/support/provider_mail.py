@@ -139,3 +139,82 @@ def arc_seal(
 def exchange_unattributed(raw: bytes, results: str) -> bytes:
     """Exchange Online's own field: no authserv-id, so it proves nothing."""
     return f"Authentication-Results: {results}\r\n".encode() + raw
+
+
+# -- bodies as phones and webmail write them ---------------------------------------------
+
+FAMILY = "Famiglia Bianchi <famiglia.bianchi@example.org>"
+STUDENT_SUBJECT = "Richiesta credenziali studente"
+
+
+def html_only(html: str, msgid: str = "<html-1@example.org>") -> bytes:
+    msg = _head(STUDENT_SUBJECT, FAMILY, msgid)
+    msg.set_content(html, subtype="html")
+    return msg.as_bytes(policy=POLICY)
+
+
+def alternative(text: str, html: str, msgid: str = "<alt-1@example.org>") -> bytes:
+    msg = _head(STUDENT_SUBJECT, FAMILY, msgid)
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    return msg.as_bytes(policy=POLICY)
+
+
+def family(text: str, msgid: str = "<family-1@example.org>") -> bytes:
+    return plain(STUDENT_SUBJECT, FAMILY, text, msgid)
+
+
+QUOTED_THREADS = {
+    # name: (body, the child the writer names now or None)
+    "gmail_it": (
+        "Buongiorno, vorrei le credenziali.\n\n"
+        "Il giorno lun 1 set 2026 alle ore 09:00 Segreteria <\n"
+        "segreteria@istitutostanga.edu.it> ha scritto:\n\n"
+        "> Gentile famiglia, per Giulia abbiamo inviato il link.\n",
+        None,
+    ),
+    "thunderbird_it": (
+        "Ci serve il link per Nicolò.\n\n"
+        "Il 01/09/26 09:00, Segreteria ha scritto:\n"
+        "> Per Giulia il link è stato inviato.\n",
+        "S3",
+    ),
+    "outlook_separator": (
+        "Buongiorno, le credenziali per favore.\n\n"
+        "-----Messaggio originale-----\n"
+        "Da: Segreteria <segreteria@istitutostanga.edu.it>\n"
+        "Inviato: lunedì 1 settembre 2026 09:00\n"
+        "Oggetto: credenziali Giulia\n\n"
+        "Il link per Giulia è stato inviato.\n",
+        None,
+    ),
+    "outlook_header_block": (
+        "Grazie, ora serve anche per Nicolò.\n\n"
+        "Da: Segreteria <segreteria@istitutostanga.edu.it>\n"
+        "Inviato: lunedì 1 settembre 2026 09:00\n"
+        "A: famiglia.bianchi@example.org\n\n"
+        "Il link per Giulia è stato inviato.\n",
+        "S3",
+    ),
+    "iphone": (
+        "Le credenziali per favore\n\n"
+        "Inviato da iPhone\n\n"
+        "Il giorno 1 set 2026, alle ore 09:00, Segreteria ha scritto:\n\n"
+        "Per Giulia abbiamo già provveduto.\n",
+        None,
+    ),
+    "quoted_lines_only": (
+        "> Per Giulia abbiamo già provveduto.\n\nE per Nicolò?\n",
+        "S3",
+    ),
+    "english_client": (
+        "Credenziali per favore.\n\n"
+        "On Mon, 1 Sep 2026 at 09:00, Segreteria <segreteria@istitutostanga.edu.it> wrote:\n"
+        "> Giulia\n",
+        None,
+    ),
+    "signature": (
+        "Serve il link.\n-- \nGiulia Bianchi e famiglia\n",
+        None,
+    ),
+}

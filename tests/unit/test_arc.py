@@ -198,3 +198,15 @@ def test_sealed_by(sealer: str, trusted: bool) -> None:
 )
 def test_unattributed_field_detection(value: str, unattributed: bool) -> None:
     assert unattributed_results(pm.exchange_unattributed(pm.plain(), value)) is unattributed
+
+
+def test_too_many_arc_sets_are_not_verified(keys: Keys) -> None:
+    """Each set costs DNS lookups: a message with more than MAX_ARC_SETS proves nothing."""
+    from credmail.service.arc import MAX_ARC_SETS
+
+    raw = m365(keys)
+    for _ in range(MAX_ARC_SETS):
+        raw = seal("microsoft.com", keys, "arc=pass; " + M365_PASS, raw)
+    assert check(raw, keys)[0] is False
+    fewer = seal("microsoft.com", keys, "arc=pass; " + M365_PASS, m365(keys))
+    assert check(fewer, keys) == (True, "arc-dmarc", ())

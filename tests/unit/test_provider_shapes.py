@@ -161,3 +161,95 @@ def test_pec_receipt_recognized_by_subject_alone() -> None:
     raw = pm.plain("AVVENUTA CONSEGNA: Richiesta credenziali")
     decision = decide(facts(raw))
     assert (decision.outcome, decision.reasons) == (Outcome.AUTOMATED, ("pec_receipt",))
+
+
+# -- 4. bodies: HTML only, multipart/alternative, quoted threads and signatures ---------
+
+
+def chosen(raw: bytes) -> str | None:
+    """The student a guardian's request was answered for, or None when held."""
+    decision = decide(facts(raw))
+    if decision.outcome is not Outcome.ANSWERED:
+        assert decision.reasons == ("ambiguous_student",)
+        return None
+    action = decision.actions[0]
+    assert isinstance(action, SendLink)
+    return action.username
+
+
+def test_html_only_names_are_read_from_the_text() -> None:
+    raw = pm.html_only("<p>Buongiorno,</p><p>per <b>Nicol&ograve;</b> Bianchi grazie</p>")
+    assert chosen(raw) == "S3"
+
+
+def test_html_is_never_rendered_only_its_text_counts() -> None:
+    """A name inside a tag's attribute or a comment-like tag is not text."""
+    raw = pm.html_only('<p title="Giulia">Buongiorno</p><img alt="x" src="nicolo.png">')
+    assert chosen(raw) is None
+
+
+def test_alternative_the_text_part_wins() -> None:
+    raw = pm.alternative("Le credenziali per Giulia.\n", "<p>Le credenziali per Nicolò.</p>")
+    assert chosen(raw) == "S2"
+
+
+def test_alternative_a_name_only_in_the_html_counts() -> None:
+    raw = pm.alternative("Buongiorno.\n", "<p>Le credenziali per <i>Nicolò</i>.</p>")
+    mail = parse_message(raw)
+    assert "Nicolò" in mail.html_text and "Nicolò" not in mail.text
+    assert chosen(raw) == "S3"
+
+
+def test_html_quote_blocks_are_excluded() -> None:
+    gmail = (
+        '<div dir="ltr">Il link per Nicolò, grazie</div><br><div class="gmail_quote">'
+        '<div dir="ltr" class="gmail_attr">Il giorno lun 1 set 2026 Segreteria ha scritto:'
+        '<br></div><blockquote class="gmail_quote">Per Giulia fatto.</blockquote></div>'
+    )
+    assert chosen(pm.html_only(gmail)) == "S3"
+    outlook = (
+        '<div>Le credenziali per favore</div><div id="appendonsend"></div><hr>'
+        '<div id="divRplyFwdMsg"><b>Da:</b> Segreteria<br><b>Inviato:</b> lunedì</div>'
+        "<div>Per Giulia il link è stato inviato.</div>"
+    )
+    assert chosen(pm.html_only(outlook)) is None
+    apple = '<div>Serve il link</div><blockquote type="cite">Giulia</blockquote>'
+    assert chosen(pm.html_only(apple)) is None
+
+
+@pytest.mark.parametrize("name", sorted(pm.QUOTED_THREADS))
+def test_quoted_text_and_signatures_never_name_a_child(name: str) -> None:
+    body, expected = pm.QUOTED_THREADS[name]
+    assert chosen(pm.family(body)) == expected
+
+
+def test_own_text_keeps_ordinary_lines() -> None:
+    from credmail.core.quoted import own_text
+
+    text = (
+        "Il mio figlio si chiama Nicolò.\n"
+        "Inviato da mia moglie ieri il modulo per Nicolò Bianchi, classe 2B.\n"
+    )
+    assert own_text(text) == text.rstrip("\n")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<div" + " class=x" * 30_000,
+        "<br" + "a" * 150_000,
+        "<" * 150_000,
+        ("Il giorno " + "x" * 900 + "\n") * 200,
+        ("Da: x\n" * 20_000),
+    ],
+)
+def test_body_patterns_stay_linear(body: str) -> None:
+    import time
+
+    from credmail.core.parse import html_text
+    from credmail.core.quoted import own_text
+
+    start = time.process_time()
+    own_text(html_text(body))
+    own_text(body)
+    assert time.process_time() - start < 1.0

@@ -61,9 +61,12 @@ def _resolve_student(facts: Facts) -> Resolution:
 def _pick(candidates: tuple[Person, ...], facts: Facts, *, first_names: bool) -> Person | None:
     if len(candidates) == 1:
         return candidates[0]
-    text = f"{facts.classification.rest}\n{facts.mail.text}"
-    named = named_people(text, candidates, first_names=first_names)
-    return named[0] if len(named) == 1 else None
+    for body in (facts.mail.text, facts.mail.html_text):  # the plain part wins
+        text = f"{facts.classification.rest}\n{body}"
+        named = named_people(text, candidates, first_names=first_names)
+        if named:
+            return named[0] if len(named) == 1 else None
+    return None
 
 
 ReviewRule = tuple[str, Callable[[Facts, Resolution], bool]]

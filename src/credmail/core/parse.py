@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
 import re
 import unicodedata
 from email.header import decode_header, make_header
@@ -24,6 +25,7 @@ from credmail.core.addresses import (
     mixes_confusable_scripts,
     normalize_address,
 )
+from credmail.core.quoted import own_text, unquoted_html
 from credmail.core.values import InboundMail, PecEnvelope
 
 AUTOMATION_HEADERS = (
@@ -45,6 +47,7 @@ _CONTAINER = re.compile(rb"^content-type:[ \t]*(?:\r?\n[ \t]+)?(?:multipart|mess
 _CONTENT_FIELD = re.compile(rb"^content-[!-9;-~]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.I | re.M)
 _FIELD_LINE = re.compile(rb"[!-9;-~]+:")
 _TAG = re.compile(r"<[^<>]*>")  # cannot span a '<': linear
+_BLOCK_TAG = re.compile(r"</?(?:br|p|div|tr|li|hr|h[1-6]|table)\b[^<>]*>", re.I)  # linear
 _MAX_TEXT = 20_000
 _MAX_HTML = 200_000
 MAX_FIELD_BYTES = 16_384
@@ -78,6 +81,7 @@ def parse_message(raw: bytes) -> InboundMail:
         is_delivery_report=msg.get_content_type() == "multipart/report",
         date_header=_safe_str(msg, "Date"),
         sender_as_written=_as_written(msg) if sender else "",
+        html_text=_html_alternative(msg),
         spam_flagged=_spam_flagged(msg),
         pec=pec_envelope(msg),
     )
@@ -361,8 +365,22 @@ def _automation(msg: EmailMessage) -> tuple[tuple[str, str], ...]:
 
 
 def _text(msg: EmailMessage) -> str:
+    """The writer's own text: the plain part, else the HTML part's text."""
+    return _part_text(msg, ("plain", "html"))
+
+
+def _html_alternative(msg: EmailMessage) -> str:
+    """The HTML part's own text when a plain part exists too (multipart/alternative)."""
     try:
-        part = msg.get_body(preferencelist=("plain", "html"))
+        plain, html = msg.get_body(("plain",)), msg.get_body(("html",))
+    except Exception:
+        return ""
+    return _part_text(msg, ("html",)) if plain is not None and html is not None else ""
+
+
+def _part_text(msg: EmailMessage, preference: tuple[str, ...]) -> str:
+    try:
+        part = msg.get_body(preferencelist=preference)
         if part is None:
             return ""
         content = part.get_content()
@@ -371,5 +389,13 @@ def _text(msg: EmailMessage) -> str:
     if not isinstance(content, str):
         return ""
     if part.get_content_type() == "text/html":
-        content = _TAG.sub(" ", content[:_MAX_HTML])
-    return _clean(content[:_MAX_TEXT])
+        content = html_text(content)
+    return own_text(_clean(content[:_MAX_TEXT]))
+
+
+def html_text(content: str) -> str:
+    """The text of an HTML body (never rendered): up to its first quotation, block
+    elements as line breaks, other tags removed, character references decoded."""
+    content = unquoted_html(content[:_MAX_HTML])
+    content = _TAG.sub(" ", _BLOCK_TAG.sub("\n", content))
+    return html.unescape(content)

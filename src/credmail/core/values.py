@@ -66,6 +66,7 @@ class InboundMail:
     is_delivery_report: bool
     date_header: str = ""
     sender_as_written: str = ""  # the From address before folding, for the exact match
+    html_text: str = ""  # the HTML part's text when a plain part exists too
     spam_flagged: bool = False  # X-Spam-Flag: YES or X-Spam-Status: Yes
     pec: PecEnvelope | None = None  # the original inside a PEC provider's envelope
 

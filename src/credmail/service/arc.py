@@ -27,6 +27,7 @@ from credmail.core.parse import MAX_HEADER_BYTES, header_block
 
 DnsLookup = Callable[..., bytes | None]
 MIN_KEY_BITS = 1024
+MAX_ARC_SETS = 10  # each set costs DNS lookups; real chains have one to three
 _INSTANCE = re.compile(r"^\s*i\s*=\s*\d+\s*;", re.I)
 
 
@@ -63,7 +64,11 @@ class ArcVerifier:
         self.log = structlog.get_logger("credmail.auth")
 
     def trusted_results(self, raw: bytes) -> authres.AuthenticationResultsHeader | None:
-        if not self.trusted or not _headers(raw).get_all("ARC-Seal"):
+        seals = len(_headers(raw).get_all("ARC-Seal") or [])
+        if not self.trusted or not seals:
+            return None
+        if seals > MAX_ARC_SETS:
+            self.log.info("auth.arc_too_many_sets", sets=seals)
             return None
         import dkim  # only schools that trust ARC sealers pay for loading it
 
