@@ -218,3 +218,108 @@ QUOTED_THREADS = {
         None,
     ),
 }
+
+
+# -- delivery status notifications of our replies ------------------------------------------
+
+REPLY_HEADERS = (
+    "From: Istituto Stanga <segreteria@istitutostanga.edu.it>\r\n"
+    "To: {to}\r\n"
+    "Subject: Credenziali: il collegamento richiesto\r\n"
+    "Message-ID: {original}\r\n"
+    "Auto-Submitted: auto-replied\r\n"
+)
+
+
+def _dsn(head: str, notice: str, status: str, original_type: str, original: str, to: str) -> bytes:
+    boundary = "=_dsn_boundary"
+    returned = REPLY_HEADERS.format(to=to, original=original)
+    if original_type == "message/rfc822":
+        returned += "Content-Type: text/plain; charset=utf-8\r\n\r\nhttps://registro.example/x\r\n"
+    text = (
+        head
+        + "MIME-Version: 1.0\r\n"
+        + "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+        + f'\tboundary="{boundary}"\r\n'
+        + "\r\n"
+        + f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{notice}\r\n"
+        + f"--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n{status}\r\n"
+        + f"--{boundary}\r\nContent-Type: {original_type}\r\n\r\n{returned}\r\n"
+        + f"--{boundary}--\r\n"
+    )
+    return text.encode()
+
+
+def dsn_postfix(
+    original: str, to: str = "mario.rossi@example.org", action: str = "failed"
+) -> bytes:
+    head = (
+        "From: MAILER-DAEMON@mail.istitutostanga.edu.it (Mail Delivery System)\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        f"To: {SCHOOL}\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        f"Date: {DATE}\r\n"
+        "Message-Id: <20260902060001.4F1@mail.istitutostanga.edu.it>\r\n"
+    )
+    notice = (
+        "This is the mail system at host mail.istitutostanga.edu.it.\r\n\r\n"
+        "I'm sorry to have to inform you that your message could not\r\n"
+        "be delivered to one or more recipients.\r\n"
+    )
+    status = (
+        "Reporting-MTA: dns; mail.istitutostanga.edu.it\r\n"
+        "X-Postfix-Queue-ID: 4F1\r\n\r\n"
+        f"Final-Recipient: rfc822; {to}\r\n"
+        f"Original-Recipient: rfc822;{to}\r\n"
+        f"Action: {action}\r\n"
+        "Status: 5.1.1\r\n"
+        "Remote-MTA: dns; mx.example.org\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 <{to}>: Recipient address rejected\r\n"
+    )
+    return _dsn(head, notice, status, "message/rfc822", original, to)
+
+
+def dsn_exchange(original: str, to: str = "mario.rossi@example.org") -> bytes:
+    head = (
+        "From: Microsoft Outlook <postmaster@istitutostanga.onmicrosoft.com>\r\n"
+        f"To: <{SCHOOL}>\r\n"
+        "Subject: Undeliverable: Credenziali: il collegamento richiesto\r\n"
+        f"Date: {DATE}\r\n"
+        "Message-ID: <e7b1f0c2-ndr@AM0PR01MB1234.eurprd01.prod.exchangelabs.com>\r\n"
+        "X-MS-Exchange-Message-Is-Ndr:\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+    )
+    notice = "Il recapito a questi destinatari o gruppi non è riuscito:\r\n\r\n" + to + "\r\n"
+    status = (
+        "Reporting-MTA: dns;AM0PR01MB1234.eurprd01.prod.exchangelabs.com\r\n"
+        "Received-From-MTA: dns;AM0PR01MB1234.eurprd01.prod.exchangelabs.com\r\n\r\n"
+        f"Final-recipient: RFC822; {to}\r\n"
+        "Action: failed\r\n"
+        "Status: 5.1.10\r\n"
+        "Diagnostic-code: smtp;550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found\r\n"
+    )
+    return _dsn(head, notice, status, "text/rfc822-headers", original, to)
+
+
+def dsn_gmail(original: str, to: str = "mario.rossi@example.org") -> bytes:
+    head = (
+        "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\n"
+        f"To: {SCHOOL}\r\n"
+        "Subject: Delivery Status Notification (Failure)\r\n"
+        f"Date: {DATE}\r\n"
+        "Message-ID: <5f1a2b3c.gmail-dsn@mx.google.com>\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+    )
+    notice = "** Address not found **\r\n\r\nYour message wasn't delivered to " + to + ".\r\n"
+    status = (
+        "Reporting-MTA: dns; googlemail.com\r\n"
+        "Arrival-Date: Wed, 02 Sep 2026 08:00:01 -0700 (PDT)\r\n\r\n"
+        f"Final-Recipient: rfc822; {to}\r\n"
+        "Action: failed\r\n"
+        "Status: 5.1.1\r\n"
+        "Remote-MTA: dns; gmail-smtp-in.l.google.com. (142.250.1.27, the server for the\r\n"
+        " domain gmail.com.)\r\n"
+        "Diagnostic-Code: smtp; 550-5.1.1 The email account that you tried to reach does\r\n"
+        " not exist.\r\n"
+    )
+    return _dsn(head, notice, status, "message/rfc822-headers", original, to)

@@ -210,3 +210,81 @@ def test_too_many_arc_sets_are_not_verified(keys: Keys) -> None:
     assert check(raw, keys)[0] is False
     fewer = seal("microsoft.com", keys, "arc=pass; " + M365_PASS, m365(keys))
     assert check(fewer, keys) == (True, "arc-dmarc", ())
+
+
+# -- other providers: what their signatures prove --------------------------------------
+
+PROVIDERS = {
+    # name: (From, signing domain, selector, extra fields as the provider writes them, proven)
+    "outlook.com": (
+        "Mario Rossi <mario.rossi@outlook.com>",
+        "outlook.com",
+        "selector1",
+        (("X-MS-Exchange-Organization-AuthSource", "AM0EUR02FT010.eop-EUR02.prod.protection"),),
+        True,
+    ),
+    "icloud": (
+        "Mario Rossi <mario.rossi@icloud.com>",
+        "icloud.com",
+        "1a1hai",
+        (("X-Mailer", "iPhone Mail (21F90)"),),
+        True,
+    ),
+    "gmail": (
+        "Mario Rossi <mario.rossi@gmail.com>",
+        "gmail.com",
+        "20230601",
+        (("X-Google-Smtp-Source", "AGHT+IH0000"),),
+        True,
+    ),
+    "libero": (
+        "Mario Rossi <mario.rossi@libero.it>",
+        "libero.it",
+        "s2021",
+        (("X-CNFS-Analysis", "v=2.4 cv=0"),),
+        True,
+    ),
+    "virgilio_signed_by_libero": (
+        "Mario Rossi <mario.rossi@virgilio.it>",
+        "libero.it",
+        "s2021",
+        (("X-CNFS-Analysis", "v=2.4 cv=0"),),
+        False,  # another organizational domain: not aligned
+    ),
+    "aruba_hosted_domain": (
+        "Mario Rossi <mario.rossi@famigliarossi.it>",
+        "aruba.it",
+        "a1",
+        (("X-Sender", "mario.rossi@famigliarossi.it"),),
+        False,  # the hosting provider's signature does not prove the customer's domain
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+def test_provider_signatures_with_local_dkim(name: str, keys: Keys) -> None:
+    sender, domain, selector, extra, proven = PROVIDERS[name]
+    raw = pm.dkim_sign(pm.plain(sender=sender, extra=extra), domain, keys["sender"][0], selector)
+    auth = SenderAuthenticator(
+        "dmarc_or_dkim",
+        (),
+        verify_dkim=True,
+        dnsfunc=pm.dns_for({f"{selector}._domainkey.{domain}": keys["sender"][1]}),
+    )
+    verdict = auth.check(raw, parse_message(raw))
+    assert (verdict.authenticated, verdict.method) == (
+        (True, "dkim-local") if proven else (False, "none")
+    )
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+def test_provider_fields_written_by_the_sender_prove_nothing(name: str, keys: Keys) -> None:
+    """Unsigned, with the provider's own-looking fields and a forged pass: never proven."""
+    sender, domain, _selector, extra, _proven = PROVIDERS[name]
+    forged = (
+        ("Authentication-Results", f"mx.{domain}; dmarc=pass header.from={domain}"),
+        ("Authentication-Results", f"dkim=pass header.d={domain}; dmarc=pass header.from={domain}"),
+        ("ARC-Authentication-Results", f"i=1; mx.microsoft.com 1; dmarc=pass header.from={domain}"),
+    )
+    raw = pm.plain(sender=sender, extra=(*extra, *forged))
+    assert check(raw, keys, verify_dkim=True)[0] is False

@@ -1,5 +1,6 @@
 """Requests as real providers deliver them: gateway tags, spam flags, PEC envelopes and
-receipts (fixtures built in tests/support/provider_mail.py)."""
+receipts, HTML and quoted bodies, bounces of our replies (fixtures built in
+tests/support/provider_mail.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,18 @@ from dataclasses import replace
 
 import pytest
 
+from credmail.core.bounces import looks_like_report
 from credmail.core.classify import SubjectRules, classify_subject, default_rules
 from credmail.core.decide import decide
-from credmail.core.parse import parse_message
-from credmail.core.values import Facts, HoldForReview, Outcome, RequestKind, SendLink
+from credmail.core.parse import header_block, parse_message
+from credmail.core.values import (
+    Facts,
+    HoldForReview,
+    MarkBounced,
+    Outcome,
+    RequestKind,
+    SendLink,
+)
 from tests.support import provider_mail as pm
 from tests.unit.test_decide import facts_for
 
@@ -253,3 +262,41 @@ def test_body_patterns_stay_linear(body: str) -> None:
     own_text(html_text(body))
     own_text(body)
     assert time.process_time() - start < 1.0
+
+
+# -- 5. bounces of our own replies ------------------------------------------------------
+
+OUR_REPLY = "<r1.credmail@istitutostanga.edu.it>"
+DSNS = {"postfix": pm.dsn_postfix, "exchange": pm.dsn_exchange, "gmail": pm.dsn_gmail}
+
+
+@pytest.mark.parametrize("shape", sorted(DSNS))
+def test_dsn_names_the_original_reply(shape: str) -> None:
+    raw = DSNS[shape](OUR_REPLY)
+    assert looks_like_report(header_block(raw))
+    assert parse_message(raw).bounced_ids == (OUR_REPLY,)
+
+
+@pytest.mark.parametrize("shape", sorted(DSNS))
+def test_dsn_of_our_reply_is_automated_and_marks_the_reply(shape: str) -> None:
+    found = replace(facts(DSNS[shape](OUR_REPLY)), bounces_our_reply=True)
+    decision = decide(found)
+    assert decision.outcome is Outcome.AUTOMATED
+    assert "delivery_report" in decision.reasons
+    assert decision.actions == (MarkBounced((OUR_REPLY,)),)
+
+
+def test_dsn_of_someone_elses_mail_is_left_alone() -> None:
+    decision = decide(facts(pm.dsn_postfix("<other@example.org>")))
+    assert (decision.outcome, decision.actions) == (Outcome.IGNORED, ())
+
+
+def test_delayed_notice_is_not_a_bounce() -> None:
+    raw = pm.dsn_postfix(OUR_REPLY, action="delayed")
+    assert parse_message(raw).bounced_ids == ()
+
+
+def test_a_plain_message_quoting_our_id_is_not_a_bounce() -> None:
+    raw = pm.plain("Undelivered Mail Returned to Sender", body=f"Message-ID: {OUR_REPLY}\n")
+    assert not looks_like_report(header_block(raw))
+    assert parse_message(raw).bounced_ids == ()

@@ -17,6 +17,7 @@ from credmail.core.values import (
     Decision,
     Facts,
     HoldForReview,
+    MarkBounced,
     Outcome,
     Person,
     RequestKind,
@@ -130,11 +131,12 @@ def review_reasons(facts: Facts, resolution: Resolution) -> tuple[str, ...]:
 
 def decide(facts: Facts) -> Decision:
     """Decide what to do with one message. Pure: no I/O, no clock, no database."""
-    if not facts.classification.is_request:
+    if not facts.classification.is_request and not facts.bounces_our_reply:
         return Decision(Outcome.IGNORED)
     automated = automated_reasons(facts)
     if automated:
-        return Decision(Outcome.AUTOMATED, automated)
+        bounced = (MarkBounced(facts.mail.bounced_ids),) if facts.bounces_our_reply else ()
+        return Decision(Outcome.AUTOMATED, automated, bounced)
     resolution = resolve(facts)
     reasons = review_reasons(facts, resolution)
     action = None if reasons else _answer(facts, resolution)

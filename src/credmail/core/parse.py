@@ -25,6 +25,7 @@ from credmail.core.addresses import (
     mixes_confusable_scripts,
     normalize_address,
 )
+from credmail.core.bounces import bounced_message_ids
 from credmail.core.quoted import own_text, unquoted_html
 from credmail.core.values import InboundMail, PecEnvelope
 
@@ -82,6 +83,7 @@ def parse_message(raw: bytes) -> InboundMail:
         date_header=_safe_str(msg, "Date"),
         sender_as_written=_as_written(msg) if sender else "",
         html_text=_html_alternative(msg),
+        bounced_ids=bounced_message_ids(msg),
         spam_flagged=_spam_flagged(msg),
         pec=pec_envelope(msg),
     )

@@ -67,6 +67,7 @@ class InboundMail:
     date_header: str = ""
     sender_as_written: str = ""  # the From address before folding, for the exact match
     html_text: str = ""  # the HTML part's text when a plain part exists too
+    bounced_ids: tuple[str, ...] = ()  # a failure report's originals (core.bounces)
     spam_flagged: bool = False  # X-Spam-Flag: YES or X-Spam-Status: Yes
     pec: PecEnvelope | None = None  # the original inside a PEC provider's envelope
 
@@ -157,6 +158,7 @@ class Facts:
     today: date
     sender_auth: SenderAuth
     options: DecideOptions = DecideOptions()
+    bounces_our_reply: bool = False  # a failure report about a reply credmail sent
     address_key: Callable[[str], str | None] = normalize_address  # service injects IDNA 2008
 
 
@@ -189,7 +191,14 @@ class HoldForReview:
     reasons: tuple[str, ...]
 
 
-Action = SendLink | SendReply | HoldForReview
+@dataclass(frozen=True)
+class MarkBounced:
+    """Our replies with these Message-IDs did not arrive: mark them, tell the secretariat."""
+
+    message_ids: tuple[str, ...]
+
+
+Action = SendLink | SendReply | HoldForReview | MarkBounced
 
 
 @dataclass(frozen=True)

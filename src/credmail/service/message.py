@@ -27,6 +27,7 @@ from credmail.core.values import (
     HoldForReview,
     InboundMail,
     MailRef,
+    MarkBounced,
     Outcome,
     RequestKind,
     Role,
@@ -36,6 +37,7 @@ from credmail.core.values import (
 )
 from credmail.service.address_keys import exact_key
 from credmail.service.authentication import SenderAuthenticator
+from credmail.service.bounces import record_bounce
 from credmail.service.limiting import RateLimiter
 from credmail.service.outgoing import Mailer
 from credmail.service.ports import LedgerEntry, ReviewItem, UnitOfWork, UnitOfWorkFactory
@@ -160,6 +162,7 @@ class MessageProcessor:
             sender_auth=sender_auth,
             options=self.policy.options,
             address_key=exact_key,
+            bounces_our_reply=uow.outbox.knows_message_id(mail.bounced_ids),
         )
 
     def _apply(
@@ -172,7 +175,9 @@ class MessageProcessor:
         now: datetime,
     ) -> None:
         for action in decision.actions:
-            if isinstance(action, HoldForReview):
+            if isinstance(action, MarkBounced):
+                record_bounce(uow, action, now)
+            elif isinstance(action, HoldForReview):
                 item = _review_item(facts.mail, facts.classification.kind, action.reasons, raw, now)
                 uow.review.add(item, ledger_id)
             else:
