@@ -149,6 +149,7 @@ def test_provider_shapes_end_to_end(
     shown = app.review.show(pec_item.id)
     assert shown.headers["PEC-From"] == "mario.rossi@example.org"
     assert "padre di Luca" in shown.text
+    assert [c.person.username for c in shown.people] == ["G1001"]  # the original's sender
 
     # 5. the reply to the tagged request bounces; someone else's bounce is left alone
     reply_id = str(sent[ids["tagged"]]["Message-ID"]).strip()
@@ -184,3 +185,17 @@ def test_bounced_replies_can_be_listed() -> None:
     from credmail.cli import _parser
 
     assert _parser().parse_args(["outbox", "list", "--status", "bounced"]).status == "bounced"
+
+
+def test_stripped_gateway_tags_are_recorded_in_the_log(
+    dovecot: Dovecot, smtp: SmtpServer, sqlite_url: str, keys: Keys
+) -> None:
+    from structlog.testing import capture_logs
+
+    app = app_for(dovecot, smtp, sqlite_url, keys)
+    dovecot.append(pm.plain("[EXT] [EXTERNAL] Richiesta credenziali", extra=trusted()))
+    with capture_logs() as logs:
+        run_once(app)
+    (handled,) = [e for e in logs if e["event"] == "message.handled"]
+    assert handled["outcome"] == "answered"
+    assert handled["ignored_subject_tags"] == ["[ext]", "[external]"]

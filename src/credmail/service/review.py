@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from credmail.core.parse import parse_message
 from credmail.core.recipients import link_kind, matching, recipients, request_kind_of
-from credmail.core.values import Person, SendLink, SendReply
+from credmail.core.values import PecEnvelope, Person, SendLink, SendReply
 from credmail.service.address_keys import exact_key
 from credmail.service.outgoing import Mailer
 from credmail.service.pipeline import Clock
@@ -84,9 +84,11 @@ class ReviewDesk:
     def show(self, item_id: int) -> ReviewDetail:
         with self.uow(read_only=True) as uow:
             item = self._item(uow, item_id)
-            people = uow.directory.people_with_address(item.sender) if item.sender else []
+            pec = parse_message(item.raw).pec if item.raw else None
+            sender = pec.sender if pec and pec.sender else item.sender  # PEC: the original's
+            people = uow.directory.people_with_address(sender) if sender else []
             candidates = [_candidate(uow, person) for person in people]
-        headers, text = _with_pec(item.raw or b"", *_summary(item.raw or b""))
+        headers, text = _with_pec(pec, *_summary(item.raw or b""))
         return ReviewDetail(item, headers, text, candidates)
 
     def approve(
@@ -229,9 +231,10 @@ def _summary(raw: bytes) -> tuple[dict[str, str], str]:
     return headers, str(text)[:4000]
 
 
-def _with_pec(raw: bytes, headers: dict[str, str], text: str) -> tuple[dict[str, str], str]:
+def _with_pec(
+    pec: PecEnvelope | None, headers: dict[str, str], text: str
+) -> tuple[dict[str, str], str]:
     """For a PEC envelope: the original's sender, subject and text (never answered)."""
-    pec = parse_message(raw).pec
     if pec is None:
         return headers, text
     headers = {**headers, "PEC-From": pec.sender or "(illeggibile)", "PEC-Subject": pec.subject}
