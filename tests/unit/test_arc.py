@@ -288,3 +288,33 @@ def test_provider_fields_written_by_the_sender_prove_nothing(name: str, keys: Ke
     )
     raw = pm.plain(sender=sender, extra=(*extra, *forged))
     assert check(raw, keys, verify_dkim=True)[0] is False
+
+
+def test_arc_dns_has_one_budget_for_the_whole_chain(
+    keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow DNS cannot hold a message longer than MAX_ARC_SECONDS: once the budget is
+    spent no key is found and the chain proves nothing."""
+    from credmail.service import arc
+
+    clock = [0.0]
+    monkeypatch.setattr(arc.time, "monotonic", lambda: clock[0])
+    served = pm.dns_for(records(keys))
+    timeouts: list[float] = []
+
+    def slow(name: bytes, timeout: float = 5) -> bytes | None:
+        timeouts.append(timeout)
+        clock[0] += 10.0  # each lookup takes 10 s
+        return served(name)
+
+    raw = seal("microsoft.com", keys, "arc=pass; " + M365_PASS, m365(keys))
+    auth = SenderAuthenticator(
+        "dmarc_or_dkim", (), dnsfunc=slow, trusted_arc_sealers=("microsoft.com",)
+    )
+    assert auth.check(raw, parse_message(raw)).authenticated is False
+    assert len(timeouts) == 2 and timeouts[1] <= arc.MAX_ARC_SECONDS - 10.0
+    clock[0] = 0.0
+    fast = SenderAuthenticator(
+        "dmarc_or_dkim", (), dnsfunc=served, trusted_arc_sealers=("microsoft.com",)
+    )
+    assert fast.check(raw, parse_message(raw)).authenticated is True
