@@ -228,7 +228,11 @@ def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
         own.add(normalize_address(mailbox.username))
     return Policy(
         rules=SubjectRules.build(
-            classify.student_phrases, classify.adult_phrases, classify.reply_prefixes
+            classify.student_phrases,
+            classify.adult_phrases,
+            classify.reply_prefixes,
+            classify.ignored_subject_tags,
+            classify.spam_subject_tags,
         ),
         own_addresses=frozenset(own),
         folders={
@@ -252,7 +256,11 @@ def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
 def _authenticator(settings: Settings) -> SenderAuthenticator:
     auth = settings.auth
     return sender_authenticator(
-        auth.require, auth.trusted_authserv_ids, auth.verify_dkim, auth.dns_timeout_seconds
+        auth.require,
+        auth.trusted_authserv_ids,
+        auth.verify_dkim,
+        auth.dns_timeout_seconds,
+        trusted_arc_sealers=auth.trusted_arc_sealers,
     )
 
 

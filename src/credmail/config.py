@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from credmail.core.addresses import AddressError, is_loopback_host, normalize_address
 from credmail.core.classify import (
     DEFAULT_ADULT_PHRASES,
+    DEFAULT_IGNORED_SUBJECT_TAGS,
     DEFAULT_REPLY_PREFIXES,
+    DEFAULT_SPAM_SUBJECT_TAGS,
     DEFAULT_STUDENT_PHRASES,
 )
 
@@ -203,6 +205,8 @@ class ClassifySettings(Section):
     student_phrases: tuple[str, ...] = DEFAULT_STUDENT_PHRASES
     adult_phrases: tuple[str, ...] = DEFAULT_ADULT_PHRASES
     reply_prefixes: tuple[str, ...] = DEFAULT_REPLY_PREFIXES
+    ignored_subject_tags: tuple[str, ...] = DEFAULT_IGNORED_SUBJECT_TAGS
+    spam_subject_tags: tuple[str, ...] = DEFAULT_SPAM_SUBJECT_TAGS
 
 
 class RepliesSettings(Section):
@@ -219,6 +223,7 @@ class RepliesSettings(Section):
 class AuthSettings(Section):
     require: Literal["dmarc_or_dkim", "off"] = "dmarc_or_dkim"
     trusted_authserv_ids: tuple[str, ...] = ()
+    trusted_arc_sealers: tuple[str, ...] = ()
     verify_dkim: bool = False
     dns_timeout_seconds: float = Field(default=5, gt=0)
     review_encoded_display_names: bool | None = None  # deprecated and ignored (README)

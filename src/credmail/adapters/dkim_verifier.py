@@ -12,6 +12,7 @@ from email.headerregistry import Address
 
 import structlog
 
+from credmail.adapters.arc_verifier import ArcVerifier
 from credmail.core.addresses import AddressError, normalize_address
 from credmail.service.authentication import SenderAuthenticator, aligned
 
@@ -105,7 +106,10 @@ def sender_authenticator(
     verify_dkim: bool = False,
     dns_timeout: float = 5,
     dnsfunc: DnsLookup | None = None,
+    trusted_arc_sealers: Sequence[str] = (),
 ) -> SenderAuthenticator:
-    """The authenticator as configured: local DKIM only when the school verifies it itself."""
+    """The authenticator as configured: ARC only with trusted sealers, local DKIM only when
+    the school verifies it itself."""
     dkim = LocalDkimVerifier(dns_timeout, dnsfunc) if verify_dkim else None
-    return SenderAuthenticator(require, trusted_authserv_ids, dkim)
+    arc = ArcVerifier(trusted_arc_sealers, dns_timeout, dnsfunc) if trusted_arc_sealers else None
+    return SenderAuthenticator(require, trusted_authserv_ids, dkim, arc)

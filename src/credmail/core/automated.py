@@ -39,6 +39,11 @@ def _robot_sender(facts: Facts) -> bool:
     return local in _ROBOT_LOCAL_PARTS or local.startswith("owner-") or local.endswith("-request")
 
 
+def _pec_receipt(facts: Facts) -> bool:
+    """A PEC provider's receipt (accettazione, consegna, ...): by its field or its subject."""
+    return bool(_header(facts, "x-ricevuta")) or facts.classification.pec == "receipt"
+
+
 AutomatedRule = tuple[str, Callable[[Facts], bool]]
 
 AUTOMATED_RULES: tuple[AutomatedRule, ...] = (
@@ -47,6 +52,7 @@ AUTOMATED_RULES: tuple[AutomatedRule, ...] = (
     ("list_header", _list_header),
     ("autoreply_header", _autoreply_header),
     ("delivery_report", lambda facts: facts.mail.is_delivery_report),
+    ("pec_receipt", _pec_receipt),
     ("null_sender", _null_sender),
     ("robot_sender", _robot_sender),
     ("own_address", lambda facts: facts.mail.sender in facts.own_addresses),

@@ -17,6 +17,7 @@ from credmail.core.values import (
     Decision,
     Facts,
     HoldForReview,
+    MarkBounced,
     Outcome,
     Person,
     RequestKind,
@@ -61,9 +62,12 @@ def _resolve_student(facts: Facts) -> Resolution:
 def _pick(candidates: tuple[Person, ...], facts: Facts, *, first_names: bool) -> Person | None:
     if len(candidates) == 1:
         return candidates[0]
-    text = f"{facts.classification.rest}\n{facts.mail.text}"
-    named = named_people(text, candidates, first_names=first_names)
-    return named[0] if len(named) == 1 else None
+    for body in (facts.mail.text, facts.mail.html_text):  # the plain part wins
+        text = f"{facts.classification.rest}\n{body}"
+        named = named_people(text, candidates, first_names=first_names)
+        if named:
+            return named[0] if len(named) == 1 else None
+    return None
 
 
 ReviewRule = tuple[str, Callable[[Facts, Resolution], bool]]
@@ -105,7 +109,10 @@ REVIEW_RULES: tuple[ReviewRule, ...] = (
     ("confusable_domain", _from_problem("confusable_domain")),
     ("auth_results_conflict", _auth_problem("auth_results_conflict")),
     ("auth_results_unparseable", _auth_problem("auth_results_unparseable")),
+    ("auth_results_unattributed", _auth_problem("auth_results_unattributed")),
     ("unauthenticated_sender", lambda facts, _: not facts.sender_auth.authenticated),
+    ("spam_flagged", lambda f, _: f.classification.spam_tag or f.mail.spam_flagged),
+    ("pec_envelope", lambda f, _: f.classification.pec == "envelope" or f.mail.pec is not None),
     ("malformed_subject", lambda facts, _: bool(facts.mail.subject_problems)),
     ("reply_prefix", lambda facts, _: facts.classification.reply_prefix),
     ("unknown_sender", lambda f, _: f.mail.sender is not None and not f.people_on_file),
@@ -124,11 +131,12 @@ def review_reasons(facts: Facts, resolution: Resolution) -> tuple[str, ...]:
 
 def decide(facts: Facts) -> Decision:
     """Decide what to do with one message. Pure: no I/O, no clock, no database."""
-    if not facts.classification.is_request:
+    if not facts.classification.is_request and not facts.bounces_our_reply:
         return Decision(Outcome.IGNORED)
     automated = automated_reasons(facts)
     if automated:
-        return Decision(Outcome.AUTOMATED, automated)
+        bounced = (MarkBounced(facts.mail.bounced_ids),) if facts.bounces_our_reply else ()
+        return Decision(Outcome.AUTOMATED, automated, bounced)
     resolution = resolve(facts)
     reasons = review_reasons(facts, resolution)
     action = None if reasons else _answer(facts, resolution)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import email
 import email.errors
 import email.policy
+import html
 import re
 import unicodedata
 from email.header import decode_header, make_header
@@ -25,7 +26,9 @@ from credmail.core.addresses import (
     mixes_confusable_scripts,
     normalize_address,
 )
-from credmail.core.values import InboundMail
+from credmail.core.bounces import bounced_message_ids
+from credmail.core.quoted import own_text, unquoted_html
+from credmail.core.values import InboundMail, PecEnvelope
 
 AUTOMATION_HEADERS = (
     "auto-submitted",
@@ -34,6 +37,7 @@ AUTOMATION_HEADERS = (
     "x-autorespond",
     "x-auto-response-suppress",
     "return-path",
+    "x-ricevuta",
 )
 _MSGID = re.compile(r"<[^<>\s]+>")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
@@ -54,6 +58,7 @@ _CONTAINER = re.compile(rb"^content-type:[ \t]*(?:\r?\n[ \t]+)?(?:multipart|mess
 _CONTENT_FIELD = re.compile(rb"^content-[!-9;-~]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.I | re.M)
 _FIELD_LINE = re.compile(rb"[!-9;-~]+:")
 _TAG = re.compile(r"<[^<>]*>")  # cannot span a '<': linear
+_BLOCK_TAG = re.compile(r"</?(?:br|p|div|tr|li|hr|h[1-6]|table)\b[^<>]*>", re.I)  # linear
 _MAX_TEXT = 20_000
 _MAX_HTML = 200_000
 MAX_FIELD_BYTES = 16_384
@@ -86,7 +91,40 @@ def parse_message(raw: bytes) -> InboundMail:
         automation_headers=_automation(msg),
         is_delivery_report=msg.get_content_type() == "multipart/report",
         sender_as_written=_as_written(msg) if sender else "",
+        html_text=_html_alternative(msg),
+        bounced_ids=bounced_message_ids(msg),
+        spam_flagged=_spam_flagged(msg),
+        pec=pec_envelope(msg),
     )
+
+
+def _spam_flagged(msg: EmailMessage) -> bool:
+    """A spam filter marked the message (X-Spam-Flag: YES, X-Spam-Status: Yes, ...)."""
+    flags = _raw_values(msg, "X-Spam-Flag")
+    status = _raw_values(msg, "X-Spam-Status")
+    return any(value.strip().lower() == "yes" for value in flags) or any(
+        value.strip().lower().startswith("yes") for value in status
+    )
+
+
+def pec_envelope(msg: EmailMessage) -> PecEnvelope | None:
+    """The original inside a PEC provider's envelope (X-Trasporto: posta-certificata),
+    read from its message/rfc822 part (postacert.eml); None for any other message."""
+    transport = [v.strip().lower() for v in _raw_values(msg, "X-Trasporto")]
+    if "posta-certificata" not in transport:
+        return None
+    for part in msg.walk():
+        if part.get_content_type() != "message/rfc822":
+            continue
+        try:
+            inner = part.get_payload(0)
+        except (IndexError, TypeError):
+            continue
+        if isinstance(inner, EmailMessage):
+            sender, _, _ = _sender(inner)
+            subject, _ = _subject(inner)
+            return PecEnvelope(sender, subject, _text(inner))
+    return PecEnvelope(None, "", "")
 
 
 def _as_written(msg: EmailMessage) -> str:
@@ -361,8 +399,22 @@ def _automation(msg: EmailMessage) -> tuple[tuple[str, str], ...]:
 
 
 def _text(msg: EmailMessage) -> str:
+    """The writer's own text: the plain part, else the HTML part's text."""
+    return _part_text(msg, ("plain", "html"))
+
+
+def _html_alternative(msg: EmailMessage) -> str:
+    """The HTML part's own text when a plain part exists too (multipart/alternative)."""
     try:
-        part = msg.get_body(preferencelist=("plain", "html"))
+        plain, html = msg.get_body(("plain",)), msg.get_body(("html",))
+    except Exception:
+        return ""
+    return _part_text(msg, ("html",)) if plain is not None and html is not None else ""
+
+
+def _part_text(msg: EmailMessage, preference: tuple[str, ...]) -> str:
+    try:
+        part = msg.get_body(preferencelist=preference)
         if part is None:
             return ""
         content = part.get_content()
@@ -371,5 +423,13 @@ def _text(msg: EmailMessage) -> str:
     if not isinstance(content, str):
         return ""
     if part.get_content_type() == "text/html":
-        content = _TAG.sub(" ", content[:_MAX_HTML])
-    return _clean(content[:_MAX_TEXT])
+        content = html_text(content)
+    return own_text(_clean(content[:_MAX_TEXT]))
+
+
+def html_text(content: str) -> str:
+    """The text of an HTML body (never rendered): up to its first quotation, block
+    elements as line breaks, other tags removed, character references decoded."""
+    content = unquoted_html(content[:_MAX_HTML])
+    content = _TAG.sub(" ", _BLOCK_TAG.sub("\n", content))
+    return html.unescape(content)

@@ -65,6 +65,24 @@ class InboundMail:
     automation_headers: tuple[tuple[str, str], ...]
     is_delivery_report: bool
     sender_as_written: str = ""  # the From address before folding, for the exact match
+    html_text: str = ""  # the HTML part's text when a plain part exists too
+    bounced_ids: tuple[str, ...] = ()  # a failure report's originals (core.bounces)
+    spam_flagged: bool = False  # X-Spam-Flag: YES or X-Spam-Status: Yes
+    pec: PecEnvelope | None = None  # the original inside a PEC provider's envelope
+
+    @property
+    def classified_subject(self) -> str:
+        """The subject to classify: a PEC envelope's original subject, else the Subject."""
+        return self.pec.subject if self.pec and self.pec.subject else self.subject
+
+
+@dataclass(frozen=True)
+class PecEnvelope:
+    """The original message a PEC provider wrapped (postacert.eml): shown, never answered."""
+
+    sender: str | None
+    subject: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -75,6 +93,9 @@ class Classification:
     is_request: bool
     reply_prefix: bool = False
     rest: str = ""
+    ignored_tags: tuple[str, ...] = ()  # gateway tags stripped before matching, as written
+    spam_tag: bool = False
+    pec: str | None = None  # "envelope" or "receipt" when the subject says so
 
 
 @dataclass(frozen=True)
@@ -136,6 +157,7 @@ class Facts:
     today: date
     sender_auth: SenderAuth
     options: DecideOptions = DecideOptions()
+    bounces_our_reply: bool = False  # a failure report about a reply credmail sent
     address_key: Callable[[str], str | None] = normalize_address  # service injects IDNA 2008
 
 
@@ -168,7 +190,14 @@ class HoldForReview:
     reasons: tuple[str, ...]
 
 
-Action = SendLink | SendReply | HoldForReview
+@dataclass(frozen=True)
+class MarkBounced:
+    """Our replies with these Message-IDs did not arrive: mark them, tell the secretariat."""
+
+    message_ids: tuple[str, ...]
+
+
+Action = SendLink | SendReply | HoldForReview | MarkBounced
 
 
 @dataclass(frozen=True)

@@ -266,7 +266,7 @@ def _outbox_commands(sub: Any) -> None:
         dest="outbox_command", required=True
     )
     listing = outbox.add_parser("list", help="pending, sent and failed mail")
-    listing.add_argument("--status", choices=["pending", "sent", "failed"])
+    listing.add_argument("--status", choices=["pending", "sent", "failed", "bounced"])
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_outbox_list)
     retry = outbox.add_parser(

@@ -17,7 +17,7 @@ from publicsuffixlist import PublicSuffixList
 
 from credmail.core.parse import MAX_HEADER_BYTES, header_block
 from credmail.core.values import InboundMail, SenderAuth
-from credmail.service.ports import DkimVerifier
+from credmail.service.ports import ArcResults, DkimVerifier
 
 _PSL = PublicSuffixList()
 
@@ -40,10 +40,12 @@ class SenderAuthenticator:
         require: str,
         trusted_authserv_ids: Sequence[str],
         dkim: DkimVerifier | None = None,
+        arc: ArcResults | None = None,
     ) -> None:
         self.require = require
         self.trusted = {authserv.lower() for authserv in trusted_authserv_ids}
         self.dkim = dkim
+        self.arc = arc
 
     def check(self, raw: bytes, mail: InboundMail) -> SenderAuth:
         if self.require == "off":
@@ -59,9 +61,14 @@ class SenderAuthenticator:
         if fields:
             method = _method(fields[0], from_domain)
             return SenderAuth(method is not None, method or "none")
+        sealed = self.arc.trusted_results(raw) if self.arc is not None else None
+        method = _method(sealed, from_domain) if sealed is not None else None
+        if method is not None:
+            return SenderAuth(True, f"arc-{method}")
         if self.dkim is not None and self.dkim.verify(raw, mail.sender):
             return SenderAuth(True, "dkim-local")
-        return SenderAuth(False)
+        unattributed = ("auth_results_unattributed",) if unattributed_results(raw) else ()
+        return SenderAuth(False, problems=unattributed)
 
     def _trusted_fields(
         self, raw: bytes
@@ -103,3 +110,16 @@ def _prop(
         if prop.type == kind and prop.name == name:
             return str(prop.value).lower().rstrip(".")
     return None
+
+
+def unattributed_results(raw: bytes) -> bool:
+    """An Authentication-Results field whose first element is a result, not an authserv-id
+    (what Exchange Online writes): `spf=pass (...) smtp.mailfrom=...; dkim=pass ...`.
+    Anyone can write one, so it is only reported (`auth_results_unattributed`)."""
+    head = header_block(raw)[:MAX_HEADER_BYTES]
+    fields = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+    for value in fields.get_all("Authentication-Results") or []:
+        first = " ".join(str(value).split()).split(";", 1)[0]
+        if "=" in first.split("(", 1)[0]:
+            return True
+    return False

@@ -27,6 +27,7 @@ from credmail.core.values import (
     HoldForReview,
     InboundMail,
     MailRef,
+    MarkBounced,
     Outcome,
     RequestKind,
     Role,
@@ -36,6 +37,7 @@ from credmail.core.values import (
 )
 from credmail.service.address_keys import exact_key
 from credmail.service.authentication import SenderAuthenticator
+from credmail.service.bounces import record_bounce
 from credmail.service.limiting import RateLimiter
 from credmail.service.outbox.queue import Mailer
 from credmail.service.ports import (
@@ -135,7 +137,7 @@ class MessageProcessor:
             self._apply(uow, decision, facts, raw, ledger_id, now)
             uow.attempts.clear(ref)
             uow.commit()
-        self._log_decision(ref, mail, decision)
+        self._log_decision(ref, mail, decision, facts.classification.ignored_tags)
         if any(isinstance(a, SendLink | SendReply) for a in decision.actions):
             self.on_outbox()
         return LedgerEntry(
@@ -171,7 +173,7 @@ class MessageProcessor:
         students = uow.directory.students_of(guardians) if guardians else []
         return Facts(
             mail=mail,
-            classification=classify_subject(mail.subject, self.policy.rules),
+            classification=classify_subject(mail.classified_subject, self.policy.rules),
             own_addresses=self.policy.own_addresses,
             references_our_mail=uow.outbox.knows_message_id(mail.in_reply_to + mail.references),
             people_on_file=tuple(people),
@@ -180,6 +182,7 @@ class MessageProcessor:
             sender_auth=sender_auth,
             options=self.policy.options,
             address_key=exact_key,
+            bounces_our_reply=uow.outbox.knows_message_id(mail.bounced_ids),
         )
 
     def _apply(
@@ -192,7 +195,9 @@ class MessageProcessor:
         now: datetime,
     ) -> None:
         for action in decision.actions:
-            if isinstance(action, HoldForReview):
+            if isinstance(action, MarkBounced):
+                record_bounce(uow, action, now)
+            elif isinstance(action, HoldForReview):
                 item = _review_item(facts.mail, facts.classification.kind, action.reasons, raw, now)
                 uow.review.add(item, ledger_id)
             else:
@@ -242,7 +247,9 @@ class MessageProcessor:
             source_key=ref.key,
         )
 
-    def _log_decision(self, ref: MailRef, mail: InboundMail, decision: Decision) -> None:
+    def _log_decision(
+        self, ref: MailRef, mail: InboundMail, decision: Decision, tags: tuple[str, ...] = ()
+    ) -> None:
         self.log.info(
             "message.handled",
             key=ref.key,
@@ -250,6 +257,7 @@ class MessageProcessor:
             reasons=list(decision.reasons),
             actions=[type(a).__name__ for a in decision.actions],
             sender=self.tag(mail.sender),
+            ignored_subject_tags=list(tags),
         )
 
 

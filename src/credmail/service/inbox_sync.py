@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from credmail.core.bounces import looks_like_report
 from credmail.core.classify import classify_subject
 from credmail.core.parse import quick_subject
 from credmail.core.values import MailRef, Outcome
@@ -168,7 +169,7 @@ class Pipeline:
     ) -> bool:
         """Handle one scanned batch; True when asked to stop."""
         stats.scanned += len(refs)
-        requests = [ref for ref in refs if self._looks_like_request(ref)]
+        requests = [r for r in refs if self._looks_like_request(r) or looks_like_report(r.header)]
         with self.uow(read_only=True) as uow:
             known = uow.ledger.find_many(requests)
         moves = [(ref, known[ref.key]) for ref in requests if ref.key in known]

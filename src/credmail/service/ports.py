@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from credmail.core.values import MailRef, Person, Role
 
 if TYPE_CHECKING:
+    import authres
+
     from credmail.service.directory_csv import DirectoryRecord
 
 Clock = Callable[[], datetime]
@@ -52,6 +54,14 @@ class DkimVerifier(Protocol):
 
     def verify(self, raw: bytes, sender: str) -> bool:
         """A valid signature, aligned with `sender`'s domain, covering exactly that From."""
+
+
+class ArcResults(Protocol):
+    """ARC verification (DNS): the results a trusted sealer vouches for."""
+
+    def trusted_results(self, raw: bytes) -> authres.AuthenticationResultsHeader | None:
+        """The highest ARC-Authentication-Results of a passing chain sealed by a trusted
+        domain, or None."""
 
 
 @dataclass(frozen=True)
@@ -102,11 +112,12 @@ class ReviewStatus(StrEnum):
 
 
 class OutboxStatus(StrEnum):
-    """A queued mail: still to send (or retry), sent, or given up."""
+    """A queued mail: still to send (or retry), sent, given up, or bounced after sending."""
 
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    BOUNCED = "bounced"
 
 
 class TokenState(StrEnum):
@@ -268,6 +279,7 @@ class OutboxDispatch(Protocol):
     def mark_sent(self, entry_id: int, now: datetime) -> None: ...
     def mark_retry(self, entry_id: int, error: str, next_at: datetime) -> None: ...
     def mark_failed(self, entry_id: int, error: str) -> None: ...
+    def mark_bounced(self, message_ids: Sequence[str]) -> list[OutboxEntry]: ...
     def delivery_state(self) -> DeliveryState: ...
     def pause(self, now: datetime, reason: str) -> None: ...
     def resume(self) -> bool: ...

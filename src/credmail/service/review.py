@@ -9,8 +9,9 @@ from email.message import EmailMessage
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from credmail.core.parse import parse_message
 from credmail.core.recipients import link_kind, matching, recipients, request_kind_of
-from credmail.core.values import Person, SendLink, SendReply
+from credmail.core.values import PecEnvelope, Person, SendLink, SendReply
 from credmail.service.address_keys import exact_key
 from credmail.service.outbox.queue import Mailer
 from credmail.service.ports import Clock, ReviewItem, ReviewStatus, UnitOfWork, UnitOfWorkFactory
@@ -82,9 +83,11 @@ class ReviewDesk:
     def show(self, item_id: int) -> ReviewDetail:
         with self.uow(read_only=True) as uow:
             item = self._item(uow, item_id)
-            people = uow.directory.people_with_address(item.sender) if item.sender else []
+            pec = parse_message(item.raw).pec if item.raw else None
+            sender = pec.sender if pec and pec.sender else item.sender  # PEC: the original's
+            people = uow.directory.people_with_address(sender) if sender else []
             candidates = [_candidate(uow, person) for person in people]
-        headers, text = _summary(item.raw or b"")
+        headers, text = _with_pec(pec, *_summary(item.raw or b""))
         return ReviewDetail(item, headers, text, candidates)
 
     def approve(
@@ -229,6 +232,16 @@ def _summary(raw: bytes) -> tuple[dict[str, str], str]:
     return headers, str(text)[:4000]
 
 
+def _with_pec(
+    pec: PecEnvelope | None, headers: dict[str, str], text: str
+) -> tuple[dict[str, str], str]:
+    """For a PEC envelope: the original's sender, subject and text (never answered)."""
+    if pec is None:
+        return headers, text
+    headers = {**headers, "PEC-From": pec.sender or "(illeggibile)", "PEC-Subject": pec.subject}
+    return headers, (pec.text or text)[:4000]
+
+
 def fmt_time(moment: datetime, timezone: ZoneInfo) -> str:
     return moment.astimezone(timezone).strftime("%d/%m/%Y %H:%M")
 
@@ -267,6 +280,16 @@ REASON_LABELS = {
     "circuit_breaker": "limite orario globale raggiunto: invii sospesi",
     "undecided": "nessuna regola ha permesso una risposta automatica",
     "raw_truncated": "messaggio conservato solo in parte (intestazioni e inizio del testo)",
+    "spam_flagged": "il filtro antispam ha segnalato il messaggio come possibile spam",
+    "pec_envelope": (
+        "messaggio di posta certificata (PEC): controllare il mittente originale; "
+        "non si risponde automaticamente"
+    ),
+    "auth_results_unattributed": (
+        "un'intestazione Authentication-Results senza server di origine (es. Microsoft 365): "
+        "non prova nulla"
+    ),
+    "reply_bounced": "la risposta inviata non è stata consegnata: la famiglia non ha il link",
 }
 
 
@@ -290,6 +313,8 @@ HEADER_LABELS = {
     "Date": "Data",
     "Reply-To": "Rispondere a",
     "Message-ID": "Message-ID",
+    "PEC-From": "Mittente originale (PEC, da verificare)",
+    "PEC-Subject": "Oggetto originale (PEC)",
 }
 ROLE_LABELS = {
     "student": "studente",

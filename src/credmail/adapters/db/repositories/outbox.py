@@ -209,6 +209,19 @@ class SqlOutbox:
         )
         return self.session.scalar(query)
 
+    def mark_bounced(self, message_ids: Sequence[str]) -> list[OutboxEntry]:
+        """Sent rows with these Message-IDs become `bounced`; returns those that changed."""
+        if not message_ids:
+            return []
+        query = select(OutboxRow).where(
+            OutboxRow.message_id.in_(list(message_ids)), OutboxRow.status == OutboxStatus.SENT
+        )
+        rows = list(self.session.scalars(query.with_for_update()))
+        for row in rows:
+            row.status = OutboxStatus.BOUNCED
+        self.session.flush()
+        return [_outbox_entry(row) for row in rows]
+
     def _state(self) -> DeliveryStateRow:
         row = self.session.get(DeliveryStateRow, 1)
         if row is None:

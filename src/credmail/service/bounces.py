@@ -1,0 +1,37 @@
+"""Bounces of our own replies: the outbox row becomes `bounced` and the secretariat gets a
+review item `reply_bounced`, linked to the original request, so it knows the family
+never got the link.
+
+Only a reply credmail marked sent can bounce, once: a repeated or forged report about
+the same reply changes nothing. The review item holds no copy of the report (a returned
+`message/rfc822` part would carry the link itself), only which reply it was.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from credmail.core.addresses import AddressError, normalize_address
+from credmail.core.values import MarkBounced, RequestKind
+from credmail.service.ports import OutboxEntry, ReviewItem, UnitOfWork
+
+REASON = "reply_bounced"
+
+
+def record_bounce(uow: UnitOfWork, action: MarkBounced, now: datetime) -> int:
+    """Mark the sent replies the report names as bounced; one review item each."""
+    entries = uow.outbox.mark_bounced(action.message_ids)
+    for entry in entries:
+        uow.review.add(_bounced_item(entry, now), entry.ledger_id)
+    return len(entries)
+
+
+def _bounced_item(entry: OutboxEntry, now: datetime) -> ReviewItem:
+    try:
+        key = normalize_address(entry.recipient) if entry.recipient else None
+    except AddressError:
+        key = None
+    subject = f"Risposta non consegnata ({entry.template}, outbox #{entry.id})"
+    return ReviewItem(
+        0, now, "pending", RequestKind.UNKNOWN, key, entry.message_id, subject, (REASON,), None
+    )
