@@ -7,6 +7,7 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 
@@ -93,27 +94,19 @@ class SmtpSender:
         return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
 
     def _client(self) -> aiosmtplib.SMTP:
-        context = self._tls_context if self.security != "none" else None
+        sign_in: dict[str, Any] = {"username": self.username or None}
         if self.tokens is not None:
-            return aiosmtplib.SMTP(
-                hostname=self.host,
-                port=self.port,
-                use_tls=self.security == "tls",
-                start_tls=self.security == "starttls",
-                tls_context=context,
-                timeout=self.timeout,
-                username=self.username,
-                oauth_token_generator=self.tokens.access_token,
-            )
+            sign_in = {"username": self.username, "oauth_token_generator": self.tokens.access_token}
+        elif self.username:
+            sign_in["password"] = self.password
         return aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
             use_tls=self.security == "tls",
             start_tls=self.security == "starttls",
-            tls_context=context,
+            tls_context=self._tls_context if self.security != "none" else None,
             timeout=self.timeout,
-            username=self.username or None,
-            password=self.password if self.username else None,
+            **sign_in,
         )
 
     @asynccontextmanager
