@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 EXIT_CONFIG = 2
 EXIT_USAGE = 64
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `| head`
 
 
 # Only these commands sign in to IMAP or SMTP (and so read the mail password files).
@@ -74,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from credmail.entrypoints.demo import run_demo
 
         return int(run_demo(args.workdir, keep=args.keep))
+    if config_path(args.config) is None and not _env_settings():
+        print(f"credmail: {NO_CONFIG}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         settings = load_settings(config_path(args.config))
         if args.command in CONNECTING:
@@ -92,6 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"credmail: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except BrokenPipeError:
+        return _reader_gone()
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if _is_desk_error(exc):
             print(f"credmail: {exc}", file=sys.stderr)
@@ -99,6 +109,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _expected_failure(exc, settings)
     finally:
         context.close()
+
+
+NO_CONFIG = "no configuration file: give --config FILE or set CREDMAIL_CONFIG"
+
+
+def _env_settings() -> bool:
+    """Settings given only through CREDMAIL_SECTION__KEY variables (containers, tests)."""
+    return any(
+        name.startswith("CREDMAIL_") and name != "CREDMAIL_CONFIG" and value
+        for name, value in os.environ.items()
+    )
+
+
+def _reader_gone() -> int:
+    """Standard output was closed (`| head`): stop quietly, like a command killed by SIGPIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the flush at exit must not fail again
+    except (OSError, ValueError, AttributeError):
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def _expected_failure(exc: Exception, settings: Settings) -> int:
@@ -189,7 +220,7 @@ def _directory_commands(sub: Any) -> None:
         dest="directory_command", required=True
     )
     imp = directory.add_parser("import", help="upsert people from a CSV file")
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=Path, help="the CSV file, or - for standard input")
     imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
     imp.add_argument("--prune", action="store_true", help="remove people missing from the file")
     imp.add_argument("--force", action="store_true", help="prune beyond directory.max_prune_share")
@@ -243,6 +274,11 @@ def _review_commands(sub: Any) -> None:
         "--kind",
         choices=["adult", "student"],
         help="conferma un collegamento di tipo diverso da quello richiesto",
+    )
+    approve.add_argument(
+        "--conferma",
+        action="store_true",
+        help="conferma una persona che non è tra quelle collegate al mittente",
     )
     approve.set_defaults(handler=cmd_review_approve)
     reject = _sub(review, "reject", "respinge la richiesta")
@@ -349,7 +385,7 @@ def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.service.directory_csv import DirectoryError, describe_input
 
     try:
-        data = args.file.read_bytes()
+        data = _read_input(args.file)
         if data.strip(b"\xef\xbb\xbf \t\r\n"):
             print(f"{args.file}: {describe_input(data)}")
         result = ctx.app().desks.directory.import_csv(
@@ -363,6 +399,14 @@ def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
         print("nothing imported", file=sys.stderr)
         return EXIT_FAILURE
     return _import_report(result)
+
+
+def _read_input(path: Path) -> bytes:
+    """`-` is standard input: the wrapper's service user cannot open the admin's files."""
+    if str(path) != "-":
+        return path.read_bytes()
+    stream = getattr(sys.stdin, "buffer", None)
+    return stream.read() if stream is not None else sys.stdin.read().encode()
 
 
 def _import_report(result: ImportResult) -> int:
@@ -520,10 +564,14 @@ def _person_line(person: Any, today: Any) -> str:
 
 
 def _actor() -> Actor:
-    """Who decides at the terminal: the OS user (`--by` is only a note)."""
+    """Who decides at the terminal: the OS user (`--by` is only a note).
+
+    Under sudo (the README's wrapper runs every command as the service user) that is the
+    user who ran sudo: only root or a sudoer sets SUDO_USER, and whoever can run as the
+    service user can already write the database, so trusting it gains no privilege."""
     from credmail.service.desks import Actor
 
-    return Actor(getpass.getuser(), "cli")
+    return Actor(os.environ.get("SUDO_USER") or getpass.getuser(), "cli")
 
 
 def _on_behalf(args: argparse.Namespace) -> str | None:
@@ -545,7 +593,13 @@ def cmd_review_approve(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
     done = _review_action(
         lambda: app.desks.review.approve(
-            args.id, args.person, _actor(), args.to, kind=args.kind, note=_on_behalf(args)
+            args.id,
+            args.person,
+            _actor(),
+            args.to,
+            kind=args.kind,
+            note=_on_behalf(args),
+            confirmed=args.conferma,
         )
     )
     assert isinstance(done, Approval)
@@ -614,7 +668,10 @@ def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
 def _read_token() -> str:
     """The token is a secret: never an argument (shell history, ps); a prompt or a pipe."""
     tty = sys.stdin.isatty()
-    token = getpass.getpass("Token or link: ") if tty else sys.stdin.readline()
+    try:
+        token = getpass.getpass("Token or link: ") if tty else sys.stdin.readline()
+    except EOFError:
+        token = ""
     if not token.strip():
         raise CommandError("no token given (type it at the prompt or pipe it in)")
     return token.strip()

@@ -1,0 +1,91 @@
+"""What a newcomer following the README hit at the terminal (issue 10), on real servers."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from datetime import date
+
+import pytest
+
+from credmail.samples import directory_csv
+from tests.integration.test_cli import Cli, cli, sample
+from tests.support.servers import Dovecot, SmtpServer
+
+pytestmark = pytest.mark.integration
+__all__ = ["cli"]
+
+
+def _pending(cli: Cli, dovecot: Dovecot, name: str = "shared-address-unnamed") -> int:
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    dovecot.append(sample(name))
+    cli("run", "--once")
+    (item,) = json.loads(cli("review", "list", "--json"))
+    return int(item["id"])
+
+
+def test_the_secretary_behind_sudo_decides(
+    cli: Cli, dovecot: Dovecot, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = _pending(cli, dovecot)
+    monkeypatch.setenv("SUDO_USER", "rossi.segreteria")
+    cli("review", "approve", str(item), "--person", "G1003")
+    assert "approvata da rossi.segreteria (cli)" in cli("review", "show", str(item))
+
+
+def test_directory_import_reads_standard_input(cli: Cli) -> None:
+    data = directory_csv(date.today()).decode()
+    assert "added 11" in cli("directory", "import", "-", stdin=data)
+    assert cli.people() == 11
+
+
+def test_a_person_not_linked_to_the_sender_needs_conferma(
+    cli: Cli, dovecot: Dovecot, smtp: SmtpServer
+) -> None:
+    item = _pending(cli, dovecot)
+    out = cli("review", "approve", str(item), "--person", "T3001", expect=1)
+    assert "T3001 non è tra le persone collegate" in out
+    assert "G1002" in out and "G1003" in out and "--conferma" in out
+    assert json.loads(cli("review", "list", "--json"))[0]["id"] == item
+    assert "approvata" in cli("review", "approve", str(item), "--person", "T3001", "--conferma")
+
+
+def test_a_closed_standard_output_ends_quietly(
+    cli: Cli, dovecot: Dovecot, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = _pending(cli, dovecot)
+
+    class Closed:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", Closed())
+    err = cli("review", "show", str(item), expect=141)
+    assert err == ""
+
+
+def test_token_prompt_ctrl_d_and_ctrl_c(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    monkeypatch.setattr(sys, "stdin", Terminal())
+
+    def typed(error: type[BaseException]) -> None:
+        def prompt(_text: str = "") -> str:
+            raise error
+
+        monkeypatch.setattr(getpass, "getpass", prompt)
+
+    typed(EOFError)
+    out = cli("token", "check", expect=1)
+    assert out.strip().splitlines() == [
+        "credmail: no token given (type it at the prompt or pipe it in)"
+    ]
+    typed(KeyboardInterrupt)
+    assert "Traceback" not in cli("token", "check", expect=130)
