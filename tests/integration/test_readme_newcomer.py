@@ -89,3 +89,19 @@ def test_token_prompt_ctrl_d_and_ctrl_c(cli: Cli, monkeypatch: pytest.MonkeyPatc
     ]
     typed(KeyboardInterrupt)
     assert "Traceback" not in cli("token", "check", expect=130)
+
+
+def test_outbox_retry_sends_pending_mail_now(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) -> None:
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    dovecot.append(sample("adult-guardian"))
+    smtp.handler.refuse_with = "451 4.3.0 try again later"
+    cli("run", "--once")
+    (waiting,) = json.loads(cli("outbox", "list", "--status", "pending", "--json"))
+    assert waiting["attempts"] == 1
+
+    smtp.handler.refuse_with = None
+    cli("run", "--once")
+    assert smtp.handler.messages == []  # still backing off
+    assert "1 pending message due now" in cli("outbox", "retry")
+    cli("run", "--once")
+    assert len(smtp.handler.messages) == 1

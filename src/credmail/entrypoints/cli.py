@@ -306,7 +306,8 @@ def _outbox_commands(sub: Any) -> None:
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_outbox_list)
     retry = outbox.add_parser(
-        "retry", help="queue a failed message again; resume a paused delivery"
+        "retry",
+        help="resume a paused delivery and send pending mail now; queue a failed message again",
     )
     retry.add_argument("id", type=int, nargs="?")
     retry.set_defaults(handler=cmd_outbox_retry)
@@ -660,9 +661,16 @@ def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
         print("delivery resumed (it was paused on an SMTP configuration error)")
     if done.requeued is not None:
         print(f"outbox message {done.requeued} queued again")
-    elif not done.resumed:
+    if args.id is None or done.due_now:
+        print(f"{_count(done.due_now, 'pending message')} due now (sent on the next pass)")
+    if not done.resumed and done.requeued is None:
         print("delivery was not paused")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 skipped request`, `2 skipped requests`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _read_token() -> str:
