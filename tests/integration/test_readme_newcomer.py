@@ -105,3 +105,31 @@ def test_outbox_retry_sends_pending_mail_now(cli: Cli, dovecot: Dovecot, smtp: S
     assert "1 pending message due now" in cli("outbox", "retry")
     cli("run", "--once")
     assert len(smtp.handler.messages) == 1
+
+
+def test_first_start_says_what_it_skipped_in_words(
+    cli: Cli, dovecot: Dovecot, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREDMAIL_MAILBOX__PROCESS_EXISTING", "false")
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    dovecot.append(sample("adult-guardian"))
+    dovecot.append(sample("ordinary-mail"))
+    out = cli("run", "--once")
+    assert not out.lstrip().startswith("{")
+    assert "first start: 1 request already in the folder left unanswered" in out
+    assert "credmail backlog list" in out
+    assert "1 skipped request waiting" in cli("backlog", "list")
+    summary = json.loads(cli("run", "--once", "--json").splitlines()[0])
+    assert (summary["scanned"], summary["skipped_requests"]) == (0, 0)
+
+
+def test_outbox_list_columns_line_up(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) -> None:
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    dovecot.append(sample("adult-guardian"))
+    cli("run", "--once")
+    dovecot.append(sample("adult-guardian"))
+    cli("run", "--once")
+    lines = cli("outbox", "list").splitlines()
+    templates = {line.split()[2] for line in lines}
+    assert "link_already_sent" in templates, lines
+    assert len({line.index("mario.rossi@example.org") for line in lines}) == 1

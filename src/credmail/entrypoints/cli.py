@@ -164,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check_config)
     run = sub.add_parser("run", help="watch the mailbox until SIGTERM")
     run.add_argument("--once", action="store_true", help="handle what is there now and exit")
+    run.add_argument("--json", action="store_true", help="with --once: the summary as JSON")
     run.set_defaults(handler=cmd_run)
     demo = sub.add_parser("demo", help="the whole flow on embedded sample data")
     demo.add_argument("--workdir", type=Path, help="write the demo files here (and keep them)")
@@ -376,10 +377,28 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
     app = ctx.app()
     if args.once:
-        print(json.dumps(run_once(app)))
+        summary = run_once(app)
+        print(json.dumps(summary) if args.json else _once_text(summary))
         return 0
     run_forever(app)
     return 0
+
+
+def _once_text(summary: dict[str, Any]) -> str:
+    """`run --once` for a person: what was read, decided and sent, and the skipped backlog."""
+    handled = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary["handled"].items()))
+    text = (
+        f"scanned {_count(summary['scanned'], 'message')}"
+        f" ({handled or 'none handled'}); mail sent {summary['sent']},"
+        f" to retry {summary['retried']}, failed {summary['failed']}"
+    )
+    skipped = summary["skipped_requests"]
+    if skipped:
+        text += (
+            f"\nfirst start: {_count(skipped, 'request')} already in the folder left"
+            " unanswered; see `credmail backlog list`"
+        )
+    return text
 
 
 def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
@@ -640,17 +659,18 @@ def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
     paused = ctx.app().desks.outbox.paused_until()
     if paused is not None:
         print(f"outbox paused until {paused[0]} ({paused[1]})")
+    width = max((len(line.template) for line in lines), default=16)
     for line in lines:
-        _say(_outbox_line(line))
+        _say(_outbox_line(line, width))
     if not lines:
         print("outbox is empty")
     return 0
 
 
-def _outbox_line(line: OutboxLine) -> str:
+def _outbox_line(line: OutboxLine, width: int = 16) -> str:
     error = f"  last error: {line.last_error}" if line.last_error else ""
     return (
-        f"{line.id:>5}  {line.status:<8} {line.template:<16} {line.recipient}"
+        f"{line.id:>5}  {line.status:<8} {line.template:<{width}} {line.recipient}"
         f"  attempts={line.attempts}{error}"
     )
 
@@ -707,7 +727,7 @@ def _backlog(ctx: Context) -> BacklogDesk:
 
 def cmd_backlog_list(args: argparse.Namespace, ctx: Context) -> int:
     waiting = _backlog(ctx).waiting()
-    print(f"{len(waiting)} skipped requests waiting in the watched folder")
+    print(f"{_count(len(waiting), 'skipped request')} waiting in the watched folder")
     _print_backlog(waiting)
     return 0
 
@@ -715,11 +735,13 @@ def cmd_backlog_list(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_backlog_handle(args: argparse.Namespace, ctx: Context) -> int:
     done = _backlog(ctx).handle(dry_run=args.dry_run)
     if done.dry_run:
-        print(f"dry run, nothing handled: {len(done.waiting)} skipped requests would be handled")
+        skipped = _count(len(done.waiting), "skipped request")
+        print(f"dry run, nothing handled: {skipped} would be handled")
         _print_backlog(done.waiting)
         return 0
     handled = ", ".join(f"{n} {outcome}" for outcome, n in sorted(done.handled.items()))
-    print(f"handled {len(done.waiting)} skipped requests ({handled or 'none'}); {done.sent} sent")
+    skipped = _count(len(done.waiting), "skipped request")
+    print(f"handled {skipped} ({handled or 'none'}); {done.sent} sent")
     return 0
 
 
