@@ -133,3 +133,26 @@ def test_outbox_list_columns_line_up(cli: Cli, dovecot: Dovecot, smtp: SmtpServe
     templates = {line.split()[2] for line in lines}
     assert "link_already_sent" in templates, lines
     assert len({line.index("mario.rossi@example.org") for line in lines}) == 1
+
+
+def test_status_speaks_in_lines_and_local_time(
+    cli: Cli, dovecot: Dovecot, smtp: SmtpServer
+) -> None:
+    cli("directory", "import", cli.csv(directory_csv(date.today())))
+    dovecot.append(sample("adult-guardian"))
+    smtp.handler.refuse_with = "451 4.3.0 try again later"
+    cli("run", "--once")
+    down = cli("status")
+    assert "outbox: 1 pending; review pending: 0" in down
+    assert "delivery ok" not in down and "delivery RETRYING" in down
+    assert "{" not in down and "+00:00" not in down
+    assert " CET" in down or " CEST" in down  # Europe/Rome, the default time zone
+    report = json.loads(cli("status", "--json"))
+    assert report["outbox"] == {"pending": 1} and report["delivery_ok"] is True
+
+    smtp.handler.refuse_with = None
+    cli("outbox", "retry")
+    cli("run", "--once")
+    up = cli("status")
+    assert "outbox: 1 sent" in up and "delivery ok" in up
+    assert "mail has been sent since" in up

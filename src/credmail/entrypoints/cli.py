@@ -769,13 +769,22 @@ def cmd_limits_reset(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def _print_delivery(report: dict[str, Any]) -> None:
+def _print_delivery(report: dict[str, Any], failing_since_sent: bool, when: _When) -> None:
+    """`ok` only while nothing failed since the last mail went out."""
     age = report["oldest_unsent_age_seconds"]
-    state = "ok" if report["delivery_ok"] else "FAILING"
+    ok = report["delivery_ok"]
+    state = "FAILING" if not ok else ("RETRYING" if failing_since_sent else "ok")
+    error = report["last_delivery_error_class"]
+    failed = (
+        f"; last error: {error} at {when(report['last_delivery_error_at'])}"
+        + ("" if failing_since_sent else ", mail has been sent since")
+        if error
+        else ""
+    )
     print(
         f"delivery {state}: oldest unsent mail "
         + (f"{age:.0f} s old" if age is not None else "none")
-        + f"; last error: {report['last_delivery_error_class'] or 'none'}"
+        + failed
         + (f"; PAUSED: {report['delivery_paused']}" if report["delivery_paused"] else "")
     )
 
@@ -806,21 +815,43 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        age = report["last_sync_age_seconds"]
-        state = "ok" if result.healthy else "STALE"
-        print(
-            f"{state}: last successful sync {report['last_sync'] or 'never'}"
-            + (f" ({age:.0f} s ago)" if age is not None else "")
-        )
-        print(
-            f"outbox: {report['outbox'] or {}}; review pending: {report['review_pending']}"
-            f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
-        )
-        _print_delivery(report)
-        paused = report["outbox_paused_until"]
-        if paused is not None:
-            print(f"outbox paused until {paused[0]} ({paused[1]})")
-        sign_in = report["sign_in"]
-        if sign_in is not None and sign_in["status"] == "needs_reauth":
-            print(f"sign-in: needs re-authorisation: {sign_in['cause']}; {sign_in['fix']}")
+        _print_status(report, result.healthy, result.failing_since_sent, _local(ctx))
     return 0 if result.healthy else EXIT_FAILURE
+
+
+_When = Callable[[str | None], str]
+
+
+def _local(ctx: Context) -> _When:
+    """An ISO time from the report as the school's clock shows it."""
+    from datetime import datetime
+
+    zone = ctx.app().timezone
+
+    def when(iso: str | None) -> str:
+        if iso is None:
+            return "never"
+        return datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    return when
+
+
+def _print_status(report: dict[str, Any], healthy: bool, failing: bool, when: _When) -> None:
+    age = report["last_sync_age_seconds"]
+    print(
+        f"{'ok' if healthy else 'STALE'}: last successful sync {when(report['last_sync'])}"
+        + (f" ({age:.0f} s ago)" if age is not None else "")
+    )
+    counts = report["outbox"] or {}
+    outbox = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "empty"
+    print(
+        f"outbox: {outbox}; review pending: {report['review_pending']}"
+        f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
+    )
+    _print_delivery(report, failing, when)
+    paused = report["outbox_paused_until"]
+    if paused is not None:
+        print(f"outbox paused until {when(paused[0])} ({paused[1]})")
+    sign_in = report["sign_in"]
+    if sign_in is not None and sign_in["status"] == "needs_reauth":
+        print(f"sign-in: needs re-authorisation: {sign_in['cause']}; {sign_in['fix']}")

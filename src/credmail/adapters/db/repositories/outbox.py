@@ -209,6 +209,9 @@ class SqlOutbox:
         )
         return self.session.scalar(query)
 
+    def last_sent(self) -> datetime | None:
+        return self.session.scalar(select(func.max(OutboxRow.sent_at)))
+
     def _state(self) -> DeliveryStateRow:
         row = self.session.get(DeliveryStateRow, 1)
         if row is None:
