@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
+import subprocess
 import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from credmail.samples import directory_csv
 from tests.integration.test_cli import Cli, cli, sample
 from tests.support.servers import Dovecot, SmtpServer
+from tests.support.wiring import IDENTITY
 
 pytestmark = pytest.mark.integration
 __all__ = ["cli"]
@@ -156,3 +160,22 @@ def test_status_speaks_in_lines_and_local_time(
     up = cli("status")
     assert "outbox: 1 sent" in up and "delivery ok" in up
     assert "mail has been sent since" in up
+
+
+def test_a_real_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CREDMAIL_")},
+        **IDENTITY,
+        "CREDMAIL_DATABASE__URL": f"sqlite:///{tmp_path / 'credmail.db'}",
+    }
+    command = [sys.executable, "-m", "credmail"]
+    subprocess.run([*command, "db", "upgrade"], env=env, check=True, capture_output=True)
+    read, write = os.pipe()
+    os.close(read)  # `| head` already gone
+    try:
+        done = subprocess.run(
+            [*command, "limits", "show"], env=env, stdout=write, stderr=subprocess.PIPE
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (141, b"")

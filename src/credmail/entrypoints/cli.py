@@ -90,7 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     context = Context(settings, may_migrate=args.command in MIGRATING)
     try:
-        return handler(args, context)
+        code = handler(args, context)
+        sys.stdout.flush()  # a closed pipe shows here, not in the flush at exit
+        return code
     except ConfigError as exc:
         print(f"credmail: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
