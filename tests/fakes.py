@@ -296,6 +296,9 @@ class FakeOutbox:
         unsent = [e.created_at for e in self.s.outbox.values() if e.status == "pending"]
         return min(unsent, default=None)
 
+    def last_sent(self) -> datetime | None:
+        return max((e.sent_at for e in self.s.outbox.values() if e.sent_at), default=None)
+
     def delivery_state(self) -> DeliveryState:
         return self.s.delivery
 

@@ -243,10 +243,11 @@ def test_approve_never_uses_an_address_not_on_file(
         "G1001",
         "--to",
         "sconosciuto@example.net",
+        "--conferma",
         expect=1,
     )
     assert "non è un indirizzo registrato" in out
-    cli("review", "approve", str(item["id"]), "--person", "G1001")
+    cli("review", "approve", str(item["id"]), "--person", "G1001", "--conferma")
     cli("run", "--once")
     assert [rcpts for _f, rcpts, _raw in smtp.handler.messages] == [["mario.rossi@example.org"]]
 

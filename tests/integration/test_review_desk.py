@@ -193,7 +193,8 @@ def test_show_lists_children_and_approve_refuses_the_wrong_kind(
     (other,) = json.loads(cli("review", "list", "--json"))
     refused = cli("review", "approve", str(other["id"]), "--person", "S2001", expect=1)
     assert "--kind student" in refused
-    out = cli("review", "approve", str(other["id"]), "--person", "S2001", "--kind", "student")
+    confirmed = ("--kind", "student", "--conferma")  # S2001 is not linked to this sender
+    out = cli("review", "approve", str(other["id"]), "--person", "S2001", *confirmed)
     assert "Revocato il collegamento ancora valido inviato a mario.rossi@example.org" in out
 
 

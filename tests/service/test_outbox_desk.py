@@ -1,4 +1,4 @@
-"""The outbox desk: only a failed message with its body can be queued again."""
+"""The outbox desk: a failed message with its body is queued again, pending mail sent now."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_a_failed_message_is_queued_again(office: Office) -> None:
     )
 
 
-@pytest.mark.parametrize("state", ["pending", "sent", "failed-without-body", "missing"])
+@pytest.mark.parametrize("state", ["sent", "failed-without-body", "missing"])
 def test_anything_else_is_refused_and_the_pause_stays(office: Office, state: str) -> None:
     entry_id = queued(office, None if state == "failed-without-body" else b"body")
     with office.uow() as uow:
@@ -48,7 +48,7 @@ def test_anything_else_is_refused_and_the_pause_stays(office: Office, state: str
         uow.outbox.pause(office.clock(), "535 auth")
         uow.commit()
     target = entry_id + 100 if state == "missing" else entry_id
-    with pytest.raises(DeskError, match=f"outbox message {target} is not a failed message"):
+    with pytest.raises(DeskError, match=f"outbox message {target} is neither pending nor failed"):
         office.outbox.retry(target, CLERK)
     assert office.uow.store.delivery.paused_at is not None
 
@@ -72,3 +72,28 @@ def test_listing_shows_the_next_attempt_only_while_pending(office: Office) -> No
     assert lines[sent].next_attempt_at is None
     assert lines[sent].as_json()["sent_at"] == office.clock().isoformat()
     assert [line.id for line in office.outbox.listing("sent")] == [sent]
+
+
+def _waiting(office: Office) -> int:
+    """A pending message backing off after a transient SMTP failure."""
+    entry_id = queued(office)
+    with office.uow() as uow:
+        uow.outbox.mark_retry(entry_id, "421 try later", office.clock() + timedelta(hours=1))
+        uow.commit()
+    return entry_id
+
+
+def test_retry_makes_every_pending_message_due_now(office: Office) -> None:
+    first, second = _waiting(office), _waiting(office)
+    done = office.outbox.retry(None, CLERK)
+    assert (done.requeued, done.due_now) == (None, 2)
+    for entry_id in (first, second):
+        entry = office.uow.store.outbox[entry_id]
+        assert (entry.status, entry.next_attempt_at) == ("pending", office.clock())
+
+
+def test_retry_of_one_pending_message_makes_it_due_now(office: Office) -> None:
+    entry_id, other = _waiting(office), _waiting(office)
+    assert office.outbox.retry(entry_id, CLERK).due_now == 1
+    assert office.uow.store.outbox[entry_id].next_attempt_at == office.clock()
+    assert office.uow.store.outbox[other].next_attempt_at == office.clock() + timedelta(hours=1)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 EXIT_CONFIG = 2
 EXIT_USAGE = 64
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `| head`
 
 
 # Only these commands sign in to IMAP or SMTP (and so read the mail password files).
@@ -74,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from credmail.entrypoints.demo import run_demo
 
         return int(run_demo(args.workdir, keep=args.keep))
+    if config_path(args.config) is None and not _env_settings():
+        print(f"credmail: {NO_CONFIG}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         settings = load_settings(config_path(args.config))
         if args.command in CONNECTING:
@@ -85,13 +90,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     context = Context(settings, may_migrate=args.command in MIGRATING)
     try:
-        return handler(args, context)
+        code = handler(args, context)
+        sys.stdout.flush()  # a closed pipe shows here, not in the flush at exit
+        return code
     except ConfigError as exc:
         print(f"credmail: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except CommandError as exc:
         print(f"credmail: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except BrokenPipeError:
+        return _reader_gone()
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if _is_desk_error(exc):
             print(f"credmail: {exc}", file=sys.stderr)
@@ -99,6 +111,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _expected_failure(exc, settings)
     finally:
         context.close()
+
+
+NO_CONFIG = "no configuration file: give --config FILE or set CREDMAIL_CONFIG"
+
+
+def _env_settings() -> bool:
+    """Settings given only through CREDMAIL_SECTION__KEY variables (containers, tests)."""
+    return any(
+        name.startswith("CREDMAIL_") and name != "CREDMAIL_CONFIG" and value
+        for name, value in os.environ.items()
+    )
+
+
+def _reader_gone() -> int:
+    """Standard output was closed (`| head`): stop quietly, like a command killed by SIGPIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the flush at exit must not fail again
+    except (OSError, ValueError, AttributeError):
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def _expected_failure(exc: Exception, settings: Settings) -> int:
@@ -133,6 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check_config)
     run = sub.add_parser("run", help="watch the mailbox until SIGTERM")
     run.add_argument("--once", action="store_true", help="handle what is there now and exit")
+    run.add_argument("--json", action="store_true", help="with --once: the summary as JSON")
     run.set_defaults(handler=cmd_run)
     demo = sub.add_parser("demo", help="the whole flow on embedded sample data")
     demo.add_argument("--workdir", type=Path, help="write the demo files here (and keep them)")
@@ -189,7 +223,7 @@ def _directory_commands(sub: Any) -> None:
         dest="directory_command", required=True
     )
     imp = directory.add_parser("import", help="upsert people from a CSV file")
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=Path, help="the CSV file, or - for standard input")
     imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
     imp.add_argument("--prune", action="store_true", help="remove people missing from the file")
     imp.add_argument("--force", action="store_true", help="prune beyond directory.max_prune_share")
@@ -244,6 +278,11 @@ def _review_commands(sub: Any) -> None:
         choices=["adult", "student"],
         help="conferma un collegamento di tipo diverso da quello richiesto",
     )
+    approve.add_argument(
+        "--conferma",
+        action="store_true",
+        help="conferma una persona che non è tra quelle collegate al mittente",
+    )
     approve.set_defaults(handler=cmd_review_approve)
     reject = _sub(review, "reject", "respinge la richiesta")
     reject.add_argument("id", type=int, help="numero della richiesta")
@@ -270,7 +309,8 @@ def _outbox_commands(sub: Any) -> None:
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_outbox_list)
     retry = outbox.add_parser(
-        "retry", help="queue a failed message again; resume a paused delivery"
+        "retry",
+        help="resume a paused delivery and send pending mail now; queue a failed message again",
     )
     retry.add_argument("id", type=int, nargs="?")
     retry.set_defaults(handler=cmd_outbox_retry)
@@ -339,17 +379,35 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
     app = ctx.app()
     if args.once:
-        print(json.dumps(run_once(app)))
+        summary = run_once(app)
+        print(json.dumps(summary) if args.json else _once_text(summary))
         return 0
     run_forever(app)
     return 0
+
+
+def _once_text(summary: dict[str, Any]) -> str:
+    """`run --once` for a person: what was read, decided and sent, and the skipped backlog."""
+    handled = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary["handled"].items()))
+    text = (
+        f"scanned {_count(summary['scanned'], 'message')}"
+        f" ({handled or 'none handled'}); mail sent {summary['sent']},"
+        f" to retry {summary['retried']}, failed {summary['failed']}"
+    )
+    skipped = summary["skipped_requests"]
+    if skipped:
+        text += (
+            f"\nfirst start: {_count(skipped, 'request')} already in the folder left"
+            " unanswered; see `credmail backlog list`"
+        )
+    return text
 
 
 def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.service.directory_csv import DirectoryError, describe_input
 
     try:
-        data = args.file.read_bytes()
+        data = _read_input(args.file)
         if data.strip(b"\xef\xbb\xbf \t\r\n"):
             print(f"{args.file}: {describe_input(data)}")
         result = ctx.app().desks.directory.import_csv(
@@ -363,6 +421,14 @@ def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
         print("nothing imported", file=sys.stderr)
         return EXIT_FAILURE
     return _import_report(result)
+
+
+def _read_input(path: Path) -> bytes:
+    """`-` is standard input: the wrapper's service user cannot open the admin's files."""
+    if str(path) != "-":
+        return path.read_bytes()
+    stream = getattr(sys.stdin, "buffer", None)
+    return stream.read() if stream is not None else sys.stdin.read().encode()
 
 
 def _import_report(result: ImportResult) -> int:
@@ -520,10 +586,14 @@ def _person_line(person: Any, today: Any) -> str:
 
 
 def _actor() -> Actor:
-    """Who decides at the terminal: the OS user (`--by` is only a note)."""
+    """Who decides at the terminal: the OS user (`--by` is only a note).
+
+    Under sudo (the README's wrapper runs every command as the service user) that is the
+    user who ran sudo: only root or a sudoer sets SUDO_USER, and whoever can run as the
+    service user can already write the database, so trusting it gains no privilege."""
     from credmail.service.desks import Actor
 
-    return Actor(getpass.getuser(), "cli")
+    return Actor(os.environ.get("SUDO_USER") or getpass.getuser(), "cli")
 
 
 def _on_behalf(args: argparse.Namespace) -> str | None:
@@ -545,7 +615,13 @@ def cmd_review_approve(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
     done = _review_action(
         lambda: app.desks.review.approve(
-            args.id, args.person, _actor(), args.to, kind=args.kind, note=_on_behalf(args)
+            args.id,
+            args.person,
+            _actor(),
+            args.to,
+            kind=args.kind,
+            note=_on_behalf(args),
+            confirmed=args.conferma,
         )
     )
     assert isinstance(done, Approval)
@@ -585,17 +661,18 @@ def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
     paused = ctx.app().desks.outbox.paused_until()
     if paused is not None:
         print(f"outbox paused until {paused[0]} ({paused[1]})")
+    width = max((len(line.template) for line in lines), default=16)
     for line in lines:
-        _say(_outbox_line(line))
+        _say(_outbox_line(line, width))
     if not lines:
         print("outbox is empty")
     return 0
 
 
-def _outbox_line(line: OutboxLine) -> str:
+def _outbox_line(line: OutboxLine, width: int = 16) -> str:
     error = f"  last error: {line.last_error}" if line.last_error else ""
     return (
-        f"{line.id:>5}  {line.status:<8} {line.template:<16} {line.recipient}"
+        f"{line.id:>5}  {line.status:<8} {line.template:<{width}} {line.recipient}"
         f"  attempts={line.attempts}{error}"
     )
 
@@ -606,15 +683,25 @@ def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
         print("delivery resumed (it was paused on an SMTP configuration error)")
     if done.requeued is not None:
         print(f"outbox message {done.requeued} queued again")
-    elif not done.resumed:
+    if args.id is None or done.due_now:
+        print(f"{_count(done.due_now, 'pending message')} due now (sent on the next pass)")
+    if not done.resumed and done.requeued is None:
         print("delivery was not paused")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 skipped request`, `2 skipped requests`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _read_token() -> str:
     """The token is a secret: never an argument (shell history, ps); a prompt or a pipe."""
     tty = sys.stdin.isatty()
-    token = getpass.getpass("Token or link: ") if tty else sys.stdin.readline()
+    try:
+        token = getpass.getpass("Token or link: ") if tty else sys.stdin.readline()
+    except EOFError:
+        token = ""
     if not token.strip():
         raise CommandError("no token given (type it at the prompt or pipe it in)")
     return token.strip()
@@ -642,7 +729,7 @@ def _backlog(ctx: Context) -> BacklogDesk:
 
 def cmd_backlog_list(args: argparse.Namespace, ctx: Context) -> int:
     waiting = _backlog(ctx).waiting()
-    print(f"{len(waiting)} skipped requests waiting in the watched folder")
+    print(f"{_count(len(waiting), 'skipped request')} waiting in the watched folder")
     _print_backlog(waiting)
     return 0
 
@@ -650,11 +737,13 @@ def cmd_backlog_list(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_backlog_handle(args: argparse.Namespace, ctx: Context) -> int:
     done = _backlog(ctx).handle(dry_run=args.dry_run)
     if done.dry_run:
-        print(f"dry run, nothing handled: {len(done.waiting)} skipped requests would be handled")
+        skipped = _count(len(done.waiting), "skipped request")
+        print(f"dry run, nothing handled: {skipped} would be handled")
         _print_backlog(done.waiting)
         return 0
     handled = ", ".join(f"{n} {outcome}" for outcome, n in sorted(done.handled.items()))
-    print(f"handled {len(done.waiting)} skipped requests ({handled or 'none'}); {done.sent} sent")
+    skipped = _count(len(done.waiting), "skipped request")
+    print(f"handled {skipped} ({handled or 'none'}); {done.sent} sent")
     return 0
 
 
@@ -682,13 +771,22 @@ def cmd_limits_reset(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def _print_delivery(report: dict[str, Any]) -> None:
+def _print_delivery(report: dict[str, Any], failing_since_sent: bool, when: _When) -> None:
+    """`ok` only while nothing failed since the last mail went out."""
     age = report["oldest_unsent_age_seconds"]
-    state = "ok" if report["delivery_ok"] else "FAILING"
+    ok = report["delivery_ok"]
+    state = "FAILING" if not ok else ("RETRYING" if failing_since_sent else "ok")
+    error = report["last_delivery_error_class"]
+    failed = (
+        f"; last error: {error} at {when(report['last_delivery_error_at'])}"
+        + ("" if failing_since_sent else ", mail has been sent since")
+        if error
+        else ""
+    )
     print(
         f"delivery {state}: oldest unsent mail "
         + (f"{age:.0f} s old" if age is not None else "none")
-        + f"; last error: {report['last_delivery_error_class'] or 'none'}"
+        + failed
         + (f"; PAUSED: {report['delivery_paused']}" if report["delivery_paused"] else "")
     )
 
@@ -719,21 +817,43 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        age = report["last_sync_age_seconds"]
-        state = "ok" if result.healthy else "STALE"
-        print(
-            f"{state}: last successful sync {report['last_sync'] or 'never'}"
-            + (f" ({age:.0f} s ago)" if age is not None else "")
-        )
-        print(
-            f"outbox: {report['outbox'] or {}}; review pending: {report['review_pending']}"
-            f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
-        )
-        _print_delivery(report)
-        paused = report["outbox_paused_until"]
-        if paused is not None:
-            print(f"outbox paused until {paused[0]} ({paused[1]})")
-        sign_in = report["sign_in"]
-        if sign_in is not None and sign_in["status"] == "needs_reauth":
-            print(f"sign-in: needs re-authorisation: {sign_in['cause']}; {sign_in['fix']}")
+        _print_status(report, result.healthy, result.failing_since_sent, _local(ctx))
     return 0 if result.healthy else EXIT_FAILURE
+
+
+_When = Callable[[str | None], str]
+
+
+def _local(ctx: Context) -> _When:
+    """An ISO time from the report as the school's clock shows it."""
+    from datetime import datetime
+
+    zone = ctx.app().timezone
+
+    def when(iso: str | None) -> str:
+        if iso is None:
+            return "never"
+        return datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    return when
+
+
+def _print_status(report: dict[str, Any], healthy: bool, failing: bool, when: _When) -> None:
+    age = report["last_sync_age_seconds"]
+    print(
+        f"{'ok' if healthy else 'STALE'}: last successful sync {when(report['last_sync'])}"
+        + (f" ({age:.0f} s ago)" if age is not None else "")
+    )
+    counts = report["outbox"] or {}
+    outbox = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "empty"
+    print(
+        f"outbox: {outbox}; review pending: {report['review_pending']}"
+        f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
+    )
+    _print_delivery(report, failing, when)
+    paused = report["outbox_paused_until"]
+    if paused is not None:
+        print(f"outbox paused until {when(paused[0])} ({paused[1]})")
+    sign_in = report["sign_in"]
+    if sign_in is not None and sign_in["status"] == "needs_reauth":
+        print(f"sign-in: needs re-authorisation: {sign_in['cause']}; {sign_in['fix']}")

@@ -47,6 +47,7 @@ def run_once(app: App) -> dict[str, object]:
     return {
         "scanned": stats.scanned,
         "handled": stats.handled,
+        "skipped_requests": stats.skipped_requests,
         "sent": delivery.sent,
         "retried": delivery.retried,
         "failed": delivery.failed,

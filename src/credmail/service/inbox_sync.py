@@ -35,6 +35,7 @@ __all__ = ["Pipeline", "Policy", "SyncStats"]
 class SyncStats:
     scanned: int = 0
     handled: dict[str, int] = field(default_factory=dict)
+    skipped_requests: int = 0  # left unanswered by a first start (see `credmail backlog`)
 
     def count(self, outcome: str) -> None:
         self.handled[outcome] = self.handled.get(outcome, 0) + 1
@@ -62,7 +63,7 @@ class Pipeline:
         stats = SyncStats()
         state = source.select()
         self._complete_moves(source, state)
-        after = self._start_point(source, state)
+        after = self._start_point(source, state, stats)
         while True:
             refs = source.scan(after, self.policy.batch_size)
             stopped = self._batch(source, refs, stats, should_stop)
@@ -80,21 +81,23 @@ class Pipeline:
         self._batch(source, [ref], stats, lambda: False)
         return next(iter(stats.handled), None)
 
-    def _start_point(self, source: MailSource, state: FolderState) -> int:
+    def _start_point(self, source: MailSource, state: FolderState, stats: SyncStats) -> int:
         with self.uow() as uow:
             checkpoint = uow.checkpoints.get(state.folder)
             if checkpoint and checkpoint[0] == state.validity:
                 return checkpoint[1]
             after = 0
             if checkpoint is None and not self.policy.process_existing:
-                after = self._skip_backlog(uow, source, state)
+                after = self._skip_backlog(uow, source, state, stats)
             elif checkpoint is not None:
                 self.log.warning("mailbox.uidvalidity_changed", folder=state.folder)
             uow.checkpoints.set(state.folder, state.validity, after, self.clock())
             uow.commit()
             return after
 
-    def _skip_backlog(self, uow: UnitOfWork, source: MailSource, state: FolderState) -> int:
+    def _skip_backlog(
+        self, uow: UnitOfWork, source: MailSource, state: FolderState, stats: SyncStats
+    ) -> int:
         """First start: leave the mail already in the folder unanswered, remember where the
         backlog ends (for `credmail backlog`) and log how many requests it holds."""
         now = self.clock()
@@ -106,7 +109,7 @@ class Pipeline:
             until, refs = 0, source.scan(0, 1_000_000)
             for ref in refs:
                 uow.ledger.add(ref, None, Outcome.IGNORED, ("preexisting",), None, now)
-        requests = sum(1 for ref in refs if self._looks_like_request(ref))
+        requests = stats.skipped_requests = sum(1 for ref in refs if self._looks_like_request(ref))
         self.log.info(
             "mailbox.first_start",
             folder=state.folder,

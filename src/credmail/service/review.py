@@ -99,8 +99,10 @@ class ReviewDesk:
         *,
         kind: str | None = None,
         note: str | None = None,
+        confirmed: bool = False,
     ) -> Approval:
-        """Queue the link for `username`; `kind` confirms a link of another kind than asked."""
+        """Queue the link for `username`; `kind` confirms a link of another kind than asked,
+        `confirmed` a person who is not among the request's candidates (a typo revokes links)."""
         self._authorize(actor)
         now = self.clock()
         today = now.astimezone(self.timezone).date()
@@ -110,6 +112,8 @@ class ReviewDesk:
             if person is None:
                 raise ReviewError(f"nessuna persona con codice {username}")
             _check_kind(item, person, today, kind)
+            if not confirmed:
+                _check_candidate(uow, item, username)
             guardians = uow.directory.guardians_of(username) if person.is_minor_on(today) else []
             address = _recipient(person, recipients(person, guardians, today), to)
             purpose, template = link_kind(person, today)
@@ -173,6 +177,22 @@ class ReviewDesk:
 def _candidate(uow: UnitOfWork, person: Person) -> Candidate:
     children = uow.directory.students_of([person.username]) if person.students else []
     return Candidate(person, tuple(children))
+
+
+def _check_candidate(uow: UnitOfWork, item: ReviewItem, username: str) -> None:
+    """Refuse a person `review show` does not list for the request, unless confirmed."""
+    people = uow.directory.people_with_address(item.sender) if item.sender else []
+    names: list[str] = []
+    for candidate in (_candidate(uow, person) for person in people):
+        names.append(candidate.person.username)
+        names.extend(child.username for child in candidate.children)
+    if username in names:
+        return
+    listed = ", ".join(dict.fromkeys(names)) or "nessuno"
+    raise ReviewError(
+        f"{username} non è tra le persone collegate al mittente della richiesta "
+        f"(candidati: {listed}): se è voluto, ripetere il comando con --conferma"
+    )
 
 
 def _check_kind(item: ReviewItem, person: Person, today: date, kind: str | None) -> None:

@@ -58,10 +58,15 @@ class OutboxLine:
 
 @dataclass(frozen=True)
 class Retry:
-    """`resumed`: delivery was paused and runs again; `requeued`: the message queued again."""
+    """`resumed`: delivery was paused and runs again; `requeued`: the message queued again;
+    `due_now`: how many pending messages no longer wait for their backoff."""
 
     resumed: bool
     requeued: int | None = None
+    due_now: int = 0
+
+
+RETRYABLE = ("pending", "failed")
 
 
 class OutboxDesk:
@@ -80,21 +85,31 @@ class OutboxDesk:
             return [OutboxLine.of(entry) for entry in uow.outbox.listing(status)]
 
     def retry(self, entry_id: int | None, actor: Actor) -> Retry:
-        """Resume a paused delivery; with an id, queue that failed message again.
+        """Resume a paused delivery and send now what waits for its backoff.
 
-        Only a failed message whose body is still held can be queued again; otherwise
-        nothing changes (not even the pause).
+        Without an id every pending message is due now (once SMTP is fixed nobody should
+        wait out the backoff). With an id, that pending message is due now, or that failed
+        message, if its body is still held, is queued again; otherwise nothing changes (not
+        even the pause).
         """
+        now = self.clock()
         with self.uow() as uow:
             resumed = uow.outbox.resume()
-            if entry_id is not None:
+            if entry_id is None:
+                due = [entry.id for entry in uow.outbox.listing("pending")]
+            else:
                 entry = uow.outbox.get(entry_id)
-                if entry is None or entry.status != "failed" or entry.raw is None:
-                    raise DeskError(f"outbox message {entry_id} is not a failed message")
-                uow.outbox.requeue(entry_id, self.clock())
+                if entry is None or entry.raw is None or entry.status not in RETRYABLE:
+                    raise DeskError(f"outbox message {entry_id} is neither pending nor failed")
+                due = [entry_id] if entry.status == "pending" else []
+                if entry.status == "failed":
+                    uow.outbox.requeue(entry_id, now)
+            for pending in due:
+                uow.outbox.requeue(pending, now)  # keeps its attempts: only the wait ends
             uow.commit()
         self.log.debug("outbox.retry", by=str(actor), resumed=resumed, entry=entry_id)
-        return Retry(resumed, entry_id)
+        requeued = entry_id if entry_id is not None and not due else None
+        return Retry(resumed, requeued, len(due))
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -7,16 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from credmail.service.ports import Clock, UnitOfWorkFactory
+from credmail.service.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from credmail.service.status import status
 
 
 @dataclass(frozen=True)
 class StatusReport:
-    """`details` is the JSON view (see service.status for its keys)."""
+    """`details` is the JSON view (see service.status for its keys); `failing_since_sent`:
+    a delivery error was recorded after the last mail that went out (or none ever did)."""
 
     healthy: bool
     details: Mapping[str, Any]
+    failing_since_sent: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.details)
@@ -54,11 +56,18 @@ class StatusDesk:
         now = self.clock()
         with self.uow(read_only=True) as uow:
             details = status(uow, now, self.stale_after, self.outbox_stale_after)
+            failing = _failing_since_sent(uow)
         sign_in = details["sign_in"] = self.sign_in()
         details["outbox_paused_until"] = paused_until(self.quota_pause, now)
         if sign_in is not None and sign_in["status"] == "needs_reauth":
             details["healthy"] = False
-        return StatusReport(bool(details["healthy"]), details)
+        return StatusReport(bool(details["healthy"]), details, failing)
+
+
+def _failing_since_sent(uow: UnitOfWork) -> bool:
+    failed_at = uow.outbox.delivery_state().last_error_at
+    sent_at = uow.outbox.last_sent()
+    return failed_at is not None and (sent_at is None or failed_at > sent_at)
 
 
 def paused_until(quota_pause: QuotaPause, now: datetime) -> tuple[str, str] | None:

@@ -222,6 +222,9 @@ class SqlOutbox:
         self.session.flush()
         return [_outbox_entry(row) for row in rows]
 
+    def last_sent(self) -> datetime | None:
+        return self.session.scalar(select(func.max(OutboxRow.sent_at)))
+
     def _state(self) -> DeliveryStateRow:
         row = self.session.get(DeliveryStateRow, 1)
         if row is None:
