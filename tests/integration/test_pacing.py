@@ -165,3 +165,39 @@ def test_a_requests_reply_overtakes_500_other_mails(
     assert len(sent) == 501
     position = sent.index("docente7@example.org")
     assert position < 150, position  # not behind the 500 (at 100/s it waited < 1.5 s)
+
+
+def test_the_daily_quota_frees_up_a_day_after_the_oldest_counted_mail(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    """The store finds the n-th latest send in the database (one row, not the whole day)."""
+    from datetime import timedelta
+
+    from credmail.adapters.db.pacing_store import SqlPacingStore
+    from credmail.service.pacing import Pacer, PacingLimits
+
+    app = make_app(server_settings(dovecot, smtp, db_url), directory=False)
+    now = datetime.now(UTC).replace(microsecond=0)
+    sent = [now - timedelta(hours=hours) for hours in (30, 20, 10, 1)]
+    with app.engine.begin() as conn:
+        conn.execute(
+            insert(OutboxRow),
+            [
+                {
+                    "message_id": f"<sent{i}@istitutostanga.edu.it>",
+                    "template": "link_adult",
+                    "recipient": None,
+                    "envelope_from": "segreteria@istitutostanga.edu.it",
+                    "status": "sent",
+                    "attempts": 1,
+                    "created_at": moment,
+                    "next_attempt_at": moment,
+                    "sent_at": moment,
+                }
+                for i, moment in enumerate(sent)
+            ],
+        )
+    store = SqlPacingStore(app.engine)
+    assert store.nth_latest_sent(1) == sent[-1] and store.nth_latest_sent(5) is None
+    assert Pacer(PacingLimits(per_day=3), store).next_send_at(now) == sent[1] + timedelta(days=1)
+    assert Pacer(PacingLimits(per_day=4), store).next_send_at(now) == now  # one is a day old

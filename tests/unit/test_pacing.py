@@ -19,8 +19,8 @@ class Store:
     def last_sent(self) -> datetime | None:
         return self.sent[-1] if self.sent else None
 
-    def sent_since(self, since: datetime) -> list[datetime]:
-        return [moment for moment in self.sent if moment > since]
+    def nth_latest_sent(self, n: int) -> datetime | None:
+        return self.sent[-n] if len(self.sent) >= n else None
 
     def paused(self) -> tuple[datetime, str] | None:
         return self.pause_row

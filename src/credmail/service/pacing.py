@@ -85,7 +85,8 @@ def _lowest(*values: int | None) -> int | None:
 
 class PacingStore(Protocol):
     def last_sent(self) -> datetime | None: ...
-    def sent_since(self, since: datetime) -> list[datetime]: ...
+    def nth_latest_sent(self, n: int) -> datetime | None:
+        """When the n-th most recent mail left (1 = the last one), or None."""
     def paused(self) -> tuple[datetime, str] | None: ...
     def pause(self, until: datetime, reason: str) -> None: ...
 
@@ -104,10 +105,10 @@ class Pacer:
             last = self.store.last_sent()
             if last is not None:
                 moments.append(last + timedelta(seconds=self.limits.min_interval_seconds))
-        if self.limits.per_day is not None:
-            sent = self.store.sent_since(now - DAY)
-            if len(sent) >= self.limits.per_day:
-                moments.append(sent[len(sent) - self.limits.per_day] + DAY)
+        if self.limits.per_day is not None:  # the day's quota frees up a day after its first
+            oldest_counted = self.store.nth_latest_sent(self.limits.per_day)
+            if oldest_counted is not None and oldest_counted > now - DAY:
+                moments.append(oldest_counted + DAY)
         return max(moments)
 
     def refused(self, error: str, now: datetime) -> datetime | None:

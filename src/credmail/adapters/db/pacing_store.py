@@ -18,12 +18,16 @@ class SqlPacingStore:
         with Session(self.engine) as session:
             return session.scalar(select(func.max(OutboxRow.sent_at)))
 
-    def sent_since(self, since: datetime) -> list[datetime]:
+    def nth_latest_sent(self, n: int) -> datetime | None:
         query = (
-            select(OutboxRow.sent_at).where(OutboxRow.sent_at > since).order_by(OutboxRow.sent_at)
+            select(OutboxRow.sent_at)
+            .where(OutboxRow.sent_at.is_not(None))
+            .order_by(OutboxRow.sent_at.desc())
+            .offset(n - 1)
+            .limit(1)
         )
         with Session(self.engine) as session:
-            return [moment for moment in session.scalars(query) if moment is not None]
+            return session.scalar(query)
 
     def paused(self) -> tuple[datetime, str] | None:
         with Session(self.engine) as session:
