@@ -81,7 +81,6 @@ class App:
     pipeline: Pipeline
     delivery: OutboxDelivery
     review: ReviewDesk
-    links: LinkIssuer
     source_factory: Callable[[], MailSource]
     clock: Clock
     timezone: ZoneInfo
@@ -128,8 +127,7 @@ def bootstrap(
     engine = make_engine(settings.database.url)
     uow = SqlUnitOfWorkFactory(engine, settings.review.max_pending_raw_bytes)
     timezone = ZoneInfo(settings.daemon.timezone)
-    links = _links(settings)
-    mailer = Mailer(links, _composer(settings), timezone)
+    mailer = Mailer(_links(settings), _composer(settings), timezone)
     retry = RetryPolicy(
         settings.smtp.retry_base_seconds,
         settings.smtp.retry_max_seconds,
@@ -166,7 +164,6 @@ def bootstrap(
         pipeline=pipeline,
         delivery=delivery,
         review=review,
-        links=links,
         source_factory=sources,
         clock=clock,
         timezone=timezone,
