@@ -109,6 +109,9 @@ class Person:
     birth_date: date | None
     emails: tuple[str, ...] = ()
     students: tuple[str, ...] = ()
+    language: str | None = None  # ISO 639-1, set by the secretariat; None = Italian only
+    new_student: bool = False  # flagged for the September mailing
+    active: bool = True  # False once the register says the pupil left
 
     @property
     def full_name(self) -> str:

@@ -13,7 +13,8 @@ from credmail.core.addresses import AddressError, normalize_address
 from credmail.core.values import Role
 
 COLUMNS = ("role", "username", "first_name", "last_name", "birth_date", "emails", "students")
-OPTIONAL = ("class",)
+OPTIONAL = ("class", "new", "language")
+YES = frozenset({"sì", "si", "yes", "true", "1", "x"})
 DELIMITERS = {",": "comma", ";": "semicolon"}
 ENCODINGS = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252"}  # tried in this order
 
@@ -33,6 +34,8 @@ class DirectoryRecord:
     emails: tuple[str, ...]
     students: tuple[str, ...]
     class_name: str | None
+    new_student: bool = False
+    language: str | None = None
 
 
 class DirectoryError(Exception):
@@ -156,7 +159,31 @@ def _record(line: int, header: list[str], fields: list[str], today: date) -> Dir
         emails=_emails(_field(row, "emails")),
         students=students,
         class_name=_field(row, "class") or None,
+        new_student=_new_flag(_field(row, "new"), role),
+        language=_language(_field(row, "language")),
     )
+
+
+def _new_flag(value: str, role: Role) -> bool:
+    """The optional `new` column: sì/si/yes/true/1 marks a new student; empty means no."""
+    if not value:
+        return False
+    if value.lower() not in YES | {"no", "false", "0"}:
+        raise ValueError(f"new must be sì or empty, not {value!r}")
+    flagged = value.lower() in YES
+    if flagged and role is not Role.STUDENT:
+        raise ValueError("new is only for students")
+    return flagged
+
+
+def _language(value: str) -> str | None:
+    """The optional `language` column: an ISO 639-1 code (two letters), empty = Italian only."""
+    if not value:
+        return None
+    code = value.strip().lower()
+    if not re.fullmatch(r"[a-z]{2}", code):
+        raise ValueError(f"language must be a two-letter ISO 639-1 code, not {value!r}")
+    return None if code == "it" else code
 
 
 def _split(value: str) -> tuple[str, ...]:

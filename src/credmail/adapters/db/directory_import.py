@@ -95,6 +95,9 @@ def _same(row: PersonRow, record: DirectoryRecord, students: set[str]) -> bool:
         and row.last_name == record.last_name
         and row.birth_date == record.birth_date
         and row.class_name == record.class_name
+        and row.language == record.language
+        and bool(row.new_student) == record.new_student
+        and row.active is not False
         and [e.address for e in row.emails] == list(record.emails)
         and students == set(record.students)
     )
@@ -118,6 +121,7 @@ def _fill(row: PersonRow, record: DirectoryRecord) -> None:
     row.role = record.role.value
     row.first_name, row.last_name = record.first_name, record.last_name
     row.birth_date, row.class_name = record.birth_date, record.class_name
+    row.language, row.new_student, row.active = record.language, record.new_student, True
     kept = {email.address_key: email for email in row.emails}
     emails = []
     for position, address in enumerate(dict.fromkeys(record.emails)):

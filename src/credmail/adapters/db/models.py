@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -53,6 +54,9 @@ class PersonRow(Base):
     last_name: Mapped[str] = mapped_column(String(200))
     birth_date: Mapped[date | None] = mapped_column(Date)
     class_name: Mapped[str | None] = mapped_column(String(50))
+    language: Mapped[str | None] = mapped_column(String(8))
+    new_student: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     emails: Mapped[list[EmailRow]] = relationship(
         back_populates="person", cascade="all, delete-orphan", order_by="EmailRow.position"
     )

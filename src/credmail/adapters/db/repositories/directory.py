@@ -20,6 +20,9 @@ def to_person(row: PersonRow, students: Sequence[str] = ()) -> Person:
         birth_date=row.birth_date,
         emails=tuple(email.address for email in row.emails),
         students=tuple(students),
+        language=row.language,
+        new_student=bool(row.new_student),
+        active=row.active is not False,
     )
 
 
