@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.support.oauth_fixtures",  # OAuth2 server, Dovecot and SMTP with OAuth2
     "tests.support.slapd",  # a throwaway OpenLDAP directory
     "tests.support.webhook_server",  # the school's webhook receiver, on loopback
+    "tests.support.browser",  # Chromium through Selenium, `credmail web` on a loopback port
 ]
 
 PG_URL = os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -151,3 +151,19 @@ def test_webhook_short_or_missing_secret_is_refused(tmp_path: Path) -> None:
 def test_webhook_plain_http_only_to_loopback(tmp_path: Path) -> None:
     text = webhook_toml(tmp_path, url='"http://127.0.0.1:8099/hook"')
     assert load(tmp_path, text).webhook is not None
+
+
+@pytest.mark.parametrize("backend", ["ldap", "webhook"])
+def test_links_backend_needs_its_section(tmp_path: Path, backend: str) -> None:
+    error = error_for(tmp_path, f'[links]\nbackend = "{backend}"\n')
+    assert error == f"links.backend = '{backend}' needs a [{backend}] section"
+
+
+def test_bootstrap_builds_the_chosen_backend_from_the_whole_settings(tmp_path: Path) -> None:
+    from credmail.bootstrap import make_link_backend
+
+    ldap = load(tmp_path, '[links]\nbackend = "ldap"\n' + ldap_toml(tmp_path))
+    webhook = load(tmp_path, '[links]\nbackend = "webhook"\n' + webhook_toml(tmp_path))
+    assert isinstance(make_link_backend(ldap), LdapBackend)
+    assert isinstance(make_link_backend(webhook), WebhookBackend)
+    assert make_link_backend(webhook).url == "https://gestionale.scuola.example/credmail"  # type: ignore[attr-defined]

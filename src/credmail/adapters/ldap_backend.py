@@ -21,18 +21,16 @@ from contextlib import suppress
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import structlog
 from ldap3 import MODIFY_REPLACE, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
+from credmail.config import ConfigError, LdapSettings, Settings
 from credmail.service.link_backends import BackendKind, SpendOutcome, SpendRequest, SpendResult
 from credmail.service.password_policy import PasswordPolicy, load_common
-
-if TYPE_CHECKING:
-    from credmail.config import LdapSettings
 
 Mode = Literal["openldap", "active_directory"]
 
@@ -109,7 +107,12 @@ class LdapBackend:
         return f"LdapBackend(url={self.url!r}, mode={self.mode!r}, base_dn={self.base_dn!r})"
 
     @classmethod
-    def from_settings(cls, settings: LdapSettings) -> LdapBackend:
+    def from_settings(cls, settings: LdapSettings | Settings) -> LdapBackend:
+        """From the [ldap] section, or from the whole settings (bootstrap passes those)."""
+        if not isinstance(settings, LdapSettings):
+            if settings.ldap is None:
+                raise ConfigError("links.backend = 'ldap' needs a [ldap] section")
+            settings = settings.ldap
         assert settings.bind_password is not None  # the settings read bind_password_file
         return cls(
             url=settings.url,

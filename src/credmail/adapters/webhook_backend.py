@@ -22,15 +22,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import structlog
 
+from credmail.config import ConfigError, Settings, WebhookSettings
 from credmail.service.link_backends import BackendKind, SpendOutcome, SpendRequest, SpendResult
-
-if TYPE_CHECKING:
-    from credmail.config import WebhookSettings
 
 SIGNATURE_HEADER = "X-Credmail-Signature"
 TIMESTAMP_HEADER = "X-Credmail-Timestamp"
@@ -101,7 +99,12 @@ class WebhookBackend:
         return f"WebhookBackend(url={self.url!r}, retries={self.retries})"
 
     @classmethod
-    def from_settings(cls, settings: WebhookSettings) -> WebhookBackend:
+    def from_settings(cls, settings: WebhookSettings | Settings) -> WebhookBackend:
+        """From the [webhook] section, or from the whole settings (bootstrap passes those)."""
+        if not isinstance(settings, WebhookSettings):
+            if settings.webhook is None:
+                raise ConfigError("links.backend = 'webhook' needs a [webhook] section")
+            settings = settings.webhook
         assert settings.secret is not None  # the settings read secret_file
         return cls(
             url=settings.url,
