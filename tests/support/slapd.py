@@ -1,9 +1,10 @@
 """A throwaway OpenLDAP slapd: its own config and database in a temp dir, a loopback port.
 
 The tree (dc=scuola,dc=test): a service account `cn=credmail,ou=services` that may write
-users' userPassword (and nothing else), and people under `ou=people`. One of them,
-`uid=severo`, is under a ppolicy that wants 30 characters, so the directory itself can
-refuse a password that credmail's policy accepts. Stop the server by its own pid.
+users' userPassword (and nothing else), and people under `ou=people`. Two of them,
+`uid=severo` and the sample school's G1002, are under a ppolicy that wants 30 characters,
+so the directory itself can refuse a password that credmail's policy accepts. Stop the
+server by its own pid.
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ USERS = {
     "gverdi": ("Giulia", "Verdi", "vecchia-password-giulia"),
     "severo": ("Sara", "Severo", "vecchia-password-sara"),
     "doppio": ("Dino", "Doppio", "vecchia-password-dino"),
+    # the sample school's people (credmail.samples), for the reset page's tests
+    "G1001": ("Mario", "Rossi", "vecchia-password-G1001"),
+    "G1002": ("Anna", "Bianchi", "vecchia-password-G1002"),
 }
 STRICT_USER = "severo"  # under the 30-character ppolicy
+STRICT_USERS = (STRICT_USER, "G1002")
 DUPLICATE_USER = "doppio"  # two entries carry this uid
 
 SLAPD_CONF = """\
@@ -82,7 +87,7 @@ def _ldif() -> str:
             f"dn: uid={uid},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: {uid}\n"
             f"cn: {first} {last}\ngivenName: {first}\nsn: {last}\nuserPassword: {password}"
         )
-        if uid == STRICT_USER:
+        if uid in STRICT_USERS:
             block += f"\npwdPolicySubentry: cn=severa,ou=policies,{SUFFIX}"
         blocks.append(block)
     blocks.append(
