@@ -160,3 +160,26 @@ def test_no_password_in_the_logs(slapd: Slapd, capsys: pytest.CaptureFixture[str
     for secret in (NEW_PASSWORD, "Corta-1", SERVICE_PASSWORD):
         assert secret not in logged
     assert SERVICE_PASSWORD not in repr(backend)
+
+
+def test_ldaps_with_the_directory_ca_sets_the_password(slapd_tls: Slapd) -> None:
+    backend = backend_for(slapd_tls.ldaps_url, ca_file=str(slapd_tls.ca_file))
+    assert backend.spend(request_for("mrossi")).done
+    assert slapd_tls.can_bind("mrossi", NEW_PASSWORD)
+
+
+def test_start_tls_with_the_directory_ca_sets_the_password(slapd_tls: Slapd) -> None:
+    backend = backend_for(slapd_tls.url, start_tls=True, ca_file=str(slapd_tls.ca_file))
+    assert backend.spend(request_for("gverdi")).done
+    assert slapd_tls.can_bind("gverdi", NEW_PASSWORD)
+
+
+def test_an_unverifiable_certificate_is_retry_later_and_changes_nothing(slapd_tls: Slapd) -> None:
+    """No ca_file: the test certificate is not trusted by the system, so nothing is sent."""
+    for backend in (
+        backend_for(slapd_tls.ldaps_url),
+        backend_for(slapd_tls.url, start_tls=True),
+    ):
+        outcome = backend.spend(request_for("mrossi"))
+        assert outcome.result is SpendResult.RETRY_LATER, outcome.detail
+    assert slapd_tls.can_bind("mrossi", old_password("mrossi"))

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from ldap3 import Connection, Server
 
-from tests.support.servers import free_port
+from tests.support.servers import free_port, make_certificate
 
 SUFFIX = "dc=scuola,dc=test"
 SERVICE_DN = f"cn=credmail,ou=services,{SUFFIX}"
@@ -60,7 +60,7 @@ rootdn "cn=admin,{suffix}"
 rootpw admin-pw
 directory {root}/db
 overlay ppolicy
-access to attrs=userPassword
+{tls}access to attrs=userPassword
   by dn.exact="{service}" write
   by self write
   by anonymous auth
@@ -108,18 +108,37 @@ def _binary(name: str) -> str:
 class Slapd:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="credmail-slapd-")))
     port: int = 0
+    tls: bool = False  # also listen for LDAPS (and offer StartTLS) with a test certificate
+    tls_port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
 
+    @property
+    def ldaps_url(self) -> str:
+        return f"ldaps://127.0.0.1:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "cert.pem"
+
     def start(self) -> Slapd:
         """Write the config and tree once, then run slapd in the foreground."""
         conf = self.root / "slapd.conf"
         if not conf.exists():
             (self.root / "db").mkdir()
-            conf.write_text(SLAPD_CONF.format(root=self.root, suffix=SUFFIX, service=SERVICE_DN))
+            tls = ""
+            if self.tls:
+                make_certificate(self.root)  # self-signed for 127.0.0.1: also the CA file
+                tls = (
+                    f"TLSCertificateFile {self.ca_file}\n"
+                    f"TLSCertificateKeyFile {self.root}/key.pem\n"
+                )
+            conf.write_text(
+                SLAPD_CONF.format(root=self.root, suffix=SUFFIX, service=SERVICE_DN, tls=tls)
+            )
             (self.root / "tree.ldif").write_text(_ldif())
             subprocess.run(
                 [_binary("slapadd"), "-f", str(conf), "-l", str(self.root / "tree.ldif")],
@@ -127,9 +146,13 @@ class Slapd:
                 capture_output=True,
             )
         self.port = self.port or free_port()
+        listen = f"{self.url}/"
+        if self.tls:
+            self.tls_port = self.tls_port or free_port()
+            listen += f" {self.ldaps_url}/"
         with (self.root / "slapd.log").open("ab") as log_file:  # the child keeps its copy
             self.process = subprocess.Popen(
-                [_binary("slapd"), "-f", str(conf), "-h", f"{self.url}/", "-d", "0"],
+                [_binary("slapd"), "-f", str(conf), "-h", listen, "-d", "0"],
                 stdout=subprocess.DEVNULL,
                 stderr=log_file,
             )
@@ -139,7 +162,8 @@ class Slapd:
                 log = (self.root / "slapd.log").read_text(errors="replace")
                 raise RuntimeError(f"slapd exited with {self.process.returncode}: {log[-2000:]}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                for port in (self.port, self.tls_port) if self.tls else (self.port,):
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
                 return self
             except OSError:
                 time.sleep(0.05)
@@ -178,6 +202,16 @@ class Slapd:
 def slapd() -> Iterator[Slapd]:
     """A fresh directory for each test: passwords change, so no test sees another's."""
     server = Slapd().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def slapd_tls() -> Iterator[Slapd]:
+    """The same directory, also on LDAPS and with StartTLS, its certificate in `ca_file`."""
+    server = Slapd(tls=True).start()
     try:
         yield server
     finally:
