@@ -14,6 +14,8 @@ from tests.support.wiring import dispose_apps
 
 pytest_plugins = [
     "tests.support.oauth_fixtures",  # OAuth2 server, Dovecot and SMTP with OAuth2
+    "tests.support.slapd",  # a throwaway OpenLDAP directory
+    "tests.support.webhook_server",  # the school's webhook receiver, on loopback
     "tests.support.browser",  # Chromium through Selenium, `credmail web` on a loopback port
 ]
 

@@ -429,6 +429,81 @@ def _oauth_required_keys(oauth: OAuthSettings) -> list[str]:
     return keys
 
 
+def _is_loopback_url(url: str) -> bool:
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+    host = host[1 : host.index("]")] if host.startswith("[") and "]" in host else host.split(":")[0]
+    return is_loopback_host(host)
+
+
+class LdapSettings(Section):
+    """The school's own directory: the reset page sets the password there (links.backend)."""
+
+    url: str  # ldaps://dc.scuola.example or ldap://... with start_tls
+    mode: Literal["openldap", "active_directory"] = "openldap"
+    bind_dn: str  # the service account that may set users' passwords
+    bind_password: str | None = None
+    bind_password_file: Path | None = None
+    base_dn: str
+    user_filter: str = "(uid={username})"  # "(sAMAccountName={username})" for Active Directory
+    start_tls: bool = False
+    ca_file: Path | None = None
+    connect_timeout_seconds: float = Field(default=5, gt=0)
+    timeout_seconds: float = Field(default=10, gt=0)
+    password_min_length: int = Field(default=12, ge=8, le=128)
+    password_min_score: int = Field(default=3, ge=0, le=4)  # zxcvbn's 0..4 strength score
+
+    @model_validator(mode="after")
+    def _validate(self) -> LdapSettings:
+        scheme = self.url.split("://", 1)[0].lower() if "://" in self.url else ""
+        if scheme not in ("ldap", "ldaps"):
+            raise ValueError(f"url must start with ldaps:// or ldap://, not {self.url!r}")
+        encrypted = scheme == "ldaps" or self.start_tls
+        if not encrypted and not _is_loopback_url(self.url):
+            raise ValueError(
+                "url: passwords travel to the directory; use ldaps:// or start_tls = true "
+                "(plain ldap:// is allowed only toward a loopback host)"
+            )
+        if self.mode == "active_directory" and scheme != "ldaps" and not self.start_tls:
+            raise ValueError("mode = 'active_directory' sets unicodePwd, which needs ldaps://")
+        if "{username}" not in self.user_filter:
+            raise ValueError("user_filter must contain {username}, e.g. '(uid={username})'")
+        if not (self.user_filter.startswith("(") and self.user_filter.endswith(")")):
+            raise ValueError("user_filter must be an LDAP filter in parentheses")
+        resolved = _with_secret_files(self, "bind_password")
+        _check_secret(resolved.bind_password, "bind_password")
+        if not resolved.bind_password:
+            raise ValueError("bind_password_file (or bind_password) is required")
+        return resolved
+
+
+class WebhookSettings(Section):
+    """The school's own system: a signed POST when a family confirms a link (links.backend)."""
+
+    url: str
+    secret: str | None = None
+    secret_file: Path | None = None
+    timeout_seconds: float = Field(default=5, gt=0, le=60)
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _validate(self) -> WebhookSettings:
+        if not self.url.startswith("https://") and not (
+            self.url.startswith("http://") and _is_loopback_url(self.url)
+        ):
+            raise ValueError(
+                "url must start with https:// (plain http:// only toward a loopback host)"
+            )
+        resolved = _with_secret_files(self, "secret")
+        _check_secret(resolved.secret, "secret")
+        if not resolved.secret:
+            raise ValueError("secret_file (or secret) is required: the HMAC key")
+        if len(resolved.secret) < 32:
+            raise ValueError("secret must be at least 32 characters (e.g. openssl rand -hex 32)")
+        return resolved
+
+
 class Settings(Section):
     mailbox: MailboxSettings = MailboxSettings()
     smtp: SmtpSettings
@@ -444,12 +519,21 @@ class Settings(Section):
     daemon: DaemonSettings = DaemonSettings()
     logging: LoggingSettings = LoggingSettings()
     oauth: OAuthSettings = OAuthSettings()
+    ldap: LdapSettings | None = None
+    webhook: WebhookSettings | None = None
     web: WebSettings = WebSettings()
 
     @property
     def public_url(self) -> str:
         """Where families open the reset page: web.public_url, else links.base_url."""
         return (self.web.public_url or self.links.base_url).rstrip("/")
+
+    @model_validator(mode="after")
+    def _validate_backend(self) -> Settings:
+        backend = self.links.backend
+        if backend in ("ldap", "webhook") and getattr(self, backend) is None:
+            raise ValueError(f"links.backend = '{backend}' needs a [{backend}] section")
+        return self
 
     @model_validator(mode="after")
     def _validate_oauth(self) -> Settings:

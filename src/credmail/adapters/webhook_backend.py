@@ -1,0 +1,177 @@
+"""The `webhook` link backend: a signed POST to the school's own system.
+
+Body: JSON {request_id, username, purpose, person{first_name, last_name, role},
+confirmed_at}, compact and with sorted keys. Headers: `Idempotency-Key` (the request id,
+the same on every attempt), `X-Credmail-Timestamp` (Unix seconds, new on each attempt)
+and `X-Credmail-Signature: sha256=<hex>`, the HMAC-SHA256 with the shared secret over
+the bytes `f"{timestamp}.{body}"` (README: "Webhook signature" has a verifier).
+
+Outcomes: 2xx is DONE. A 5xx, 429, a timeout or a connection error is retried up to
+`retries` times with exponential backoff, then RETRY_LATER. Any other answer (3xx, 4xx)
+is not retried (the same request would get the same answer) and is RETRY_LATER with
+the status in the detail: the link stays usable while the school fixes its side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import ssl
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+
+from credmail.config import ConfigError, Settings, WebhookSettings
+from credmail.service.link_backends import BackendKind, SpendOutcome, SpendRequest, SpendResult
+
+SIGNATURE_HEADER = "X-Credmail-Signature"
+TIMESTAMP_HEADER = "X-Credmail-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+USER_AGENT = "credmail-webhook/1"
+RETRIED_STATUSES = frozenset({429})  # and every 5xx
+
+log = structlog.get_logger("credmail.links.webhook")
+
+
+def payload(request: SpendRequest) -> dict[str, Any]:
+    return {
+        "request_id": request.request_id,
+        "username": request.username,
+        "purpose": request.purpose,
+        "person": {
+            "first_name": request.first_name,
+            "last_name": request.last_name,
+            "role": request.role,
+        },
+        "confirmed_at": _iso_utc(request.confirmed_at),
+    }
+
+
+def encode_body(request: SpendRequest) -> bytes:
+    return json.dumps(
+        payload(request), ensure_ascii=False, separators=(",", ":"), sort_keys=True
+    ).encode("utf-8")
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    """The signature header's value: sha256=<hex HMAC-SHA256 over b"{timestamp}.{body}">."""
+    digest = hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def _iso_utc(moment: datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class WebhookBackend:
+    kind = BackendKind.WEBHOOK
+    needs_password = False
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        secret: str,
+        timeout: float = 5,
+        retries: int = 2,
+        backoff_seconds: float = 0.5,
+        ca_file: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.url = url
+        self._secret = secret.encode("utf-8")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self.ca_file = ca_file
+        self._clock = clock
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"WebhookBackend(url={self.url!r}, retries={self.retries})"
+
+    @classmethod
+    def from_settings(cls, settings: WebhookSettings | Settings) -> WebhookBackend:
+        """From the [webhook] section, or from the whole settings (bootstrap passes those)."""
+        if not isinstance(settings, WebhookSettings):
+            if settings.webhook is None:
+                raise ConfigError("links.backend = 'webhook' needs a [webhook] section")
+            settings = settings.webhook
+        assert settings.secret is not None  # the settings read secret_file
+        return cls(
+            url=settings.url,
+            secret=settings.secret,
+            timeout=settings.timeout_seconds,
+            retries=settings.retries,
+            backoff_seconds=settings.retry_backoff_seconds,
+            ca_file=settings.ca_file,
+        )
+
+    def password_problems(self, password: str, request: SpendRequest) -> list[str]:
+        return []  # no password on this page: the school's system takes it from here
+
+    def spend(self, request: SpendRequest) -> SpendOutcome:
+        body = encode_body(request)
+        outcome = SpendOutcome(SpendResult.RETRY_LATER, detail="not attempted")
+        attempts = 0
+        with self._client() as client:
+            for attempt in range(self.retries + 1):
+                if attempt:
+                    self._sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                attempts += 1
+                outcome, retry = self._attempt(client, request.request_id, body)
+                if not retry:
+                    break
+        (log.info if outcome.done else log.warning)(
+            "webhook.spend",
+            request_id=request.request_id,
+            result=outcome.result.value,
+            detail=outcome.detail,
+            attempts=attempts,
+        )
+        return outcome
+
+    def _client(self) -> httpx.Client:
+        verify: ssl.SSLContext | bool = True
+        if self.ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(self.ca_file))
+        return httpx.Client(
+            timeout=self.timeout,
+            verify=verify,
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    def _attempt(
+        self, client: httpx.Client, request_id: str, body: bytes
+    ) -> tuple[SpendOutcome, bool]:
+        timestamp = str(int(self._clock()))
+        headers = {
+            "Content-Type": "application/json",
+            IDEMPOTENCY_HEADER: request_id,
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: sign(self._secret, timestamp, body),
+        }
+        try:
+            response = client.post(self.url, content=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            return _retry(f"timeout: {type(exc).__name__}"), True
+        except httpx.TransportError as exc:  # refused, reset, DNS, TLS
+            return _retry(f"connection error: {type(exc).__name__}"), True
+        status = response.status_code
+        if 200 <= status < 300:
+            return SpendOutcome(SpendResult.DONE, detail=f"webhook answered {status}"), False
+        retried = status >= 500 or status in RETRIED_STATUSES
+        return _retry(f"webhook answered {status}"), retried
+
+
+def _retry(detail: str) -> SpendOutcome:
+    return SpendOutcome(SpendResult.RETRY_LATER, detail=detail)
