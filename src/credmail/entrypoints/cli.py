@@ -810,7 +810,6 @@ def cmd_oauth_login(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     result = ctx.app().desks.status.report()
     report = result.as_json()

@@ -11,22 +11,26 @@ from sqlalchemy.orm import Session, sessionmaker
 from credmail.adapters.db.engine import READ_ONLY
 from credmail.adapters.db.repositories import (
     SqlAttempts,
+    SqlAudit,
     SqlBreaker,
     SqlCheckpoints,
     SqlDirectory,
     SqlLedger,
     SqlOutbox,
     SqlReview,
+    SqlStaff,
     SqlTokens,
 )
 from credmail.service.ports import (
     AttemptRepo,
+    AuditRepo,
     BreakerRepo,
     CheckpointRepo,
     DirectoryRepo,
     LedgerRepo,
     OutboxRepo,
     ReviewRepo,
+    StaffRepo,
     TokenRepo,
 )
 
@@ -43,6 +47,8 @@ class SqlUnitOfWork:
     tokens: TokenRepo
     breaker: BreakerRepo
     attempts: AttemptRepo
+    staff: StaffRepo
+    audit: AuditRepo
 
     def __init__(
         self,
@@ -66,6 +72,8 @@ class SqlUnitOfWork:
         self.tokens = SqlTokens(self.session)
         self.breaker = SqlBreaker(self.session)
         self.attempts = SqlAttempts(self.session)
+        self.staff = SqlStaff(self.session)
+        self.audit = SqlAudit(self.session)
         return self
 
     def __exit__(

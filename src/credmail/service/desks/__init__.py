@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from credmail.service.desks.audit import AuditDesk
 from credmail.service.desks.backlog import BacklogDesk
 from credmail.service.desks.base import DeskError
 from credmail.service.desks.directory import DirectoryDesk
 from credmail.service.desks.limits import LimitsDesk
 from credmail.service.desks.outbox import OutboxDesk
 from credmail.service.desks.privacy import PrivacyDesk
+from credmail.service.desks.staff import StaffDesk
 from credmail.service.desks.status import StatusDesk
 from credmail.service.desks.tokens import TokenDesk
 from credmail.service.desks.trace import TraceDesk
@@ -21,6 +23,7 @@ from credmail.service.review import Actor, ReviewDesk, ReviewError
 
 __all__ = [
     "Actor",
+    "AuditDesk",
     "BacklogDesk",
     "DeskError",
     "Desks",
@@ -30,6 +33,7 @@ __all__ = [
     "PrivacyDesk",
     "ReviewDesk",
     "ReviewError",
+    "StaffDesk",
     "StatusDesk",
     "TokenDesk",
     "TraceDesk",
@@ -47,3 +51,5 @@ class Desks:
     status: StatusDesk
     backlog: BacklogDesk
     trace: TraceDesk
+    staff: StaffDesk
+    audit: AuditDesk

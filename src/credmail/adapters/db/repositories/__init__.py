@@ -5,16 +5,19 @@ from credmail.adapters.db.repositories.ledger import SqlAttempts, SqlCheckpoints
 from credmail.adapters.db.repositories.limits import SqlBreaker
 from credmail.adapters.db.repositories.outbox import SqlOutbox
 from credmail.adapters.db.repositories.review import SqlReview
+from credmail.adapters.db.repositories.staff import SqlAudit, SqlStaff
 from credmail.adapters.db.repositories.tokens import SqlTokens
 
 __all__ = [
     "SqlAttempts",
+    "SqlAudit",
     "SqlBreaker",
     "SqlCheckpoints",
     "SqlDirectory",
     "SqlLedger",
     "SqlOutbox",
     "SqlReview",
+    "SqlStaff",
     "SqlTokens",
     "to_person",
 ]
