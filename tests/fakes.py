@@ -120,6 +120,14 @@ class FakeLedger:
     def __init__(self, store: Store) -> None:
         self.s = store
 
+    def tally(self) -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        for entry, _message_id, reasons, _at in self.s.ledger.values():
+            for reason in reasons or ("",):
+                key = (entry.outcome, reason)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def find_many(self, refs: Sequence[MailRef]) -> dict[str, LedgerEntry]:
         keys = {r.key for r in refs}
         return {e.source_key: e for e, *_ in self.s.ledger.values() if e.source_key in keys}

@@ -42,6 +42,7 @@ from credmail.service.desks import (
     Desks,
     DirectoryDesk,
     LimitsDesk,
+    ObserveDesk,
     OutboxDesk,
     PrivacyDesk,
     StaffDesk,
@@ -213,6 +214,7 @@ def _desks(
         trace=TraceDesk(SqlMessageTraces(uow)),
         staff=StaffDesk(uow, clock, issuer=f"credmail {settings.replies.school_name}"),
         audit=audit,
+        observe=ObserveDesk(uow, clock, timedelta(seconds=daemon.stale_after_seconds)),
     )
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from argon2 import PasswordHasher
 
 from credmail.samples import directory_csv
 from credmail.service.desks import (
@@ -27,6 +28,7 @@ from credmail.service.reply_templates import ReplyComposer
 from tests.fakes import FakeClock, FakeDirectoryAdmin, FakeUnitOfWorkFactory
 
 ROME = ZoneInfo("Europe/Rome")
+FAST_ARGON2 = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # still argon2id
 CLERK = Actor("segreteria", "cli")
 
 
@@ -71,7 +73,7 @@ def office() -> Office:
         privacy=PrivacyDesk(uow, clock, after_erase=lambda: erasures.append("checkpoint")),
         status=StatusDesk(uow, clock, timedelta(minutes=10), timedelta(hours=1)),
         erasures=erasures,
-        staff=StaffDesk(uow, clock),
+        staff=StaffDesk(uow, clock, hasher=FAST_ARGON2),
         audit=audit,
     )
     today = clock().astimezone(ROME).date()

@@ -13,6 +13,7 @@ from credmail.service.desks.backlog import BacklogDesk
 from credmail.service.desks.base import DeskError
 from credmail.service.desks.directory import DirectoryDesk
 from credmail.service.desks.limits import LimitsDesk
+from credmail.service.desks.observe import ObserveDesk
 from credmail.service.desks.outbox import OutboxDesk
 from credmail.service.desks.privacy import PrivacyDesk
 from credmail.service.desks.staff import StaffDesk
@@ -29,6 +30,7 @@ __all__ = [
     "Desks",
     "DirectoryDesk",
     "LimitsDesk",
+    "ObserveDesk",
     "OutboxDesk",
     "PrivacyDesk",
     "ReviewDesk",
@@ -53,3 +55,4 @@ class Desks:
     trace: TraceDesk
     staff: StaffDesk
     audit: AuditDesk
+    observe: ObserveDesk

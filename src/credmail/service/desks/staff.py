@@ -90,9 +90,10 @@ class StaffDesk:
         clock: Clock,
         issuer: str = "credmail",
         idle_timeout: timedelta = IDLE_TIMEOUT,
+        hasher: PasswordHasher | None = None,
     ) -> None:
         self.uow, self.clock, self.issuer, self.idle_timeout = uow, clock, issuer, idle_timeout
-        self.hasher = PasswordHasher()  # argon2id, the library's current parameters
+        self.hasher = hasher or PasswordHasher()  # argon2id, the library's current parameters
         self._dummy = self.hasher.hash(secrets.token_hex(16))
         self.log = structlog.get_logger("credmail.desks.staff")
 
