@@ -1,7 +1,7 @@
 """staff accounts, console sessions, sign-in failures, the append-only audit log
 
 Revision ID: 0006_14
-Revises: 0005
+Revises: 0006_13a
 Create Date: 2026-11-28 19:10:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_14"
-down_revision = "0005"
+down_revision = "0006_13a"  # chained after the reset page's tables (issue 13)
 branch_labels = None
 depends_on = None
 

@@ -5,11 +5,12 @@ Nothing here connects: engines, IMAP and SMTP connect on first use.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TextIO
+from typing import TextIO, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -45,13 +46,16 @@ from credmail.service.desks import (
     ObserveDesk,
     OutboxDesk,
     PrivacyDesk,
+    ResetDesk,
     StaffDesk,
     StatusDesk,
+    TasksDesk,
     TokenDesk,
     TraceDesk,
 )
 from credmail.service.handle_request import MessageProcessor
 from credmail.service.inbox_sync import Pipeline, Policy
+from credmail.service.link_backends import LinkBackend, WorklistBackend
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
 from credmail.service.outbox.delivery import OutboxDelivery, RetryPolicy
 from credmail.service.outbox.queue import Mailer
@@ -69,6 +73,7 @@ TEMPLATES = [
     "acknowledge_unknown",
     "rate_limited",
     "link_already_sent",
+    "task_done",
 ]
 
 
@@ -170,7 +175,7 @@ def bootstrap(
         source_factory=sources,
         clock=clock,
         timezone=timezone,
-        desks=_desks(settings, engine, uow, clock, review, pipeline, delivery, sources),
+        desks=_desks(settings, engine, uow, clock, review, pipeline, delivery, sources, mailer),
         outbox_worker=worker,
         is_login_failure=is_login_failure,
     )
@@ -185,6 +190,7 @@ def _desks(
     pipeline: Pipeline,
     delivery: OutboxDelivery,
     sources: Callable[[], MailSource],
+    mailer: Mailer,
 ) -> Desks:
     daemon = settings.daemon
     quota_pause = SqlPacingStore(engine).paused
@@ -215,7 +221,33 @@ def _desks(
         staff=StaffDesk(uow, clock, issuer=f"credmail {settings.replies.school_name}"),
         audit=audit,
         observe=ObserveDesk(uow, clock, timedelta(seconds=daemon.stale_after_seconds)),
+        reset=ResetDesk(uow, clock, make_link_backend(settings), settings.web.claim_seconds),
+        tasks=TasksDesk(uow, mailer, clock),
     )
+
+
+def make_link_backend(settings: Settings) -> LinkBackend:
+    """What spending a link on the reset page does (`links.backend`). The LDAP and webhook
+    adapters are imported only when chosen; nothing connects here."""
+    kind = settings.links.backend
+    if kind == "worklist":
+        return WorklistBackend()
+    module_name, class_name = _EXTERNAL_BACKENDS[kind]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("credmail."):
+            raise ConfigError(
+                f"links.backend: backend {kind} is not available in this build"
+            ) from None
+        raise
+    return cast(LinkBackend, getattr(module, class_name).from_settings(settings))
+
+
+_EXTERNAL_BACKENDS = {
+    "ldap": ("credmail.adapters.ldap_backend", "LdapBackend"),
+    "webhook": ("credmail.adapters.webhook_backend", "WebhookBackend"),
+}
 
 
 def _sign_in_state(settings: Settings, engine: Engine) -> dict[str, str | None] | None:

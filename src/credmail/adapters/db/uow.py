@@ -16,9 +16,11 @@ from credmail.adapters.db.repositories import (
     SqlCheckpoints,
     SqlDirectory,
     SqlLedger,
+    SqlLinkAudit,
     SqlOutbox,
     SqlReview,
     SqlStaff,
+    SqlTasks,
     SqlTokens,
 )
 from credmail.service.ports import (
@@ -28,9 +30,11 @@ from credmail.service.ports import (
     CheckpointRepo,
     DirectoryRepo,
     LedgerRepo,
+    LinkAuditRepo,
     OutboxRepo,
     ReviewRepo,
     StaffRepo,
+    TaskRepo,
     TokenRepo,
 )
 
@@ -49,6 +53,8 @@ class SqlUnitOfWork:
     attempts: AttemptRepo
     staff: StaffRepo
     audit: AuditRepo
+    tasks: TaskRepo
+    link_audit: LinkAuditRepo
 
     def __init__(
         self,
@@ -74,6 +80,8 @@ class SqlUnitOfWork:
         self.attempts = SqlAttempts(self.session)
         self.staff = SqlStaff(self.session)
         self.audit = SqlAudit(self.session)
+        self.tasks = SqlTasks(self.session)
+        self.link_audit = SqlLinkAudit(self.session)
         return self
 
     def __exit__(

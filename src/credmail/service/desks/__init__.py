@@ -16,8 +16,10 @@ from credmail.service.desks.limits import LimitsDesk
 from credmail.service.desks.observe import ObserveDesk
 from credmail.service.desks.outbox import OutboxDesk
 from credmail.service.desks.privacy import PrivacyDesk
+from credmail.service.desks.reset import ResetDesk
 from credmail.service.desks.staff import StaffDesk
 from credmail.service.desks.status import StatusDesk
+from credmail.service.desks.tasks import TasksDesk
 from credmail.service.desks.tokens import TokenDesk
 from credmail.service.desks.trace import TraceDesk
 from credmail.service.review import Actor, ReviewDesk, ReviewError
@@ -33,10 +35,12 @@ __all__ = [
     "ObserveDesk",
     "OutboxDesk",
     "PrivacyDesk",
+    "ResetDesk",
     "ReviewDesk",
     "ReviewError",
     "StaffDesk",
     "StatusDesk",
+    "TasksDesk",
     "TokenDesk",
     "TraceDesk",
 ]
@@ -56,3 +60,5 @@ class Desks:
     staff: StaffDesk
     audit: AuditDesk
     observe: ObserveDesk
+    reset: ResetDesk
+    tasks: TasksDesk

@@ -6,6 +6,7 @@ from credmail.adapters.db.repositories.limits import SqlBreaker
 from credmail.adapters.db.repositories.outbox import SqlOutbox
 from credmail.adapters.db.repositories.review import SqlReview
 from credmail.adapters.db.repositories.staff import SqlAudit, SqlStaff
+from credmail.adapters.db.repositories.tasks import SqlLinkAudit, SqlTasks
 from credmail.adapters.db.repositories.tokens import SqlTokens
 
 __all__ = [
@@ -15,9 +16,11 @@ __all__ = [
     "SqlCheckpoints",
     "SqlDirectory",
     "SqlLedger",
+    "SqlLinkAudit",
     "SqlOutbox",
     "SqlReview",
     "SqlStaff",
+    "SqlTasks",
     "SqlTokens",
     "to_person",
 ]

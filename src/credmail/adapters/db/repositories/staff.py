@@ -103,9 +103,7 @@ class SqlStaff:
         )
 
     def close_session(self, token_hash: str) -> None:
-        self.db.execute(
-            delete(StaffSessionRow).where(StaffSessionRow.token_hash == token_hash)
-        )
+        self.db.execute(delete(StaffSessionRow).where(StaffSessionRow.token_hash == token_hash))
 
     def close_sessions_of(self, name: str) -> int:
         query = delete(StaffSessionRow).where(StaffSessionRow.staff_name == name)
