@@ -23,6 +23,7 @@ from credmail.service.review import (
     NotPermitted,
     ReviewError,
     decision_label,
+    header_label,
     kind_label,
     reason_label,
     role_label,
@@ -93,6 +94,7 @@ class Console:
             kind_label=kind_label,
             role_label=role_label,
             decision_label=decision_label,
+            header_label=header_label,
             action_label=action_label,
         )
         self.env.filters["local_time"] = ctx.pages.local_time
