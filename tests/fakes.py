@@ -19,6 +19,9 @@ from credmail.core.values import MailRef, Person, Role
 from credmail.service.directory_csv import DirectoryError, DirectoryRecord
 from credmail.service.ports import (
     AttemptRepo,
+    AuditEntry,
+    AuditFilter,
+    AuditRepo,
     BreakerRepo,
     CheckpointRepo,
     DeliveryState,
@@ -34,8 +37,13 @@ from credmail.service.ports import (
     OutgoingMail,
     PersonView,
     RegisterTask,
+    ReviewFilter,
     ReviewItem,
     ReviewRepo,
+    SignInFailures,
+    StaffAccount,
+    StaffRepo,
+    StaffSessionRecord,
     TaskRepo,
     TokenRecord,
     TokenRepo,
@@ -70,6 +78,10 @@ class Store:
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
     breaker: tuple[bool, datetime | None] = (False, None)
     attempts: dict[str, int] = field(default_factory=dict)
+    staff: dict[str, StaffAccount] = field(default_factory=dict)
+    sessions: dict[str, StaffSessionRecord] = field(default_factory=dict)
+    failures: dict[str, SignInFailures] = field(default_factory=dict)
+    audit: list[AuditEntry] = field(default_factory=list)
     claims: dict[str, datetime] = field(default_factory=dict)  # token selector -> until
     tasks: dict[int, tuple[RegisterTask, str]] = field(default_factory=dict)
     link_audit: list[LinkEvent] = field(default_factory=list)
@@ -114,6 +126,14 @@ class FakeDirectory:
 class FakeLedger:
     def __init__(self, store: Store) -> None:
         self.s = store
+
+    def tally(self) -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        for entry, _message_id, reasons, _at in self.s.ledger.values():
+            for reason in reasons or ("",):
+                key = (entry.outcome, reason)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
 
     def find_many(self, refs: Sequence[MailRef]) -> dict[str, LedgerEntry]:
         keys = {r.key for r in refs}
@@ -343,9 +363,24 @@ class FakeReview:
     def get(self, item_id: int) -> ReviewItem | None:
         return self.s.review.get(item_id)
 
+    def queue(
+        self, where: ReviewFilter, limit: int, offset: int = 0
+    ) -> tuple[list[ReviewItem], int]:
+        found = [
+            replace(i, raw=None)
+            for i in self.pending()
+            if (not where.kind or i.kind == where.kind)
+            and (not where.reason or where.reason in i.reasons)
+            and (not where.older_than or i.created_at < where.older_than)
+            and (not where.newer_than or i.created_at >= where.newer_than)
+        ]
+        return found[offset : offset + limit], len(found)
+
     def record_decision(
         self, item_id: int, decision: str, by: str, now: datetime, note: str | None, sent: str
-    ) -> None:
+    ) -> bool:
+        if self.s.review[item_id].status != "pending":
+            return False
         self.s.review[item_id] = replace(
             self.s.review[item_id],
             status=decision,
@@ -355,6 +390,7 @@ class FakeReview:
             note=note,
             sent_summary=sent,
         )
+        return True
 
     def for_sender(self, address_key: str) -> list[ReviewItem]:
         return [i for i in self.s.review.values() if i.sender == address_key]
@@ -536,6 +572,81 @@ class FakeAttempts:
         self.s.attempts.pop(ref.key, None)
 
 
+class FakeStaff:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def get(self, name: str) -> StaffAccount | None:
+        return self.s.staff.get(name)
+
+    def add(self, account: StaffAccount) -> None:
+        self.s.staff[account.name] = account
+
+    def update(self, account: StaffAccount) -> None:
+        self.s.staff[account.name] = account
+
+    def listing(self) -> list[StaffAccount]:
+        return sorted(self.s.staff.values(), key=lambda a: a.name)
+
+    def open_session(self, token_hash: str, record: StaffSessionRecord) -> None:
+        self.s.sessions[token_hash] = record
+
+    def session(self, token_hash: str) -> StaffSessionRecord | None:
+        return self.s.sessions.get(token_hash)
+
+    def touch_session(self, token_hash: str, now: datetime) -> None:
+        self.s.sessions[token_hash] = replace(self.s.sessions[token_hash], last_seen_at=now)
+
+    def close_session(self, token_hash: str) -> None:
+        self.s.sessions.pop(token_hash, None)
+
+    def close_sessions_of(self, name: str) -> int:
+        gone = [k for k, r in self.s.sessions.items() if r.staff_name == name]
+        for key in gone:
+            del self.s.sessions[key]
+        return len(gone)
+
+    def purge_sessions(self, idle_since: datetime) -> int:
+        gone = [k for k, r in self.s.sessions.items() if r.last_seen_at < idle_since]
+        for key in gone:
+            del self.s.sessions[key]
+        return len(gone)
+
+    def failures(self, key: str) -> SignInFailures | None:
+        return self.s.failures.get(key)
+
+    def set_failures(self, key: str, state: SignInFailures) -> None:
+        self.s.failures[key] = state
+
+    def clear_failures(self, key: str) -> None:
+        self.s.failures.pop(key, None)
+
+
+class FakeAudit:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def add(self, entry: AuditEntry) -> None:
+        self.s.audit.append(replace(entry, id=len(self.s.audit) + 1))
+
+    def _match(self, where: AuditFilter) -> list[AuditEntry]:
+        return [
+            e
+            for e in reversed(self.s.audit)
+            if (not where.actor or e.actor == where.actor)
+            and (not where.action or e.action == where.action)
+            and (not where.item or e.item == where.item)
+            and (not where.since or e.at >= where.since)
+            and (not where.until or e.at < where.until)
+        ]
+
+    def listing(self, where: AuditFilter, limit: int, offset: int = 0) -> list[AuditEntry]:
+        return self._match(where)[offset : offset + limit]
+
+    def count(self, where: AuditFilter) -> int:
+        return len(self._match(where))
+
+
 class FakeUnitOfWork:
     """Works on a copy of the store; `commit()` publishes it, anything else drops it."""
 
@@ -551,6 +662,8 @@ class FakeUnitOfWork:
         self.tokens: TokenRepo = FakeTokens(s)
         self.breaker: BreakerRepo = FakeBreaker(s)
         self.attempts: AttemptRepo = FakeAttempts(s)
+        self.staff: StaffRepo = FakeStaff(s)
+        self.audit: AuditRepo = FakeAudit(s)
         self.tasks: TaskRepo = FakeTasks(s)
         self.link_audit: LinkAuditRepo = FakeLinkAudit(s)
 
@@ -646,10 +759,31 @@ class FakeDirectoryAdmin:
                     emails=p.emails,
                     students=tuple(sorted(p.students)),
                     guardians=tuple(g.username for g in uow.directory.guardians_of(p.username)),
+                    language=p.language,
                 )
                 for p in people
                 if username is None or p.username == username
             ]
+
+    def search(self, text: str, limit: int) -> list[PersonView]:
+        needle = text.strip().casefold()
+        found = [
+            p
+            for p in self.people()
+            if needle
+            and needle in "\n".join((p.username, p.first_name, p.last_name, *p.emails)).casefold()
+        ]
+        return found[:limit]
+
+    def set_language(self, username: str, language: str | None, audit: AuditEntry) -> bool:
+        with self.uow() as uow:
+            person = uow.store.people.get(username)
+            if person is None:
+                return False
+            uow.store.people[username] = replace(person, language=language)
+            uow.audit.add(audit)
+            uow.commit()
+        return True
 
 
 def _person(record: DirectoryRecord) -> Person:

@@ -38,13 +38,16 @@ from credmail.diagnostics import check_connections as check_connections
 from credmail.diagnostics import explain as explain
 from credmail.service.authentication import SenderAuthenticator
 from credmail.service.desks import (
+    AuditDesk,
     BacklogDesk,
     Desks,
     DirectoryDesk,
     LimitsDesk,
+    ObserveDesk,
     OutboxDesk,
     PrivacyDesk,
     ResetDesk,
+    StaffDesk,
     StatusDesk,
     TasksDesk,
     TokenDesk,
@@ -191,12 +194,17 @@ def _desks(
 ) -> Desks:
     daemon = settings.daemon
     quota_pause = SqlPacingStore(engine).paused
+    audit = AuditDesk(uow, clock)
     return Desks(
         review=review,
         outbox=OutboxDesk(uow, clock, quota_pause),
         limits=LimitsDesk(uow, clock),
         directory=DirectoryDesk(
-            SqlDirectoryAdmin(uow), clock, review.timezone, settings.directory.max_prune_share
+            SqlDirectoryAdmin(uow),
+            clock,
+            review.timezone,
+            settings.directory.max_prune_share,
+            audit,
         ),
         tokens=TokenDesk(uow, clock),
         privacy=PrivacyDesk(uow, clock, after_erase=lambda: checkpoint(engine)),
@@ -210,6 +218,9 @@ def _desks(
         ),
         backlog=BacklogDesk(pipeline, sources, delivery, settings.mailbox.kind == "imap"),
         trace=TraceDesk(SqlMessageTraces(uow)),
+        staff=StaffDesk(uow, clock, issuer=f"credmail {settings.replies.school_name}"),
+        audit=audit,
+        observe=ObserveDesk(uow, clock, timedelta(seconds=daemon.stale_after_seconds)),
         reset=ResetDesk(uow, clock, make_link_backend(settings), settings.web.claim_seconds),
         tasks=TasksDesk(uow, mailer, clock),
     )

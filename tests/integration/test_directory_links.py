@@ -17,8 +17,7 @@ pytestmark = pytest.mark.integration
 
 HEADER = b"role,username,first_name,last_name,birth_date,emails,students,class\n"
 BAD = HEADER + (
-    b"student,S9,Senza,Data,,,,\n"
-    b"guardian,G9,Tutore,Nuovo,,tutore@example.org,NOPE;T3001;S2001,\n"
+    b"student,S9,Senza,Data,,,,\nguardian,G9,Tutore,Nuovo,,tutore@example.org,NOPE;T3001;S2001,\n"
 )
 
 

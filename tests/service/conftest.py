@@ -7,15 +7,18 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from argon2 import PasswordHasher
 
 from credmail.samples import directory_csv
 from credmail.service.desks import (
     Actor,
+    AuditDesk,
     DirectoryDesk,
     LimitsDesk,
     OutboxDesk,
     PrivacyDesk,
     ReviewDesk,
+    StaffDesk,
     StatusDesk,
     TokenDesk,
 )
@@ -25,6 +28,7 @@ from credmail.service.reply_templates import ReplyComposer
 from tests.fakes import FakeClock, FakeDirectoryAdmin, FakeUnitOfWorkFactory
 
 ROME = ZoneInfo("Europe/Rome")
+FAST_ARGON2 = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # still argon2id
 CLERK = Actor("segreteria", "cli")
 
 
@@ -42,6 +46,8 @@ class Office:
     privacy: PrivacyDesk
     status: StatusDesk
     erasures: list[str]
+    staff: StaffDesk
+    audit: AuditDesk
 
 
 @pytest.fixture
@@ -55,17 +61,20 @@ def office() -> Office:
     )
     mailer = Mailer(TokenLinkIssuer("https://registro.example.org", 60), composer, ROME)
     erasures: list[str] = []
+    audit = AuditDesk(uow, clock)
     office = Office(
         clock=clock,
         uow=uow,
         review=ReviewDesk(uow, mailer, clock, ROME),
         outbox=OutboxDesk(uow, clock),
         limits=LimitsDesk(uow, clock),
-        directory=DirectoryDesk(FakeDirectoryAdmin(uow), clock, ROME, 0.2),
+        directory=DirectoryDesk(FakeDirectoryAdmin(uow), clock, ROME, 0.2, audit),
         tokens=TokenDesk(uow, clock),
         privacy=PrivacyDesk(uow, clock, after_erase=lambda: erasures.append("checkpoint")),
         status=StatusDesk(uow, clock, timedelta(minutes=10), timedelta(hours=1)),
         erasures=erasures,
+        staff=StaffDesk(uow, clock, hasher=FAST_ARGON2),
+        audit=audit,
     )
     today = clock().astimezone(ROME).date()
     office.directory.import_csv(directory_csv(today), CLERK, prune=False, dry_run=False)

@@ -146,8 +146,9 @@ def start_web(config: Path, log_path: Path, env: dict[str, str] | None = None) -
         if process.poll() is not None:
             pytest.fail(f"credmail web exited ({process.returncode}): {server.output()}")
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return server
+            # any answer will do: /healthz is 503 until the daemon has synced (issue 14)
+            httpx.get(f"{server.url}/healthz", timeout=1)
+            return server
         except httpx.TransportError:
             time.sleep(0.1)
     server.stop()

@@ -41,6 +41,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "credmail.adapters": ("credmail.entrypoints", "credmail.web"),
 }
 
+
 def module_name(path: Path) -> str:
     parts = path.relative_to(SRC.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -95,7 +96,6 @@ def test_the_source_is_found() -> None:
 def test_module_respects_the_layers(path: Path) -> None:
     module = module_name(path)
     assert violations(module, path.read_text(), path.name == "__init__.py") == []
-
 
 
 # The checker itself, on synthetic modules: it must catch what it promises to catch.

@@ -44,6 +44,8 @@ def test_the_repeat_notice_greets_the_person_on_file() -> None:
     assert body.startswith("Gentile Giovanna Esposito,")
     without = {k: v for k, v in CONTEXT.items() if k != "person"}
     assert composer().render("link_already_sent", without)[1].startswith("Gentile utente,")
-    assert composer().render("link_already_sent", {**without, "person": None})[1].startswith(
-        "Gentile utente,"
+    assert (
+        composer()
+        .render("link_already_sent", {**without, "person": None})[1]
+        .startswith("Gentile utente,")
     )

@@ -38,7 +38,6 @@ def _headers(raw: bytes) -> Message:
     return BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
 
 
-
 def sealed_by(sealer: str, trusted: Sequence[str]) -> bool:
     """The sealing domain is a trusted one or a subdomain of it."""
     sealer = sealer.lower().rstrip(".")

@@ -31,7 +31,7 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `| head`
 # Only these commands sign in to IMAP or SMTP (and so read the mail password files).
 CONNECTING = {"run", "check-config", "backlog"}
 # Only these create or migrate the database; every other command needs it to exist.
-MIGRATING = {"run", "directory", "oauth"}
+MIGRATING = {"run", "directory", "oauth", "staff"}
 
 
 class Context:
@@ -184,9 +184,88 @@ def _parser() -> argparse.ArgumentParser:
     _privacy_commands(sub)
     _limits_commands(sub)
     _oauth_commands(sub)
+    _staff_commands(sub)
     _web_commands(sub)
     _task_commands(sub)
     return parser
+
+
+def _staff_commands(sub: Any) -> None:
+    staff = sub.add_parser("staff", help="console accounts of the secretariat").add_subparsers(
+        dest="staff_command", required=True
+    )
+    add = staff.add_parser("add", help="a new account (password asked twice, or on stdin)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=("operatore", "amministratore"))
+    add.set_defaults(handler=cmd_staff_add)
+    passwd = staff.add_parser("passwd", help="set a new password (signs the account out)")
+    passwd.add_argument("name")
+    passwd.set_defaults(handler=cmd_staff_passwd)
+    disable = staff.add_parser("disable", help="disable an account (signs it out)")
+    disable.add_argument("name")
+    disable.set_defaults(handler=cmd_staff_disable)
+    listing = staff.add_parser("list", help="every account")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_staff_list)
+    totp = staff.add_parser("totp", help="turn on the second factor; prints the otpauth URI")
+    totp.add_argument("name")
+    totp.set_defaults(handler=cmd_staff_totp)
+
+
+def _new_password() -> str:
+    """Asked twice at a terminal; otherwise the first line of standard input."""
+    if not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CommandError("no password on standard input")
+        return password
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != first:
+        raise CommandError("the two passwords differ")
+    return first
+
+
+def cmd_staff_add(args: argparse.Namespace, ctx: Context) -> int:
+    desks = ctx.app().desks
+    added = desks.staff.add(args.name, args.role, _new_password(), _actor())
+    print(f"staff member {added.name} added ({added.role})")
+    return 0
+
+
+def cmd_staff_passwd(args: argparse.Namespace, ctx: Context) -> int:
+    desks = ctx.app().desks
+    desks.staff.passwd(args.name, _new_password(), _actor())
+    print(f"password of {args.name} changed; their sessions are closed")
+    return 0
+
+
+def cmd_staff_disable(args: argparse.Namespace, ctx: Context) -> int:
+    ctx.app().desks.staff.disable(args.name, _actor())
+    print(f"staff member {args.name} disabled; their sessions are closed")
+    return 0
+
+
+def cmd_staff_list(args: argparse.Namespace, ctx: Context) -> int:
+    accounts = ctx.app().desks.staff.listing()
+    if args.json:
+        rows = [
+            {"name": a.name, "role": a.role, "active": a.active, "totp": a.totp} for a in accounts
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    for a in accounts:
+        state = "active" if a.active else "disabled"
+        print(f"{a.name}\t{a.role}\t{state}\t{'totp' if a.totp else 'password only'}")
+    if not accounts:
+        print("no staff accounts")
+    return 0
+
+
+def cmd_staff_totp(args: argparse.Namespace, ctx: Context) -> int:
+    uri = ctx.app().desks.staff.totp(args.name, _actor())
+    print("Add this to the authenticator app (it contains the secret: do not share it):")
+    print(uri)
+    return 0
 
 
 def _web_commands(sub: Any) -> None:
@@ -832,7 +911,6 @@ def cmd_oauth_login(args: argparse.Namespace, ctx: Context) -> int:
         raise CommandError(failure)
     print("signed in: the refresh token is stored, encrypted, in the database")
     return 0
-
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:

@@ -221,7 +221,6 @@ class Pipeline:
                 uow.ledger.mark_moved([entry.id for _, entry in items], self.clock())
                 uow.commit()
 
-
     def _target(self, entry: LedgerEntry) -> str | None:
         """The folder for the entry's outcome under the current config: a pending move
         recorded under a wrong config goes where the fixed config says."""

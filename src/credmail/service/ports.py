@@ -224,6 +224,8 @@ class LedgerRepo(Protocol):
     def unmoved(self, folder: str, validity: int) -> list[LedgerEntry]: ...
     def scrub_before(self, before: datetime) -> int: ...
     def forget_message_ids(self, ledger_ids: Sequence[int]) -> int: ...
+    def tally(self) -> dict[tuple[str, str], int]:
+        """(outcome, reason) -> handled messages; reason "" for those without one."""
 
 
 class CheckpointRepo(Protocol):
@@ -316,7 +318,15 @@ class ReviewRepo(Protocol):
     def get(self, item_id: int) -> ReviewItem | None: ...
     def record_decision(
         self, item_id: int, decision: str, by: str, now: datetime, note: str | None, sent: str
-    ) -> None: ...
+    ) -> bool:
+        """Only a pending item is decided; False when another decision came first."""
+
+    def queue(
+        self, where: ReviewFilter, limit: int, offset: int = 0
+    ) -> tuple[list[ReviewItem], int]:
+        """Pending items matching `where`, oldest first, without their raw message; and
+        how many match in all."""
+
     def for_sender(self, address_key: str) -> list[ReviewItem]: ...
     def forget_sender(self, address_key: str) -> list[int]: ...
     def purge_decided(self, before: datetime) -> int: ...
@@ -408,6 +418,86 @@ class AttemptRepo(Protocol):
     def clear(self, ref: MailRef) -> None: ...
 
 
+@dataclass(frozen=True)
+class StaffAccount:
+    """A console account; `password_hash` is an argon2id hash, `totp_secret` base32."""
+
+    name: str
+    role: str
+    password_hash: str = field(repr=False)
+    active: bool
+    created_at: datetime
+    password_changed_at: datetime
+    totp_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class StaffSessionRecord:
+    staff_name: str
+    csrf: str = field(repr=False)
+    created_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class SignInFailures:
+    failures: int
+    last_failure_at: datetime
+    locked_until: datetime | None
+
+
+class StaffRepo(Protocol):
+    def get(self, name: str) -> StaffAccount | None: ...
+    def add(self, account: StaffAccount) -> None: ...
+    def update(self, account: StaffAccount) -> None: ...
+    def listing(self) -> list[StaffAccount]: ...
+    def open_session(self, token_hash: str, record: StaffSessionRecord) -> None: ...
+    def session(self, token_hash: str) -> StaffSessionRecord | None: ...
+    def touch_session(self, token_hash: str, now: datetime) -> None: ...
+    def close_session(self, token_hash: str) -> None: ...
+    def close_sessions_of(self, name: str) -> int: ...
+    def purge_sessions(self, idle_since: datetime) -> int: ...
+    def failures(self, key: str) -> SignInFailures | None: ...
+    def set_failures(self, key: str, state: SignInFailures) -> None: ...
+    def clear_failures(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    source: str
+    action: str
+    item: str | None = None
+    detail: str | None = None
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str | None = None
+    action: str | None = None
+    item: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class AuditRepo(Protocol):
+    """Append-only: entries are added and read, never changed or deleted."""
+
+    def add(self, entry: AuditEntry) -> None: ...
+    def listing(self, where: AuditFilter, limit: int, offset: int = 0) -> list[AuditEntry]: ...
+    def count(self, where: AuditFilter) -> int: ...
+
+
+@dataclass(frozen=True)
+class ReviewFilter:
+    reason: str | None = None
+    kind: str | None = None
+    older_than: datetime | None = None
+    newer_than: datetime | None = None
+
+
 class UnitOfWork(Protocol):
     """One transaction: everything a message changes commits together or not at all."""
 
@@ -419,6 +509,8 @@ class UnitOfWork(Protocol):
     tokens: TokenRepo
     breaker: BreakerRepo
     attempts: AttemptRepo
+    staff: StaffRepo
+    audit: AuditRepo
     tasks: TaskRepo
     link_audit: LinkAuditRepo
 
@@ -478,6 +570,7 @@ class PersonView:
     emails: tuple[str, ...]
     students: tuple[str, ...] = ()
     guardians: tuple[str, ...] = ()
+    language: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -513,6 +606,12 @@ class DirectoryAdmin(Protocol):
 
     def roles(self) -> dict[str, Role]:
         """Every username on file with its role (checks a file's links in one pass)."""
+
+    def search(self, text: str, limit: int) -> list[PersonView]:
+        """People whose username, name or an address contains `text`, at most `limit`."""
+
+    def set_language(self, username: str, language: str | None, audit: AuditEntry) -> bool:
+        """Set a person's language (ISO 639-1) with its audit entry; False: no such person."""
 
 
 @dataclass(frozen=True)

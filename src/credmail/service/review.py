@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from html.parser import HTMLParser
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,15 @@ from credmail.core.recipients import link_kind, matching, recipients, request_ki
 from credmail.core.values import PecEnvelope, Person, SendLink, SendReply
 from credmail.service.address_keys import exact_key
 from credmail.service.outbox.queue import Mailer
-from credmail.service.ports import Clock, ReviewItem, ReviewStatus, UnitOfWork, UnitOfWorkFactory
+from credmail.service.ports import (
+    AuditEntry,
+    Clock,
+    ReviewFilter,
+    ReviewItem,
+    ReviewStatus,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 TEMPLATE_REJECTED = "review_rejected"
 
@@ -23,15 +32,57 @@ class ReviewError(Exception):
     """A review command that cannot be carried out, worded for the secretariat."""
 
 
+class AlreadyDecided(ReviewError):
+    """Someone else decided the item first (the console shows "già deciso da …")."""
+
+    def __init__(self, item_id: int, by: str | None, decision: str | None) -> None:
+        self.by, self.decision = by or "?", decision_label(decision)
+        super().__init__(
+            f"la richiesta {item_id} è già stata decisa ({self.decision}): già deciso da {self.by}"
+        )
+
+
+class NotPermitted(Exception):
+    """The signed-in staff member's role does not allow this action."""
+
+
+OPERATOR, ADMINISTRATOR = "operatore", "amministratore"
+STAFF_ROLES = (OPERATOR, ADMINISTRATOR)
+ADMIN_ONLY = frozenset({"directory.import", "staff.manage", "limits.reset"})
+"""Operators decide requests, work register tasks and set a person's language;
+administrators also import the directory, manage staff and reset the limits breaker."""
+
+
 @dataclass(frozen=True)
 class Actor:
-    """Who decides: the OS user (CLI) or an authenticated session (web), never a flag."""
+    """Who decides: the OS user (CLI) or an authenticated session (web), never a flag.
+
+    At the terminal the OS already grants everything (whoever runs the command can write
+    the database); in the console the staff member's `role` decides."""
 
     name: str
     source: Literal["cli", "web"]
+    role: str | None = None
 
     def __str__(self) -> str:
         return f"{self.name} ({self.source})"
+
+    def may(self, permission: str) -> bool:
+        if self.source == "cli":
+            return True
+        if self.role == ADMINISTRATOR:
+            return True
+        return self.role == OPERATOR and permission not in ADMIN_ONLY
+
+    def require(self, permission: str) -> None:
+        if not self.may(permission):
+            raise NotPermitted(f"{self.name} non ha il permesso per questa operazione")
+
+
+def audit_entry(
+    actor: Actor, now: datetime, action: str, item: str | None, detail: str | None = None
+) -> AuditEntry:
+    return AuditEntry(now, actor.name, actor.source, action, item, detail)
 
 
 @dataclass(frozen=True)
@@ -43,11 +94,22 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """An attachment as the reviewer sees it: listed, never opened."""
+
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
 class ReviewDetail:
     item: ReviewItem
     headers: dict[str, str]
     text: str
     people: list[Candidate]
+    attachments: tuple[Attachment, ...] = ()
+    authentication: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,10 +137,37 @@ class ReviewDesk:
     def _authorize(self, actor: Actor) -> None:
         if self.staff and actor.name not in self.staff:
             raise ReviewError(f"{actor.name} non è tra il personale autorizzato alla revisione")
+        actor.require("review.decide")
 
     def pending(self) -> list[ReviewItem]:
         with self.uow(read_only=True) as uow:
             return uow.review.pending()
+
+    def queue(
+        self, where: ReviewFilter, limit: int = 50, offset: int = 0
+    ) -> tuple[list[ReviewItem], int]:
+        """A page of the pending items matching `where` (without their raw messages)."""
+        with self.uow(read_only=True) as uow:
+            return uow.review.queue(where, limit, offset)
+
+    def _decide(
+        self,
+        uow: UnitOfWork,
+        item: ReviewItem,
+        decision: ReviewStatus,
+        actor: Actor,
+        now: datetime,
+        note: str | None,
+        sent: str,
+    ) -> None:
+        """Record the decision and its audit entry; the loser of a race learns who won."""
+        if not uow.review.record_decision(item.id, decision, str(actor), now, note, sent):
+            won = uow.review.get(item.id)
+            raise AlreadyDecided(
+                item.id, won.decided_by if won else None, won.status if won else None
+            )
+        detail = sent if not note else f"{sent}; nota: {note}"
+        uow.audit.add(audit_entry(actor, now, f"review.{decision}", f"richiesta {item.id}", detail))
 
     def show(self, item_id: int) -> ReviewDetail:
         with self.uow(read_only=True) as uow:
@@ -88,7 +177,8 @@ class ReviewDesk:
             people = uow.directory.people_with_address(sender) if sender else []
             candidates = [_candidate(uow, person) for person in people]
         headers, text = _with_pec(pec, *_summary(item.raw or b""))
-        return ReviewDetail(item, headers, text, candidates)
+        attachments, authentication = _extras(item.raw or b"")
+        return ReviewDetail(item, headers, text, candidates, attachments, authentication)
 
     def approve(
         self,
@@ -123,7 +213,7 @@ class ReviewDesk:
             sent = f"{template} per {username}" + (
                 f"; revocati {len(revoked)} collegamenti ancora validi" if revoked else ""
             )
-            uow.review.record_decision(item_id, ReviewStatus.APPROVED, str(actor), now, note, sent)
+            self._decide(uow, item, ReviewStatus.APPROVED, actor, now, note, sent)
             uow.commit()
         return Approval(template, username, address, revoked)
 
@@ -144,19 +234,15 @@ class ReviewDesk:
                 )
                 sent = TEMPLATE_REJECTED
             recorded = f"{note} ({extra})" if extra else note
-            uow.review.record_decision(
-                item_id, ReviewStatus.REJECTED, str(actor), now, recorded, sent
-            )
+            self._decide(uow, item, ReviewStatus.REJECTED, actor, now, recorded, sent)
             uow.commit()
         return sent
 
     def discard(self, item_id: int, actor: Actor, *, note: str | None = None) -> None:
         self._authorize(actor)
         with self.uow() as uow:
-            self._pending(uow, item_id)
-            uow.review.record_decision(
-                item_id, ReviewStatus.DISCARDED, str(actor), self.clock(), note, "niente"
-            )
+            item = self._pending(uow, item_id)
+            self._decide(uow, item, ReviewStatus.DISCARDED, actor, self.clock(), note, "niente")
             uow.commit()
 
     def _item(self, uow: UnitOfWork, item_id: int) -> ReviewItem:
@@ -168,9 +254,7 @@ class ReviewDesk:
     def _pending(self, uow: UnitOfWork, item_id: int) -> ReviewItem:
         item = self._item(uow, item_id)
         if item.status != ReviewStatus.PENDING:
-            raise ReviewError(
-                f"la richiesta {item_id} è già stata decisa ({decision_label(item.status)})"
-            )
+            raise AlreadyDecided(item_id, item.decided_by, item.status)
         return item
 
 
@@ -246,10 +330,71 @@ def _summary(raw: bytes) -> tuple[dict[str, str], str]:
     if isinstance(msg, EmailMessage):
         try:
             body = msg.get_body(preferencelist=("plain",))
-            text = body.get_content() if body is not None else ""
+            if body is not None:
+                text = body.get_content()
+            else:
+                html = msg.get_body(preferencelist=("html",))
+                text = html_to_text(str(html.get_content())) if html is not None else ""
         except Exception:
             text = "(testo illeggibile)"
     return headers, str(text)[:4000]
+
+
+class _TextOnly(HTMLParser):
+    """Keeps the text of an HTML part; scripts and styles are dropped, nothing is fetched."""
+
+    BLOCKS = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "table"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "head"):
+            self.skip += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head") and self.skip:
+            self.skip -= 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    parser = _TextOnly()
+    parser.feed(html)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _extras(raw: bytes) -> tuple[tuple[Attachment, ...], tuple[str, ...]]:
+    """The attachments (name, type, size) and the Authentication-Results fields."""
+    if not raw:
+        return (), ()
+    msg = message_from_bytes(raw, policy=policy.default)
+    found: list[Attachment] = []
+    if isinstance(msg, EmailMessage):
+        try:
+            for part in msg.iter_attachments():
+                payload = part.get_payload(decode=True)
+                size = len(payload) if isinstance(payload, bytes) else 0
+                name = part.get_filename() or "(senza nome)"
+                found.append(Attachment(str(name), part.get_content_type(), size))
+        except Exception:
+            found.append(Attachment("(allegati illeggibili)", "", 0))
+    try:
+        results = tuple(str(v) for v in msg.get_all("Authentication-Results") or [])
+    except Exception:
+        results = ("(illeggibile)",)
+    return tuple(found), results
 
 
 def _with_pec(

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -77,11 +77,15 @@ def make_context(app: App, settings: Settings) -> WebContext:
 
 def create_web_app(app: App, settings: Settings) -> Starlette:
     from credmail.web import reset
+    from credmail.web.console.routes import routes as console_routes
+    from credmail.web.observe import health_endpoint, metrics_endpoint
 
     ctx = make_context(app, settings)
     routes: list[BaseRoute] = [
         *reset.routes(ctx),
-        Route(ctx.url("/healthz"), lambda _: PlainTextResponse("ok"), methods=["GET"]),
+        *console_routes(ctx),
+        Route(ctx.url("/healthz"), health_endpoint(app.desks.observe), methods=["GET"]),
+        Route(ctx.url("/metrics"), metrics_endpoint(app.desks.observe), methods=["GET"]),
         Mount(ctx.url("/static"), app=StaticFiles(directory=str(STATIC)), name="static"),
     ]
     logo = settings.web.logo_file

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, delete, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
@@ -12,7 +12,7 @@ from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.core.addresses import normalize_address
 from credmail.core.values import Role
 from credmail.service.directory_csv import DirectoryError, DirectoryRecord, student_problem
-from credmail.service.ports import ImportSummary, PersonView
+from credmail.service.ports import AuditEntry, ImportSummary, PersonView
 
 
 class SqlDirectoryAdmin:
@@ -41,6 +41,18 @@ class SqlDirectoryAdmin:
     def roles(self) -> dict[str, Role]:
         with self.uow(read_only=True) as uow:
             return roles_on_file(uow.session)
+
+    def search(self, text: str, limit: int) -> list[PersonView]:
+        with self.uow(read_only=True) as uow:
+            return search(uow.session, text, limit)
+
+    def set_language(self, username: str, language: str | None, audit: AuditEntry) -> bool:
+        with self.uow() as uow:
+            if not set_language(uow.session, username, language):
+                return False
+            uow.audit.add(audit)
+            uow.commit()
+        return True
 
 
 def import_records(
@@ -103,14 +115,19 @@ def _same(row: PersonRow, record: DirectoryRecord, students: set[str]) -> bool:
     )
 
 
-def _current_links(session: Session) -> dict[str, set[str]]:
-    """Guardian username -> student usernames, as stored now (one query for the file)."""
+def _current_links(session: Session, among: Sequence[int] | None = None) -> dict[str, set[str]]:
+    """Guardian username -> student usernames, as stored now (one query for the file);
+    with `among`, only the links that touch those people."""
     guardian, student = aliased(PersonRow), aliased(PersonRow)
     query = (
         select(guardian.username, student.username)
         .join(GuardianshipRow, GuardianshipRow.guardian_id == guardian.id)
         .join(student, GuardianshipRow.student_id == student.id)
     )
+    if among is not None:
+        query = query.where(
+            or_(GuardianshipRow.guardian_id.in_(among), GuardianshipRow.student_id.in_(among))
+        )
     links: dict[str, set[str]] = {}
     for guardian_name, student_name in session.execute(query):
         links.setdefault(guardian_name, set()).add(student_name)
@@ -176,6 +193,53 @@ def people(session: Session, username: str | None = None) -> list[PersonView]:
     return [_view(row, links, guardians) for row in rows]
 
 
+def search(session: Session, text: str, limit: int) -> list[PersonView]:
+    """People whose username, first or last name (or both) or an address contains `text`,
+    in any case; at most `limit`, ordered by last name.
+
+    The database stops at the first `limit` matches (no ORDER BY: a broad search does not
+    sort thousands of rows only to show fifty); those are then sorted here. SQLite's LIKE
+    already ignores ASCII case (lower() on every row would double the scan's cost);
+    PostgreSQL uses ILIKE."""
+    needle = "%" + text.strip().casefold().replace("\\", "").replace("%", "").replace("_", "") + "%"
+    if needle == "%%":
+        return []
+    sqlite = session.get_bind().dialect.name == "sqlite"
+
+    def has(column: SQLColumnExpression[str]) -> ColumnElement[bool]:
+        return column.like(needle) if sqlite else column.ilike(needle)
+
+    by_address = select(EmailRow.person_id).where(EmailRow.address_key.like(needle))
+    query = (
+        select(PersonRow)
+        .options(selectinload(PersonRow.emails))
+        .where(
+            or_(
+                has(PersonRow.username),
+                has(PersonRow.first_name + " " + PersonRow.last_name),
+                has(PersonRow.last_name + " " + PersonRow.first_name),
+                PersonRow.id.in_(by_address),
+            )
+        )
+        .limit(limit)
+    )
+    rows = sorted(session.scalars(query), key=lambda r: (r.last_name, r.first_name, r.username))
+    links = _current_links(session, [row.id for row in rows])
+    guardians: dict[str, list[str]] = {}
+    for guardian_name, students in links.items():
+        for student in students:
+            guardians.setdefault(student, []).append(guardian_name)
+    return [_view(row, links, guardians) for row in rows]
+
+
+def set_language(session: Session, username: str, language: str | None) -> bool:
+    row = session.scalar(select(PersonRow).where(PersonRow.username == username))
+    if row is None:
+        return False
+    row.language = language
+    return True
+
+
 def _view(
     row: PersonRow, links: dict[str, set[str]], guardians: dict[str, list[str]]
 ) -> PersonView:
@@ -189,4 +253,5 @@ def _view(
         emails=tuple(email.address for email in row.emails),
         students=tuple(sorted(links.get(row.username, ()))),
         guardians=tuple(sorted(guardians.get(row.username, ()))),
+        language=row.language,
     )

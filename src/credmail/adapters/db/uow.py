@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from credmail.adapters.db.engine import READ_ONLY
 from credmail.adapters.db.repositories import (
     SqlAttempts,
+    SqlAudit,
     SqlBreaker,
     SqlCheckpoints,
     SqlDirectory,
@@ -18,11 +19,13 @@ from credmail.adapters.db.repositories import (
     SqlLinkAudit,
     SqlOutbox,
     SqlReview,
+    SqlStaff,
     SqlTasks,
     SqlTokens,
 )
 from credmail.service.ports import (
     AttemptRepo,
+    AuditRepo,
     BreakerRepo,
     CheckpointRepo,
     DirectoryRepo,
@@ -30,6 +33,7 @@ from credmail.service.ports import (
     LinkAuditRepo,
     OutboxRepo,
     ReviewRepo,
+    StaffRepo,
     TaskRepo,
     TokenRepo,
 )
@@ -47,6 +51,8 @@ class SqlUnitOfWork:
     tokens: TokenRepo
     breaker: BreakerRepo
     attempts: AttemptRepo
+    staff: StaffRepo
+    audit: AuditRepo
     tasks: TaskRepo
     link_audit: LinkAuditRepo
 
@@ -72,6 +78,8 @@ class SqlUnitOfWork:
         self.tokens = SqlTokens(self.session)
         self.breaker = SqlBreaker(self.session)
         self.attempts = SqlAttempts(self.session)
+        self.staff = SqlStaff(self.session)
+        self.audit = SqlAudit(self.session)
         self.tasks = SqlTasks(self.session)
         self.link_audit = SqlLinkAudit(self.session)
         return self

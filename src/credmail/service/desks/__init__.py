@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from credmail.service.desks.audit import AuditDesk
 from credmail.service.desks.backlog import BacklogDesk
 from credmail.service.desks.base import DeskError
 from credmail.service.desks.directory import DirectoryDesk
 from credmail.service.desks.limits import LimitsDesk
+from credmail.service.desks.observe import ObserveDesk
 from credmail.service.desks.outbox import OutboxDesk
 from credmail.service.desks.privacy import PrivacyDesk
 from credmail.service.desks.reset import ResetDesk
+from credmail.service.desks.staff import StaffDesk
 from credmail.service.desks.status import StatusDesk
 from credmail.service.desks.tasks import TasksDesk
 from credmail.service.desks.tokens import TokenDesk
@@ -23,16 +26,19 @@ from credmail.service.review import Actor, ReviewDesk, ReviewError
 
 __all__ = [
     "Actor",
+    "AuditDesk",
     "BacklogDesk",
     "DeskError",
     "Desks",
     "DirectoryDesk",
     "LimitsDesk",
+    "ObserveDesk",
     "OutboxDesk",
     "PrivacyDesk",
     "ResetDesk",
     "ReviewDesk",
     "ReviewError",
+    "StaffDesk",
     "StatusDesk",
     "TasksDesk",
     "TokenDesk",
@@ -51,5 +57,8 @@ class Desks:
     status: StatusDesk
     backlog: BacklogDesk
     trace: TraceDesk
+    staff: StaffDesk
+    audit: AuditDesk
+    observe: ObserveDesk
     reset: ResetDesk
     tasks: TasksDesk

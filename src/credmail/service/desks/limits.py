@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import structlog
 
 from credmail.service.ports import Clock, UnitOfWorkFactory
-from credmail.service.review import Actor
+from credmail.service.review import Actor, audit_entry
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,12 @@ class LimitsDesk:
 
     def reset(self, actor: Actor) -> BreakerReset:
         """Close the breaker; the global hourly count restarts now."""
+        actor.require("limits.reset")
         with self.uow() as uow:
-            was_tripped = uow.breaker.reset(self.clock())
+            now = self.clock()
+            was_tripped = uow.breaker.reset(now)
+            detail = "era scattato" if was_tripped else "non era scattato"
+            uow.audit.add(audit_entry(actor, now, "limits.reset", None, detail))
             uow.commit()
         self.log.debug("limits.reset", by=str(actor), was_tripped=was_tripped)
         return BreakerReset(was_tripped)

@@ -11,7 +11,7 @@ import structlog
 from credmail.service.desks.base import DeskError
 from credmail.service.desks.status import QuotaPause, no_pause, paused_until
 from credmail.service.ports import Clock, OutboxEntry, UnitOfWorkFactory
-from credmail.service.review import Actor
+from credmail.service.review import Actor, audit_entry
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,8 @@ class OutboxDesk:
                     uow.outbox.requeue(entry_id, now)
             for pending in due:
                 uow.outbox.requeue(pending, now)  # keeps its attempts: only the wait ends
+            item = f"messaggio {entry_id}" if entry_id is not None else "tutta la coda"
+            uow.audit.add(audit_entry(actor, now, "outbox.retry", item))
             uow.commit()
         self.log.debug("outbox.retry", by=str(actor), resumed=resumed, entry=entry_id)
         requeued = entry_id if entry_id is not None and not due else None

@@ -13,7 +13,7 @@ from credmail.core.values import SendReply
 from credmail.service.desks.base import DeskError
 from credmail.service.outbox.queue import Mailer
 from credmail.service.ports import Clock, RegisterTask, UnitOfWork, UnitOfWorkFactory
-from credmail.service.review import Actor
+from credmail.service.review import Actor, audit_entry
 
 TEMPLATE_TASK_DONE = "task_done"
 OPEN, DONE = "open", "done"
@@ -45,6 +45,7 @@ class TasksDesk:
                 raise DeskError(f"l'attività {task_id} è già stata segnata come eseguita")
             if task.address:
                 self._notify(uow, task, note, now)
+            uow.audit.add(audit_entry(actor, now, "task.done", f"attività {task_id}", note))
             uow.commit()
             done = uow.tasks.get(task_id)
         assert done is not None

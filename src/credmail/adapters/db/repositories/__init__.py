@@ -5,11 +5,13 @@ from credmail.adapters.db.repositories.ledger import SqlAttempts, SqlCheckpoints
 from credmail.adapters.db.repositories.limits import SqlBreaker
 from credmail.adapters.db.repositories.outbox import SqlOutbox
 from credmail.adapters.db.repositories.review import SqlReview
+from credmail.adapters.db.repositories.staff import SqlAudit, SqlStaff
 from credmail.adapters.db.repositories.tasks import SqlLinkAudit, SqlTasks
 from credmail.adapters.db.repositories.tokens import SqlTokens
 
 __all__ = [
     "SqlAttempts",
+    "SqlAudit",
     "SqlBreaker",
     "SqlCheckpoints",
     "SqlDirectory",
@@ -17,6 +19,7 @@ __all__ = [
     "SqlLinkAudit",
     "SqlOutbox",
     "SqlReview",
+    "SqlStaff",
     "SqlTasks",
     "SqlTokens",
     "to_person",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, String, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import AttemptRow, CheckpointRow, LedgerRow
@@ -27,6 +28,19 @@ def _ledger_entry(row: LedgerRow) -> LedgerEntry:
 class SqlLedger:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def tally(self) -> dict[tuple[str, str], int]:
+        """(outcome, reason) -> handled messages; reason "" for those without one."""
+        reasons = cast(LedgerRow.reasons, String)
+        query = select(LedgerRow.outcome, reasons, func.count()).group_by(
+            LedgerRow.outcome, reasons
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for outcome, text, count in self.session.execute(query):
+            for reason in json.loads(text or "[]") or [""]:
+                key = (str(outcome), str(reason))
+                counts[key] = counts.get(key, 0) + int(count)
+        return counts
 
     def find_many(self, refs: Sequence[MailRef]) -> dict[str, LedgerEntry]:
         if not refs:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import String, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import ReviewRow
 from credmail.adapters.db.repositories._common import rowcount
-from credmail.service.ports import ReviewItem, ReviewStatus
+from credmail.service.ports import ReviewFilter, ReviewItem, ReviewStatus
 
 
 def _review_item(row: ReviewRow) -> ReviewItem:
@@ -101,10 +101,10 @@ class SqlReview:
 
     def record_decision(
         self, item_id: int, decision: str, by: str, now: datetime, note: str | None, sent: str
-    ) -> None:
-        self.session.execute(
+    ) -> bool:
+        done = self.session.execute(
             update(ReviewRow)
-            .where(ReviewRow.id == item_id)
+            .where(ReviewRow.id == item_id, ReviewRow.status == ReviewStatus.PENDING)
             .values(
                 status=decision,
                 decision=decision,
@@ -114,6 +114,28 @@ class SqlReview:
                 sent_summary=sent,
             )
         )
+        return rowcount(done) == 1
+
+    def queue(
+        self, where: ReviewFilter, limit: int, offset: int = 0
+    ) -> tuple[list[ReviewItem], int]:
+        columns = [c for c in ReviewRow.__table__.columns if c.name not in ("raw", "ledger_id")]
+        query = select(*columns).where(ReviewRow.status == ReviewStatus.PENDING)
+        if where.kind:
+            query = query.where(ReviewRow.kind == where.kind)
+        if where.reason:
+            query = query.where(cast(ReviewRow.reasons, String).like(f'%"{where.reason}"%'))
+        if where.older_than:
+            query = query.where(ReviewRow.created_at < where.older_than)
+        if where.newer_than:
+            query = query.where(ReviewRow.created_at >= where.newer_than)
+        total = int(self.session.scalar(query.with_only_columns(func.count())) or 0)
+        rows = self.session.execute(query.order_by(ReviewRow.id).limit(limit).offset(offset))
+        items = [
+            ReviewItem(**{**row._asdict(), "reasons": tuple(row.reasons), "raw": None})
+            for row in rows
+        ]
+        return items, total
 
     def for_sender(self, address_key: str) -> list[ReviewItem]:
         query = select(ReviewRow).where(ReviewRow.sender == address_key).order_by(ReviewRow.id)

@@ -1,0 +1,195 @@
+"""What every console page shares: the signed-in staff member (server-side session in an
+HttpOnly, SameSite=Strict cookie), the CSRF check of every POST, role checks, rendering."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import structlog
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from credmail.service.desks import DeskError
+from credmail.service.desks.audit import action_label
+from credmail.service.desks.staff import StaffSession
+from credmail.service.review import (
+    NotPermitted,
+    ReviewError,
+    decision_label,
+    header_label,
+    kind_label,
+    reason_label,
+    role_label,
+)
+from credmail.web.app import WebContext
+from credmail.web.pages import TEMPLATES as SHARED_TEMPLATES
+from credmail.web.security import CSRF_FIELD
+
+log = structlog.get_logger("credmail.web.console")
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+SESSION_COOKIE = "credmail_console"
+MAX_FORM_FIELDS = 20
+MAX_PART = 8 * 1024 * 1024  # the import's confirm step carries the file (base64)
+
+Handler = Callable[[Request, StaffSession, FormData | None], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Nav:
+    path: str
+    label: str
+    admin_only: bool = False
+
+
+NAV = (
+    Nav("/", "Cruscotto"),
+    Nav("/revisione", "Da rivedere"),
+    Nav("/registro", "Da fare nel registro"),
+    Nav("/rubrica", "Rubrica"),
+    Nav("/posta", "Posta in uscita"),
+    Nav("/attivita", "Registro attività"),
+    Nav("/personale", "Personale", admin_only=True),
+)
+
+
+class Console:
+    """Routing helpers for the console; `root` is the console's URL prefix."""
+
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+        self.desks = ctx.app.desks
+        self.root = ctx.url("/console")
+        loaders: list[jinja2.BaseLoader] = []
+        override = ctx.settings.replies.templates_dir
+        if override is not None:
+            loaders.append(jinja2.FileSystemLoader(str(override)))
+        loaders += [
+            jinja2.FileSystemLoader(str(TEMPLATES)),
+            jinja2.FileSystemLoader(str(SHARED_TEMPLATES)),
+        ]
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.globals.update(
+            school_name=ctx.settings.replies.school_name,
+            static_url=ctx.url("/static"),
+            console_static=f"{self.root}/static",
+            root=self.root,
+            nav=NAV,
+            csrf_field=CSRF_FIELD,
+            reason_label=reason_label,
+            kind_label=kind_label,
+            role_label=role_label,
+            decision_label=decision_label,
+            header_label=header_label,
+            action_label=action_label,
+        )
+        self.env.filters["local_time"] = ctx.pages.local_time
+
+    def url(self, path: str) -> str:
+        return f"{self.root}{path}"
+
+    def render(
+        self, name: str, staff: StaffSession | None, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        body = self.env.get_template(name).render(staff=staff, **context)
+        return HTMLResponse(body, status_code=status)
+
+    def refuse(self, staff: StaffSession | None, status: int, message: str) -> HTMLResponse:
+        return self.render("console_message.html", staff, status, title=message, message=None)
+
+    def result(
+        self, staff: StaffSession, status: int, title: str, message: str, back: str
+    ) -> HTMLResponse:
+        return self.render(
+            "console_message.html", staff, status, title=title, message=message, back=back
+        )
+
+    def done(self, path: str, code: str) -> RedirectResponse:
+        """After a POST that worked: back to a page (303), which says what was done."""
+        return RedirectResponse(self.url(path) + f"?fatto={code}", status_code=303)
+
+    def to_sign_in(self) -> RedirectResponse:
+        return RedirectResponse(self.url("/accesso"), status_code=303)
+
+    def page(self, handler: Handler, permission: str | None = None) -> Callable[..., Any]:
+        """A signed-in page: no session -> the sign-in page (nothing else runs); a POST
+        without this session's CSRF token -> 403; a role without `permission` -> 403."""
+
+        async def endpoint(request: Request) -> Response:
+            token = request.cookies.get(SESSION_COOKIE, "")
+            staff = await run_in_threadpool(self.desks.staff.session, token) if token else None
+            if staff is None:
+                return self.to_sign_in()
+            form: FormData | None = None
+            if request.method == "POST":
+                form = await request.form(max_fields=MAX_FORM_FIELDS, max_part_size=MAX_PART)
+                submitted = form.get(CSRF_FIELD)
+                if not isinstance(submitted, str) or not hmac.compare_digest(
+                    submitted.encode(), staff.csrf.encode()
+                ):
+                    log.info("web.console.csrf_refused")
+                    await form.close()
+                    return self.refuse(staff, 403, "Richiesta non valida (modulo scaduto)")
+            if permission is not None and not staff.actor().may(permission):
+                if form is not None:
+                    await form.close()
+                return self.refuse(staff, 403, "Operazione riservata agli amministratori")
+            try:
+                return await handler(request, staff, form)
+            except NotPermitted:
+                return self.refuse(staff, 403, "Operazione riservata agli amministratori")
+            except (DeskError, ReviewError) as exc:
+                back = request.url.path.rpartition("/")[0] or self.url("/")
+                return self.result(staff, 409, "Operazione non eseguita", str(exc), back)
+            finally:
+                if form is not None:
+                    await form.close()  # uploaded files are spooled to temporary files
+
+        return endpoint
+
+
+def text_field(form: FormData | None, name: str, limit: int = 2000) -> str:
+    value = form.get(name) if form is not None else None
+    return value[:limit].strip() if isinstance(value, str) else ""
+
+
+def query(request: Request, name: str, limit: int = 200) -> str:
+    return request.query_params.get(name, "")[:limit].strip()
+
+
+def page_number(request: Request) -> int:
+    raw = query(request, "pagina", 6)
+    return max(1, int(raw)) if raw.isdigit() else 1
+
+
+DONE_MESSAGES = {
+    "approvata": "Richiesta approvata: il collegamento è in coda per l'invio.",
+    "respinta": "Richiesta respinta.",
+    "respinta_avviso": "Richiesta respinta: il mittente riceverà un avviso.",
+    "archiviata": "Richiesta archiviata senza risposta.",
+    "eseguita": "Attività segnata come eseguita: la persona riceverà un avviso.",
+    "lingua": "Lingua aggiornata.",
+    "importata": "Rubrica importata.",
+    "riprova": "Nuovo tentativo di invio programmato.",
+    "azzerato": "Limite globale azzerato.",
+    "aggiunto": "Account creato.",
+    "disattivato": "Account disattivato.",
+}
+
+
+def done_message(request: Request) -> str | None:
+    return DONE_MESSAGES.get(query(request, "fatto", 30))

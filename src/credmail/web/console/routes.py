@@ -1,0 +1,542 @@
+"""The console's pages: sign-in, Cruscotto, Da rivedere, Da fare nel registro, Rubrica,
+Posta in uscita, Registro attività, Personale. Every handler calls a desk; every POST
+answers with a redirect (303) to the page it came from, or a page saying what went wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
+
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from credmail.service.desks.audit import ACTION_LABELS
+from credmail.service.desks.staff import SignInRefused, StaffSession
+from credmail.service.directory_csv import DirectoryError
+from credmail.service.ports import AuditFilter, ReviewFilter
+from credmail.service.review import REASON_LABELS, STAFF_ROLES, AlreadyDecided
+from credmail.web.app import WebContext
+from credmail.web.console.base import (
+    SESSION_COOKIE,
+    STATIC,
+    Console,
+    done_message,
+    page_number,
+    query,
+    text_field,
+)
+from credmail.web.security import CSRF_FIELD, client_address
+
+PAGE_SIZE = 50
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+AGES = {"1": 1, "3": 3, "7": 7, "30": 30}  # "older than N days" filter of the queue
+OUTBOX_STATES = {
+    "pending": "in coda",
+    "failed": "non consegnata",
+    "bounced": "respinta dal server",
+    "sent": "inviata",
+}
+
+
+def routes(ctx: WebContext) -> list[BaseRoute]:
+    c = Console(ctx)
+    pages = ConsolePages(c)
+    p = c.page
+    return [
+        Route(c.url("/accesso"), pages.sign_in, methods=["GET", "POST"]),
+        Route(c.url("/esci"), p(pages.sign_out), methods=["POST"]),
+        Route(c.url("/"), p(pages.dashboard), methods=["GET"]),
+        Route(c.root, lambda _: RedirectResponse(c.url("/"), 308), methods=["GET"]),
+        Route(c.url("/limiti/azzera"), p(pages.reset_breaker, "limits.reset"), methods=["POST"]),
+        Route(c.url("/revisione"), p(pages.queue), methods=["GET"]),
+        Route(c.url("/revisione/{id:int}"), p(pages.item), methods=["GET"]),
+        Route(c.url("/revisione/{id:int}/approva"), p(pages.approve), methods=["POST"]),
+        Route(c.url("/revisione/{id:int}/respingi"), p(pages.reject), methods=["POST"]),
+        Route(c.url("/revisione/{id:int}/archivia"), p(pages.discard), methods=["POST"]),
+        Route(c.url("/registro"), p(pages.tasks), methods=["GET"]),
+        Route(c.url("/registro/{id:int}/fatto"), p(pages.task_done), methods=["POST"]),
+        Route(c.url("/rubrica"), p(pages.directory), methods=["GET"]),
+        Route(
+            c.url("/rubrica/importa"),
+            p(pages.import_form, "directory.import"),
+            methods=["GET", "POST"],
+        ),
+        Route(
+            c.url("/rubrica/importa/conferma"),
+            p(pages.import_confirm, "directory.import"),
+            methods=["POST"],
+        ),
+        Route(c.url("/rubrica/persona/{username}"), p(pages.person), methods=["GET"]),
+        Route(c.url("/rubrica/persona/{username}/lingua"), p(pages.language), methods=["POST"]),
+        Route(c.url("/posta"), p(pages.outbox), methods=["GET"]),
+        Route(c.url("/posta/riprova"), p(pages.retry), methods=["POST"]),
+        Route(c.url("/attivita"), p(pages.audit), methods=["GET"]),
+        Route(c.url("/attivita.csv"), p(pages.audit_csv), methods=["GET"]),
+        Route(c.url("/personale"), p(pages.staff, "staff.manage"), methods=["GET"]),
+        Route(c.url("/personale/aggiungi"), p(pages.staff_add, "staff.manage"), methods=["POST"]),
+        Route(
+            c.url("/personale/disattiva"), p(pages.staff_disable, "staff.manage"), methods=["POST"]
+        ),
+        Mount(c.url("/static"), app=StaticFiles(directory=str(STATIC)), name="console-static"),
+    ]
+
+
+def _id(request: Request) -> int:
+    return int(request.path_params["id"])
+
+
+class ConsolePages:
+    def __init__(self, console: Console) -> None:
+        self.c = console
+        self.desks = console.desks
+
+    # signing in and out ------------------------------------------------------------
+
+    async def sign_in(self, request: Request) -> Response:
+        c = self.c
+        csrf = c.ctx.csrf
+        if request.method == "GET":
+            return self._sign_in_page(request, None, 200)
+        form = await request.form(max_fields=10, max_files=0)
+        submitted = form.get(CSRF_FIELD)
+        if not csrf.valid(request, submitted if isinstance(submitted, str) else None, "console"):
+            return c.refuse(None, 403, "Richiesta non valida (modulo scaduto)")
+        name, password = text_field(form, "nome", 100), text_field(form, "password", 256)
+        code = text_field(form, "codice", 10)
+        try:
+            signed = await run_in_threadpool(
+                self.desks.staff.sign_in, name, password, code, client_address(request)
+            )
+        except SignInRefused as exc:
+            return self._sign_in_page(request, str(exc), 429 if exc.wait_seconds else 401)
+        response = RedirectResponse(c.url("/"), status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            signed.token,
+            path=c.root,
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    def _sign_in_page(self, request: Request, problem: str | None, status: int) -> Response:
+        token = self.c.ctx.csrf.issue(request, "console")
+        response = self.c.render(
+            "console_sign_in.html",
+            None,
+            status,
+            title="Accesso",
+            problem=problem,
+            csrf_token=token.value,
+        )
+        self.c.ctx.csrf.attach(response, token, request)
+        return response
+
+    async def sign_out(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        await run_in_threadpool(self.desks.staff.sign_out, request.cookies.get(SESSION_COOKIE, ""))
+        response = self.c.to_sign_in()
+        response.delete_cookie(SESSION_COOKIE, path=self.c.root)
+        return response
+
+    # Cruscotto -----------------------------------------------------------------------
+
+    async def dashboard(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        report = await run_in_threadpool(self.desks.status.report)
+        tasks = await run_in_threadpool(self.desks.tasks.listing)
+        details = report.details
+        return self.c.render(
+            "console_dashboard.html",
+            staff,
+            title="Cruscotto",
+            done=done_message(request),
+            report=details,
+            healthy=report.healthy,
+            open_tasks=len(tasks),
+            failing=report.failing_since_sent,
+            last_sync=_parse(details.get("last_sync")),
+        )
+
+    async def reset_breaker(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        await run_in_threadpool(self.desks.limits.reset, staff.actor())
+        return self.c.done("/", "azzerato")
+
+    # Da rivedere ---------------------------------------------------------------------
+
+    async def queue(self, request: Request, staff: StaffSession, form: FormData | None) -> Response:
+        reason, kind, age = query(request, "motivo"), query(request, "tipo"), query(request, "eta")
+        number = page_number(request)
+        now = self.desks.status.clock()
+        where = ReviewFilter(
+            reason=reason if reason in REASON_LABELS else None,
+            kind=kind if kind in ("adult", "student", "unknown") else None,
+            older_than=now - timedelta(days=AGES[age]) if age in AGES else None,
+        )
+        items, total = await run_in_threadpool(
+            self.desks.review.queue, where, PAGE_SIZE, (number - 1) * PAGE_SIZE
+        )
+        return self.c.render(
+            "console_queue.html",
+            staff,
+            title="Da rivedere",
+            done=done_message(request),
+            items=items,
+            total=total,
+            page=number,
+            pages=max(1, -(-total // PAGE_SIZE)),
+            reasons=sorted(REASON_LABELS.items(), key=lambda kv: kv[1]),
+            selected={"motivo": reason, "tipo": kind, "eta": age},
+            ages=AGES,
+        )
+
+    async def item(self, request: Request, staff: StaffSession, form: FormData | None) -> Response:
+        detail = await run_in_threadpool(self.desks.review.show, _id(request))
+        today = self.desks.status.clock().astimezone(self.c.ctx.app.timezone).date()
+        return self.c.render(
+            "console_item.html",
+            staff,
+            title=f"Richiesta {detail.item.id}",
+            detail=detail,
+            item=detail.item,
+            today=today,
+        )
+
+    async def _decide(
+        self, request: Request, staff: StaffSession, action: Callable[[], object], code: str
+    ) -> Response:
+        """Run a decision; the loser of a race is told who decided first."""
+        try:
+            await run_in_threadpool(action)
+        except AlreadyDecided as exc:
+            return self.c.result(
+                staff,
+                409,
+                "Richiesta già decisa",
+                f"Già deciso da {exc.by} ({exc.decision}).",
+                self.c.url(f"/revisione/{_id(request)}"),
+            )
+        return self.c.done("/revisione", code)
+
+    async def approve(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        item_id = _id(request)
+        person = text_field(form, "persona", 100)
+        to = text_field(form, "indirizzo", 320) or None
+        if not person:
+            return self.c.result(
+                staff,
+                400,
+                "Operazione non eseguita",
+                "Scegliere la persona.",
+                self.c.url(f"/revisione/{item_id}"),
+            )
+
+        def act() -> None:
+            self.desks.review.approve(item_id, person, staff.actor(), to)
+
+        return await self._decide(request, staff, act, "approvata")
+
+    async def reject(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        item_id = _id(request)
+        note = text_field(form, "nota", 1000)
+        notify = text_field(form, "avvisa", 5) == "si"
+        if not note:
+            return self.c.result(
+                staff,
+                400,
+                "Operazione non eseguita",
+                "Scrivere una nota per il rifiuto.",
+                self.c.url(f"/revisione/{item_id}"),
+            )
+
+        def act() -> None:
+            self.desks.review.reject(item_id, note, notify, staff.actor())
+
+        return await self._decide(request, staff, act, "respinta_avviso" if notify else "respinta")
+
+    async def discard(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        item_id = _id(request)
+        note = text_field(form, "nota", 1000) or None
+
+        def act() -> None:
+            self.desks.review.discard(item_id, staff.actor(), note=note)
+
+        return await self._decide(request, staff, act, "archiviata")
+
+    # Da fare nel registro ----------------------------------------------------------
+
+    async def tasks(self, request: Request, staff: StaffSession, form: FormData | None) -> Response:
+        show_all = query(request, "tutte") == "si"
+        listing = await run_in_threadpool(self.desks.tasks.listing, None if show_all else "open")
+        return self.c.render(
+            "console_tasks.html",
+            staff,
+            title="Da fare nel registro",
+            done=done_message(request),
+            tasks=listing,
+            show_all=show_all,
+        )
+
+    async def task_done(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        note = text_field(form, "nota", 1000) or None
+        await run_in_threadpool(self.desks.tasks.done, _id(request), staff.actor(), note)
+        return self.c.done("/registro", "eseguita")
+
+    # Rubrica -------------------------------------------------------------------------
+
+    async def directory(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        text = query(request, "q", 100)
+        found = await run_in_threadpool(self.desks.directory.find, text, PAGE_SIZE)
+        return self.c.render(
+            "console_directory.html",
+            staff,
+            title="Rubrica",
+            done=done_message(request),
+            q=text,
+            people=found,
+            limit=PAGE_SIZE,
+        )
+
+    async def person(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        username = str(request.path_params["username"])[:100]
+        view = await run_in_threadpool(self.desks.directory.person, username)
+        related = [
+            await run_in_threadpool(self.desks.directory.person, other)
+            for other in (*view.students, *view.guardians)
+        ]
+        return self.c.render(
+            "console_person.html",
+            staff,
+            title=f"{view.first_name} {view.last_name}",
+            done=done_message(request),
+            person=view,
+            related={p.username: p for p in related},
+        )
+
+    async def language(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        username = str(request.path_params["username"])[:100]
+        language = text_field(form, "lingua", 8)
+        await run_in_threadpool(
+            self.desks.directory.set_language, username, language, staff.actor()
+        )
+        return self.c.done(f"/rubrica/persona/{username}", "lingua")
+
+    async def import_form(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        if form is None:
+            return self.c.render("console_import.html", staff, title="Importa la rubrica")
+        upload = form.get("file")
+        data = await upload.read(MAX_IMPORT_BYTES + 1) if isinstance(upload, UploadFile) else b""
+        if not data or len(data) > MAX_IMPORT_BYTES:
+            return self.c.render(
+                "console_import.html",
+                staff,
+                400,
+                title="Importa la rubrica",
+                problems=["Scegliere un file CSV (al massimo 5 MB)."],
+            )
+        prune = text_field(form, "rimuovi", 5) == "si"
+        return await self._preview(staff, data, prune)
+
+    async def _preview(self, staff: StaffSession, data: bytes, prune: bool) -> Response:
+        try:
+            result = await run_in_threadpool(
+                lambda: self.desks.directory.import_csv(
+                    data, staff.actor(), prune=prune, dry_run=True
+                )
+            )
+        except DirectoryError as exc:
+            return self.c.render(
+                "console_import.html",
+                staff,
+                400,
+                title="Importa la rubrica",
+                problems=list(exc.problems),
+            )
+        return self.c.render(
+            "console_import_preview.html",
+            staff,
+            title="Anteprima dell'importazione",
+            result=result,
+            prune=prune,
+            payload=base64.b64encode(data).decode(),
+            digest=hashlib.sha256(data).hexdigest()[:16],
+        )
+
+    async def import_confirm(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        try:
+            data = base64.b64decode(text_field(form, "dati", 8 * MAX_IMPORT_BYTES), validate=True)
+        except (binascii.Error, ValueError):
+            data = b""
+        if not data:
+            return self.c.refuse(staff, 400, "Importazione non valida: ricominciare")
+        prune = text_field(form, "rimuovi", 5) == "si"
+        try:
+            result = await run_in_threadpool(
+                lambda: self.desks.directory.import_csv(
+                    data, staff.actor(), prune=prune, dry_run=False
+                )
+            )
+        except DirectoryError as exc:
+            return self.c.render(
+                "console_import.html",
+                staff,
+                400,
+                title="Importa la rubrica",
+                problems=list(exc.problems),
+            )
+        if result.refusal:
+            return self.c.result(
+                staff,
+                409,
+                "Importazione non eseguita",
+                result.refusal,
+                self.c.url("/rubrica/importa"),
+            )
+        return self.c.done("/rubrica", "importata")
+
+    # Posta in uscita -----------------------------------------------------------------
+
+    async def outbox(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        state = query(request, "stato")
+        listing = await run_in_threadpool(
+            self.desks.outbox.listing, state if state in OUTBOX_STATES else None
+        )
+        if state not in OUTBOX_STATES:
+            listing = [line for line in listing if line.status != "sent"]
+        report = await run_in_threadpool(self.desks.status.report)
+        return self.c.render(
+            "console_outbox.html",
+            staff,
+            title="Posta in uscita",
+            done=done_message(request),
+            lines=listing[:200],
+            total=len(listing),
+            state=state,
+            states=OUTBOX_STATES,
+            paused=report.details.get("delivery_paused"),
+            paused_until=self.desks.outbox.paused_until(),
+        )
+
+    async def retry(self, request: Request, staff: StaffSession, form: FormData | None) -> Response:
+        raw = text_field(form, "messaggio", 12)
+        entry = int(raw) if raw.isdigit() else None
+        await run_in_threadpool(self.desks.outbox.retry, entry, staff.actor())
+        return self.c.done("/posta", "riprova")
+
+    # Registro attività ---------------------------------------------------------------
+
+    def _audit_filter(self, request: Request) -> AuditFilter:
+        tz = self.c.ctx.app.timezone
+
+        def day(name: str, plus: int = 0) -> datetime | None:
+            raw = query(request, name, 10)
+            try:
+                start = datetime.combine(datetime.strptime(raw, "%Y-%m-%d").date(), time(), tz)
+            except ValueError:
+                return None
+            return start + timedelta(days=plus)
+
+        action = query(request, "azione", 50)
+        return AuditFilter(
+            actor=query(request, "chi", 200) or None,
+            action=action if action in ACTION_LABELS else None,
+            item=query(request, "oggetto", 200) or None,
+            since=day("dal"),
+            until=day("al", plus=1),
+        )
+
+    async def audit(self, request: Request, staff: StaffSession, form: FormData | None) -> Response:
+        where = self._audit_filter(request)
+        number = page_number(request)
+        entries, total = await run_in_threadpool(
+            self.desks.audit.listing, where, PAGE_SIZE, (number - 1) * PAGE_SIZE
+        )
+        params = {k: query(request, k) for k in ("chi", "azione", "oggetto", "dal", "al")}
+        return self.c.render(
+            "console_audit.html",
+            staff,
+            title="Registro attività",
+            entries=entries,
+            total=total,
+            page=number,
+            pages=max(1, -(-total // PAGE_SIZE)),
+            actions=sorted(ACTION_LABELS.items(), key=lambda kv: kv[1]),
+            params=params,
+            query_string=str(request.url.query),
+        )
+
+    async def audit_csv(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        where = self._audit_filter(request)
+        chunks = iterate_in_threadpool(self.desks.audit.export_csv(where))
+        return StreamingResponse(
+            chunks,
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": 'attachment; filename="registro-attivita.csv"'},
+        )
+
+    # Personale -----------------------------------------------------------------------
+
+    async def staff(self, request: Request, staff: StaffSession, form: FormData | None) -> Response:
+        accounts = await run_in_threadpool(self.desks.staff.listing)
+        return self.c.render(
+            "console_staff.html",
+            staff,
+            title="Personale",
+            done=done_message(request),
+            accounts=accounts,
+            roles=STAFF_ROLES,
+        )
+
+    async def staff_add(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        name, role = text_field(form, "nome", 100), text_field(form, "ruolo", 20)
+        password = text_field(form, "password", 256)
+        await run_in_threadpool(self.desks.staff.add, name, role, password, staff.actor())
+        return self.c.done("/personale", "aggiunto")
+
+    async def staff_disable(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        name = text_field(form, "nome", 100)
+        await run_in_threadpool(self.desks.staff.disable, name, staff.actor())
+        return self.c.done("/personale", "disattivato")
+
+
+def _parse(iso: object) -> datetime | None:
+    return datetime.fromisoformat(iso) if isinstance(iso, str) else None
