@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+import structlog
 from sqlalchemy import Engine
 
 from credmail.adapters.db.directory_import import SqlDirectoryAdmin
@@ -47,6 +48,7 @@ from credmail.service.desks import (
     TokenDesk,
     TraceDesk,
 )
+from credmail.service.desks.templates import TemplatesDesk
 from credmail.service.handle_request import MessageProcessor
 from credmail.service.inbox_sync import Pipeline, Policy
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
@@ -67,6 +69,9 @@ TEMPLATES = [
     "rate_limited",
     "link_already_sent",
 ]
+# Replies that never reach a person on file, so never have a language to add:
+# the neutral acknowledgement goes to a sender the directory does not know.
+ITALIAN_ONLY = ["acknowledge_unknown"]
 
 
 def utc_now() -> datetime:
@@ -261,6 +266,11 @@ def _authenticator(settings: Settings) -> SenderAuthenticator:
     )
 
 
+def templates_desk(settings: Settings) -> TemplatesDesk:
+    """`credmail templates check`: needs no database and connects to nothing."""
+    return TemplatesDesk(_composer(settings), TEMPLATES, ITALIAN_ONLY)
+
+
 def _composer(settings: Settings) -> ReplyComposer:
     replies = settings.replies
     composer = ReplyComposer(
@@ -277,6 +287,9 @@ def _composer(settings: Settings) -> ReplyComposer:
         composer.check(TEMPLATES)
     except TemplateProblem as exc:
         raise ConfigError(f"replies.templates_dir: {exc}") from None
+    broken = [code for code, language in composer.languages.items() if language.problem]
+    if broken:  # those languages are skipped: their replies go in Italian only
+        structlog.get_logger("credmail.replies").warning("reply.languages_unusable", codes=broken)
     return composer
 
 

@@ -184,6 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     _privacy_commands(sub)
     _limits_commands(sub)
     _oauth_commands(sub)
+    _templates_commands(sub)
     return parser
 
 
@@ -799,6 +800,57 @@ def _oauth_commands(sub: Any) -> None:
     login.set_defaults(handler=cmd_oauth_login)
 
 
+def _templates_commands(sub: Any) -> None:
+    templates = sub.add_parser("templates", help="reply templates and their translations")
+    commands = templates.add_subparsers(dest="templates_command", required=True)
+    check = commands.add_parser(
+        "check",
+        help="languages, missing templates and keys, unreviewed translations "
+        "(exit 1 on a missing key or a render failure)",
+    )
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=cmd_templates_check)
+
+
+def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
+    from dataclasses import asdict
+
+    from credmail.bootstrap import templates_desk
+
+    report = templates_desk(ctx.settings).check()
+    if args.json:
+        print(json.dumps({**asdict(report), "ok": not report.errors}, ensure_ascii=False))
+        return EXIT_FAILURE if report.errors else 0
+    print("replies with translations: " + ", ".join(report.templates))
+    if report.italian_only:
+        print(
+            "Italian only (no person on file to choose a language): "
+            + ", ".join(report.italian_only)
+        )
+    for lang in report.languages:
+        review = (
+            f"reviewed by {lang.reviewed_by} on {lang.reviewed_on}"
+            if lang.reviewed
+            else f"UNREVIEWED ({lang.status})"
+        )
+        print(
+            f"{lang.code}  {lang.name} / {lang.native_name}  {lang.direction}  "
+            f"{len(lang.translated)}/{len(report.templates)} replies  [{lang.origin}]  {review}"
+        )
+        if lang.missing:
+            print(f"    missing: {', '.join(lang.missing)} (sent in Italian only)")
+    for finding in report.errors:
+        where = f" {finding.template}" if finding.template else ""
+        print(f"ERROR {finding.language}{where}: {finding.message}")
+    unreviewed = sum(1 for lang in report.languages if not lang.reviewed)
+    missing = sum(len(lang.missing) for lang in report.languages)
+    print(
+        f"{len(report.languages)} languages, {len(report.errors)} errors, "
+        f"{missing} missing translations, {unreviewed} unreviewed languages"
+    )
+    return EXIT_FAILURE if report.errors else 0
+
+
 def cmd_oauth_login(args: argparse.Namespace, ctx: Context) -> int:
     oauth = ctx.settings.oauth
     if oauth.provider is None or oauth.flow != "refresh_token":
@@ -808,7 +860,6 @@ def cmd_oauth_login(args: argparse.Namespace, ctx: Context) -> int:
         raise CommandError(failure)
     print("signed in: the refresh token is stored, encrypted, in the database")
     return 0
-
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
