@@ -26,13 +26,17 @@ from credmail.service.ports import (
     ImportSummary,
     LedgerEntry,
     LedgerRepo,
+    LinkAuditRepo,
+    LinkEvent,
     MailConnection,
     OutboxEntry,
     OutboxRepo,
     OutgoingMail,
     PersonView,
+    RegisterTask,
     ReviewItem,
     ReviewRepo,
+    TaskRepo,
     TokenRecord,
     TokenRepo,
 )
@@ -66,6 +70,9 @@ class Store:
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
     breaker: tuple[bool, datetime | None] = (False, None)
     attempts: dict[str, int] = field(default_factory=dict)
+    claims: dict[str, datetime] = field(default_factory=dict)  # token selector -> until
+    tasks: dict[int, tuple[RegisterTask, str]] = field(default_factory=dict)
+    link_audit: list[LinkEvent] = field(default_factory=list)
     next_id: int = 1
 
     def new_id(self) -> int:
@@ -392,6 +399,19 @@ class FakeTokens:
         self.s.tokens[selector] = replace(record, used_at=now)
         return True
 
+    def claim(self, selector: str, now: datetime, until: datetime) -> bool:
+        record = self.s.tokens.get(selector)
+        held = self.s.claims.get(selector)
+        if record is None or record.used_at or record.revoked_at or record.expires_at <= now:
+            return False
+        if held is not None and held > now:
+            return False
+        self.s.claims[selector] = until
+        return True
+
+    def release(self, selector: str) -> None:
+        self.s.claims.pop(selector, None)
+
     def mint(self, selector: str, token_hash: str, expires_at: datetime) -> bool:
         record = self.s.tokens.get(selector)
         if record is None or record.used_at or record.revoked_at:
@@ -420,6 +440,44 @@ class FakeTokens:
             and t.revoked_at is None
             and t.expires_at > now
         ]
+
+
+class FakeTasks:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def add(self, task: RegisterTask, selector: str) -> int:
+        assert all(sel != selector for _, sel in self.s.tasks.values()), "one task per link"
+        task_id = self.s.new_id()
+        self.s.tasks[task_id] = (replace(task, id=task_id), selector)
+        return task_id
+
+    def listing(self, status: str | None = None) -> list[RegisterTask]:
+        tasks = [task for task, _ in self.s.tasks.values()]
+        return [t for t in tasks if status is None or t.status == status]
+
+    def get(self, task_id: int) -> RegisterTask | None:
+        found = self.s.tasks.get(task_id)
+        return found[0] if found else None
+
+    def mark_done(self, task_id: int, now: datetime, by: str, note: str | None) -> bool:
+        found = self.s.tasks.get(task_id)
+        if found is None or found[0].status != "open":
+            return False
+        done = replace(found[0], status="done", done_at=now, done_by=by, note=note)
+        self.s.tasks[task_id] = (done, found[1])
+        return True
+
+
+class FakeLinkAudit:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def add(self, event: LinkEvent) -> None:
+        self.s.link_audit.append(event)
+
+    def for_selector(self, selector: str) -> list[LinkEvent]:
+        return [e for e in self.s.link_audit if e.selector == selector]
 
 
 class FakeBreaker:
@@ -468,6 +526,8 @@ class FakeUnitOfWork:
         self.tokens: TokenRepo = FakeTokens(s)
         self.breaker: BreakerRepo = FakeBreaker(s)
         self.attempts: AttemptRepo = FakeAttempts(s)
+        self.tasks: TaskRepo = FakeTasks(s)
+        self.link_audit: LinkAuditRepo = FakeLinkAudit(s)
 
     def __enter__(self) -> Self:
         return self

@@ -5,11 +5,12 @@ Nothing here connects: engines, IMAP and SMTP connect on first use.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TextIO
+from typing import TextIO, cast
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -44,13 +45,16 @@ from credmail.service.desks import (
     LimitsDesk,
     OutboxDesk,
     PrivacyDesk,
+    ResetDesk,
     StatusDesk,
+    TasksDesk,
     TokenDesk,
     TraceDesk,
 )
 from credmail.service.desks.templates import TemplatesDesk
 from credmail.service.handle_request import MessageProcessor
 from credmail.service.inbox_sync import Pipeline, Policy
+from credmail.service.link_backends import LinkBackend, WorklistBackend
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
 from credmail.service.outbox.delivery import OutboxDelivery, RetryPolicy
 from credmail.service.outbox.queue import Mailer
@@ -68,6 +72,7 @@ TEMPLATES = [
     "acknowledge_unknown",
     "rate_limited",
     "link_already_sent",
+    "task_done",
 ]
 # Replies that never reach a person on file, so never have a language to add:
 # the neutral acknowledgement goes to a sender the directory does not know.
@@ -172,7 +177,7 @@ def bootstrap(
         source_factory=sources,
         clock=clock,
         timezone=timezone,
-        desks=_desks(settings, engine, uow, clock, review, pipeline, delivery, sources),
+        desks=_desks(settings, engine, uow, clock, review, pipeline, delivery, sources, mailer),
         outbox_worker=worker,
         is_login_failure=is_login_failure,
     )
@@ -187,6 +192,7 @@ def _desks(
     pipeline: Pipeline,
     delivery: OutboxDelivery,
     sources: Callable[[], MailSource],
+    mailer: Mailer,
 ) -> Desks:
     daemon = settings.daemon
     quota_pause = SqlPacingStore(engine).paused
@@ -209,7 +215,33 @@ def _desks(
         ),
         backlog=BacklogDesk(pipeline, sources, delivery, settings.mailbox.kind == "imap"),
         trace=TraceDesk(SqlMessageTraces(uow)),
+        reset=ResetDesk(uow, clock, make_link_backend(settings), settings.web.claim_seconds),
+        tasks=TasksDesk(uow, mailer, clock),
     )
+
+
+def make_link_backend(settings: Settings) -> LinkBackend:
+    """What spending a link on the reset page does (`links.backend`). The LDAP and webhook
+    adapters are imported only when chosen; nothing connects here."""
+    kind = settings.links.backend
+    if kind == "worklist":
+        return WorklistBackend()
+    module_name, class_name = _EXTERNAL_BACKENDS[kind]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("credmail."):
+            raise ConfigError(
+                f"links.backend: backend {kind} is not available in this build"
+            ) from None
+        raise
+    return cast(LinkBackend, getattr(module, class_name).from_settings(settings))
+
+
+_EXTERNAL_BACKENDS = {
+    "ldap": ("credmail.adapters.ldap_backend", "LdapBackend"),
+    "webhook": ("credmail.adapters.webhook_backend", "WebhookBackend"),
+}
 
 
 def _sign_in_state(settings: Settings, engine: Engine) -> dict[str, str | None] | None:

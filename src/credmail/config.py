@@ -6,6 +6,7 @@ message naming the offending key; nothing connects before that.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -187,6 +188,11 @@ class LinksSettings(Section):
     ttl_minutes: int = Field(default=60, ge=1)
     max_ttl_minutes: int = Field(default=1440, ge=1)
     url_template: str = ""
+    # What spending a link on the reset page does (credmail web): a verified task for the
+    # secretariat (registers without an API, such as ClasseViva), an LDAP password, a webhook.
+    backend: Literal["worklist", "ldap", "webhook"] = "worklist"
+    # worklist: the page and the task tell the family within how many working days.
+    worklist_days: int = Field(default=2, ge=1, le=30)
 
     @model_validator(mode="after")
     def _validate(self) -> LinksSettings:
@@ -199,6 +205,45 @@ class LinksSettings(Section):
         if self.issuer == "template" and "{username}" not in self.url_template:
             raise ValueError("url_template must contain {username} when issuer = 'template'")
         return self
+
+
+class WebSettings(Section):
+    """`credmail web`: the reset page (and, later, the secretariat's console)."""
+
+    listen: str = "127.0.0.1:8080"  # host:port; behind the school's TLS reverse proxy
+    public_url: str = ""  # empty: links.base_url (the address families open)
+    trusted_proxies: tuple[str, ...] = ()  # addresses/CIDRs whose X-Forwarded-* we believe
+    logo_file: Path | None = None  # PNG/SVG/JPEG shown in the page header
+    post_per_minute: int = Field(default=10, ge=1)  # per client address
+    invalid_per_hour: int = Field(default=20, ge=1)  # invalid-token pages per client address
+    invalid_min_seconds: float = Field(default=0.25, ge=0, le=5)  # invalid pages take as long
+    claim_seconds: int = Field(default=120, ge=10)  # an external backend's hold on a link
+
+    @model_validator(mode="after")
+    def _validate(self) -> WebSettings:
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"listen: expected host:port, got {self.listen!r}")
+        if self.public_url and not self.public_url.startswith(("https://", "http://")):
+            raise ValueError("public_url must be an http(s) URL")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or network"
+                ) from None
+        if self.logo_file is not None and not self.logo_file.is_file():
+            raise ValueError(f"logo_file: no such file {self.logo_file}")
+        return self
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
 
 
 class ClassifySettings(Section):
@@ -399,6 +444,12 @@ class Settings(Section):
     daemon: DaemonSettings = DaemonSettings()
     logging: LoggingSettings = LoggingSettings()
     oauth: OAuthSettings = OAuthSettings()
+    web: WebSettings = WebSettings()
+
+    @property
+    def public_url(self) -> str:
+        """Where families open the reset page: web.public_url, else links.base_url."""
+        return (self.web.public_url or self.links.base_url).rstrip("/")
 
     @model_validator(mode="after")
     def _validate_oauth(self) -> Settings:

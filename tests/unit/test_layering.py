@@ -3,6 +3,8 @@
 - `credmail.core` imports only the standard library and `credmail.core`;
 - `credmail.service` imports no adapter, entry point, runner or bootstrap, and no I/O library;
 - `credmail.entrypoints` imports no adapter and no mail library (only bootstrap wires adapters);
+- `credmail.web` (an entry point: the reset page, the console) likewise, and no database
+  library: it uses `App` and its desks;
 - `credmail.adapters` imports no entry point.
 """
 
@@ -30,11 +32,13 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "credmail.entrypoints",
         "credmail.runners",
         "credmail.bootstrap",
+        "credmail.web",
         *IO_LIBRARIES,
         *IO_STDLIB,
     ),
     "credmail.entrypoints": ("credmail.adapters", *MAIL_LIBRARIES),
-    "credmail.adapters": ("credmail.entrypoints",),
+    "credmail.web": ("credmail.adapters", "credmail.runners", *IO_LIBRARIES, *IO_STDLIB),
+    "credmail.adapters": ("credmail.entrypoints", "credmail.web"),
 }
 
 def module_name(path: Path) -> str:
@@ -115,6 +119,11 @@ def test_module_respects_the_layers(path: Path) -> None:
         ("credmail.entrypoints.web", "from credmail.adapters import smtp", ["credmail.adapters"]),
         ("credmail.entrypoints.web", "from credmail.bootstrap import make_app", []),
         ("credmail.adapters.x", "from credmail.entrypoints import cli", ["credmail.entrypoints"]),
+        ("credmail.web.x", "from credmail.adapters.db import uow", ["credmail.adapters.db"]),
+        ("credmail.web.x", "import sqlalchemy", ["sqlalchemy"]),
+        ("credmail.web.x", "from credmail.bootstrap import App", []),
+        ("credmail.service.x", "from credmail.web import app", ["credmail.web"]),
+        ("credmail.adapters.x", "import credmail.web.reset", ["credmail.web.reset"]),
         ("credmail.adapters.x", "import sqlalchemy\nfrom credmail.service import ports", []),
     ],
 )

@@ -185,7 +185,31 @@ def _parser() -> argparse.ArgumentParser:
     _limits_commands(sub)
     _oauth_commands(sub)
     _templates_commands(sub)
+    _web_commands(sub)
+    _task_commands(sub)
     return parser
+
+
+def _web_commands(sub: Any) -> None:
+    web = sub.add_parser("web", help="serve the reset page (web.listen, behind a TLS proxy)")
+    web.add_argument("--listen", help="host:port (default: web.listen)")
+    web.set_defaults(handler=cmd_web)
+
+
+def _task_commands(sub: Any) -> None:
+    tasks = sub.add_parser(
+        "tasks", help="verified requests to carry out in the register (links.backend = worklist)"
+    ).add_subparsers(dest="tasks_command", required=True)
+    listing = tasks.add_parser("list", help="open tasks (--all: done ones too)")
+    listing.add_argument("--all", action="store_true", help="also the tasks already done")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_tasks_list)
+    done = tasks.add_parser(
+        "done", help="the credentials were resent from the register: tell the person"
+    )
+    done.add_argument("id", type=int)
+    done.add_argument("--note", help="a note for the person (in the mail) and the record")
+    done.set_defaults(handler=cmd_tasks_done)
 
 
 def _privacy_commands(sub: Any) -> None:
@@ -908,3 +932,64 @@ def _print_status(report: dict[str, Any], healthy: bool, failing: bool, when: _W
     sign_in = report["sign_in"]
     if sign_in is not None and sign_in["status"] == "needs_reauth":
         print(f"sign-in: needs re-authorisation: {sign_in['cause']}; {sign_in['fix']}")
+
+
+def cmd_web(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.entrypoints.web import serve
+
+    listen = args.listen or ctx.settings.web.listen
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--listen: expected host:port, got {listen!r}")
+    serve(ctx.app(), ctx.settings, host.strip("[]"), int(port))
+    return 0
+
+
+def _task_json(task: Any) -> dict[str, Any]:
+    def iso(moment: Any) -> str | None:
+        return moment.isoformat() if moment else None
+
+    return {
+        "id": task.id,
+        "status": task.status,
+        "username": task.username,
+        "purpose": task.purpose,
+        "role": task.role,
+        "first_name": task.first_name,
+        "last_name": task.last_name,
+        "address": task.address,
+        "requested_at": iso(task.requested_at),
+        "confirmed_at": iso(task.confirmed_at),
+        "done_at": iso(task.done_at),
+        "done_by": task.done_by,
+        "note": task.note,
+    }
+
+
+TASK_STATUS = {"open": "da eseguire", "done": "eseguita"}
+
+
+def cmd_tasks_list(args: argparse.Namespace, ctx: Context) -> int:
+    tasks = ctx.app().desks.tasks.listing(None if args.all else "open")
+    if args.json:
+        print(json.dumps([_task_json(task) for task in tasks], indent=2))
+        return 0
+    when = _local(ctx)
+    for task in tasks:
+        _say(
+            f"{task.id:>5}  {TASK_STATUS.get(task.status, task.status):<11}  {task.username:<12} "
+            f"{task.last_name} {task.first_name} ({task.role})  "
+            f"richiesta {when(task.requested_at.isoformat())}  "
+            f"confermata {when(task.confirmed_at.isoformat())}"
+            + (f"  eseguita da {task.done_by}" if task.done_by else "")
+        )
+    if not tasks:
+        print("nessuna attività da eseguire nel registro" if not args.all else "nessuna attività")
+    return 0
+
+
+def cmd_tasks_done(args: argparse.Namespace, ctx: Context) -> int:
+    task = ctx.app().desks.tasks.done(args.id, _actor(), args.note)
+    mailed = " e avvisato la persona per posta" if task.address else ""
+    print(f"attività {task.id} ({task.username}) segnata come eseguita{mailed}")
+    return 0

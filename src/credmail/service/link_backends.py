@@ -62,3 +62,19 @@ class LinkBackend(Protocol):
         ...
 
     def spend(self, request: SpendRequest) -> SpendOutcome: ...
+
+
+class WorklistBackend:
+    """For registers without an API (ClasseViva): spending the link records a verified task
+    for the secretariat. The reset desk writes the task in the same transaction as the
+    spend (`in_transaction`), so `spend` itself has nothing left to do."""
+
+    kind = BackendKind.WORKLIST
+    needs_password = False
+    in_transaction = True
+
+    def password_problems(self, password: str, request: SpendRequest) -> list[str]:
+        return []
+
+    def spend(self, request: SpendRequest) -> SpendOutcome:
+        return SpendOutcome(SpendResult.DONE)

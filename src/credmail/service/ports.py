@@ -328,12 +328,66 @@ class TokenRepo(Protocol):
     def active(self, username: str, purpose: str, now: datetime) -> list[TokenRecord]: ...
     def find(self, selector: str) -> TokenRecord | None: ...
     def consume(self, selector: str, now: datetime) -> bool: ...
+    def claim(self, selector: str, now: datetime, until: datetime) -> bool:
+        """Hold a valid, unspent token while an external backend runs (conditional: a
+        second claim before `until` fails)."""
+
+    def release(self, selector: str) -> None: ...
     def mint(self, selector: str, token_hash: str, expires_at: datetime) -> bool:
         """Give an unspent, unrevoked token its verifier hash and its expiry (at send)."""
 
     def purge_expired(self, before: datetime) -> int: ...
     def for_address(self, address_key: str) -> list[TokenRecord]: ...
     def forget_address(self, address_key: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class RegisterTask:
+    """A verified request "da eseguire nel registro": the family confirmed by the link
+    that it controls the address on file; the secretariat resends the credentials from the
+    register's back office, then marks it done."""
+
+    id: int
+    username: str
+    purpose: str
+    role: str
+    first_name: str
+    last_name: str
+    address: str | None
+    requested_at: datetime  # when the link was issued
+    confirmed_at: datetime  # when the family pressed the button
+    status: str = "open"  # open | done
+    done_at: datetime | None = None
+    done_by: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkEvent:
+    """One row of the link audit: a spend, a backend call and its result (never a token
+    or password; the selector names the link without opening it)."""
+
+    at: datetime
+    selector: str
+    username: str | None
+    event: str  # spent | backend_call | refused
+    backend: str
+    result: str
+    detail: str | None = None
+    client: str | None = None
+
+
+class TaskRepo(Protocol):
+    def add(self, task: RegisterTask, selector: str) -> int: ...
+    def listing(self, status: str | None = None) -> list[RegisterTask]: ...
+    def get(self, task_id: int) -> RegisterTask | None: ...
+    def mark_done(self, task_id: int, now: datetime, by: str, note: str | None) -> bool:
+        """Conditional: only an open task becomes done (False if it was not open)."""
+
+
+class LinkAuditRepo(Protocol):
+    def add(self, event: LinkEvent) -> None: ...
+    def for_selector(self, selector: str) -> list[LinkEvent]: ...
 
 
 class BreakerRepo(Protocol):
@@ -359,6 +413,8 @@ class UnitOfWork(Protocol):
     tokens: TokenRepo
     breaker: BreakerRepo
     attempts: AttemptRepo
+    tasks: TaskRepo
+    link_audit: LinkAuditRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -190,6 +190,7 @@ class TokenRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BreakerRow(Base):
@@ -238,3 +239,42 @@ class OutboxPauseRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class RegisterTaskRow(Base):
+    """A verified task "da eseguire nel registro" (the worklist link backend)."""
+
+    __tablename__ = "register_tasks"
+    __table_args__ = (Index("ix_register_tasks_status", "status", "confirmed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    selector: Mapped[str] = mapped_column(String(32), unique=True)
+    username: Mapped[str] = mapped_column(String(100))
+    purpose: Mapped[str] = mapped_column(String(50))
+    role: Mapped[str] = mapped_column(String(20))
+    first_name: Mapped[str] = mapped_column(String(200))
+    last_name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(320))
+    address_key: Mapped[str | None] = mapped_column(String(320), index=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class LinkAuditRow(Base):
+    """What happened to a link on the reset page: spent, backend called, refused."""
+
+    __tablename__ = "link_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    selector: Mapped[str] = mapped_column(String(32), index=True)
+    username: Mapped[str | None] = mapped_column(String(100))
+    event: Mapped[str] = mapped_column(String(20))
+    backend: Mapped[str] = mapped_column(String(20))
+    result: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(String(500))
+    client: Mapped[str | None] = mapped_column(String(64))

@@ -15,8 +15,10 @@ from credmail.adapters.db.repositories import (
     SqlCheckpoints,
     SqlDirectory,
     SqlLedger,
+    SqlLinkAudit,
     SqlOutbox,
     SqlReview,
+    SqlTasks,
     SqlTokens,
 )
 from credmail.service.ports import (
@@ -25,8 +27,10 @@ from credmail.service.ports import (
     CheckpointRepo,
     DirectoryRepo,
     LedgerRepo,
+    LinkAuditRepo,
     OutboxRepo,
     ReviewRepo,
+    TaskRepo,
     TokenRepo,
 )
 
@@ -43,6 +47,8 @@ class SqlUnitOfWork:
     tokens: TokenRepo
     breaker: BreakerRepo
     attempts: AttemptRepo
+    tasks: TaskRepo
+    link_audit: LinkAuditRepo
 
     def __init__(
         self,
@@ -66,6 +72,8 @@ class SqlUnitOfWork:
         self.tokens = SqlTokens(self.session)
         self.breaker = SqlBreaker(self.session)
         self.attempts = SqlAttempts(self.session)
+        self.tasks = SqlTasks(self.session)
+        self.link_audit = SqlLinkAudit(self.session)
         return self
 
     def __exit__(

@@ -14,7 +14,9 @@ from credmail.service.desks.directory import DirectoryDesk
 from credmail.service.desks.limits import LimitsDesk
 from credmail.service.desks.outbox import OutboxDesk
 from credmail.service.desks.privacy import PrivacyDesk
+from credmail.service.desks.reset import ResetDesk
 from credmail.service.desks.status import StatusDesk
+from credmail.service.desks.tasks import TasksDesk
 from credmail.service.desks.tokens import TokenDesk
 from credmail.service.desks.trace import TraceDesk
 from credmail.service.review import Actor, ReviewDesk, ReviewError
@@ -28,9 +30,11 @@ __all__ = [
     "LimitsDesk",
     "OutboxDesk",
     "PrivacyDesk",
+    "ResetDesk",
     "ReviewDesk",
     "ReviewError",
     "StatusDesk",
+    "TasksDesk",
     "TokenDesk",
     "TraceDesk",
 ]
@@ -47,3 +51,5 @@ class Desks:
     status: StatusDesk
     backlog: BacklogDesk
     trace: TraceDesk
+    reset: ResetDesk
+    tasks: TasksDesk

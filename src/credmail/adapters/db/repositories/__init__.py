@@ -5,6 +5,7 @@ from credmail.adapters.db.repositories.ledger import SqlAttempts, SqlCheckpoints
 from credmail.adapters.db.repositories.limits import SqlBreaker
 from credmail.adapters.db.repositories.outbox import SqlOutbox
 from credmail.adapters.db.repositories.review import SqlReview
+from credmail.adapters.db.repositories.tasks import SqlLinkAudit, SqlTasks
 from credmail.adapters.db.repositories.tokens import SqlTokens
 
 __all__ = [
@@ -13,8 +14,10 @@ __all__ = [
     "SqlCheckpoints",
     "SqlDirectory",
     "SqlLedger",
+    "SqlLinkAudit",
     "SqlOutbox",
     "SqlReview",
+    "SqlTasks",
     "SqlTokens",
     "to_person",
 ]

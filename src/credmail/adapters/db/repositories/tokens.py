@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import TokenRow
@@ -24,6 +24,15 @@ def _token_record(row: TokenRow) -> TokenRecord:
         revoked_at=row.revoked_at,
         state_hash=row.state_hash,
         token_hash=row.token_hash,
+    )
+
+
+def _spendable(selector: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        TokenRow.selector == selector,
+        TokenRow.used_at.is_(None),
+        TokenRow.revoked_at.is_(None),
+        TokenRow.expires_at > now,
     )
 
 
@@ -75,17 +84,19 @@ class SqlTokens:
         return _token_record(row) if row else None
 
     def consume(self, selector: str, now: datetime) -> bool:
-        result = self.session.execute(
-            update(TokenRow)
-            .where(
-                TokenRow.selector == selector,
-                TokenRow.used_at.is_(None),
-                TokenRow.revoked_at.is_(None),
-                TokenRow.expires_at > now,
-            )
-            .values(used_at=now)
+        """One conditional UPDATE: of two concurrent spends, one finds the row spent."""
+        spendable = update(TokenRow).where(*_spendable(selector, now))
+        return rowcount(self.session.execute(spendable.values(used_at=now))) == 1
+
+    def claim(self, selector: str, now: datetime, until: datetime) -> bool:
+        free = or_(TokenRow.claimed_until.is_(None), TokenRow.claimed_until <= now)
+        claimable = update(TokenRow).where(*_spendable(selector, now), free)
+        return rowcount(self.session.execute(claimable.values(claimed_until=until))) == 1
+
+    def release(self, selector: str) -> None:
+        self.session.execute(
+            update(TokenRow).where(TokenRow.selector == selector).values(claimed_until=None)
         )
-        return rowcount(result) == 1
 
     def mint(self, selector: str, token_hash: str, expires_at: datetime) -> bool:
         result = self.session.execute(

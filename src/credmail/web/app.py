@@ -1,0 +1,114 @@
+"""`create_web_app`: the ASGI application `credmail web` serves.
+
+Routes live under the path of the public URL (`web.public_url`, else `links.base_url`),
+so `https://scuola.example/credenziali/reset/<token>` is served at
+`/credenziali/reset/<token>` whether or not the reverse proxy strips nothing.
+Other pages (the console) add their routes to `routes(...)` and share `WebContext`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from credmail.bootstrap import App
+from credmail.config import Settings
+from credmail.web.pages import STATIC, Pages
+from credmail.web.ratelimit import SlidingWindow
+from credmail.web.security import AccessLog, Csrf, ProxyHeaders, SecurityHeaders
+
+LOGO_TYPES = {
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+}
+
+
+@dataclass
+class WebContext:
+    """What every page handler shares."""
+
+    app: App
+    settings: Settings
+    prefix: str  # "" or "/path" (no trailing slash)
+    pages: Pages
+    csrf: Csrf
+    post_limit: SlidingWindow
+    invalid_limit: SlidingWindow
+
+    def url(self, path: str) -> str:
+        return f"{self.prefix}{path}"
+
+
+def make_context(app: App, settings: Settings) -> WebContext:
+    prefix = urlsplit(settings.public_url).path.rstrip("/")
+    web = settings.web
+    logo = f"{prefix}/logo{web.logo_file.suffix.lower()}" if web.logo_file else None
+    pages = Pages(
+        {
+            "school_name": settings.replies.school_name,
+            "logo_url": logo,
+            "static_url": f"{prefix}/static",
+            "worklist_days": settings.links.worklist_days,
+        },
+        app.timezone,
+        settings.replies.templates_dir,
+    )
+    return WebContext(
+        app=app,
+        settings=settings,
+        prefix=prefix,
+        pages=pages,
+        csrf=Csrf(cookie_path=prefix or "/"),
+        post_limit=SlidingWindow(web.post_per_minute, 60),
+        invalid_limit=SlidingWindow(web.invalid_per_hour, 3600),
+    )
+
+
+def create_web_app(app: App, settings: Settings) -> Starlette:
+    from credmail.web import reset
+
+    ctx = make_context(app, settings)
+    routes: list[BaseRoute] = [
+        *reset.routes(ctx),
+        Route(ctx.url("/healthz"), lambda _: PlainTextResponse("ok"), methods=["GET"]),
+        Mount(ctx.url("/static"), app=StaticFiles(directory=str(STATIC)), name="static"),
+    ]
+    logo = settings.web.logo_file
+    if logo is not None:
+        kind = LOGO_TYPES.get(logo.suffix.lower(), "application/octet-stream")
+        routes.append(
+            Route(
+                ctx.url(f"/logo{logo.suffix.lower()}"),
+                lambda _: FileResponse(logo, media_type=kind),
+                methods=["GET"],
+            )
+        )
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 405:
+            return ctx.pages.render("error.html", 405, title="Operazione non consentita")
+        return ctx.pages.render("error.html", 404, title="Pagina non trovata")
+
+    web = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(AccessLog),
+            Middleware(ProxyHeaders, trusted=settings.web.trusted_proxies),
+            Middleware(SecurityHeaders),
+        ],
+        exception_handlers={404: not_found, 405: not_found},
+    )
+    web.state.context = ctx
+    return web
