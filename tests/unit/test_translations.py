@@ -31,6 +31,7 @@ TRANSLATED = (
     "minor_procedure",
     "rate_limited",
     "review_rejected",
+    "task_done",
 )
 ITALIAN_ONLY = ("acknowledge_unknown",)
 COMMON = {"school_name": "Istituto Stanga", "signature": "La Segreteria", "contact": "Scriva."}
