@@ -12,7 +12,10 @@ from sqlalchemy import create_engine, text
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import dispose_apps
 
-pytest_plugins = ["tests.support.oauth_fixtures"]  # OAuth2 server, Dovecot and SMTP with OAuth2
+pytest_plugins = [
+    "tests.support.oauth_fixtures",  # OAuth2 server, Dovecot and SMTP with OAuth2
+    "tests.support.browser",  # Chromium through Selenium, `credmail web` on a loopback port
+]
 
 PG_URL = os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
