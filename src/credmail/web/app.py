@@ -19,7 +19,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from credmail.bootstrap import App
+from credmail.bootstrap import App, templates_desk
 from credmail.config import Settings
 from credmail.web.pages import STATIC, Pages
 from credmail.web.ratelimit import SlidingWindow
@@ -63,6 +63,7 @@ def make_context(app: App, settings: Settings) -> WebContext:
         },
         app.timezone,
         settings.replies.templates_dir,
+        templates_desk(settings).languages(),
     )
     return WebContext(
         app=app,

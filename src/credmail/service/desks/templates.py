@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from credmail.service.reply_templates import ReplyComposer
+from credmail.service.reply_templates import Language, ReplyComposer
 from credmail.service.template_check import TemplatesReport, check_templates
 
 
@@ -15,6 +15,10 @@ class TemplatesDesk:
         self.composer = composer
         self.templates = templates
         self.italian_only = italian_only
+
+    def languages(self) -> dict[str, Language]:
+        """Every usable translation set (the pages follow the same ones as the mail)."""
+        return {c: lang for c, lang in self.composer.languages.items() if lang.problem is None}
 
     def check(self) -> TemplatesReport:
         """Every translation against its Italian reply (errors and warnings)."""

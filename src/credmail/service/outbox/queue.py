@@ -140,13 +140,18 @@ def fill_link(raw: bytes, link: str, expires_at: str, plain_expires_at: str = ""
 def recipient_languages(
     uow: UnitOfWork, action: SendLink | SendReply, about: Person | None
 ) -> tuple[str, ...]:
-    """The languages (besides Italian) of the people the mail goes to: the people on file
-    at the recipient address; of those, the person the mail is about when that person is
-    one of them, else (a student's link) the student's guardians among them. Never guessed:
-    only the `language` the secretariat set."""
-    key = exact_key(action.to)
+    """The languages (besides Italian) of the people a mail goes to (`languages_at`)."""
+    return languages_at(uow, action.to, about)
+
+
+def languages_at(uow: UnitOfWork, address: str, about: Person | None) -> tuple[str, ...]:
+    """The languages (besides Italian) of the people on file at `address`: of those, the
+    person the mail or page is about when that person is one of them, else (a student's
+    link) the student's guardians among them, else all of them. Never guessed: only the
+    `language` the secretariat set."""
+    key = exact_key(address)
     try:
-        lookup = normalize_address(action.to)
+        lookup = normalize_address(address)
     except AddressError:
         return ()
     people = [
