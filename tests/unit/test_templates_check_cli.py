@@ -60,3 +60,23 @@ def test_a_missing_key_fails_and_a_new_reply_is_listed_missing(
         "template": "register_task_done",
         "message": "missing key person",
     } in report["findings"]
+
+
+def test_the_pages_are_checked_too(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["templates", "check", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pages"] == []  # every page in every shipped language renders
+    (env / "i18n" / "fr").mkdir(parents=True)
+    (env / "i18n" / "fr" / "reset_retry.html").write_text("<h2>{{ view.nothing.x }}</h2>")
+    (env / "i18n" / "es").mkdir(parents=True)
+    (env / "i18n" / "es" / "reset_confirm.html").write_text('{% set footer = "f" %}<h2>x</h2>')
+    (env / "i18n" / "ur").mkdir(parents=True)
+    (env / "i18n" / "ur" / "language.toml").write_text(
+        'name = "Urdu"\nnative_name = "اردو"\ndirection = "rtl"\n'
+        '[text]\nnotice = "نیچے"\ncontact = "رابطہ"\nsignature = "دفتر"\n'
+    )
+    assert main(["templates", "check"]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR fr reset_retry.html: render failure" in out
+    assert "ERROR es reset_confirm.html: missing key button" in out
+    assert "missing page ur reset_confirm.html (shown in Italian only)" in out

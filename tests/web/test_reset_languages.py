@@ -117,3 +117,11 @@ def test_a_broken_page_translation_leaves_the_page_in_italian(
     assert page.status_code == 200
     assert sections(page.text) == []
     assert '<button type="submit">Conferma la richiesta</button>' in page.text
+
+
+def test_the_not_found_page_follows_an_explicit_choice(client: TestClient) -> None:
+    page = client.get("/nowhere?lang=uk")
+    assert page.status_code == 404
+    assert "<h1>Pagina non trovata</h1>" in page.text
+    assert sections(page.text) == [("uk", "ltr")] and "Сторінку не знайдено" in page.text
+    assert sections(client.get("/nowhere").text) == []

@@ -842,9 +842,13 @@ def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.bootstrap import templates_desk
 
     report = templates_desk(ctx.settings).check()
+    pages = _page_findings(ctx.settings)
+    page_errors = [f for f in pages if f["level"] == "error"]
+    failed = bool(report.errors or page_errors)
     if args.json:
-        print(json.dumps({**asdict(report), "ok": not report.errors}, ensure_ascii=False))
-        return EXIT_FAILURE if report.errors else 0
+        data = {**asdict(report), "pages": pages, "ok": not failed}
+        print(json.dumps(data, ensure_ascii=False))
+        return EXIT_FAILURE if failed else 0
     print("replies with translations: " + ", ".join(report.templates))
     if report.italian_only:
         print(
@@ -863,16 +867,35 @@ def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
         )
         if lang.missing:
             print(f"    missing: {', '.join(lang.missing)} (sent in Italian only)")
+    missing_pages = [f for f in pages if f["level"] == "warning"]
+    for gap in missing_pages:
+        print(f"    missing page {gap['language']} {gap['page']} (shown in Italian only)")
     for finding in report.errors:
         where = f" {finding.template}" if finding.template else ""
         print(f"ERROR {finding.language}{where}: {finding.message}")
+    for found in page_errors:
+        print(f"ERROR {found['language']} {found['page']}: {found['message']}")
     unreviewed = sum(1 for lang in report.languages if not lang.reviewed)
-    missing = sum(len(lang.missing) for lang in report.languages)
+    missing = sum(len(lang.missing) for lang in report.languages) + len(missing_pages)
     print(
-        f"{len(report.languages)} languages, {len(report.errors)} errors, "
+        f"{len(report.languages)} languages, {len(report.errors) + len(page_errors)} errors, "
         f"{missing} missing translations, {unreviewed} unreviewed languages"
     )
-    return EXIT_FAILURE if report.errors else 0
+    return EXIT_FAILURE if failed else 0
+
+
+def _page_findings(settings: Settings) -> list[dict[str, str | None]]:
+    """The translated sections of the reset page and its outcome pages (credmail web)."""
+    from zoneinfo import ZoneInfo
+
+    from credmail.web.app import make_pages
+    from credmail.web.pages import check_pages
+
+    pages = make_pages(settings, ZoneInfo(settings.daemon.timezone))
+    return [
+        {"level": level, "language": code, "page": page, "message": message}
+        for level, code, page, message in check_pages(pages)
+    ]
 
 
 def cmd_oauth_login(args: argparse.Namespace, ctx: Context) -> int:

@@ -159,3 +159,90 @@ class Pages:
         }
         direction = "rtl" if language.right_to_left else "ltr"
         return Translation(code, language.heading, direction, html, strings)
+
+
+# -- `credmail templates check`: the translated page sections ------------------------------
+
+PAGES = (
+    "reset_confirm.html",
+    "reset_done.html",
+    "reset_invalid.html",
+    "reset_retry.html",
+    "rate_limited.html",
+    "error.html",
+)
+# Strings a page's translation must set for the shared controls (shown beside the Italian).
+PAGE_STRINGS = {
+    "reset_confirm.html": (
+        "button",
+        "label_password",
+        "label_password_again",
+        "password_help",
+        "problems_title",
+        "footer",
+    ),
+}
+SAMPLE_MOMENT = datetime(2026, 11, 28, 10, 0, tzinfo=ZoneInfo("UTC"))
+
+
+def page_cases(name: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every view a page can be rendered with: each backend, with and without a password
+    and a first name; each state of an invalid link; the error page's two kinds."""
+    from credmail.service.desks.reset import ResetView
+    from credmail.service.link_backends import BackendKind
+    from credmail.service.ports import TokenState
+
+    cases: list[tuple[str, dict[str, Any]]] = []
+    for kind in BackendKind:
+        for first_name in ("Mario", None):
+            view = ResetView(
+                TokenState.VALID,
+                kind,
+                kind is BackendKind.LDAP,
+                username="G1234567L",
+                first_name=first_name,
+                purpose="adult_reset",
+                expires_at=SAMPLE_MOMENT,
+            )
+            label = f"{kind.value}, first name {'set' if first_name else 'missing'}"
+            cases.append((label, {"view": view, "problems": ("x",), "csrf_token": "t"}))
+    if name == "reset_invalid.html":
+        return [
+            (state.value, {"view": ResetView(state, BackendKind.WORKLIST, False)})
+            for state in TokenState
+            if state is not TokenState.VALID
+        ]
+    if name == "reset_retry.html":
+        bare = ResetView(TokenState.VALID, BackendKind.WEBHOOK, False)
+        return [*cases, ("no expiry", {"view": bare})]
+    if name == "error.html":
+        return [("expired form", {"reload": True, "title": "x"}), ("not found", {"title": "x"})]
+    if name == "rate_limited.html":
+        return [("page", {})]
+    return cases
+
+
+def check_pages(pages: Pages) -> list[tuple[str, str, str | None, str]]:
+    """(level, language, page, message): a page a language lacks is a warning (the page
+    stays Italian); a render failure or a missing control string is an error."""
+    findings: list[tuple[str, str, str | None, str]] = []
+    for code in sorted(pages.languages):
+        for name in PAGES:
+            if not pages.has(name, code):
+                findings.append(("warning", code, name, "missing page: shown in Italian only"))
+                continue
+            for label, context in page_cases(name):
+                try:
+                    template = pages.env.get_template(f"i18n/{code}/{name}")
+                    module = template.make_module({**context, "worklist_days": 2})
+                    str(module)
+                except Exception as exc:  # report every way a page can fail
+                    message = f"render failure ({label}): {type(exc).__name__}: {exc}"
+                    findings.append(("error", code, name, message))
+                    break
+                for key in PAGE_STRINGS.get(name, ("footer",)):
+                    if not isinstance(getattr(module, key, None), str):
+                        findings.append(("error", code, name, f"missing key {key}"))
+                if any(f[1:3] == (code, name) and f[0] == "error" for f in findings):
+                    break
+    return findings
