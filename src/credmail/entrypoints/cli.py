@@ -840,6 +840,7 @@ def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
     from dataclasses import asdict
 
     from credmail.bootstrap import templates_desk
+    from credmail.web.pages import PAGES
 
     report = templates_desk(ctx.settings).check()
     pages = _page_findings(ctx.settings)
@@ -849,6 +850,7 @@ def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
         data = {**asdict(report), "pages": pages, "ok": not failed}
         print(json.dumps(data, ensure_ascii=False))
         return EXIT_FAILURE if failed else 0
+    missing_pages = [f for f in pages if f["level"] == "warning"]
     print("replies with translations: " + ", ".join(report.templates))
     if report.italian_only:
         print(
@@ -861,13 +863,14 @@ def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
             if lang.reviewed
             else f"UNREVIEWED ({lang.status})"
         )
+        gaps = sum(1 for gap in missing_pages if gap["language"] == lang.code)
         print(
             f"{lang.code}  {lang.name} / {lang.native_name}  {lang.direction}  "
-            f"{len(lang.translated)}/{len(report.templates)} replies  [{lang.origin}]  {review}"
+            f"{len(lang.translated)}/{len(report.templates)} replies  "
+            f"{len(PAGES) - gaps}/{len(PAGES)} pages  [{lang.origin}]  {review}"
         )
         if lang.missing:
             print(f"    missing: {', '.join(lang.missing)} (sent in Italian only)")
-    missing_pages = [f for f in pages if f["level"] == "warning"]
     for gap in missing_pages:
         print(f"    missing page {gap['language']} {gap['page']} (shown in Italian only)")
     for finding in report.errors:
