@@ -19,6 +19,7 @@ def test_isolate_wraps_inline_values_but_not_links_or_multiline_text() -> None:
     assert isolate("Mario Rossi") == f"{FSI}Mario Rossi{PDI}"
     assert isolate("https://r.example.org/reset/a.b") == "https://r.example.org/reset/a.b"
     assert isolate("@@CREDMAIL_LINK@@") == "@@CREDMAIL_LINK@@"
+    assert isolate("@@CREDMAIL_LINK:0a1b@@") == "@@CREDMAIL_LINK:0a1b@@"  # a keyed link
     assert isolate("a\nb") == "a\nb"
     assert isolate("") == ""
 

@@ -360,3 +360,38 @@ def test_a_language_code_that_is_not_iso_639_1_is_refused(tmp_path: Path) -> Non
     report = check_templates(c, TRANSLATED, ())
     assert {f.language for f in report.errors if f.template is None} >= {"rom", "it"}
     assert all(f.level == ERROR for f in report.errors)
+
+
+def test_a_mail_listing_several_students_is_checked_and_translated(tmp_path: Path) -> None:
+    """The shape of the September mailing (another issue): a loop over `students`."""
+    italian = (
+        '{%- set subject = "Benvenuti - " ~ school_name -%}\n'
+        "{% if students|length > 1 %}Per i Suoi figli:{% else %}Per lo studente:{% endif %}\n"
+        "{% for s in students %}{{ s.first_name }} {{ s.username }}\n{{ s.link }}\n{% endfor %}"
+        "{{ contact }}\n"
+    )
+    arabic = (
+        '{%- set subject = "مرحبًا - " ~ school_name -%}\n'
+        "{% if students|length > 1 %}لأبنائكم:{% else %}للتلميذ:{% endif %}\n"
+        "{% for s in students %}{{ s.first_name }} {{ s.username }}\n{{ s.link }}\n{% endfor %}"
+        "{{ contact }}\n"
+    )
+    school = _school(
+        tmp_path,
+        {"campaign_new_student.txt.j2": italian, "i18n/ar/campaign_new_student.txt.j2": arabic},
+    )
+    c = composer(school)
+    report = check_templates(c, ("campaign_new_student",), ())
+    assert report.errors == ()
+    assert len(sample_cases(c, "campaign_new_student")) >= 2
+    links = ["@@CREDMAIL_LINK:0a1b@@", "@@CREDMAIL_LINK:2c3d@@"]
+    students = [
+        {"first_name": "Luca", "username": "S1", "link": links[0]},
+        {"first_name": "Anna", "username": "S2", "link": links[1]},
+    ]
+    mail = c.compose(
+        "campaign_new_student", "x@example.org", {"students": students}, None, NOW, languages=["ar"]
+    )
+    lines = body(mail.raw).split("\n")
+    assert lines.count(links[0]) == 2 and lines.count(links[1]) == 2  # bare, in both texts
+    assert f"{RLM}{FSI}Anna{PDI} {FSI}S2{PDI}" in lines

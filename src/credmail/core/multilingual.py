@@ -27,7 +27,9 @@ ITALIAN = "it"
 ITALIAN_HEADING = "Italiano"
 MARK = "=" * 8
 
-_LINK_ONLY = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*://\S+|@@CREDMAIL_LINK@@)\s*$", re.IGNORECASE)
+_LINK_ONLY = re.compile(
+    r"^\s*(?:[a-z][a-z0-9+.-]*://\S+|@@CREDMAIL_LINK(?::[0-9a-f]+)?@@)\s*$", re.IGNORECASE
+)
 _ISO_639_1 = re.compile(r"^[a-z]{2}$")
 
 

@@ -44,6 +44,9 @@ class Anything:
     def __iter__(self) -> Iterator[Anything]:
         return iter((Anything(f"{self._name}[0]"),))
 
+    def __len__(self) -> int:
+        return 1
+
     def __str__(self) -> str:
         return f"<{self._name}>"
 
@@ -56,6 +59,20 @@ SAMPLE_VALUES: Mapping[str, Any] = {
     "expires_at": "28/11/2026 11:00",
     "sent_at": "10:02",
     "note": "documento non leggibile",
+    "students": [  # a mail naming several students (the September mailing)
+        {
+            "first_name": "Luca",
+            "last_name": "Rossi",
+            "username": "S1234567A",
+            "link": "https://registro.example.org/reset/abc.def",
+        },
+        {
+            "first_name": "Anna",
+            "last_name": "Rossi",
+            "username": "S7654321B",
+            "link": "https://registro.example.org/reset/ghi.jkl",
+        },
+    ],
 }
 
 
