@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO, cast
 from zoneinfo import ZoneInfo
 
+import structlog
 from sqlalchemy import Engine
 
 from credmail.adapters.db.directory_import import SqlDirectoryAdmin
@@ -53,6 +54,7 @@ from credmail.service.desks import (
     TokenDesk,
     TraceDesk,
 )
+from credmail.service.desks.templates import TemplatesDesk
 from credmail.service.handle_request import MessageProcessor
 from credmail.service.inbox_sync import Pipeline, Policy
 from credmail.service.link_backends import LinkBackend, WorklistBackend
@@ -75,6 +77,9 @@ TEMPLATES = [
     "link_already_sent",
     "task_done",
 ]
+# Replies that never reach a person on file, so never have a language to add:
+# the neutral acknowledgement goes to a sender the directory does not know.
+ITALIAN_ONLY = ["acknowledge_unknown"]
 
 
 def utc_now() -> datetime:
@@ -304,6 +309,11 @@ def _authenticator(settings: Settings) -> SenderAuthenticator:
     )
 
 
+def templates_desk(settings: Settings) -> TemplatesDesk:
+    """`credmail templates check`: needs no database and connects to nothing."""
+    return TemplatesDesk(_composer(settings), TEMPLATES, ITALIAN_ONLY)
+
+
 def _composer(settings: Settings) -> ReplyComposer:
     replies = settings.replies
     composer = ReplyComposer(
@@ -320,6 +330,9 @@ def _composer(settings: Settings) -> ReplyComposer:
         composer.check(TEMPLATES)
     except TemplateProblem as exc:
         raise ConfigError(f"replies.templates_dir: {exc}") from None
+    broken = [code for code, language in composer.languages.items() if language.problem]
+    if broken:  # those languages are skipped: their replies go in Italian only
+        structlog.get_logger("credmail.replies").warning("reply.languages_unusable", codes=broken)
     return composer
 
 

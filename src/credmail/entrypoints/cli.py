@@ -185,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     _limits_commands(sub)
     _oauth_commands(sub)
     _staff_commands(sub)
+    _templates_commands(sub)
     _web_commands(sub)
     _task_commands(sub)
     return parser
@@ -900,6 +901,83 @@ def _oauth_commands(sub: Any) -> None:
     )
     login = oauth.add_parser("login", help="delegated sign-in in the terminal (device code)")
     login.set_defaults(handler=cmd_oauth_login)
+
+
+def _templates_commands(sub: Any) -> None:
+    templates = sub.add_parser("templates", help="reply templates and their translations")
+    commands = templates.add_subparsers(dest="templates_command", required=True)
+    check = commands.add_parser(
+        "check",
+        help="languages, missing templates and keys, unreviewed translations "
+        "(exit 1 on a missing key or a render failure)",
+    )
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=cmd_templates_check)
+
+
+def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
+    from dataclasses import asdict
+
+    from credmail.bootstrap import templates_desk
+    from credmail.web.pages import PAGES
+
+    report = templates_desk(ctx.settings).check()
+    pages = _page_findings(ctx.settings)
+    page_errors = [f for f in pages if f["level"] == "error"]
+    failed = bool(report.errors or page_errors)
+    if args.json:
+        data = {**asdict(report), "pages": pages, "ok": not failed}
+        print(json.dumps(data, ensure_ascii=False))
+        return EXIT_FAILURE if failed else 0
+    missing_pages = [f for f in pages if f["level"] == "warning"]
+    print("replies with translations: " + ", ".join(report.templates))
+    if report.italian_only:
+        print(
+            "Italian only (no person on file to choose a language): "
+            + ", ".join(report.italian_only)
+        )
+    for lang in report.languages:
+        review = (
+            f"reviewed by {lang.reviewed_by} on {lang.reviewed_on}"
+            if lang.reviewed
+            else f"UNREVIEWED ({lang.status})"
+        )
+        gaps = sum(1 for gap in missing_pages if gap["language"] == lang.code)
+        print(
+            f"{lang.code}  {lang.name} / {lang.native_name}  {lang.direction}  "
+            f"{len(lang.translated)}/{len(report.templates)} replies  "
+            f"{len(PAGES) - gaps}/{len(PAGES)} pages  [{lang.origin}]  {review}"
+        )
+        if lang.missing:
+            print(f"    missing: {', '.join(lang.missing)} (sent in Italian only)")
+    for gap in missing_pages:
+        print(f"    missing page {gap['language']} {gap['page']} (shown in Italian only)")
+    for finding in report.errors:
+        where = f" {finding.template}" if finding.template else ""
+        print(f"ERROR {finding.language}{where}: {finding.message}")
+    for found in page_errors:
+        print(f"ERROR {found['language']} {found['page']}: {found['message']}")
+    unreviewed = sum(1 for lang in report.languages if not lang.reviewed)
+    missing = sum(len(lang.missing) for lang in report.languages) + len(missing_pages)
+    print(
+        f"{len(report.languages)} languages, {len(report.errors) + len(page_errors)} errors, "
+        f"{missing} missing translations, {unreviewed} unreviewed languages"
+    )
+    return EXIT_FAILURE if failed else 0
+
+
+def _page_findings(settings: Settings) -> list[dict[str, str | None]]:
+    """The translated sections of the reset page and its outcome pages (credmail web)."""
+    from zoneinfo import ZoneInfo
+
+    from credmail.web.app import make_pages
+    from credmail.web.pages import check_pages
+
+    pages = make_pages(settings, ZoneInfo(settings.daemon.timezone))
+    return [
+        {"level": level, "language": code, "page": page, "message": message}
+        for level, code, page, message in check_pages(pages)
+    ]
 
 
 def cmd_oauth_login(args: argparse.Namespace, ctx: Context) -> int:

@@ -32,6 +32,7 @@ VERIFIER_BYTES = 32
 UNMINTED = ""  # token_hash of a token whose mail has not left yet: matches no verifier
 LINK_PLACEHOLDER = "@@CREDMAIL_LINK@@"
 EXPIRY_PLACEHOLDER = "@@CREDMAIL_EXPIRES_AT@@"
+PLAIN_EXPIRY_PLACEHOLDER = "@@CREDMAIL_EXPIRES_PLAIN@@"  # translations: no Italian "alle"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,7 +20,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from credmail.bootstrap import App
+from credmail.bootstrap import App, templates_desk
 from credmail.config import Settings
 from credmail.web.pages import STATIC, Pages
 from credmail.web.ratelimit import SlidingWindow
@@ -50,20 +51,28 @@ class WebContext:
         return f"{self.prefix}{path}"
 
 
-def make_context(app: App, settings: Settings) -> WebContext:
+def make_pages(settings: Settings, timezone: ZoneInfo) -> Pages:
+    """The page templates, with the translation sets the replies use (issue 19)."""
     prefix = urlsplit(settings.public_url).path.rstrip("/")
     web = settings.web
     logo = f"{prefix}/logo{web.logo_file.suffix.lower()}" if web.logo_file else None
-    pages = Pages(
+    return Pages(
         {
             "school_name": settings.replies.school_name,
             "logo_url": logo,
             "static_url": f"{prefix}/static",
             "worklist_days": settings.links.worklist_days,
         },
-        app.timezone,
+        timezone,
         settings.replies.templates_dir,
+        templates_desk(settings).languages(),
     )
+
+
+def make_context(app: App, settings: Settings) -> WebContext:
+    prefix = urlsplit(settings.public_url).path.rstrip("/")
+    web = settings.web
+    pages = make_pages(settings, app.timezone)
     return WebContext(
         app=app,
         settings=settings,
@@ -103,7 +112,10 @@ def create_web_app(app: App, settings: Settings) -> Starlette:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         if status == 405:
             return ctx.pages.render("error.html", 405, title="Operazione non consentita")
-        return ctx.pages.render("error.html", 404, title="Pagina non trovata")
+        lang = request.query_params.get("lang")
+        return ctx.pages.render(
+            "error.html", 404, title="Pagina non trovata", lang=lang[:8] if lang else None
+        )
 
     web = Starlette(
         routes=routes,

@@ -1,18 +1,63 @@
-"""Server-rendered Italian pages from Jinja2 templates the school can override
-(`replies.templates_dir` first, then the templates shipped in credmail/web/templates)."""
+"""Server-rendered pages from Jinja2 templates the school can override
+(`replies.templates_dir` first, then the templates shipped in credmail/web/templates).
+
+Italian first, then the family's language (issue 19): a page `name` may have a translated
+section in `i18n/<code>/<name>` (same override rule). It renders the translated text and
+may set strings for the shared controls (`{% set button = "..." %}`), shown beside the
+Italian labels. The language is the `lang` query parameter when it names a translation
+set ("it" = Italian only), else the first of the recipient's languages; a switch on the
+page (plain links, no script) lists Italian and every language that has this page. A
+missing or failing translation leaves the page in Italian only.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+import structlog
+from markupsafe import Markup
 from starlette.responses import HTMLResponse
+
+from credmail.service.reply_templates import Language
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
+ITALIAN = "it"
+
+log = structlog.get_logger("credmail.web")
+
+
+@dataclass(frozen=True)
+class Translation:
+    """The translated section of one page."""
+
+    code: str
+    name: str
+    direction: str  # "ltr" or "rtl"
+    html: Markup
+    strings: Mapping[str, str]
+
+    def also(self, key: str) -> Markup:
+        """A control's label in this language, to show beside the Italian one."""
+        text = self.strings.get(key)
+        if not text:
+            return Markup("")
+        return Markup('<span class="also" lang="{}" dir="{}">{}</span>').format(
+            self.code, self.direction, text
+        )
+
+
+@dataclass(frozen=True)
+class Choice:
+    code: str
+    name: str
+    current: bool
 
 
 class Pages:
@@ -21,6 +66,7 @@ class Pages:
         globals_: dict[str, Any],
         timezone: ZoneInfo,
         override_dir: Path | None = None,
+        languages: Mapping[str, Language] | None = None,
     ) -> None:
         loaders: list[jinja2.BaseLoader] = []
         if override_dir is not None:
@@ -36,12 +82,167 @@ class Pages:
         self.env.globals.update(globals_)
         self.timezone = timezone
         self.env.filters["local_time"] = self.local_time
+        self.env.filters["plain_time"] = self.plain_time
+        self.languages = dict(languages or {})
 
     def local_time(self, moment: datetime | None) -> str:
         if moment is None:
             return ""
         return moment.astimezone(self.timezone).strftime("%d/%m/%Y alle %H:%M")
 
-    def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        body = self.env.get_template(name).render(**context)
+    def plain_time(self, moment: datetime | None) -> str:
+        """The same moment without the Italian "alle", for the translated sections."""
+        if moment is None:
+            return ""
+        return moment.astimezone(self.timezone).strftime("%d/%m/%Y %H:%M")
+
+    def render(
+        self,
+        name: str,
+        status: int = 200,
+        *,
+        lang: str | None = None,
+        preferred: Sequence[str] = (),
+        **context: Any,
+    ) -> HTMLResponse:
+        code = self.choose(lang, preferred)
+        translation = self.translation(name, code, context) if code else None
+        values = {
+            **context,
+            "translation": translation,
+            "also": translation.also if translation else (lambda key: Markup("")),
+            "languages": self.switch(name, translation.code if translation else None),
+            "lang_query": f"?lang={translation.code}" if translation else "",
+        }
+        body = self.env.get_template(name).render(**values)
         return HTMLResponse(body, status_code=status)
+
+    def choose(self, requested: str | None, preferred: Sequence[str]) -> str | None:
+        """The page's second language: an explicit choice, else the recipient's."""
+        if requested == ITALIAN:
+            return None
+        if requested in self.languages:
+            return requested
+        return next((code for code in preferred if code in self.languages), None)
+
+    def has(self, name: str, code: str) -> bool:
+        try:
+            self.env.get_template(f"i18n/{code}/{name}")
+        except jinja2.TemplateError:
+            return False
+        return True
+
+    def switch(self, name: str, current: str | None) -> list[Choice]:
+        """Italian and every language with a translation of this page."""
+        found = [Choice(ITALIAN, "Italiano", current is None)]
+        for code, language in sorted(self.languages.items()):
+            if self.has(name, code):
+                found.append(Choice(code, language.heading, code == current))
+        return found if len(found) > 1 else []
+
+    def translation(self, name: str, code: str, context: Mapping[str, Any]) -> Translation | None:
+        language = self.languages[code]
+        try:
+            template = self.env.get_template(f"i18n/{code}/{name}")
+            module = template.make_module(dict(context))
+            html = Markup(str(module))  # noqa: S704 - rendered with autoescape
+        except jinja2.TemplateNotFound:
+            return None
+        except Exception as exc:  # a broken translation: the page stays Italian only
+            error = type(exc).__name__
+            log.warning("web.translation_failed", page=name, language=code, error=error)
+            return None
+        strings = {  # escaped when shown (Translation.also)
+            key: value
+            for key, value in vars(module).items()
+            if not key.startswith("_") and isinstance(value, str)
+        }
+        direction = "rtl" if language.right_to_left else "ltr"
+        return Translation(code, language.heading, direction, html, strings)
+
+
+# -- `credmail templates check`: the translated page sections ------------------------------
+
+PAGES = (
+    "reset_confirm.html",
+    "reset_done.html",
+    "reset_invalid.html",
+    "reset_retry.html",
+    "rate_limited.html",
+    "error.html",
+)
+# Strings a page's translation must set for the shared controls (shown beside the Italian).
+PAGE_STRINGS = {
+    "reset_confirm.html": (
+        "button",
+        "label_password",
+        "label_password_again",
+        "password_help",
+        "problems_title",
+        "footer",
+    ),
+}
+SAMPLE_MOMENT = datetime(2026, 11, 28, 10, 0, tzinfo=ZoneInfo("UTC"))
+
+
+def page_cases(name: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every view a page can be rendered with: each backend, with and without a password
+    and a first name; each state of an invalid link; the error page's two kinds."""
+    from credmail.service.desks.reset import ResetView
+    from credmail.service.link_backends import BackendKind
+    from credmail.service.ports import TokenState
+
+    cases: list[tuple[str, dict[str, Any]]] = []
+    for kind in BackendKind:
+        for first_name in ("Mario", None):
+            view = ResetView(
+                TokenState.VALID,
+                kind,
+                kind is BackendKind.LDAP,
+                username="G1234567L",
+                first_name=first_name,
+                purpose="adult_reset",
+                expires_at=SAMPLE_MOMENT,
+            )
+            label = f"{kind.value}, first name {'set' if first_name else 'missing'}"
+            cases.append((label, {"view": view, "problems": ("x",), "csrf_token": "t"}))
+    if name == "reset_invalid.html":
+        return [
+            (state.value, {"view": ResetView(state, BackendKind.WORKLIST, False)})
+            for state in TokenState
+            if state is not TokenState.VALID
+        ]
+    if name == "reset_retry.html":
+        bare = ResetView(TokenState.VALID, BackendKind.WEBHOOK, False)
+        return [*cases, ("no expiry", {"view": bare})]
+    if name == "error.html":
+        return [("expired form", {"reload": True, "title": "x"}), ("not found", {"title": "x"})]
+    if name == "rate_limited.html":
+        return [("page", {})]
+    return cases
+
+
+def check_pages(pages: Pages) -> list[tuple[str, str, str | None, str]]:
+    """(level, language, page, message): a page a language lacks is a warning (the page
+    stays Italian); a render failure or a missing control string is an error."""
+    findings: list[tuple[str, str, str | None, str]] = []
+    for code in sorted(pages.languages):
+        for name in PAGES:
+            if not pages.has(name, code):
+                findings.append(("warning", code, name, "missing page: shown in Italian only"))
+                continue
+            for label, context in page_cases(name):
+                try:
+                    template = pages.env.get_template(f"i18n/{code}/{name}")
+                    module = template.make_module({**context, "worklist_days": 2})
+                    str(module)
+                except Exception as exc:  # report every way a page can fail
+                    message = f"render failure ({label}): {type(exc).__name__}: {exc}"
+                    findings.append(("error", code, name, message))
+                    break
+                for key in PAGE_STRINGS.get(name, ("footer",)):
+                    if not isinstance(getattr(module, key, None), str):
+                        findings.append(("error", code, name, f"missing key {key}"))
+                if any(f[1:3] == (code, name) and f[0] == "error" for f in findings):
+                    break
+    return findings

@@ -9,6 +9,7 @@ the per-address limits (POSTs per minute, invalid links per hour) the answer is 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import anyio
 import structlog
@@ -43,10 +44,10 @@ class ResetPage:
         started = time.monotonic()
         client = client_address(request)
         if self.ctx.invalid_limit.exceeded(client):
-            return self._too_many()
+            return self._too_many(request)
         if request.method == "POST":
             if not self.ctx.post_limit.hit(client):
-                return self._too_many()
+                return self._too_many(request)
             return await self._post(request, client, started)
         return await self._get(request, client, started)
 
@@ -57,7 +58,7 @@ class ResetPage:
     async def _get(self, request: Request, client: str, started: float) -> Response:
         view = await run_in_threadpool(self.desk.look, self._token(request))
         if not view.valid:
-            return await self._invalid(view, client, started)
+            return await self._invalid(request, view, client, started)
         return self._confirm(request, view)
 
     async def _post(self, request: Request, client: str, started: float) -> Response:
@@ -67,7 +68,7 @@ class ResetPage:
         if not self.ctx.csrf.valid(request, csrf, request.url.path):
             log.info("web.reset.csrf_refused")
             return self.ctx.pages.render(
-                "error.html", 403, title="Richiesta non valida", reload=True
+                "error.html", 403, title="Richiesta non valida", reload=True, **_lang(request)
             )
         token = self._token(request)
         password: str | None = None
@@ -90,7 +91,7 @@ class ResetPage:
         problems: tuple[str, ...],
     ) -> Response:
         if not view.valid:
-            return await self._invalid(view, client, started)
+            return await self._invalid(request, view, client, started)
         return self._confirm(request, view, problems)
 
     async def _outcome(
@@ -98,38 +99,56 @@ class ResetPage:
     ) -> Response:
         log.info("web.reset.spend", status=result.status.value, backend=result.view.backend.value)
         if result.status is SpendStatus.INVALID:
-            return await self._invalid(result.view, client, started)
+            return await self._invalid(request, result.view, client, started)
         if result.status is SpendStatus.REJECTED:
             return self._confirm(request, result.view, result.problems)
+        lang = _lang(request, result.view)
         if result.status is SpendStatus.RETRY_LATER:
-            return self.ctx.pages.render("reset_retry.html", 503, view=result.view)
-        return self.ctx.pages.render("reset_done.html", 200, view=result.view)
+            return self.ctx.pages.render("reset_retry.html", 503, view=result.view, **lang)
+        return self.ctx.pages.render("reset_done.html", 200, view=result.view, **lang)
 
     def _confirm(
         self, request: Request, view: ResetView, problems: tuple[str, ...] = ()
     ) -> Response:
         token = self.ctx.csrf.issue(request, request.url.path)
         response = self.ctx.pages.render(
-            "reset_confirm.html", 200, view=view, problems=problems, csrf_token=token.value
+            "reset_confirm.html",
+            200,
+            view=view,
+            problems=problems,
+            csrf_token=token.value,
+            **_lang(request, view),
         )
         self.ctx.csrf.attach(response, token, request)
         return response
 
-    async def _invalid(self, view: ResetView, client: str, started: float) -> Response:
+    async def _invalid(
+        self, request: Request, view: ResetView, client: str, started: float
+    ) -> Response:
         """Same status for every invalid state, and no faster than the floor."""
         self.ctx.invalid_limit.hit(client)
         log.info("web.reset.invalid", state=view.state.value)
-        response = self.ctx.pages.render("reset_invalid.html", INVALID_STATUS, view=view)
+        response = self.ctx.pages.render(
+            "reset_invalid.html", INVALID_STATUS, view=view, **_lang(request)
+        )
         rest = self.ctx.settings.web.invalid_min_seconds - (time.monotonic() - started)
         if rest > 0:
             await anyio.sleep(rest)
         return response
 
-    def _too_many(self) -> Response:
+    def _too_many(self, request: Request) -> Response:
         log.info("web.reset.rate_limited")
-        response = self.ctx.pages.render("rate_limited.html", 429)
+        response = self.ctx.pages.render("rate_limited.html", 429, **_lang(request))
         response.headers["retry-after"] = "60"
         return response
+
+
+def _lang(request: Request, view: ResetView | None = None) -> dict[str, Any]:
+    """The page's second language: `?lang=` (kept by the form), else the recipient's. An
+    invalid link names nobody, so only an explicit choice translates its page."""
+    requested = request.query_params.get("lang")
+    preferred = view.languages if view is not None and view.valid else ()
+    return {"lang": requested[:8] if requested else None, "preferred": preferred}
 
 
 def _password_form_problem(first: object, again: object) -> str | None:

@@ -23,6 +23,7 @@ from credmail.service.link_backends import (
     SpendResult,
 )
 from credmail.service.links import check_token, split_token
+from credmail.service.outbox.queue import languages_at
 from credmail.service.ports import (
     Clock,
     LinkEvent,
@@ -55,6 +56,7 @@ class ResetView:
     first_name: str | None = None
     purpose: str | None = None
     expires_at: datetime | None = None
+    languages: tuple[str, ...] = ()  # the recipient's, as for the mail (issue 19)
 
     @property
     def valid(self) -> bool:
@@ -121,6 +123,7 @@ class ResetDesk:
             first_name=person.first_name if person else None,
             purpose=status.purpose,
             expires_at=status.expires_at,
+            languages=_languages(uow, record, person),
         )
         return view, record, person
 
@@ -221,6 +224,15 @@ class ResetDesk:
             return self.backend.spend(request)
         except Exception as exc:  # the family sees "riprova più tardi", the audit the type
             return SpendOutcome(SpendResult.RETRY_LATER, detail=f"error: {type(exc).__name__}")
+
+
+def _languages(
+    uow: UnitOfWork, record: TokenRecord | None, person: Person | None
+) -> tuple[str, ...]:
+    """The languages of the people at the address the link was sent to (issue 19)."""
+    if record is None or not record.address:
+        return ()
+    return languages_at(uow, record.address, person)
 
 
 def _invalid(view: ResetView, state: TokenState) -> ResetView:

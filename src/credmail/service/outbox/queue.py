@@ -11,8 +11,15 @@ from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from credmail.core.addresses import AddressError, normalize_address
 from credmail.core.values import Person, SendLink, SendReply
-from credmail.service.links import EXPIRY_PLACEHOLDER, LINK_PLACEHOLDER, LinkIssuer
+from credmail.service.address_keys import exact_key
+from credmail.service.links import (
+    EXPIRY_PLACEHOLDER,
+    LINK_PLACEHOLDER,
+    PLAIN_EXPIRY_PLACEHOLDER,
+    LinkIssuer,
+)
 from credmail.service.ports import OutboxEntry, UnitOfWork
 from credmail.service.reply_templates import ReplyComposer
 
@@ -37,7 +44,9 @@ class Mailer:
     ) -> None:
         """`known` holds directory records the caller already has (saves a lookup)."""
         values = dict(context or {})
+        translated: dict[str, Any] = {}
         account = selector = None
+        about: Person | None = None
         if isinstance(action, SendReply):
             values |= dict(action.context)
         if isinstance(action, SendLink):
@@ -46,10 +55,21 @@ class Mailer:
                 raise LookupError("person vanished from the directory")
             link_values, selector = self._link_context(uow, person, action, now)
             values |= link_values
+            translated["expires_at"] = self._plain_expiry(link_values["expires_at"], selector)
             account = (action.username, action.purpose)
+            about = person
         elif action.about is not None:
-            values["person"] = (known or {}).get(action.about) or uow.directory.get(action.about)
-        mail = self.composer.compose(action.template, action.to, values, in_reply_to, now)
+            about = (known or {}).get(action.about) or uow.directory.get(action.about)
+            values["person"] = about
+        mail = self.composer.compose(
+            action.template,
+            action.to,
+            values,
+            in_reply_to,
+            now,
+            languages=recipient_languages(uow, action, about),
+            translated=translated,
+        )
         uow.outbox.add(
             mail,
             action.template,
@@ -74,9 +94,16 @@ class Mailer:
         }
         return values, issued.selector
 
-    def _when(self, moment: datetime | None) -> str | None:
+    def _when(self, moment: datetime | None, plain: bool = False) -> str | None:
+        """Italian "28/11/2026 alle 11:00"; `plain` (translations) "28/11/2026 11:00"."""
         local = moment.astimezone(self.timezone) if moment else None
-        return local.strftime("%d/%m/%Y alle %H:%M") if local else None
+        pattern = "%d/%m/%Y %H:%M" if plain else "%d/%m/%Y alle %H:%M"
+        return local.strftime(pattern) if local else None
+
+    def _plain_expiry(self, italian: str | None, selector: str | None) -> str | None:
+        if selector:
+            return PLAIN_EXPIRY_PLACEHOLDER
+        return italian.replace(" alle ", " ") if italian else italian
 
     def finalize(self, uow: UnitOfWork, entry: OutboxEntry, now: datetime) -> bytes | None:
         """The bytes to send now: a queued link is minted here, valid from `now`.
@@ -86,15 +113,59 @@ class Mailer:
         issued = self.links.mint(uow, entry.token_selector, now)
         if issued is None:
             return None
-        return fill_link(entry.raw, issued.url, self._when(issued.expires_at) or "")
+        return fill_link(
+            entry.raw,
+            issued.url,
+            self._when(issued.expires_at) or "",
+            self._when(issued.expires_at, plain=True) or "",
+        )
 
 
-def fill_link(raw: bytes, link: str, expires_at: str) -> bytes:
+def fill_link(raw: bytes, link: str, expires_at: str, plain_expires_at: str = "") -> bytes:
     """Replace the placeholders in the text body (decoded, so the transfer encoding of
-    the stored copy does not matter)."""
+    the stored copy does not matter). Content-Language survives the new body."""
     msg = message_from_bytes(raw, policy=policy.default)
     assert isinstance(msg, EmailMessage)
+    languages = msg["Content-Language"]
     body = str(msg.get_content())
     body = body.replace(LINK_PLACEHOLDER, link).replace(EXPIRY_PLACEHOLDER, expires_at)
+    body = body.replace(PLAIN_EXPIRY_PLACEHOLDER, plain_expires_at or expires_at)
     msg.set_content(body)
+    if languages is not None:
+        del msg["Content-Language"]
+        msg["Content-Language"] = str(languages)
     return msg.as_bytes()
+
+
+def recipient_languages(
+    uow: UnitOfWork, action: SendLink | SendReply, about: Person | None
+) -> tuple[str, ...]:
+    """The languages (besides Italian) of the people a mail goes to (`languages_at`)."""
+    return languages_at(uow, action.to, about)
+
+
+def languages_at(uow: UnitOfWork, address: str, about: Person | None) -> tuple[str, ...]:
+    """The languages (besides Italian) of the people on file at `address`: of those, the
+    person the mail or page is about when that person is one of them, else (a student's
+    link) the student's guardians among them, else all of them. Never guessed: only the
+    `language` the secretariat set."""
+    key = exact_key(address)
+    try:
+        lookup = normalize_address(address)
+    except AddressError:
+        return ()
+    people = [
+        p
+        for p in uow.directory.people_with_address(lookup)
+        if key is not None and any(exact_key(a) == key for a in p.emails)
+    ]
+    chosen = people
+    if about is not None:
+        usernames = {p.username for p in people}
+        if about.username in usernames:
+            chosen = [p for p in people if p.username == about.username]
+        else:
+            guardians = {g.username for g in uow.directory.guardians_of(about.username)}
+            chosen = [p for p in people if p.username in guardians] or people
+    found = (p.language.strip().lower() for p in chosen if p.language)
+    return tuple(dict.fromkeys(code for code in found if code and code != "it"))

@@ -1,0 +1,82 @@
+"""`credmail templates check`: languages, missing replies, unreviewed texts; exit 1 on a
+missing key or a render failure, 0 with warnings. Needs no database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from credmail.entrypoints.cli import main
+from tests.support.wiring import IDENTITY
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name, value in IDENTITY.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CREDMAIL_DATABASE__URL", f"sqlite:///{tmp_path / 'never.db'}")
+    monkeypatch.delenv("CREDMAIL_CONFIG", raising=False)
+    school = tmp_path / "templates"
+    school.mkdir()
+    monkeypatch.setenv("CREDMAIL_REPLIES__TEMPLATES_DIR", str(school))
+    return school
+
+
+def test_the_shipped_translations_pass_with_unreviewed_warnings(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["templates", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "ar  Arabic / العربية  rtl  7/7 replies  6/6 pages  [package]  UNREVIEWED" in out
+    assert "Italian only (no person on file to choose a language): acknowledge_unknown" in out
+    assert out.strip().endswith(
+        "8 languages, 0 errors, 0 missing translations, 8 unreviewed languages"
+    )
+    assert not (env.parent / "never.db").exists()
+
+
+def test_a_missing_key_fails_and_a_new_reply_is_listed_missing(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (env / "register_task_done.txt.j2").write_text(
+        '{%- set subject = "Fatto - " ~ school_name -%}\nFatto, {{ person.first_name }}.\n'
+    )
+    assert main(["templates", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "missing: register_task_done (sent in Italian only)" in out
+    assert "8 languages, 0 errors, 8 missing translations" in out
+    (env / "i18n" / "zh").mkdir(parents=True)
+    (env / "i18n" / "zh" / "register_task_done.txt.j2").write_text(
+        '{%- set subject = "完成 - " ~ school_name -%}\n完成。\n'
+    )
+    assert main(["templates", "check", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    assert {
+        "level": "error",
+        "language": "zh",
+        "template": "register_task_done",
+        "message": "missing key person",
+    } in report["findings"]
+
+
+def test_the_pages_are_checked_too(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["templates", "check", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pages"] == []  # every page in every shipped language renders
+    (env / "i18n" / "fr").mkdir(parents=True)
+    (env / "i18n" / "fr" / "reset_retry.html").write_text("<h2>{{ view.nothing.x }}</h2>")
+    (env / "i18n" / "es").mkdir(parents=True)
+    (env / "i18n" / "es" / "reset_confirm.html").write_text('{% set footer = "f" %}<h2>x</h2>')
+    (env / "i18n" / "ur").mkdir(parents=True)
+    (env / "i18n" / "ur" / "language.toml").write_text(
+        'name = "Urdu"\nnative_name = "اردو"\ndirection = "rtl"\n'
+        '[text]\nnotice = "نیچے"\ncontact = "رابطہ"\nsignature = "دفتر"\n'
+    )
+    assert main(["templates", "check"]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR fr reset_retry.html: render failure" in out
+    assert "ERROR es reset_confirm.html: missing key button" in out
+    assert "missing page ur reset_confirm.html (shown in Italian only)" in out
