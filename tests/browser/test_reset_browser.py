@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from credmail.config import load_settings
 from credmail.service.desks import ResetDesk
@@ -132,7 +134,9 @@ def test_the_password_page_in_a_real_browser(tmp_path: Path, browser: Any) -> No
         phrase = "cavallo batteria graffetta"
         browser.find_element(By.ID, "password").send_keys(phrase)
         browser.find_element(By.ID, "password_again").send_keys(phrase)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        button = browser.find_element(By.CSS_SELECTOR, "button[type=submit]")
+        button.click()
+        WebDriverWait(browser, 30).until(expected_conditions.staleness_of(button))
         assert heading(browser) == "Password impostata"
         assert_accessible(browser)
         screenshot(browser, "reset-password-done")
