@@ -73,7 +73,9 @@ def test_the_family_confirms_the_request_in_a_real_browser(
     assert heading(browser) == "Conferma la richiesta di credenziali"
     assert app.desks.tasks.listing() == []
 
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    button = browser.find_element(By.CSS_SELECTOR, "button[type=submit]")
+    button.click()
+    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(button))
     assert heading(browser) == "Richiesta confermata"
     assert "entro 2 giorni lavorativi" in browser.page_source
     assert_accessible(browser)
@@ -127,7 +129,9 @@ def test_the_password_page_in_a_real_browser(tmp_path: Path, browser: Any) -> No
         screenshot(browser, "reset-password")
         browser.find_element(By.ID, "password").send_keys("corta")
         browser.find_element(By.ID, "password_again").send_keys("corta")
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        button = browser.find_element(By.CSS_SELECTOR, "button[type=submit]")
+        button.click()
+        WebDriverWait(browser, 30).until(expected_conditions.staleness_of(button))
         assert "almeno 12 caratteri" in browser.page_source
         assert_accessible(browser)
         screenshot(browser, "reset-password-refused")
