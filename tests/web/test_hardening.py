@@ -23,6 +23,8 @@ from tests.support.wiring import make_app
 from tests.web.conftest import ClientFactory, web_env
 from tests.web.test_reset_page import csrf_of, tasks
 
+pytestmark = pytest.mark.integration  # a real database (SQLite, PostgreSQL)
+
 
 def test_every_page_carries_the_security_headers(web_app: App, client: TestClient) -> None:
     token = issue_token(web_app, "G1001")
