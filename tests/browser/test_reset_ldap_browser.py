@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from credmail.config import load_settings
 from tests.support.browser import WebServer, axe_violations, screenshot
@@ -31,9 +33,12 @@ def heading(driver: Any) -> str:
 
 
 def submit_password(driver: Any, first: str, again: str) -> None:
+    """Type both fields, press the button, and wait until the next page has replaced this one."""
     driver.find_element(By.ID, "password").send_keys(first)
     driver.find_element(By.ID, "password_again").send_keys(again)
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    button = driver.find_element(By.CSS_SELECTOR, "button[type=submit]")
+    button.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(button))
 
 
 def test_a_family_sets_the_directory_password_in_a_real_browser(
