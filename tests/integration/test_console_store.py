@@ -59,6 +59,8 @@ def test_staff_sessions_lockout_and_audit(db_url: str) -> None:
     assert app.desks.staff.session(signed.token) is None
     entries, total = app.desks.audit.listing(AuditFilter(action="sign_in.failed"))
     assert total == 5 and entries[0].item == "olga"
+    everything = app.desks.audit.listing(AuditFilter())
+    assert everything[1] == len(everything[0]) == 8  # add, sign-in, 5 failures, disable
     text = "".join(app.desks.audit.export_csv(AuditFilter(actor="root")))
     assert "staff.add" in text and "staff.disable" in text
 

@@ -205,3 +205,18 @@ def office_filter(**kw: object) -> object:
     from credmail.service.ports import ReviewFilter
 
     return ReviewFilter(**kw)  # type: ignore[arg-type]
+
+
+def test_housekeeping_removes_idle_sessions(office: Office) -> None:
+    from credmail.service.privacy import Retention
+
+    staffed(office)
+    office.staff.sign_in("olga", PASSWORD, "", "10.0.0.1")
+    office.clock.now += timedelta(minutes=10)
+    kept = office.staff.sign_in("anna", PASSWORD, "", "10.0.0.1").token
+    office.clock.now += timedelta(minutes=25)
+    with office.uow() as uow:
+        purged = Retention(30).run(uow, office.clock())
+        uow.commit()
+    assert purged["staff_sessions"] == 1
+    assert office.staff.session(kept) is not None

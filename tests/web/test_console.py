@@ -349,7 +349,7 @@ def test_import_shows_a_preview_then_writes_on_confirm(
     assert confirm.status_code == 303
     assert [p.username for p in console_app.desks.directory.find("T9001")] == ["T9001"]
     (entry,), _ = console_app.desks.audit.listing(AuditFilter(action="directory.import"))
-    assert entry.actor == "anna" and "added 1" in (entry.detail or "")
+    assert entry.actor == "anna" and "aggiunte 1," in (entry.detail or "")
     broken = client.post(
         f"{ROOT}/rubrica/importa",
         data={"csrf_token": csrf},
@@ -382,6 +382,8 @@ def test_audit_log_filters_and_csv_export(console_app: App, admin: tuple[TestCli
     assert lines[0] == "id,quando,chi,da,azione,oggetto,dettagli"
     assert len(lines) == 2 and ",anna,web,sign_in,anna," in lines[1]
     assert "accesso" in client.get(f"{ROOT}/attivita?azione=sign_in").text
+    everything = client.get(f"{ROOT}/attivita").text
+    assert "3 voci." in everything  # two accounts created, one sign-in
 
 
 def test_staff_management_by_an_administrator(

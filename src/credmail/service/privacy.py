@@ -9,6 +9,8 @@ from typing import Any
 from credmail.core.addresses import normalize_address
 from credmail.service.ports import UnitOfWork
 
+CONSOLE_IDLE_TIMEOUT = timedelta(minutes=30)  # a console session ends after this long idle
+
 
 def show(uow: UnitOfWork, address: str, now: datetime) -> dict[str, Any]:
     """Everything stored about one address, as JSON-ready data (for the DPO)."""
@@ -100,4 +102,5 @@ class Retention:
             "tokens": uow.tokens.purge_expired(now - self.token_grace),
             "register_tasks": uow.tasks.purge_done(cutoff),
             "link_audit": uow.link_audit.purge_before(cutoff),
+            "staff_sessions": uow.staff.purge_sessions(now - CONSOLE_IDLE_TIMEOUT),
         }

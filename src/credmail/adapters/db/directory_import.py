@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, delete, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, delete, func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
@@ -207,21 +207,15 @@ def search(session: Session, text: str, limit: int) -> list[PersonView]:
     sqlite = session.get_bind().dialect.name == "sqlite"
 
     def has(column: SQLColumnExpression[str]) -> ColumnElement[bool]:
-        return column.like(needle) if sqlite else column.ilike(needle)
+        return column.like(needle) if sqlite else func.lower(column).like(needle)
 
     by_address = select(EmailRow.person_id).where(EmailRow.address_key.like(needle))
+    matches = [has(PersonRow.username), PersonRow.id.in_(by_address)]
+    if "@" not in needle:
+        matches.append(has(PersonRow.first_name + " " + PersonRow.last_name))
+        matches.append(has(PersonRow.last_name + " " + PersonRow.first_name))
     query = (
-        select(PersonRow)
-        .options(selectinload(PersonRow.emails))
-        .where(
-            or_(
-                has(PersonRow.username),
-                has(PersonRow.first_name + " " + PersonRow.last_name),
-                has(PersonRow.last_name + " " + PersonRow.first_name),
-                PersonRow.id.in_(by_address),
-            )
-        )
-        .limit(limit)
+        select(PersonRow).options(selectinload(PersonRow.emails)).where(or_(*matches)).limit(limit)
     )
     rows = sorted(session.scalars(query), key=lambda r: (r.last_name, r.first_name, r.username))
     links = _current_links(session, [row.id for row in rows])

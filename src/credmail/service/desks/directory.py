@@ -60,7 +60,11 @@ class DirectoryDesk:
         if result.written:
             self.log.debug("directory.imported", by=str(actor), summary=summary.as_text())
             if self.audit is not None:
-                self.audit.record(actor, "directory.import", None, summary.as_text())
+                done = (
+                    f"aggiunte {summary.added}, modificate {summary.updated}, "
+                    f"invariate {summary.unchanged}, rimosse {summary.removed}"
+                )
+                self.audit.record(actor, "directory.import", None, done)
         return result
 
     def people(self) -> list[PersonView]:

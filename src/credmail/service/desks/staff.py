@@ -22,9 +22,10 @@ from credmail.service.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from credmail.service.privacy import CONSOLE_IDLE_TIMEOUT
 from credmail.service.review import STAFF_ROLES, Actor, audit_entry
 
-IDLE_TIMEOUT = timedelta(minutes=30)
+IDLE_TIMEOUT = CONSOLE_IDLE_TIMEOUT
 FREE_FAILURES = 5  # failures before any wait
 FIRST_WAIT = timedelta(seconds=30)  # then 30 s, 1 min, 2 min, … up to MAX_WAIT
 MAX_WAIT = timedelta(hours=1)

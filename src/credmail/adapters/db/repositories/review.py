@@ -129,7 +129,8 @@ class SqlReview:
             query = query.where(ReviewRow.created_at < where.older_than)
         if where.newer_than:
             query = query.where(ReviewRow.created_at >= where.newer_than)
-        total = int(self.session.scalar(query.with_only_columns(func.count())) or 0)
+        counted = query.with_only_columns(func.count()).select_from(ReviewRow)
+        total = int(self.session.scalar(counted) or 0)
         rows = self.session.execute(query.order_by(ReviewRow.id).limit(limit).offset(offset))
         items = [
             ReviewItem(**{**row._asdict(), "reasons": tuple(row.reasons), "raw": None})

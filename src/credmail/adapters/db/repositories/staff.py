@@ -171,5 +171,5 @@ class SqlAudit:
         return [AuditEntry(r.at, r.actor, r.source, r.action, r.item, r.detail, r.id) for r in rows]
 
     def count(self, where: AuditFilter) -> int:
-        query = _where(select(AuditRow), where).with_only_columns(func.count())
+        query = _where(select(func.count()).select_from(AuditRow), where)
         return int(self.session.scalar(query) or 0)
