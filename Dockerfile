@@ -4,6 +4,9 @@
 #       credmail db upgrade          # once, and after every new image
 #   docker run -d --name credmail -v /srv/credmail/etc:/etc/credmail:ro \
 #       -v credmail-state:/var/lib/credmail credmail
+#   docker run -d --name credmail-web -p 127.0.0.1:8080:8080 \
+#       -v /srv/credmail/etc:/etc/credmail:ro -v credmail-state:/var/lib/credmail \
+#       credmail web --listen 0.0.0.0:8080   # the reset page, behind the TLS proxy
 # /etc/credmail holds credmail.toml and the secret files (readable by uid 10001).
 FROM python:3.11-slim
 
@@ -27,6 +30,8 @@ RUN pip install --no-cache-dir ".[postgres]" \
 USER credmail
 WORKDIR /var/lib/credmail
 VOLUME ["/etc/credmail", "/var/lib/credmail"]
+# `credmail web` (the reset page) listens here when run with --listen 0.0.0.0:8080.
+EXPOSE 8080
 # Unhealthy when the last successful sync is older than daemon.stale_after_seconds.
 HEALTHCHECK --interval=60s --timeout=20s --start-period=300s --retries=3 \
     CMD ["credmail", "status"]

@@ -468,6 +468,25 @@ class FakeTasks:
         self.s.tasks[task_id] = (done, found[1])
         return True
 
+    def for_address(self, address_key: str) -> list[RegisterTask]:
+        return [t for t, _ in self.s.tasks.values() if t.address == address_key]
+
+    def forget_address(self, address_key: str) -> int:
+        gone = [i for i, (t, _) in self.s.tasks.items() if t.address == address_key]
+        for task_id in gone:
+            del self.s.tasks[task_id]
+        return len(gone)
+
+    def purge_done(self, before: datetime) -> int:
+        gone = [
+            i
+            for i, (t, _) in self.s.tasks.items()
+            if t.status == "done" and t.done_at is not None and t.done_at < before
+        ]
+        for task_id in gone:
+            del self.s.tasks[task_id]
+        return len(gone)
+
 
 class FakeLinkAudit:
     def __init__(self, store: Store) -> None:
@@ -478,6 +497,12 @@ class FakeLinkAudit:
 
     def for_selector(self, selector: str) -> list[LinkEvent]:
         return [e for e in self.s.link_audit if e.selector == selector]
+
+    def purge_before(self, before: datetime) -> int:
+        kept = [e for e in self.s.link_audit if e.at >= before]
+        gone = len(self.s.link_audit) - len(kept)
+        self.s.link_audit = kept
+        return gone
 
 
 class FakeBreaker:

@@ -18,6 +18,8 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[2]
 README = (ROOT / "README.md").read_text()
 UNIT = (ROOT / "config" / "credmail.service").read_text()
+WEB_UNIT = (ROOT / "config" / "credmail-web.service").read_text()
+UNITS = ["credmail.service", "credmail-web.service"]  # the daemon and the reset page
 PREFIX = "/opt/credmail"  # the README's and the unit's
 
 
@@ -50,11 +52,20 @@ def test_the_readme_installs_what_this_test_installs() -> None:
     assert f"ExecStart={PREFIX}/bin/credmail run" in UNIT
     assert f"{PREFIX}/bin/credmail" in README.split("printf", 1)[1].split("\n", 1)[0]
     assert "Documentation=file:///opt/credmail/share/doc/credmail/README.md" in UNIT
+    assert f"ExecStart={PREFIX}/bin/credmail web" in WEB_UNIT
+    assert "install -m 0644 config/credmail-web.service /etc/systemd/system/" in README
 
 
 def test_install_declares_its_package_data(prefix: tuple[Path, str]) -> None:
     _, output = prefix
     assert "would be ignored" not in output
+
+
+def test_the_web_pages_are_installed(prefix: tuple[Path, str]) -> None:
+    (web,) = prefix[0].glob("lib/python3*/site-packages/credmail/web")
+    assert (web / "templates" / "base.html").is_file()
+    assert (web / "templates" / "reset_confirm.html").is_file()
+    assert (web / "static" / "credmail.css").is_file()
 
 
 def test_installed_credmail_runs_and_checks_the_example_config(
@@ -99,22 +110,22 @@ def test_demo_cleans_up_or_keeps_and_prints_a_command_that_works(
     assert "richieste in attesa di revisione" in listed.stdout
 
 
+@pytest.mark.parametrize("name", UNITS)
 def test_the_unit_verifies_with_the_installed_paths(
-    prefix: tuple[Path, str], tmp_path: Path
+    prefix: tuple[Path, str], tmp_path: Path, name: str
 ) -> None:
-    unit = tmp_path / "credmail.service"
-    unit.write_text(UNIT.replace(PREFIX, str(prefix[0])))
+    unit = tmp_path / name
+    unit.write_text((ROOT / "config" / name).read_text().replace(PREFIX, str(prefix[0])))
     verified = run("systemd-analyze", "verify", unit)
     assert verified.returncode == 0, verified.stderr
     assert verified.stderr == ""
 
 
-def test_the_unit_is_sandboxed() -> None:
-    rated = run(
-        "systemd-analyze", "security", "--offline=true", ROOT / "config" / "credmail.service"
-    )
-    found = re.search(r"Overall exposure level for credmail.service: (\d+\.\d+)", rated.stdout)
+@pytest.mark.parametrize("name", UNITS)
+def test_the_unit_is_sandboxed(name: str) -> None:
+    rated = run("systemd-analyze", "security", "--offline=true", ROOT / "config" / name)
+    found = re.search(rf"Overall exposure level for {name}: (\d+\.\d+)", rated.stdout)
     assert found, rated.stdout + rated.stderr
     assert float(found.group(1)) <= 2.5
-    for setting in ("UMask=0077", "StateDirectoryMode=0700"):
-        assert setting in UNIT
+    for setting in ("UMask=0077", "StateDirectoryMode=0700", "User=credmail"):
+        assert setting in (ROOT / "config" / name).read_text()

@@ -164,3 +164,24 @@ def test_tasks_done_mails_the_person_once(office: Office) -> None:
     with pytest.raises(DeskError, match="nessuna"):
         desk.done(999, CLERK)
     assert len(office.uow.store.outbox) == 1
+
+
+def test_privacy_shows_and_forgets_tasks_and_retention_purges_done_ones(office: Office) -> None:
+    from credmail.service.privacy import Retention
+
+    worklist(office).spend(issue(office, "T3001"))
+    worklist(office).spend(issue(office, "A4001"))
+    held = office.privacy.show("g.esposito@example.org").as_json()
+    assert [t["username"] for t in held["register_tasks"]] == ["T3001"]
+    erased = office.privacy.forget("g.esposito@example.org", CLERK)
+    assert erased.counts["register_tasks"] == 1
+    desk = TasksDesk(office.uow, office.review.mailer, office.clock)
+    [left] = desk.listing()
+    assert left.username == "A4001"
+    desk.done(left.id, CLERK)
+    office.clock.now += timedelta(days=31)
+    with office.uow() as uow:
+        purged = Retention(30).run(uow, office.clock())
+        uow.commit()
+    assert purged["register_tasks"] == 1 and purged["link_audit"] == 2
+    assert desk.listing(None) == []

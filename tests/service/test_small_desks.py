@@ -96,7 +96,13 @@ def test_privacy_forget_erases_what_show_lists_and_folds_the_wal(office: Office)
     assert [p["username"] for p in held["directory"]] == ["T3001"]
     assert (len(held["review_items"]), len(held["outbox"]), len(held["link_tokens"])) == (2, 2, 1)
     erased = office.privacy.forget("g.esposito@example.org", CLERK).as_json()["erased"]
-    assert erased == {"review_items": 1, "outbox": 1, "link_tokens": 1, "ledger_message_ids": 1}
+    assert erased == {
+        "review_items": 1,
+        "outbox": 1,
+        "link_tokens": 1,
+        "register_tasks": 0,
+        "ledger_message_ids": 1,
+    }
     assert office.erasures == ["checkpoint"]
     after = office.privacy.show("g.esposito@example.org").as_json()
     assert after["review_items"] == after["outbox"] == after["link_tokens"] == []

@@ -190,3 +190,42 @@ def test_concurrent_presses_spend_the_link_once(db_url: str, tmp_path: Path) -> 
     assert sorted(results).count(SpendStatus.DONE) == 1
     assert results.count(SpendStatus.INVALID) == 7
     assert len(tasks(app)) == 1
+
+
+def test_an_unexpected_failure_says_try_later_and_logs_no_token(
+    web_app: App, client_for: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = issue_token(web_app, "G1001")
+
+    class Broken:
+        needs_password = False
+
+        def look(self, token: str) -> None:
+            raise RuntimeError(f"database gone while reading {token}")
+
+    web_app.desks = dataclasses.replace(web_app.desks, reset=Broken())  # type: ignore[arg-type]
+    client = TestClient(client_for(web_app).app, raise_server_exceptions=True)
+    with structlog.testing.capture_logs() as logs, caplog.at_level(logging.DEBUG):
+        page = client.get(f"/reset/{token}")
+    assert page.status_code == 503 and "Riprovi più tardi" in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert {"event": "web.error", "error": "RuntimeError", "path": "/reset/…"}.items() <= next(
+        entry for entry in logs if entry["event"] == "web.error"
+    ).items()
+    server = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
+    assert token not in repr(logs) + "\n".join(server)
+
+
+def test_the_pages_live_under_the_path_of_the_public_url(
+    sqlite_url: str, client_for: ClientFactory
+) -> None:
+    env = web_env(sqlite_url, links__base_url="https://www.scuola.example/credenziali")
+    app = make_app(load_settings(None, environ=env))
+    token = issue_token(app, "G1001")
+    client = client_for(app)
+    page = client.get(f"/credenziali/reset/{token}")
+    assert page.status_code == 200
+    assert 'href="/credenziali/static/credmail.css"' in page.text
+    assert "path=/credenziali" in page.headers["set-cookie"].lower()
+    assert client.get("/credenziali/static/credmail.css").status_code == 200
+    assert client.get(f"/reset/{token}").status_code == 404

@@ -64,3 +64,23 @@ def test_tasks_list_and_done_tell_the_person(
     assert "Credenziali inviate dal Registro Elettronico" in str(mail["Subject"])
     assert "inviate da ClasseViva alle 10" in body_text(mail)
     assert "Gentile Mario Rossi" in body_text(mail)
+
+
+def test_credmail_web_refuses_a_missing_database_and_an_unavailable_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("CREDMAIL_"):
+            monkeypatch.delenv(name)
+    db = tmp_path / "none.db"
+    config = write_config(tmp_path / "credmail.toml", web_env(f"sqlite:///{db}"))
+    assert main(["--config", str(config), "web"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["--config", str(config), "web", "--listen", "nowhere"]) == 2
+    assert "--listen: expected host:port" in capsys.readouterr().err
+    assert not db.exists()
+    env = web_env(f"sqlite:///{db}", links__backend="ldap")
+    config = write_config(tmp_path / "ldap.toml", env)
+    assert main(["--config", str(config), "web"]) == 2  # named before anything starts
+    err = capsys.readouterr().err
+    assert "config error" in err and "ldap" in err

@@ -384,10 +384,16 @@ class TaskRepo(Protocol):
     def mark_done(self, task_id: int, now: datetime, by: str, note: str | None) -> bool:
         """Conditional: only an open task becomes done (False if it was not open)."""
 
+    def for_address(self, address_key: str) -> list[RegisterTask]: ...
+    def forget_address(self, address_key: str) -> int: ...
+    def purge_done(self, before: datetime) -> int:
+        """Delete the tasks done before `before` (open ones stay until done)."""
+
 
 class LinkAuditRepo(Protocol):
     def add(self, event: LinkEvent) -> None: ...
     def for_selector(self, selector: str) -> list[LinkEvent]: ...
+    def purge_before(self, before: datetime) -> int: ...
 
 
 class BreakerRepo(Protocol):

@@ -57,6 +57,16 @@ def show(uow: UnitOfWork, address: str, now: datetime) -> dict[str, Any]:
             }
             for t in uow.tokens.for_address(key)
         ],
+        "register_tasks": [
+            {
+                "id": t.id,
+                "username": t.username,
+                "status": t.status,
+                "confirmed_at": t.confirmed_at.isoformat(),
+                "done_at": t.done_at.isoformat() if t.done_at else None,
+            }
+            for t in uow.tasks.for_address(key)
+        ],
     }
 
 
@@ -69,6 +79,7 @@ def forget(uow: UnitOfWork, address: str) -> dict[str, int]:
         "review_items": len(review_ledger),
         "outbox": len(outbox_ledger),
         "link_tokens": uow.tokens.forget_address(key),
+        "register_tasks": uow.tasks.forget_address(key),
         "ledger_message_ids": uow.ledger.forget_message_ids(
             sorted({*review_ledger, *outbox_ledger})
         ),
@@ -87,4 +98,6 @@ class Retention:
             "outbox": uow.outbox.scrub_before(cutoff),
             "ledger": uow.ledger.scrub_before(cutoff),
             "tokens": uow.tokens.purge_expired(now - self.token_grace),
+            "register_tasks": uow.tasks.purge_done(cutoff),
+            "link_audit": uow.link_audit.purge_before(cutoff),
         }

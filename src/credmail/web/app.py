@@ -24,7 +24,7 @@ from credmail.bootstrap import App, templates_desk
 from credmail.config import Settings
 from credmail.web.pages import STATIC, Pages
 from credmail.web.ratelimit import SlidingWindow
-from credmail.web.security import AccessLog, Csrf, ProxyHeaders, SecurityHeaders
+from credmail.web.security import AccessLog, Csrf, Errors, ProxyHeaders, SecurityHeaders
 
 LOGO_TYPES = {
     ".png": "image/png",
@@ -119,6 +119,7 @@ def create_web_app(app: App, settings: Settings) -> Starlette:
             Middleware(AccessLog),
             Middleware(ProxyHeaders, trusted=settings.web.trusted_proxies),
             Middleware(SecurityHeaders),
+            Middleware(Errors, page=lambda: ctx.pages.render("unavailable.html", 503)),
         ],
         exception_handlers={404: not_found, 405: not_found},
     )

@@ -13,7 +13,7 @@ import ipaddress
 import re
 import secrets
 import time
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-robots-tag", b"noindex, nofollow"),
     (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 )
 
 
@@ -157,6 +157,34 @@ class AccessLog:
                 status=status,
                 ms=round((time.monotonic() - started) * 1000),
             )
+
+
+class Errors:
+    """An unexpected failure (the database gone, a bug) answers a page saying to try again
+    later, and logs one line with the exception's type only: its message or traceback could
+    quote the request path or SQL parameters. Nothing reaches uvicorn's error log."""
+
+    def __init__(self, app: ASGIApp, page: Callable[[], Response]) -> None:
+        self.app, self.page = app, page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            log.error("web.error", error=type(exc).__name__, path=redact_path(scope["path"]))
+            if not started:
+                await self.page()(scope, receive, send)
 
 
 CSRF_COOKIE = "credmail_csrf"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import LinkAuditRow, RegisterTaskRow
@@ -71,6 +71,20 @@ class SqlTasks:
         )
         return rowcount(result) == 1
 
+    def for_address(self, address_key: str) -> list[RegisterTask]:
+        query = select(RegisterTaskRow).where(RegisterTaskRow.address_key == address_key)
+        return [_task(row) for row in self.session.scalars(query.order_by(RegisterTaskRow.id))]
+
+    def forget_address(self, address_key: str) -> int:
+        query = delete(RegisterTaskRow).where(RegisterTaskRow.address_key == address_key)
+        return rowcount(self.session.execute(query))
+
+    def purge_done(self, before: datetime) -> int:
+        query = delete(RegisterTaskRow).where(
+            RegisterTaskRow.status == "done", RegisterTaskRow.done_at < before
+        )
+        return rowcount(self.session.execute(query))
+
 
 class SqlLinkAudit:
     def __init__(self, session: Session) -> None:
@@ -105,3 +119,6 @@ class SqlLinkAudit:
             )
             for row in self.session.scalars(query.order_by(LinkAuditRow.id))
         ]
+
+    def purge_before(self, before: datetime) -> int:
+        return rowcount(self.session.execute(delete(LinkAuditRow).where(LinkAuditRow.at < before)))
