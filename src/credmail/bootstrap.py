@@ -27,6 +27,7 @@ from credmail.adapters.imap import ImapSource
 from credmail.adapters.maildir import MaildirSource
 from credmail.adapters.oauth import HttpOAuth, SignInError, TokenSource, token_source
 from credmail.adapters.smtp import SmtpSender
+from credmail.adapters.spreadsheets import SpreadsheetFiles
 from credmail.config import ConfigError, Settings
 from credmail.core.addresses import normalize_address
 from credmail.core.classify import SubjectRules
@@ -190,7 +191,11 @@ def _desks(
         outbox=OutboxDesk(uow, clock, quota_pause),
         limits=LimitsDesk(uow, clock),
         directory=DirectoryDesk(
-            SqlDirectoryAdmin(uow), clock, review.timezone, settings.directory.max_prune_share
+            SqlDirectoryAdmin(uow),
+            clock,
+            review.timezone,
+            settings.directory.max_prune_share,
+            SpreadsheetFiles(),
         ),
         tokens=TokenDesk(uow, clock),
         privacy=PrivacyDesk(uow, clock, after_erase=lambda: checkpoint(engine)),

@@ -27,9 +27,10 @@ class SqlDirectoryAdmin:
         *,
         prune: bool,
         keep: Callable[[ImportSummary], bool],
+        retire: bool = False,
     ) -> ImportSummary:
         with self.uow() as uow:
-            summary = import_records(uow.session, records, prune=prune)
+            summary = import_records(uow.session, records, prune=prune, retire=retire)
             if keep(summary):
                 uow.commit()
         return summary
@@ -44,7 +45,7 @@ class SqlDirectoryAdmin:
 
 
 def import_records(
-    session: Session, records: Sequence[DirectoryRecord], *, prune: bool
+    session: Session, records: Sequence[DirectoryRecord], *, prune: bool, retire: bool = False
 ) -> ImportSummary:
     """Apply records to the session (the caller commits, or rolls back for --dry-run)."""
     existing = {
@@ -72,6 +73,12 @@ def import_records(
             if username not in rows:
                 session.delete(row)
                 removed.append(_describe(row))
+    retired = []
+    if retire and not prune:
+        for username, row in existing.items():
+            if username not in rows and row.role == Role.STUDENT.value and row.active is not False:
+                row.active = False
+                retired.append(_describe(row))
     session.flush()
     _link_guardians(session, records, rows, {} if prune else existing)
     return ImportSummary(
@@ -81,6 +88,8 @@ def import_records(
         removed=len(removed),
         before=len(existing),
         removed_people=tuple(removed),
+        retired=len(retired),
+        retired_people=tuple(retired),
     )
 
 
@@ -97,7 +106,7 @@ def _same(row: PersonRow, record: DirectoryRecord, students: set[str]) -> bool:
         and row.class_name == record.class_name
         and row.language == record.language
         and bool(row.new_student) == record.new_student
-        and row.active is not False
+        and (row.active is not False) == record.active
         and [e.address for e in row.emails] == list(record.emails)
         and students == set(record.students)
     )
@@ -121,7 +130,7 @@ def _fill(row: PersonRow, record: DirectoryRecord) -> None:
     row.role = record.role.value
     row.first_name, row.last_name = record.first_name, record.last_name
     row.birth_date, row.class_name = record.birth_date, record.class_name
-    row.language, row.new_student, row.active = record.language, record.new_student, True
+    row.language, row.new_student, row.active = record.language, record.new_student, record.active
     kept = {email.address_key: email for email in row.emails}
     emails = []
     for position, address in enumerate(dict.fromkeys(record.emails)):
@@ -189,4 +198,6 @@ def _view(
         emails=tuple(email.address for email in row.emails),
         students=tuple(sorted(links.get(row.username, ()))),
         guardians=tuple(sorted(guardians.get(row.username, ()))),
+        active=row.active is not False,
+        new_student=bool(row.new_student),
     )
