@@ -9,6 +9,7 @@ better one; residence, phones and citizenship are never looked at.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import tomllib
 import unicodedata
@@ -283,7 +284,7 @@ def mapping_toml(sheet: Sheet, mapping: ColumnMapping | None = None) -> str:
     found = _find_header(sheet, mapping)
     if found is None:
         raise DirectoryError([f"{sheet.name}: no header row in the first rows"])
-    line, header = found
+    line, header, _ = found
     columns = _columns(header, mapping)
     layout = _layout(set(columns.values()))
     out = [
@@ -312,19 +313,25 @@ def _toml_string(text: str) -> str:
     return '"' + "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in escaped) + '"'
 
 
-def _find_header(sheet: Sheet, mapping: ColumnMapping | None) -> tuple[int, list[str]] | None:
-    """The first of the first 10 rows naming two known columns (a title row may come first)."""
+def _find_header(
+    sheet: Sheet, mapping: ColumnMapping | None
+) -> tuple[int, list[str], Iterator[tuple[int, list[str]]]] | None:
+    """The first of the first 10 rows naming two known columns (a title row may come
+    first), else the first non-empty row; with the rows after it."""
     known = set(mapping.columns) if mapping else set(ALIASES)
-    first: tuple[int, list[str]] | None = None
-    for count, (line, cells) in enumerate(sheet.rows):
+    seen: list[tuple[int, list[str]]] = []
+    for line, cells in sheet.rows:
         if not any(cells):
             continue
-        first = first or (line, cells)
+        seen.append((line, cells))
         if sum(header_key(c) in known for c in cells) >= 2:
-            return line, cells
-        if count >= 10:
+            return line, cells, sheet.rows
+        if len(seen) > 10:
             break
-    return None
+    if not seen:
+        return None
+    line, cells = seen[0]
+    return line, cells, itertools.chain(seen[1:], sheet.rows)
 
 
 def _columns(header: list[str], mapping: ColumnMapping | None) -> dict[int, str]:
@@ -396,7 +403,7 @@ def read_register(
         found = _find_header(sheet, mapping)
         if found is None:
             raise DirectoryError([f"{sheet.name}: no header row with known column names"])
-        header_line, header = found
+        header_line, header, rows_after = found
         columns = _columns(header, mapping)
         kind = (mapping.layout if mapping else None) or _layout(set(columns.values()))
         if layout == "guardians" and kind == "classeviva":
@@ -410,7 +417,7 @@ def read_register(
                 ]
             )
         rows = 0
-        for line, cells in sheet.rows:
+        for line, cells in rows_after:
             done += 1
             if progress and done % 200 == 0:
                 progress(done, None)
@@ -535,7 +542,7 @@ def _read_student(b: _Builder, file: str, line: int, row: dict[str, str]) -> _St
     if pupil_id:
         b.by_pupil[f"id:{pupil_id}"] = username
     if tax:
-        b.by_pupil[f"cf:{tax}"] = username
+        b.by_pupil.setdefault(f"cf:{tax}", username)
     return student
 
 
@@ -572,6 +579,8 @@ def _read_guardian(
     if tax:
         seen = b.guardian_tax_codes.get(tax)
         if seen and seen[1] != f"{last} {first}".casefold():
+            if not code:  # two people, one tax code: keep them apart
+                username = f"tutore-{_key_hash(f'{tax}|{last}|{first}'.casefold())}"
             b.problem(
                 file,
                 line,
@@ -746,27 +755,37 @@ def _address_problems(b: _Builder) -> None:
         if len(guardians) < 2:
             continue
         first = guardians[0]
-        families = {frozenset(g.students) for g in guardians}
-        pupils = [set(g.students) for g in guardians]
-        shared = set.intersection(*pupils) if pupils else set()
+        families = _families(guardians)
         names = ", ".join(f"{g.last_name} {g.first_name}" for g in guardians)
-        if shared:
+        if any(len(family) > 1 for family in families):
             b.problem(
                 first.file,
                 first.line,
                 "shared_by_parents",
-                f"{address} is the address of {len(guardians)} guardians of the same pupil "
+                f"{address} is the address of more than one guardian of the same pupil "
                 f"({names})",
                 first.username,
             )
-        if len(families) > 1 and not shared:
+        if len(families) > 1:
             b.problem(
                 first.file,
                 first.line,
                 "shared_by_families",
-                f"{address} is shared by guardians of different families ({names})",
+                f"{address} is shared by guardians of {len(families)} families ({names})",
                 first.username,
             )
+
+
+def _families(guardians: list[_Guardian]) -> list[list[_Guardian]]:
+    """Guardians grouped into families: two are one family when they share a pupil."""
+    families: list[tuple[set[str], list[_Guardian]]] = []
+    for guardian in guardians:
+        pupils = set(guardian.students)
+        joined = [f for f in families if f[0] & pupils]
+        merged = (pupils.union(*(f[0] for f in joined)), [g for f in joined for g in f[1]])
+        merged[1].append(guardian)
+        families = [f for f in families if f not in joined] + [merged]
+    return [members for _, members in families]
 
 
 def _students_without_address(b: _Builder) -> None:
