@@ -35,7 +35,9 @@ SHEETS = SpreadsheetFiles()
 LUCA = Pupil(5256305, "Rossi", "Luca", date(2012, 5, 1), "RSSLCU12E01H501A", year=1)
 NICOLO = Pupil(6386842, "Bianchi", "Nicolò", date(2013, 1, 1), "BNCNCL13A01H501B")
 SARA = Pupil(386843, "Verdi", "Sara", date(2013, 2, 1), "VRDSRA13B41H501C")
-MARIO = Guardian("RSSLCU12E01H501A", "mario.rossi@example.org", "PADRE", "ROSSI", "MARIO", "RSSMRA70A01H501X")  # fmt: skip
+MARIO = Guardian(
+    "RSSLCU12E01H501A", "mario.rossi@example.org", "PADRE", "ROSSI", "MARIO", "RSSMRA70A01H501X"
+)
 ANNA = Guardian("RSSLCU12E01H501A", "anna.neri@example.org", "MADRE", "NERI", "ANNA")
 PAOLO = Guardian("BNCNCL13A01H501B", "famiglia.bianchi@example.org", "PADRE", "Bianchi", "Paolo")
 ELSA = Guardian("VRDSRA13B41H501C", "elsa.verdi@example.org", "MADRE", "VERDI", "ELSA")
@@ -176,7 +178,9 @@ def test_login_codes_become_usernames() -> None:
 
 
 def test_left_pupils_are_inactive_from_status_or_end_date() -> None:
-    withdrawn = Pupil(1000001, "Gallo", "Ugo", date(2012, 1, 1), "GLLGUO12A01H501E", status="Ritirato")  # fmt: skip
+    withdrawn = Pupil(
+        1000001, "Gallo", "Ugo", date(2012, 1, 1), "GLLGUO12A01H501E", status="Ritirato"
+    )
     moved = Pupil(1000002, "Galli", "Ivo", date(2012, 1, 1), "GLLVIO12A01H501F", end="15/03/2026")
     later = Pupil(1000003, "Galle", "Eva", date(2012, 1, 1), "GLLEVA12A41H501G", end="30/06/2027")
     records = by_name(read(("a.xls", classeviva_xls([withdrawn, moved, later]))))
@@ -204,11 +208,9 @@ def test_every_problem_with_its_line() -> None:
             "Rossi",
             "Mario",
             "RSSMRA70A01H501X",
-        ),  # fmt: skip
+        ),
         Guardian(future.tax_code, "mario.rossi@example.org", "PADRE", "Conti", "Bruno"),
-        Guardian(
-            future.tax_code, "conti@example.org", "MADRE", "Conti", "Ada", "RSSMRA70A01H501X"
-        ),  # fmt: skip
+        Guardian(future.tax_code, "conti@example.org", "MADRE", "Conti", "Ada", "RSSMRA70A01H501X"),
         Guardian("NOBODY00A00H501Z", "x@example.org", "MADRE", "X", "Y"),
     ]
     result = read(("a.xls", classeviva_xls(pupils)), ("g.xlsx", guardians_xlsx(guardians)))

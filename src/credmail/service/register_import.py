@@ -13,7 +13,7 @@ import itertools
 import re
 import tomllib
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -695,7 +695,8 @@ def _join(b: _Builder) -> None:
                 file,
                 line,
                 "unknown_pupil",
-                f"{what} is neither in the files nor on file",
+                f"{what} is neither in the files nor on file "
+                "(import a guardian sheet together with the student list)",
                 guardian.username,
             )
             continue
@@ -762,8 +763,7 @@ def _address_problems(b: _Builder) -> None:
                 first.file,
                 first.line,
                 "shared_by_parents",
-                f"{address} is the address of more than one guardian of the same pupil "
-                f"({names})",
+                f"{address} is the address of more than one guardian of the same pupil ({names})",
                 first.username,
             )
         if len(families) > 1:

@@ -195,7 +195,7 @@ class DirectoryDesk:
         summary = self.admin.apply(preview.records, prune=False, keep=keep, retire=preview.retire)
         result = ImportResult(summary, False, refusals[-1] if refusals else None)
         if result.written:
-            self.log.info("directory.register_imported", by=str(actor), summary=summary.as_text())
+            self.log.debug("directory.register_imported", by=str(actor), summary=summary.as_text())
         return result
 
     def _reader(self) -> SpreadsheetReader:
