@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
@@ -63,6 +63,8 @@ def import_records(
             counts["added"] += 1
         elif _same(row, record, links.get(record.username, set())):
             counts["unchanged"] += 1
+            rows[record.username] = row
+            continue  # nothing to write: a yearly refresh touches only what changed
         else:
             counts["updated"] += 1
         _fill(row, record)
@@ -147,19 +149,30 @@ def _link_guardians(
     rows: dict[str, PersonRow],
     existing: dict[str, PersonRow],
 ) -> None:
+    """Replace each record's links: one DELETE per few hundred people and one INSERT, not a
+    statement per person (no Guardianship objects live in the session to synchronize)."""
     problems = []
+    ids = [rows[record.username].id for record in records]
+    for start in range(0, len(ids), 500):
+        session.execute(
+            delete(GuardianshipRow)
+            .where(GuardianshipRow.guardian_id.in_(ids[start : start + 500]))
+            .execution_options(synchronize_session=False)
+        )
+    links = []
     for record in records:
         guardian = rows[record.username]
-        session.execute(delete(GuardianshipRow).where(GuardianshipRow.guardian_id == guardian.id))
         for username in dict.fromkeys(record.students):
             student = rows.get(username) or existing.get(username)
             problem = student_problem(username, None if student is None else Role(student.role))
             if student is None or problem:
                 problems.append(f"line {record.line}: {problem}")
                 continue
-            session.add(GuardianshipRow(guardian_id=guardian.id, student_id=student.id))
+            links.append({"guardian_id": guardian.id, "student_id": student.id})
     if problems:
         raise DirectoryError(problems)
+    if links:
+        session.execute(insert(GuardianshipRow), links)
     session.flush()
 
 

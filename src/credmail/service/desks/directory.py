@@ -132,7 +132,7 @@ class DirectoryDesk:
         try:
             first = decode(data).lstrip("\ufeff").partition("\n")[0]
         except DirectoryError:
-            return "register"
+            return "credmail"  # empty or not text: the CSV reader says which
         return "credmail" if is_credmail_csv(first) else "register"
 
     def read_mapping(self, name: str, data: bytes) -> ColumnMapping:
