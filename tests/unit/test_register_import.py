@@ -277,3 +277,15 @@ def test_dates(text: str, expected: date | None) -> None:
 def test_pec_addresses() -> None:
     assert is_pec("a@pec.it") and is_pec("a@legalmail.it") and is_pec("a@pec.comune.roma.it")
     assert not is_pec("pec@example.org") and not is_pec("a@specchio.it")
+
+
+def test_progress_is_reported_while_reading() -> None:
+    pupils = [
+        Pupil(3000000 + n, f"Cognome{n}", "Nome", date(2012, 1, 1), f"TAX{n:013d}")
+        for n in range(450)
+    ]
+    calls: list[tuple[int, int | None]] = []
+    sheets = [SHEETS.open("a.xls", classeviva_xls(pupils))]
+    read_register(sheets, TODAY, progress=lambda done, total: calls.append((done, total)))
+    assert calls[:2] == [(200, None), (400, None)]
+    assert calls[-1][0] == calls[-1][1] and calls[-1][0] >= 450

@@ -441,6 +441,8 @@ def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
     )
     if not credmail:
         return _register_import(args, ctx, files)
+    if args.csv or args.mapping:
+        raise CommandError("--csv and --mapping are for the register's files, not credmail's CSV")
     if len(files) > 1:
         raise CommandError("credmail's own CSV is imported one file at a time")
     name, data = files[0]
@@ -571,6 +573,7 @@ def _print_people(found: Sequence[Any], as_json: bool) -> None:
             f"{person.first_name} {person.last_name}"
             f"{' [' + person.class_name + ']' if person.class_name else ''}  "
             f"{'; '.join(person.emails) or '-'}"
+            f"{'' if person.active else '  (inactive)'}"
         )
     print(f"{len(found)} people")
 

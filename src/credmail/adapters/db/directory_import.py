@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, aliased, selectinload
@@ -54,13 +55,14 @@ def import_records(
     }
     links = _current_links(session)
     counts = {"added": 0, "updated": 0, "unchanged": 0}
-    rows = {}
+    rows: dict[str, PersonRow | _Added] = {}
+    added = [r for r in records if r.username not in existing]
+    rows.update(_insert_people(session, added))
+    counts["added"] = len(added)
     for record in records:
         row = existing.get(record.username)
         if row is None:
-            row = PersonRow(username=record.username)
-            session.add(row)
-            counts["added"] += 1
+            continue
         elif _same(row, record, links.get(record.username, set())):
             counts["unchanged"] += 1
             rows[record.username] = row
@@ -93,6 +95,58 @@ def import_records(
         retired=len(retired),
         retired_people=tuple(retired),
     )
+
+
+@dataclass(frozen=True)
+class _Added:
+    """A person inserted in bulk (no ORM object: what the links need)."""
+
+    id: int
+    role: str
+
+
+def _insert_people(session: Session, records: Sequence[DirectoryRecord]) -> dict[str, _Added]:
+    """New people and their addresses in two bulk INSERTs (a first import of a whole
+    school is thousands of rows: one ORM object per row is several times slower)."""
+    if not records:
+        return {}
+    values = [
+        {
+            "username": r.username,
+            "role": r.role.value,
+            "first_name": r.first_name,
+            "last_name": r.last_name,
+            "birth_date": r.birth_date,
+            "class_name": r.class_name,
+            "language": r.language,
+            "new_student": r.new_student,
+            "active": r.active,
+        }
+        for r in records
+    ]
+    session.flush()
+    found = session.execute(
+        insert(PersonRow).returning(PersonRow.id, PersonRow.username), values
+    ).all()
+    ids = {username: person_id for person_id, username in found}
+    emails = []
+    for record in records:
+        keys: set[str] = set()
+        for address in dict.fromkeys(record.emails):
+            key = normalize_address(address)
+            if key not in keys:
+                keys.add(key)
+                emails.append(
+                    {
+                        "person_id": ids[record.username],
+                        "position": len(keys) - 1,
+                        "address": address,
+                        "address_key": key,
+                    }
+                )
+    if emails:
+        session.execute(insert(EmailRow), emails)
+    return {r.username: _Added(ids[r.username], r.role.value) for r in records}
 
 
 def _describe(row: PersonRow) -> str:
@@ -146,7 +200,7 @@ def _fill(row: PersonRow, record: DirectoryRecord) -> None:
 def _link_guardians(
     session: Session,
     records: Sequence[DirectoryRecord],
-    rows: dict[str, PersonRow],
+    rows: dict[str, PersonRow | _Added],
     existing: dict[str, PersonRow],
 ) -> None:
     """Replace each record's links: one DELETE per few hundred people and one INSERT, not a
