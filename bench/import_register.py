@@ -111,6 +111,10 @@ def run(url: str, students: int, trace: bool = False) -> dict[str, Any]:
     return out
 
 
+def mib(value: float) -> str:
+    return str(value) if value else "-"  # memory is traced on SQLite only
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="3000", help="student counts, comma-separated")
@@ -149,7 +153,8 @@ def main() -> None:
         "",
         f"{doc['when']}, {doc['machine']}. `python -m bench.import_register`.",
         "Students as a legacy .xls, two guardians each as .xlsx; preview = read + join + problems"
-        " + diff, apply = one transaction; peak = tracemalloc peak of the phase.",
+        " + diff, apply = one transaction; peak = tracemalloc peak of the phase (a separate,"
+        " traced run on SQLite; times come from untraced runs).",
         "",
         "| database | students | guardians | phase | preview s | apply s | total s "
         "| preview peak MiB | apply peak MiB |",
@@ -161,7 +166,7 @@ def main() -> None:
             lines.append(
                 f"| {r['database']} | {r['students']} | {p['guardians']} | {phase} "
                 f"| {p['preview_s']} | {p['apply_s']} | {p['total_s']} "
-                f"| {p['preview_peak_mib']} | {p['apply_peak_mib']} |"
+                f"| {mib(p['preview_peak_mib'])} | {mib(p['apply_peak_mib'])} |"
             )
     (RESULTS / "import_register.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
