@@ -289,3 +289,24 @@ def test_progress_is_reported_while_reading() -> None:
     read_register(sheets, TODAY, progress=lambda done, total: calls.append((done, total)))
     assert calls[:2] == [(200, None), (400, None)]
     assert calls[-1][0] == calls[-1][1] and calls[-1][0] >= 450
+
+
+def test_rows_that_cannot_be_keyed_or_named_are_skipped_and_said() -> None:
+    text = (
+        "Id Alunno;Cognome;Nome;Data Nascita;Codice Fiscale\r\n"
+        "1000001;Rossi;Luca;01/05/2012;\r\n"
+        "1000001;Rossi;Luca;01/05/2012;\r\n"  # enrolled twice
+        ";Neri;Ada;01/05/2012;\r\n"  # no key at all
+        "1000003;;Eva;01/05/2012;\r\n"  # no last name
+    )
+    result = read(("a.csv", text.encode()))
+    assert [r.username for r in result.records] == ["alunno-1000001"]
+    assert codes(result) == [
+        ("a.csv", 3, "duplicate_pupil"),
+        ("a.csv", 4, "missing_key"),
+        ("a.csv", 5, "missing_name"),
+    ]
+    sheet = (
+        "CODICE FISCALE ALUNNO;EMAIL TUTORE;COGNOME TUTORE;NOME TUTORE\r\n;x@example.org;A;B\r\n"
+    )
+    assert codes(read(("g.csv", sheet.encode()))) == [("g.csv", 2, "missing_key")]
