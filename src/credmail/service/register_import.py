@@ -21,7 +21,6 @@ from credmail.core.values import Role
 from credmail.service.directory_csv import DirectoryError, DirectoryRecord, addr_spec_problem
 from credmail.service.ports import Sheet
 
-FORMATS = ("auto", "credmail", "classeviva", "guardians")
 
 STUDENT_FIELDS = (
     "pupil_id",
@@ -802,8 +801,3 @@ def _students_without_address(b: _Builder) -> None:
                 f"{s.last_name} {s.first_name}: no guardian with an address",
                 s.username,
             )
-
-
-def sheets_progress(sheets: Sequence[Sheet]) -> int | None:
-    totals = [s.total for s in sheets]
-    return None if any(t is None for t in totals) else sum(t or 0 for t in totals)
