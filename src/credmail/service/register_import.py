@@ -21,7 +21,6 @@ from credmail.core.values import Role
 from credmail.service.directory_csv import DirectoryError, DirectoryRecord, addr_spec_problem
 from credmail.service.ports import Sheet
 
-
 STUDENT_FIELDS = (
     "pupil_id",
     "last_name",
