@@ -240,7 +240,7 @@ def _changes(
             if before != after:
                 detail = f"{'; '.join(old.emails) or '-'} -> {'; '.join(r.emails) or '-'}"
                 changes.append(Change("address_changed", r.username, r.role.value, name, detail))
-        if r.role is Role.STUDENT and not r.active and (old is None or old.active):
+        if r.role is Role.STUDENT and not r.active and old is not None and old.active:
             changes.append(Change("left", r.username, r.role.value, name, "per the register"))
         if r.role is Role.STUDENT and r.active and old is not None and not old.active:
             changes.append(Change("returned", r.username, r.role.value, name))
