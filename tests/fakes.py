@@ -706,6 +706,7 @@ class FakeDirectoryAdmin:
         *,
         prune: bool,
         keep: Callable[[ImportSummary], bool],
+        retire: bool = False,
     ) -> ImportSummary:
         with self.uow() as uow:
             store = uow.store
@@ -728,6 +729,13 @@ class FakeDirectoryAdmin:
                     if username not in wanted:
                         del store.people[username]
                         removed.append(f"{username} ({person.role.value}, {person.full_name})")
+            retired = []
+            if retire and not prune:
+                wanted = {r.username for r in records}
+                for username, person in sorted(before.items()):
+                    if username not in wanted and person.role is Role.STUDENT and person.active:
+                        store.add_person(replace(person, active=False))
+                        retired.append(f"{username} ({person.role.value}, {person.full_name})")
             _check_links(store)
             summary = ImportSummary(
                 added=added,
@@ -736,6 +744,8 @@ class FakeDirectoryAdmin:
                 removed=len(removed),
                 before=len(before),
                 removed_people=tuple(removed),
+                retired=len(retired),
+                retired_people=tuple(retired),
             )
             if keep(summary):
                 uow.commit()
@@ -760,6 +770,8 @@ class FakeDirectoryAdmin:
                     students=tuple(sorted(p.students)),
                     guardians=tuple(g.username for g in uow.directory.guardians_of(p.username)),
                     language=p.language,
+                    active=p.active,
+                    new_student=p.new_student,
                 )
                 for p in people
                 if username is None or p.username == username
@@ -795,6 +807,9 @@ def _person(record: DirectoryRecord) -> Person:
         birth_date=record.birth_date,
         emails=tuple(record.emails),
         students=tuple(record.students),
+        language=record.language,
+        new_student=record.new_student,
+        active=record.active,
     )
 
 

@@ -29,6 +29,7 @@ from credmail.adapters.imap import ImapSource
 from credmail.adapters.maildir import MaildirSource
 from credmail.adapters.oauth import HttpOAuth, SignInError, TokenSource, token_source
 from credmail.adapters.smtp import SmtpSender
+from credmail.adapters.spreadsheets import SpreadsheetFiles
 from credmail.config import ConfigError, Settings
 from credmail.core.addresses import normalize_address
 from credmail.core.classify import SubjectRules
@@ -210,6 +211,7 @@ def _desks(
             review.timezone,
             settings.directory.max_prune_share,
             audit,
+            SpreadsheetFiles(),
         ),
         tokens=TokenDesk(uow, clock),
         privacy=PrivacyDesk(uow, clock, after_erase=lambda: checkpoint(engine)),

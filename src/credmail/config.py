@@ -284,6 +284,8 @@ class LimitsSettings(Section):
 
 class DirectorySettings(Section):
     max_prune_share: float = Field(default=0.2, ge=0, le=1)
+    # Saved column mappings for the register's exports (`directory mapping init`), NAME.toml.
+    mappings_dir: Path = Path("~/.config/credmail/mappings")
 
 
 class ReviewSettings(Section):

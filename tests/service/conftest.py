@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from argon2 import PasswordHasher
 
+from credmail.adapters.spreadsheets import SpreadsheetFiles
 from credmail.samples import directory_csv
 from credmail.service.desks import (
     Actor,
@@ -68,7 +69,9 @@ def office() -> Office:
         review=ReviewDesk(uow, mailer, clock, ROME),
         outbox=OutboxDesk(uow, clock),
         limits=LimitsDesk(uow, clock),
-        directory=DirectoryDesk(FakeDirectoryAdmin(uow), clock, ROME, 0.2, audit),
+        directory=DirectoryDesk(
+            FakeDirectoryAdmin(uow), clock, ROME, 0.2, audit, SpreadsheetFiles()
+        ),
         tokens=TokenDesk(uow, clock),
         privacy=PrivacyDesk(uow, clock, after_erase=lambda: erasures.append("checkpoint")),
         status=StatusDesk(uow, clock, timedelta(minutes=10), timedelta(hours=1)),

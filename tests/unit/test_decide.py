@@ -282,3 +282,22 @@ def test_confusable_domain_is_flagged() -> None:
     raw = "From: mario.rossi@exаmple.org\r\nSubject: richiesta credenziali\r\n\r\nx\r\n"
     decision = decide(facts_for(raw.encode()))
     assert "confusable_domain" in decision.reasons
+
+
+def test_request_about_a_pupil_who_left_goes_to_review() -> None:
+    raw = b"From: Mario.Rossi@example.org\r\nSubject: richiesta credenziali studente\r\n\r\nx\r\n"
+    facts = facts_for(raw)
+    (action,) = decide(facts).actions
+    assert isinstance(action, SendLink) and action.username == "S1"
+    left = tuple(replace(p, active=False) for p in facts.linked_students)
+    decision = decide(replace(facts, linked_students=left))
+    assert decision.outcome is Outcome.REVIEW
+    assert decision.reasons == ("not_enrolled",)
+    assert not any(isinstance(a, SendLink) for a in decision.actions)
+
+
+def test_an_adult_former_pupil_asking_for_himself_goes_to_review() -> None:
+    raw = b"From: davide.neri@example.org\r\nSubject: richiesta credenziali\r\n\r\nx\r\n"
+    facts = facts_for(raw)
+    left = tuple(replace(p, active=False) for p in facts.people_on_file)
+    assert decide(replace(facts, people_on_file=left)).reasons == ("not_enrolled",)

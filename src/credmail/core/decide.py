@@ -92,6 +92,11 @@ def _chosen_student_is_adult(facts: Facts, res: Resolution) -> bool:
     return _student(facts) and res.chosen is not None and res.chosen.is_adult_on(facts.today)
 
 
+def _chosen_student_left(_: Facts, res: Resolution) -> bool:
+    """The account asked about is a pupil the register says has left (inactive)."""
+    return res.chosen is not None and res.chosen.role is Role.STUDENT and not res.chosen.active
+
+
 REVIEW_RULES: tuple[ReviewRule, ...] = (
     ("missing_from", _from_problem("missing_from")),
     ("repeated_from", _from_problem("repeated_from")),
@@ -121,6 +126,7 @@ REVIEW_RULES: tuple[ReviewRule, ...] = (
     ("no_linked_student", lambda f, r: bool(r.guardians) and not r.candidates),
     ("ambiguous_student", lambda f, r: _student(f) and len(r.candidates) > 1 and not r.chosen),
     ("adult_student", _chosen_student_is_adult),
+    ("not_enrolled", _chosen_student_left),
 )
 
 

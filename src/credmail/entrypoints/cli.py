@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -326,12 +327,34 @@ def _directory_commands(sub: Any) -> None:
     directory = sub.add_parser("directory", help="recognized people").add_subparsers(
         dest="directory_command", required=True
     )
-    imp = directory.add_parser("import", help="upsert people from a CSV file")
-    imp.add_argument("file", type=Path, help="the CSV file, or - for standard input")
+    imp = directory.add_parser(
+        "import", help="upsert people from credmail's CSV or the register's exports"
+    )
+    imp.add_argument(
+        "file", type=Path, nargs="+", help="CSV, .xls or .xlsx files, or - for standard input"
+    )
+    imp.add_argument(
+        "--format",
+        choices=("auto", "credmail", "classeviva", "guardians"),
+        default="auto",
+        help="credmail's CSV, the register's student export, or a guardian sheet",
+    )
+    imp.add_argument("--mapping", metavar="NAME", help="a saved column mapping (or a .toml file)")
     imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+    imp.add_argument("--csv", type=Path, metavar="REPORT", help="write the report to a CSV file")
     imp.add_argument("--prune", action="store_true", help="remove people missing from the file")
-    imp.add_argument("--force", action="store_true", help="prune beyond directory.max_prune_share")
+    imp.add_argument(
+        "--force", action="store_true", help="prune or retire beyond directory.max_prune_share"
+    )
     imp.set_defaults(handler=cmd_directory_import)
+    mapping = directory.add_parser(
+        "mapping", help="column mappings for the register's exports"
+    ).add_subparsers(dest="mapping_command", required=True)
+    init = mapping.add_parser("init", help="write an editable mapping for a file's header row")
+    init.add_argument("file", type=Path, help="a CSV, .xls or .xlsx file")
+    init.add_argument("--name", help="the mapping's name (default: the file name)")
+    init.add_argument("--force", action="store_true", help="overwrite a saved mapping")
+    init.set_defaults(handler=cmd_directory_mapping_init)
     listing = directory.add_parser("list", help="everyone on file")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_directory_list)
@@ -510,21 +533,114 @@ def _once_text(summary: dict[str, Any]) -> str:
 def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.service.directory_csv import DirectoryError, describe_input
 
+    files: list[tuple[str, bytes]] = []
+    for path in args.file:
+        try:
+            files.append((str(path), _read_input(path)))
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    desk = ctx.app().desks.directory
+    credmail = args.format == "credmail" or (
+        args.format == "auto" and desk.file_format(*files[0]) == "credmail"
+    )
+    if not credmail:
+        return _register_import(args, ctx, files)
+    if args.csv or args.mapping:
+        raise CommandError("--csv and --mapping are for the register's files, not credmail's CSV")
+    if len(files) > 1:
+        raise CommandError("credmail's own CSV is imported one file at a time")
+    name, data = files[0]
     try:
-        data = _read_input(args.file)
         if data.strip(b"\xef\xbb\xbf \t\r\n"):
-            print(f"{args.file}: {describe_input(data)}")
-        result = ctx.app().desks.directory.import_csv(
+            print(f"{name}: {describe_input(data)}")
+        result = desk.import_csv(
             data, _actor(), prune=args.prune, dry_run=args.dry_run, force=args.force
         )
-    except OSError as exc:
-        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
     except DirectoryError as exc:
         for problem in exc.problems:
-            print(f"{args.file}: {problem}", file=sys.stderr)
+            print(f"{name}: {problem}", file=sys.stderr)
         print("nothing imported", file=sys.stderr)
         return EXIT_FAILURE
     return _import_report(result)
+
+
+def _register_import(args: argparse.Namespace, ctx: Context, files: list[tuple[str, bytes]]) -> int:
+    """The register's exports: read, show the preview (and --csv it), then write it."""
+    from credmail.entrypoints.register_report import preview_lines, progress_bar, write_report
+    from credmail.service.directory_csv import DirectoryError
+
+    if args.prune:
+        raise CommandError("--prune is for credmail's own CSV; a register import marks "
+                           "pupils who left inactive instead")  # fmt: skip
+    desk = ctx.app().desks.directory
+    layout = None if args.format == "auto" else args.format
+    try:
+        mapping = _load_mapping(ctx, args.mapping) if args.mapping else None
+        with progress_bar(sys.stdout.isatty()) as progress:
+            preview = desk.preview_register(
+                files, layout=layout, mapping=mapping, progress=progress
+            )
+    except DirectoryError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("nothing imported", file=sys.stderr)
+        return EXIT_FAILURE
+    for line in preview_lines(preview):
+        print(line)
+    if args.csv:
+        try:
+            write_report(args.csv, preview)
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.csv}: {exc.strerror}") from None
+        print(f"report written to {args.csv}")
+    if args.dry_run:
+        print("dry run, nothing written")
+        return 0
+    return _import_report(desk.apply_register(preview, _actor(), force=args.force))
+
+
+def _mapping_path(ctx: Context, name: str) -> Path:
+    if name.endswith(".toml") or "/" in name:
+        return Path(name).expanduser()
+    if not re.fullmatch(r"[\w.-]+", name) or name.startswith("."):
+        raise CommandError(f"mapping name {name!r}: use letters, digits, '.', '-' and '_'")
+    return ctx.settings.directory.mappings_dir.expanduser() / f"{name}.toml"
+
+
+def _load_mapping(ctx: Context, name: str) -> Any:
+    path = _mapping_path(ctx, name)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read mapping {path}: {exc.strerror}") from None
+    return ctx.app().desks.directory.read_mapping(name, data)
+
+
+def cmd_directory_mapping_init(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.service.directory_csv import DirectoryError
+
+    try:
+        data = _read_input(args.file)
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
+    name = args.name or re.sub(r"[^\w.-]", "_", args.file.stem) or "mapping"
+    path = _mapping_path(ctx, name)
+    if path.exists() and not args.force:
+        raise CommandError(f"{path} exists; edit it, or use --force to write it anew")
+    try:
+        text = ctx.app().desks.directory.mapping_template(str(args.file), data)
+    except DirectoryError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror}") from None
+    print(f"mapping written to {path}; edit it, then: credmail directory import FILE "
+          f"--mapping {name}")  # fmt: skip
+    return 0
 
 
 def _read_input(path: Path) -> bytes:
@@ -539,6 +655,9 @@ def _import_report(result: ImportResult) -> int:
     summary, refusal = result.summary, result.refusal
     verb = "would remove" if result.dry_run or refusal else "removed"
     for person in summary.removed_people:
+        print(f"{verb}: {person}")
+    verb = "would mark inactive" if result.dry_run or refusal else "marked inactive"
+    for person in summary.retired_people:
         print(f"{verb}: {person}")
     if refusal:
         print(f"credmail: {refusal}; nothing imported", file=sys.stderr)
@@ -558,6 +677,7 @@ def _print_people(found: Sequence[Any], as_json: bool) -> None:
             f"{person.first_name} {person.last_name}"
             f"{' [' + person.class_name + ']' if person.class_name else ''}  "
             f"{'; '.join(person.emails) or '-'}"
+            f"{'' if person.active else '  (inactive)'}"
         )
     print(f"{len(found)} people")
 

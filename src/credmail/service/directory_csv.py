@@ -36,6 +36,7 @@ class DirectoryRecord:
     class_name: str | None
     new_student: bool = False
     language: str | None = None
+    active: bool = True  # False: the register says the pupil left
 
 
 class DirectoryError(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -539,22 +539,28 @@ class ImportSummary:
     removed: int = 0
     before: int = 0
     removed_people: tuple[str, ...] = ()
+    retired: int = 0  # students marked inactive (left the school), never deleted
+    retired_people: tuple[str, ...] = ()
 
     def prune_refusal(self, max_share: float) -> str | None:
-        """Why this prune is refused without --force: it removes too much of the directory."""
-        if not self.removed or self.removed <= max_share * self.before:
+        """Why this prune (or yearly refresh) is refused without --force: it removes or
+        retires too much of the directory."""
+        gone = self.removed + self.retired
+        if not gone or gone <= max_share * self.before:
             return None
+        verb = "retire" if not self.removed else "remove or retire" if self.retired else "remove"
         return (
-            f"refusing to remove {self.removed} of {self.before} people "
-            f"({self.removed / self.before:.0%}), more than directory.max_prune_share "
+            f"refusing to {verb} {gone} of {self.before} people "
+            f"({gone / self.before:.0%}), more than directory.max_prune_share "
             f"({max_share:.0%}); check the file, or use --force"
         )
 
     def as_text(self) -> str:
-        return (
+        text = (
             f"added {self.added}, updated {self.updated}, "
             f"unchanged {self.unchanged}, removed {self.removed}"
         )
+        return text + (f", marked inactive {self.retired}" if self.retired else "")
 
 
 @dataclass(frozen=True)
@@ -571,6 +577,8 @@ class PersonView:
     students: tuple[str, ...] = ()
     guardians: tuple[str, ...] = ()
     language: str | None = None
+    active: bool = True
+    new_student: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -583,6 +591,8 @@ class PersonView:
             "emails": list(self.emails),
             "students": list(self.students),
             "guardians": list(self.guardians),
+            "active": self.active,
+            "new": self.new_student,
         }
 
 
@@ -595,8 +605,10 @@ class DirectoryAdmin(Protocol):
         *,
         prune: bool,
         keep: Callable[[ImportSummary], bool],
+        retire: bool = False,
     ) -> ImportSummary:
         """Apply the records in one transaction; commit only when `keep(summary)` says so.
+        `retire`: active students on file but not in the records are marked inactive.
 
         Raises DirectoryError when the records do not fit together (unknown students).
         """
@@ -612,6 +624,25 @@ class DirectoryAdmin(Protocol):
 
     def set_language(self, username: str, language: str | None, audit: AuditEntry) -> bool:
         """Set a person's language (ISO 639-1) with its audit entry; False: no such person."""
+
+
+@dataclass
+class Sheet:
+    """One spreadsheet or CSV file as rows of text (the first sheet of a workbook).
+
+    `rows` yields (line number as the secretariat sees it, cells); `total` is the number of
+    rows when the reader knows it (for a progress bar)."""
+
+    name: str
+    description: str
+    rows: Iterator[tuple[int, list[str]]]
+    total: int | None = None
+
+
+class SpreadsheetReader(Protocol):
+    """Reads .xls, .xlsx and CSV bytes; raises DirectoryError for an unreadable file."""
+
+    def open(self, name: str, data: bytes) -> Sheet: ...
 
 
 @dataclass(frozen=True)

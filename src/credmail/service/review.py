@@ -425,6 +425,7 @@ REASON_LABELS = {
     "no_linked_student": "il genitore/tutore non ha studenti collegati",
     "ambiguous_student": "il genitore/tutore ha più studenti e il messaggio non indica quale",
     "adult_student": "lo studente indicato è maggiorenne",
+    "not_enrolled": "lo studente non risulta più iscritto (ritirato, trasferito o uscito)",
     "processing_error": "il messaggio non è stato elaborato per un errore",
     "oversize": "il messaggio supera la dimensione massima",
     "too_many_attempts": "l'elaborazione si è interrotta più volte",

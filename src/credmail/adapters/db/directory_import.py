@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, delete, func, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, delete, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
@@ -27,9 +28,10 @@ class SqlDirectoryAdmin:
         *,
         prune: bool,
         keep: Callable[[ImportSummary], bool],
+        retire: bool = False,
     ) -> ImportSummary:
         with self.uow() as uow:
-            summary = import_records(uow.session, records, prune=prune)
+            summary = import_records(uow.session, records, prune=prune, retire=retire)
             if keep(summary):
                 uow.commit()
         return summary
@@ -56,7 +58,7 @@ class SqlDirectoryAdmin:
 
 
 def import_records(
-    session: Session, records: Sequence[DirectoryRecord], *, prune: bool
+    session: Session, records: Sequence[DirectoryRecord], *, prune: bool, retire: bool = False
 ) -> ImportSummary:
     """Apply records to the session (the caller commits, or rolls back for --dry-run)."""
     existing = {
@@ -65,15 +67,18 @@ def import_records(
     }
     links = _current_links(session)
     counts = {"added": 0, "updated": 0, "unchanged": 0}
-    rows = {}
+    rows: dict[str, PersonRow | _Added] = {}
+    added = [r for r in records if r.username not in existing]
+    rows.update(_insert_people(session, added))
+    counts["added"] = len(added)
     for record in records:
         row = existing.get(record.username)
         if row is None:
-            row = PersonRow(username=record.username)
-            session.add(row)
-            counts["added"] += 1
+            continue
         elif _same(row, record, links.get(record.username, set())):
             counts["unchanged"] += 1
+            rows[record.username] = row
+            continue  # nothing to write: a yearly refresh touches only what changed
         else:
             counts["updated"] += 1
         _fill(row, record)
@@ -84,6 +89,12 @@ def import_records(
             if username not in rows:
                 session.delete(row)
                 removed.append(_describe(row))
+    retired = []
+    if retire and not prune:
+        for username, row in existing.items():
+            if username not in rows and row.role == Role.STUDENT.value and row.active is not False:
+                row.active = False
+                retired.append(_describe(row))
     session.flush()
     _link_guardians(session, records, rows, {} if prune else existing)
     return ImportSummary(
@@ -93,7 +104,61 @@ def import_records(
         removed=len(removed),
         before=len(existing),
         removed_people=tuple(removed),
+        retired=len(retired),
+        retired_people=tuple(retired),
     )
+
+
+@dataclass(frozen=True)
+class _Added:
+    """A person inserted in bulk (no ORM object: what the links need)."""
+
+    id: int
+    role: str
+
+
+def _insert_people(session: Session, records: Sequence[DirectoryRecord]) -> dict[str, _Added]:
+    """New people and their addresses in two bulk INSERTs (a first import of a whole
+    school is thousands of rows: one ORM object per row is several times slower)."""
+    if not records:
+        return {}
+    values = [
+        {
+            "username": r.username,
+            "role": r.role.value,
+            "first_name": r.first_name,
+            "last_name": r.last_name,
+            "birth_date": r.birth_date,
+            "class_name": r.class_name,
+            "language": r.language,
+            "new_student": r.new_student,
+            "active": r.active,
+        }
+        for r in records
+    ]
+    session.flush()
+    found = session.execute(
+        insert(PersonRow).returning(PersonRow.id, PersonRow.username), values
+    ).all()
+    ids = {username: person_id for person_id, username in found}
+    emails = []
+    for record in records:
+        keys: set[str] = set()
+        for address in dict.fromkeys(record.emails):
+            key = normalize_address(address)
+            if key not in keys:
+                keys.add(key)
+                emails.append(
+                    {
+                        "person_id": ids[record.username],
+                        "position": len(keys) - 1,
+                        "address": address,
+                        "address_key": key,
+                    }
+                )
+    if emails:
+        session.execute(insert(EmailRow), emails)
+    return {r.username: _Added(ids[r.username], r.role.value) for r in records}
 
 
 def _describe(row: PersonRow) -> str:
@@ -109,7 +174,7 @@ def _same(row: PersonRow, record: DirectoryRecord, students: set[str]) -> bool:
         and row.class_name == record.class_name
         and row.language == record.language
         and bool(row.new_student) == record.new_student
-        and row.active is not False
+        and (row.active is not False) == record.active
         and [e.address for e in row.emails] == list(record.emails)
         and students == set(record.students)
     )
@@ -138,7 +203,7 @@ def _fill(row: PersonRow, record: DirectoryRecord) -> None:
     row.role = record.role.value
     row.first_name, row.last_name = record.first_name, record.last_name
     row.birth_date, row.class_name = record.birth_date, record.class_name
-    row.language, row.new_student, row.active = record.language, record.new_student, True
+    row.language, row.new_student, row.active = record.language, record.new_student, record.active
     kept = {email.address_key: email for email in row.emails}
     emails = []
     for position, address in enumerate(dict.fromkeys(record.emails)):
@@ -152,22 +217,33 @@ def _fill(row: PersonRow, record: DirectoryRecord) -> None:
 def _link_guardians(
     session: Session,
     records: Sequence[DirectoryRecord],
-    rows: dict[str, PersonRow],
+    rows: dict[str, PersonRow | _Added],
     existing: dict[str, PersonRow],
 ) -> None:
+    """Replace each record's links: one DELETE per few hundred people and one INSERT, not a
+    statement per person (no Guardianship objects live in the session to synchronize)."""
     problems = []
+    ids = [rows[record.username].id for record in records]
+    for start in range(0, len(ids), 500):
+        session.execute(
+            delete(GuardianshipRow)
+            .where(GuardianshipRow.guardian_id.in_(ids[start : start + 500]))
+            .execution_options(synchronize_session=False)
+        )
+    links = []
     for record in records:
         guardian = rows[record.username]
-        session.execute(delete(GuardianshipRow).where(GuardianshipRow.guardian_id == guardian.id))
         for username in dict.fromkeys(record.students):
             student = rows.get(username) or existing.get(username)
             problem = student_problem(username, None if student is None else Role(student.role))
             if student is None or problem:
                 problems.append(f"line {record.line}: {problem}")
                 continue
-            session.add(GuardianshipRow(guardian_id=guardian.id, student_id=student.id))
+            links.append({"guardian_id": guardian.id, "student_id": student.id})
     if problems:
         raise DirectoryError(problems)
+    if links:
+        session.execute(insert(GuardianshipRow), links)
     session.flush()
 
 
@@ -248,4 +324,6 @@ def _view(
         students=tuple(sorted(links.get(row.username, ()))),
         guardians=tuple(sorted(guardians.get(row.username, ()))),
         language=row.language,
+        active=row.active is not False,
+        new_student=bool(row.new_student),
     )

@@ -3,16 +3,81 @@ show and search the people on file."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
 import structlog
 
+from credmail.core.values import Role
 from credmail.service.desks.audit import AuditDesk
 from credmail.service.desks.base import DeskError
-from credmail.service.directory_csv import read_directory
-from credmail.service.ports import Clock, DirectoryAdmin, ImportSummary, PersonView
+from credmail.service.directory_csv import (
+    DirectoryError,
+    DirectoryRecord,
+    decode,
+    read_directory,
+)
+from credmail.service.ports import (
+    Clock,
+    DirectoryAdmin,
+    ImportSummary,
+    PersonView,
+    SpreadsheetReader,
+)
+from credmail.service.register_import import (
+    ColumnMapping,
+    FileInfo,
+    Problem,
+    Progress,
+    is_credmail_csv,
+    mapping_toml,
+    read_mapping,
+    read_register,
+)
 from credmail.service.review import Actor, audit_entry
+
+CHANGE_KINDS = ("added", "address_changed", "left", "returned", "new_student")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between the files and the directory on file."""
+
+    kind: str
+    username: str
+    role: str
+    name: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RegisterPreview:
+    """What an import of the register's files would do: read it, show it, then `apply`."""
+
+    files: tuple[FileInfo, ...]
+    records: tuple[DirectoryRecord, ...]
+    problems: tuple[Problem, ...]
+    changes: tuple[Change, ...]
+    retire: bool  # students on file but absent from the files are marked inactive
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def changed(self, kind: str) -> list[Change]:
+        return [c for c in self.changes if c.kind == kind]
+
+    def report_rows(self) -> list[tuple[str, ...]]:
+        """The preview as rows for the secretariat's CSV report (header first)."""
+        rows: list[tuple[str, ...]] = [("kind", "code", "file", "line", "username", "detail")]
+        rows += [("count", name, "", "", "", str(n)) for name, n in self.counts.items()]
+        rows += [
+            ("problem", p.code, p.file, str(p.line or ""), p.username or "", p.detail)
+            for p in self.problems
+        ]
+        rows += [
+            ("change", c.kind, "", "", c.username, f"{c.role} {c.name} {c.detail}".strip())
+            for c in self.changes
+        ]
+        return rows
 
 
 @dataclass(frozen=True)
@@ -36,9 +101,11 @@ class DirectoryDesk:
         timezone: ZoneInfo,
         max_prune_share: float,
         audit: AuditDesk | None = None,
+        sheets: SpreadsheetReader | None = None,
     ) -> None:
         self.admin, self.clock, self.timezone = admin, clock, timezone
         self.max_prune_share, self.audit = max_prune_share, audit
+        self.sheets = sheets
         self.log = structlog.get_logger("credmail.desks.directory")
 
     def import_csv(
@@ -59,13 +126,95 @@ class DirectoryDesk:
         result = ImportResult(summary, dry_run, refusals[-1] if refusals else None)
         if result.written:
             self.log.debug("directory.imported", by=str(actor), summary=summary.as_text())
-            if self.audit is not None:
-                done = (
-                    f"aggiunte {summary.added}, modificate {summary.updated}, "
-                    f"invariate {summary.unchanged}, rimosse {summary.removed}"
-                )
-                self.audit.record(actor, "directory.import", None, done)
+            self._audit_import(actor, summary)
         return result
+
+    def _audit_import(self, actor: Actor, summary: ImportSummary) -> None:
+        if self.audit is not None:
+            done = (
+                f"aggiunte {summary.added}, modificate {summary.updated}, "
+                f"invariate {summary.unchanged}, rimosse {summary.removed}"
+            )
+            self.audit.record(actor, "directory.import", None, done)
+
+    def file_format(self, name: str, data: bytes) -> str:
+        """'credmail' for credmail's own CSV, else 'register' (the register's exports)."""
+        if name.lower().endswith((".xls", ".xlsx")) or data[:4] == b"PK\x03\x04":
+            return "register"
+        try:
+            first = decode(data).lstrip("\ufeff").partition("\n")[0]
+        except DirectoryError:
+            return "credmail"  # empty or not text: the CSV reader says which
+        return "credmail" if is_credmail_csv(first) else "register"
+
+    def read_mapping(self, name: str, data: bytes) -> ColumnMapping:
+        return read_mapping(name, data)
+
+    def mapping_template(self, name: str, data: bytes, mapping: ColumnMapping | None = None) -> str:
+        """An editable TOML mapping for the file's header row (`directory mapping init`)."""
+        return mapping_toml(self._reader().open(name, data), mapping)
+
+    def preview_register(
+        self,
+        files: Sequence[tuple[str, bytes]],
+        *,
+        layout: str | None = None,
+        mapping: ColumnMapping | None = None,
+        progress: Progress | None = None,
+    ) -> RegisterPreview:
+        """Read the register's files (every problem reported, nothing written) and compare
+        them with the directory: the preview that `apply_register` writes."""
+        today = self.clock().astimezone(self.timezone).date()
+        on_file = {p.username: p for p in self.admin.people()}
+        sheets = (self._reader().open(name, data) for name, data in files)
+        data = read_register(
+            sheets, today, layout=layout, mapping=mapping, progress=progress, on_file=on_file
+        )
+        had_students = any(p.role == Role.STUDENT.value for p in on_file.values())
+        records = tuple(
+            replace(r, new_student=r.new_student or (had_students and r.username not in on_file))
+            if r.role is Role.STUDENT
+            else r
+            for r in data.records
+        )
+        changes = _changes(records, on_file, retire=data.has_students)
+        students = [r for r in records if r.role is Role.STUDENT]
+        guardians = [r for r in records if r.role is Role.GUARDIAN]
+        counts = {
+            "students": len(students),
+            "active_students": sum(r.active for r in students),
+            "new_students": sum(r.new_student and r.active for r in students),
+            "guardians": len(guardians),
+            "addresses": len({a.casefold() for r in records for a in r.emails}),
+            "problems": len(data.problems),
+            **{kind: sum(c.kind == kind for c in changes) for kind in CHANGE_KINDS},
+        }
+        return RegisterPreview(
+            tuple(data.files), records, tuple(data.problems), changes, data.has_students, counts
+        )
+
+    def apply_register(
+        self, preview: RegisterPreview, actor: Actor, *, force: bool = False
+    ) -> ImportResult:
+        """Write a preview in one transaction; refused (nothing written) when it would
+        retire more than `max_prune_share` of the directory without `force`."""
+        refusals: list[str | None] = []
+
+        def keep(summary: ImportSummary) -> bool:
+            refusals.append(None if force else summary.prune_refusal(self.max_prune_share))
+            return refusals[-1] is None
+
+        summary = self.admin.apply(preview.records, prune=False, keep=keep, retire=preview.retire)
+        result = ImportResult(summary, False, refusals[-1] if refusals else None)
+        if result.written:
+            self.log.debug("directory.register_imported", by=str(actor), summary=summary.as_text())
+            self._audit_import(actor, summary)
+        return result
+
+    def _reader(self) -> SpreadsheetReader:
+        if self.sheets is None:
+            raise DeskError("no spreadsheet reader configured")
+        return self.sheets
 
     def people(self) -> list[PersonView]:
         return self.admin.people()
@@ -100,3 +249,34 @@ class DirectoryDesk:
 def _haystack(person: PersonView) -> str:
     fields = (person.username, person.first_name, person.last_name, *person.emails)
     return "\n".join(fields).casefold()
+
+
+def _changes(
+    records: Sequence[DirectoryRecord], on_file: dict[str, PersonView], *, retire: bool
+) -> tuple[Change, ...]:
+    changes: list[Change] = []
+    seen = set()
+    for r in records:
+        seen.add(r.username)
+        name = f"{r.first_name} {r.last_name}"
+        old = on_file.get(r.username)
+        if old is None:
+            changes.append(Change("added", r.username, r.role.value, name))
+        else:
+            before = {a.casefold() for a in old.emails}
+            after = {a.casefold() for a in r.emails}
+            if before != after:
+                detail = f"{'; '.join(old.emails) or '-'} -> {'; '.join(r.emails) or '-'}"
+                changes.append(Change("address_changed", r.username, r.role.value, name, detail))
+        if r.role is Role.STUDENT and not r.active and old is not None and old.active:
+            changes.append(Change("left", r.username, r.role.value, name, "per the register"))
+        if r.role is Role.STUDENT and r.active and old is not None and not old.active:
+            changes.append(Change("returned", r.username, r.role.value, name))
+        if r.role is Role.STUDENT and r.new_student and r.active:
+            changes.append(Change("new_student", r.username, r.role.value, name))
+    if retire:
+        for username, person in sorted(on_file.items()):
+            if username not in seen and person.role == Role.STUDENT.value and person.active:
+                name = f"{person.first_name} {person.last_name}"
+                changes.append(Change("left", username, person.role, name, "absent from the files"))
+    return tuple(changes)

@@ -1,0 +1,160 @@
+"""End to end: the register's files imported with the CLI, then a guardian's request answered
+with the right child (real Dovecot, aiosmtpd, SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from credmail.entrypoints.cli import main
+from credmail.entrypoints.daemon import run_once
+from tests.support.register_files import (
+    Guardian,
+    Pupil,
+    classeviva_xls,
+    families_csv,
+    guardians_xlsx,
+    students_csv_cp1252,
+)
+from tests.support.requests import request
+from tests.support.servers import Dovecot, SmtpServer
+from tests.support.wiring import body_text, make_app, server_env, server_settings, write_config
+
+pytestmark = pytest.mark.integration
+
+LUCA = Pupil(5256305, "Rossi", "Luca", date(2012, 5, 1), "RSSLCU12E01H501A", year=1)
+MARTA = Pupil(5256306, "Rossi", "Marta", date(2014, 5, 1), "RSSMRT14E41H501D", year=3)
+ADA = Pupil(5256307, "Neri", "Ada", date(2011, 5, 1), "NREADA11E41H501B", status="Ritirato")
+MARIO = Guardian(LUCA.tax_code, "mario.rossi@example.org", "PADRE", "ROSSI", "MARIO", "RSSMRA70")
+MARIO2 = Guardian(MARTA.tax_code, "mario.rossi@example.org", "PADRE", "ROSSI", "MARIO", "RSSMRA70")
+EVA = Guardian(ADA.tax_code, "eva.neri@example.org", "MADRE", "NERI", "EVA", "NREEVA70")
+
+
+@pytest.fixture
+def config(
+    dovecot: Dovecot,
+    smtp: SmtpServer,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    env = server_env(dovecot, smtp, db_url)
+    env["CREDMAIL_DIRECTORY__MAPPINGS_DIR"] = str(tmp_path / "mappings")
+    path = write_config(tmp_path / "credmail.toml", env)
+    monkeypatch.setenv("CREDMAIL_CONFIG", str(path))
+    for name in list(__import__("os").environ):
+        if name.startswith("CREDMAIL_") and name != "CREDMAIL_CONFIG":
+            monkeypatch.delenv(name)
+    return path
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str, expect: int = 0) -> str:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    assert code == expect, f"exit {code}: {out}{err}"
+    return out + err
+
+
+def test_register_files_then_a_guardians_request_names_the_right_child(
+    config: Path,
+    dovecot: Dovecot,
+    smtp: SmtpServer,
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    students = tmp_path / "RMII0063_AC_2025-26.xls"
+    students.write_bytes(classeviva_xls([LUCA, MARTA, ADA]))
+    guardians = tmp_path / "tutori.xlsx"
+    guardians.write_bytes(guardians_xlsx([MARIO, MARIO2, EVA]))
+    report = tmp_path / "report.csv"
+
+    out = cli(
+        capsys,
+        "directory",
+        "import",
+        str(students),
+        str(guardians),
+        "--dry-run",
+        "--csv",
+        str(report),
+    )
+    assert "Excel 97-2003 (.xls), sheet 'Alunni'; layout classeviva, header on line 2" in out
+    assert "students 3 (2 enrolled, 1 new), guardians 2, addresses 2" in out
+    assert "dry run, nothing written" in out
+    assert cli(capsys, "directory", "list").strip().endswith("0 people")
+    with report.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f, delimiter=";"))
+    assert rows[0] == ["kind", "code", "file", "line", "username", "detail"]
+    assert ["count", "students", "", "", "", "3"] in rows
+
+    out = cli(capsys, "directory", "import", str(students), str(guardians))
+    assert "added 5" in out
+    shown = cli(capsys, "directory", "show", "alunno-5256307", "--json")
+    assert '"active": false' in shown
+
+    app = make_app(server_settings(dovecot, smtp, db_url), directory=False)
+    dovecot.append(
+        request(
+            "mario.rossi@example.org",
+            "Richiesta credenziali studente",
+            body="Buongiorno, le credenziali di mia figlia Marta. Grazie.",
+        )
+    )
+    dovecot.append(request("eva.neri@example.org", "Richiesta credenziali studente"))
+    run_once(app)
+
+    (reply,) = smtp.handler.parsed()
+    assert reply["To"] == "mario.rossi@example.org"
+    assert "alunno-5256306" in body_text(reply)  # Marta, not Luca
+    (held,) = app.review.pending()
+    assert held.reasons == ("not_enrolled",)
+
+
+def test_yearly_refresh_from_a_windows_1252_csv_and_a_families_csv(
+    config: Path, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = tmp_path / "alunni-2025.csv"
+    zoe = Pupil(6000002, "Bianchi", "Zoè", date(2015, 1, 1), "BNCZOE15A41H501F", year=2)
+    first.write_bytes(students_csv_cp1252([LUCA, MARTA, ADA, zoe]))
+    out = cli(capsys, "directory", "import", str(first))
+    assert "semicolon (';'), text in Windows-1252" in out
+
+    nuovo = Pupil(6000001, "Conti", "Nicolò", date(2015, 1, 1), "CNTNCL15A01H501E", year=2)
+    second = tmp_path / "alunni-2026.csv"
+    second.write_bytes(students_csv_cp1252([LUCA, nuovo, zoe]))
+    out = cli(capsys, "directory", "import", str(second), "--force")
+    assert "since the last import: added 1, changed addresses 0, left 1" in out
+    assert "marked inactive: alunno-5256306 (student, Marta Rossi)" in out
+    listing = cli(capsys, "directory", "show", "alunno-6000001", "--json")
+    assert '"new": true' in listing and "Nicolò" in listing
+
+    families = tmp_path / "famiglie.csv"
+    families.write_bytes(families_csv([(LUCA, [MARIO])]))
+    out = cli(capsys, "directory", "import", str(families), "--format", "guardians", "--dry-run")
+    assert "layout families" in out
+
+
+def test_mapping_init_then_import_with_the_saved_mapping(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    odd = tmp_path / "export.csv"
+    odd.write_text("Alunno cognome;Alunno nome;Matricola\r\nRossi;Luca;77\r\n", encoding="utf-8")
+    out = cli(capsys, "directory", "import", str(odd), expect=1)
+    assert "credmail directory mapping init" in out
+    out = cli(capsys, "directory", "mapping", "init", str(odd), "--name", "scuola")
+    saved = tmp_path / "mappings" / "scuola.toml"
+    assert str(saved) in out
+    text = saved.read_text(encoding="utf-8")
+    text = text.replace('"Alunno cognome" = ""', '"Alunno cognome" = "last_name"')
+    text = text.replace('"Alunno nome" = ""', '"Alunno nome" = "first_name"')
+    saved.write_text(text.replace('"Matricola" = ""', '"Matricola" = "pupil_id"'))
+    cli(capsys, "directory", "mapping", "init", str(odd), "--name", "scuola", expect=1)
+    out = cli(capsys, "directory", "import", str(odd), "--mapping", "scuola")
+    assert "added 1" in out
+    assert "Luca Rossi" in cli(capsys, "directory", "show", "alunno-77", "--json").replace(
+        '",\n  "last_name": "', " "
+    )
