@@ -29,7 +29,7 @@ class School:
     def __init__(self, max_share: float = 1.0) -> None:
         self.uow = FakeUnitOfWorkFactory()
         self.desk = DirectoryDesk(
-            FakeDirectoryAdmin(self.uow), FakeClock(), ROME, max_share, SpreadsheetFiles()
+            FakeDirectoryAdmin(self.uow), FakeClock(), ROME, max_share, sheets=SpreadsheetFiles()
         )
 
     def preview(self, pupils: list[Pupil], guardians: list[Guardian]) -> RegisterPreview:

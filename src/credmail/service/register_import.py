@@ -127,6 +127,14 @@ ALIASES: dict[str, str] = {
 
 STUDENT_CODE = re.compile(r"S\d{7}[A-Z]\Z")
 GUARDIAN_CODE = re.compile(r"[GX]\d{7}[A-Z]\Z")
+# usernames made when a file has no login code: the register's own code must be looked up
+STUDENT_REFERENCE, GUARDIAN_REFERENCE = "alunno-", "tutore-"
+
+
+def is_register_reference(username: str) -> bool:
+    """True for a username credmail made up (no login code in the files): replies then say
+    where to find the register's code instead of naming it."""
+    return username.startswith((STUDENT_REFERENCE, GUARDIAN_REFERENCE))
 LEFT_WORDS = (
     "ritirat",
     "trasferit",
@@ -490,7 +498,7 @@ def _read_student(b: _Builder, file: str, line: int, row: dict[str, str]) -> _St
                 file, line, "login_code", f"student login {code} is not S + 7 digits + letter"
             )
     elif pupil_id:
-        username = f"alunno-{pupil_id}"
+        username = f"{STUDENT_REFERENCE}{pupil_id}"
     elif tax:
         username = f"alunno-cf-{_key_hash(tax)}"
     else:

@@ -36,6 +36,7 @@ from credmail.core.multilingual import (
     isolate,
 )
 from credmail.service.ports import OutgoingMail
+from credmail.service.register_import import is_register_reference
 
 TRANSLATIONS = "i18n"
 LANGUAGE_FILE = "language.toml"
@@ -82,13 +83,15 @@ class Language:
 def _environment(
     loader: jinja2.BaseLoader, finalize: Callable[[Any], Any] | None = None
 ) -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701 - plain-text mail, not HTML
         keep_trailing_newline=True,
         finalize=finalize,
     )
+    env.tests["register_reference"] = is_register_reference
+    return env
 
 
 def _isolated(value: Any) -> Any:
