@@ -107,6 +107,7 @@ class Dovecot:
     tls_port: int = 0
     process: subprocess.Popen[bytes] | None = None
     oauth_introspection_url: str | None = None  # adds the oauth2 passdb (XOAUTH2, OAUTHBEARER)
+    extra_conf: str = ""  # appended to dovecot.conf (the fleet benchmark's process limits)
 
     def start(self) -> Dovecot:
         binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -128,6 +129,7 @@ class Dovecot:
                 root=self.root, uid=uid, gid=gid, port=self.port, tls_port=self.tls_port
             )
             + self._oauth_conf()
+            + self.extra_conf
         )
         self.process = subprocess.Popen([binary, "-F", "-c", str(conf)])
         _wait_for_port(self.port, self.process, self.root / "dovecot.log")
