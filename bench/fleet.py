@@ -13,7 +13,6 @@ Writes bench/results/fleet.json and fleet.md (smoke: smoke-fleet.*).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
@@ -34,7 +33,15 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.mix import directory_csv
-from bench.run import RESULTS, TimedHandler, adult_request, machine, percentile, wait_until
+from bench.run import (
+    RESULTS,
+    TimedHandler,
+    adult_request,
+    machine,
+    percentile,
+    wait_until,
+    write_results,
+)
 from tests.support.servers import IMAP_PASSWORD, Dovecot, PgBouncer, SmtpServer
 from tests.support.wiring import server_env, write_config
 
@@ -302,9 +309,7 @@ def run(args: argparse.Namespace, workdir: Path) -> FleetReport:
         wait_until(lambda: False, args.idle_seconds)
         elapsed = time.monotonic() - started
         report.idle_seconds = round(elapsed, 1)
-        report.idle_cpu_percent_of_core = round(
-            100 * (fleet.cpu_seconds() - before) / elapsed, 2
-        )
+        report.idle_cpu_percent_of_core = round(100 * (fleet.cpu_seconds() - before) / elapsed, 2)
         rss = sorted(fleet.rss_mb())
         report.rss_mb_total = round(sum(rss), 1)
         report.rss_mb_per_instance_median = round(percentile(rss, 50), 1)
@@ -313,9 +318,7 @@ def run(args: argparse.Namespace, workdir: Path) -> FleetReport:
         report.bursts.append(fleet.burst("calm", args.per_school, 0))
         print(report.bursts[-1], flush=True)
         report.bursts.append(
-            fleet.burst(
-                "kill", args.per_school, args.per_school, args.kill, args.restart_delay
-            )
+            fleet.burst("kill", args.per_school, args.per_school, args.kill, args.restart_delay)
         )
         print(report.bursts[-1], flush=True)
         report.peak_rss_mb_per_instance_max = round(max(fleet.rss_mb("VmHWM")), 1)
@@ -385,11 +388,8 @@ def main(argv: list[str] | None = None) -> FleetReport:
         folder = args.keep or Path(workdir)
         folder.mkdir(parents=True, exist_ok=True)
         report = run(args, folder)
-    args.output.mkdir(parents=True, exist_ok=True)
     name = "smoke-fleet" if args.smoke else "fleet"
-    (args.output / f"{name}.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
-    (args.output / f"{name}.md").write_text(markdown(report))
-    print(markdown(report))
+    write_results(args.output, name, asdict(report), markdown(report))
     return report
 
 

@@ -383,12 +383,17 @@ def main(argv: list[str] | None = None) -> Report:
                 print(report.latency[-1], flush=True)
         finally:
             bench.close()
-    args.output.mkdir(parents=True, exist_ok=True)
     name = "smoke" if args.smoke else "latest"
-    (args.output / f"{name}.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
-    (args.output / f"{name}.md").write_text(markdown(report))
-    print(markdown(report))
+    write_results(args.output, name, asdict(report), markdown(report))
     return report
+
+
+def write_results(output: Path, name: str, data: dict[str, Any], text: str) -> None:
+    """`<name>.json` and `<name>.md` in `output`; the markdown is printed too."""
+    output.mkdir(parents=True, exist_ok=True)
+    (output / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (output / f"{name}.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
