@@ -77,6 +77,8 @@ class FleetReport:
     idle_seconds: float = 0.0
     idle_cpu_percent_of_core: float = 0.0
     bursts: list[Burst] = field(default_factory=list)
+    # the machine's 1-minute load average when each phase began (others' work counts too)
+    load_average: dict[str, float] = field(default_factory=dict)
     targets: dict[str, float] = field(default_factory=lambda: dict(TARGETS))
 
 
@@ -305,6 +307,7 @@ def run(args: argparse.Namespace, workdir: Path) -> FleetReport:
         fleet.setup()
         fleet.start_all()
         wait_until(lambda: False, args.settle)  # startup work done: the fleet is idle
+        report.load_average["idle"] = os.getloadavg()[0]
         before, started = fleet.cpu_seconds(), time.monotonic()
         wait_until(lambda: False, args.idle_seconds)
         elapsed = time.monotonic() - started
@@ -315,8 +318,10 @@ def run(args: argparse.Namespace, workdir: Path) -> FleetReport:
         report.rss_mb_per_instance_median = round(percentile(rss, 50), 1)
         report.rss_mb_per_instance_max = round(rss[-1], 1)
         print(report, flush=True)
+        report.load_average["burst"] = os.getloadavg()[0]
         report.bursts.append(fleet.burst("calm", args.per_school, 0))
         print(report.bursts[-1], flush=True)
+        report.load_average["burst with kills"] = os.getloadavg()[0]
         report.bursts.append(
             fleet.burst("kill", args.per_school, args.per_school, args.kill, args.restart_delay)
         )
@@ -359,6 +364,9 @@ def markdown(report: FleetReport) -> str:
             f"| {title}: answered / lost / answered twice | {burst.answered} / {burst.lost} / "
             f"{burst.answered_twice} | all / 0 / 0 |"
         )
+    lines.append("")
+    loads = ", ".join(f"{phase} {load:.1f}" for phase, load in report.load_average.items())
+    lines.append(f"Machine load (1-minute average, all processes) when each phase began: {loads}.")
     lines.append("")
     lines.append(
         f"Killed in the second burst: {len(killed.killed)} daemons ({', '.join(killed.killed)}),"
