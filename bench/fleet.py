@@ -63,6 +63,8 @@ class Burst:
     max_ms: float
     killed: list[str] = field(default_factory=list)
     restart_delay_seconds: float = 0.0
+    # CPU the daemons used from the first append until every reply was in (all cores)
+    fleet_cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -71,6 +73,7 @@ class FleetReport:
     schools: int
     pgbouncer_pool: int
     rss_mb_total: float = 0.0
+    pss_mb_total: float = 0.0  # shared pages (the interpreter, libraries) counted once
     rss_mb_per_instance_median: float = 0.0
     rss_mb_per_instance_max: float = 0.0
     peak_rss_mb_per_instance_max: float = 0.0
@@ -96,6 +99,7 @@ class Fleet:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, IO[bytes]] = {}
         self.configs: dict[str, Path] = {}
+        self.cpu_of_killed = 0.0
 
     # -- setup ----------------------------------------------------------------------
 
@@ -175,6 +179,7 @@ class Fleet:
 
     def kill(self, name: str) -> None:
         process = self.processes[name]
+        self.cpu_of_killed += _cpu(process.pid)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
 
@@ -194,13 +199,12 @@ class Fleet:
     def rss_mb(self, key: str = "VmRSS") -> list[float]:
         return [_status_kb(p.pid, key) / 1024 for p in self.processes.values()]
 
+    def pss_mb(self) -> list[float]:
+        return [_rollup_kb(p.pid, "Pss") / 1024 for p in self.processes.values()]
+
     def cpu_seconds(self) -> float:
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for process in self.processes.values():
-            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / ticks
+        """CPU used by the daemons, including those killed since the start."""
+        return self.cpu_of_killed + sum(_cpu(p.pid) for p in self.processes.values())
 
     # -- bursts -----------------------------------------------------------------------
 
@@ -234,6 +238,7 @@ class Fleet:
         threads = [threading.Thread(target=append, args=(n,)) for n in self.names]
         for thread in threads:
             thread.start()
+        cpu_before = self.cpu_seconds()
         go.wait()
         started = time.monotonic()
         for thread in threads:
@@ -248,7 +253,8 @@ class Fleet:
             time.sleep(restart_delay)
             for name in victims:
                 self.start(name)
-        wait_until(lambda: self._answered(sent) == len(sent), 180)
+        wait_until(lambda: self._answered(sent) == len(sent), 600)
+        cpu = self.cpu_seconds() - cpu_before
         settle = time.monotonic() + 10  # a late duplicate would show up here
         wait_until(lambda: time.monotonic() > settle, 11)
         replies = Counter(mid for _at, mid in self.handler.arrivals if mid in sent)
@@ -269,6 +275,7 @@ class Fleet:
             max_ms=round(delays[-1], 1) if delays else 0.0,
             killed=sorted(victims),
             restart_delay_seconds=restart_delay if victims else 0.0,
+            fleet_cpu_seconds=round(cpu, 1),
         )
 
     def _answered(self, sent: dict[str, float]) -> int:
@@ -293,6 +300,18 @@ def _login(port: int, user: str) -> IMAPClient:
     return client
 
 
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _rollup_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
 def _status_kb(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
@@ -315,6 +334,7 @@ def run(args: argparse.Namespace, workdir: Path) -> FleetReport:
         report.idle_cpu_percent_of_core = round(100 * (fleet.cpu_seconds() - before) / elapsed, 2)
         rss = sorted(fleet.rss_mb())
         report.rss_mb_total = round(sum(rss), 1)
+        report.pss_mb_total = round(sum(fleet.pss_mb()), 1)
         report.rss_mb_per_instance_median = round(percentile(rss, 50), 1)
         report.rss_mb_per_instance_max = round(rss[-1], 1)
         print(report, flush=True)
@@ -345,7 +365,8 @@ def markdown(report: FleetReport) -> str:
         "",
         "| measure | value | target |",
         "|---|---|---|",
-        f"| RSS, whole fleet | {report.rss_mb_total} MB | |",
+        f"| RSS, whole fleet (sum) | {report.rss_mb_total} MB | |",
+        f"| PSS, whole fleet (shared pages counted once) | {report.pss_mb_total} MB | |",
         f"| RSS per instance, median / max (idle) | {report.rss_mb_per_instance_median} / "
         f"{report.rss_mb_per_instance_max} MB | < {TARGETS['rss_mb_per_instance']:.0f} MB |",
         f"| peak RSS per instance (after the bursts) | {report.peak_rss_mb_per_instance_max} MB"
@@ -359,6 +380,10 @@ def markdown(report: FleetReport) -> str:
             f"| {title}: {burst.requests} requests appended in {burst.seconds_to_append} s, "
             f"mail-to-reply p50 / p95 / p99 / max | {burst.p50_ms} / {burst.p95_ms} / "
             f"{burst.p99_ms} / {burst.max_ms} ms | p99 < {TARGETS['burst_p99_ms']:.0f} ms |"
+        )
+        lines.append(
+            f"| {title}: CPU used by the fleet | {burst.fleet_cpu_seconds} s "
+            f"({1000 * burst.fleet_cpu_seconds / burst.requests:.0f} ms per request) | |"
         )
         lines.append(
             f"| {title}: answered / lost / answered twice | {burst.answered} / {burst.lost} / "
