@@ -27,7 +27,6 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from bench.mix import PEOPLE, STAFF, directory_csv, mailbox
-from bench.mix import request as mixed_request
 from tests.support.servers import IMAP_PASSWORD, IMAP_USER, Dovecot, SmtpServer
 from tests.support.wiring import server_env, write_config
 
@@ -231,19 +230,8 @@ class Bench:
         )
 
     def _append(self, client: Any, number: int, sent: dict[str, float]) -> int:
-        """One adult request from a sender not used before (no abuse limit applies)."""
-        sender = (
-            f"docente{number}@istitutostanga.example.org"
-            if number < STAFF
-            else (f"genitore{number - STAFF}@famiglie.example.org")
-        )
-        raw = mixed_request(number, _FixedRoll()).replace(
-            b"From: ", b"From: " + sender.encode() + b"\r\nX-Old-From: ", 1
-        )
         mid = f"<latency.{number}@bench.example.org>"
-        raw = raw.replace(f"<bench.{number}@".encode(), f"<latency.{number}@".encode(), 1)
-        raw = _with_message_id(raw, mid, sender)
-        client.append("INBOX", raw)
+        client.append("INBOX", adult_request(number, mid))
         sent[mid] = time.monotonic()
         return number + 1
 
@@ -252,17 +240,18 @@ class Bench:
         return sum(1 for mid in sent if mid in replied)
 
 
-class _FixedRoll:
-    """Makes bench.mix.request produce an adult request."""
+def adult_request(number: int, message_id: str) -> bytes:
+    """One adult request from the directory's person `number` (a sender not used before, so
+    no abuse limit applies), answered with a link."""
+    sender = (
+        f"docente{number}@istitutostanga.example.org"
+        if number < STAFF
+        else (f"genitore{number - STAFF}@famiglie.example.org")
+    )
+    return _with_message_id(message_id, sender)
 
-    def random(self) -> float:
-        return 0.1
 
-    def randrange(self, stop: int) -> int:
-        return 0
-
-
-def _with_message_id(raw: bytes, message_id: str, sender: str) -> bytes:
+def _with_message_id(message_id: str, sender: str) -> bytes:
     from email.message import EmailMessage
 
     from credmail.samples import AUTHSERV_ID
@@ -394,12 +383,17 @@ def main(argv: list[str] | None = None) -> Report:
                 print(report.latency[-1], flush=True)
         finally:
             bench.close()
-    args.output.mkdir(parents=True, exist_ok=True)
     name = "smoke" if args.smoke else "latest"
-    (args.output / f"{name}.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
-    (args.output / f"{name}.md").write_text(markdown(report))
-    print(markdown(report))
+    write_results(args.output, name, asdict(report), markdown(report))
     return report
+
+
+def write_results(output: Path, name: str, data: dict[str, Any], text: str) -> None:
+    """`<name>.json` and `<name>.md` in `output`; the markdown is printed too."""
+    output.mkdir(parents=True, exist_ok=True)
+    (output / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (output / f"{name}.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

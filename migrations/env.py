@@ -25,6 +25,8 @@ def _run(connection: object) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        # a school's own schema in a shared database (adapters.db.engine sets search_path)
+        version_table_schema=config.attributes.get("schema"),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -130,6 +130,17 @@ class App:
         self.engine.dispose()
 
 
+def database_engine(settings: Settings) -> Engine:
+    """The school's database: its url, its schema in a shared one, its pool."""
+    database = settings.database
+    return make_engine(
+        database.url,
+        schema=database.schema_,
+        pool_size=database.pool_size,
+        prepared_statements=database.prepared_statements,
+    )
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -138,7 +149,7 @@ def bootstrap(
     source_factory: Callable[[], MailSource] | None = None,
     authenticator: SenderAuthenticator | None = None,
 ) -> App:
-    engine = make_engine(settings.database.url)
+    engine = database_engine(settings)
     uow = SqlUnitOfWorkFactory(engine, settings.review.max_pending_raw_bytes)
     timezone = ZoneInfo(settings.daemon.timezone)
     mailer = Mailer(_links(settings), _composer(settings), timezone)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -176,10 +177,31 @@ class SmtpSettings(Section):
 class DatabaseSettings(Section):
     url: str = "sqlite:///credmail.db"
     url_file: Path | None = None
+    # PostgreSQL only: the school's own schema in a database shared by many schools
+    # (tables, and the migrations' version table, live there; search_path per transaction).
+    schema_: str = Field(default="", alias="schema")
+    # Connections kept open by this instance; 0 = none kept (connect per use).
+    pool_size: int = Field(default=5, ge=0, le=100)
+    # false behind PgBouncer in transaction mode (server-side prepared statements break there).
+    prepared_statements: bool = True
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
     def _validate(self) -> DatabaseSettings:
-        return _with_secret_files(self, "url")
+        resolved = _with_secret_files(self, "url")
+        if resolved.schema_:
+            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", resolved.schema_):
+                raise ValueError(
+                    "schema must be a lower-case PostgreSQL name (letters, digits, _), "
+                    f"not {resolved.schema_!r}"
+                )
+            if resolved.url.startswith("sqlite"):
+                raise ValueError(
+                    "schema is for PostgreSQL only; SQLite keeps one school per file: "
+                    "remove [database] schema or use a postgresql:// url"
+                )
+        return resolved
 
 
 class LinksSettings(Section):

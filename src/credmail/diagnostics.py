@@ -120,10 +120,9 @@ def _missing_directory(settings: Settings | None) -> Path | None:
 def check_connections(settings: Settings, report: Callable[[str], None]) -> None:
     """Sign in to the mailbox and the SMTP server, reporting each step; raises on the
     first failure (worded by `explain`). Changes nothing on either server."""
-    from credmail.adapters.db.engine import make_engine
-    from credmail.bootstrap import oauth_tokens
+    from credmail.bootstrap import database_engine, oauth_tokens
 
-    engine = make_engine(settings.database.url)
+    engine = database_engine(settings)
     try:
         _check_connections(settings, oauth_tokens(settings, engine), report)
     finally:

@@ -129,3 +129,86 @@ def test_the_unit_is_sandboxed(name: str) -> None:
     assert float(found.group(1)) <= 2.5
     for setting in ("UMask=0077", "StateDirectoryMode=0700", "User=credmail"):
         assert setting in (ROOT / "config" / name).read_text()
+
+
+# One credmail per school on one machine: the template units, as an instance would run.
+TEMPLATES = {
+    "credmail@.service": ("run", "credmail-%i"),
+    "credmail-web@.service": ("web", "credmail-web-%i"),
+}
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_the_template_units_verify_with_the_installed_paths(
+    template: str, prefix: tuple[Path, str], tmp_path: Path
+) -> None:
+    text = (ROOT / "config" / template).read_text()
+    command, identifier = TEMPLATES[template]
+    assert f"ExecStart={PREFIX}/bin/credmail --config /etc/credmail/%i.toml {command}" in text
+    for setting in (
+        f"SyslogIdentifier={identifier}",
+        "StateDirectory=credmail/%i",
+        "WorkingDirectory=/var/lib/credmail/%i",
+        "BindReadOnlyPaths=/etc/credmail/%i.toml -/etc/credmail/%i",
+        "TemporaryFileSystem=/etc/credmail:ro",
+    ):
+        assert setting in text
+    assert re.search(r"^RuntimeDirectory=credmail(-web)?/%i$", text, re.MULTILINE)
+    unit = tmp_path / template.replace("@", "@school-a")
+    unit.write_text(text.replace(PREFIX, str(prefix[0])))
+    verified = run("systemd-analyze", "verify", unit)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stderr == ""
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_the_template_units_are_sandboxed_like_the_single_unit(
+    template: str, tmp_path: Path
+) -> None:
+    unit = tmp_path / template.replace("@", "@school-a")
+    unit.write_text((ROOT / "config" / template).read_text())
+    rated = run("systemd-analyze", "security", "--offline=true", unit)
+    found = re.search(
+        rf"Overall exposure level for {re.escape(unit.name)}: (\d+\.\d+)", rated.stdout
+    )
+    assert found, rated.stdout + rated.stderr
+    assert float(found.group(1)) <= 2.5
+    single = {line for line in UNIT.splitlines() if line and not line.startswith("#")}
+    sandbox = {line for line in single if "=" in line and line.split("=")[0] in SANDBOX_KEYS}
+    assert sandbox <= set(unit.read_text().splitlines())  # every hardening line of the single unit
+
+
+SANDBOX_KEYS = {
+    "NoNewPrivileges",
+    "ProtectSystem",
+    "ProtectHome",
+    "PrivateTmp",
+    "PrivateDevices",
+    "PrivateUsers",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectControlGroups",
+    "ProtectClock",
+    "ProtectHostname",
+    "ProtectProc",
+    "ProcSubset",
+    "RestrictAddressFamilies",
+    "RestrictNamespaces",
+    "RestrictRealtime",
+    "RestrictSUIDSGID",
+    "LockPersonality",
+    "MemoryDenyWriteExecute",
+    "RemoveIPC",
+    "KeyringMode",
+    "DevicePolicy",
+    "CapabilityBoundingSet",
+    "AmbientCapabilities",
+    "SystemCallArchitectures",
+    "SystemCallFilter",
+    "SystemCallErrorNumber",
+    "UMask",
+    "StateDirectoryMode",
+    "User",
+    "Group",
+}

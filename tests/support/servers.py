@@ -107,6 +107,7 @@ class Dovecot:
     tls_port: int = 0
     process: subprocess.Popen[bytes] | None = None
     oauth_introspection_url: str | None = None  # adds the oauth2 passdb (XOAUTH2, OAUTHBEARER)
+    extra_conf: str = ""  # appended to dovecot.conf (the fleet benchmark's process limits)
 
     def start(self) -> Dovecot:
         binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -128,6 +129,7 @@ class Dovecot:
                 root=self.root, uid=uid, gid=gid, port=self.port, tls_port=self.tls_port
             )
             + self._oauth_conf()
+            + self.extra_conf
         )
         self.process = subprocess.Popen([binary, "-F", "-c", str(conf)])
         _wait_for_port(self.port, self.process, self.root / "dovecot.log")
@@ -182,6 +184,32 @@ class Dovecot:
     def append(self, raw: bytes, folder: str = "INBOX") -> None:
         with self.client() as client:
             client.append(folder, raw)
+
+    def add_users(self, names: list[str]) -> None:
+        """More mailboxes (one per school in the fleet tests), with the test password."""
+        with (self.root / "passwd").open("a") as passwd:
+            passwd.writelines(f"{name}:{{PLAIN}}{IMAP_PASSWORD}\n" for name in names)
+        # Dovecot looks at the file at most once a second: wait until it knows the last one
+        deadline = time.monotonic() + 10
+        while True:
+            client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=10)
+            try:
+                client.login(names[-1], IMAP_PASSWORD)
+                client.logout()
+                return
+            except Exception:
+                client.shutdown()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def append_to(self, user: str, raw: bytes) -> None:
+        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=10)
+        client.login(user, IMAP_PASSWORD)
+        try:
+            client.append("INBOX", raw)
+        finally:
+            client.logout()
 
     def folder_messages(self, folder: str) -> dict[int, dict[bytes, Any]]:
         """UID -> {FLAGS, BODY[]} for a folder, read without setting \\Seen."""
@@ -303,3 +331,89 @@ class SmtpServer:
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
+
+
+PGBOUNCER_CONF = """\
+[databases]
+* = host={pg_host} port={pg_port}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {root}/userlist.txt
+pool_mode = transaction
+default_pool_size = {pool_size}
+max_db_connections = {pool_size}
+max_client_conn = 1000
+server_idle_timeout = 30
+log_connections = 0
+log_disconnections = 0
+logfile = {root}/pgbouncer.log
+pidfile = {root}/pgbouncer.pid
+admin_users = {user}
+ignore_startup_parameters = extra_float_digits,options
+{run_as}
+"""
+
+
+@dataclass
+class PgBouncer:
+    """Debian's PgBouncer on a loopback port, in transaction mode, in front of the test
+    PostgreSQL: at most `pool_size` server connections per database, whatever the clients."""
+
+    upstream: str  # a postgresql:// url (host, port, user are taken from it)
+    pool_size: int = 3
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="credmail-pgb-")))
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PgBouncer:
+        from sqlalchemy.engine import make_url
+
+        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not Path(binary).exists():
+            raise RuntimeError("pgbouncer is not installed: apt-get install pgbouncer")
+        url = make_url(self.upstream)
+        user = url.username or "postgres"
+        self.port = self.port or free_port()
+        run_as = ""
+        if os.getuid() == 0:  # PgBouncer refuses to run as root: drop to an unprivileged user
+            run_as = "user = nobody"
+            self.root.chmod(0o777)
+        (self.root / "userlist.txt").write_text(f'"{user}" ""\n')
+        conf = self.root / "pgbouncer.ini"
+        conf.write_text(
+            PGBOUNCER_CONF.format(
+                pg_host=url.host or "127.0.0.1",
+                pg_port=url.port or 5432,
+                port=self.port,
+                root=self.root,
+                pool_size=self.pool_size,
+                user=user,
+                run_as=run_as,
+            )
+        )
+        for path in (conf, self.root / "userlist.txt"):
+            path.chmod(0o644)
+        self.process = subprocess.Popen([binary, "-q", str(conf)])
+        _wait_for_port(self.port, self.process, self.root / "pgbouncer.log")
+        return self
+
+    def url(self, database: str) -> str:
+        """The url an instance uses to reach `database` through PgBouncer."""
+        from sqlalchemy.engine import make_url
+
+        upstream = make_url(self.upstream)
+        return (
+            upstream.set(host="127.0.0.1", port=self.port, database=database)
+            .render_as_string(hide_password=False)
+        )
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)
+        self.process = None
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -77,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from credmail.entrypoints.demo import run_demo
 
         return int(run_demo(args.workdir, keep=args.keep))
+    if args.command == "status" and args.all is not None:
+        from credmail.entrypoints.fleet import status_all
+
+        return status_all(args.all, args.json, sys.stdout)
     if config_path(args.config) is None and not _env_settings():
         print(f"credmail: {NO_CONFIG}", file=sys.stderr)
         return EXIT_CONFIG
@@ -175,6 +179,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=None)
     status = sub.add_parser("status", help="last successful sync, outbox and review counts")
     status.add_argument("--json", action="store_true")
+    status.add_argument(
+        "--all",
+        type=Path,
+        metavar="CONFIG_DIR",
+        help="one line per school: every *.toml in CONFIG_DIR (e.g. /etc/credmail)",
+    )
     status.set_defaults(handler=cmd_status)
     _db_commands(sub)
     _directory_commands(sub)

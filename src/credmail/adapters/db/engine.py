@@ -11,10 +11,18 @@ if TYPE_CHECKING:
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; nothing connects until first use."""
+def make_engine(
+    url: str, *, schema: str = "", pool_size: int = 5, prepared_statements: bool = True
+) -> Engine:
+    """Create an engine; nothing connects until first use.
+
+    PostgreSQL only: `schema` is the school's own schema in a shared database (every
+    transaction starts with SET LOCAL search_path, which holds behind PgBouncer's transaction
+    pooling too); `pool_size` 0 keeps no connection open between uses;
+    `prepared_statements=False` for PgBouncer in transaction mode."""
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -26,7 +34,32 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if pool_size == 0:
+        options["poolclass"] = NullPool
+    else:
+        options["pool_size"] = pool_size
+    if not prepared_statements:
+        options["connect_args"] = {"prepare_threshold": None}
+    engine = create_engine(parsed, **options)
+    if schema:
+        engine.update_execution_options(**{SCHEMA: schema})
+        event.listen(engine, "begin", _set_search_path)
+    return engine
+
+
+SCHEMA = "credmail_schema"
+
+
+def _set_search_path(connection: Any) -> None:
+    """The first statement of every transaction: this school's schema and no other."""
+    schema = connection.get_execution_options()[SCHEMA]
+    connection.exec_driver_sql(f'SET LOCAL search_path TO "{schema}"')
+
+
+def schema_of(engine: Engine) -> str | None:
+    """The school's schema in a shared PostgreSQL database, or None (the default one)."""
+    return engine.get_execution_options().get(SCHEMA) or None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -88,15 +121,30 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     config = _alembic_config()
+    schema = schema_of(engine)
+    if schema:
+        _create_schema(engine, schema)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
+        config.attributes["schema"] = schema
         command.upgrade(config, revision)
+
+
+def _create_schema(engine: Engine, schema: str) -> None:
+    """Create the school's schema unless it exists (the provider may have created it, owned
+    by the school's role, with no right to create schemas left to that role)."""
+    with engine.begin() as connection:
+        found = connection.execute(
+            text("SELECT 1 FROM pg_namespace WHERE nspname = :name"), {"name": schema}
+        ).first()
+        if found is None:
+            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
 
 
 def is_current(engine: Engine) -> bool:
     """True when the database is at the newest migration."""
     with engine.connect() as connection:
-        if not inspect(connection).has_table("alembic_version"):
+        if not inspect(connection).has_table("alembic_version", schema=schema_of(engine)):
             return False
         current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     return current == HEAD_REVISION
