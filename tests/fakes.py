@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from credmail.core.addresses import normalize_address
 from credmail.core.values import MailRef, Person, Role
@@ -20,6 +20,7 @@ from credmail.service.directory_csv import DirectoryError, DirectoryRecord
 from credmail.service.ports import (
     AttemptRepo,
     BreakerRepo,
+    CampaignRepo,
     CheckpointRepo,
     DeliveryState,
     DirectoryRepo,
@@ -373,8 +374,15 @@ class FakeTokens:
     def add(self, selector: str, record: TokenRecord) -> None:
         self.s.tokens[selector] = record
 
-    def revoke_active(self, username: str, purpose: str, now: datetime) -> int:
-        active = self._active(username, purpose, now)
+    def revoke_active(
+        self, username: str, purpose: str, now: datetime, address_key: str | None = None
+    ) -> int:
+        active = [
+            s
+            for s in self._active(username, purpose, now)
+            if address_key is None
+            or normalize_address(self.s.tokens[s].address or "") == address_key
+        ]
         for selector in active:
             self.s.tokens[selector] = replace(self.s.tokens[selector], revoked_at=now)
         return len(active)
@@ -453,6 +461,15 @@ class FakeAttempts:
         self.s.attempts.pop(ref.key, None)
 
 
+class FakeCampaigns:
+    """No campaigns in the in-memory store: campaigns are tested on real databases."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "bounced":
+            return lambda message_ids: []
+        raise NotImplementedError(f"FakeCampaigns.{name}")
+
+
 class FakeUnitOfWork:
     """Works on a copy of the store; `commit()` publishes it, anything else drops it."""
 
@@ -468,6 +485,7 @@ class FakeUnitOfWork:
         self.tokens: TokenRepo = FakeTokens(s)
         self.breaker: BreakerRepo = FakeBreaker(s)
         self.attempts: AttemptRepo = FakeAttempts(s)
+        self.campaigns: CampaignRepo = FakeCampaigns()
 
     def __enter__(self) -> Self:
         return self

@@ -29,6 +29,7 @@ from credmail.adapters.oauth import HttpOAuth, SignInError, TokenSource, token_s
 from credmail.adapters.smtp import SmtpSender
 from credmail.config import ConfigError, Settings
 from credmail.core.addresses import normalize_address
+from credmail.core.campaign import PURPOSE_FIRST_ACCESS
 from credmail.core.classify import SubjectRules
 from credmail.core.limits import Limits
 from credmail.core.privacy import AddressTagger
@@ -36,8 +37,10 @@ from credmail.core.values import DecideOptions, Outcome
 from credmail.diagnostics import check_connections as check_connections
 from credmail.diagnostics import explain as explain
 from credmail.service.authentication import SenderAuthenticator
+from credmail.service.campaigns import CampaignConfig, CampaignService
 from credmail.service.desks import (
     BacklogDesk,
+    CampaignDesk,
     Desks,
     DirectoryDesk,
     LimitsDesk,
@@ -66,6 +69,7 @@ TEMPLATES = [
     "acknowledge_unknown",
     "rate_limited",
     "link_already_sent",
+    "campaign_new_student",
 ]
 
 
@@ -87,6 +91,7 @@ class App:
     desks: Desks
     outbox_worker: OutboxWorker
     is_login_failure: Callable[[BaseException], bool]
+    campaigns: CampaignService
 
     def schema_current(self) -> bool:
         """True when the database is at the newest migration."""
@@ -134,6 +139,7 @@ def bootstrap(
         settings.smtp.max_attempts,
     )
     tokens = oauth_tokens(settings, engine)
+    pacer = _pacer(settings, engine)
     delivery = OutboxDelivery(
         uow,
         sender or make_sender(settings, tokens),
@@ -141,7 +147,20 @@ def bootstrap(
         retry,
         mailer.finalize,
         is_transient,
-        _pacer(settings, engine),
+        pacer,
+    )
+    campaigns = CampaignService(
+        uow,
+        mailer,
+        clock,
+        timezone,
+        CampaignConfig(
+            settings.campaign.batch_size,
+            settings.campaign.daily_cap,
+            pacer.limits,
+            settings.school.front_desk_hours,
+            settings.smtp.from_address,
+        ),
     )
     worker = OutboxWorker(delivery, threading.Event())
     processor = MessageProcessor(
@@ -167,9 +186,12 @@ def bootstrap(
         source_factory=sources,
         clock=clock,
         timezone=timezone,
-        desks=_desks(settings, engine, uow, clock, review, pipeline, delivery, sources),
+        desks=_desks(
+            settings, engine, uow, clock, review, pipeline, delivery, sources, campaigns
+        ),
         outbox_worker=worker,
         is_login_failure=is_login_failure,
+        campaigns=campaigns,
     )
 
 
@@ -182,6 +204,7 @@ def _desks(
     pipeline: Pipeline,
     delivery: OutboxDelivery,
     sources: Callable[[], MailSource],
+    campaigns: CampaignService,
 ) -> Desks:
     daemon = settings.daemon
     quota_pause = SqlPacingStore(engine).paused
@@ -204,6 +227,7 @@ def _desks(
         ),
         backlog=BacklogDesk(pipeline, sources, delivery, settings.mailbox.kind == "imap"),
         trace=TraceDesk(SqlMessageTraces(uow)),
+        campaign=CampaignDesk(campaigns),
     )
 
 
@@ -283,7 +307,11 @@ def _composer(settings: Settings) -> ReplyComposer:
 def _links(settings: Settings) -> LinkIssuer:
     if settings.links.issuer == "template":
         return TemplateLinkIssuer(settings.links.url_template)
-    return TokenLinkIssuer(settings.links.base_url, settings.links.ttl_minutes)
+    return TokenLinkIssuer(
+        settings.links.base_url,
+        settings.links.ttl_minutes,
+        {PURPOSE_FIRST_ACCESS: timedelta(days=settings.campaign.link_ttl_days)},
+    )
 
 
 def _pacer(settings: Settings, engine: Engine) -> Pacer:

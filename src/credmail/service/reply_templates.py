@@ -65,6 +65,8 @@ class ReplyComposer:
         context: Mapping[str, Any],
         in_reply_to: str | None,
         now: datetime,
+        *,
+        auto_submitted: str = "auto-replied",
     ) -> OutgoingMail:
         subject, body = self.render(template, context)
         msg = EmailMessage()
@@ -77,7 +79,7 @@ class ReplyComposer:
         if in_reply_to:
             msg["In-Reply-To"] = in_reply_to
             msg["References"] = in_reply_to
-        msg["Auto-Submitted"] = "auto-replied"
+        msg["Auto-Submitted"] = auto_submitted  # "auto-generated" for a campaign
         msg["X-Auto-Response-Suppress"] = "All"
         msg["Content-Language"] = "it"
         msg.set_content(body)

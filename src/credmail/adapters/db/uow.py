@@ -12,6 +12,7 @@ from credmail.adapters.db.engine import READ_ONLY
 from credmail.adapters.db.repositories import (
     SqlAttempts,
     SqlBreaker,
+    SqlCampaigns,
     SqlCheckpoints,
     SqlDirectory,
     SqlLedger,
@@ -22,6 +23,7 @@ from credmail.adapters.db.repositories import (
 from credmail.service.ports import (
     AttemptRepo,
     BreakerRepo,
+    CampaignRepo,
     CheckpointRepo,
     DirectoryRepo,
     LedgerRepo,
@@ -43,6 +45,7 @@ class SqlUnitOfWork:
     tokens: TokenRepo
     breaker: BreakerRepo
     attempts: AttemptRepo
+    campaigns: CampaignRepo
 
     def __init__(
         self,
@@ -66,6 +69,7 @@ class SqlUnitOfWork:
         self.tokens = SqlTokens(self.session)
         self.breaker = SqlBreaker(self.session)
         self.attempts = SqlAttempts(self.session)
+        self.campaigns = SqlCampaigns(self.session)
         return self
 
     def __exit__(

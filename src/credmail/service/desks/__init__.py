@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from credmail.service.desks.backlog import BacklogDesk
 from credmail.service.desks.base import DeskError
+from credmail.service.desks.campaign import CampaignDesk
 from credmail.service.desks.directory import DirectoryDesk
 from credmail.service.desks.limits import LimitsDesk
 from credmail.service.desks.outbox import OutboxDesk
@@ -22,6 +23,7 @@ from credmail.service.review import Actor, ReviewDesk, ReviewError
 __all__ = [
     "Actor",
     "BacklogDesk",
+    "CampaignDesk",
     "DeskError",
     "Desks",
     "DirectoryDesk",
@@ -47,3 +49,4 @@ class Desks:
     status: StatusDesk
     backlog: BacklogDesk
     trace: TraceDesk
+    campaign: CampaignDesk

@@ -12,7 +12,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from credmail.core.values import Person, SendLink, SendReply
-from credmail.service.links import EXPIRY_PLACEHOLDER, LINK_PLACEHOLDER, LinkIssuer
+from credmail.service.links import (
+    EXPIRY_PLACEHOLDER,
+    KEYED_LINK,
+    KEYED_LINK_PATTERN,
+    LINK_PLACEHOLDER,
+    LinkIssuer,
+)
 from credmail.service.ports import OutboxEntry, UnitOfWork
 from credmail.service.reply_templates import ReplyComposer
 
@@ -74,6 +80,10 @@ class Mailer:
         }
         return values, issued.selector
 
+    def when(self, moment: datetime | None) -> str | None:
+        """A moment as the mail says it, in the school's time zone."""
+        return self._when(moment)
+
     def _when(self, moment: datetime | None) -> str | None:
         local = moment.astimezone(self.timezone) if moment else None
         return local.strftime("%d/%m/%Y alle %H:%M") if local else None
@@ -83,10 +93,20 @@ class Mailer:
         None when the link was revoked, spent or erased meanwhile: the mail must not go."""
         if entry.raw is None or entry.token_selector is None:
             return entry.raw
-        issued = self.links.mint(uow, entry.token_selector, now)
-        if issued is None:
-            return None
-        return fill_link(entry.raw, issued.url, self._when(issued.expires_at) or "")
+        msg = message_from_bytes(entry.raw, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        body = str(msg.get_content())
+        keyed = list(dict.fromkeys(KEYED_LINK_PATTERN.findall(body)))
+        links: dict[str, str] = {}
+        expires: datetime | None = None
+        for selector in keyed or [entry.token_selector]:
+            issued = self.links.mint(uow, selector, now)
+            if issued is None:  # one void link (erased, revoked): the mail must not go
+                return None
+            placeholder = KEYED_LINK.format(selector=selector) if keyed else LINK_PLACEHOLDER
+            links[placeholder] = issued.url
+            expires = issued.expires_at
+        return _filled(msg, body, links, self._when(expires) or "")
 
 
 def fill_link(raw: bytes, link: str, expires_at: str) -> bytes:
@@ -94,7 +114,11 @@ def fill_link(raw: bytes, link: str, expires_at: str) -> bytes:
     the stored copy does not matter)."""
     msg = message_from_bytes(raw, policy=policy.default)
     assert isinstance(msg, EmailMessage)
-    body = str(msg.get_content())
-    body = body.replace(LINK_PLACEHOLDER, link).replace(EXPIRY_PLACEHOLDER, expires_at)
-    msg.set_content(body)
+    return _filled(msg, str(msg.get_content()), {LINK_PLACEHOLDER: link}, expires_at)
+
+
+def _filled(msg: EmailMessage, body: str, links: Mapping[str, str], expires_at: str) -> bytes:
+    for placeholder, link in links.items():
+        body = body.replace(placeholder, link)
+    msg.set_content(body.replace(EXPIRY_PLACEHOLDER, expires_at))
     return msg.as_bytes()
