@@ -11,7 +11,7 @@ Pause and cancel take the campaign's unsent mail back out of the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from credmail.core.campaign import (
     build_plan,
     estimate_duration,
 )
+from credmail.core.values import Person
 from credmail.service.address_keys import exact_key
 from credmail.service.links import EXPIRY_PLACEHOLDER, KEYED_LINK, LINK_PLACEHOLDER
 from credmail.service.outbox.queue import Mailer
@@ -222,14 +223,20 @@ class CampaignService:
                 uow.commit()
                 self.log.info("campaign.done", campaign_id=info.id)
                 return 0
-            queued = sum(self._queue(uow, info, group, now) for group in groups)
+            people = uow.campaigns.people([p.student for group in groups for p in group])
+            queued = sum(self._queue(uow, info, group, people, now) for group in groups)
             uow.commit()
         if queued:
             self.log.info("campaign.queued", campaign_id=info.id, mails=queued)
         return queued
 
     def _queue(
-        self, uow: UnitOfWork, info: CampaignInfo, group: Sequence[PairRecord], now: datetime
+        self,
+        uow: UnitOfWork,
+        info: CampaignInfo,
+        group: Sequence[PairRecord],
+        people: Mapping[str, Person],
+        now: datetime,
     ) -> int:
         address, key = group[0].address or "", group[0].address_key
         students: list[dict[str, Any]] = []
@@ -237,7 +244,7 @@ class CampaignService:
         gone: list[str] = []
         expires: str | None = None
         for pair in group:
-            person = uow.directory.get(pair.student)
+            person = people.get(pair.student)
             if person is None or not person.is_minor_on(now.astimezone(self.timezone).date()):
                 gone.append(pair.student)  # left the directory, or came of age meanwhile
                 continue

@@ -408,6 +408,9 @@ class CampaignRepo(Protocol):
     def new_students(self) -> tuple[list[Person], list[Person]]:
         """The active new students, and every guardian of any of them."""
 
+    def people(self, usernames: Sequence[str]) -> dict[str, Person]:
+        """These people as on file now (one query), by username."""
+
     def get(self, name: str) -> CampaignInfo | None: ...
     def create(self, name: str, start_at: datetime, now: datetime, by: str | None) -> int: ...
     def set_status(self, campaign_id: int, status: str, now: datetime) -> None: ...

@@ -83,6 +83,10 @@ class SqlCampaigns:
         )
         return students, guardians
 
+    def people(self, usernames: Sequence[str]) -> dict[str, Person]:
+        query = select(PersonRow).where(PersonRow.username.in_(list(usernames)))
+        return {p.username: p for p in SqlDirectory(self.session)._people(query)}
+
     def get(self, name: str) -> CampaignInfo | None:
         row = self.session.scalar(select(CampaignRow).where(CampaignRow.name == name))
         return _info(row) if row else None
