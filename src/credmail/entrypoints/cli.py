@@ -1005,7 +1005,8 @@ def cmd_campaign_status(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_campaign_pause(args: argparse.Namespace, ctx: Context) -> int:
     withdrawn = ctx.app().desks.campaign.pause(args.name, _actor())
     print(
-        f"campaign {args.name} paused; {_count(withdrawn, 'unsent mail')} taken out of the outbox"
+        f"campaign {args.name} paused; "
+        f"{_count(withdrawn, 'unsent link')} taken back out of the outbox"
     )
     return 0
 

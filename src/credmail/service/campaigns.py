@@ -11,6 +11,7 @@ Pause and cancel take the campaign's unsent mail back out of the outbox.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -92,6 +93,7 @@ class CampaignService:
     ) -> None:
         self.uow, self.mailer, self.clock = uow, mailer, clock
         self.timezone, self.config = timezone, config
+        self._topping = threading.Lock()  # the daemon's tick and the outbox worker's refill
         self.log = structlog.get_logger("credmail.campaign")
 
     # -- planning ---------------------------------------------------------------------
@@ -202,19 +204,36 @@ class CampaignService:
     # -- sending (the daemon's tick) --------------------------------------------------
 
     def top_up(self) -> int:
-        """Queue the next batch of every due campaign; returns the mails queued."""
+        """Queue the next batch of every due campaign; returns the mails queued. Safe to
+        call from several threads or processes: one at a time per campaign does the work."""
         with self.uow(read_only=True) as uow:
             due = uow.campaigns.due(self.clock())
-        return sum(self._top_up(info) for info in due)
+        queued = 0
+        with self._topping:
+            for info in due:
+                try:
+                    queued += self._top_up(info)
+                except CampaignError:  # another process queued the same pairs first
+                    self.log.info("campaign.concurrent_top_up", campaign_id=info.id)
+        return queued
+
+    def _room(self, uow: UnitOfWork, info: CampaignInfo, now: datetime) -> tuple[int, int]:
+        """(mails that may be queued now, mails of the campaign waiting in the outbox)."""
+        waiting = uow.campaigns.in_outbox(info.id)
+        room = min(
+            self.config.batch_size - waiting,
+            self.config.daily_cap - uow.campaigns.sent_since(now - DAY),
+        )
+        return room, waiting
 
     def _top_up(self, info: CampaignInfo) -> int:
         now = self.clock()
+        with self.uow(read_only=True) as uow:  # most ticks find the batch still going
+            if self._room(uow, info, now)[0] <= 0:
+                return 0
         with self.uow() as uow:
-            waiting = uow.campaigns.in_outbox(info.id)
-            room = min(
-                self.config.batch_size - waiting,
-                self.config.daily_cap - uow.campaigns.sent_since(now - DAY),
-            )
+            uow.campaigns.lock(info.id)  # a concurrent top-up waits here, then finds less
+            room, waiting = self._room(uow, info, now)
             if room <= 0:
                 return 0
             groups = uow.campaigns.planned(info.id, room)

@@ -412,6 +412,9 @@ class CampaignRepo(Protocol):
         """These people as on file now (one query), by username."""
 
     def get(self, name: str) -> CampaignInfo | None: ...
+    def lock(self, campaign_id: int) -> None:
+        """Hold the campaign's row until the end of the transaction (one top-up at a time)."""
+
     def create(self, name: str, start_at: datetime, now: datetime, by: str | None) -> int: ...
     def set_status(self, campaign_id: int, status: str, now: datetime) -> None: ...
     def add_pairs(self, campaign_id: int, pairs: Sequence[PlannedPair], now: datetime) -> int:
@@ -435,7 +438,8 @@ class CampaignRepo(Protocol):
         """Mails of the campaign queued in the outbox and not sent yet."""
 
     def withdraw(self, campaign_id: int, to_state: str) -> int:
-        """Take the campaign's unsent mail out of the outbox; its pairs become `to_state`."""
+        """Take the campaign's unsent mail out of the outbox; its pairs become `to_state`
+        (returns how many pairs)."""
 
     def cancel_planned(self, campaign_id: int) -> int: ...
     def drop(self, campaign_id: int, address_key: str, students: Sequence[str]) -> None:

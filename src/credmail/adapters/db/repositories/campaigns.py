@@ -91,6 +91,11 @@ class SqlCampaigns:
         row = self.session.scalar(select(CampaignRow).where(CampaignRow.name == name))
         return _info(row) if row else None
 
+    def lock(self, campaign_id: int) -> None:
+        self.session.execute(
+            select(CampaignRow.id).where(CampaignRow.id == campaign_id).with_for_update()
+        )
+
     def create(self, name: str, start_at: datetime, now: datetime, by: str | None) -> int:
         row = CampaignRow(
             name=name,
@@ -217,12 +222,12 @@ class SqlCampaigns:
         values: dict[str, object] = {"state": to_state}
         if to_state == PairState.PLANNED:
             values |= {"message_id": None, "queued_at": None}
-        self.session.execute(
+        result = self.session.execute(
             update(Pair)
             .where(Pair.campaign_id == campaign_id, Pair.message_id.in_(locked))
             .values(**values)
         )
-        return len(locked)
+        return rowcount(result)
 
     def cancel_planned(self, campaign_id: int) -> int:
         query = (
