@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import aiosmtplib
+from sqlalchemy import create_engine, text
 
 from credmail.adapters.db.directory_import import import_records
 from credmail.config import load_settings
@@ -56,6 +57,8 @@ def run_campaign(database: str, families: int, students: int, batch: int) -> tup
     try:
         with tempfile.TemporaryDirectory() as work:
             url = database or f"sqlite:///{work}/bench.db"
+            if url.startswith("postgresql"):
+                _empty(url)  # a database of its own: the bench starts from nothing
             env = {
                 **IDENTITY,
                 "CREDMAIL_SMTP__HOST": "127.0.0.1",
@@ -106,6 +109,14 @@ def run_campaign(database: str, families: int, students: int, batch: int) -> tup
     return result, messages
 
 
+def _empty(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 async def floor(port: int, messages: list[tuple[str, list[str], bytes]]) -> float:
     """The same bytes, the same envelope, one aiosmtplib connection: nothing else."""
     started = time.perf_counter()
@@ -120,7 +131,12 @@ def main(argv: list[str] | None = None) -> list[Result]:
     parser.add_argument("--families", type=int, default=750)
     parser.add_argument("--students", type=int, default=1800)
     parser.add_argument("--batch", type=int, default=20, help="[campaign] batch_size")
-    parser.add_argument("--database", action="append", default=[], help="URL (default SQLite)")
+    parser.add_argument(
+        "--database",
+        action="append",
+        default=[],
+        help="URL (default: SQLite in a temporary folder); a PostgreSQL one is emptied first",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     results = [
