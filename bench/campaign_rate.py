@@ -50,9 +50,12 @@ class Result:
     when: str
     machine: str
     cpus: int | None
+    load_average: float  # 1-minute, at the end: other work on the machine slows both sides
 
 
-def run_campaign(database: str, families: int, students: int, batch: int) -> tuple[Result, list]:
+def run_campaign(
+    database: str, families: int, students: int, batch: int
+) -> tuple[Result, list[tuple[str, list[str], bytes]]]:
     smtp = SmtpServer().start()
     try:
         with tempfile.TemporaryDirectory() as work:
@@ -76,7 +79,7 @@ def run_campaign(database: str, families: int, students: int, batch: int) -> tup
             with app.uow() as uow:
                 import_records(uow.session, read_directory(year.csv(date.today())), prune=False)
                 uow.commit()
-            app.desks.campaign.start("bench", None, Actor("bench", "bench"))
+            app.desks.campaign.start("bench", None, Actor("bench", "cli"))
             started = time.perf_counter()
             sent = 0
             while True:  # the daemon's worker: drain, then top up, until nothing is left
@@ -105,6 +108,7 @@ def run_campaign(database: str, families: int, students: int, batch: int) -> tup
         when=datetime.now(UTC).isoformat(timespec="seconds"),
         machine=platform.platform(),
         cpus=os.cpu_count(),
+        load_average=round(os.getloadavg()[0], 1),
     )
     return result, messages
 
@@ -160,7 +164,8 @@ def main(argv: list[str] | None = None) -> list[Result]:
     ]
     lines += [
         "",
-        f"batch_size {args.batch}; {results[0].machine}, {results[0].cpus} CPUs; "
+        f"batch_size {args.batch}; {results[0].machine}, {results[0].cpus} CPUs, load "
+        f"average {results[0].load_average}; "
         f"{results[0].when}. credmail renders each mail, reserves its links, commits the "
         "batch, then per mail mints the links and marks the row sent (one commit each); "
         "the floor sends the same bytes and records nothing.",

@@ -38,7 +38,7 @@ TEACHERS = "".join(
 CODE = re.compile(
     r"CODICE STUDENTE \(username\): (\S+)\r?\nCollegamento per generare la password:\r?\n(\S+)"
 )
-ACTOR = Actor("test", "segreteria")
+ACTOR = Actor("test", "cli")
 
 
 class ArrivalHandler(RecordingHandler):
