@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from credmail.core.addresses import normalize_address
 from credmail.core.values import MailRef, Person, Role
@@ -23,6 +23,7 @@ from credmail.service.ports import (
     AuditFilter,
     AuditRepo,
     BreakerRepo,
+    CampaignRepo,
     CheckpointRepo,
     DeliveryState,
     DirectoryRepo,
@@ -416,8 +417,15 @@ class FakeTokens:
     def add(self, selector: str, record: TokenRecord) -> None:
         self.s.tokens[selector] = record
 
-    def revoke_active(self, username: str, purpose: str, now: datetime) -> int:
-        active = self._active(username, purpose, now)
+    def revoke_active(
+        self, username: str, purpose: str, now: datetime, address_key: str | None = None
+    ) -> int:
+        active = [
+            s
+            for s in self._active(username, purpose, now)
+            if address_key is None
+            or normalize_address(self.s.tokens[s].address or "") == address_key
+        ]
         for selector in active:
             self.s.tokens[selector] = replace(self.s.tokens[selector], revoked_at=now)
         return len(active)
@@ -645,6 +653,13 @@ class FakeAudit:
 
     def count(self, where: AuditFilter) -> int:
         return len(self._match(where))
+class FakeCampaigns:
+    """No campaigns in the in-memory store: campaigns are tested on real databases."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "bounced":
+            return lambda message_ids: []
+        raise NotImplementedError(f"FakeCampaigns.{name}")
 
 
 class FakeUnitOfWork:
@@ -666,6 +681,7 @@ class FakeUnitOfWork:
         self.audit: AuditRepo = FakeAudit(s)
         self.tasks: TaskRepo = FakeTasks(s)
         self.link_audit: LinkAuditRepo = FakeLinkAudit(s)
+        self.campaigns: CampaignRepo = FakeCampaigns()
 
     def __enter__(self) -> Self:
         return self

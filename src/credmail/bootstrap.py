@@ -32,6 +32,7 @@ from credmail.adapters.smtp import SmtpSender
 from credmail.adapters.spreadsheets import SpreadsheetFiles
 from credmail.config import ConfigError, Settings
 from credmail.core.addresses import normalize_address
+from credmail.core.campaign import PURPOSE_FIRST_ACCESS
 from credmail.core.classify import SubjectRules
 from credmail.core.limits import Limits
 from credmail.core.privacy import AddressTagger
@@ -39,9 +40,11 @@ from credmail.core.values import DecideOptions, Outcome
 from credmail.diagnostics import check_connections as check_connections
 from credmail.diagnostics import explain as explain
 from credmail.service.authentication import SenderAuthenticator
+from credmail.service.campaigns import CampaignConfig, CampaignService
 from credmail.service.desks import (
     AuditDesk,
     BacklogDesk,
+    CampaignDesk,
     Desks,
     DirectoryDesk,
     LimitsDesk,
@@ -77,6 +80,7 @@ TEMPLATES = [
     "rate_limited",
     "link_already_sent",
     "task_done",
+    "campaign_new_student",
 ]
 # Replies that never reach a person on file, so never have a language to add:
 # the neutral acknowledgement goes to a sender the directory does not know.
@@ -101,6 +105,7 @@ class App:
     desks: Desks
     outbox_worker: OutboxWorker
     is_login_failure: Callable[[BaseException], bool]
+    campaigns: CampaignService
 
     def schema_current(self) -> bool:
         """True when the database is at the newest migration."""
@@ -159,6 +164,7 @@ def bootstrap(
         settings.smtp.max_attempts,
     )
     tokens = oauth_tokens(settings, engine)
+    pacer = _pacer(settings, engine)
     delivery = OutboxDelivery(
         uow,
         sender or make_sender(settings, tokens),
@@ -166,7 +172,20 @@ def bootstrap(
         retry,
         mailer.finalize,
         is_transient,
-        _pacer(settings, engine),
+        pacer,
+    )
+    campaigns = CampaignService(
+        uow,
+        mailer,
+        clock,
+        timezone,
+        CampaignConfig(
+            settings.campaign.batch_size,
+            settings.campaign.daily_cap,
+            pacer.limits,
+            settings.school.front_desk_hours,
+            settings.smtp.from_address,
+        ),
     )
     worker = OutboxWorker(delivery, threading.Event())
     processor = MessageProcessor(
@@ -192,9 +211,12 @@ def bootstrap(
         source_factory=sources,
         clock=clock,
         timezone=timezone,
-        desks=_desks(settings, engine, uow, clock, review, pipeline, delivery, sources, mailer),
+        desks=_desks(
+            settings, engine, uow, clock, review, pipeline, delivery, sources, mailer, campaigns
+        ),
         outbox_worker=worker,
         is_login_failure=is_login_failure,
+        campaigns=campaigns,
     )
 
 
@@ -208,6 +230,7 @@ def _desks(
     delivery: OutboxDelivery,
     sources: Callable[[], MailSource],
     mailer: Mailer,
+    campaigns: CampaignService,
 ) -> Desks:
     daemon = settings.daemon
     quota_pause = SqlPacingStore(engine).paused
@@ -241,6 +264,7 @@ def _desks(
         observe=ObserveDesk(uow, clock, timedelta(seconds=daemon.stale_after_seconds)),
         reset=ResetDesk(uow, clock, make_link_backend(settings), settings.web.claim_seconds),
         tasks=TasksDesk(uow, mailer, clock),
+        campaign=CampaignDesk(campaigns),
     )
 
 
@@ -352,7 +376,11 @@ def _composer(settings: Settings) -> ReplyComposer:
 def _links(settings: Settings) -> LinkIssuer:
     if settings.links.issuer == "template":
         return TemplateLinkIssuer(settings.links.url_template)
-    return TokenLinkIssuer(settings.links.base_url, settings.links.ttl_minutes)
+    return TokenLinkIssuer(
+        settings.links.base_url,
+        settings.links.ttl_minutes,
+        {PURPOSE_FIRST_ACCESS: timedelta(days=settings.campaign.link_ttl_days)},
+    )
 
 
 def _pacer(settings: Settings, engine: Engine) -> Pacer:

@@ -344,6 +344,20 @@ class DaemonSettings(Section):
         return self
 
 
+class CampaignSettings(Section):
+    """The September mailing: links valid for days (not bound by links.max_ttl_minutes,
+    which caps the links answering requests), its own daily cap, its batches."""
+
+    link_ttl_days: int = Field(default=14, ge=1, le=90)
+    daily_cap: int = Field(default=1000, ge=1)
+    batch_size: int = Field(default=20, ge=1, le=500)
+    tick_seconds: float = Field(default=15, gt=0)
+
+
+class SchoolSettings(Section):
+    front_desk_hours: str = ""  # e.g. "lunedì-venerdì 8:00-10:00" (campaign mail)
+
+
 class LoggingSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -541,6 +555,8 @@ class Settings(Section):
     directory: DirectorySettings = DirectorySettings()
     privacy: PrivacySettings = PrivacySettings()
     daemon: DaemonSettings = DaemonSettings()
+    campaign: CampaignSettings = CampaignSettings()
+    school: SchoolSettings = SchoolSettings()
     logging: LoggingSettings = LoggingSettings()
     oauth: OAuthSettings = OAuthSettings()
     ldap: LdapSettings | None = None

@@ -24,6 +24,11 @@ CONTEXT = {
     "expires_at": "28/11/2026 alle 11:00",
     "sent_at": "10:02",
     "note": "motivo",
+    "students": [
+        {"first_name": "Luca", "last_name": "Esposito", "username": "S3001", "link": "https://x/1"}
+    ],
+    "front_desk_hours": "lunedì-venerdì 8:00-10:00",
+    "request_address": "segreteria@example.org",
 }
 
 

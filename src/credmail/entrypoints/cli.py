@@ -199,6 +199,7 @@ def _parser() -> argparse.ArgumentParser:
     _templates_commands(sub)
     _web_commands(sub)
     _task_commands(sub)
+    _campaign_commands(sub)
     return parser
 
 
@@ -1227,4 +1228,199 @@ def cmd_tasks_done(args: argparse.Namespace, ctx: Context) -> int:
     task = ctx.app().desks.tasks.done(args.id, _actor(), args.note)
     mailed = " e avvisato la persona per posta" if task.address else ""
     print(f"attività {task.id} ({task.username}) segnata come eseguita{mailed}")
+    return 0
+
+
+# -- the September campaign -------------------------------------------------------------
+
+
+def _campaign_commands(sub: Any) -> None:
+    campaign = sub.add_parser(
+        "campaign", help="the September mailing to new students' guardians"
+    ).add_subparsers(dest="campaign_command", required=True)
+    plan = campaign.add_parser("plan", help="dry run: who gets what, warnings, duration")
+    plan.add_argument("name")
+    plan.add_argument("--csv", type=Path, help="also write the plan as a spreadsheet (CSV)")
+    plan.set_defaults(handler=cmd_campaign_plan)
+    start = campaign.add_parser("start", help="store the campaign; the daemon sends it")
+    start.add_argument("name")
+    start.add_argument("--at", help='start time, local: "YYYY-MM-DD HH:MM" (default: now)')
+    start.set_defaults(handler=cmd_campaign_start)
+    status = campaign.add_parser("status", help="queued / sent / failed / bounced, end")
+    status.add_argument("name")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_campaign_status)
+    for name, text, handler in (
+        ("pause", "stop sending (unsent mail leaves the outbox)", cmd_campaign_pause),
+        ("resume", "send again after a pause", cmd_campaign_resume),
+        ("cancel", "send nothing more", cmd_campaign_cancel),
+        ("extend", "add new students found in the directory since the start", cmd_campaign_extend),
+    ):
+        command = campaign.add_parser(name, help=text)
+        command.add_argument("name")
+        command.set_defaults(handler=handler)
+    report = campaign.add_parser("report", help="each family's state, as a spreadsheet (CSV)")
+    report.add_argument("name")
+    report.add_argument("--csv", type=Path, required=True)
+    report.set_defaults(handler=cmd_campaign_report)
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    import csv
+
+    try:
+        with path.open("w", newline="", encoding="utf-8-sig") as handle:  # Excel reads the BOM
+            writer = csv.writer(handle, delimiter=";")
+            writer.writerow(header)
+            writer.writerows(rows)
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _duration(delta: Any) -> str:
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = [f"{days} d"] if days else []
+    return " ".join([*parts, f"{hours} h {minutes:02d} min"])
+
+
+def cmd_campaign_plan(args: argparse.Namespace, ctx: Context) -> int:
+    view = ctx.app().desks.campaign.plan()
+    plan = view.plan
+    _say(f"campaign {args.name}: dry run, nothing stored or sent")
+    _say(
+        f"new students: {plan.new_students}; reached: {plan.reached_students}; "
+        f"mails: {len(plan.mails)}; links: {plan.links}"
+    )
+    _say(f"estimated duration at the configured pace: {_duration(view.duration)}")
+    warnings = view.warning_lines()
+    counts = plan.warning_counts()
+    _say(f"warnings: {len(warnings)}" + "".join(f"; {k} {n}" for k, n in sorted(counts.items())))
+    for label, subject, detail in warnings:
+        _say(f"  {label}: {_line(subject)}" + (f" ({detail})" if detail else ""))
+    if args.csv:
+        rows: list[list[object]] = [
+            [r.address, r.student, r.student_name, r.guardians, ""] for r in view.rows()
+        ]
+        rows += [
+            ["", subject, "", "", f"{label} {detail}".strip()]
+            for label, subject, detail in warnings
+        ]
+        _write_csv(args.csv, ["indirizzo", "studente", "nome", "genitori/tutori", "avviso"], rows)
+        _say(f"plan written to {args.csv}")
+    return 0
+
+
+def cmd_campaign_start(args: argparse.Namespace, ctx: Context) -> int:
+    started = ctx.app().desks.campaign.start(args.name, args.at, _actor())
+    info = started.campaign
+    when = ctx.app().desks.campaign.local(info.start_at).strftime("%Y-%m-%d %H:%M %Z")
+    if not started.created:
+        print(
+            f"campaign {args.name} already exists ({info.status}); nothing added "
+            "(use `credmail campaign extend` for students added since)"
+        )
+        return 0
+    print(f"campaign {args.name} stored: {started.pairs_added} links; the daemon sends from {when}")
+    return 0
+
+
+def _bar(done: int, total: int, width: int = 30) -> str:
+    filled = width * done // total if total else width
+    share = 100 * done // total if total else 100
+    return f"[{'#' * filled}{'.' * (width - filled)}] {share}%"
+
+
+def cmd_campaign_status(args: argparse.Namespace, ctx: Context) -> int:
+    desk = ctx.app().desks.campaign
+    status = desk.status(args.name)
+    info, counts = status.campaign, status.counts
+    end = (
+        desk.local(status.estimated_end).strftime("%Y-%m-%d %H:%M")
+        if status.estimated_end
+        else None
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "name": info.name,
+                    "status": info.status,
+                    "start_at": info.start_at.isoformat(),
+                    "counts": counts,
+                    "mails_left": status.mails_left,
+                    "estimated_end": status.estimated_end.isoformat()
+                    if status.estimated_end
+                    else None,
+                }
+            )
+        )
+        return 0
+    states = ("planned", "queued", "sent", "failed", "bounced", "cancelled")
+    print(
+        f"campaign {info.name}: {info.status}, from "
+        f"{desk.local(info.start_at).strftime('%Y-%m-%d %H:%M')}"
+    )
+    print(
+        ", ".join(f"{state} {counts.get(state, 0)}" for state in states)
+        + f" (of {status.total} links)"
+    )
+    if sys.stdout.isatty():
+        print(_bar(status.done, status.total))
+    if end:
+        print(f"{status.mails_left} mails left; estimated end {end}")
+    return 0
+
+
+def cmd_campaign_pause(args: argparse.Namespace, ctx: Context) -> int:
+    withdrawn = ctx.app().desks.campaign.pause(args.name, _actor())
+    print(
+        f"campaign {args.name} paused; "
+        f"{_count(withdrawn, 'unsent link')} taken back out of the outbox"
+    )
+    return 0
+
+
+def cmd_campaign_resume(args: argparse.Namespace, ctx: Context) -> int:
+    ctx.app().desks.campaign.resume(args.name, _actor())
+    print(f"campaign {args.name} resumed")
+    return 0
+
+
+def cmd_campaign_cancel(args: argparse.Namespace, ctx: Context) -> int:
+    count = ctx.app().desks.campaign.cancel(args.name, _actor())
+    print(f"campaign {args.name} cancelled; {_count(count, 'link')} will not be sent")
+    return 0
+
+
+def cmd_campaign_extend(args: argparse.Namespace, ctx: Context) -> int:
+    added = ctx.app().desks.campaign.extend(args.name, _actor())
+    print(f"campaign {args.name}: {_count(added, 'new link')} added")
+    return 0
+
+
+def cmd_campaign_report(args: argparse.Namespace, ctx: Context) -> int:
+    desk = ctx.app().desks.campaign
+    pairs = desk.report(args.name)
+
+    def when(moment: Any) -> str:
+        return desk.local(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+    rows = [
+        [
+            p.address or "",
+            p.student,
+            ", ".join(p.guardians),
+            p.state,
+            when(p.queued_at),
+            when(p.sent_at),
+        ]
+        for p in pairs
+    ]
+    _write_csv(
+        args.csv, ["indirizzo", "studente", "genitori/tutori", "stato", "in coda", "inviata"], rows
+    )
+    print(f"{_count(len(rows), 'row')} written to {args.csv}")
     return 0

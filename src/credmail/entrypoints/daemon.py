@@ -6,6 +6,7 @@ import asyncio
 import signal
 import threading
 from types import FrameType
+from typing import Any
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -43,6 +44,7 @@ def run_once(app: App) -> dict[str, object]:
         stats = app.pipeline.sync(source)
     finally:
         source.close()
+    app.campaigns.top_up()  # a due campaign's next batch goes with this run
     delivery = asyncio.run(app.delivery.drain())
     return {
         "scanned": stats.scanned,
@@ -59,6 +61,7 @@ def run_forever(app: App) -> None:
     log = structlog.get_logger("credmail.daemon")
     warn_about_settings(app)
     outbox = app.outbox_worker  # bootstrap wired its nudge to the request handler
+    outbox.refill = app.campaigns.top_up  # only the daemon sends campaigns
     stop = outbox.stop
     heartbeat = Heartbeat()
     watcher = InboxWatcher(
@@ -107,6 +110,7 @@ def _scheduler(app: App, watcher: InboxWatcher, outbox: OutboxWorker) -> Backgro
         seconds=settings.daemon.outbox_interval_seconds,
         **common,
     )
+    _schedule_campaigns(app, scheduler, outbox)
     retention = Retention(settings.privacy.retention_days)
     scheduler.add_job(
         lambda: housekeeping(app.uow, app.clock, retention, app.checkpoint),
@@ -116,3 +120,28 @@ def _scheduler(app: App, watcher: InboxWatcher, outbox: OutboxWorker) -> Backgro
         **common,
     )
     return scheduler
+
+
+def _schedule_campaigns(app: App, scheduler: BackgroundScheduler, outbox: OutboxWorker) -> None:
+    """Campaigns are rescheduled from the campaigns table at every start (no job store:
+    the table is the truth, and a job store would pickle callables into the database).
+    A tick tops the outbox up; a campaign starting later also gets a job at its time."""
+
+    def tick() -> None:
+        if app.campaigns.top_up():
+            outbox.nudge()
+
+    common: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+    scheduler.add_job(
+        tick, "interval", id="campaigns", seconds=app.settings.campaign.tick_seconds, **common
+    )
+    now = app.clock()
+    for campaign in app.campaigns.scheduled():
+        if campaign.start_at > now:
+            scheduler.add_job(
+                tick,
+                "date",
+                id=f"campaign-{campaign.id}",
+                run_date=campaign.start_at,
+                **common,
+            )

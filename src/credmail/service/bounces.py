@@ -12,17 +12,24 @@ from __future__ import annotations
 from datetime import datetime
 
 from credmail.core.addresses import AddressError, normalize_address
+from credmail.core.campaign import TEMPLATE_CAMPAIGN
 from credmail.core.values import MarkBounced, RequestKind
-from credmail.service.ports import OutboxEntry, ReviewItem, UnitOfWork
+from credmail.service.ports import OutboxEntry, PairRecord, ReviewItem, UnitOfWork
 
 REASON = "reply_bounced"
+CAMPAIGN_REASON = "campaign_bounced"
 
 
 def record_bounce(uow: UnitOfWork, action: MarkBounced, now: datetime) -> int:
-    """Mark the sent replies the report names as bounced; one review item each."""
+    """Mark the sent replies the report names as bounced; one review item each (a
+    campaign mail: "indirizzo non valido", naming its students and the address)."""
     entries = uow.outbox.mark_bounced(action.message_ids)
     for entry in entries:
-        uow.review.add(_bounced_item(entry, now), entry.ledger_id)
+        if entry.template == TEMPLATE_CAMPAIGN:
+            pairs = uow.campaigns.bounced([entry.message_id])
+            uow.review.add(campaign_bounce_item(uow, entry, pairs, now), None)
+        else:
+            uow.review.add(_bounced_item(entry, now), entry.ledger_id)
     return len(entries)
 
 
@@ -34,4 +41,33 @@ def _bounced_item(entry: OutboxEntry, now: datetime) -> ReviewItem:
     subject = f"Risposta non consegnata ({entry.template}, outbox #{entry.id})"
     return ReviewItem(
         0, now, "pending", RequestKind.UNKNOWN, key, entry.message_id, subject, (REASON,), None
+    )
+
+
+def campaign_bounce_item(
+    uow: UnitOfWork, entry: OutboxEntry, pairs: list[PairRecord], now: datetime
+) -> ReviewItem:
+    """The secretariat calls the family: which students, which address."""
+    address = entry.recipient or (pairs[0].address if pairs else None) or "?"
+    named = []
+    for pair in pairs:
+        person = uow.directory.get(pair.student)
+        name = f"{person.full_name}, " if person else ""
+        named.append(f"{name}codice {pair.student}")
+    students = "; ".join(named) or "studente non trovato"
+    subject = f"Indirizzo non valido: {address} (studente {students})"
+    try:
+        key = normalize_address(address)
+    except AddressError:
+        key = None
+    return ReviewItem(
+        0,
+        now,
+        "pending",
+        RequestKind.UNKNOWN,
+        key,
+        entry.message_id,
+        subject,
+        (CAMPAIGN_REASON,),
+        None,
     )

@@ -15,13 +15,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 from credmail.core.addresses import normalize_address
+from credmail.core.campaign import PURPOSE_FIRST_ACCESS
 from credmail.core.recipients import link_kind, matching, recipients
 from credmail.core.values import Person
 from credmail.service.address_keys import exact_key
@@ -33,6 +36,9 @@ UNMINTED = ""  # token_hash of a token whose mail has not left yet: matches no v
 LINK_PLACEHOLDER = "@@CREDMAIL_LINK@@"
 EXPIRY_PLACEHOLDER = "@@CREDMAIL_EXPIRES_AT@@"
 PLAIN_EXPIRY_PLACEHOLDER = "@@CREDMAIL_EXPIRES_PLAIN@@"  # translations: no Italian "alle"
+# A mail with several links (a campaign mail for siblings) names each by its selector.
+KEYED_LINK = "@@CREDMAIL_LINK:{selector}@@"
+KEYED_LINK_PATTERN = re.compile(r"@@CREDMAIL_LINK:([0-9a-f]{1,64})@@")
 
 
 @dataclass(frozen=True)
@@ -44,8 +50,17 @@ class IssuedLink:
 
 class LinkIssuer(Protocol):
     def issue(
-        self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
-    ) -> IssuedLink: ...
+        self,
+        uow: UnitOfWork,
+        person: Person,
+        purpose: str,
+        address: str,
+        now: datetime,
+        *,
+        per_address: bool = False,
+    ) -> IssuedLink:
+        """`per_address`: revoke only older links sent to the same address (a campaign
+        sends one link per guardian address); otherwise every older link of the account."""
 
     def mint(self, uow: UnitOfWork, selector: str, now: datetime) -> IssuedLink | None:
         """The real link for a queued mail, valid from `now`; None if revoked or gone."""
@@ -69,23 +84,39 @@ def directory_state(person: Person) -> str:
 
 
 class TokenLinkIssuer:
-    def __init__(self, base_url: str, ttl_minutes: int) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        ttl_minutes: int,
+        purpose_ttls: Mapping[str, timedelta] | None = None,
+    ) -> None:
+        """`purpose_ttls`: a longer (or shorter) life for some purposes (the campaign's)."""
         self.base_url = base_url.rstrip("/")
         self.ttl = timedelta(minutes=ttl_minutes)
+        self.purpose_ttls = dict(purpose_ttls or {})
 
     def issue(
-        self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
+        self,
+        uow: UnitOfWork,
+        person: Person,
+        purpose: str,
+        address: str,
+        now: datetime,
+        *,
+        per_address: bool = False,
     ) -> IssuedLink:
         """Reserve the token (selector only); `mint` gives it a verifier at send time."""
         username = person.username
         selector = secrets.token_hex(SELECTOR_BYTES)  # hex: a link never starts with "-"
-        uow.tokens.revoke_active(username, purpose, now)
+        uow.tokens.revoke_active(
+            username, purpose, now, normalize_address(address) if per_address else None
+        )
         record = TokenRecord(
             username,
             purpose,
             address,
             now,
-            now + self.ttl,
+            now + self.purpose_ttls.get(purpose, self.ttl),
             None,
             None,
             directory_state(person),
@@ -96,7 +127,12 @@ class TokenLinkIssuer:
 
     def mint(self, uow: UnitOfWork, selector: str, now: datetime) -> IssuedLink | None:
         verifier = secrets.token_urlsafe(VERIFIER_BYTES)
-        expires = now + self.ttl
+        ttl = self.ttl
+        if self.purpose_ttls:
+            record = uow.tokens.find(selector)
+            if record is not None:
+                ttl = self.purpose_ttls.get(record.purpose, self.ttl)
+        expires = now + ttl
         if not uow.tokens.mint(selector, digest(verifier), expires):
             return None
         return IssuedLink(f"{self.base_url}/reset/{selector}.{verifier}", expires, selector)
@@ -109,7 +145,14 @@ class TemplateLinkIssuer:
         self.url_template = url_template
 
     def issue(
-        self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
+        self,
+        uow: UnitOfWork,
+        person: Person,
+        purpose: str,
+        address: str,
+        now: datetime,
+        *,
+        per_address: bool = False,
     ) -> IssuedLink:
         username = quote(person.username, safe="")
         return IssuedLink(self.url_template.format(username=username), None)
@@ -185,12 +228,19 @@ def _state(uow: UnitOfWork, record: TokenRecord, now: datetime) -> TokenState:
     return TokenState.VALID
 
 
+def _purposes(person: Person, today: date) -> tuple[str, ...]:
+    """The purposes a live link for `person` may have: the request link, and for a minor
+    student the campaign's first-access link too."""
+    purpose = link_kind(person, today)[0]
+    return (purpose, PURPOSE_FIRST_ACCESS) if person.is_minor_on(today) else (purpose,)
+
+
 def _still_bound(uow: UnitOfWork, record: TokenRecord, today: date) -> bool:
     """Same record, same kind of link, and its address still a recipient (core.recipients)."""
     person = uow.directory.get(record.username)
     if person is None or directory_state(person) != record.state_hash:
         return False
-    if record.address is None or link_kind(person, today)[0] != record.purpose:
+    if record.address is None or record.purpose not in _purposes(person, today):
         return False
     guardians = uow.directory.guardians_of(person.username) if person.is_minor_on(today) else []
     return bool(matching(recipients(person, guardians, today), record.address, exact_key))

@@ -23,6 +23,10 @@ URGENT_TEMPLATES = (
     "review_rejected",
 )
 
+# Bulk mail (the September campaign) queues behind everything else, and counts neither
+# against the per-address reply limits nor the requests' breaker (it has its own cap).
+BULK_TEMPLATES = ("campaign_new_student",)
+
 # Provider limits per mailbox: (per minute, per day).
 PRESETS: dict[str, tuple[int | None, int | None]] = {
     "microsoft": (30, 10_000),

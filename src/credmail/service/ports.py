@@ -334,7 +334,9 @@ class ReviewRepo(Protocol):
 
 class TokenRepo(Protocol):
     def add(self, selector: str, record: TokenRecord) -> None: ...
-    def revoke_active(self, username: str, purpose: str, now: datetime) -> int: ...
+    def revoke_active(
+        self, username: str, purpose: str, now: datetime, address_key: str | None = None
+    ) -> int: ...
     def active(self, username: str, purpose: str, now: datetime) -> list[TokenRecord]: ...
     def find(self, selector: str) -> TokenRecord | None: ...
     def consume(self, selector: str, now: datetime) -> bool: ...
@@ -496,6 +498,116 @@ class ReviewFilter:
     kind: str | None = None
     older_than: datetime | None = None
     newer_than: datetime | None = None
+class CampaignState(StrEnum):
+    """A campaign as a whole."""
+
+    RUNNING = "running"  # sends from start_at on
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class PairState(StrEnum):
+    """One (address, student) pair; once queued, the outbox row tells the rest."""
+
+    PLANNED = "planned"
+    QUEUED = "queued"
+    BOUNCED = "bounced"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    id: int
+    name: str
+    status: str
+    start_at: datetime
+    created_at: datetime
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PlannedPair:
+    """A pair to store: address (as on file), its key, the student, the guardians."""
+
+    address: str
+    address_key: str
+    student: str
+    guardians: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PairRecord:
+    """A stored pair with its delivery state (planned, queued, sent, failed, bounced...)."""
+
+    address: str | None
+    address_key: str
+    student: str
+    guardians: tuple[str, ...]
+    state: str
+    message_id: str | None
+    queued_at: datetime | None
+    sent_at: datetime | None
+
+
+class CampaignRepo(Protocol):
+    """Campaigns and their (address, student) pairs; the key keeps each pair unique."""
+
+    def new_students(self) -> tuple[list[Person], list[Person]]:
+        """The active new students, and every guardian of any of them."""
+
+    def people(self, usernames: Sequence[str]) -> dict[str, Person]:
+        """These people as on file now (one query), by username."""
+
+    def get(self, name: str) -> CampaignInfo | None: ...
+    def lock(self, campaign_id: int) -> None:
+        """Hold the campaign's row until the end of the transaction (one top-up at a time)."""
+
+    def create(self, name: str, start_at: datetime, now: datetime, by: str | None) -> int: ...
+    def set_status(self, campaign_id: int, status: str, now: datetime) -> None: ...
+    def add_pairs(self, campaign_id: int, pairs: Sequence[PlannedPair], now: datetime) -> int:
+        """Store the pairs not stored yet; returns how many were new."""
+
+    def known_pairs(self, campaign_id: int) -> set[tuple[str, str]]: ...
+    def planned(self, campaign_id: int, max_mails: int) -> list[list[PairRecord]]:
+        """Up to `max_mails` groups of planned pairs, one group per address key."""
+
+    def mark_queued(
+        self,
+        campaign_id: int,
+        address_key: str,
+        students: Sequence[str],
+        message_id: str,
+        now: datetime,
+    ) -> int:
+        """planned -> queued for these pairs; returns how many changed (0: someone else did)."""
+
+    def in_outbox(self, campaign_id: int) -> int:
+        """Mails of the campaign queued in the outbox and not sent yet."""
+
+    def withdraw(self, campaign_id: int, to_state: str) -> int:
+        """Take the campaign's unsent mail out of the outbox; its pairs become `to_state`
+        (returns how many pairs)."""
+
+    def cancel_planned(self, campaign_id: int) -> int: ...
+    def drop(self, campaign_id: int, address_key: str, students: Sequence[str]) -> None:
+        """Planned pairs that can no longer go (student gone or of age): cancelled."""
+
+    def pairs(self, campaign_id: int) -> list[PairRecord]: ...
+    def counts(self, campaign_id: int) -> dict[str, int]:
+        """Pairs by state: planned, queued (in the outbox), sent, failed, bounced, cancelled."""
+
+    def due(self, now: datetime) -> list[CampaignInfo]:
+        """Running campaigns whose start time has come."""
+
+    def scheduled(self) -> list[CampaignInfo]:
+        """Running campaigns (past or future start)."""
+
+    def bounced(self, message_ids: Sequence[str]) -> list[PairRecord]:
+        """Mark the queued pairs of these mails bounced; returns them (once)."""
+
+    def sent_since(self, since: datetime) -> int:
+        """Campaign mails queued since `since` (all campaigns: the daily cap)."""
 
 
 class UnitOfWork(Protocol):
@@ -513,6 +625,7 @@ class UnitOfWork(Protocol):
     audit: AuditRepo
     tasks: TaskRepo
     link_audit: LinkAuditRepo
+    campaigns: CampaignRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

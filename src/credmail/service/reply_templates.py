@@ -210,6 +210,7 @@ class ReplyComposer:
         *,
         languages: Sequence[str] = (),
         translated: Mapping[str, Any] | None = None,
+        auto_submitted: str = "auto-replied",
     ) -> OutgoingMail:
         """One mail: the Italian text, then each of `languages` that renders.
         `translated` overrides context values in the translations (dates without "alle")."""
@@ -230,7 +231,7 @@ class ReplyComposer:
         if in_reply_to:
             msg["In-Reply-To"] = in_reply_to
             msg["References"] = in_reply_to
-        msg["Auto-Submitted"] = "auto-replied"
+        msg["Auto-Submitted"] = auto_submitted  # "auto-generated" for a campaign
         msg["X-Auto-Response-Suppress"] = "All"
         msg.set_content(bilingual_body(italian, sections))
         msg["Content-Language"] = content_language(sections)  # after: set_content clears it

@@ -456,6 +456,8 @@ REASON_LABELS = {
         "non prova nulla"
     ),
     "reply_bounced": "la risposta inviata non è stata consegnata: la famiglia non ha il link",
+    "campaign_bounced": "indirizzo non valido: la mail della campagna non è stata consegnata; "
+    "contattare la famiglia",
 }
 
 

@@ -332,3 +332,36 @@ class LinkAuditRow(Base):
     result: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str | None] = mapped_column(String(500))
     client: Mapped[str | None] = mapped_column(String(64))
+class CampaignRow(Base):
+    """A mailing to the guardians of new students (the September campaign)."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(20))  # running, paused, cancelled, done
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CampaignRecipientRow(Base):
+    """One (guardian address, student) pair of a campaign: sent at most once (the key)."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "address_key", "student"),
+        Index("ix_campaign_recipients_state", "campaign_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    address: Mapped[str | None] = mapped_column(String(320))
+    address_key: Mapped[str] = mapped_column(String(320))
+    student: Mapped[str] = mapped_column(String(100))
+    guardians: Mapped[list[str]] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(20))  # planned, queued, bounced, cancelled
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

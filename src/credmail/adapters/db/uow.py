@@ -13,6 +13,7 @@ from credmail.adapters.db.repositories import (
     SqlAttempts,
     SqlAudit,
     SqlBreaker,
+    SqlCampaigns,
     SqlCheckpoints,
     SqlDirectory,
     SqlLedger,
@@ -27,6 +28,7 @@ from credmail.service.ports import (
     AttemptRepo,
     AuditRepo,
     BreakerRepo,
+    CampaignRepo,
     CheckpointRepo,
     DirectoryRepo,
     LedgerRepo,
@@ -55,6 +57,7 @@ class SqlUnitOfWork:
     audit: AuditRepo
     tasks: TaskRepo
     link_audit: LinkAuditRepo
+    campaigns: CampaignRepo
 
     def __init__(
         self,
@@ -82,6 +85,7 @@ class SqlUnitOfWork:
         self.audit = SqlAudit(self.session)
         self.tasks = SqlTasks(self.session)
         self.link_audit = SqlLinkAudit(self.session)
+        self.campaigns = SqlCampaigns(self.session)
         return self
 
     def __exit__(

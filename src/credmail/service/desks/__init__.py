@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from credmail.service.desks.audit import AuditDesk
 from credmail.service.desks.backlog import BacklogDesk
 from credmail.service.desks.base import DeskError
+from credmail.service.desks.campaign import CampaignDesk
 from credmail.service.desks.directory import DirectoryDesk
 from credmail.service.desks.limits import LimitsDesk
 from credmail.service.desks.observe import ObserveDesk
@@ -28,6 +29,7 @@ __all__ = [
     "Actor",
     "AuditDesk",
     "BacklogDesk",
+    "CampaignDesk",
     "DeskError",
     "Desks",
     "DirectoryDesk",
@@ -62,3 +64,4 @@ class Desks:
     observe: ObserveDesk
     reset: ResetDesk
     tasks: TasksDesk
+    campaign: CampaignDesk

@@ -16,6 +16,8 @@ from credmail.core.values import Person, SendLink, SendReply
 from credmail.service.address_keys import exact_key
 from credmail.service.links import (
     EXPIRY_PLACEHOLDER,
+    KEYED_LINK,
+    KEYED_LINK_PATTERN,
     LINK_PLACEHOLDER,
     PLAIN_EXPIRY_PLACEHOLDER,
     LinkIssuer,
@@ -94,6 +96,10 @@ class Mailer:
         }
         return values, issued.selector
 
+    def when(self, moment: datetime | None) -> str | None:
+        """A moment as the mail says it, in the school's time zone."""
+        return self._when(moment)
+
     def _when(self, moment: datetime | None, plain: bool = False) -> str | None:
         """Italian "28/11/2026 alle 11:00"; `plain` (translations) "28/11/2026 11:00"."""
         local = moment.astimezone(self.timezone) if moment else None
@@ -110,14 +116,21 @@ class Mailer:
         None when the link was revoked, spent or erased meanwhile: the mail must not go."""
         if entry.raw is None or entry.token_selector is None:
             return entry.raw
-        issued = self.links.mint(uow, entry.token_selector, now)
-        if issued is None:
-            return None
-        return fill_link(
-            entry.raw,
-            issued.url,
-            self._when(issued.expires_at) or "",
-            self._when(issued.expires_at, plain=True) or "",
+        msg = message_from_bytes(entry.raw, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        body = str(msg.get_content())
+        keyed = list(dict.fromkeys(KEYED_LINK_PATTERN.findall(body)))
+        links: dict[str, str] = {}
+        expires: datetime | None = None
+        for selector in keyed or [entry.token_selector]:
+            issued = self.links.mint(uow, selector, now)
+            if issued is None:  # one void link (erased, revoked): the mail must not go
+                return None
+            placeholder = KEYED_LINK.format(selector=selector) if keyed else LINK_PLACEHOLDER
+            links[placeholder] = issued.url
+            expires = issued.expires_at
+        return _filled(
+            msg, body, links, self._when(expires) or "", self._when(expires, plain=True) or ""
         )
 
 
@@ -126,11 +139,24 @@ def fill_link(raw: bytes, link: str, expires_at: str, plain_expires_at: str = ""
     the stored copy does not matter). Content-Language survives the new body."""
     msg = message_from_bytes(raw, policy=policy.default)
     assert isinstance(msg, EmailMessage)
+    return _filled(
+        msg, str(msg.get_content()), {LINK_PLACEHOLDER: link}, expires_at, plain_expires_at
+    )
+
+
+def _filled(
+    msg: EmailMessage,
+    body: str,
+    links: Mapping[str, str],
+    expires_at: str,
+    plain_expires_at: str = "",
+) -> bytes:
+    """The body with its links and expiry filled in; Content-Language survives it."""
     languages = msg["Content-Language"]
-    body = str(msg.get_content())
-    body = body.replace(LINK_PLACEHOLDER, link).replace(EXPIRY_PLACEHOLDER, expires_at)
-    body = body.replace(PLAIN_EXPIRY_PLACEHOLDER, plain_expires_at or expires_at)
-    msg.set_content(body)
+    for placeholder, link in links.items():
+        body = body.replace(placeholder, link)
+    body = body.replace(EXPIRY_PLACEHOLDER, expires_at)
+    msg.set_content(body.replace(PLAIN_EXPIRY_PLACEHOLDER, plain_expires_at or expires_at))
     if languages is not None:
         del msg["Content-Language"]
         msg["Content-Language"] = str(languages)

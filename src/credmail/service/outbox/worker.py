@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import structlog
 
@@ -11,9 +12,17 @@ from credmail.service.outbox.delivery import OutboxDelivery
 
 
 class OutboxWorker:
-    def __init__(self, delivery: OutboxDelivery, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        delivery: OutboxDelivery,
+        stop: threading.Event,
+        refill: Callable[[], int] | None = None,
+    ) -> None:
+        """`refill`: after each drain, queue more bulk mail (the campaign's next batch);
+        when it queued some, drain again."""
         self.delivery = delivery
         self.stop = stop
+        self.refill = refill
         self.wake = threading.Event()
         self.log = structlog.get_logger("credmail.outbox")
 
@@ -28,5 +37,7 @@ class OutboxWorker:
                 return
             try:
                 asyncio.run(self.delivery.drain())
+                if self.refill is not None and self.refill() > 0:
+                    self.wake.set()
             except Exception as exc:
                 self.log.warning("outbox.drain_failed", error_type=type(exc).__name__)

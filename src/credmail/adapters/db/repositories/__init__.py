@@ -1,5 +1,6 @@
 """SQLAlchemy implementations of the storage ports, one module per aggregate; none commits."""
 
+from credmail.adapters.db.repositories.campaigns import SqlCampaigns
 from credmail.adapters.db.repositories.directory import SqlDirectory, to_person
 from credmail.adapters.db.repositories.ledger import SqlAttempts, SqlCheckpoints, SqlLedger
 from credmail.adapters.db.repositories.limits import SqlBreaker
@@ -13,6 +14,7 @@ __all__ = [
     "SqlAttempts",
     "SqlAudit",
     "SqlBreaker",
+    "SqlCampaigns",
     "SqlCheckpoints",
     "SqlDirectory",
     "SqlLedger",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from credmail.adapters.db.models import DeliveryStateRow, OutboxRow
 from credmail.adapters.db.repositories._common import rowcount
 from credmail.core.addresses import normalize_address
-from credmail.service.pacing import URGENT_TEMPLATES
+from credmail.service.pacing import BULK_TEMPLATES, URGENT_TEMPLATES
 from credmail.service.ports import DeliveryState, OutboxEntry, OutboxStatus, OutgoingMail
 
 
@@ -97,7 +97,11 @@ class SqlOutbox:
             func.count(),
             func.count(OutboxRow.username),
             func.count(case((OutboxRow.template == notice_template, 1))),
-        ).where(OutboxRow.recipient_key == address_key, OutboxRow.created_at >= since)
+        ).where(
+            OutboxRow.recipient_key == address_key,
+            OutboxRow.created_at >= since,
+            OutboxRow.template.not_in(BULK_TEMPLATES),  # the campaign has its own cap
+        )
         row = self.session.execute(query).one()
         return int(row[0]), int(row[1]), int(row[2])
 
@@ -260,5 +264,10 @@ class SqlOutbox:
 
 
 def _urgency() -> ColumnElement[int]:
-    """0 for replies a person waits for (they overtake other mail), 1 for the rest."""
-    return case((OutboxRow.template.in_(URGENT_TEMPLATES), 0), else_=1)
+    """0 for replies a person waits for (they overtake other mail), 2 for bulk (the
+    campaign), 1 for the rest."""
+    return case(
+        (OutboxRow.template.in_(URGENT_TEMPLATES), 0),
+        (OutboxRow.template.in_(BULK_TEMPLATES), 2),
+        else_=1,
+    )

@@ -55,17 +55,20 @@ class SqlTokens:
             )
         )
 
-    def revoke_active(self, username: str, purpose: str, now: datetime) -> int:
-        result = self.session.execute(
-            update(TokenRow)
-            .where(
-                TokenRow.username == username,
-                TokenRow.purpose == purpose,
-                TokenRow.used_at.is_(None),
-                TokenRow.revoked_at.is_(None),
-            )
-            .values(revoked_at=now)
+    def revoke_active(
+        self, username: str, purpose: str, now: datetime, address_key: str | None = None
+    ) -> int:
+        """Every live token of the account and purpose (only those sent to `address_key`
+        when given: a campaign link per guardian address leaves the others alone)."""
+        query = update(TokenRow).where(
+            TokenRow.username == username,
+            TokenRow.purpose == purpose,
+            TokenRow.used_at.is_(None),
+            TokenRow.revoked_at.is_(None),
         )
+        if address_key is not None:
+            query = query.where(TokenRow.address_key == address_key)
+        result = self.session.execute(query.values(revoked_at=now))
         return rowcount(result)
 
     def active(self, username: str, purpose: str, now: datetime) -> list[TokenRecord]:
