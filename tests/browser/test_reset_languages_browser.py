@@ -11,13 +11,11 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.wait import WebDriverWait
 from sqlalchemy import update
 
 from credmail.adapters.db.models import PersonRow
 from credmail.config import load_settings
-from tests.support.browser import WebServer, axe_violations, screenshot
+from tests.support.browser import WebServer, axe_violations, follow, screenshot
 from tests.support.links import issue_token
 from tests.support.wiring import IDENTITY, make_app, write_config
 
@@ -35,12 +33,6 @@ return {left: text.left - box.left - parseFloat(style.paddingLeft),
         right: box.right - text.right - parseFloat(style.paddingRight),
         width: text.width, direction: style.direction};
 """
-
-
-def follow(driver: Any, element: Any) -> None:
-    """Click and wait until the next page has replaced this one."""
-    element.click()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(element))
 
 
 def edges(driver: Any, css: str) -> dict[str, Any]:

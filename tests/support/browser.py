@@ -7,7 +7,8 @@ Fixtures (registered for every test by tests/conftest.py):
 - `web_server`: a factory: `web_server(config_path)` starts `credmail web` as a subprocess
   on a free loopback port and returns a `WebServer` (its `url`, its log `output()`);
   stopped by its own pid at the end of the test.
-Helpers: `axe_violations(driver)`, `screenshot(driver, name)` into docs/screenshots/.
+Helpers: `axe_violations(driver)`, `screenshot(driver, name)` into docs/screenshots/,
+`follow(driver, element)`: click and wait for the next page.
 
 Nothing here skips: a missing tool fails with what to install (scripts/test installs it).
 """
@@ -89,6 +90,23 @@ def axe_violations(driver: Any, impacts: tuple[str, ...] = ("serious", "critical
         for v in json.loads(result)
         if v.get("impact") in impacts
     ]
+
+
+def follow(driver: Any, element: Any) -> None:
+    """Click `element` and wait until the next page has loaded in its place (reading the
+    page right after a click races the navigation). The old document carries a mark the
+    new one lacks; errors while the page is being swapped are retried."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    driver.execute_script("window.__credmailBeforeClick = true")
+    element.click()
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return window.__credmailBeforeClick === undefined"
+            " && document.readyState === 'complete'"
+        )
+    )
 
 
 def screenshot(driver: Any, name: str) -> Path:
