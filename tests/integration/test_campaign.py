@@ -332,3 +332,69 @@ def test_extend_sends_only_the_new_students_and_pause_cancel_withdraw(
     assert {row[3] for row in rows[1:]} == {"sent"}
     assert main(["--config", str(config), "campaign", "status", "recupero"]) == 0
     assert main(["--config", str(config), "campaign", "status", "nessuna"]) == 1
+
+
+def test_a_romanian_guardian_gets_italian_then_romanian_with_the_code_and_a_working_link(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    """Issue 19 for the September mailing: the guardians' `language` from the directory;
+    one address shared by guardians with two languages gets both, in the replies' order."""
+    minor = date(date.today().year - 12, 3, 15).isoformat()
+    sheet = (
+        "role,username,first_name,last_name,birth_date,emails,students,class,new,language\n"
+        f"student,S7000001,Ioana,Popescu,{minor},,,1A,sì,\n"
+        "guardian,G7000001,Maria,Popescu,,popescu@example.org,S7000001,,,ro\n"
+        f"student,S7000002,Amir,Haddad,{minor},,,1A,sì,\n"
+        f"student,S7000003,Lina,Haddad,{minor},,,1B,sì,\n"
+        "guardian,G7000002,Karim,Haddad,,haddad@example.org,S7000002;S7000003,,,ar\n"
+        "guardian,G7000003,Elena,Haddad,,haddad@example.org,S7000002;S7000003,,,ro\n"
+        f"student,S7000004,Luca,Bianchi,{minor},,,1C,sì,\n"
+        "guardian,G7000004,Anna,Bianchi,,bianchi@example.org,S7000004,,,\n"
+    )
+    app = make_app(server_settings(dovecot, smtp, db_url), directory=False)
+    with app.uow() as uow:
+        import_records(uow.session, read_directory(sheet.encode()), prune=False)
+        uow.commit()
+    app.desks.campaign.start("settembre", None, ACTOR)
+    run_until_done(app, "settembre")
+    mails = {str(m["To"]): m for m in campaign_mails(smtp)}
+    assert set(mails) == {"popescu@example.org", "haddad@example.org", "bianchi@example.org"}
+
+    popescu = mails["popescu@example.org"]
+    assert popescu["Content-Language"] == "it, ro"
+    assert popescu["Subject"].startswith("Registro Elettronico: codice studente e password")
+    text = body_text(popescu).replace("\r\n", "\n")  # as it came off the wire
+    assert "@@" not in text
+    assert text.startswith("[ro] Textul în limba română se află mai jos")
+    italian_at = text.index("======== Italiano (it) ========")
+    romanian_at = text.index("======== Română (ro) ========")
+    assert italian_at < romanian_at
+    italian, romanian = text[italian_at:romanian_at], text[romanian_at:]
+    [(code, link)] = CODE.findall(italian)
+    assert code == "S7000001"
+    assert "Studente: Ioana Popescu" in italian and " alle " in italian
+    assert romanian.startswith("======== Română (ro) ========\n\nRegistrul Electronic: codul")
+    assert "Elev(ă): Ioana Popescu\nCODUL ELEVULUI (username): S7000001\n" in romanian
+    assert f"Linkul pentru generarea parolei:\n{link}\n" in romanian  # the same link, filled
+    expiry = re.search(r"expiră la (\d\d/\d\d/\d{4} \d\d:\d\d)\.", romanian)
+    assert expiry and f"scade il {expiry.group(1).replace(' ', ' alle ')}." in italian
+    assert "Secretariatul" in romanian
+    now = app.clock()
+    with app.uow(read_only=True) as uow:
+        status = check_token(uow, link, now)
+        assert status.valid and status.purpose == PURPOSE_FIRST_ACCESS, status
+
+    haddad = mails["haddad@example.org"]
+    assert haddad["Content-Language"] == "it, ar, ro"  # G7000002 (ar) before G7000003 (ro)
+    text = body_text(haddad).replace("\r\n", "\n")
+    lines = text.split("\n")
+    found = dict(CODE.findall(text))
+    assert set(found) == {"S7000002", "S7000003"}
+    for link in found.values():
+        assert lines.count(link) == 3  # bare on its line in Italian, Arabic and Romanian
+    assert text.index("العربية (ar)") < text.index("Română (ro)")
+    assert "ciascuno dei\nSuoi figli" in text and "pentru\nfiecare dintre copiii" in text
+
+    bianchi = mails["bianchi@example.org"]  # no language on file: Italian only, as before
+    assert bianchi["Content-Language"] == "it"
+    assert body_text(bianchi).startswith("Gentile genitore/tutore,")

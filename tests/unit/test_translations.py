@@ -25,6 +25,7 @@ from credmail.service.template_check import (
 SHIPPED = ("ar", "en", "es", "fr", "ro", "sq", "uk", "zh")
 # Every reply credmail sends to a person on file (acknowledge_unknown goes to strangers).
 TRANSLATED = (
+    "campaign_new_student",
     "link_adult",
     "link_already_sent",
     "link_student",
@@ -87,6 +88,8 @@ def test_every_reply_in_every_language_has_the_italian_keys_and_renders_every_ca
         assert text.strip(), label
         if isinstance(context.get("link"), str) and context["link"]:
             assert context["link"] in text.split("\n"), f"link not alone on a line: {label}"
+        for student in context.get("students") or []:  # the September mailing's keyed links
+            assert student["link"] in text.split("\n"), f"link not alone on a line: {label}"
 
 
 def test_the_italian_replies_on_this_branch_are_all_translated_or_italian_only() -> None:
@@ -157,17 +160,17 @@ def test_a_new_italian_reply_is_listed_as_missing_in_every_language_not_an_error
     school = _school(
         tmp_path,
         {
-            "campaign_new_student.txt.j2": '{%- set subject = "Benvenuti - " ~ school_name -%}\n'
+            "open_day_invitation.txt.j2": '{%- set subject = "Benvenuti - " ~ school_name -%}\n'
             "Gentile {{ guardian.first_name }}, ecco il link: {{ link }}\n{{ contact }}\n"
         },
     )
     c = composer(school)
-    report = check_templates(c, (*TRANSLATED, "campaign_new_student"), ())
+    report = check_templates(c, (*TRANSLATED, "open_day_invitation"), ())
     assert report.errors == ()
     for summary in report.languages:
-        assert summary.missing == ("campaign_new_student",)
+        assert summary.missing == ("open_day_invitation",)
     mail = c.compose(
-        "campaign_new_student",
+        "open_day_invitation",
         "x@example.org",
         {"guardian": SAMPLE_VALUES["person"], "link": "https://r.example.org/x"},
         None,
@@ -179,14 +182,14 @@ def test_a_new_italian_reply_is_listed_as_missing_in_every_language_not_an_error
     _school(
         tmp_path,
         {
-            "i18n/ro/campaign_new_student.txt.j2": '{%- set subject = "Bun venit - " ~ '
+            "i18n/ro/open_day_invitation.txt.j2": '{%- set subject = "Bun venit - " ~ '
             "school_name -%}\nBună ziua, {{ guardian.first_name }}: {{ link }}\n{{ contact }}\n"
         },
     )
     c = composer(school)
-    assert check_templates(c, ("campaign_new_student",), ()).errors == ()
+    assert check_templates(c, ("open_day_invitation",), ()).errors == ()
     mail = c.compose(
-        "campaign_new_student",
+        "open_day_invitation",
         "x@example.org",
         {"guardian": SAMPLE_VALUES["person"], "link": "https://r.example.org/x"},
         None,
@@ -363,7 +366,7 @@ def test_a_language_code_that_is_not_iso_639_1_is_refused(tmp_path: Path) -> Non
 
 
 def test_a_mail_listing_several_students_is_checked_and_translated(tmp_path: Path) -> None:
-    """The shape of the September mailing (another issue): a loop over `students`."""
+    """The shape of the September mailing: a loop over `students` (a school's own mail)."""
     italian = (
         '{%- set subject = "Benvenuti - " ~ school_name -%}\n'
         "{% if students|length > 1 %}Per i Suoi figli:{% else %}Per lo studente:{% endif %}\n"
@@ -378,19 +381,19 @@ def test_a_mail_listing_several_students_is_checked_and_translated(tmp_path: Pat
     )
     school = _school(
         tmp_path,
-        {"campaign_new_student.txt.j2": italian, "i18n/ar/campaign_new_student.txt.j2": arabic},
+        {"class_trip_notice.txt.j2": italian, "i18n/ar/class_trip_notice.txt.j2": arabic},
     )
     c = composer(school)
-    report = check_templates(c, ("campaign_new_student",), ())
+    report = check_templates(c, ("class_trip_notice",), ())
     assert report.errors == ()
-    assert len(sample_cases(c, "campaign_new_student")) >= 2
+    assert len(sample_cases(c, "class_trip_notice")) >= 2
     links = ["@@CREDMAIL_LINK:0a1b@@", "@@CREDMAIL_LINK:2c3d@@"]
     students = [
         {"first_name": "Luca", "username": "S1", "link": links[0]},
         {"first_name": "Anna", "username": "S2", "link": links[1]},
     ]
     mail = c.compose(
-        "campaign_new_student", "x@example.org", {"students": students}, None, NOW, languages=["ar"]
+        "class_trip_notice", "x@example.org", {"students": students}, None, NOW, languages=["ar"]
     )
     lines = body(mail.raw).split("\n")
     assert lines.count(links[0]) == 2 and lines.count(links[1]) == 2  # bare, in both texts

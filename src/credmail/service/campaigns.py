@@ -30,7 +30,7 @@ from credmail.core.campaign import (
 from credmail.core.values import Person
 from credmail.service.address_keys import exact_key
 from credmail.service.links import EXPIRY_PLACEHOLDER, KEYED_LINK, LINK_PLACEHOLDER
-from credmail.service.outbox.queue import Mailer
+from credmail.service.outbox.queue import Mailer, spoken_languages
 from credmail.service.pacing import PacingLimits
 from credmail.service.ports import (
     CampaignInfo,
@@ -242,7 +242,8 @@ class CampaignService:
                 uow.commit()
                 self.log.info("campaign.done", campaign_id=info.id)
                 return 0
-            people = uow.campaigns.people([p.student for group in groups for p in group])
+            wanted = {name for group in groups for p in group for name in (p.student, *p.guardians)}
+            people = uow.campaigns.people(sorted(wanted))
             queued = sum(self._queue(uow, info, group, people, now) for group in groups)
             uow.commit()
         if queued:
@@ -297,8 +298,18 @@ class CampaignService:
             "request_address": self.config.request_address,
         }
         assert LINK_PLACEHOLDER not in str(context)  # every link here is keyed
+        # Italian first, then the languages of the guardians this mail goes to (issue 19),
+        # in the replies' order (by username); Italian only when a translation is missing.
+        guardians = sorted({g for pair in group for g in pair.guardians})
         mail = self.mailer.composer.compose(
-            TEMPLATE_CAMPAIGN, address, context, None, now, auto_submitted="auto-generated"
+            TEMPLATE_CAMPAIGN,
+            address,
+            context,
+            None,
+            now,
+            languages=spoken_languages(people[g] for g in guardians if g in people),
+            translated={"expires_at": self.mailer.plain_expiry(expires)},
+            auto_submitted="auto-generated",
         )
         uow.outbox.add(
             mail, TEMPLATE_CAMPAIGN, now, token_selector=selectors[0] if selectors else None

@@ -4,7 +4,7 @@ desk both send through here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -57,7 +57,7 @@ class Mailer:
                 raise LookupError("person vanished from the directory")
             link_values, selector = self._link_context(uow, person, action, now)
             values |= link_values
-            translated["expires_at"] = self._plain_expiry(link_values["expires_at"], selector)
+            translated["expires_at"] = self.plain_expiry(link_values["expires_at"])
             account = (action.username, action.purpose)
             about = person
         elif action.about is not None:
@@ -106,8 +106,11 @@ class Mailer:
         pattern = "%d/%m/%Y %H:%M" if plain else "%d/%m/%Y alle %H:%M"
         return local.strftime(pattern) if local else None
 
-    def _plain_expiry(self, italian: str | None, selector: str | None) -> str | None:
-        if selector:
+    @staticmethod
+    def plain_expiry(italian: str | None) -> str | None:
+        """The expiry as the translations say it: no Italian "alle" (a keyed link's
+        placeholder becomes the plain placeholder, filled in when the mail leaves)."""
+        if italian == EXPIRY_PLACEHOLDER:
             return PLAIN_EXPIRY_PLACEHOLDER
         return italian.replace(" alle ", " ") if italian else italian
 
@@ -193,5 +196,11 @@ def languages_at(uow: UnitOfWork, address: str, about: Person | None) -> tuple[s
         else:
             guardians = {g.username for g in uow.directory.guardians_of(about.username)}
             chosen = [p for p in people if p.username in guardians] or people
-    found = (p.language.strip().lower() for p in chosen if p.language)
+    return spoken_languages(chosen)
+
+
+def spoken_languages(people: Iterable[Person]) -> tuple[str, ...]:
+    """The languages (besides Italian) the secretariat set for these people, each once,
+    in their order."""
+    found = (p.language.strip().lower() for p in people if p.language)
     return tuple(dict.fromkeys(code for code in found if code and code != "it"))
