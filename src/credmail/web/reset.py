@@ -25,6 +25,7 @@ from credmail.web.security import CSRF_FIELD, client_address
 log = structlog.get_logger("credmail.web")
 
 INVALID_STATUS = 404
+pause = anyio.sleep  # how an invalid answer waits out web.invalid_min_seconds
 MAX_TOKEN = 200  # longer than any real token: answered as unknown without a lookup
 PASSWORD_FIELDS = ("password", "password_again")
 MAX_PASSWORD = 256
@@ -133,7 +134,7 @@ class ResetPage:
         )
         rest = self.ctx.settings.web.invalid_min_seconds - (time.monotonic() - started)
         if rest > 0:
-            await anyio.sleep(rest)
+            await pause(rest)
         return response
 
     def _too_many(self, request: Request) -> Response:
