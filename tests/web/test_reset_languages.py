@@ -4,6 +4,7 @@ switch of plain links, and Italian only when a translation is missing or broken.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -125,3 +126,20 @@ def test_the_not_found_page_follows_an_explicit_choice(client: TestClient) -> No
     assert "<h1>Pagina non trovata</h1>" in page.text
     assert sections(page.text) == [("uk", "ltr")] and "Сторінку не знайдено" in page.text
     assert sections(client.get("/nowhere").text) == []
+
+
+def test_the_last_resort_page_follows_an_explicit_choice(
+    web_app: App, client_for: ClientFactory
+) -> None:
+    class Broken:
+        needs_password = False
+
+        def look(self, token: str) -> None:
+            raise RuntimeError("database gone")
+
+    web_app.desks = dataclasses.replace(web_app.desks, reset=Broken())  # type: ignore[arg-type]
+    client = TestClient(client_for(web_app).app, raise_server_exceptions=True)
+    page = client.get("/reset/abc.def?lang=ar")
+    assert page.status_code == 503 and "<h1>Riprovi più tardi</h1>" in page.text
+    assert sections(page.text) == [("ar", "rtl")] and "الخدمة غير متاحة" in page.text
+    assert sections(client.get("/reset/abc.def").text) == []

@@ -9,7 +9,7 @@ Other pages (the console) add their routes to `routes(...)` and share `WebContex
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from credmail.bootstrap import App, templates_desk
 from credmail.config import Settings
@@ -84,6 +85,13 @@ def make_context(app: App, settings: Settings) -> WebContext:
     )
 
 
+def unavailable(ctx: WebContext, scope: Scope) -> Response:
+    """The last-resort page (503), in the language the visitor picked (`?lang=`)."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    lang = (query.get("lang") or [""])[0][:8] or None
+    return ctx.pages.render("unavailable.html", 503, lang=lang)
+
+
 def create_web_app(app: App, settings: Settings) -> Starlette:
     from credmail.web import reset
     from credmail.web.console.routes import routes as console_routes
@@ -123,7 +131,7 @@ def create_web_app(app: App, settings: Settings) -> Starlette:
             Middleware(AccessLog),
             Middleware(ProxyHeaders, trusted=settings.web.trusted_proxies),
             Middleware(SecurityHeaders),
-            Middleware(Errors, page=lambda: ctx.pages.render("unavailable.html", 503)),
+            Middleware(Errors, page=lambda scope: unavailable(ctx, scope)),
         ],
         exception_handlers={404: not_found, 405: not_found},
     )

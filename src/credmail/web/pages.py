@@ -170,6 +170,7 @@ PAGES = (
     "reset_retry.html",
     "rate_limited.html",
     "error.html",
+    "unavailable.html",
 )
 # Strings a page's translation must set for the shared controls (shown beside the Italian).
 PAGE_STRINGS = {

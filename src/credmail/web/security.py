@@ -164,7 +164,7 @@ class Errors:
     later, and logs one line with the exception's type only: its message or traceback could
     quote the request path or SQL parameters. Nothing reaches uvicorn's error log."""
 
-    def __init__(self, app: ASGIApp, page: Callable[[], Response]) -> None:
+    def __init__(self, app: ASGIApp, page: Callable[[Scope], Response]) -> None:
         self.app, self.page = app, page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -184,7 +184,7 @@ class Errors:
         except Exception as exc:
             log.error("web.error", error=type(exc).__name__, path=redact_path(scope["path"]))
             if not started:
-                await self.page()(scope, receive, send)
+                await self.page(scope)(scope, receive, send)
 
 
 CSRF_COOKIE = "credmail_csrf"
