@@ -420,4 +420,4 @@ def test_healthz_and_metrics(console_app: App, client_for: ClientFactory) -> Non
     assert 'credmail_outbox{state="failed"} 0.0' in metrics.text
     assert "credmail_last_sync_age_seconds 0.0" in metrics.text
     assert "credmail_sign_in_failures 1.0" in metrics.text
-    assert 'credmail_requests{' not in metrics.text  # nothing handled yet
+    assert "credmail_requests{" not in metrics.text  # nothing handled yet
