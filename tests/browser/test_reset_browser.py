@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from credmail.config import load_settings
 from credmail.service.desks import ResetDesk
@@ -46,6 +48,13 @@ def heading(driver: Any) -> str:
     return str(driver.find_element(By.TAG_NAME, "h1").text)
 
 
+def press(driver: Any) -> None:
+    """Click the form's button and wait for the next page (a click does not wait)."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+
 def assert_accessible(driver: Any) -> None:
     assert axe_violations(driver) == []
 
@@ -71,7 +80,7 @@ def test_the_family_confirms_the_request_in_a_real_browser(
     assert heading(browser) == "Conferma la richiesta di credenziali"
     assert app.desks.tasks.listing() == []
 
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    press(browser)
     assert heading(browser) == "Richiesta confermata"
     assert "entro 2 giorni lavorativi" in browser.page_source
     assert_accessible(browser)
@@ -125,14 +134,14 @@ def test_the_password_page_in_a_real_browser(tmp_path: Path, browser: Any) -> No
         screenshot(browser, "reset-password")
         browser.find_element(By.ID, "password").send_keys("corta")
         browser.find_element(By.ID, "password_again").send_keys("corta")
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        press(browser)
         assert "almeno 12 caratteri" in browser.page_source
         assert_accessible(browser)
         screenshot(browser, "reset-password-refused")
         phrase = "cavallo batteria graffetta"
         browser.find_element(By.ID, "password").send_keys(phrase)
         browser.find_element(By.ID, "password_again").send_keys(phrase)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        press(browser)
         assert heading(browser) == "Password impostata"
         assert_accessible(browser)
         screenshot(browser, "reset-password-done")

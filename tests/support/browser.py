@@ -44,10 +44,10 @@ def _require(path: Path, fix: str) -> None:
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     _require(CHROMIUM, "apt-get install chromium (scripts/test does)")
     _require(CHROMEDRIVER, "apt-get install chromium-driver (scripts/test does)")
-    os.environ["SE_OFFLINE"] = "1"  # Selenium Manager: never reach the network
+    monkeypatch.setenv("SE_OFFLINE", "1")  # Selenium Manager: never reach the network
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -18,6 +18,8 @@ from tests.fakes import FakeClock
 from tests.support.wiring import make_app
 from tests.web.conftest import ClientFactory, web_env
 
+pytestmark = pytest.mark.integration  # a real database (SQLite)
+
 PASSWORD = "una password lunga"
 ROOT = "/console"
 CLI = Actor("root", "cli")

@@ -23,6 +23,8 @@ from tests.support.wiring import make_app
 from tests.web.conftest import ClientFactory, web_env
 from tests.web.test_reset_page import csrf_of, tasks
 
+pytestmark = pytest.mark.integration  # a real database (SQLite, PostgreSQL)
+
 
 def test_every_page_carries_the_security_headers(web_app: App, client: TestClient) -> None:
     token = issue_token(web_app, "G1001")
@@ -229,3 +231,29 @@ def test_the_pages_live_under_the_path_of_the_public_url(
     assert "path=/credenziali" in page.headers["set-cookie"].lower()
     assert client.get("/credenziali/static/credmail.css").status_code == 200
     assert client.get(f"/reset/{token}").status_code == 404
+
+
+def test_every_invalid_answer_waits_out_the_same_floor(
+    sqlite_url: str, client_for: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The floor is applied (what is slept is recorded, not timed): an unknown link, whose
+    lookup is the cheapest, waits nearly the whole floor; a valid page does not wait."""
+    import credmail.web.reset as reset_module
+
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(reset_module, "pause", record)
+    env = web_env(sqlite_url, web__invalid_min_seconds="3")
+    app = make_app(load_settings(None, environ=env))
+    client = client_for(app)
+    valid = issue_token(app, "G1001")
+    assert client.get(f"/reset/{valid}").status_code == 200
+    assert waits == []
+    for link in (f"/reset/{valid.split('.')[0]}.x", "/reset/nothing", "/reset/" + "a" * 300):
+        assert client.get(link).status_code == 404
+    issue_token(app, "G1001")  # `valid` is now revoked
+    assert client.get(f"/reset/{valid}").status_code == 404
+    assert len(waits) == 4 and all(2 < w <= 3 for w in waits)

@@ -20,6 +20,8 @@ SAFE_LINKS_UA = (
     "Chrome/120.0.0.0 Safari/537.36 Edg/120.0 (Microsoft Defender for Office 365 Safe Links)"
 )
 
+pytestmark = pytest.mark.integration  # a real database (SQLite, PostgreSQL)
+
 
 def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)

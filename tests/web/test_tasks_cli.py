@@ -18,6 +18,8 @@ from tests.support.links import issue_token
 from tests.support.wiring import body_text, make_app, write_config
 from tests.web.conftest import web_env
 
+pytestmark = pytest.mark.integration  # a real database (SQLite, PostgreSQL)
+
 
 def test_tasks_list_and_done_tell_the_person(
     db_url: str,

@@ -2,7 +2,7 @@
 
 Routes live under the path of the public URL (`web.public_url`, else `links.base_url`),
 so `https://scuola.example/credenziali/reset/<token>` is served at
-`/credenziali/reset/<token>` whether or not the reverse proxy strips nothing.
+`/credenziali/reset/<token>` (the reverse proxy passes the path through unchanged).
 Other pages (the console) add their routes to `routes(...)` and share `WebContext`.
 """
 

@@ -24,6 +24,7 @@ from credmail.web.security import CSRF_FIELD, client_address
 log = structlog.get_logger("credmail.web")
 
 INVALID_STATUS = 404
+pause = anyio.sleep  # how an invalid answer waits out web.invalid_min_seconds
 MAX_TOKEN = 200  # longer than any real token: answered as unknown without a lookup
 PASSWORD_FIELDS = ("password", "password_again")
 MAX_PASSWORD = 256
@@ -122,7 +123,7 @@ class ResetPage:
         response = self.ctx.pages.render("reset_invalid.html", INVALID_STATUS, view=view)
         rest = self.ctx.settings.web.invalid_min_seconds - (time.monotonic() - started)
         if rest > 0:
-            await anyio.sleep(rest)
+            await pause(rest)
         return response
 
     def _too_many(self) -> Response:
