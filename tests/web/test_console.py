@@ -18,6 +18,8 @@ from tests.fakes import FakeClock
 from tests.support.wiring import make_app
 from tests.web.conftest import ClientFactory, web_env
 
+pytestmark = pytest.mark.integration  # a real database (SQLite)
+
 PASSWORD = "una password lunga"
 ROOT = "/console"
 CLI = Actor("root", "cli")
@@ -420,4 +422,4 @@ def test_healthz_and_metrics(console_app: App, client_for: ClientFactory) -> Non
     assert 'credmail_outbox{state="failed"} 0.0' in metrics.text
     assert "credmail_last_sync_age_seconds 0.0" in metrics.text
     assert "credmail_sign_in_failures 1.0" in metrics.text
-    assert 'credmail_requests{' not in metrics.text  # nothing handled yet
+    assert "credmail_requests{" not in metrics.text  # nothing handled yet
