@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import dispose_apps
@@ -19,7 +19,30 @@ pytest_plugins = [
     "tests.support.browser",  # Chromium through Selenium, `credmail web` on a loopback port
 ]
 
-PG_URL = os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _worker_database(base: str) -> str:
+    """Under pytest-xdist each worker gets its own database (`<name>_gw0`, ...), created on
+    first use, so workers never drop each other's tables; alone, the database as given."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return base
+    url = make_url(base)
+    name = f"{url.database}_{worker}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if exists.scalar() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    found = url.set(database=name).render_as_string(hide_password=False)
+    os.environ["PG_TEST_URL"] = found  # subprocesses and benches started by the tests
+    return found
+
+
+PG_URL = _worker_database(
+    os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+)
 
 
 @pytest.fixture(scope="session")
