@@ -376,6 +376,7 @@ def main(argv: list[str] | None = None) -> Report:
     parser.add_argument("--latency-seconds", type=float, default=60)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--skip-throughput", action="store_true", help="latency only")
+    parser.add_argument("--skip-latency", action="store_true", help="throughput only")
     parser.add_argument("--keep", type=Path, help="keep the work folder (daemon logs) here")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -388,6 +389,8 @@ def main(argv: list[str] | None = None) -> Report:
                 for size in [] if args.skip_throughput else args.sizes:
                     report.runs.append(bench.throughput(kind, size))
                     print(report.runs[-1], flush=True)
+                if args.skip_latency:
+                    continue
                 report.latency.append(
                     bench.latency(kind, 20 if not args.smoke else 3, 10.0, args.latency_seconds)
                 )

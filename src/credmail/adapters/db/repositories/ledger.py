@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import AttemptRow, CheckpointRow, LedgerRow
@@ -143,5 +143,55 @@ class SqlAttempts:
         self.session.flush()
         return row.count
 
+    def bump_many(self, refs: Sequence[MailRef], now: datetime) -> dict[str, int]:
+        """Two statements for a batch: read the counts, then one executemany insert
+        (first attempts, the usual case) and an update per message seen before."""
+        if not refs:
+            return {}
+        first = refs[0]
+        keys = [ref.key for ref in refs]
+        found: dict[str, int] = dict(
+            self.session.execute(
+                select(AttemptRow.source_key, AttemptRow.count).where(
+                    AttemptRow.folder == first.folder,
+                    AttemptRow.validity == first.validity,
+                    AttemptRow.source_key.in_(keys),
+                )
+            ).all()
+        )
+        new = [
+            {
+                "folder": ref.folder,
+                "validity": ref.validity,
+                "source_key": ref.key,
+                "count": 1,
+                "updated_at": now,
+            }
+            for ref in refs
+            if ref.key not in found
+        ]
+        if new:
+            self.session.execute(insert(AttemptRow), new)
+        for ref in refs:
+            if ref.key in found:
+                self.session.execute(
+                    update(AttemptRow)
+                    .where(*self._where(ref))
+                    .values(count=AttemptRow.count + 1, updated_at=now)
+                )
+        return {key: found.get(key, 0) + 1 for key in keys}
+
     def clear(self, ref: MailRef) -> None:
         self.session.execute(delete(AttemptRow).where(*self._where(ref)))
+
+    def clear_many(self, refs: Sequence[MailRef]) -> None:
+        if not refs:
+            return
+        first = refs[0]
+        self.session.execute(
+            delete(AttemptRow).where(
+                AttemptRow.folder == first.folder,
+                AttemptRow.validity == first.validity,
+                AttemptRow.source_key.in_([ref.key for ref in refs]),
+            )
+        )
