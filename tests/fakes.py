@@ -449,8 +449,11 @@ class FakeAttempts:
         self.s.attempts[ref.key] = self.s.attempts.get(ref.key, 0) + 1
         return self.s.attempts[ref.key]
 
-    def bump_many(self, refs: Sequence[MailRef], now: datetime) -> dict[str, int]:
-        return {ref.key: self.bump(ref, now) for ref in refs}
+    def first_attempts(self, refs: Sequence[MailRef], now: datetime) -> set[str]:
+        new = {ref.key for ref in refs if ref.key not in self.s.attempts}
+        for key in new:
+            self.s.attempts[key] = 1
+        return new
 
     def clear(self, ref: MailRef) -> None:
         self.s.attempts.pop(ref.key, None)

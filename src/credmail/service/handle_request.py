@@ -126,27 +126,27 @@ class MessageProcessor:
     ) -> tuple[list[tuple[MailRef, LedgerEntry]], bool]:
         """Group commit: one transaction for the batch, a savepoint per message.
 
-        The attempts of the whole batch are counted first, in one commit that survives
-        a crash of the process. A message seen before (its count is above one: an earlier
-        batch holding it crashed or failed) is not trusted to the group: it goes through
-        `process` alone, one attempt per try, so a message that kills the process is
-        quarantined after `max_attempts` like before and takes no other message with it.
-        A message that fails rolls back its own savepoint and is quarantined in the same
-        transaction. Returns the entries in batch order and whether a stop was asked.
+        The first attempt of each message never tried is counted first, for the whole
+        batch in one commit that survives a crash of the process. A message tried before
+        (an earlier batch holding it crashed or failed) is not trusted to the group: it
+        goes through `process` alone, its attempt counted just before, so a message that
+        kills the process is quarantined after `max_attempts` tries like before and takes
+        no other message with it. A message that fails rolls back its own savepoint and is
+        quarantined in the same transaction. Returns the entries and whether a stop was
+        asked.
         """
         if not items:
             return [], False
         with self.uow(crash_safe_only=True) as uow:
-            attempts = uow.attempts.bump_many([ref for ref, _ in items], self.clock())
+            new = uow.attempts.first_attempts([ref for ref, _ in items], self.clock())
             uow.commit()
-        fresh = [(ref, raw) for ref, raw in items if attempts[ref.key] == 1]
-        results, stopped = self._group(fresh, should_stop)
+        results, stopped = self._group([(r, raw) for r, raw in items if r.key in new], should_stop)
         for ref, raw in items:
-            if attempts[ref.key] == 1:
+            if ref.key in new:
                 continue
             if stopped or should_stop():
                 return results, True
-            results.append((ref, self.process(ref, attempts[ref.key], raw)))
+            results.append((ref, self.process(ref, self.count_attempt(ref), raw)))
         return results, stopped
 
     def _group(

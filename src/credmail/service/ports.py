@@ -345,8 +345,9 @@ class BreakerRepo(Protocol):
 
 class AttemptRepo(Protocol):
     def bump(self, ref: MailRef, now: datetime) -> int: ...
-    def bump_many(self, refs: Sequence[MailRef], now: datetime) -> dict[str, int]:
-        """Count one more attempt for each (one folder); each key's new count."""
+    def first_attempts(self, refs: Sequence[MailRef], now: datetime) -> set[str]:
+        """Count a first attempt for those (of one folder) never tried; their keys. The
+        others are left as they are (`bump` counts theirs when their turn comes)."""
     def clear(self, ref: MailRef) -> None: ...
     def clear_many(self, refs: Sequence[MailRef]) -> None: ...
 

@@ -143,21 +143,20 @@ class SqlAttempts:
         self.session.flush()
         return row.count
 
-    def bump_many(self, refs: Sequence[MailRef], now: datetime) -> dict[str, int]:
-        """Two statements for a batch: read the counts, then one executemany insert
-        (first attempts, the usual case) and an update per message seen before."""
+    def first_attempts(self, refs: Sequence[MailRef], now: datetime) -> set[str]:
+        """Two statements for a batch: which were tried before, then one executemany
+        insert of a first attempt for the others, whose keys are returned."""
         if not refs:
-            return {}
+            return set()
         first = refs[0]
-        keys = [ref.key for ref in refs]
-        found: dict[str, int] = dict(
-            self.session.execute(
-                select(AttemptRow.source_key, AttemptRow.count).where(
+        tried = set(
+            self.session.scalars(
+                select(AttemptRow.source_key).where(
                     AttemptRow.folder == first.folder,
                     AttemptRow.validity == first.validity,
-                    AttemptRow.source_key.in_(keys),
+                    AttemptRow.source_key.in_([ref.key for ref in refs]),
                 )
-            ).all()
+            )
         )
         new = [
             {
@@ -168,18 +167,11 @@ class SqlAttempts:
                 "updated_at": now,
             }
             for ref in refs
-            if ref.key not in found
+            if ref.key not in tried
         ]
         if new:
             self.session.execute(insert(AttemptRow), new)
-        for ref in refs:
-            if ref.key in found:
-                self.session.execute(
-                    update(AttemptRow)
-                    .where(*self._where(ref))
-                    .values(count=AttemptRow.count + 1, updated_at=now)
-                )
-        return {key: found.get(key, 0) + 1 for key in keys}
+        return {ref.key for ref in refs if ref.key not in tried}
 
     def clear(self, ref: MailRef) -> None:
         self.session.execute(delete(AttemptRow).where(*self._where(ref)))
