@@ -67,6 +67,8 @@ class Run:
     credmail_peak_rss_mb: float
     decided: int
     replies_sent: int
+    credmail_cpu_seconds: float = 0.0  # user + system: what the load of the machine hides
+    floor_cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -150,7 +152,7 @@ class Bench:
         self.credmail(env, "directory", "import", str(directory))
         self.fill(messages)
         before = self.handler.count()
-        seconds, rss_kb = timed(
+        seconds, rss_kb, cpu = timed(
             [sys.executable, "-m", "credmail", "run", "--once"],
             env,
             self.workdir / f"run-{kind}-{total}.log",
@@ -159,7 +161,7 @@ class Bench:
         decided = count_decisions(db_url)
         self.fill(messages)
         before = self.handler.count()
-        floor_seconds, _ = timed(
+        floor_seconds, _, floor_cpu = timed(
             [
                 sys.executable,
                 str(ROOT / "bench" / "floor.py"),
@@ -184,6 +186,8 @@ class Bench:
             round(rss_kb / 1024, 1),
             decided,
             sent,
+            round(cpu, 2),
+            round(floor_cpu, 2),
         )
 
     # -- latency ----------------------------------------------------------------------
@@ -295,8 +299,8 @@ def percentile(values: list[float], pct: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
 
 
-def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB) of one child process."""
+def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, int, float]:
+    """Wall time, peak RSS (KiB) and CPU seconds (user + system) of one child process."""
     with log.open("wb") as out:
         started = time.monotonic()
         child = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -305,7 +309,7 @@ def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, in
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise RuntimeError(f"{command[2:4]} failed; see {log}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def count_decisions(db_url: str) -> int:
@@ -345,14 +349,15 @@ def markdown(report: Report) -> str:
         f"Dovecot {m['dovecot']}, directory of {m['people']} people.",
         "",
         "| database | messages | requests | credmail s | credmail msg/s | floor s | "
-        "floor msg/s | credmail / floor | peak RSS MB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "floor msg/s | credmail / floor | peak RSS MB | credmail CPU s | floor CPU s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report.runs:
         lines.append(
             f"| {r.database} | {r.messages:,} | {r.requests:,} | {r.credmail_seconds} | "
             f"{r.credmail_msgs_per_s} | {r.floor_seconds} | {r.floor_msgs_per_s} | "
-            f"{r.ratio:.0%} | {r.credmail_peak_rss_mb} |"
+            f"{r.ratio:.0%} | {r.credmail_peak_rss_mb} | {r.credmail_cpu_seconds} | "
+            f"{r.floor_cpu_seconds} |"
         )
     if report.latency:
         lines += [

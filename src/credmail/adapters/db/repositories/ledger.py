@@ -40,10 +40,28 @@ class SqlLedger:
         return {row.source_key: _ledger_entry(row) for row in self.session.scalars(query)}
 
     def find_by_message_id(self, message_id: str) -> LedgerEntry | None:
-        row = self.session.scalar(
-            select(LedgerRow).where(LedgerRow.message_id == message_id).order_by(LedgerRow.id)
+        query = (
+            select(
+                LedgerRow.id,
+                LedgerRow.outcome,
+                LedgerRow.target_folder,
+                LedgerRow.moved_at,
+                LedgerRow.source_key,
+            )
+            .where(LedgerRow.message_id == message_id)
+            .order_by(LedgerRow.id)
+            .limit(1)
         )
-        return _ledger_entry(row) if row else None
+        row = self.session.execute(query).first()
+        if row is None:
+            return None
+        return LedgerEntry(
+            id=row.id,
+            outcome=row.outcome,
+            target_folder=row.target_folder,
+            moved=row.moved_at is not None,
+            source_key=row.source_key,
+        )
 
     def add(
         self,
@@ -55,20 +73,19 @@ class SqlLedger:
         now: datetime,
         error: str | None = None,
     ) -> int:
-        row = LedgerRow(
-            folder=ref.folder,
-            validity=ref.validity,
-            source_key=ref.key,
-            message_id=message_id,
-            handled_at=now,
-            outcome=outcome,
-            reasons=list(reasons),
-            target_folder=target_folder,
-            error=error,
-        )
-        self.session.add(row)
-        self.session.flush()
-        return row.id
+        query = insert(LedgerRow).returning(LedgerRow.id)
+        values = {
+            "folder": ref.folder,
+            "validity": ref.validity,
+            "source_key": ref.key,
+            "message_id": message_id,
+            "handled_at": now,
+            "outcome": outcome,
+            "reasons": list(reasons),
+            "target_folder": target_folder,
+            "error": error,
+        }
+        return int(self.session.execute(query, values).scalar_one())
 
     def mark_moved(self, entry_ids: Sequence[int], now: datetime) -> None:
         query = update(LedgerRow).where(LedgerRow.id.in_(list(entry_ids)))
