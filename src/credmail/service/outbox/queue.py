@@ -91,10 +91,41 @@ class Mailer:
 
 def fill_link(raw: bytes, link: str, expires_at: str) -> bytes:
     """Replace the placeholders in the text body (decoded, so the transfer encoding of
-    the stored copy does not matter)."""
+    the stored copy does not matter). A body stored as 7bit or 8bit text, the usual case,
+    takes the replacement in its bytes: no parse and no new serialization."""
+    fast = _fill_plain(raw, link, expires_at)
+    if fast is not None:
+        return fast
     msg = message_from_bytes(raw, policy=policy.default)
     assert isinstance(msg, EmailMessage)
     body = str(msg.get_content())
     body = body.replace(LINK_PLACEHOLDER, link).replace(EXPIRY_PLACEHOLDER, expires_at)
     msg.set_content(body)
     return msg.as_bytes()
+
+
+_PLAIN_ENCODINGS = (b"\ncontent-transfer-encoding: 7bit", b"\ncontent-transfer-encoding: 8bit")
+MAX_LINE_BYTES = 998  # RFC 5322
+
+
+def _fill_plain(raw: bytes, link: str, expires_at: str) -> bytes | None:
+    """The byte replacement when it is exactly the decoded one: a single text/plain part
+    in 7bit or 8bit, ASCII values, and lines that stay within RFC 5322's limit."""
+    head, separator, body = raw.partition(b"\r\n\r\n")
+    if not separator:
+        head, separator, body = raw.partition(b"\n\n")
+    header = head.lower()
+    if not (
+        separator
+        and b"\ncontent-type: text/plain" in header
+        and any(encoding in header for encoding in _PLAIN_ENCODINGS)
+        and link.isascii()
+        and expires_at.isascii()
+        and "\n" not in link + expires_at
+    ):
+        return None
+    body = body.replace(LINK_PLACEHOLDER.encode(), link.encode())
+    body = body.replace(EXPIRY_PLACEHOLDER.encode(), expires_at.encode())
+    if max((len(line) for line in body.splitlines()), default=0) > MAX_LINE_BYTES:
+        return None
+    return head + separator + body

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import BreakerRow
@@ -21,8 +22,8 @@ class SqlBreaker:
         return row
 
     def tripped(self) -> bool:
-        row = self.session.get(BreakerRow, 1)
-        return row is not None and row.tripped_at is not None
+        query = select(BreakerRow.tripped_at).where(BreakerRow.id == 1)
+        return self.session.execute(query).scalar() is not None
 
     def trip(self, now: datetime, reason: str) -> None:
         row = self._row()
@@ -36,5 +37,5 @@ class SqlBreaker:
         return was_tripped
 
     def counting_since(self) -> datetime | None:
-        row = self.session.get(BreakerRow, 1)
-        return row.reset_at if row else None
+        query = select(BreakerRow.reset_at).where(BreakerRow.id == 1)
+        return self.session.execute(query).scalar()
