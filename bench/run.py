@@ -46,7 +46,7 @@ class TimedHandler:
         head = envelope.content.split(b"\r\n\r\n", 1)[0]
         msg = message_from_bytes(head + b"\r\n\r\n", policy=policy.default)
         with self.lock:
-            self.arrivals.append((time.monotonic(), str(msg.get("In-Reply-To", "")).strip()))
+            self.arrivals.append((time.time(), str(msg.get("In-Reply-To", "")).strip()))
         return "250 OK"
 
     def count(self) -> int:
@@ -73,12 +73,23 @@ class Run:
 
 @dataclass
 class Latency:
+    """From the APPEND's completion to the reply's DATA at the SMTP server (end to end),
+    split at the moment the server's IDLE announcement reached credmail: before it the
+    server's notification delay, after it credmail's own share."""
+
     database: str
     samples: int
     p50_ms: float
     p95_ms: float
     p99_ms: float
     max_ms: float
+    own_p50_ms: float = 0.0
+    own_p95_ms: float = 0.0
+    own_p99_ms: float = 0.0
+    own_max_ms: float = 0.0
+    server_p50_ms: float = 0.0
+    server_p95_ms: float = 0.0
+    server_p99_ms: float = 0.0
 
 
 @dataclass
@@ -194,16 +205,17 @@ class Bench:
 
     def latency(self, kind: str, one_by_one: int, rate: float, seconds: float) -> Latency:
         db_url = self.database(kind, "latency")
-        env = self.env(db_url, mailbox__process_existing="false")
+        env = self.env(db_url, mailbox__process_existing="false", logging__level="debug")
         directory = self.workdir / "people.csv"
         directory.write_bytes(directory_csv(date.today()))
         self.credmail(env, "directory", "import", str(directory))
         self.dovecot.reset_mailbox()
-        log = (self.workdir / f"latency-{kind}.log").open("wb")
+        log_path = self.workdir / f"latency-{kind}.log"
+        log = log_path.open("wb")
         daemon = subprocess.Popen(
             [sys.executable, "-m", "credmail", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        sent: dict[str, float] = {}
+        sent: dict[str, tuple[float, float]] = {}  # Message-ID: APPEND started, completed
         try:
             time.sleep(2.0)  # connected and idling
             with self.dovecot.client() as client:
@@ -223,8 +235,21 @@ class Bench:
             daemon.wait(timeout=20)
             log.close()
         arrivals = {mid: at for at, mid in self.handler.arrivals}
-        delays = sorted((arrivals[mid] - at) * 1000 for mid, at in sent.items() if mid in arrivals)
-        assert len(delays) == len(sent), f"{len(sent) - len(delays)} requests unanswered"
+        assert all(mid in arrivals for mid in sent), "requests unanswered"
+        notices = sorted(new_mail_notices(log_path))
+        delays, own, server = [], [], []
+        for mid, (started, appended) in sent.items():
+            arrived = arrivals[mid]
+            # the first announcement after the APPEND began; none before the reply: a
+            # sync already running found the message (no notification delay)
+            noticed = next((at for at in notices if at >= started), arrived)
+            noticed = appended if noticed > arrived else max(noticed, appended)
+            delays.append((arrived - appended) * 1000)
+            own.append((arrived - noticed) * 1000)
+            server.append((noticed - appended) * 1000)
+        delays.sort()
+        own.sort()
+        server.sort()
         return Latency(
             kind,
             len(delays),
@@ -232,9 +257,16 @@ class Bench:
             round(percentile(delays, 95), 1),
             round(percentile(delays, 99), 1),
             round(delays[-1], 1),
+            round(percentile(own, 50), 1),
+            round(percentile(own, 95), 1),
+            round(percentile(own, 99), 1),
+            round(own[-1], 1),
+            round(percentile(server, 50), 1),
+            round(percentile(server, 95), 1),
+            round(percentile(server, 99), 1),
         )
 
-    def _append(self, client: Any, number: int, sent: dict[str, float]) -> int:
+    def _append(self, client: Any, number: int, sent: dict[str, tuple[float, float]]) -> int:
         """One adult request from a sender not used before (no abuse limit applies)."""
         sender = (
             f"docente{number}@istitutostanga.example.org"
@@ -247,11 +279,12 @@ class Bench:
         mid = f"<latency.{number}@bench.example.org>"
         raw = raw.replace(f"<bench.{number}@".encode(), f"<latency.{number}@".encode(), 1)
         raw = _with_message_id(raw, mid, sender)
+        started = time.time()
         client.append("INBOX", raw)
-        sent[mid] = time.monotonic()
+        sent[mid] = (started, time.time())
         return number + 1
 
-    def _answered(self, sent: dict[str, float]) -> int:
+    def _answered(self, sent: dict[str, tuple[float, float]]) -> int:
         replied = {mid for _at, mid in self.handler.arrivals}
         return sum(1 for mid in sent if mid in replied)
 
@@ -281,6 +314,15 @@ def _with_message_id(raw: bytes, message_id: str, sender: str) -> bytes:
     msg["Message-ID"] = message_id
     msg.set_content("Buongiorno, non ho SPID.")
     return msg.as_bytes()
+
+
+def new_mail_notices(log: Path) -> list[float]:
+    """When the daemon received each IDLE announcement (its `imap.new_mail` debug events)."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        if '"imap.new_mail"' in line:
+            found.append(float(json.loads(line)["at"]))
+    return found
 
 
 def number_after(number: int, offset: int) -> int:
@@ -362,13 +404,17 @@ def markdown(report: Report) -> str:
     if report.latency:
         lines += [
             "",
-            "| database | requests | p50 ms | p95 ms | p99 ms | max ms |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            "| database | requests | end to end p50 / p95 / p99 / max ms | "
+            "server's notification delay p50 / p95 / p99 ms | "
+            "credmail's own share p50 / p95 / p99 / max ms |",
+            "| --- | ---: | ---: | ---: | ---: |",
         ]
         for lat in report.latency:
             lines.append(
-                f"| {lat.database} | {lat.samples} | {lat.p50_ms} | {lat.p95_ms} | "
-                f"{lat.p99_ms} | {lat.max_ms} |"
+                f"| {lat.database} | {lat.samples} | {lat.p50_ms} / {lat.p95_ms} / "
+                f"{lat.p99_ms} / {lat.max_ms} | {lat.server_p50_ms} / {lat.server_p95_ms} / "
+                f"{lat.server_p99_ms} | {lat.own_p50_ms} / {lat.own_p95_ms} / "
+                f"{lat.own_p99_ms} / {lat.own_max_ms} |"
             )
     return "\n".join(lines) + "\n"
 
