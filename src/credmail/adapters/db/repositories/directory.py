@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Executable, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
+from credmail.adapters.db.repositories._common import core
 from credmail.core.values import Person, Role
 
 
@@ -27,6 +28,39 @@ def to_person(row: PersonRow, students: Sequence[str] = ()) -> Person:
     )
 
 
+def _people_query(ids: Select[int]) -> Executable:
+    """People (with each address, in order) whose ids the subquery selects."""
+    return (
+        select(
+            PersonRow.id,
+            PersonRow.username,
+            PersonRow.role,
+            PersonRow.first_name,
+            PersonRow.last_name,
+            PersonRow.birth_date,
+            PersonRow.language,
+            PersonRow.new_student,
+            PersonRow.active,
+            EmailRow.address,
+        )
+        .outerjoin(EmailRow, EmailRow.person_id == PersonRow.id)
+        .where(PersonRow.id.in_(ids))
+        .order_by(PersonRow.username, EmailRow.position, EmailRow.id)
+    )
+
+
+_WITH_ADDRESS = select(EmailRow.person_id).where(EmailRow.address_key == bindparam("address_key"))
+_PEOPLE_WITH_ADDRESS = _people_query(_WITH_ADDRESS)
+_NAMED = select(PersonRow.id).where(PersonRow.username == bindparam("username"))
+_PEOPLE_NAMED = _people_query(_NAMED)
+_CHILDREN = (
+    select(GuardianshipRow.guardian_id, PersonRow.username)
+    .join(PersonRow, PersonRow.id == GuardianshipRow.student_id)
+    .where(GuardianshipRow.guardian_id.in_(bindparam("ids", expanding=True)))
+    .order_by(PersonRow.username)
+)
+
+
 class SqlDirectory:
     """Reads people with plain column queries (no ORM objects): one query for the people
     and their addresses, one more for guardians' students."""
@@ -34,27 +68,10 @@ class SqlDirectory:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _people(self, ids: Select[int]) -> list[Person]:
-        query = (
-            select(
-                PersonRow.id,
-                PersonRow.username,
-                PersonRow.role,
-                PersonRow.first_name,
-                PersonRow.last_name,
-                PersonRow.birth_date,
-                PersonRow.language,
-                PersonRow.new_student,
-                PersonRow.active,
-                EmailRow.address,
-            )
-            .outerjoin(EmailRow, EmailRow.person_id == PersonRow.id)
-            .where(PersonRow.id.in_(ids))
-            .order_by(PersonRow.username, EmailRow.position, EmailRow.id)
-        )
+    def _people(self, query: Executable, params: dict[str, Any] | None = None) -> list[Person]:
         rows: dict[int, Any] = {}
         emails: dict[int, list[str]] = {}
-        for row in self.session.execute(query):
+        for row in core(self.session).execute(query, params or {}):
             rows.setdefault(row.id, row)
             if row.address is not None:
                 emails.setdefault(row.id, []).append(row.address)
@@ -79,32 +96,29 @@ class SqlDirectory:
         """Each guardian's students' usernames (Person.students), in one query."""
         if not guardian_ids:
             return {}
-        query = (
-            select(GuardianshipRow.guardian_id, PersonRow.username)
-            .join(PersonRow, PersonRow.id == GuardianshipRow.student_id)
-            .where(GuardianshipRow.guardian_id.in_(guardian_ids))
-            .order_by(PersonRow.username)
-        )
         found: dict[int, list[str]] = {}
-        for guardian_id, username in self.session.execute(query):
+        rows = core(self.session).execute(_CHILDREN, {"ids": list(guardian_ids)})
+        for guardian_id, username in rows:
             found.setdefault(guardian_id, []).append(username)
         return found
 
     def people_with_address(self, address_key: str) -> list[Person]:
-        return self._people(select(EmailRow.person_id).where(EmailRow.address_key == address_key))
+        return self._people(_PEOPLE_WITH_ADDRESS, {"address_key": address_key})
 
     def students_of(self, guardian_usernames: Sequence[str]) -> list[Person]:
         guardian = select(PersonRow.id).where(PersonRow.username.in_(guardian_usernames))
-        return self._people(
-            select(GuardianshipRow.student_id).where(GuardianshipRow.guardian_id.in_(guardian))
+        students = select(GuardianshipRow.student_id).where(
+            GuardianshipRow.guardian_id.in_(guardian)
         )
+        return self._people(_people_query(students))
 
     def guardians_of(self, student_username: str) -> list[Person]:
         student = select(PersonRow.id).where(PersonRow.username == student_username)
-        return self._people(
-            select(GuardianshipRow.guardian_id).where(GuardianshipRow.student_id.in_(student))
+        guardians = select(GuardianshipRow.guardian_id).where(
+            GuardianshipRow.student_id.in_(student)
         )
+        return self._people(_people_query(guardians))
 
     def get(self, username: str) -> Person | None:
-        found = self._people(select(PersonRow.id).where(PersonRow.username == username))
+        found = self._people(_PEOPLE_NAMED, {"username": username})
         return found[0] if found else None

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import AttemptRow, CheckpointRow, LedgerRow
-from credmail.adapters.db.repositories._common import rowcount
+from credmail.adapters.db.repositories._common import core, rowcount
 from credmail.core.values import MailRef
 from credmail.service.ports import LedgerEntry
 
@@ -22,6 +22,21 @@ def _ledger_entry(row: LedgerRow) -> LedgerEntry:
         moved=row.moved_at is not None,
         source_key=row.source_key,
     )
+
+
+_BY_MESSAGE_ID = (
+    select(
+        LedgerRow.id,
+        LedgerRow.outcome,
+        LedgerRow.target_folder,
+        LedgerRow.moved_at,
+        LedgerRow.source_key,
+    )
+    .where(LedgerRow.message_id == bindparam("message_id"))
+    .order_by(LedgerRow.id)
+    .limit(1)
+)
+_ADD = insert(LedgerRow.__table__).returning(LedgerRow.id)  # type: ignore[arg-type]
 
 
 class SqlLedger:
@@ -40,19 +55,7 @@ class SqlLedger:
         return {row.source_key: _ledger_entry(row) for row in self.session.scalars(query)}
 
     def find_by_message_id(self, message_id: str) -> LedgerEntry | None:
-        query = (
-            select(
-                LedgerRow.id,
-                LedgerRow.outcome,
-                LedgerRow.target_folder,
-                LedgerRow.moved_at,
-                LedgerRow.source_key,
-            )
-            .where(LedgerRow.message_id == message_id)
-            .order_by(LedgerRow.id)
-            .limit(1)
-        )
-        row = self.session.execute(query).first()
+        row = core(self.session).execute(_BY_MESSAGE_ID, {"message_id": message_id}).first()
         if row is None:
             return None
         return LedgerEntry(
@@ -73,7 +76,6 @@ class SqlLedger:
         now: datetime,
         error: str | None = None,
     ) -> int:
-        query = insert(LedgerRow).returning(LedgerRow.id)
         values = {
             "folder": ref.folder,
             "validity": ref.validity,
@@ -85,7 +87,7 @@ class SqlLedger:
             "target_folder": target_folder,
             "error": error,
         }
-        return int(self.session.execute(query, values).scalar_one())
+        return int(core(self.session).execute(_ADD, values).scalar_one())
 
     def mark_moved(self, entry_ids: Sequence[int], now: datetime) -> None:
         query = update(LedgerRow).where(LedgerRow.id.in_(list(entry_ids)))

@@ -8,6 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import BreakerRow
+from credmail.adapters.db.repositories._common import core
+
+_TRIPPED_AT = select(BreakerRow.tripped_at).where(BreakerRow.id == 1)
+_RESET_AT = select(BreakerRow.reset_at).where(BreakerRow.id == 1)
 
 
 class SqlBreaker:
@@ -22,8 +26,7 @@ class SqlBreaker:
         return row
 
     def tripped(self) -> bool:
-        query = select(BreakerRow.tripped_at).where(BreakerRow.id == 1)
-        return self.session.execute(query).scalar() is not None
+        return core(self.session).execute(_TRIPPED_AT).scalar() is not None
 
     def trip(self, now: datetime, reason: str) -> None:
         row = self._row()
@@ -37,5 +40,5 @@ class SqlBreaker:
         return was_tripped
 
     def counting_since(self) -> datetime | None:
-        query = select(BreakerRow.reset_at).where(BreakerRow.id == 1)
-        return self.session.execute(query).scalar()
+        reset_at: datetime | None = core(self.session).execute(_RESET_AT).scalar()
+        return reset_at
