@@ -53,6 +53,12 @@ _WITH_ADDRESS = select(EmailRow.person_id).where(EmailRow.address_key == bindpar
 _PEOPLE_WITH_ADDRESS = _people_query(_WITH_ADDRESS)
 _NAMED = select(PersonRow.id).where(PersonRow.username == bindparam("username"))
 _PEOPLE_NAMED = _people_query(_NAMED)
+_GUARDIANS = select(PersonRow.id).where(
+    PersonRow.username.in_(bindparam("usernames", expanding=True))
+)
+_STUDENTS_OF = _people_query(
+    select(GuardianshipRow.student_id).where(GuardianshipRow.guardian_id.in_(_GUARDIANS))
+)
 _CHILDREN = (
     select(GuardianshipRow.guardian_id, PersonRow.username)
     .join(PersonRow, PersonRow.id == GuardianshipRow.student_id)
@@ -106,11 +112,7 @@ class SqlDirectory:
         return self._people(_PEOPLE_WITH_ADDRESS, {"address_key": address_key})
 
     def students_of(self, guardian_usernames: Sequence[str]) -> list[Person]:
-        guardian = select(PersonRow.id).where(PersonRow.username.in_(guardian_usernames))
-        students = select(GuardianshipRow.student_id).where(
-            GuardianshipRow.guardian_id.in_(guardian)
-        )
-        return self._people(_people_query(students))
+        return self._people(_STUDENTS_OF, {"usernames": list(guardian_usernames)})
 
     def guardians_of(self, student_username: str) -> list[Person]:
         student = select(PersonRow.id).where(PersonRow.username == student_username)
