@@ -45,7 +45,7 @@ class TimedHandler:
         head = envelope.content.split(b"\r\n\r\n", 1)[0]
         msg = message_from_bytes(head + b"\r\n\r\n", policy=policy.default)
         with self.lock:
-            self.arrivals.append((time.monotonic(), str(msg.get("In-Reply-To", "")).strip()))
+            self.arrivals.append((time.time(), str(msg.get("In-Reply-To", "")).strip()))
         return "250 OK"
 
     def count(self) -> int:
@@ -66,16 +66,29 @@ class Run:
     credmail_peak_rss_mb: float
     decided: int
     replies_sent: int
+    credmail_cpu_seconds: float = 0.0  # user + system: what the load of the machine hides
+    floor_cpu_seconds: float = 0.0
 
 
 @dataclass
 class Latency:
+    """From the APPEND's completion to the reply's DATA at the SMTP server (end to end),
+    split at the moment the server's IDLE announcement reached credmail: before it the
+    server's notification delay, after it credmail's own share."""
+
     database: str
     samples: int
     p50_ms: float
     p95_ms: float
     p99_ms: float
     max_ms: float
+    own_p50_ms: float = 0.0
+    own_p95_ms: float = 0.0
+    own_p99_ms: float = 0.0
+    own_max_ms: float = 0.0
+    server_p50_ms: float = 0.0
+    server_p95_ms: float = 0.0
+    server_p99_ms: float = 0.0
 
 
 @dataclass
@@ -149,7 +162,7 @@ class Bench:
         self.credmail(env, "directory", "import", str(directory))
         self.fill(messages)
         before = self.handler.count()
-        seconds, rss_kb = timed(
+        seconds, rss_kb, cpu = timed(
             [sys.executable, "-m", "credmail", "run", "--once"],
             env,
             self.workdir / f"run-{kind}-{total}.log",
@@ -158,7 +171,7 @@ class Bench:
         decided = count_decisions(db_url)
         self.fill(messages)
         before = self.handler.count()
-        floor_seconds, _ = timed(
+        floor_seconds, _, floor_cpu = timed(
             [
                 sys.executable,
                 str(ROOT / "bench" / "floor.py"),
@@ -183,24 +196,29 @@ class Bench:
             round(rss_kb / 1024, 1),
             decided,
             sent,
+            round(cpu, 2),
+            round(floor_cpu, 2),
         )
 
     # -- latency ----------------------------------------------------------------------
 
     def latency(self, kind: str, one_by_one: int, rate: float, seconds: float) -> Latency:
         db_url = self.database(kind, "latency")
-        env = self.env(db_url, mailbox__process_existing="false")
+        env = self.env(db_url, mailbox__process_existing="false", logging__level="debug")
         directory = self.workdir / "people.csv"
         directory.write_bytes(directory_csv(date.today()))
         self.credmail(env, "directory", "import", str(directory))
         self.dovecot.reset_mailbox()
-        log = (self.workdir / f"latency-{kind}.log").open("wb")
+        log_path = self.workdir / f"latency-{kind}.log"
+        log = log_path.open("wb")
         daemon = subprocess.Popen(
             [sys.executable, "-m", "credmail", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        sent: dict[str, float] = {}
+        sent: dict[str, tuple[float, float]] = {}  # Message-ID: APPEND started, completed
         try:
-            time.sleep(2.0)  # connected and idling
+            # mail that comes before the first start's checkpoint is skipped backlog
+            wait_until(lambda: b"mailbox.first_start" in log_path.read_bytes(), 60)
+            time.sleep(0.5)  # idling
             with self.dovecot.client() as client:
                 number = 0
                 for _ in range(one_by_one):
@@ -218,8 +236,21 @@ class Bench:
             daemon.wait(timeout=20)
             log.close()
         arrivals = {mid: at for at, mid in self.handler.arrivals}
-        delays = sorted((arrivals[mid] - at) * 1000 for mid, at in sent.items() if mid in arrivals)
-        assert len(delays) == len(sent), f"{len(sent) - len(delays)} requests unanswered"
+        assert all(mid in arrivals for mid in sent), "requests unanswered"
+        notices = sorted(new_mail_notices(log_path))
+        delays, own, server = [], [], []
+        for mid, (started, appended) in sent.items():
+            arrived = arrivals[mid]
+            # the first announcement after the APPEND began; none before the reply: a
+            # sync already running found the message (no notification delay)
+            noticed = next((at for at in notices if at >= started), arrived)
+            noticed = appended if noticed > arrived else max(noticed, appended)
+            delays.append((arrived - appended) * 1000)
+            own.append((arrived - noticed) * 1000)
+            server.append((noticed - appended) * 1000)
+        delays.sort()
+        own.sort()
+        server.sort()
         return Latency(
             kind,
             len(delays),
@@ -227,15 +258,24 @@ class Bench:
             round(percentile(delays, 95), 1),
             round(percentile(delays, 99), 1),
             round(delays[-1], 1),
+            round(percentile(own, 50), 1),
+            round(percentile(own, 95), 1),
+            round(percentile(own, 99), 1),
+            round(own[-1], 1),
+            round(percentile(server, 50), 1),
+            round(percentile(server, 95), 1),
+            round(percentile(server, 99), 1),
         )
 
-    def _append(self, client: Any, number: int, sent: dict[str, float]) -> int:
+    def _append(self, client: Any, number: int, sent: dict[str, tuple[float, float]]) -> int:
         mid = f"<latency.{number}@bench.example.org>"
-        client.append("INBOX", adult_request(number, mid))
-        sent[mid] = time.monotonic()
+        raw = adult_request(number, mid)
+        started = time.time()
+        client.append("INBOX", raw)
+        sent[mid] = (started, time.time())
         return number + 1
 
-    def _answered(self, sent: dict[str, float]) -> int:
+    def _answered(self, sent: dict[str, tuple[float, float]]) -> int:
         replied = {mid for _at, mid in self.handler.arrivals}
         return sum(1 for mid in sent if mid in replied)
 
@@ -268,6 +308,15 @@ def _with_message_id(message_id: str, sender: str) -> bytes:
     return msg.as_bytes()
 
 
+def new_mail_notices(log: Path) -> list[float]:
+    """When the daemon received each IDLE announcement (its `imap.new_mail` debug events)."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        if '"imap.new_mail"' in line:
+            found.append(float(json.loads(line)["at"]))
+    return found
+
+
 def number_after(number: int, offset: int) -> int:
     return number - offset
 
@@ -284,8 +333,8 @@ def percentile(values: list[float], pct: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
 
 
-def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB) of one child process."""
+def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, int, float]:
+    """Wall time, peak RSS (KiB) and CPU seconds (user + system) of one child process."""
     with log.open("wb") as out:
         started = time.monotonic()
         child = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -294,7 +343,7 @@ def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, in
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise RuntimeError(f"{command[2:4]} failed; see {log}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def count_decisions(db_url: str) -> int:
@@ -334,25 +383,30 @@ def markdown(report: Report) -> str:
         f"Dovecot {m['dovecot']}, directory of {m['people']} people.",
         "",
         "| database | messages | requests | credmail s | credmail msg/s | floor s | "
-        "floor msg/s | credmail / floor | peak RSS MB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "floor msg/s | credmail / floor | peak RSS MB | credmail CPU s | floor CPU s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report.runs:
         lines.append(
             f"| {r.database} | {r.messages:,} | {r.requests:,} | {r.credmail_seconds} | "
             f"{r.credmail_msgs_per_s} | {r.floor_seconds} | {r.floor_msgs_per_s} | "
-            f"{r.ratio:.0%} | {r.credmail_peak_rss_mb} |"
+            f"{r.ratio:.0%} | {r.credmail_peak_rss_mb} | {r.credmail_cpu_seconds} | "
+            f"{r.floor_cpu_seconds} |"
         )
     if report.latency:
         lines += [
             "",
-            "| database | requests | p50 ms | p95 ms | p99 ms | max ms |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            "| database | requests | end to end p50 / p95 / p99 / max ms | "
+            "server's notification delay p50 / p95 / p99 ms | "
+            "credmail's own share p50 / p95 / p99 / max ms |",
+            "| --- | ---: | ---: | ---: | ---: |",
         ]
         for lat in report.latency:
             lines.append(
-                f"| {lat.database} | {lat.samples} | {lat.p50_ms} | {lat.p95_ms} | "
-                f"{lat.p99_ms} | {lat.max_ms} |"
+                f"| {lat.database} | {lat.samples} | {lat.p50_ms} / {lat.p95_ms} / "
+                f"{lat.p99_ms} / {lat.max_ms} | {lat.server_p50_ms} / {lat.server_p95_ms} / "
+                f"{lat.server_p99_ms} | {lat.own_p50_ms} / {lat.own_p95_ms} / "
+                f"{lat.own_p99_ms} / {lat.own_max_ms} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -365,6 +419,7 @@ def main(argv: list[str] | None = None) -> Report:
     parser.add_argument("--latency-seconds", type=float, default=60)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--skip-throughput", action="store_true", help="latency only")
+    parser.add_argument("--skip-latency", action="store_true", help="throughput only")
     parser.add_argument("--keep", type=Path, help="keep the work folder (daemon logs) here")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -377,6 +432,8 @@ def main(argv: list[str] | None = None) -> Report:
                 for size in [] if args.skip_throughput else args.sizes:
                     report.runs.append(bench.throughput(kind, size))
                     print(report.runs[-1], flush=True)
+                if args.skip_latency:
+                    continue
                 report.latency.append(
                     bench.latency(kind, 20 if not args.smoke else 3, 10.0, args.latency_seconds)
                 )

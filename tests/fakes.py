@@ -7,8 +7,8 @@ Each repository keeps plain records in dicts; a unit of work applies its changes
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -576,8 +576,18 @@ class FakeAttempts:
         self.s.attempts[ref.key] = self.s.attempts.get(ref.key, 0) + 1
         return self.s.attempts[ref.key]
 
+    def first_attempts(self, refs: Sequence[MailRef], now: datetime) -> set[str]:
+        new = {ref.key for ref in refs if ref.key not in self.s.attempts}
+        for key in new:
+            self.s.attempts[key] = 1
+        return new
+
     def clear(self, ref: MailRef) -> None:
         self.s.attempts.pop(ref.key, None)
+
+    def clear_many(self, refs: Sequence[MailRef]) -> None:
+        for ref in refs:
+            self.clear(ref)
 
 
 class FakeStaff:
@@ -699,13 +709,22 @@ class FakeUnitOfWork:
         self.owner.store = self.store
         self.owner.commits += 1
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        saved = copy.deepcopy(self.store)
+        try:
+            yield
+        except BaseException:
+            self.store.__dict__.update(saved.__dict__)  # the repositories share the object
+            raise
+
 
 class FakeUnitOfWorkFactory:
     def __init__(self, store: Store | None = None) -> None:
         self.store = store or Store()
         self.commits = 0
 
-    def __call__(self, read_only: bool = False) -> FakeUnitOfWork:
+    def __call__(self, read_only: bool = False, crash_safe_only: bool = False) -> FakeUnitOfWork:
         return FakeUnitOfWork(self, read_only)
 
 

@@ -261,15 +261,22 @@ class ImapSource:
             client.idle()
             self._idle_since = time.monotonic()
             if _take_news(client) or _buffered(client):  # it came while we were busy
+                self._notified()
                 self._end_idle()
                 return True
         assert self._client is not None
         if _announces_mail(self._client.idle_check(timeout=timeout)):
+            self._notified()
             self._end_idle()
             return True
         if time.monotonic() - self._idle_since > self.idle_refresh:
             return _announces_mail(self._end_idle())
         return False
+
+    def _notified(self) -> None:
+        """The moment the server's announcement reached us (debug: bench.run measures
+        credmail's own share of the latency from here to the reply's DATA)."""
+        self.log.debug("imap.new_mail", at=time.time())
 
     def _end_idle(self) -> list[Any]:
         """Leave IDLE; returns what the server said meanwhile (it may announce mail)."""

@@ -1,6 +1,7 @@
-"""One request, one transaction: parse -> verify -> decide -> limit -> record and queue.
+"""Requests in batches: parse -> verify -> decide -> limit -> record and queue.
 
-The decision, the ledger entry, the review item and the outgoing mail commit together.
+The decision, the ledger entry, the review item and the outgoing mail commit together;
+a batch commits once (group commit), each message in its own savepoint.
 A failure of the message itself quarantines it at once; a failure of the world (a lost
 connection, a database outage) propagates so the sync is retried, until the message has
 used up its attempts, which are counted in the database and so survive crashes.
@@ -8,7 +9,7 @@ used up its attempts, which are counted in the database and so survive crashes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -100,7 +101,7 @@ class MessageProcessor:
         self.log = structlog.get_logger("credmail.pipeline")
 
     def count_attempt(self, ref: MailRef) -> int:
-        with self.uow() as uow:
+        with self.uow(crash_safe_only=True) as uow:
             attempt = uow.attempts.bump(ref, self.clock())
             uow.commit()
         return attempt
@@ -108,45 +109,133 @@ class MessageProcessor:
     def process(self, ref: MailRef, attempt: int, raw: bytes | None) -> LedgerEntry:
         """`raw` is None when the body was not fetched (too large, or attempts used up)."""
         try:
-            if attempt > self.policy.max_attempts:
-                raise TooManyAttempts(f"{attempt - 1} attempts")
-            if raw is None:
-                raise OversizeError(f"{ref.size} bytes")
-            return self._decide_and_record(ref, raw)
+            prepared = self._prepare(ref, attempt, raw)
+            with self.uow() as uow:
+                entry, done = self._record(uow, prepared)
+                uow.attempts.clear(ref)
+                uow.commit()
         except Exception as exc:
             if self.is_transient(exc) and attempt < self.policy.max_attempts:
                 raise
             return self._quarantine(ref, raw or b"", exc)
+        self._after_commit([done])
+        return entry
 
-    def _decide_and_record(self, ref: MailRef, raw: bytes) -> LedgerEntry:
+    def process_batch(
+        self, items: Sequence[tuple[MailRef, bytes | None]], should_stop: Callable[[], bool]
+    ) -> tuple[list[tuple[MailRef, LedgerEntry]], bool]:
+        """Group commit: one transaction for the batch, a savepoint per message.
+
+        The first attempt of each message never tried is counted first, for the whole
+        batch in one commit that survives a crash of the process. A message tried before
+        (an earlier batch holding it crashed or failed) is not trusted to the group: it
+        goes through `process` alone, its attempt counted just before, so a message that
+        kills the process is quarantined after `max_attempts` tries like before and takes
+        no other message with it. A message that fails rolls back its own savepoint and is
+        quarantined in the same transaction. Returns the entries and whether a stop was
+        asked.
+        """
+        if not items:
+            return [], False
+        with self.uow(crash_safe_only=True) as uow:
+            new = uow.attempts.first_attempts([ref for ref, _ in items], self.clock())
+            uow.commit()
+        results, stopped = self._group([(r, raw) for r, raw in items if r.key in new], should_stop)
+        for ref, raw in items:
+            if ref.key in new:
+                continue
+            if stopped or should_stop():
+                return results, True
+            results.append((ref, self.process(ref, self.count_attempt(ref), raw)))
+        return results, stopped
+
+    def _group(
+        self, items: Sequence[tuple[MailRef, bytes | None]], should_stop: Callable[[], bool]
+    ) -> tuple[list[tuple[MailRef, LedgerEntry]], bool]:
+        prepared: list[_Prepared | tuple[MailRef, bytes, Exception]] = []
+        stopped = False
+        for ref, raw in items:  # parsing and DNS outside the transaction (and its lock)
+            if should_stop():
+                stopped = True
+                break
+            try:
+                prepared.append(self._prepare(ref, 1, raw))
+            except Exception as exc:
+                if self.is_transient(exc) and self.policy.max_attempts > 1:
+                    raise
+                prepared.append((ref, raw or b"", exc))
+        results: list[tuple[MailRef, LedgerEntry]] = []
+        done: list[_Done] = []
+        quarantined: list[tuple[MailRef, Exception]] = []
+        with self.uow() as uow:
+            for item in prepared:
+                if isinstance(item, _Prepared):
+                    try:
+                        with uow.savepoint():
+                            entry, outcome = self._record(uow, item)
+                        results.append((item.ref, entry))
+                        done.append(outcome)
+                        continue
+                    except Exception as error:
+                        if self.is_transient(error) and self.policy.max_attempts > 1:
+                            raise
+                        ref, raw, failure = item.ref, item.raw, error
+                else:
+                    ref, raw, failure = item
+                results.append((ref, self._quarantine_in(uow, ref, raw, failure)))
+                quarantined.append((ref, failure))
+            uow.attempts.clear_many([ref for ref, _ in items])  # the unstarted too: not tried
+            uow.commit()
+        for failed, problem in quarantined:
+            self._log_quarantine(failed, problem)
+        self._after_commit(done)
+        return results, stopped
+
+    def _prepare(self, ref: MailRef, attempt: int, raw: bytes | None) -> _Prepared:
+        if attempt > self.policy.max_attempts:
+            raise TooManyAttempts(f"{attempt - 1} attempts")
+        if raw is None:
+            raise OversizeError(f"{ref.size} bytes")
         mail = parse_message(raw)
         sender_auth = self.authenticator.check(raw, mail)  # may query DNS: outside the transaction
+        return _Prepared(ref, raw, mail, sender_auth)
+
+    def _record(self, uow: UnitOfWork, item: _Prepared) -> tuple[LedgerEntry, _Done]:
+        """Decide and record one message in the caller's transaction (no commit)."""
+        ref, raw, mail = item.ref, item.raw, item.mail
         now = self.clock()
-        with self.uow() as uow:
-            duplicate = uow.ledger.find_by_message_id(mail.message_id) if mail.message_id else None
-            if duplicate is not None:
-                entry = self._record_duplicate(uow, ref, mail, duplicate, now)
-                uow.commit()
-                return entry
-            facts = self._facts(uow, mail, sender_auth, now)
-            decision = self.limiter.limit(uow, decide(facts), now)
-            target = self.policy.folders.get(decision.outcome)
-            ledger_id = uow.ledger.add(
-                ref, mail.message_id, decision.outcome, decision.reasons, target, now
-            )
-            self._apply(uow, decision, facts, raw, ledger_id, now)
-            uow.attempts.clear(ref)
-            uow.commit()
-        self._log_decision(ref, mail, decision, facts.classification.ignored_tags)
-        if any(isinstance(a, SendLink | SendReply) for a in decision.actions):
-            self.on_outbox()
-        return LedgerEntry(
+        duplicate = uow.ledger.find_by_message_id(mail.message_id) if mail.message_id else None
+        if duplicate is not None:
+            entry = self._record_duplicate(uow, ref, mail, duplicate, now)
+            return entry, _Done(ref, mail, None, ())
+        facts = self._facts(uow, mail, item.sender_auth, now)
+        decision = self.limiter.limit(uow, decide(facts), now)
+        target = self.policy.folders.get(decision.outcome)
+        ledger_id = uow.ledger.add(
+            ref, mail.message_id, decision.outcome, decision.reasons, target, now
+        )
+        self._apply(uow, decision, facts, raw, ledger_id, now)
+        entry = LedgerEntry(
             id=ledger_id,
             outcome=decision.outcome,
             target_folder=target,
             moved=False,
             source_key=ref.key,
         )
+        return entry, _Done(ref, mail, decision, facts.classification.ignored_tags)
+
+    def _after_commit(self, done: Sequence[_Done]) -> None:
+        """Logs and the outbox nudge, once the decisions are committed."""
+        queued = False
+        for item in done:
+            if item.decision is None:
+                continue
+            self._log_decision(item.ref, item.mail, item.decision, item.tags)
+            queued = queued or any(
+                isinstance(a, SendLink | SendReply) for a in item.decision.actions
+            )
+        if queued:
+            self.on_outbox()
 
     def _record_duplicate(
         self, uow: UnitOfWork, ref: MailRef, mail: InboundMail, first: LedgerEntry, now: datetime
@@ -155,7 +244,6 @@ class MessageProcessor:
         entry_id = uow.ledger.add(
             ref, mail.message_id, first.outcome, reasons, first.target_folder, now
         )
-        uow.attempts.clear(ref)
         self.log.info("message.duplicate", key=ref.key, outcome=first.outcome)
         return LedgerEntry(
             id=entry_id,
@@ -207,44 +295,55 @@ class MessageProcessor:
                 )
 
     def _quarantine(self, ref: MailRef, raw: bytes, exc: Exception) -> LedgerEntry:
-        now = self.clock()
-        reason = {OversizeError: "oversize", TooManyAttempts: "too_many_attempts"}.get(
-            type(exc), "processing_error"
-        )
-        target = self.policy.folders.get(Outcome.ERRORS)  # parses nothing: parsing may be the fault
         with self.uow() as uow:
-            ledger_id = uow.ledger.add(
-                ref,
-                None,
-                Outcome.ERRORS,
-                (reason,),
-                target,
-                now,
-                error=f"{type(exc).__name__}: {str(exc)[:300]}",
-            )
-            item = ReviewItem(
-                id=0,
-                created_at=now,
-                status=ReviewStatus.PENDING,
-                kind=RequestKind.UNKNOWN,
-                sender=None,
-                message_id=None,
-                subject="",
-                reasons=(reason,),
-                raw=raw or ref.header,
-            )
-            uow.review.add(item, ledger_id)
+            entry = self._quarantine_in(uow, ref, raw, exc)
             uow.attempts.clear(ref)
             uow.commit()
-        self.log.error(
-            "message.quarantined", key=ref.key, reason=reason, error_type=type(exc).__name__
+        self._log_quarantine(ref, exc)
+        return entry
+
+    def _quarantine_in(
+        self, uow: UnitOfWork, ref: MailRef, raw: bytes, exc: Exception
+    ) -> LedgerEntry:
+        """Record the message in Errori and review, in the caller's transaction."""
+        now = self.clock()
+        reason = _quarantine_reason(exc)
+        target = self.policy.folders.get(Outcome.ERRORS)  # parses nothing: parsing may be the fault
+        ledger_id = uow.ledger.add(
+            ref,
+            None,
+            Outcome.ERRORS,
+            (reason,),
+            target,
+            now,
+            error=f"{type(exc).__name__}: {str(exc)[:300]}",
         )
+        item = ReviewItem(
+            id=0,
+            created_at=now,
+            status=ReviewStatus.PENDING,
+            kind=RequestKind.UNKNOWN,
+            sender=None,
+            message_id=None,
+            subject="",
+            reasons=(reason,),
+            raw=raw or ref.header,
+        )
+        uow.review.add(item, ledger_id)
         return LedgerEntry(
             id=ledger_id,
             outcome=Outcome.ERRORS,
             target_folder=target,
             moved=False,
             source_key=ref.key,
+        )
+
+    def _log_quarantine(self, ref: MailRef, exc: Exception) -> None:
+        self.log.error(
+            "message.quarantined",
+            key=ref.key,
+            reason=_quarantine_reason(exc),
+            error_type=type(exc).__name__,
         )
 
     def _log_decision(
@@ -259,6 +358,32 @@ class MessageProcessor:
             sender=self.tag(mail.sender),
             ignored_subject_tags=list(tags),
         )
+
+
+def _quarantine_reason(exc: Exception) -> str:
+    return {OversizeError: "oversize", TooManyAttempts: "too_many_attempts"}.get(
+        type(exc), "processing_error"
+    )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A message parsed and its sender checked, ready for the transaction."""
+
+    ref: MailRef
+    raw: bytes
+    mail: InboundMail
+    sender_auth: SenderAuth
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What to log once the transaction that recorded it has committed."""
+
+    ref: MailRef
+    mail: InboundMail
+    decision: Decision | None  # None: a duplicate (logged when recorded)
+    tags: tuple[str, ...]
 
 
 def _review_item(

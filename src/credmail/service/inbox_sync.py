@@ -1,5 +1,5 @@
 """Process the watched folder in batches: classify headers, fetch the requests' bodies,
-decide each request in its own transaction, then move the batch's requests.
+decide the batch's requests in one transaction (a savepoint each), then move them.
 
 The moves always follow the commits; a move a crash interrupted is finished on the next
 sync (moving a message that already left the folder does nothing).
@@ -150,7 +150,7 @@ class Pipeline:
         return stats
 
     def _save_checkpoint(self, state: FolderState, after: int) -> None:
-        with self.uow() as uow:
+        with self.uow(crash_safe_only=True) as uow:  # lost: the ledger knows what was done
             uow.checkpoints.set(state.folder, state.validity, after, self.clock())
             uow.commit()
 
@@ -178,17 +178,27 @@ class Pipeline:
         moves = [(ref, known[ref.key]) for ref in requests if ref.key in known]
         try:
             for chunk in _by_size([r for r in requests if r.key not in known]):
+                if should_stop():
+                    return True
                 bodies = self._fetch(source, chunk)
-                for ref in chunk:
-                    if should_stop():
-                        return True
-                    entry = self._process(ref, bodies)
-                    if entry is not None:
-                        moves.append((ref, entry))
-                        stats.count(str(entry.outcome))
+                items = [(ref, bodies.get(ref.key)) for ref in chunk if self._present(ref, bodies)]
+                done, stopped = self.processor.process_batch(items, should_stop)
+                for ref, entry in done:
+                    moves.append((ref, entry))
+                    stats.count(str(entry.outcome))
+                if stopped:
+                    return True
         finally:
             self._move(source, moves)
         return False
+
+    def _present(self, ref: MailRef, bodies: dict[str, bytes]) -> bool:
+        """False for a message that left the folder since the scan (moved or deleted by a
+        person); an oversize one has no body on purpose and is quarantined."""
+        if ref.key not in bodies and ref.size <= self.policy.max_message_bytes:
+            self.log.info("message.gone", key=ref.key)
+            return False
+        return True
 
     def _looks_like_request(self, ref: MailRef) -> bool:
         return classify_subject(quick_subject(ref.header), self.policy.rules).is_request
@@ -196,14 +206,6 @@ class Pipeline:
     def _fetch(self, source: MailSource, refs: Sequence[MailRef]) -> dict[str, bytes]:
         wanted = [ref for ref in refs if ref.size <= self.policy.max_message_bytes]
         return source.fetch_many(wanted) if wanted else {}
-
-    def _process(self, ref: MailRef, bodies: dict[str, bytes]) -> LedgerEntry | None:
-        raw = bodies.get(ref.key)
-        if raw is None and ref.size <= self.policy.max_message_bytes:
-            self.log.info("message.gone", key=ref.key)  # moved or deleted by a person
-            return None
-        attempt = self.processor.count_attempt(ref)
-        return self.processor.process(ref, attempt, raw)
 
     def _move(self, source: MailSource, moves: Sequence[tuple[MailRef, LedgerEntry]]) -> None:
         """One MOVE per target folder, then one transaction to record them."""
@@ -217,7 +219,7 @@ class Pipeline:
                 self.log.error("move.into_watched_folder", folder=folder, messages=len(items))
                 continue  # it would come back as new mail, forever
             source.move_many([ref for ref, _ in items], folder)
-            with self.uow() as uow:
+            with self.uow(crash_safe_only=True) as uow:  # lost: the move is redone
                 uow.ledger.mark_moved([entry.id for _, entry in items], self.clock())
                 uow.commit()
 

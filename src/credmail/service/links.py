@@ -38,6 +38,7 @@ EXPIRY_PLACEHOLDER = "@@CREDMAIL_EXPIRES_AT@@"
 PLAIN_EXPIRY_PLACEHOLDER = "@@CREDMAIL_EXPIRES_PLAIN@@"  # translations: no Italian "alle"
 # A mail with several links (a campaign mail for siblings) names each by its selector.
 KEYED_LINK = "@@CREDMAIL_LINK:{selector}@@"
+KEYED_LINK_MARK = b"@@CREDMAIL_LINK:"
 KEYED_LINK_PATTERN = re.compile(r"@@CREDMAIL_LINK:([0-9a-f]{1,64})@@")
 
 

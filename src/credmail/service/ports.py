@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -417,7 +417,11 @@ class BreakerRepo(Protocol):
 
 class AttemptRepo(Protocol):
     def bump(self, ref: MailRef, now: datetime) -> int: ...
+    def first_attempts(self, refs: Sequence[MailRef], now: datetime) -> set[str]:
+        """Count a first attempt for those (of one folder) never tried; their keys. The
+        others are left as they are (`bump` counts theirs when their turn comes)."""
     def clear(self, ref: MailRef) -> None: ...
+    def clear_many(self, refs: Sequence[MailRef]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -635,11 +639,16 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
     def commit(self) -> None: ...
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: an exception inside undoes only what it did."""
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self, read_only: bool = False) -> UnitOfWork:
-        """A read-only unit of work never holds the write lock (it must not commit)."""
+    def __call__(self, read_only: bool = False, crash_safe_only: bool = False) -> UnitOfWork:
+        """A read-only unit of work never holds the write lock (it must not commit).
+        `crash_safe_only`: its commit survives a crash of this process but may be lost
+        with the machine or the database server; only for records whose loss repeats
+        work (attempt counts, done moves, checkpoints, sent marks), never for decisions."""
 
 
 @dataclass(frozen=True)

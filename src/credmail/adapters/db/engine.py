@@ -42,6 +42,7 @@ def make_engine(
     if not prepared_statements:
         options["connect_args"] = {"prepare_threshold": None}
     engine = create_engine(parsed, **options)
+    event.listen(engine, "begin", _postgres_begin)
     if schema:
         engine.update_execution_options(**{SCHEMA: schema})
         event.listen(engine, "begin", _set_search_path)
@@ -66,6 +67,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # per transaction below; FULL unless asked
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA secure_delete=ON")  # dropped bodies are zeroed, not left in free pages
@@ -96,13 +98,32 @@ def checkpoint(engine: Engine) -> None:
 
 
 READ_ONLY = "credmail_read_only"
+CRASH_SAFE = "credmail_crash_safe"
+"""Execution option: this transaction must survive a crash of credmail's process, not
+necessarily of the machine or the database server (its loss only repeats work: an
+attempt counted again, a move or checkpoint redone, a reply resent with its Message-ID).
+SQLite commits it without fsync (WAL, synchronous=NORMAL); PostgreSQL with
+synchronous_commit off. Every other transaction is fsynced before COMMIT returns
+(synchronous=FULL, synchronous_commit on), and an fsynced commit also makes every
+earlier one durable: the WAL is written in order."""
 HEAD_REVISION = "0006_16"  # the newest file in migrations/versions (a test keeps them in step)
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
-    """Writers take the lock up front (and wait for it); readers never block a writer."""
-    read_only = connection.get_execution_options().get(READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    """Writers take the lock up front (and wait for it); readers never block a writer.
+    The safety level can only change outside a transaction: set it before BEGIN."""
+    options = connection.get_execution_options()
+    if options.get(READ_ONLY, False):
+        connection.exec_driver_sql("BEGIN")
+        return
+    light = options.get(CRASH_SAFE, False)
+    connection.exec_driver_sql(f"PRAGMA synchronous={'NORMAL' if light else 'FULL'}")
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgres_begin(connection: Any) -> None:
+    if connection.get_execution_options().get(CRASH_SAFE, False):
+        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
 def _alembic_config() -> Config:

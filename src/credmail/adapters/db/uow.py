@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from credmail.adapters.db.engine import READ_ONLY
+from credmail.adapters.db.engine import CRASH_SAFE, READ_ONLY
 from credmail.adapters.db.repositories import (
     SqlAttempts,
     SqlAudit,
@@ -64,15 +66,19 @@ class SqlUnitOfWork:
         factory: sessionmaker[Session],
         read_only: bool = False,
         review_raw_cap: int | None = None,
+        crash_safe_only: bool = False,
     ) -> None:
         self._factory = factory
         self._read_only = read_only
+        self._crash_safe_only = crash_safe_only
         self._review_raw_cap = review_raw_cap
 
     def __enter__(self) -> Self:
         self.session = self._factory()
         if self._read_only:
             self.session.connection(execution_options={READ_ONLY: True})
+        elif self._crash_safe_only:
+            self.session.connection(execution_options={CRASH_SAFE: True})
         self.directory = SqlDirectory(self.session)
         self.ledger = SqlLedger(self.session)
         self.checkpoints = SqlCheckpoints(self.session)
@@ -100,6 +106,12 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         self.session.commit()
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an exception inside rolls back only what it did."""
+        with self.session.begin_nested():
+            yield
+
 
 class SqlUnitOfWorkFactory:
     """Builds units of work on one engine; the engine connects lazily."""
@@ -109,5 +121,5 @@ class SqlUnitOfWorkFactory:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.review_raw_cap = review_raw_cap
 
-    def __call__(self, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._sessions, read_only, self.review_raw_cap)
+    def __call__(self, read_only: bool = False, crash_safe_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._sessions, read_only, self.review_raw_cap, crash_safe_only)

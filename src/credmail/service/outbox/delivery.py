@@ -224,7 +224,10 @@ class OutboxDelivery:
         assert entry.raw is not None and entry.recipient is not None
         mail = OutgoingMail(entry.message_id, entry.envelope_from, entry.recipient, entry.raw)
         await connection.start(mail)
-        with self.uow() as uow:
+        # Crash-safe, not fsynced: lost only with the machine, and then the reply is resent
+        # with the same Message-ID (the window a kill has anyway); the decisions that
+        # queued it were fsynced, and fsyncing them also made earlier sent marks durable.
+        with self.uow(crash_safe_only=True) as uow:
             if uow.outbox.claim(entry.id) is None:  # sent or erased meanwhile
                 await connection.reset()
                 return False

@@ -17,6 +17,7 @@ from credmail.service.address_keys import exact_key
 from credmail.service.links import (
     EXPIRY_PLACEHOLDER,
     KEYED_LINK,
+    KEYED_LINK_MARK,
     KEYED_LINK_PATTERN,
     LINK_PLACEHOLDER,
     PLAIN_EXPIRY_PLACEHOLDER,
@@ -119,6 +120,12 @@ class Mailer:
         None when the link was revoked, spent or erased meanwhile: the mail must not go."""
         if entry.raw is None or entry.token_selector is None:
             return entry.raw
+        if _plain_text(entry.raw) and KEYED_LINK_MARK not in entry.raw:  # one link, in bytes
+            issued = self.links.mint(uow, entry.token_selector, now)
+            if issued is None:
+                return None
+            italian, plain = self._when(issued.expires_at), self._when(issued.expires_at, True)
+            return fill_link(entry.raw, issued.url, italian or "", plain or "")
         msg = message_from_bytes(entry.raw, policy=policy.default)
         assert isinstance(msg, EmailMessage)
         body = str(msg.get_content())
@@ -139,7 +146,11 @@ class Mailer:
 
 def fill_link(raw: bytes, link: str, expires_at: str, plain_expires_at: str = "") -> bytes:
     """Replace the placeholders in the text body (decoded, so the transfer encoding of
-    the stored copy does not matter). Content-Language survives the new body."""
+    the stored copy does not matter). A body stored as 7bit or 8bit text, the usual case,
+    takes the replacement in its bytes: no parse, no new serialization, headers kept."""
+    fast = _fill_plain(raw, {LINK_PLACEHOLDER: link}, expires_at, plain_expires_at)
+    if fast is not None:
+        return fast
     msg = message_from_bytes(raw, policy=policy.default)
     assert isinstance(msg, EmailMessage)
     return _filled(
@@ -204,3 +215,41 @@ def spoken_languages(people: Iterable[Person]) -> tuple[str, ...]:
     in their order."""
     found = (p.language.strip().lower() for p in people if p.language)
     return tuple(dict.fromkeys(code for code in found if code and code != "it"))
+
+
+_PLAIN_ENCODINGS = (b"\ncontent-transfer-encoding: 7bit", b"\ncontent-transfer-encoding: 8bit")
+MAX_LINE_BYTES = 998  # RFC 5322
+
+
+def _plain_text(raw: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """(head, separator, body) of a single text/plain part stored as 7bit or 8bit (its
+    placeholders are visible in the bytes), else None."""
+    head, separator, body = raw.partition(b"\r\n\r\n")
+    if not separator:
+        head, separator, body = raw.partition(b"\n\n")
+    header = head.lower()
+    if not (
+        separator
+        and b"\ncontent-type: text/plain" in header
+        and any(encoding in header for encoding in _PLAIN_ENCODINGS)
+    ):
+        return None
+    return head, separator, body
+
+
+def _fill_plain(
+    raw: bytes, links: Mapping[str, str], expires_at: str, plain_expires_at: str = ""
+) -> bytes | None:
+    """The byte replacement when it is exactly the decoded one: a plain 7bit or 8bit body,
+    ASCII values, and lines that stay within RFC 5322's limit."""
+    parts = _plain_text(raw)
+    values = {**links, EXPIRY_PLACEHOLDER: expires_at}
+    values[PLAIN_EXPIRY_PLACEHOLDER] = plain_expires_at or expires_at
+    if parts is None or not all(v.isascii() and "\n" not in v for v in values.values()):
+        return None
+    head, separator, body = parts
+    for placeholder, value in values.items():
+        body = body.replace(placeholder.encode(), value.encode())
+    if max((len(line) for line in body.splitlines()), default=0) > MAX_LINE_BYTES:
+        return None
+    return head + separator + body

@@ -6,11 +6,11 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, String, cast, delete, func, select, update
+from sqlalchemy import ColumnElement, String, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import AttemptRow, CheckpointRow, LedgerRow
-from credmail.adapters.db.repositories._common import rowcount
+from credmail.adapters.db.repositories._common import core, rowcount
 from credmail.core.values import MailRef
 from credmail.service.ports import LedgerEntry
 
@@ -23,6 +23,21 @@ def _ledger_entry(row: LedgerRow) -> LedgerEntry:
         moved=row.moved_at is not None,
         source_key=row.source_key,
     )
+
+
+_BY_MESSAGE_ID = (
+    select(
+        LedgerRow.id,
+        LedgerRow.outcome,
+        LedgerRow.target_folder,
+        LedgerRow.moved_at,
+        LedgerRow.source_key,
+    )
+    .where(LedgerRow.message_id == bindparam("message_id"))
+    .order_by(LedgerRow.id)
+    .limit(1)
+)
+_ADD = insert(LedgerRow.__table__).returning(LedgerRow.id)  # type: ignore[arg-type]
 
 
 class SqlLedger:
@@ -54,10 +69,16 @@ class SqlLedger:
         return {row.source_key: _ledger_entry(row) for row in self.session.scalars(query)}
 
     def find_by_message_id(self, message_id: str) -> LedgerEntry | None:
-        row = self.session.scalar(
-            select(LedgerRow).where(LedgerRow.message_id == message_id).order_by(LedgerRow.id)
+        row = core(self.session).execute(_BY_MESSAGE_ID, {"message_id": message_id}).first()
+        if row is None:
+            return None
+        return LedgerEntry(
+            id=row.id,
+            outcome=row.outcome,
+            target_folder=row.target_folder,
+            moved=row.moved_at is not None,
+            source_key=row.source_key,
         )
-        return _ledger_entry(row) if row else None
 
     def add(
         self,
@@ -69,20 +90,18 @@ class SqlLedger:
         now: datetime,
         error: str | None = None,
     ) -> int:
-        row = LedgerRow(
-            folder=ref.folder,
-            validity=ref.validity,
-            source_key=ref.key,
-            message_id=message_id,
-            handled_at=now,
-            outcome=outcome,
-            reasons=list(reasons),
-            target_folder=target_folder,
-            error=error,
-        )
-        self.session.add(row)
-        self.session.flush()
-        return row.id
+        values = {
+            "folder": ref.folder,
+            "validity": ref.validity,
+            "source_key": ref.key,
+            "message_id": message_id,
+            "handled_at": now,
+            "outcome": outcome,
+            "reasons": list(reasons),
+            "target_folder": target_folder,
+            "error": error,
+        }
+        return int(core(self.session).execute(_ADD, values).scalar_one())
 
     def mark_moved(self, entry_ids: Sequence[int], now: datetime) -> None:
         query = update(LedgerRow).where(LedgerRow.id.in_(list(entry_ids)))
@@ -157,5 +176,47 @@ class SqlAttempts:
         self.session.flush()
         return row.count
 
+    def first_attempts(self, refs: Sequence[MailRef], now: datetime) -> set[str]:
+        """Two statements for a batch: which were tried before, then one executemany
+        insert of a first attempt for the others, whose keys are returned."""
+        if not refs:
+            return set()
+        first = refs[0]
+        tried = set(
+            self.session.scalars(
+                select(AttemptRow.source_key).where(
+                    AttemptRow.folder == first.folder,
+                    AttemptRow.validity == first.validity,
+                    AttemptRow.source_key.in_([ref.key for ref in refs]),
+                )
+            )
+        )
+        new = [
+            {
+                "folder": ref.folder,
+                "validity": ref.validity,
+                "source_key": ref.key,
+                "count": 1,
+                "updated_at": now,
+            }
+            for ref in refs
+            if ref.key not in tried
+        ]
+        if new:
+            self.session.execute(insert(AttemptRow), new)
+        return {ref.key for ref in refs if ref.key not in tried}
+
     def clear(self, ref: MailRef) -> None:
         self.session.execute(delete(AttemptRow).where(*self._where(ref)))
+
+    def clear_many(self, refs: Sequence[MailRef]) -> None:
+        if not refs:
+            return
+        first = refs[0]
+        self.session.execute(
+            delete(AttemptRow).where(
+                AttemptRow.folder == first.folder,
+                AttemptRow.validity == first.validity,
+                AttemptRow.source_key.in_([ref.key for ref in refs]),
+            )
+        )

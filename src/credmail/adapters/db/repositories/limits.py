@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import BreakerRow
+from credmail.adapters.db.repositories._common import core
+
+_TRIPPED_AT = select(BreakerRow.tripped_at).where(BreakerRow.id == 1)
+_RESET_AT = select(BreakerRow.reset_at).where(BreakerRow.id == 1)
 
 
 class SqlBreaker:
@@ -21,8 +26,7 @@ class SqlBreaker:
         return row
 
     def tripped(self) -> bool:
-        row = self.session.get(BreakerRow, 1)
-        return row is not None and row.tripped_at is not None
+        return core(self.session).execute(_TRIPPED_AT).scalar() is not None
 
     def trip(self, now: datetime, reason: str) -> None:
         row = self._row()
@@ -36,5 +40,5 @@ class SqlBreaker:
         return was_tripped
 
     def counting_since(self) -> datetime | None:
-        row = self.session.get(BreakerRow, 1)
-        return row.reset_at if row else None
+        reset_at: datetime | None = core(self.session).execute(_RESET_AT).scalar()
+        return reset_at

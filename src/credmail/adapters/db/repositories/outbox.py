@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy import ColumnElement, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import DeliveryStateRow, OutboxRow
-from credmail.adapters.db.repositories._common import rowcount
+from credmail.adapters.db.repositories._common import core, rowcount
 from credmail.core.addresses import normalize_address
 from credmail.service.pacing import BULK_TEMPLATES, URGENT_TEMPLATES
 from credmail.service.ports import DeliveryState, OutboxEntry, OutboxStatus, OutgoingMail
@@ -74,35 +74,19 @@ class SqlOutbox:
     def account_links(
         self, username: str, purpose: str, since: datetime
     ) -> tuple[int, datetime | None]:
-        query = select(func.count(), func.max(OutboxRow.created_at)).where(
-            OutboxRow.username == username,
-            OutboxRow.purpose == purpose,
-            OutboxRow.created_at >= since,
-        )
-        count, last = self.session.execute(query).one()
+        params = {"username": username, "purpose": purpose, "since": since}
+        count, last = core(self.session).execute(_ACCOUNT_LINKS, params).one()
         return int(count), last
 
     def templates_since(self, since: datetime) -> dict[str, int]:
-        query = (
-            select(OutboxRow.template, func.count())
-            .where(OutboxRow.created_at >= since)
-            .group_by(OutboxRow.template)
-        )
-        return {template: int(count) for template, count in self.session.execute(query)}
+        rows = core(self.session).execute(_TEMPLATES_SINCE, {"since": since})
+        return {template: int(count) for template, count in rows}
 
     def mail_to(
         self, address_key: str, since: datetime, notice_template: str
     ) -> tuple[int, int, int]:
-        query = select(
-            func.count(),
-            func.count(OutboxRow.username),
-            func.count(case((OutboxRow.template == notice_template, 1))),
-        ).where(
-            OutboxRow.recipient_key == address_key,
-            OutboxRow.created_at >= since,
-            OutboxRow.template.not_in(BULK_TEMPLATES),  # the campaign has its own cap
-        )
-        row = self.session.execute(query).one()
+        params = {"key": address_key, "since": since, "notice": notice_template}
+        row = core(self.session).execute(_MAIL_TO, params).one()
         return int(row[0]), int(row[1]), int(row[2])
 
     def counts(self) -> dict[str, int]:
@@ -112,9 +96,7 @@ class SqlOutbox:
     def knows_message_id(self, message_ids: Sequence[str]) -> bool:
         if not message_ids:
             return False
-        found = self.session.scalar(
-            select(OutboxRow.id).where(OutboxRow.message_id.in_(list(message_ids))).limit(1)
-        )
+        found = core(self.session).execute(_KNOWN, {"ids": list(message_ids)}).scalar()
         return found is not None
 
     def due(self, now: datetime, limit: int) -> list[OutboxEntry]:
@@ -128,17 +110,7 @@ class SqlOutbox:
 
     def mark_sent(self, entry_id: int, now: datetime) -> None:
         # The body holds a live link: keep only the metadata once delivered.
-        self.session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id == entry_id)
-            .values(
-                status=OutboxStatus.SENT,
-                sent_at=now,
-                raw=None,
-                attempts=OutboxRow.attempts + 1,
-                last_error=None,
-            )
-        )
+        core(self.session).execute(_MARK_SENT, {"b_entry_id": entry_id, "b_now": now})
 
     def mark_retry(self, entry_id: int, error: str, next_at: datetime) -> None:
         self.session.execute(
@@ -261,6 +233,41 @@ class SqlOutbox:
     def record_error(self, error: str, now: datetime) -> None:
         row = self._state()
         row.last_error, row.last_error_at = error, now
+
+
+_ACCOUNT_LINKS = select(func.count(), func.max(OutboxRow.created_at)).where(
+    OutboxRow.username == bindparam("username"),
+    OutboxRow.purpose == bindparam("purpose"),
+    OutboxRow.created_at >= bindparam("since"),
+)
+_TEMPLATES_SINCE = (
+    select(OutboxRow.template, func.count())
+    .where(OutboxRow.created_at >= bindparam("since"))
+    .group_by(OutboxRow.template)
+)
+_MAIL_TO = select(
+    func.count(),
+    func.count(OutboxRow.username),
+    func.count(case((OutboxRow.template == bindparam("notice"), 1))),
+).where(
+    OutboxRow.recipient_key == bindparam("key"),
+    OutboxRow.created_at >= bindparam("since"),
+    OutboxRow.template.not_in(BULK_TEMPLATES),  # the campaign has its own cap
+)
+_KNOWN = (
+    select(OutboxRow.id).where(OutboxRow.message_id.in_(bindparam("ids", expanding=True))).limit(1)
+)
+_MARK_SENT = (
+    update(OutboxRow.__table__)  # type: ignore[arg-type]
+    .where(OutboxRow.id == bindparam("b_entry_id"))
+    .values(
+        status=OutboxStatus.SENT,
+        sent_at=bindparam("b_now"),
+        raw=None,
+        attempts=OutboxRow.attempts + 1,
+        last_error=None,
+    )
+)
 
 
 def _urgency() -> ColumnElement[int]:

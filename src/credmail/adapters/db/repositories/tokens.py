@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import TokenRow
-from credmail.adapters.db.repositories._common import rowcount
+from credmail.adapters.db.repositories._common import core, rowcount
 from credmail.core.addresses import normalize_address
 from credmail.service.ports import TokenRecord
 
@@ -36,24 +37,36 @@ def _spendable(selector: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
     )
 
 
+_TABLE: Any = TokenRow.__table__
+_ADD = insert(_TABLE)
+_MINT = (
+    update(_TABLE)
+    .where(
+        TokenRow.selector == bindparam("b_selector"),
+        TokenRow.used_at.is_(None),
+        TokenRow.revoked_at.is_(None),
+    )
+    .values(token_hash=bindparam("b_token_hash"), expires_at=bindparam("b_expires_at"))
+)
+
+
 class SqlTokens:
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def add(self, selector: str, record: TokenRecord) -> None:
-        self.session.add(
-            TokenRow(
-                selector=selector,
-                token_hash=record.token_hash,
-                username=record.username,
-                purpose=record.purpose,
-                address=record.address,
-                address_key=normalize_address(record.address) if record.address else None,
-                state_hash=record.state_hash,
-                created_at=record.created_at,
-                expires_at=record.expires_at,
-            )
-        )
+        values = {
+            "selector": selector,
+            "token_hash": record.token_hash,
+            "username": record.username,
+            "purpose": record.purpose,
+            "address": record.address,
+            "address_key": normalize_address(record.address) if record.address else None,
+            "state_hash": record.state_hash,
+            "created_at": record.created_at,
+            "expires_at": record.expires_at,
+        }
+        core(self.session).execute(_ADD, values)
 
     def revoke_active(
         self, username: str, purpose: str, now: datetime, address_key: str | None = None
@@ -102,16 +115,8 @@ class SqlTokens:
         )
 
     def mint(self, selector: str, token_hash: str, expires_at: datetime) -> bool:
-        result = self.session.execute(
-            update(TokenRow)
-            .where(
-                TokenRow.selector == selector,
-                TokenRow.used_at.is_(None),
-                TokenRow.revoked_at.is_(None),
-            )
-            .values(token_hash=token_hash, expires_at=expires_at)
-        )
-        return rowcount(result) == 1
+        params = {"b_selector": selector, "b_token_hash": token_hash, "b_expires_at": expires_at}
+        return rowcount(core(self.session).execute(_MINT, params)) == 1
 
     def purge_expired(self, before: datetime) -> int:
         return rowcount(self.session.execute(delete(TokenRow).where(TokenRow.expires_at < before)))

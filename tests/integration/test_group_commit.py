@@ -1,0 +1,117 @@
+"""Group commit (issue 17): a batch of requests commits once, a savepoint per message.
+
+A message that kills the process mid-batch takes its batch's uncommitted decisions with
+it; on the next runs the batch's messages, seen before, go one at a time: the killer is
+quarantined after `max_attempts` tries like before, and the others are answered once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sqlalchemy import text
+
+from credmail.core.values import Person
+from credmail.entrypoints.daemon import run_once
+from credmail.samples import SAMPLES
+from credmail.service.links import IssuedLink
+from credmail.service.ports import UnitOfWork
+from tests.support.servers import Dovecot, SmtpServer
+from tests.support.wiring import make_app, server_settings
+
+pytestmark = pytest.mark.integration
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: no `except Exception` catches it, nothing commits after it."""
+
+
+class KillingIssuer:
+    """Fault injection: issuing a link for one account ends the process (in the middle of
+    the batch's transaction, after other messages of the batch were recorded)."""
+
+    def __init__(self, inner: object, victim: str) -> None:
+        self.inner, self.victim = inner, victim
+        self.kills = 0
+
+    def issue(
+        self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
+    ) -> IssuedLink:
+        if person.username == self.victim:
+            self.kills += 1
+            raise Killed
+        return self.inner.issue(uow, person, purpose, address, now)  # type: ignore[attr-defined, no-any-return]
+
+    def mint(self, uow: UnitOfWork, selector: str, now: datetime) -> IssuedLink | None:
+        return self.inner.mint(uow, selector, now)  # type: ignore[attr-defined, no-any-return]
+
+
+def sample(name: str) -> bytes:
+    return next(s for s in SAMPLES if s.name == name).to_bytes()
+
+
+def test_a_message_that_kills_the_process_is_quarantined_and_its_batch_answered_once(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    app = make_app(server_settings(dovecot, smtp, db_url))
+    mailer = app.pipeline.processor.mailer
+    killer = KillingIssuer(mailer.links, victim="G1001")
+    mailer.links = killer
+    dovecot.append(sample("teacher"))
+    dovecot.append(sample("adult-guardian"))  # G1001: kills the process
+    dovecot.append(sample("adult-student"))
+
+    runs = []
+    for _ in range(10):
+        try:
+            runs.append(run_once(app))
+            break
+        except Killed:
+            continue
+
+    assert killer.kills == app.settings.mailbox.max_attempts  # then quarantined unparsed
+    assert len(runs) == 1
+    assert len(dovecot.folder_messages("Credenziali/Errori")) == 1
+    assert len(dovecot.folder_messages("Credenziali/Evase")) == 2
+    assert dovecot.folder_messages("INBOX") == {}
+    recipients = sorted(str(m["To"]) for m in smtp.handler.parsed())
+    assert len(recipients) == 2 and len(set(recipients)) == 2  # each answered once
+    (item,) = app.review.pending()
+    assert item.reasons == ("too_many_attempts",)
+    with app.engine.connect() as connection:
+        assert connection.scalar(text("SELECT COUNT(*) FROM attempts")) == 0
+        assert connection.scalar(text("SELECT COUNT(*) FROM ledger")) == 3
+
+
+def test_a_failing_message_rolls_back_only_its_savepoint(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    """The failing message's partial writes (its ledger row, its token) are undone; the
+    batch's other decisions commit with the quarantine, in one transaction."""
+    app = make_app(server_settings(dovecot, smtp, db_url))
+    mailer = app.pipeline.processor.mailer
+    inner = mailer.links
+
+    class Failing(KillingIssuer):
+        def issue(
+            self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
+        ) -> IssuedLink:
+            if person.username == self.victim:
+                uow.ledger.forget_message_ids([1, 2, 3])  # a write the savepoint must undo
+                raise RuntimeError("register unavailable")
+            return super().issue(uow, person, purpose, address, now)
+
+    mailer.links = Failing(inner, victim="G1001")
+    dovecot.append(sample("teacher"))
+    dovecot.append(sample("adult-guardian"))
+    dovecot.append(sample("adult-student"))
+
+    result = run_once(app)
+
+    assert result["handled"] == {"answered": 2, "errors": 1}
+    with app.engine.connect() as connection:
+        ids = connection.scalar(text("SELECT COUNT(message_id) FROM ledger"))
+        tokens = connection.scalar(text("SELECT COUNT(*) FROM link_tokens"))
+    assert ids == 2  # the teacher's row kept its Message-ID: the savepoint undid the write
+    assert tokens == 2  # no orphan token from the failed message
