@@ -47,8 +47,25 @@ def test_the_link_and_expiry_replace_the_placeholders(name: str) -> None:
 
 
 def test_the_byte_path_is_taken_only_for_plain_transfer_encodings() -> None:
-    assert _fill_plain(queued(BODIES["ascii (7bit)"]), LINK, EXPIRES) is not None
-    assert _fill_plain(queued(BODIES["accents (8bit)"]), LINK, EXPIRES) is not None
-    assert _fill_plain(queued(BODIES["long line (quoted-printable)"]), LINK, EXPIRES) is None
-    assert _fill_plain(queued(BODIES["ascii (7bit)"]), LINK + "\n", EXPIRES) is None
-    assert _fill_plain(queued(BODIES["ascii (7bit)"]), "https://x/" + "a" * 1000, EXPIRES) is None
+    assert (
+        _fill_plain(queued(BODIES["ascii (7bit)"]), {LINK_PLACEHOLDER: LINK}, EXPIRES) is not None
+    )
+    assert (
+        _fill_plain(queued(BODIES["accents (8bit)"]), {LINK_PLACEHOLDER: LINK}, EXPIRES) is not None
+    )
+    assert (
+        _fill_plain(
+            queued(BODIES["long line (quoted-printable)"]), {LINK_PLACEHOLDER: LINK}, EXPIRES
+        )
+        is None
+    )
+    assert (
+        _fill_plain(queued(BODIES["ascii (7bit)"]), {LINK_PLACEHOLDER: LINK + "\n"}, EXPIRES)
+        is None
+    )
+    assert (
+        _fill_plain(
+            queued(BODIES["ascii (7bit)"]), {LINK_PLACEHOLDER: "https://x/" + "a" * 1000}, EXPIRES
+        )
+        is None
+    )
