@@ -1,7 +1,7 @@
 """campaigns and campaign_recipients (the September mailing to new students' guardians)
 
 Revision ID: 0006_16
-Revises: 0005
+Revises: 0006_14
 Create Date: 2026-11-28 19:15:00
 """
 

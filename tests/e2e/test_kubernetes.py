@@ -104,8 +104,8 @@ def test_the_daemon_runs_once_and_the_web_app_twice_behind_a_service(overlay: st
     assert init["args"][-2:] == ["db", "upgrade"]
     (web_container,) = web["spec"]["template"]["spec"]["containers"]
     assert web_container["args"][-1] == "web"
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert web_container[probe]["httpGet"]["path"] == "/healthz"
+    for probe in ("livenessProbe", "readinessProbe"):  # not /healthz: a daemon outage must
+        assert web_container[probe]["httpGet"]["path"] == "/livez"  # not stop the pages
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.directory_import import import_records, roles_on_file
@@ -45,3 +46,20 @@ def test_every_problem_in_one_pass_and_a_teacher_is_not_a_student(db_url: str) -
             ]
     finally:
         engine.dispose()
+
+
+def test_a_file_without_a_language_keeps_the_one_the_secretariat_set(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    header = "role,username,first_name,last_name,birth_date,emails,students"
+    with_language = f"{header},language\nguardian,G1,Ion,Pop,,ion@example.org,,ro\n"
+    without = f"{header}\nguardian,G1,Ion,Pop,,ion@example.org,\n"
+    english = f"{header},language\nguardian,G1,Ion,Pop,,ion@example.org,,en\n"
+    found = []
+    for data in (with_language, without, english):
+        with Session(engine) as session:
+            import_records(session, read_directory(data.encode()), prune=False)
+            session.commit()
+            found.append(session.scalar(text("SELECT language FROM people")))
+    engine.dispose()
+    assert found == ["ro", "ro", "en"]  # only a file that names a language changes it

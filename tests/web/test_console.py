@@ -408,6 +408,7 @@ def test_healthz_and_metrics(console_app: App, client_for: ClientFactory) -> Non
     client = client_for(console_app)
     health = client.get("/healthz")
     assert health.status_code == 503  # the daemon never synced: no heartbeat
+    assert client.get("/livez").text == "ok"  # the web process itself is up (its probes)
     assert health.json()["database"] is True and health.json()["heartbeat_fresh"] is False
     with console_app.uow() as uow:
         uow.checkpoints.set("INBOX", 1, 0, console_app.clock())

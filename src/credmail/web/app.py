@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -101,6 +101,7 @@ def create_web_app(app: App, settings: Settings) -> Starlette:
     routes: list[BaseRoute] = [
         *reset.routes(ctx),
         *console_routes(ctx),
+        Route(ctx.url("/livez"), lambda _: PlainTextResponse("ok"), methods=["GET"]),
         Route(ctx.url("/healthz"), health_endpoint(app.desks.observe), methods=["GET"]),
         Route(ctx.url("/metrics"), metrics_endpoint(app.desks.observe), methods=["GET"]),
         Mount(ctx.url("/static"), app=StaticFiles(directory=str(STATIC)), name="static"),

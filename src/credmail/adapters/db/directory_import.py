@@ -172,7 +172,7 @@ def _same(row: PersonRow, record: DirectoryRecord, students: set[str]) -> bool:
         and row.last_name == record.last_name
         and row.birth_date == record.birth_date
         and row.class_name == record.class_name
-        and row.language == record.language
+        and (record.language is None or row.language == record.language)
         and bool(row.new_student) == record.new_student
         and (row.active is not False) == record.active
         and [e.address for e in row.emails] == list(record.emails)
@@ -203,7 +203,9 @@ def _fill(row: PersonRow, record: DirectoryRecord) -> None:
     row.role = record.role.value
     row.first_name, row.last_name = record.first_name, record.last_name
     row.birth_date, row.class_name = record.birth_date, record.class_name
-    row.language, row.new_student, row.active = record.language, record.new_student, record.active
+    if record.language is not None:  # a file without one keeps what the secretariat set
+        row.language = record.language
+    row.new_student, row.active = record.new_student, record.active
     kept = {email.address_key: email for email in row.emails}
     emails = []
     for position, address in enumerate(dict.fromkeys(record.emails)):

@@ -198,6 +198,7 @@ class DirectoryDesk:
     ) -> ImportResult:
         """Write a preview in one transaction; refused (nothing written) when it would
         retire more than `max_prune_share` of the directory without `force`."""
+        actor.require("directory.import")
         refusals: list[str | None] = []
 
         def keep(summary: ImportSummary) -> bool:

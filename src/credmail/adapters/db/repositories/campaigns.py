@@ -63,29 +63,19 @@ class SqlCampaigns:
 
     def new_students(self) -> tuple[list[Person], list[Person]]:
         directory = SqlDirectory(self.session)
-        students = directory._people(
-            select(PersonRow)
-            .where(
-                PersonRow.role == Role.STUDENT.value,
-                PersonRow.new_student.is_(True),
-                PersonRow.active.is_not(False),
-            )
-            .order_by(PersonRow.username)
+        new = (PersonRow.role == Role.STUDENT.value, PersonRow.new_student.is_(True))
+        students = directory.people_among(
+            select(PersonRow.id).where(*new, PersonRow.active.is_not(False))
         )
-        new_ids = select(PersonRow.id).where(
-            PersonRow.role == Role.STUDENT.value, PersonRow.new_student.is_(True)
-        )
-        guardian_ids = select(GuardianshipRow.guardian_id).where(
-            GuardianshipRow.student_id.in_(new_ids)
-        )
-        guardians = directory._people(
-            select(PersonRow).where(PersonRow.id.in_(guardian_ids)).order_by(PersonRow.username)
+        new_ids = select(PersonRow.id).where(*new)
+        guardians = directory.people_among(
+            select(GuardianshipRow.guardian_id).where(GuardianshipRow.student_id.in_(new_ids))
         )
         return students, guardians
 
     def people(self, usernames: Sequence[str]) -> dict[str, Person]:
-        query = select(PersonRow).where(PersonRow.username.in_(list(usernames)))
-        return {p.username: p for p in SqlDirectory(self.session)._people(query)}
+        ids = select(PersonRow.id).where(PersonRow.username.in_(list(usernames)))
+        return {p.username: p for p in SqlDirectory(self.session).people_among(ids)}
 
     def get(self, name: str) -> CampaignInfo | None:
         row = self.session.scalar(select(CampaignRow).where(CampaignRow.name == name))

@@ -74,6 +74,10 @@ class SqlDirectory:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def people_among(self, ids: Select[int]) -> list[Person]:
+        """The people whose ids `ids` selects, by username (other repositories' queries)."""
+        return self._people(_people_query(ids))
+
     def _people(self, query: Executable, params: dict[str, Any] | None = None) -> list[Person]:
         rows: dict[int, Any] = {}
         emails: dict[int, list[str]] = {}
