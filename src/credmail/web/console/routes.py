@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from credmail.service.desks.audit import ACTION_LABELS
+from credmail.service.desks.directory import ImportResult
 from credmail.service.desks.staff import SignInRefused, StaffSession
 from credmail.service.directory_csv import DirectoryError
 from credmail.service.ports import AuditFilter, ReviewFilter
@@ -366,11 +367,14 @@ class ConsolePages:
         prune = text_field(form, "rimuovi", 5) == "si"
         return await self._preview(staff, data, prune)
 
-    async def _preview(self, staff: StaffSession, data: bytes, prune: bool) -> Response:
+    async def _import(
+        self, staff: StaffSession, data: bytes, prune: bool, dry_run: bool
+    ) -> ImportResult | Response:
+        """The directory desk's import, or the form again listing every bad line."""
         try:
-            result = await run_in_threadpool(
+            return await run_in_threadpool(
                 lambda: self.desks.directory.import_csv(
-                    data, staff.actor(), prune=prune, dry_run=True
+                    data, staff.actor(), prune=prune, dry_run=dry_run
                 )
             )
         except DirectoryError as exc:
@@ -381,6 +385,11 @@ class ConsolePages:
                 title="Importa la rubrica",
                 problems=list(exc.problems),
             )
+
+    async def _preview(self, staff: StaffSession, data: bytes, prune: bool) -> Response:
+        result = await self._import(staff, data, prune, dry_run=True)
+        if isinstance(result, Response):
+            return result
         return self.c.render(
             "console_import_preview.html",
             staff,
@@ -401,20 +410,9 @@ class ConsolePages:
         if not data:
             return self.c.refuse(staff, 400, "Importazione non valida: ricominciare")
         prune = text_field(form, "rimuovi", 5) == "si"
-        try:
-            result = await run_in_threadpool(
-                lambda: self.desks.directory.import_csv(
-                    data, staff.actor(), prune=prune, dry_run=False
-                )
-            )
-        except DirectoryError as exc:
-            return self.c.render(
-                "console_import.html",
-                staff,
-                400,
-                title="Importa la rubrica",
-                problems=list(exc.problems),
-            )
+        result = await self._import(staff, data, prune, dry_run=False)
+        if isinstance(result, Response):
+            return result
         if result.refusal:
             return self.c.result(
                 staff,
