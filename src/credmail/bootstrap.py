@@ -5,12 +5,11 @@ Nothing here connects: engines, IMAP and SMTP connect on first use.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TextIO, cast
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -269,27 +268,18 @@ def _desks(
 
 
 def make_link_backend(settings: Settings) -> LinkBackend:
-    """What spending a link on the reset page does (`links.backend`). The LDAP and webhook
-    adapters are imported only when chosen; nothing connects here."""
-    kind = settings.links.backend
-    if kind == "worklist":
-        return WorklistBackend()
-    module_name, class_name = _EXTERNAL_BACKENDS[kind]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("credmail."):
-            raise ConfigError(
-                f"links.backend: backend {kind} is not available in this build"
-            ) from None
-        raise
-    return cast(LinkBackend, getattr(module, class_name).from_settings(settings))
+    """What spending a link on the reset page does (`links.backend`; the settings already
+    hold its section). The LDAP and webhook adapters are imported only when chosen, so the
+    daemon never loads ldap3 or zxcvbn; nothing connects here."""
+    if settings.links.backend == "ldap" and settings.ldap is not None:
+        from credmail.adapters.ldap_backend import LdapBackend
 
+        return LdapBackend.from_settings(settings.ldap)
+    if settings.links.backend == "webhook" and settings.webhook is not None:
+        from credmail.adapters.webhook_backend import WebhookBackend
 
-_EXTERNAL_BACKENDS = {
-    "ldap": ("credmail.adapters.ldap_backend", "LdapBackend"),
-    "webhook": ("credmail.adapters.webhook_backend", "WebhookBackend"),
-}
+        return WebhookBackend.from_settings(settings.webhook)
+    return WorklistBackend()
 
 
 def _sign_in_state(settings: Settings, engine: Engine) -> dict[str, str | None] | None:

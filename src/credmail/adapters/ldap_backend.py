@@ -28,7 +28,7 @@ from ldap3 import MODIFY_REPLACE, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
-from credmail.config import ConfigError, LdapSettings, Settings
+from credmail.config import LdapSettings
 from credmail.service.link_backends import BackendKind, SpendOutcome, SpendRequest, SpendResult
 from credmail.service.password_policy import PasswordPolicy, load_common
 
@@ -107,12 +107,8 @@ class LdapBackend:
         return f"LdapBackend(url={self.url!r}, mode={self.mode!r}, base_dn={self.base_dn!r})"
 
     @classmethod
-    def from_settings(cls, settings: LdapSettings | Settings) -> LdapBackend:
-        """From the [ldap] section, or from the whole settings (bootstrap passes those)."""
-        if not isinstance(settings, LdapSettings):
-            if settings.ldap is None:
-                raise ConfigError("links.backend = 'ldap' needs a [ldap] section")
-            settings = settings.ldap
+    def from_settings(cls, settings: LdapSettings) -> LdapBackend:
+        """From the [ldap] section."""
         assert settings.bind_password is not None  # the settings read bind_password_file
         return cls(
             url=settings.url,

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import structlog
 
-from credmail.config import ConfigError, Settings, WebhookSettings
+from credmail.config import WebhookSettings
 from credmail.service.link_backends import BackendKind, SpendOutcome, SpendRequest, SpendResult
 
 SIGNATURE_HEADER = "X-Credmail-Signature"
@@ -99,12 +99,8 @@ class WebhookBackend:
         return f"WebhookBackend(url={self.url!r}, retries={self.retries})"
 
     @classmethod
-    def from_settings(cls, settings: WebhookSettings | Settings) -> WebhookBackend:
-        """From the [webhook] section, or from the whole settings (bootstrap passes those)."""
-        if not isinstance(settings, WebhookSettings):
-            if settings.webhook is None:
-                raise ConfigError("links.backend = 'webhook' needs a [webhook] section")
-            settings = settings.webhook
+    def from_settings(cls, settings: WebhookSettings) -> WebhookBackend:
+        """From the [webhook] section."""
         assert settings.secret is not None  # the settings read secret_file
         return cls(
             url=settings.url,
