@@ -230,6 +230,7 @@ class FakeOutbox:
             envelope_from=mail.envelope_from,
             raw=mail.raw,
             token_selector=token_selector,
+            purpose=account[1] if account else None,
         )
         self.s.outbox_accounts[entry_id] = account
         return entry_id
@@ -294,9 +295,9 @@ class FakeOutbox:
     def get(self, entry_id: int) -> OutboxEntry | None:
         return self.s.outbox.get(entry_id)
 
-    def claim(self, entry_id: int) -> OutboxEntry | None:
+    def claim(self, entry_id: int) -> bool:
         entry = self.s.outbox.get(entry_id)
-        return entry if entry and entry.status == "pending" else None
+        return entry is not None and entry.status == "pending"
 
     def requeue(self, entry_id: int, now: datetime) -> None:
         self._set(entry_id, status="pending", attempts=0, next_attempt_at=now, last_error=None)

@@ -43,8 +43,10 @@ class KillingIssuer:
             raise Killed
         return self.inner.issue(uow, person, purpose, address, now)  # type: ignore[attr-defined, no-any-return]
 
-    def mint(self, uow: UnitOfWork, selector: str, now: datetime) -> IssuedLink | None:
-        return self.inner.mint(uow, selector, now)  # type: ignore[attr-defined, no-any-return]
+    def mint(
+        self, uow: UnitOfWork, selector: str, now: datetime, purpose: str | None = None
+    ) -> IssuedLink | None:
+        return self.inner.mint(uow, selector, now, purpose)  # type: ignore[attr-defined, no-any-return]
 
 
 def sample(name: str) -> bytes:

@@ -34,8 +34,10 @@ class ExplodingIssuer:
             raise RuntimeError("register unavailable")
         return self.inner.issue(uow, person, purpose, address, now)  # type: ignore[attr-defined]
 
-    def mint(self, uow: UnitOfWork, selector: str, now: datetime) -> IssuedLink | None:
-        return self.inner.mint(uow, selector, now)  # type: ignore[attr-defined, no-any-return]
+    def mint(
+        self, uow: UnitOfWork, selector: str, now: datetime, purpose: str | None = None
+    ) -> IssuedLink | None:
+        return self.inner.mint(uow, selector, now, purpose)  # type: ignore[attr-defined, no-any-return]
 
 
 def test_failing_step_quarantines_only_that_message(

@@ -290,8 +290,15 @@ class MessageProcessor:
                 uow.review.add(item, ledger_id)
             else:
                 known = {p.username: p for p in facts.people_on_file + facts.linked_students}
+                at_sender = {facts.mail.sender: facts.people_on_file} if facts.mail.sender else {}
                 self.mailer.queue(
-                    uow, action, facts.mail.message_id, now, known=known, ledger_id=ledger_id
+                    uow,
+                    action,
+                    facts.mail.message_id,
+                    now,
+                    known=known,
+                    known_at=at_sender,
+                    ledger_id=ledger_id,
                 )
 
     def _quarantine(self, ref: MailRef, raw: bytes, exc: Exception) -> LedgerEntry:

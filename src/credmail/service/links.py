@@ -38,7 +38,6 @@ EXPIRY_PLACEHOLDER = "@@CREDMAIL_EXPIRES_AT@@"
 PLAIN_EXPIRY_PLACEHOLDER = "@@CREDMAIL_EXPIRES_PLAIN@@"  # translations: no Italian "alle"
 # A mail with several links (a campaign mail for siblings) names each by its selector.
 KEYED_LINK = "@@CREDMAIL_LINK:{selector}@@"
-KEYED_LINK_MARK = b"@@CREDMAIL_LINK:"
 KEYED_LINK_PATTERN = re.compile(r"@@CREDMAIL_LINK:([0-9a-f]{1,64})@@")
 
 
@@ -63,8 +62,11 @@ class LinkIssuer(Protocol):
         """`per_address`: revoke only older links sent to the same address (a campaign
         sends one link per guardian address); otherwise every older link of the account."""
 
-    def mint(self, uow: UnitOfWork, selector: str, now: datetime) -> IssuedLink | None:
-        """The real link for a queued mail, valid from `now`; None if revoked or gone."""
+    def mint(
+        self, uow: UnitOfWork, selector: str, now: datetime, purpose: str | None = None
+    ) -> IssuedLink | None:
+        """The real link for a queued mail, valid from `now`; None if revoked or gone.
+        `purpose`, when the caller knows it, saves looking the token up for its TTL."""
 
 
 def digest(verifier: str) -> str:
@@ -126,13 +128,14 @@ class TokenLinkIssuer:
         uow.tokens.add(selector, record)
         return IssuedLink(LINK_PLACEHOLDER, None, selector)
 
-    def mint(self, uow: UnitOfWork, selector: str, now: datetime) -> IssuedLink | None:
+    def mint(
+        self, uow: UnitOfWork, selector: str, now: datetime, purpose: str | None = None
+    ) -> IssuedLink | None:
         verifier = secrets.token_urlsafe(VERIFIER_BYTES)
-        ttl = self.ttl
-        if self.purpose_ttls:
+        if purpose is None and self.purpose_ttls:
             record = uow.tokens.find(selector)
-            if record is not None:
-                ttl = self.purpose_ttls.get(record.purpose, self.ttl)
+            purpose = record.purpose if record is not None else None
+        ttl = self.purpose_ttls.get(purpose, self.ttl) if purpose else self.ttl
         expires = now + ttl
         if not uow.tokens.mint(selector, digest(verifier), expires):
             return None
@@ -158,7 +161,9 @@ class TemplateLinkIssuer:
         username = quote(person.username, safe="")
         return IssuedLink(self.url_template.format(username=username), None)
 
-    def mint(self, uow: UnitOfWork, selector: str, now: datetime) -> IssuedLink | None:
+    def mint(
+        self, uow: UnitOfWork, selector: str, now: datetime, purpose: str | None = None
+    ) -> IssuedLink | None:
         return None  # nothing is ever deferred: `issue` returns the final link
 
 

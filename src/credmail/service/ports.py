@@ -175,6 +175,7 @@ class OutboxEntry:
     envelope_from: str = ""
     raw: bytes | None = field(default=None, repr=False)
     token_selector: str | None = None
+    purpose: str | None = None  # of the link it carries (None: no link, or several)
 
 
 @dataclass(frozen=True)
@@ -276,8 +277,8 @@ class OutboxDispatch(Protocol):
     """What the delivery loop needs: due mail, its outcome, the pause on a config error."""
 
     def due(self, now: datetime, limit: int) -> list[OutboxEntry]: ...
-    def claim(self, entry_id: int) -> OutboxEntry | None:
-        """The row if still pending, locked until the end of the transaction."""
+    def claim(self, entry_id: int) -> bool:
+        """True if the row is still pending; it is locked until the end of the transaction."""
 
     def mark_sent(self, entry_id: int, now: datetime) -> None: ...
     def mark_retry(self, entry_id: int, error: str, next_at: datetime) -> None: ...

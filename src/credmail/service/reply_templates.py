@@ -15,6 +15,7 @@ of mail) gets translations by adding files, nothing else.
 
 from __future__ import annotations
 
+import email.policy
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -233,7 +234,7 @@ class ReplyComposer:
             msg["References"] = in_reply_to
         msg["Auto-Submitted"] = auto_submitted  # "auto-generated" for a campaign
         msg["X-Auto-Response-Suppress"] = "All"
-        msg.set_content(bilingual_body(italian, sections))
+        set_text(msg, bilingual_body(italian, sections))
         msg["Content-Language"] = content_language(sections)  # after: set_content clears it
         return OutgoingMail(message_id, self.from_address, to, msg.as_bytes())
 
@@ -242,10 +243,9 @@ class ReplyComposer:
     def _render(
         self, env: jinja2.Environment, name: str, values: Mapping[str, Any]
     ) -> tuple[str, str]:
-        tmpl = env.get_template(name)
-        body = tmpl.render(values)
-        subject = str(getattr(tmpl.make_module(dict(values)), "subject", "")).strip()
-        return subject or "Segreteria", body
+        module = env.get_template(name).make_module(dict(values))  # renders once
+        subject = str(getattr(module, "subject", "")).strip()
+        return subject or "Segreteria", str(module)
 
     def _loaders(self) -> list[jinja2.BaseLoader]:
         return [loader for _origin, loader in self._origins()]
@@ -332,3 +332,24 @@ def placeholders(env: jinja2.Environment, source: str) -> set[str]:
         if isinstance(node.node, nodes.Name) and node.node.name in names:
             found.add(f"{node.node.name}.{node.attr}")
     return found
+
+
+MAX_LINE_BYTES = 998  # RFC 5322's limit for a line
+_WIDE_LINES = email.policy.default.clone(max_line_length=MAX_LINE_BYTES)
+
+
+def set_text(msg: EmailMessage, text: str) -> None:
+    """The body as 7bit or 8bit text whenever its lines fit RFC 5322's 998 bytes (a link's
+    line is longer than 78): the link placeholder then stays visible in the stored bytes
+    and is filled in without parsing the mail again when it leaves. Longer lines get the
+    library's usual quoted-printable or base64. Headers are still folded at 78 when the
+    mail is serialized (the generator uses the message's own policy)."""
+    widest = max((len(line.encode()) for line in text.splitlines()), default=0)
+    if widest > MAX_LINE_BYTES:
+        msg.set_content(text)
+        return
+    msg.policy = _WIDE_LINES
+    try:
+        msg.set_content(text)
+    finally:
+        msg.policy = email.policy.default

@@ -3,6 +3,7 @@ lockout that grows with each failure, server-side sessions with an idle timeout.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass, replace
@@ -95,8 +96,14 @@ class StaffDesk:
     ) -> None:
         self.uow, self.clock, self.issuer, self.idle_timeout = uow, clock, issuer, idle_timeout
         self.hasher = hasher or PasswordHasher()  # argon2id, the library's current parameters
-        self._dummy = self.hasher.hash(secrets.token_hex(16))
         self.log = structlog.get_logger("credmail.desks.staff")
+
+    @functools.cached_property
+    def _dummy(self) -> str:
+        """A hash to verify against for an unknown name (same time as a known one). Made
+        on first use, not at start: argon2id takes 64 MiB and ~0.1 s, which every entry
+        point (the daemon, each CLI command) would otherwise pay."""
+        return self.hasher.hash(secrets.token_hex(16))
 
     # accounts -----------------------------------------------------------------------
 

@@ -70,6 +70,7 @@ class DeliveryStats:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    quota_paused: bool = False
 
 
 class OutboxDelivery:
@@ -109,8 +110,8 @@ class OutboxDelivery:
                 async with self.sender.connect() as connection:
                     self._clear_old_pause()
                     for entry in due:
-                        if self.pacer is not None and self._wait(self.pacer) > 0:
-                            return stats  # paused by a quota reply
+                        if stats.quota_paused:  # a quota reply paused the whole outbox
+                            return stats
                         await self._deliver(connection, entry, stats)
             except SendError as exc:  # the connection itself failed: retry them all later
                 if exc.config:
@@ -119,8 +120,8 @@ class OutboxDelivery:
                 for entry in due:
                     self._record_failure(entry, exc, stats)
                 break
-            if len(due) < batch:
-                break
+            if len(due) < batch or (self.pacer is not None and self._wait(self.pacer) > 0):
+                break  # done, or paused (by another process, or a quota reply)
         return stats
 
     def _may_send(self) -> bool:
@@ -228,7 +229,7 @@ class OutboxDelivery:
         # with the same Message-ID (the window a kill has anyway); the decisions that
         # queued it were fsynced, and fsyncing them also made earlier sent marks durable.
         with self.uow(crash_safe_only=True) as uow:
-            if uow.outbox.claim(entry.id) is None:  # sent or erased meanwhile
+            if not uow.outbox.claim(entry.id):  # sent or erased meanwhile
                 await connection.reset()
                 return False
             raw = self.finalize(uow, entry, self.clock())
@@ -250,6 +251,7 @@ class OutboxDelivery:
         with self.uow() as uow:
             if paused is not None:  # the provider's quota, not this mail: wait with the rest
                 uow.outbox.mark_retry(entry.id, message, paused)
+                stats.quota_paused = True
                 outcome = "paused"
                 self.log.warning(
                     "outbox.quota_paused", until=paused.isoformat(), reason=message[:100]

@@ -4,7 +4,7 @@ desk both send through here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -17,14 +17,13 @@ from credmail.service.address_keys import exact_key
 from credmail.service.links import (
     EXPIRY_PLACEHOLDER,
     KEYED_LINK,
-    KEYED_LINK_MARK,
     KEYED_LINK_PATTERN,
     LINK_PLACEHOLDER,
     PLAIN_EXPIRY_PLACEHOLDER,
     LinkIssuer,
 )
 from credmail.service.ports import OutboxEntry, UnitOfWork
-from credmail.service.reply_templates import ReplyComposer
+from credmail.service.reply_templates import MAX_LINE_BYTES, ReplyComposer, set_text
 
 
 class Mailer:
@@ -42,10 +41,12 @@ class Mailer:
         *,
         context: dict[str, Any] | None = None,
         known: Mapping[str, Person] | None = None,
+        known_at: Mapping[str, Sequence[Person]] | None = None,
         ledger_id: int | None = None,
         review_id: int | None = None,
     ) -> None:
-        """`known` holds directory records the caller already has (saves a lookup)."""
+        """`known` holds directory records the caller already has, `known_at` the people
+        on file at an address (normalized) it already looked up: each saves a lookup."""
         values = dict(context or {})
         translated: dict[str, Any] = {}
         account = selector = None
@@ -70,7 +71,7 @@ class Mailer:
             values,
             in_reply_to,
             now,
-            languages=recipient_languages(uow, action, about),
+            languages=recipient_languages(uow, action, about, known_at),
             translated=translated,
         )
         uow.outbox.add(
@@ -120,28 +121,32 @@ class Mailer:
         None when the link was revoked, spent or erased meanwhile: the mail must not go."""
         if entry.raw is None or entry.token_selector is None:
             return entry.raw
-        if _plain_text(entry.raw) and KEYED_LINK_MARK not in entry.raw:  # one link, in bytes
-            issued = self.links.mint(uow, entry.token_selector, now)
-            if issued is None:
-                return None
-            italian, plain = self._when(issued.expires_at), self._when(issued.expires_at, True)
-            return fill_link(entry.raw, issued.url, italian or "", plain or "")
-        msg = message_from_bytes(entry.raw, policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        body = str(msg.get_content())
+        plain = _plain_text(entry.raw)
+        msg: EmailMessage | None = None
+        if plain is not None:  # the usual case: the placeholders are in the bytes
+            body = plain[2].decode("utf-8", "replace")
+        else:
+            msg = message_from_bytes(entry.raw, policy=policy.default)
+            assert isinstance(msg, EmailMessage)
+            body = str(msg.get_content())
         keyed = list(dict.fromkeys(KEYED_LINK_PATTERN.findall(body)))
         links: dict[str, str] = {}
         expires: datetime | None = None
+        purpose = None if keyed else entry.purpose  # a keyed mail's row names no purpose
         for selector in keyed or [entry.token_selector]:
-            issued = self.links.mint(uow, selector, now)
+            issued = self.links.mint(uow, selector, now, purpose)
             if issued is None:  # one void link (erased, revoked): the mail must not go
                 return None
             placeholder = KEYED_LINK.format(selector=selector) if keyed else LINK_PLACEHOLDER
             links[placeholder] = issued.url
             expires = issued.expires_at
-        return _filled(
-            msg, body, links, self._when(expires) or "", self._when(expires, plain=True) or ""
-        )
+        italian, plain_expiry = self._when(expires) or "", self._when(expires, plain=True) or ""
+        if plain is not None and (filled := _fill_plain(entry.raw, links, italian, plain_expiry)):
+            return filled
+        if msg is None:
+            msg = message_from_bytes(entry.raw, policy=policy.default)
+            assert isinstance(msg, EmailMessage)
+        return _filled(msg, str(msg.get_content()), links, italian, plain_expiry)
 
 
 def fill_link(raw: bytes, link: str, expires_at: str, plain_expires_at: str = "") -> bytes:
@@ -170,7 +175,7 @@ def _filled(
     for placeholder, link in links.items():
         body = body.replace(placeholder, link)
     body = body.replace(EXPIRY_PLACEHOLDER, expires_at)
-    msg.set_content(body.replace(PLAIN_EXPIRY_PLACEHOLDER, plain_expires_at or expires_at))
+    set_text(msg, body.replace(PLAIN_EXPIRY_PLACEHOLDER, plain_expires_at or expires_at))
     if languages is not None:
         del msg["Content-Language"]
         msg["Content-Language"] = str(languages)
@@ -178,13 +183,21 @@ def _filled(
 
 
 def recipient_languages(
-    uow: UnitOfWork, action: SendLink | SendReply, about: Person | None
+    uow: UnitOfWork,
+    action: SendLink | SendReply,
+    about: Person | None,
+    known_at: Mapping[str, Sequence[Person]] | None = None,
 ) -> tuple[str, ...]:
     """The languages (besides Italian) of the people a mail goes to (`languages_at`)."""
-    return languages_at(uow, action.to, about)
+    return languages_at(uow, action.to, about, known_at)
 
 
-def languages_at(uow: UnitOfWork, address: str, about: Person | None) -> tuple[str, ...]:
+def languages_at(
+    uow: UnitOfWork,
+    address: str,
+    about: Person | None,
+    known_at: Mapping[str, Sequence[Person]] | None = None,
+) -> tuple[str, ...]:
     """The languages (besides Italian) of the people on file at `address`: of those, the
     person the mail or page is about when that person is one of them, else (a student's
     link) the student's guardians among them, else all of them. Never guessed: only the
@@ -194,11 +207,9 @@ def languages_at(uow: UnitOfWork, address: str, about: Person | None) -> tuple[s
         lookup = normalize_address(address)
     except AddressError:
         return ()
-    people = [
-        p
-        for p in uow.directory.people_with_address(lookup)
-        if key is not None and any(exact_key(a) == key for a in p.emails)
-    ]
+    found = (known_at or {}).get(lookup)
+    at = uow.directory.people_with_address(lookup) if found is None else found
+    people = [p for p in at if key is not None and any(exact_key(a) == key for a in p.emails)]
     chosen = people
     if about is not None:
         usernames = {p.username for p in people}
@@ -218,7 +229,6 @@ def spoken_languages(people: Iterable[Person]) -> tuple[str, ...]:
 
 
 _PLAIN_ENCODINGS = (b"\ncontent-transfer-encoding: 7bit", b"\ncontent-transfer-encoding: 8bit")
-MAX_LINE_BYTES = 998  # RFC 5322
 
 
 def _plain_text(raw: bytes) -> tuple[bytes, bytes, bytes] | None:

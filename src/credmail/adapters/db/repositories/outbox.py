@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, bindparam, case, func, select, update
+from sqlalchemy import ColumnElement, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import DeliveryStateRow, OutboxRow
@@ -31,6 +31,7 @@ def _outbox_entry(row: OutboxRow) -> OutboxEntry:
         envelope_from=row.envelope_from,
         raw=row.raw,
         token_selector=row.token_selector,
+        purpose=row.purpose,
     )
 
 
@@ -50,26 +51,26 @@ class SqlOutbox:
         token_selector: str | None = None,
     ) -> int:
         username, purpose = account or (None, None)
-        row = OutboxRow(
-            message_id=mail.message_id,
-            template=template,
-            recipient=mail.recipient,
-            recipient_key=normalize_address(mail.recipient),
-            username=username,
-            purpose=purpose,
-            envelope_from=mail.envelope_from,
-            raw=mail.raw,
-            status=OutboxStatus.PENDING,
-            attempts=0,
-            created_at=now,
-            next_attempt_at=now,
-            ledger_id=ledger_id,
-            review_id=review_id,
-            token_selector=token_selector,
-        )
-        self.session.add(row)
-        self.session.flush()
-        return row.id
+        values = {
+            "message_id": mail.message_id,
+            "template": template,
+            "recipient": mail.recipient,
+            "recipient_key": normalize_address(mail.recipient),
+            "username": username,
+            "purpose": purpose,
+            "envelope_from": mail.envelope_from,
+            "raw": mail.raw,
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+            "sent_at": None,
+            "last_error": None,
+            "ledger_id": ledger_id,
+            "review_id": review_id,
+            "token_selector": token_selector,
+        }
+        return int(core(self.session).execute(_ADD, values).scalar_one())
 
     def account_links(
         self, username: str, purpose: str, since: datetime
@@ -136,14 +137,8 @@ class SqlOutbox:
         row = self.session.get(OutboxRow, entry_id)
         return _outbox_entry(row) if row else None
 
-    def claim(self, entry_id: int) -> OutboxEntry | None:
-        query = (
-            select(OutboxRow)
-            .where(OutboxRow.id == entry_id, OutboxRow.status == OutboxStatus.PENDING)
-            .with_for_update()
-        )
-        row = self.session.scalar(query)
-        return _outbox_entry(row) if row else None
+    def claim(self, entry_id: int) -> bool:
+        return core(self.session).execute(_CLAIM, {"entry_id": entry_id}).first() is not None
 
     def requeue(self, entry_id: int, now: datetime) -> None:
         self.session.execute(
@@ -235,6 +230,12 @@ class SqlOutbox:
         row.last_error, row.last_error_at = error, now
 
 
+_ADD = insert(OutboxRow.__table__).returning(OutboxRow.id)  # type: ignore[arg-type]
+_CLAIM = (
+    select(OutboxRow.id)
+    .where(OutboxRow.id == bindparam("entry_id"), OutboxRow.status == OutboxStatus.PENDING)
+    .with_for_update()
+)
 _ACCOUNT_LINKS = select(func.count(), func.max(OutboxRow.created_at)).where(
     OutboxRow.username == bindparam("username"),
     OutboxRow.purpose == bindparam("purpose"),
