@@ -16,6 +16,7 @@ of mail) gets translations by adding files, nothing else.
 from __future__ import annotations
 
 import email.policy
+import functools
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -224,18 +225,20 @@ class ReplyComposer:
         ]
         msg = EmailMessage()
         message_id = make_msgid(idstring="credmail", domain=self.domain)
-        msg["From"] = formataddr((self.from_name, self.from_address))
+        msg["From"] = fixed_header("From", formataddr((self.from_name, self.from_address)))
         msg["To"] = to
-        msg["Subject"] = subject
+        msg["Subject"] = fixed_header("Subject", subject)
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = message_id
         if in_reply_to:
             msg["In-Reply-To"] = in_reply_to
             msg["References"] = in_reply_to
-        msg["Auto-Submitted"] = auto_submitted  # "auto-generated" for a campaign
-        msg["X-Auto-Response-Suppress"] = "All"
+        # "auto-generated" for a campaign
+        msg["Auto-Submitted"] = fixed_header("Auto-Submitted", auto_submitted)
+        msg["X-Auto-Response-Suppress"] = fixed_header("X-Auto-Response-Suppress", "All")
         set_text(msg, bilingual_body(italian, sections))
-        msg["Content-Language"] = content_language(sections)  # after: set_content clears it
+        # after set_text: set_content clears the Content-* headers
+        msg["Content-Language"] = fixed_header("Content-Language", content_language(sections))
         return OutgoingMail(message_id, self.from_address, to, msg.as_bytes())
 
     # -- internals -----------------------------------------------------------------------
@@ -353,3 +356,11 @@ def set_text(msg: EmailMessage, text: str) -> None:
         msg.set_content(text)
     finally:
         msg.policy = email.policy.default
+
+
+@functools.lru_cache(maxsize=256)
+def fixed_header(name: str, value: str) -> Any:
+    """A header whose value repeats from mail to mail (From, a template's subject), parsed
+    once: the email package takes a parsed header as it is (parsing From alone costs about
+    0.1 ms a mail)."""
+    return email.policy.default.header_factory(name, value)

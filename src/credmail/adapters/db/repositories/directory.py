@@ -59,6 +59,9 @@ _GUARDIANS = select(PersonRow.id).where(
 _STUDENTS_OF = _people_query(
     select(GuardianshipRow.student_id).where(GuardianshipRow.guardian_id.in_(_GUARDIANS))
 )
+_GUARDIANS_OF = _people_query(
+    select(GuardianshipRow.guardian_id).where(GuardianshipRow.student_id.in_(_NAMED))
+)
 _CHILDREN = (
     select(GuardianshipRow.guardian_id, PersonRow.username)
     .join(PersonRow, PersonRow.id == GuardianshipRow.student_id)
@@ -119,11 +122,7 @@ class SqlDirectory:
         return self._people(_STUDENTS_OF, {"usernames": list(guardian_usernames)})
 
     def guardians_of(self, student_username: str) -> list[Person]:
-        student = select(PersonRow.id).where(PersonRow.username == student_username)
-        guardians = select(GuardianshipRow.guardian_id).where(
-            GuardianshipRow.student_id.in_(student)
-        )
-        return self._people(_people_query(guardians))
+        return self._people(_GUARDIANS_OF, {"username": student_username})
 
     def get(self, username: str) -> Person | None:
         found = self._people(_PEOPLE_NAMED, {"username": username})

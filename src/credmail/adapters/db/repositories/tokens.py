@@ -50,6 +50,20 @@ _MINT = (
 )
 
 
+_LIVE_OF_ACCOUNT = (
+    TokenRow.username == bindparam("b_username"),
+    TokenRow.purpose == bindparam("b_purpose"),
+    TokenRow.used_at.is_(None),
+    TokenRow.revoked_at.is_(None),
+)
+_REVOKE = update(_TABLE).where(*_LIVE_OF_ACCOUNT).values(revoked_at=bindparam("b_now"))
+_REVOKE_AT = (
+    update(_TABLE)
+    .where(*_LIVE_OF_ACCOUNT, TokenRow.address_key == bindparam("b_address_key"))
+    .values(revoked_at=bindparam("b_now"))
+)
+
+
 class SqlTokens:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -73,16 +87,11 @@ class SqlTokens:
     ) -> int:
         """Every live token of the account and purpose (only those sent to `address_key`
         when given: a campaign link per guardian address leaves the others alone)."""
-        query = update(TokenRow).where(
-            TokenRow.username == username,
-            TokenRow.purpose == purpose,
-            TokenRow.used_at.is_(None),
-            TokenRow.revoked_at.is_(None),
-        )
-        if address_key is not None:
-            query = query.where(TokenRow.address_key == address_key)
-        result = self.session.execute(query.values(revoked_at=now))
-        return rowcount(result)
+        params = {"b_username": username, "b_purpose": purpose, "b_now": now}
+        if address_key is None:
+            return rowcount(core(self.session).execute(_REVOKE, params))
+        params["b_address_key"] = address_key
+        return rowcount(core(self.session).execute(_REVOKE_AT, params))
 
     def active(self, username: str, purpose: str, now: datetime) -> list[TokenRecord]:
         """Unspent, unrevoked, unexpired tokens: what a new one for the account revokes."""
