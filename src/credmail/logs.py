@@ -37,7 +37,9 @@ class StderrLogger:
     """Writes each rendered line to the current sys.stderr (looked up at every write)."""
 
     def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        stream = sys.stderr  # one write per line: a forked delivery process shares it
+        stream.write(message + "\n")
+        stream.flush()
 
     debug = info = warning = warn = error = critical = exception = fatal = msg
 

@@ -517,7 +517,7 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
     app = ctx.app()
     if args.once:
-        summary = run_once(app)
+        summary = run_once(app, deliver_alongside=True)
         print(json.dumps(summary) if args.json else _once_text(summary))
         return 0
     run_forever(app)

@@ -12,9 +12,11 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from credmail.bootstrap import App
+from credmail.runners.delivery_process import DeliveryProcess
 from credmail.runners.systemd import Heartbeat
 from credmail.runners.watcher import InboxWatcher
 from credmail.service.housekeeping import housekeeping
+from credmail.service.outbox.delivery import DeliveryStats
 from credmail.service.outbox.worker import OutboxWorker
 from credmail.service.privacy import Retention
 
@@ -36,23 +38,35 @@ def warn_about_settings(app: App) -> None:
         )
 
 
-def run_once(app: App) -> dict[str, object]:
-    """Handle what is in the mailbox now, deliver the outbox, return a summary."""
+def run_once(app: App, *, deliver_alongside: bool = False) -> dict[str, object]:
+    """Handle what is in the mailbox now, deliver the outbox, return a summary.
+
+    `deliver_alongside`: a forked process delivers while this one decides (see
+    `runners.delivery_process`); otherwise, or where it cannot fork, delivery follows."""
     warn_about_settings(app)
-    source = app.source_factory()
+    helper = DeliveryProcess.start(app.delivery, app.engine) if deliver_alongside else None
+    processor = app.pipeline.processor
+    nudge = processor.on_outbox
+    if helper is not None:
+        processor.on_outbox = helper.nudge
     try:
-        stats = app.pipeline.sync(source)
+        source = app.source_factory()
+        try:
+            stats = app.pipeline.sync(source)
+        finally:
+            source.close()
+        app.campaigns.top_up()  # a due campaign's next batch goes with this run
     finally:
-        source.close()
-    app.campaigns.top_up()  # a due campaign's next batch goes with this run
-    delivery = asyncio.run(app.delivery.drain())
+        processor.on_outbox = nudge
+        alongside = helper.finish() if helper is not None else DeliveryStats()
+    delivery = asyncio.run(app.delivery.drain())  # all of it, or what the helper left
     return {
         "scanned": stats.scanned,
         "handled": stats.handled,
         "skipped_requests": stats.skipped_requests,
-        "sent": delivery.sent,
-        "retried": delivery.retried,
-        "failed": delivery.failed,
+        "sent": alongside.sent + delivery.sent,
+        "retried": alongside.retried + delivery.retried,
+        "failed": alongside.failed + delivery.failed,
     }
 
 
