@@ -8,7 +8,7 @@ from sqlalchemy import String, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import ReviewRow
-from credmail.adapters.db.repositories._common import rowcount
+from credmail.adapters.db.repositories._common import core, rowcount
 from credmail.service.ports import ReviewFilter, ReviewItem, ReviewStatus
 
 
@@ -44,16 +44,21 @@ def _shrink_raw(raw: bytes) -> bytes:
     return raw[: KEPT_HEADER_BYTES + KEPT_BODY_BYTES]
 
 
+_PENDING_RAW_BYTES = select(func.sum(func.length(ReviewRow.raw))).where(
+    ReviewRow.status == ReviewStatus.PENDING
+)
+
+
 class SqlReview:
     def __init__(self, session: Session, raw_cap: int | None = None) -> None:
         self.session = session
         self.raw_cap = raw_cap  # total bytes of raw messages kept for pending items
+        self._pending_bytes: int | None = None  # read once per transaction, then counted up
 
     def _pending_raw_bytes(self) -> int:
-        query = select(func.sum(func.length(ReviewRow.raw))).where(
-            ReviewRow.status == ReviewStatus.PENDING
-        )
-        return int(self.session.scalar(query) or 0)
+        if self._pending_bytes is None:
+            self._pending_bytes = int(core(self.session).execute(_PENDING_RAW_BYTES).scalar() or 0)
+        return self._pending_bytes
 
     def _fit(self, raw: bytes | None, reasons: list[str]) -> tuple[bytes | None, list[str]]:
         """Above the cap a new item keeps a shrunk copy, and says so in its reasons."""
@@ -79,6 +84,8 @@ class SqlReview:
         )
         self.session.add(row)
         self.session.flush()
+        if self._pending_bytes is not None and raw is not None:
+            self._pending_bytes += len(raw)
         return row.id
 
     def count_pending(self) -> int:
