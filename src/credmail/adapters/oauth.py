@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, TextIO
 
-import httpx
 import structlog
 
 from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError
@@ -306,6 +305,8 @@ def post_form(oauth: OAuthSettings, url: str, form: dict[str, str]) -> dict[str,
     if oauth.client_secret:
         form["client_secret"] = oauth.client_secret
     verify: Any = str(oauth.ca_file) if oauth.ca_file else True
+    import httpx  # here: every credmail process imports this module, few sign in
+
     try:
         response = httpx.post(url, data=form, timeout=oauth.timeout_seconds, verify=verify)
     except httpx.HTTPError as exc:

@@ -52,16 +52,17 @@ def write_report(path: Path, preview: RegisterPreview) -> None:
 
 @contextmanager
 def progress_bar(on_terminal: bool) -> Iterator[Progress | None]:
-    """A rich progress bar over the rows read, on a terminal only (None elsewhere)."""
+    """A progress bar (tqdm) over the rows read, on a terminal only (None elsewhere)."""
     if not on_terminal:
         yield None
         return
-    from rich.progress import Progress as Bar
+    from tqdm import tqdm
 
-    with Bar(transient=True) as bar:
-        task = bar.add_task("reading rows", total=None)
+    with tqdm(desc="reading rows", unit=" rows", leave=False) as bar:
 
         def advance(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
+            if total != bar.total:
+                bar.total = total
+            bar.update(done - bar.n)  # redrawn at most ten times a second
 
         yield advance
