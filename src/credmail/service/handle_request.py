@@ -1,7 +1,8 @@
 """Requests in batches: parse -> verify -> decide -> limit -> record and queue.
 
 The decision, the ledger entry, the review item and the outgoing mail commit together;
-a batch commits once (group commit), each message in its own savepoint.
+a batch commits once (group commit); when one of its messages fails, the batch is recorded
+again with each message in its own savepoint, and the failing one is quarantined alone.
 A failure of the message itself quarantines it at once; a failure of the world (a lost
 connection, a database outage) propagates so the sync is retried, until the message has
 used up its attempts, which are counted in the database and so survive crashes.
@@ -9,6 +10,7 @@ used up its attempts, which are counted in the database and so survive crashes.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,6 +67,10 @@ class Policy:
     max_attempts: int = 3
     options: DecideOptions = field(default_factory=DecideOptions)
     limits: Limits = field(default_factory=Limits)
+
+
+class _MessageFailed(Exception):
+    """A message failed in a group recorded without savepoints: record it again with them."""
 
 
 class OversizeError(Exception):
@@ -164,6 +170,27 @@ class MessageProcessor:
                 if self.is_transient(exc) and self.policy.max_attempts > 1:
                     raise
                 prepared.append((ref, raw or b"", exc))
+        try:
+            recorded = self._record_group(items, prepared, savepoints=False)
+        except _MessageFailed:  # rare: again, each message in its own savepoint
+            recorded = self._record_group(items, prepared, savepoints=True)
+        results, done, quarantined = recorded
+        for failed, problem in quarantined:
+            self._log_quarantine(failed, problem)
+        self._after_commit(done)
+        return results, stopped
+
+    def _record_group(
+        self,
+        items: Sequence[tuple[MailRef, bytes | None]],
+        prepared: Sequence[_Prepared | tuple[MailRef, bytes, Exception]],
+        *,
+        savepoints: bool,
+    ) -> tuple[list[tuple[MailRef, LedgerEntry]], list[_Done], list[tuple[MailRef, Exception]]]:
+        """One transaction for the group. Without savepoints (the usual pass: two
+        statements a message fewer) a message that fails raises _MessageFailed and the
+        whole transaction is rolled back, for the caller to run again with a savepoint
+        per message, where the failing one is quarantined alone."""
         results: list[tuple[MailRef, LedgerEntry]] = []
         done: list[_Done] = []
         quarantined: list[tuple[MailRef, Exception]] = []
@@ -171,7 +198,7 @@ class MessageProcessor:
             for item in prepared:
                 if isinstance(item, _Prepared):
                     try:
-                        with uow.savepoint():
+                        with uow.savepoint() if savepoints else contextlib.nullcontext():
                             entry, outcome = self._record(uow, item)
                         results.append((item.ref, entry))
                         done.append(outcome)
@@ -179,6 +206,8 @@ class MessageProcessor:
                     except Exception as error:
                         if self.is_transient(error) and self.policy.max_attempts > 1:
                             raise
+                        if not savepoints:
+                            raise _MessageFailed from error
                         ref, raw, failure = item.ref, item.raw, error
                 else:
                     ref, raw, failure = item
@@ -186,10 +215,7 @@ class MessageProcessor:
                 quarantined.append((ref, failure))
             uow.attempts.clear_many([ref for ref, _ in items])  # the unstarted too: not tried
             uow.commit()
-        for failed, problem in quarantined:
-            self._log_quarantine(failed, problem)
-        self._after_commit(done)
-        return results, stopped
+        return results, done, quarantined
 
     def _prepare(self, ref: MailRef, attempt: int, raw: bytes | None) -> _Prepared:
         if attempt > self.policy.max_attempts:
