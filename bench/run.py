@@ -209,6 +209,8 @@ class Bench:
         directory.write_bytes(directory_csv(date.today()))
         self.credmail(env, "directory", "import", str(directory))
         self.dovecot.reset_mailbox()
+        with self.handler.lock:  # a run's replies must not answer the next run's requests
+            self.handler.arrivals.clear()
         log_path = self.workdir / f"latency-{kind}.log"
         log = log_path.open("wb")
         daemon = subprocess.Popen(
@@ -268,7 +270,7 @@ class Bench:
         )
 
     def _append(self, client: Any, number: int, sent: dict[str, tuple[float, float]]) -> int:
-        mid = f"<latency.{number}@bench.example.org>"
+        mid = f"<latency.{number}.{time.time_ns()}@bench.example.org>"
         raw = adult_request(number, mid)
         started = time.time()
         client.append("INBOX", raw)
