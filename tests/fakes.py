@@ -870,6 +870,9 @@ class FakeSender:
     async def connect(self) -> AsyncIterator[MailConnection]:
         yield _Connection(self.sent)
 
+    async def close(self) -> None:
+        return None
+
 
 class _Connection:
     def __init__(self, sent: list[OutgoingMail]) -> None:

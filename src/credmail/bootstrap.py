@@ -422,6 +422,7 @@ def make_sender(settings: Settings, tokens: TokenSource | None = None) -> MailSe
             smtp.ca_file,
             smtp.timeout_seconds,
             tokens,
+            smtp.keep_alive_seconds,
         )
     return SmtpSender(
         smtp.host,
@@ -431,6 +432,7 @@ def make_sender(settings: Settings, tokens: TokenSource | None = None) -> MailSe
         smtp.password,
         smtp.ca_file,
         smtp.timeout_seconds,
+        keep_seconds=smtp.keep_alive_seconds,
     )
 
 

@@ -148,6 +148,7 @@ class SmtpSettings(Section):
     from_address: str  # the school's sender address: no default
     from_name: str = "Segreteria"
     timeout_seconds: float = Field(default=30, gt=0)
+    keep_alive_seconds: float = Field(default=60, ge=0)  # 0: a new connection per drain
     retry_base_seconds: float = Field(default=30, gt=0)
     retry_max_seconds: float = Field(default=3600, gt=0)
     max_attempts: int = Field(default=50, ge=1)

@@ -304,14 +304,15 @@ class SmtpServer:
     controller: Controller | None = None
     certificate: Path | None = None
     credentials: tuple[str, str] = ("smtp-user", "smtp-test-password")
+    options: dict[str, Any] = field(default_factory=dict)  # aiosmtpd's SMTP(...) keywords
 
     def start(self) -> SmtpServer:
         self.port = self.port or free_port()
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(self.options)
         if self.certificate is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.certificate, self.certificate.with_name("key.pem"))
-            kwargs = {
+            kwargs |= {
                 "tls_context": context,
                 "require_starttls": True,
                 "authenticator": self._authenticate,

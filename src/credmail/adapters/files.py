@@ -33,3 +33,6 @@ class EmlFileSender:
     async def connect(self) -> AsyncIterator[EmlConnection]:
         self.directory.mkdir(parents=True, exist_ok=True)
         yield EmlConnection(self.directory)
+
+    async def close(self) -> None:
+        return None

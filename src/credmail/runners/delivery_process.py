@@ -93,14 +93,15 @@ def _child(delivery: OutboxDelivery, engine: Engine, nudges: int, results: int) 
 
 def _deliver_until_closed(delivery: OutboxDelivery, nudges: int) -> DeliveryStats:
     total = DeliveryStats()
-    while True:
-        received = os.read(nudges, 4096)  # waits for a nudge; b"" when the parent is done
-        try:
-            _add(total, asyncio.run(delivery.drain()))
-        except Exception as exc:  # as the daemon's worker: the next nudge tries again
-            log.warning("outbox.drain_failed", error_type=type(exc).__name__)
-        if not received:
-            return total
+    with asyncio.Runner() as loop:  # one loop: the SMTP connection stays open between drains
+        while True:
+            received = os.read(nudges, 4096)  # waits for a nudge; b"" when the parent is done
+            try:
+                _add(total, loop.run(delivery.drain(keep_open=bool(received))))
+            except Exception as exc:  # as the daemon's worker: the next nudge tries again
+                log.warning("outbox.drain_failed", error_type=type(exc).__name__)
+            if not received:
+                return total
 
 
 def _add(total: DeliveryStats, more: DeliveryStats) -> None:

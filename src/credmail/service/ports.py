@@ -99,7 +99,11 @@ class MailConnection(Protocol):
 class MailSender(Protocol):
     """Delivers rendered mail (SMTP in production, .eml files in the demo)."""
 
-    def connect(self) -> AbstractAsyncContextManager[MailConnection]: ...
+    def connect(self) -> AbstractAsyncContextManager[MailConnection]:
+        """A connection for one drain; it may be one kept open from the last drain."""
+
+    async def close(self) -> None:
+        """Close a connection kept open between drains (none: nothing to do)."""
 
 
 class ReviewStatus(StrEnum):

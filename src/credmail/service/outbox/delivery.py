@@ -97,7 +97,21 @@ class OutboxDelivery:
         self._pause_checked = False
         self.log = structlog.get_logger("credmail.outbox")
 
-    async def drain(self, batch: int = 50) -> DeliveryStats:
+    async def close(self) -> None:
+        """Close the SMTP connection kept open between drains, if any."""
+        await self.sender.close()
+
+    async def drain(self, batch: int = 50, *, keep_open: bool = False) -> DeliveryStats:
+        """Send what is due. `keep_open`: leave the SMTP connection open for the next
+        drain on this event loop (the daemon's worker keeps one loop); otherwise it is
+        closed before this returns."""
+        try:
+            return await self._drain(batch)
+        finally:
+            if not keep_open:
+                await self.sender.close()
+
+    async def _drain(self, batch: int) -> DeliveryStats:
         stats = DeliveryStats()
         if not self._may_send():
             return stats

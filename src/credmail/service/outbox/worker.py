@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -30,13 +31,23 @@ class OutboxWorker:
         self.wake.set()
 
     def run(self) -> None:
+        """One event loop for every drain, so the SMTP connection can stay open between
+        them (`smtp.keep_alive_seconds`); closed when the worker stops."""
+        with asyncio.Runner() as loop:
+            try:
+                self._work(loop)
+            finally:
+                with contextlib.suppress(Exception):
+                    loop.run(self.delivery.close())
+
+    def _work(self, loop: asyncio.Runner) -> None:
         while not self.stop.is_set():
             self.wake.wait()
             self.wake.clear()
             if self.stop.is_set():
                 return
             try:
-                asyncio.run(self.delivery.drain())
+                loop.run(self.delivery.drain(keep_open=True))
                 if self.refill is not None and self.refill() > 0:
                     self.wake.set()
             except Exception as exc:
