@@ -867,7 +867,7 @@ class FakeSender:
         self.sent: list[OutgoingMail] = []
 
     @asynccontextmanager
-    async def connect(self) -> AsyncIterator[MailConnection]:
+    async def connect(self, keep_open: bool = False) -> AsyncIterator[MailConnection]:
         yield _Connection(self.sent)
 
     async def close(self) -> None:

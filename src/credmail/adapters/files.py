@@ -30,7 +30,7 @@ class EmlFileSender:
         self.directory = directory
 
     @asynccontextmanager
-    async def connect(self) -> AsyncIterator[EmlConnection]:
+    async def connect(self, keep_open: bool = False) -> AsyncIterator[EmlConnection]:
         self.directory.mkdir(parents=True, exist_ok=True)
         yield EmlConnection(self.directory)
 

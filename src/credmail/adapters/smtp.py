@@ -81,8 +81,9 @@ class _Kept:
 
 class SmtpSender:
     """One authenticated connection per drain, TLS verified unless security = none; with
-    `keep_seconds`, the connection stays open for the next drain that comes within that
-    time on the same event loop (the daemon's outbox worker keeps one loop): a reply then
+    `keep_seconds` and a drain that asks for it (`keep_open`: the daemon's outbox worker,
+    which keeps one event loop), the connection stays open for the next drain that comes
+    within that time on the same loop: a reply then
     skips the TCP and TLS handshakes, EHLO and AUTH, several round trips to a remote server.
     A kept connection is checked with NOOP before it is used; one the server closed is
     replaced, never counted against a mail."""
@@ -128,14 +129,14 @@ class SmtpSender:
         )
 
     @asynccontextmanager
-    async def connect(self) -> AsyncIterator[SmtpConnection]:
+    async def connect(self, keep_open: bool = False) -> AsyncIterator[SmtpConnection]:
         client = await self._reuse() or await self._open()
         try:
             yield SmtpConnection(client)
         except BaseException:
             await _quit(client)  # a connection that failed is not kept
             raise
-        if self.keep_seconds > 0 and client.is_connected:
+        if keep_open and self.keep_seconds > 0 and client.is_connected:
             self._kept = _Kept(client, asyncio.get_running_loop(), time.monotonic())
         else:
             await _quit(client)

@@ -99,8 +99,9 @@ class MailConnection(Protocol):
 class MailSender(Protocol):
     """Delivers rendered mail (SMTP in production, .eml files in the demo)."""
 
-    def connect(self) -> AbstractAsyncContextManager[MailConnection]:
-        """A connection for one drain; it may be one kept open from the last drain."""
+    def connect(self, keep_open: bool = False) -> AbstractAsyncContextManager[MailConnection]:
+        """A connection for one drain (one kept open by the last drain, if any);
+        `keep_open`: leave it open afterwards for the next drain on this event loop."""
 
     async def close(self) -> None:
         """Close a connection kept open between drains (none: nothing to do)."""

@@ -106,22 +106,22 @@ class OutboxDelivery:
         drain on this event loop (the daemon's worker keeps one loop); otherwise it is
         closed before this returns."""
         try:
-            return await self._drain(batch)
+            return await self._drain(batch, keep_open)
         finally:
             if not keep_open:
                 await self.sender.close()
 
-    async def _drain(self, batch: int) -> DeliveryStats:
+    async def _drain(self, batch: int, keep_open: bool) -> DeliveryStats:
         stats = DeliveryStats()
         if not self._may_send():
             return stats
         if self.pacer is not None and self.pacer.limits.limited:
-            return await self._drain_paced(self.pacer, stats)
+            return await self._drain_paced(self.pacer, stats, keep_open)
         if self.pacer is not None and self._wait(self.pacer) > 0:
             return stats  # paused after a quota reply
         while due := self._due(batch):
             try:
-                async with self.sender.connect() as connection:
+                async with self.sender.connect(keep_open) as connection:
                     self._clear_old_pause()
                     for entry in due:
                         if stats.quota_paused:  # a quota reply paused the whole outbox
@@ -176,7 +176,9 @@ class OutboxDelivery:
             "credmail or run `credmail outbox retry`",
         )
 
-    async def _drain_paced(self, pacer: Pacer, stats: DeliveryStats) -> DeliveryStats:
+    async def _drain_paced(
+        self, pacer: Pacer, stats: DeliveryStats, keep_open: bool
+    ) -> DeliveryStats:
         """One mail at a time, each at its turn, the most urgent due one first (looked up
         again before every send, so a new reply overtakes what waits). A turn further
         away than MAX_INLINE_WAIT ends the drain; a later nudge comes back for it."""
@@ -184,7 +186,7 @@ class OutboxDelivery:
         if not due:
             return stats
         try:
-            async with self.sender.connect() as connection:
+            async with self.sender.connect(keep_open) as connection:
                 self._clear_old_pause()
                 while due and (wait := self._wait(pacer)) <= MAX_INLINE_WAIT:
                     await asyncio.sleep(wait)
