@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
             bench.fill(mailbox(args.size))
             raw = Path(workdir) / "profile.txt"
             command = [py_spy, "record", "--format", "raw", "--rate", str(args.rate)]
+            command += ["--subprocesses"]  # the forked delivery process too
             command += ["--output", str(raw), "--"]
             command += [sys.executable, "-m", "credmail", "run", "--once"]
             subprocess.run(command, env=env, check=True, capture_output=True)

@@ -5,7 +5,6 @@ Behind the `DkimVerifier` port, so that the service layer does no DNS I/O itself
 
 from __future__ import annotations
 
-import email.policy
 import time
 from collections.abc import Callable, Sequence
 from email.headerregistry import Address
@@ -14,6 +13,7 @@ import structlog
 
 from credmail.adapters.arc_verifier import ArcVerifier
 from credmail.core.addresses import AddressError, normalize_address
+from credmail.core.mail_policy import POLICY
 from credmail.service.authentication import SenderAuthenticator, aligned
 
 DnsLookup = Callable[..., bytes | None]
@@ -91,7 +91,7 @@ def _signed_from(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
         return None
     text = values[0].decode("utf-8", "replace").strip()
     try:
-        field = email.policy.default.header_factory("From", text)
+        field = POLICY.header_factory("From", text)
         addresses: tuple[Address, ...] = tuple(getattr(field, "addresses", ()))
         if len(addresses) != 1:
             return None

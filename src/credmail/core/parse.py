@@ -27,6 +27,7 @@ from credmail.core.addresses import (
     normalize_address,
 )
 from credmail.core.bounces import bounced_message_ids
+from credmail.core.mail_policy import POLICY
 from credmail.core.quoted import own_text, unquoted_html
 from credmail.core.values import InboundMail, PecEnvelope
 
@@ -73,7 +74,7 @@ MAX_PARSED_BODY = 1_000_000  # the text is read from the first part; the rest is
 def parse_message(raw: bytes) -> InboundMail:
     """Parse bytes with the modern email policy; never raises on malformed input."""
     raw, structural = bounded(raw)
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = email.message_from_bytes(raw, policy=POLICY)
     assert isinstance(msg, EmailMessage)
     sender, display, from_problems = _sender(msg)
     from_problems = tuple(dict.fromkeys(structural + from_problems))

@@ -15,7 +15,6 @@ of mail) gets translations by adding files, nothing else.
 
 from __future__ import annotations
 
-import email.policy
 import functools
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,6 +29,7 @@ import jinja2
 import structlog
 from jinja2 import meta, nodes
 
+from credmail.core.mail_policy import POLICY
 from credmail.core.multilingual import (
     Section,
     bilingual_body,
@@ -223,7 +223,7 @@ class ReplyComposer:
             for code in dict.fromkeys(languages)
             if (found := self.section(code, template, local)) is not None
         ]
-        msg = EmailMessage()
+        msg = EmailMessage(policy=POLICY)
         message_id = make_msgid(idstring="credmail", domain=self.domain)
         msg["From"] = fixed_header("From", formataddr((self.from_name, self.from_address)))
         msg["To"] = to
@@ -338,7 +338,7 @@ def placeholders(env: jinja2.Environment, source: str) -> set[str]:
 
 
 MAX_LINE_BYTES = 998  # RFC 5322's limit for a line
-_WIDE_LINES = email.policy.default.clone(max_line_length=MAX_LINE_BYTES)
+_WIDE_LINES = POLICY.clone(max_line_length=MAX_LINE_BYTES)
 
 
 def set_text(msg: EmailMessage, text: str) -> None:
@@ -355,7 +355,7 @@ def set_text(msg: EmailMessage, text: str) -> None:
     try:
         msg.set_content(text)
     finally:
-        msg.policy = email.policy.default
+        msg.policy = POLICY
 
 
 @functools.lru_cache(maxsize=256)
@@ -363,4 +363,4 @@ def fixed_header(name: str, value: str) -> Any:
     """A header whose value repeats from mail to mail (From, a template's subject), parsed
     once: the email package takes a parsed header as it is (parsing From alone costs about
     0.1 ms a mail)."""
-    return email.policy.default.header_factory(name, value)
+    return POLICY.header_factory(name, value)

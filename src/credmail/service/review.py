@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from email import message_from_bytes, policy
+from email import message_from_bytes
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from credmail.core.mail_policy import POLICY
 from credmail.core.parse import parse_message
 from credmail.core.recipients import link_kind, matching, recipients, request_kind_of
 from credmail.core.values import PecEnvelope, Person, SendLink, SendReply
@@ -317,7 +318,7 @@ def _recipient(person: Person, addresses: tuple[str, ...], to: str | None) -> st
 
 
 def _summary(raw: bytes) -> tuple[dict[str, str], str]:
-    msg = message_from_bytes(raw, policy=policy.default)
+    msg = message_from_bytes(raw, policy=POLICY)
     headers = {}
     for name in ("From", "To", "Subject", "Date", "Reply-To", "Message-ID"):
         try:
@@ -379,7 +380,7 @@ def _extras(raw: bytes) -> tuple[tuple[Attachment, ...], tuple[str, ...]]:
     """The attachments (name, type, size) and the Authentication-Results fields."""
     if not raw:
         return (), ()
-    msg = message_from_bytes(raw, policy=policy.default)
+    msg = message_from_bytes(raw, policy=POLICY)
     found: list[Attachment] = []
     if isinstance(msg, EmailMessage):
         try:

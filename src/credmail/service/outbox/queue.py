@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from email import message_from_bytes, policy
+from email import message_from_bytes
 from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from credmail.core.addresses import AddressError, normalize_address
+from credmail.core.mail_policy import POLICY
 from credmail.core.values import Person, SendLink, SendReply
 from credmail.service.address_keys import exact_key
 from credmail.service.links import (
@@ -126,7 +127,7 @@ class Mailer:
         if plain is not None:  # the usual case: the placeholders are in the bytes
             body = plain[2].decode("utf-8", "replace")
         else:
-            msg = message_from_bytes(entry.raw, policy=policy.default)
+            msg = message_from_bytes(entry.raw, policy=POLICY)
             assert isinstance(msg, EmailMessage)
             body = str(msg.get_content())
         keyed = list(dict.fromkeys(KEYED_LINK_PATTERN.findall(body)))
@@ -144,7 +145,7 @@ class Mailer:
         if plain is not None and (filled := _fill_plain(entry.raw, links, italian, plain_expiry)):
             return filled
         if msg is None:
-            msg = message_from_bytes(entry.raw, policy=policy.default)
+            msg = message_from_bytes(entry.raw, policy=POLICY)
             assert isinstance(msg, EmailMessage)
         return _filled(msg, str(msg.get_content()), links, italian, plain_expiry)
 
@@ -156,7 +157,7 @@ def fill_link(raw: bytes, link: str, expires_at: str, plain_expires_at: str = ""
     fast = _fill_plain(raw, {LINK_PLACEHOLDER: link}, expires_at, plain_expires_at)
     if fast is not None:
         return fast
-    msg = message_from_bytes(raw, policy=policy.default)
+    msg = message_from_bytes(raw, policy=POLICY)
     assert isinstance(msg, EmailMessage)
     return _filled(
         msg, str(msg.get_content()), {LINK_PLACEHOLDER: link}, expires_at, plain_expires_at
