@@ -31,6 +31,11 @@ class CountingHandler(RecordingHandler):
         super().__init__()
         self.ehlos = 0
         self.quits = 0
+        self.mail_options: list[list[str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.mail_options.append(list(envelope.mail_options))
+        return await super().handle_DATA(server, session, envelope)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -104,3 +109,16 @@ def test_a_one_shot_drain_quits_and_zero_keeps_nothing(
         queue_reply(never, dovecot, ON_FILE[1])
         loop.run(never.delivery.drain(keep_open=True))
         assert (handler.ehlos, handler.quits) == (2, 2)
+
+
+def test_an_8bit_reply_is_declared_to_a_server_that_takes_8bitmime(
+    dovecot: Dovecot, counting_smtp: SmtpServer, db_url: str
+) -> None:
+    """Replies are stored as 8bit text (long link lines); aiosmtpd offers 8BITMIME."""
+    handler: CountingHandler = counting_smtp.handler  # type: ignore[assignment]
+    app = make_app(server_settings(dovecot, counting_smtp, db_url))
+    queue_reply(app, dovecot, ON_FILE[0])
+    assert asyncio.run(app.delivery.drain()).sent == 1
+    (_from, _to, content) = handler.messages[0]
+    assert b"Content-Transfer-Encoding: 8bit" in content and not content.isascii()
+    assert handler.mail_options == [["BODY=8BITMIME"]]

@@ -53,7 +53,12 @@ class SmtpConnection:
 
     async def start(self, mail: OutgoingMail) -> None:
         try:
-            await self.client.mail(mail.envelope_from)
+            if self.client.is_ehlo_or_helo_needed:  # the extensions are known after EHLO
+                await self.client.ehlo()
+            # an 8bit body is declared where the server takes it (RFC 6152)
+            eight_bit = not mail.raw.isascii() and self.client.supports_extension("8bitmime")
+            options = ["BODY=8BITMIME"] if eight_bit else []
+            await self.client.mail(mail.envelope_from, options=options)
             await self.client.rcpt(mail.recipient)
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise _classify(exc) from exc
@@ -85,8 +90,8 @@ class SmtpSender:
     which keeps one event loop), the connection stays open for the next drain that comes
     within that time on the same loop: a reply then
     skips the TCP and TLS handshakes, EHLO and AUTH, several round trips to a remote server.
-    A kept connection is checked with NOOP before it is used; one the server closed is
-    replaced, never counted against a mail."""
+    A kept connection is checked with NOOP before it is used; one the server closed while
+    it waited is replaced, never counted against a mail."""
 
     def __init__(
         self,

@@ -44,6 +44,7 @@ class DeliveryProcess:
         running, or no fork on this platform): the caller then delivers after deciding."""
         if not hasattr(os, "fork") or threading.active_count() > 1:
             return None
+        engine.dispose()  # no open database connection crosses the fork (SQLite forbids it)
         nudge_read, nudge_write = os.pipe()
         result_read, result_write = os.pipe()
         pid = os.fork()
@@ -81,7 +82,7 @@ def _child(delivery: OutboxDelivery, engine: Engine, nudges: int, results: int) 
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent; it closes the pipe
-        engine.dispose(close=False)  # the parent's pooled connections stay the parent's
+        engine.dispose(close=False)  # nothing is pooled (closed before the fork); to be sure
         total = _deliver_until_closed(delivery, nudges)
         os.write(results, json.dumps(asdict(total)).encode())
         code = 0
