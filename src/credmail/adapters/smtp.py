@@ -88,10 +88,10 @@ class SmtpSender:
     """One authenticated connection per drain, TLS verified unless security = none; with
     `keep_seconds` and a drain that asks for it (`keep_open`: the daemon's outbox worker,
     which keeps one event loop), the connection stays open for the next drain that comes
-    within that time on the same loop: a reply then
-    skips the TCP and TLS handshakes, EHLO and AUTH, several round trips to a remote server.
-    A kept connection is checked with NOOP before it is used; one the server closed while
-    it waited is replaced, never counted against a mail."""
+    within that time on the same loop: a reply then skips the TCP and TLS handshakes,
+    EHLO and AUTH, several round trips to a remote server. A kept connection is checked
+    with NOOP before it is used; one the server closed while it waited is replaced, never
+    counted against a mail."""
 
     def __init__(
         self,

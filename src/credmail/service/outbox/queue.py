@@ -122,14 +122,7 @@ class Mailer:
         None when the link was revoked, spent or erased meanwhile: the mail must not go."""
         if entry.raw is None or entry.token_selector is None:
             return entry.raw
-        plain = _plain_text(entry.raw)
-        msg: EmailMessage | None = None
-        if plain is not None:  # the usual case: the placeholders are in the bytes
-            body = plain[2].decode("utf-8", "replace")
-        else:
-            msg = message_from_bytes(entry.raw, policy=POLICY)
-            assert isinstance(msg, EmailMessage)
-            body = str(msg.get_content())
+        body = _body_text(entry.raw)
         keyed = list(dict.fromkeys(KEYED_LINK_PATTERN.findall(body)))
         links: dict[str, str] = {}
         expires: datetime | None = None
@@ -141,27 +134,38 @@ class Mailer:
             placeholder = KEYED_LINK.format(selector=selector) if keyed else LINK_PLACEHOLDER
             links[placeholder] = issued.url
             expires = issued.expires_at
-        italian, plain_expiry = self._when(expires) or "", self._when(expires, plain=True) or ""
-        if plain is not None and (filled := _fill_plain(entry.raw, links, italian, plain_expiry)):
-            return filled
-        if msg is None:
-            msg = message_from_bytes(entry.raw, policy=POLICY)
-            assert isinstance(msg, EmailMessage)
-        return _filled(msg, str(msg.get_content()), links, italian, plain_expiry)
+        italian, plain = self._when(expires) or "", self._when(expires, plain=True) or ""
+        return fill_links(entry.raw, links, italian, plain)
 
 
 def fill_link(raw: bytes, link: str, expires_at: str, plain_expires_at: str = "") -> bytes:
+    """`fill_links` for the one link of a reply."""
+    return fill_links(raw, {LINK_PLACEHOLDER: link}, expires_at, plain_expires_at)
+
+
+def fill_links(
+    raw: bytes, links: Mapping[str, str], expires_at: str, plain_expires_at: str = ""
+) -> bytes:
     """Replace the placeholders in the text body (decoded, so the transfer encoding of
     the stored copy does not matter). A body stored as 7bit or 8bit text, the usual case,
     takes the replacement in its bytes: no parse, no new serialization, headers kept."""
-    fast = _fill_plain(raw, {LINK_PLACEHOLDER: link}, expires_at, plain_expires_at)
+    fast = _fill_plain(raw, links, expires_at, plain_expires_at)
     if fast is not None:
         return fast
+    msg = _parsed(raw)
+    return _filled(msg, str(msg.get_content()), links, expires_at, plain_expires_at)
+
+
+def _body_text(raw: bytes) -> str:
+    """The text body: from the bytes when stored as 7bit or 8bit, else decoded."""
+    plain = _plain_text(raw)
+    return plain[2].decode("utf-8", "replace") if plain else str(_parsed(raw).get_content())
+
+
+def _parsed(raw: bytes) -> EmailMessage:
     msg = message_from_bytes(raw, policy=POLICY)
     assert isinstance(msg, EmailMessage)
-    return _filled(
-        msg, str(msg.get_content()), {LINK_PLACEHOLDER: link}, expires_at, plain_expires_at
-    )
+    return msg
 
 
 def _filled(
