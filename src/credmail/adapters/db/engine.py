@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +13,7 @@ if TYPE_CHECKING:
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 
@@ -69,7 +72,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # per transaction below; FULL unless asked
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(LOCK_TIMEOUT_SECONDS * 1000)}")
     cursor.execute("PRAGMA secure_delete=ON")  # dropped bodies are zeroed, not left in free pages
     cursor.close()
 
@@ -118,7 +121,36 @@ def _sqlite_begin_immediate(connection: Any) -> None:
         return
     light = options.get(CRASH_SAFE, False)
     connection.exec_driver_sql(f"PRAGMA synchronous={'NORMAL' if light else 'FULL'}")
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    _take_write_lock(connection.connection.dbapi_connection)
+
+
+LOCK_TIMEOUT_SECONDS = 30.0
+LOCK_POLL_SECONDS = 0.001
+
+
+def _take_write_lock(dbapi_connection: Any) -> None:
+    """BEGIN IMMEDIATE, retried every millisecond while another process writes.
+
+    SQLite's own busy handler sleeps 1, 2, 5, ... then 50 and 100 ms between tries: a
+    writer that has waited a while sleeps through the gaps between another process's
+    transactions (the deciding process's batch, the delivery process's mails) and
+    starves. Polling each millisecond takes the lock within a millisecond of its release.
+    A failure is raised as SQLAlchemy's OperationalError, like any other statement's (a
+    busy database is transient: the work is tried again, not quarantined).
+    """
+    deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise OperationalError("BEGIN IMMEDIATE", (), exc) from exc
+            time.sleep(LOCK_POLL_SECONDS)
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={int(LOCK_TIMEOUT_SECONDS * 1000)}")
 
 
 def _postgres_begin(connection: Any) -> None:
