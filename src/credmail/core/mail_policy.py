@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 MAX_CACHED_NAMES = 512
-MAX_CACHED_HEADERS = 2048
+MAX_CACHED_HEADERS = 256
 MAX_CACHED_VALUE = 1024  # longer values are parsed at every read, as the stock policy does
 
 
