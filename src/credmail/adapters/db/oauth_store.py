@@ -10,12 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import OAuthIdentityRow
+
+if TYPE_CHECKING:  # cryptography is loaded only where a token key is used (10 MB resident)
+    from cryptography.fernet import Fernet
 
 IDENTITY = "default"
 
@@ -37,6 +40,8 @@ def load_key(path: Path | None, create: bool = False) -> Fernet | None:
     written (mode 0600) first."""
     if path is None or not (create or path.exists()):
         return None
+    from cryptography.fernet import Fernet
+
     if create and not path.exists():
         path.touch(mode=0o600)
         path.write_bytes(Fernet.generate_key())
@@ -67,6 +72,8 @@ class OAuthStore:
             return None
         if self.key is None:
             raise TokenKeyError("oauth.token_key_file is needed to read the stored token")
+        from cryptography.fernet import InvalidToken
+
         try:
             return self.key.decrypt(sealed.encode()).decode()
         except InvalidToken:

@@ -8,11 +8,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-import pyotp
 import structlog
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from credmail.service.desks.base import DeskError
 from credmail.service.ports import (
@@ -25,6 +23,9 @@ from credmail.service.ports import (
 )
 from credmail.service.privacy import CONSOLE_IDLE_TIMEOUT
 from credmail.service.review import STAFF_ROLES, Actor, audit_entry
+
+if TYPE_CHECKING:  # argon2 and pyotp load on first use: every entry point builds this desk
+    from argon2 import PasswordHasher
 
 IDLE_TIMEOUT = CONSOLE_IDLE_TIMEOUT
 FREE_FAILURES = 5  # failures before any wait
@@ -95,8 +96,16 @@ class StaffDesk:
         hasher: PasswordHasher | None = None,
     ) -> None:
         self.uow, self.clock, self.issuer, self.idle_timeout = uow, clock, issuer, idle_timeout
-        self.hasher = hasher or PasswordHasher()  # argon2id, the library's current parameters
+        if hasher is not None:
+            self.hasher = hasher
         self.log = structlog.get_logger("credmail.desks.staff")
+
+    @functools.cached_property
+    def hasher(self) -> PasswordHasher:
+        """argon2id with the library's current parameters, loaded on first use."""
+        from argon2 import PasswordHasher
+
+        return PasswordHasher()
 
     @functools.cached_property
     def _dummy(self) -> str:
@@ -151,6 +160,8 @@ class StaffDesk:
     def totp(self, name: str, actor: Actor) -> str:
         """Turn on the second factor with a new secret; returns the otpauth:// URI."""
         actor.require("staff.manage")
+        import pyotp
+
         secret = pyotp.random_base32()
         with self.uow() as uow:
             account = self._account(uow, name)
@@ -202,6 +213,9 @@ class StaffDesk:
     def _verify(
         self, account: StaffAccount | None, password: str, code: str, now: datetime
     ) -> bool:
+        import pyotp
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
             self.hasher.verify(account.password_hash if account else self._dummy, password)
         except (VerificationError, InvalidHashError):
