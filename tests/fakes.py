@@ -102,6 +102,9 @@ class FakeDirectory:
     def __init__(self, store: Store) -> None:
         self.s = store
 
+    def prefetch(self, address_keys: Sequence[str]) -> None:
+        pass  # every read is from memory already
+
     def people_with_address(self, address_key: str) -> list[Person]:
         return [
             p
@@ -139,6 +142,9 @@ class FakeLedger:
     def find_many(self, refs: Sequence[MailRef]) -> dict[str, LedgerEntry]:
         keys = {r.key for r in refs}
         return {e.source_key: e for e, *_ in self.s.ledger.values() if e.source_key in keys}
+
+    def prefetch_message_ids(self, message_ids: Sequence[str]) -> None:
+        pass  # every read is from memory already
 
     def find_by_message_id(self, message_id: str) -> LedgerEntry | None:
         for entry, mid, *_ in self.s.ledger.values():

@@ -195,6 +195,9 @@ class MessageProcessor:
         done: list[_Done] = []
         quarantined: list[tuple[MailRef, Exception]] = []
         with self.uow() as uow:
+            mails = [item.mail for item in prepared if isinstance(item, _Prepared)]
+            uow.directory.prefetch([mail.sender for mail in mails if mail.sender])
+            uow.ledger.prefetch_message_ids([mail.message_id for mail in mails if mail.message_id])
             for item in prepared:
                 if isinstance(item, _Prepared):
                     try:

@@ -207,6 +207,9 @@ class TokenRecord:
 
 
 class DirectoryRepo(Protocol):
+    def prefetch(self, address_keys: Sequence[str]) -> None:
+        """A batch's senders read at once; later reads in this unit of work may reuse them."""
+
     def people_with_address(self, address_key: str) -> list[Person]: ...
     def students_of(self, guardian_usernames: Sequence[str]) -> list[Person]: ...
     def get(self, username: str) -> Person | None: ...
@@ -215,6 +218,9 @@ class DirectoryRepo(Protocol):
 
 class LedgerRepo(Protocol):
     def find_many(self, refs: Sequence[MailRef]) -> dict[str, LedgerEntry]: ...
+    def prefetch_message_ids(self, message_ids: Sequence[str]) -> None:
+        """A batch's duplicate checks in one read; later finds in this unit of work reuse it."""
+
     def find_by_message_id(self, message_id: str) -> LedgerEntry | None: ...
     def add(
         self,

@@ -80,7 +80,7 @@ class SqlUnitOfWork:
         elif self._crash_safe_only:
             self.session.connection(execution_options={CRASH_SAFE: True})
         self.directory = SqlDirectory(self.session)
-        self.ledger = SqlLedger(self.session)
+        self.ledger = self._ledger = SqlLedger(self.session)
         self.checkpoints = SqlCheckpoints(self.session)
         self.outbox = SqlOutbox(self.session)
         self.review = SqlReview(self.session, self._review_raw_cap)
@@ -108,9 +108,14 @@ class SqlUnitOfWork:
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        """A nested transaction: an exception inside rolls back only what it did."""
-        with self.session.begin_nested():
-            yield
+        """A nested transaction: an exception inside rolls back only what it did (and what
+        the ledger remembered, which may be what was rolled back)."""
+        try:
+            with self.session.begin_nested():
+                yield
+        except BaseException:
+            self._ledger.forget()
+            raise
 
 
 class SqlUnitOfWorkFactory:

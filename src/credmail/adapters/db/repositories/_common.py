@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
@@ -18,3 +20,18 @@ def core(session: Session) -> Connection:
     if session.new or session.dirty or session.deleted:
         session.flush()
     return session.connection()
+
+
+def storable(values: Iterable[str]) -> list[str]:
+    """The distinct values a batch read may carry: one that no database can take (lone
+    surrogates from undecodable bytes, NUL) is left to its own message's query, where its
+    failure stays that message's."""
+    return [v for v in dict.fromkeys(values) if "\x00" not in v and _utf8(v)]
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -9,7 +9,7 @@ from sqlalchemy import Executable, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
-from credmail.adapters.db.repositories._common import core
+from credmail.adapters.db.repositories._common import core, storable
 from credmail.core.values import Person, Role
 
 
@@ -70,18 +70,54 @@ _CHILDREN = (
 )
 
 
+_OWNERS = select(EmailRow.address_key, EmailRow.person_id).where(
+    EmailRow.address_key.in_(bindparam("keys", expanding=True))
+)
+_PEOPLE_BY_ID = _people_query(
+    select(PersonRow.id).where(PersonRow.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 class SqlDirectory:
     """Reads people with plain column queries (no ORM objects): one query for the people
-    and their addresses, one more for guardians' students."""
+    and their addresses, one more for guardians' students.
+
+    `prefetch` (once per unit of work) reads the people of a whole batch's senders, and
+    their students, in four queries; within this unit of work `people_with_address` and
+    `students_of` then answer from memory for them, in the database's order (the pipeline
+    never writes the directory)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._at: dict[str, list[Person]] = {}
+        self._students_of: dict[str, set[str]] = {}
+        self._students: list[Person] = []
 
     def people_among(self, ids: Select[int]) -> list[Person]:
         """The people whose ids `ids` selects, by username (other repositories' queries)."""
         return self._people(_people_query(ids))
 
+    def prefetch(self, address_keys: Sequence[str]) -> None:
+        keys = storable(address_keys)
+        if not keys:
+            return
+        owners: dict[str, set[int]] = {key: set() for key in keys}
+        for key, person_id in core(self.session).execute(_OWNERS, {"keys": keys}):
+            owners[key].add(person_id)
+        ids = sorted(set().union(*owners.values()))
+        people = self._people_by_id(_PEOPLE_BY_ID, {"ids": ids}) if ids else {}
+        for key, found in owners.items():
+            self._at[key] = [person for i, person in people.items() if i in found]
+        self._students_of = {p.username: set(p.students) for p in people.values()}
+        guardians = sorted(name for name, students in self._students_of.items() if students)
+        self._students = self._people(_STUDENTS_OF, {"usernames": guardians}) if guardians else []
+
     def _people(self, query: Executable, params: dict[str, Any] | None = None) -> list[Person]:
+        return list(self._people_by_id(query, params).values())
+
+    def _people_by_id(
+        self, query: Executable, params: dict[str, Any] | None = None
+    ) -> dict[int, Person]:
         rows: dict[int, Any] = {}
         emails: dict[int, list[str]] = {}
         for row in core(self.session).execute(query, params or {}):
@@ -89,8 +125,8 @@ class SqlDirectory:
             if row.address is not None:
                 emails.setdefault(row.id, []).append(row.address)
         children = self._children([i for i, r in rows.items() if r.role == Role.GUARDIAN.value])
-        return [
-            Person(
+        return {
+            person_id: Person(
                 username=row.username,
                 role=Role(row.role),
                 first_name=row.first_name,
@@ -103,7 +139,7 @@ class SqlDirectory:
                 active=row.active is not False,
             )
             for person_id, row in rows.items()
-        ]
+        }
 
     def _children(self, guardian_ids: Sequence[int]) -> dict[int, list[str]]:
         """Each guardian's students' usernames (Person.students), in one query."""
@@ -116,9 +152,14 @@ class SqlDirectory:
         return found
 
     def people_with_address(self, address_key: str) -> list[Person]:
+        if address_key in self._at:
+            return list(self._at[address_key])
         return self._people(_PEOPLE_WITH_ADDRESS, {"address_key": address_key})
 
     def students_of(self, guardian_usernames: Sequence[str]) -> list[Person]:
+        if all(name in self._students_of for name in guardian_usernames):  # in database order
+            wanted = set().union(*(self._students_of[name] for name in guardian_usernames))
+            return [student for student in self._students if student.username in wanted]
         return self._people(_STUDENTS_OF, {"usernames": list(guardian_usernames)})
 
     def guardians_of(self, student_username: str) -> list[Person]:

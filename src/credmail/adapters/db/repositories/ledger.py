@@ -5,17 +5,28 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, String, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import AttemptRow, CheckpointRow, LedgerRow
-from credmail.adapters.db.repositories._common import core, rowcount
+from credmail.adapters.db.repositories._common import core, rowcount, storable
 from credmail.core.values import MailRef
 from credmail.service.ports import LedgerEntry
 
 
 def _ledger_entry(row: LedgerRow) -> LedgerEntry:
+    return LedgerEntry(
+        id=row.id,
+        outcome=row.outcome,
+        target_folder=row.target_folder,
+        moved=row.moved_at is not None,
+        source_key=row.source_key,
+    )
+
+
+def _entry_of(row: Any) -> LedgerEntry:
     return LedgerEntry(
         id=row.id,
         outcome=row.outcome,
@@ -37,12 +48,24 @@ _BY_MESSAGE_ID = (
     .order_by(LedgerRow.id)
     .limit(1)
 )
+_BY_MESSAGE_IDS = select(
+    LedgerRow.message_id,
+    LedgerRow.id,
+    LedgerRow.outcome,
+    LedgerRow.target_folder,
+    LedgerRow.moved_at,
+    LedgerRow.source_key,
+).where(LedgerRow.message_id.in_(bindparam("message_ids", expanding=True)))
 _ADD = insert(LedgerRow.__table__).returning(LedgerRow.id)  # type: ignore[arg-type]
 
 
 class SqlLedger:
+    """`prefetch_message_ids` answers a batch's duplicate checks in one query; `add` keeps
+    the answers current, and `forget` drops them (a savepoint rolled back)."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._first: dict[str, LedgerEntry | None] = {}
 
     def tally(self) -> dict[tuple[str, str], int]:
         """(outcome, reason) -> handled messages; reason "" for those without one."""
@@ -68,17 +91,25 @@ class SqlLedger:
         )
         return {row.source_key: _ledger_entry(row) for row in self.session.scalars(query)}
 
+    def prefetch_message_ids(self, message_ids: Sequence[str]) -> None:
+        wanted = storable(message_ids)
+        if not wanted:
+            return
+        first: dict[str, LedgerEntry | None] = dict.fromkeys(wanted)
+        rows = core(self.session).execute(_BY_MESSAGE_IDS, {"message_ids": wanted})
+        for row in sorted(rows, key=lambda row: row.id):
+            if first[row.message_id] is None:
+                first[row.message_id] = _entry_of(row)
+        self._first.update(first)
+
+    def forget(self) -> None:
+        self._first.clear()
+
     def find_by_message_id(self, message_id: str) -> LedgerEntry | None:
+        if message_id in self._first:
+            return self._first[message_id]
         row = core(self.session).execute(_BY_MESSAGE_ID, {"message_id": message_id}).first()
-        if row is None:
-            return None
-        return LedgerEntry(
-            id=row.id,
-            outcome=row.outcome,
-            target_folder=row.target_folder,
-            moved=row.moved_at is not None,
-            source_key=row.source_key,
-        )
+        return None if row is None else _entry_of(row)
 
     def add(
         self,
@@ -101,7 +132,10 @@ class SqlLedger:
             "target_folder": target_folder,
             "error": error,
         }
-        return int(core(self.session).execute(_ADD, values).scalar_one())
+        entry_id = int(core(self.session).execute(_ADD, values).scalar_one())
+        if message_id is not None and message_id in self._first and not self._first[message_id]:
+            self._first[message_id] = LedgerEntry(entry_id, outcome, target_folder, False, ref.key)
+        return entry_id
 
     def mark_moved(self, entry_ids: Sequence[int], now: datetime) -> None:
         query = update(LedgerRow).where(LedgerRow.id.in_(list(entry_ids)))
