@@ -16,17 +16,8 @@ from credmail.core.values import MailRef
 from credmail.service.ports import LedgerEntry
 
 
-def _ledger_entry(row: LedgerRow) -> LedgerEntry:
-    return LedgerEntry(
-        id=row.id,
-        outcome=row.outcome,
-        target_folder=row.target_folder,
-        moved=row.moved_at is not None,
-        source_key=row.source_key,
-    )
-
-
-def _entry_of(row: Any) -> LedgerEntry:
+def _ledger_entry(row: Any) -> LedgerEntry:
+    """A LedgerRow, or a row of the same columns from a Core query."""
     return LedgerEntry(
         id=row.id,
         outcome=row.outcome,
@@ -99,7 +90,7 @@ class SqlLedger:
         rows = core(self.session).execute(_BY_MESSAGE_IDS, {"message_ids": wanted})
         for row in sorted(rows, key=lambda row: row.id):
             if first[row.message_id] is None:
-                first[row.message_id] = _entry_of(row)
+                first[row.message_id] = _ledger_entry(row)
         self._first.update(first)
 
     def forget(self) -> None:
@@ -109,7 +100,7 @@ class SqlLedger:
         if message_id in self._first:
             return self._first[message_id]
         row = core(self.session).execute(_BY_MESSAGE_ID, {"message_id": message_id}).first()
-        return None if row is None else _entry_of(row)
+        return None if row is None else _ledger_entry(row)
 
     def add(
         self,
