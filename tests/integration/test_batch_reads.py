@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event
 
 from credmail.core.values import MailRef
+from credmail.service.ports import OutgoingMail
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import make_app, server_settings
 
@@ -135,3 +136,60 @@ def test_values_no_database_takes_are_left_to_their_own_query(
         uow.directory.prefetch(["x\udc80@example.org", "mario.rossi@example.org"])
         assert uow.ledger.find_by_message_id("<c@x>") is None
         assert [p.username for p in uow.directory.people_with_address("mario.rossi@example.org")]
+
+
+def queued(uow: Any, to: str, template: str, at: datetime, account: tuple[str, str] | None) -> None:
+    mail = OutgoingMail(f"<{template}.{at.timestamp()}@credmail>", "segreteria@x", to, b"x")
+    uow.outbox.add(mail, template, at, account=account)
+
+
+def counts(uow: Any, now: datetime) -> list[object]:
+    return [
+        uow.outbox.mail_to("mario.rossi@example.org", now - timedelta(days=1), "rate_limited"),
+        uow.outbox.mail_to("mario.rossi@example.org", now - timedelta(minutes=15), "x"),
+        uow.outbox.mail_to("famiglia.bianchi@example.org", now - timedelta(days=1), "x"),
+        uow.outbox.account_links("G1001", "reset", now - timedelta(minutes=15)),
+        uow.outbox.account_links("G1001", "reset", now - timedelta(days=1)),
+        uow.outbox.account_links("S2001", "reset", now - timedelta(minutes=15)),
+    ]
+
+
+def test_prefetched_recent_mail_counts_as_each_query_does(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    """The limits' counts from one read of the batch's recent mail, kept current by what
+    the transaction queues and dropped with a rolled-back savepoint."""
+    app = make_app(server_settings(dovecot, smtp, db_url))
+    mario = "mario.rossi@example.org"
+    with app.uow() as uow:
+        queued(uow, mario, "link_adult", NOW - timedelta(minutes=5), ("G1001", "reset"))
+        queued(uow, mario, "rate_limited", NOW - timedelta(hours=3), None)
+        queued(uow, mario, "link_adult", NOW - timedelta(days=2), ("G1001", "reset"))
+        queued(uow, mario, "campaign_new_student", NOW - timedelta(hours=1), ("S2001", "reset"))
+        queued(
+            uow, "other@example.org", "link_student", NOW - timedelta(minutes=1), ("S2001", "reset")
+        )
+        uow.commit()
+
+    def in_transaction(prefetch: bool) -> list[list[object]]:
+        with app.uow() as uow:
+            if prefetch:
+                keys = [mario, "famiglia.bianchi@example.org"]
+                uow.outbox.prefetch_recent(keys, ["G1001", "S2001"], NOW - timedelta(days=1))
+            seen = [counts(uow, NOW)]
+            queued(uow, mario, "link_adult", NOW, ("G1001", "reset"))
+            seen.append(counts(uow, NOW))
+            with pytest.raises(RuntimeError), uow.savepoint():
+                queued(uow, mario, "rate_limited", NOW, None)
+                raise RuntimeError("this message failed")
+            seen.append(counts(uow, NOW))
+            return seen
+
+    alone = in_transaction(prefetch=False)
+    with statements(app.engine) as seen:
+        batched = in_transaction(prefetch=True)
+    assert batched == alone
+    assert alone[0][0] == (2, 1, 1)  # the day's mail to Mario: a link and a notice
+    assert (alone[0][3], alone[1][3]) == ((1, NOW - timedelta(minutes=5)), (2, NOW))  # at once
+    counting = [s for s in seen if "count(" in s.lower()]
+    assert len(counting) == 6  # only the six counts after the rollback went to the database

@@ -279,6 +279,11 @@ class OutboxCounts(Protocol):
     ) -> tuple[int, int, int]:
         """(all mail, links, notices) sent to the address since `since`."""
 
+    def prefetch_recent(
+        self, address_keys: Sequence[str], usernames: Sequence[str], since: datetime
+    ) -> None:
+        """A batch's recent mail in one read; later counts in this unit of work reuse it."""
+
     def counts(self) -> dict[str, int]: ...
     def oldest_unsent(self) -> datetime | None: ...
     def last_sent(self) -> datetime | None: ...

@@ -82,7 +82,7 @@ class SqlUnitOfWork:
         self.directory = SqlDirectory(self.session)
         self.ledger = self._ledger = SqlLedger(self.session)
         self.checkpoints = SqlCheckpoints(self.session)
-        self.outbox = SqlOutbox(self.session)
+        self.outbox = self._outbox = SqlOutbox(self.session)
         self.review = SqlReview(self.session, self._review_raw_cap)
         self.tokens = SqlTokens(self.session)
         self.breaker = SqlBreaker(self.session)
@@ -109,12 +109,13 @@ class SqlUnitOfWork:
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested transaction: an exception inside rolls back only what it did (and what
-        the ledger remembered, which may be what was rolled back)."""
+        the ledger and the outbox remembered, which may be what was rolled back)."""
         try:
             with self.session.begin_nested():
                 yield
         except BaseException:
             self._ledger.forget()
+            self._outbox.forget()
             raise
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, bindparam, case, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import DeliveryStateRow, OutboxRow
-from credmail.adapters.db.repositories._common import core, rowcount
+from credmail.adapters.db.repositories._common import core, rowcount, storable
 from credmail.core.addresses import normalize_address
 from credmail.service.pacing import BULK_TEMPLATES, URGENT_TEMPLATES
 from credmail.service.ports import DeliveryState, OutboxEntry, OutboxStatus, OutgoingMail
@@ -38,10 +39,49 @@ def _outbox_entry(row: OutboxRow) -> OutboxEntry:
 REUSE_WINDOW = timedelta(minutes=1)
 
 
+@dataclass(frozen=True)
+class _Recent:
+    """The columns of one queued mail that the limits count."""
+
+    recipient_key: str | None
+    username: str | None
+    purpose: str | None
+    template: str
+    created_at: datetime
+
+
 class SqlOutbox:
+    """`prefetch_recent` reads the mail a batch's addresses and accounts were sent since a
+    moment, in one query; `mail_to` and `account_links` then count it in memory for them,
+    and `add` appends what this transaction queues (as the queries would see it); `forget`
+    drops it (a savepoint rolled back)."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
         self._windows: list[tuple[datetime, dict[str, int]]] = []  # see templates_since
+        self._recent: list[_Recent] = []
+        self._recent_since: datetime | None = None
+        self._recent_keys: set[str] = set()
+        self._recent_names: set[str] = set()
+
+    def prefetch_recent(
+        self, address_keys: Sequence[str], usernames: Sequence[str], since: datetime
+    ) -> None:
+        keys, names = storable(address_keys), storable(usernames)
+        if not (keys or names):
+            return
+        params = {"keys": keys, "names": names, "since": since}
+        rows = core(self.session).execute(_RECENT, params)
+        self._recent = [_Recent(*row) for row in rows]
+        self._recent_since, self._recent_keys, self._recent_names = since, set(keys), set(names)
+
+    def forget(self) -> None:
+        self._recent_since = None
+        self._recent_keys, self._recent_names = set(), set()
+        self._recent = []
+
+    def _remembered(self, since: datetime) -> bool:
+        return self._recent_since is not None and since >= self._recent_since
 
     def add(
         self,
@@ -77,11 +117,22 @@ class SqlOutbox:
         entry_id = int(core(self.session).execute(_ADD, values).scalar_one())
         for _start, counts in self._windows:
             counts[template] = counts.get(template, 0) + 1
+        key = str(values["recipient_key"])
+        if key in self._recent_keys or username in self._recent_names:
+            self._recent.append(_Recent(key, username, purpose, template, now))
         return entry_id
 
     def account_links(
         self, username: str, purpose: str, since: datetime
     ) -> tuple[int, datetime | None]:
+        if username in self._recent_names and self._remembered(since):
+            times = [
+                mail.created_at
+                for mail in self._recent
+                if mail.username == username and mail.purpose == purpose
+                if mail.created_at >= since
+            ]
+            return len(times), max(times, default=None)
         params = {"username": username, "purpose": purpose, "since": since}
         count, last = core(self.session).execute(_ACCOUNT_LINKS, params).one()
         return int(count), last
@@ -104,6 +155,16 @@ class SqlOutbox:
     def mail_to(
         self, address_key: str, since: datetime, notice_template: str
     ) -> tuple[int, int, int]:
+        if address_key in self._recent_keys and self._remembered(since):
+            mails = [
+                mail
+                for mail in self._recent
+                if mail.recipient_key == address_key and mail.created_at >= since
+                if mail.template not in BULK_TEMPLATES
+            ]
+            links = sum(mail.username is not None for mail in mails)
+            notices = sum(mail.template == notice_template for mail in mails)
+            return len(mails), links, notices
         params = {"key": address_key, "since": since, "notice": notice_template}
         row = core(self.session).execute(_MAIL_TO, params).one()
         return int(row[0]), int(row[1]), int(row[2])
@@ -272,6 +333,19 @@ _MAIL_TO = select(
     OutboxRow.recipient_key == bindparam("key"),
     OutboxRow.created_at >= bindparam("since"),
     OutboxRow.template.not_in(BULK_TEMPLATES),  # the campaign has its own cap
+)
+_RECENT = select(
+    OutboxRow.recipient_key,
+    OutboxRow.username,
+    OutboxRow.purpose,
+    OutboxRow.template,
+    OutboxRow.created_at,
+).where(
+    OutboxRow.created_at >= bindparam("since"),
+    or_(
+        OutboxRow.recipient_key.in_(bindparam("keys", expanding=True)),
+        OutboxRow.username.in_(bindparam("names", expanding=True)),
+    ),
 )
 _KNOWN = (
     select(OutboxRow.id).where(OutboxRow.message_id.in_(bindparam("ids", expanding=True))).limit(1)
