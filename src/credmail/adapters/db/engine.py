@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.pool import NullPool
 
 
@@ -37,7 +37,7 @@ def make_engine(
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {}
     if pool_size == 0:
         options["poolclass"] = NullPool
     else:
@@ -45,6 +45,7 @@ def make_engine(
     if not prepared_statements:
         options["connect_args"] = {"prepare_threshold": None}
     engine = create_engine(parsed, **options)
+    _ping_when_idle(engine)
     event.listen(engine, "begin", _postgres_begin)
     if schema:
         engine.update_execution_options(**{SCHEMA: schema})
@@ -53,6 +54,32 @@ def make_engine(
 
 
 SCHEMA = "credmail_schema"
+IDLE_PING_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's pool_pre_ping, for a pooled connection idle a second or more: one
+    that was just used is handed out without a round trip (a batch's units of work and
+    the outbox's per-mail transactions follow each other closely), one that waited in
+    the pool (and may have lost its server meanwhile) is pinged, and replaced when the
+    ping finds it disconnected."""
+
+    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                raise DisconnectionError("idle connection lost its server") from exc
+            raise
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
 
 
 def _set_search_path(connection: Any) -> None:

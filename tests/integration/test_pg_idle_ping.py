@@ -1,0 +1,66 @@
+"""PostgreSQL pool: a connection idle a while is pinged (and replaced when its server is
+gone), one just used is handed out without a round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from credmail.adapters.db import engine as engine_module
+from credmail.adapters.db.engine import make_engine
+from tests.conftest import PG_URL
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def engine() -> Iterator[Engine]:
+    made = make_engine(PG_URL)
+    yield made
+    made.dispose()
+
+
+def backend_pid(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    seen: list[object] = []
+    real = engine.dialect.do_ping
+
+    def counting(dbapi_connection: Any) -> bool:
+        seen.append(dbapi_connection)
+        return real(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counting)
+    return seen
+
+
+def test_a_connection_just_used_is_not_pinged(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = pings(engine, monkeypatch)
+    first = backend_pid(engine)
+    assert [backend_pid(engine) for _ in range(5)] == [first] * 5
+    assert seen == []
+
+
+def test_an_idle_connection_whose_server_is_gone_is_replaced(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = pings(engine, monkeypatch)
+    lost = backend_pid(engine)
+    other = make_engine(PG_URL)
+    with other.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lost})
+    other.dispose()
+    monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.0)  # as after a second's wait
+
+    replaced = backend_pid(engine)  # no error: the ping found it dead, the pool reconnected
+
+    assert replaced != lost
+    assert len(seen) == 1
