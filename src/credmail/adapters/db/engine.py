@@ -46,7 +46,11 @@ def make_engine(
         options["connect_args"] = {"prepare_threshold": None}
     engine = create_engine(parsed, **options)
     _ping_when_idle(engine)
-    event.listen(engine, "begin", _postgres_begin)
+    if prepared_statements:
+        event.listen(engine, "begin", _postgres_begin)
+        event.listen(engine, "rollback", _forget_commit_mode)
+    else:  # behind PgBouncer: no setting may outlive its transaction
+        event.listen(engine, "begin", _postgres_begin_local)
     if schema:
         engine.update_execution_options(**{SCHEMA: schema})
         event.listen(engine, "begin", _set_search_path)
@@ -180,7 +184,29 @@ def _take_write_lock(dbapi_connection: Any) -> None:
         dbapi_connection.execute(f"PRAGMA busy_timeout={int(LOCK_TIMEOUT_SECONDS * 1000)}")
 
 
+SYNCHRONOUS_COMMIT = "credmail_synchronous_commit"
+
+
 def _postgres_begin(connection: Any) -> None:
+    """The connection's synchronous_commit, set for the session only when this
+    transaction needs the other value (the outbox's per-mail transactions, all
+    crash-safe, set it once, not once a mail). A SET is undone with its transaction's
+    rollback: the rollback listener forgets it."""
+    options = connection.get_execution_options()
+    if options.get(READ_ONLY, False):
+        return  # nothing to commit: either value will do
+    wanted = "off" if options.get(CRASH_SAFE, False) else "on"
+    state = connection.connection.info
+    if state.get(SYNCHRONOUS_COMMIT) != wanted:
+        connection.exec_driver_sql(f"SET synchronous_commit = {wanted}")
+        state[SYNCHRONOUS_COMMIT] = wanted
+
+
+def _forget_commit_mode(connection: Any) -> None:
+    connection.connection.info.pop(SYNCHRONOUS_COMMIT, None)
+
+
+def _postgres_begin_local(connection: Any) -> None:
     if connection.get_execution_options().get(CRASH_SAFE, False):
         connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
 

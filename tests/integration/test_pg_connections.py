@@ -1,5 +1,6 @@
-"""PostgreSQL pool: a connection idle a while is pinged (and replaced when its server is
-gone), one just used is handed out without a round trip."""
+"""PostgreSQL connections: a connection idle a while is pinged (and replaced when its
+server is gone), one just used is handed out without a round trip; synchronous_commit
+is set for the session only when a transaction needs the other value."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from credmail.adapters.db import engine as engine_module
 from credmail.adapters.db.engine import make_engine
@@ -64,3 +65,32 @@ def test_an_idle_connection_whose_server_is_gone_is_replaced(
 
     assert replaced != lost
     assert len(seen) == 1
+
+
+def synchronous_commit(engine: Engine, crash_safe: bool) -> str:
+    with engine.connect().execution_options(credmail_crash_safe=crash_safe) as connection:
+        value = str(connection.exec_driver_sql("SHOW synchronous_commit").scalar_one())
+        connection.commit()
+    return value
+
+
+def test_synchronous_commit_follows_each_transaction_and_is_set_only_on_change(
+    engine: Engine,
+) -> None:
+    sets: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("SET synchronous_commit"):
+            sets.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    modes = [True, True, True, False, True]
+    seen = [synchronous_commit(engine, crash_safe) for crash_safe in modes]
+    assert seen == ["off", "off", "off", "on", "off"]
+    assert len(sets) == 3  # off once for the three crash-safe ones, on, off again
+
+    with engine.connect().execution_options(credmail_crash_safe=False) as connection:
+        connection.exec_driver_sql("SELECT 1")
+        connection.rollback()  # the SET in it is undone: the next one sets it again
+    assert synchronous_commit(engine, True) == "off"
+    assert len(sets) == 5
