@@ -220,9 +220,8 @@ def languages_at(
         usernames = {p.username for p in people}
         if about.username in usernames:
             chosen = [p for p in people if p.username == about.username]
-        else:
-            guardians = {g.username for g in uow.directory.guardians_of(about.username)}
-            chosen = [p for p in people if p.username in guardians] or people
+        else:  # a student's mail: that student's guardians at the address
+            chosen = [p for p in people if about.username in p.students] or people
     return spoken_languages(chosen)
 
 
