@@ -426,6 +426,9 @@ class FakeTokens:
     def __init__(self, store: Store) -> None:
         self.s = store
 
+    def prefetch_live(self, usernames: Sequence[str]) -> None:
+        pass  # every read is from memory already
+
     def add(self, selector: str, record: TokenRecord) -> None:
         self.s.tokens[selector] = record
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, event
 
 from credmail.core.values import MailRef
-from credmail.service.ports import OutgoingMail
+from credmail.service.ports import OutgoingMail, TokenRecord
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import make_app, server_settings
 
@@ -193,3 +193,51 @@ def test_prefetched_recent_mail_counts_as_each_query_does(
     assert (alone[0][3], alone[1][3]) == ((1, NOW - timedelta(minutes=5)), (2, NOW))  # at once
     counting = [s for s in seen if "count(" in s.lower()]
     assert len(counting) == 6  # only the six counts after the rollback went to the database
+
+
+def token(username: str, address: str | None) -> TokenRecord:
+    return TokenRecord(
+        username, "reset", address, NOW, NOW + timedelta(days=1), None, None, "s", "-"
+    )
+
+
+def test_prefetched_live_tokens_revoke_as_each_update_does(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    """An account with no live token is not sent a revoking UPDATE; every answer is the
+    one the UPDATE gives, as the transaction adds and revokes tokens."""
+    app = make_app(server_settings(dovecot, smtp, db_url))
+    with app.uow() as uow:
+        uow.tokens.add("live-g1001", token("G1001", "mario.rossi@example.org"))
+        uow.tokens.add("used-g1002", token("G1002", "famiglia.bianchi@example.org"))
+        uow.tokens.consume("used-g1002", NOW)
+        uow.commit()
+
+    def in_transaction(prefetch: bool) -> list[int]:
+        with app.uow() as uow:
+            if prefetch:
+                uow.tokens.prefetch_live(["G1001", "G1002", "S2001"])
+            revoked = [
+                uow.tokens.revoke_active("S2001", "reset", NOW),  # none
+                uow.tokens.revoke_active("G1002", "reset", NOW),  # only a spent one
+                uow.tokens.revoke_active("G1001", "reset", NOW),  # the live one
+                uow.tokens.revoke_active("G1001", "reset", NOW),  # revoked just now
+            ]
+            uow.tokens.add("a", token("S2001", "a@example.org"))
+            uow.tokens.add("b", token("S2001", "b@example.org"))
+            revoked += [
+                uow.tokens.revoke_active("S2001", "reset", NOW, "a@example.org"),
+                uow.tokens.revoke_active("S2001", "reset", NOW, "a@example.org"),
+                uow.tokens.revoke_active("S2001", "other", NOW),
+            ]
+            with pytest.raises(RuntimeError), uow.savepoint():
+                raise RuntimeError("this message failed")
+            revoked.append(uow.tokens.revoke_active("S2001", "reset", NOW))  # b, read again
+            return revoked
+
+    alone = in_transaction(prefetch=False)
+    with statements(app.engine) as seen:
+        batched = in_transaction(prefetch=True)
+    assert batched == alone == [0, 0, 1, 0, 1, 0, 0, 1]
+    updates = [s for s in seen if s.lstrip().upper().startswith("UPDATE")]
+    assert len(updates) == 3  # G1001's live token, S2001's at a, and after the rollback

@@ -221,11 +221,15 @@ class MessageProcessor:
     def _prefetch(self, uow: UnitOfWork, mails: Sequence[InboundMail]) -> None:
         """What the group's decisions will read, in a few queries instead of a few per
         message: the senders' people, earlier mail with the same Message-IDs, recent mail
-        to the senders and their accounts."""
+        to the senders and their accounts (theirs, their students'), the accounts' live
+        tokens."""
         senders = [mail.sender for mail in mails if mail.sender]
         uow.directory.prefetch(senders)
         uow.ledger.prefetch_message_ids([mail.message_id for mail in mails if mail.message_id])
-        self.limiter.prefetch(uow, senders, self.clock())
+        people = [person for key in senders for person in uow.directory.people_with_address(key)]
+        accounts = [p.username for p in people] + [s for p in people for s in p.students]
+        self.limiter.prefetch(uow, senders, accounts, self.clock())
+        uow.tokens.prefetch_live(accounts)
 
     def _prepare(self, ref: MailRef, attempt: int, raw: bytes | None) -> _Prepared:
         if attempt > self.policy.max_attempts:

@@ -31,12 +31,11 @@ class RateLimiter:
         self.timezone = timezone
         self.log = structlog.get_logger("credmail.limits")
 
-    def prefetch(self, uow: UnitOfWork, senders: Sequence[str], now: datetime) -> None:
-        """Read at once the mail a batch's senders (as recipients) and their accounts
-        (theirs, their students') were sent in the widest window the limits look at;
-        `limit` then counts it in memory. Call after the directory's prefetch."""
-        people = [person for key in senders for person in uow.directory.people_with_address(key)]
-        accounts = [p.username for p in people] + [s for p in people for s in p.students]
+    def prefetch(
+        self, uow: UnitOfWork, senders: Sequence[str], accounts: Sequence[str], now: datetime
+    ) -> None:
+        """Read at once the mail a batch's senders (as recipients) and accounts were sent
+        in the widest window the limits look at; `limit` then counts it in memory."""
         uow.outbox.prefetch_recent(senders, accounts, now - DAY)
 
     def limit(self, uow: UnitOfWork, decision: Decision, now: datetime) -> Decision:

@@ -350,6 +350,9 @@ class ReviewRepo(Protocol):
 
 
 class TokenRepo(Protocol):
+    def prefetch_live(self, usernames: Sequence[str]) -> None:
+        """Which of a batch's accounts hold live tokens, in one read, for revoke_active."""
+
     def add(self, selector: str, record: TokenRecord) -> None: ...
     def revoke_active(
         self, username: str, purpose: str, now: datetime, address_key: str | None = None

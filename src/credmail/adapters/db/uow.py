@@ -84,7 +84,7 @@ class SqlUnitOfWork:
         self.checkpoints = SqlCheckpoints(self.session)
         self.outbox = self._outbox = SqlOutbox(self.session)
         self.review = SqlReview(self.session, self._review_raw_cap)
-        self.tokens = SqlTokens(self.session)
+        self.tokens = self._tokens = SqlTokens(self.session)
         self.breaker = SqlBreaker(self.session)
         self.attempts = SqlAttempts(self.session)
         self.staff = SqlStaff(self.session)
@@ -109,13 +109,14 @@ class SqlUnitOfWork:
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested transaction: an exception inside rolls back only what it did (and what
-        the ledger and the outbox remembered, which may be what was rolled back)."""
+        the ledger, the outbox and the tokens remembered, which may be what was rolled back)."""
         try:
             with self.session.begin_nested():
                 yield
         except BaseException:
             self._ledger.forget()
             self._outbox.forget()
+            self._tokens.forget()
             raise
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy import ColumnElement, bindparam, delete, insert, or_, select, up
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import TokenRow
-from credmail.adapters.db.repositories._common import core, rowcount
+from credmail.adapters.db.repositories._common import core, rowcount, storable
 from credmail.core.addresses import normalize_address
 from credmail.service.ports import TokenRecord
 
@@ -64,29 +65,73 @@ _REVOKE_AT = (
 )
 
 
+_LIVE_OF_ACCOUNTS = select(TokenRow.username, TokenRow.purpose, TokenRow.address_key).where(
+    TokenRow.username.in_(bindparam("usernames", expanding=True)),
+    TokenRow.used_at.is_(None),
+    TokenRow.revoked_at.is_(None),
+)
+
+
 class SqlTokens:
+    """`prefetch_live` reads which of a batch's accounts hold live tokens, in one query;
+    `revoke_active` then skips its UPDATE for an account that holds none (`add` and
+    `revoke_active` keep the answers current; `forget` drops them: a savepoint rolled
+    back)."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._live: set[tuple[str, str, str | None]] | None = None
+        self._live_of: set[str] = set()
+
+    def prefetch_live(self, usernames: Sequence[str]) -> None:
+        names = storable(usernames)
+        if not names:
+            return
+        rows = core(self.session).execute(_LIVE_OF_ACCOUNTS, {"usernames": names})
+        self._live = {(row.username, row.purpose, row.address_key) for row in rows}
+        self._live_of = set(names)
+
+    def forget(self) -> None:
+        self._live, self._live_of = None, set()
+
+    def _none_live(self, username: str, purpose: str, address_key: str | None) -> bool:
+        if self._live is None or username not in self._live_of:
+            return False
+        return not any(
+            (name, kind) == (username, purpose) and address_key in (None, key)
+            for name, kind, key in self._live
+        )
 
     def add(self, selector: str, record: TokenRecord) -> None:
+        address_key = normalize_address(record.address) if record.address else None
         values = {
             "selector": selector,
             "token_hash": record.token_hash,
             "username": record.username,
             "purpose": record.purpose,
             "address": record.address,
-            "address_key": normalize_address(record.address) if record.address else None,
+            "address_key": address_key,
             "state_hash": record.state_hash,
             "created_at": record.created_at,
             "expires_at": record.expires_at,
         }
         core(self.session).execute(_ADD, values)
+        if self._live is not None and record.username in self._live_of:
+            self._live.add((record.username, record.purpose, address_key))
 
     def revoke_active(
         self, username: str, purpose: str, now: datetime, address_key: str | None = None
     ) -> int:
         """Every live token of the account and purpose (only those sent to `address_key`
         when given: a campaign link per guardian address leaves the others alone)."""
+        if self._none_live(username, purpose, address_key):
+            return 0
+        if self._live is not None:  # what this revokes is not live any more
+            self._live -= {
+                live
+                for live in self._live
+                if live[:2] == (username, purpose) and address_key in (None, live[2])
+            }
         params = {"b_username": username, "b_purpose": purpose, "b_now": now}
         if address_key is None:
             return rowcount(core(self.session).execute(_REVOKE, params))
