@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from credmail.config import load_settings
 from credmail.entrypoints.daemon import run_once
 from credmail.service.desks import Actor
 from credmail.service.ports import AuditFilter, RegisterTask
-from tests.support.browser import SCREENSHOTS, WebServer, axe_violations
+from tests.support.browser import SCREENSHOTS, WebServer, axe_violations, replaced
 from tests.support.requests import request
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import make_app, server_env, write_config
@@ -63,7 +62,7 @@ def press(driver: Any, form: Any) -> None:
     button = form.find_element(By.CSS_SELECTOR, "button[type=submit]")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
     button.click()
-    WebDriverWait(driver, 15).until(staleness_of(button))
+    WebDriverWait(driver, 15).until(replaced(button))
 
 
 def mail_to(smtp: SmtpServer) -> list[str]:

@@ -13,14 +13,19 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from credmail.config import load_settings
 from credmail.service.desks import ResetDesk
 from credmail.service.link_backends import BackendKind, SpendOutcome, SpendRequest, SpendResult
 from credmail.web.app import create_web_app
-from tests.support.browser import WebServer, axe_violations, screenshot, serve_in_thread
+from tests.support.browser import (
+    WebServer,
+    axe_violations,
+    replaced,
+    screenshot,
+    serve_in_thread,
+)
 from tests.support.links import issue_token
 from tests.support.wiring import IDENTITY, make_app, write_config
 
@@ -52,7 +57,7 @@ def press(driver: Any) -> None:
     """Click the form's button and wait for the next page (a click does not wait)."""
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 30).until(replaced(page))
 
 
 def assert_accessible(driver: Any) -> None:

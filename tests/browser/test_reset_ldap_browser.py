@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from credmail.config import load_settings
-from tests.support.browser import WebServer, axe_violations, screenshot
+from tests.support.browser import WebServer, axe_violations, replaced, screenshot
 from tests.support.links import issue_token
 from tests.support.slapd import PEOPLE, SERVICE_DN, SERVICE_PASSWORD, USERS, Slapd
 from tests.support.wiring import IDENTITY, make_app, write_config
@@ -38,7 +37,7 @@ def submit_password(driver: Any, first: str, again: str) -> None:
     driver.find_element(By.ID, "password_again").send_keys(again)
     button = driver.find_element(By.CSS_SELECTOR, "button[type=submit]")
     button.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(button))
+    WebDriverWait(driver, 30).until(replaced(button))
 
 
 def test_a_family_sets_the_directory_password_in_a_real_browser(

@@ -219,3 +219,24 @@ def serve_in_thread(asgi: Any) -> ThreadServer:
     if not server.started:
         pytest.fail("uvicorn did not start in its thread")
     return ThreadServer(f"http://127.0.0.1:{port}", server, thread)
+
+
+def replaced(element: Any) -> Callable[[Any], bool]:
+    """A wait condition: the page holding `element` has been replaced. Selenium's
+    staleness_of, also when Chromium, caught mid-navigation, reports the node as an
+    inspector error ("Node with given id does not belong to the document") instead of a
+    stale element."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def gone(_driver: Any) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return gone
