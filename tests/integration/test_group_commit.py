@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import text
 
-from credmail.core.values import Person
+from credmail.core.values import MailRef, Person
 from credmail.entrypoints.daemon import run_once
 from credmail.samples import SAMPLES
 from credmail.service.links import IssuedLink
@@ -117,3 +117,27 @@ def test_a_failing_message_rolls_back_only_its_savepoint(
         tokens = connection.scalar(text("SELECT COUNT(*) FROM link_tokens"))
     assert ids == 2  # the teacher's row kept its Message-ID: the savepoint undid the write
     assert tokens == 2  # no orphan token from the failed message
+
+
+def test_a_sender_no_database_takes_fails_only_its_own_message(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    """A NUL in the From address (PostgreSQL refuses it in any query): the batch's reads
+    made at once leave it out, so only its own message's lookup fails."""
+    app = make_app(server_settings(dovecot, smtp, db_url))
+    good = sample("adult-guardian")
+    bad = good.replace(b"mario.rossi@example.org", b"mario\x00rossi@example.org", 1)
+    bad = bad.replace(b"Message-ID:\n <", b"Message-ID:\n <nul-", 1)
+    assert b"\x00" in bad and b"<nul-" in bad
+    refs = [MailRef("INBOX", 1, str(n), len(raw), b"") for n, raw in enumerate((bad, good))]
+
+    done, stopped = app.pipeline.processor.process_batch(
+        list(zip(refs, (bad, good), strict=True)), lambda: False
+    )
+
+    outcomes = {ref.key: entry.outcome for ref, entry in done}
+    assert not stopped
+    assert outcomes["1"] == "answered"
+    assert outcomes["0"] in (
+        {"errors"} if db_url.startswith("postgresql") else {"errors", "review"}
+    )

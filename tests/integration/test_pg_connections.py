@@ -87,10 +87,22 @@ def test_synchronous_commit_follows_each_transaction_and_is_set_only_on_change(
     modes = [True, True, True, False, True]
     seen = [synchronous_commit(engine, crash_safe) for crash_safe in modes]
     assert seen == ["off", "off", "off", "on", "off"]
-    assert len(sets) == 3  # off once for the three crash-safe ones, on, off again
+    assert len(sets) == 1  # the session's off, once; the durable one set on for itself
 
-    with engine.connect().execution_options(credmail_crash_safe=False) as connection:
+    with engine.connect().execution_options(credmail_crash_safe=True) as connection:
         connection.exec_driver_sql("SELECT 1")
-        connection.rollback()  # the SET in it is undone: the next one sets it again
+        connection.rollback()  # off was already set: the rollback forgets it anyway
     assert synchronous_commit(engine, True) == "off"
-    assert len(sets) == 5
+    assert len(sets) == 2
+
+
+def test_a_durable_transaction_commits_with_synchronous_commit_on_whatever_was_known(
+    engine: Engine,
+) -> None:
+    """Knowledge of the session's value that went wrong (a SET undone by a rollback no
+    listener saw) never leaves a durable commit with synchronous_commit off."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SET synchronous_commit = off")  # the session: off
+        connection.connection.info["credmail_synchronous_commit"] = "on"  # believed on
+        connection.commit()
+    assert synchronous_commit(engine, False) == "on"

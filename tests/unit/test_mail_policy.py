@@ -48,6 +48,12 @@ def test_defects_stay_with_their_own_header() -> None:
     assert not parse(RAW)["From"].defects
 
 
+def test_each_message_keeps_its_own_spelling_of_a_field_name() -> None:
+    assert parse(RAW)["From"].name == "From"
+    assert parse(RAW.replace(b"From:", b"FROM:"))["From"].name == "FROM"
+    assert parse(RAW)["From"].name == "From"
+
+
 def test_a_long_value_is_parsed_at_every_read() -> None:
     raw = RAW.replace(b"richiesta credenziali", b"x" * (MAX_CACHED_VALUE + 1))
     msg = parse(raw)

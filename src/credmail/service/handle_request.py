@@ -222,11 +222,11 @@ class MessageProcessor:
         """What the group's decisions will read, in a few queries instead of a few per
         message: the senders' people, earlier mail with the same Message-IDs, recent mail
         to the senders and their accounts (theirs, their students'), the accounts' live
-        tokens."""
+        tokens. A value no query can carry (a NUL in an address) is left out, to fail in
+        its own message's lookup and take only that message with it."""
         senders = [mail.sender for mail in mails if mail.sender]
-        uow.directory.prefetch(senders)
+        people = uow.directory.prefetch(senders)
         uow.ledger.prefetch_message_ids([mail.message_id for mail in mails if mail.message_id])
-        people = [person for key in senders for person in uow.directory.people_with_address(key)]
         accounts = [p.username for p in people] + [s for p in people for s in p.students]
         self.limiter.prefetch(uow, senders, accounts, self.clock())
         uow.tokens.prefetch_live(accounts)

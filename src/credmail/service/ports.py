@@ -207,8 +207,9 @@ class TokenRecord:
 
 
 class DirectoryRepo(Protocol):
-    def prefetch(self, address_keys: Sequence[str]) -> None:
-        """A batch's senders read at once; later reads in this unit of work may reuse them."""
+    def prefetch(self, address_keys: Sequence[str]) -> list[Person]:
+        """A batch's senders read at once (returned: the people at any of them, each once);
+        later reads in this unit of work may reuse them."""
 
     def people_with_address(self, address_key: str) -> list[Person]: ...
     def students_of(self, guardian_usernames: Sequence[str]) -> list[Person]: ...

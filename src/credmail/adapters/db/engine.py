@@ -188,21 +188,26 @@ SYNCHRONOUS_COMMIT = "credmail_synchronous_commit"
 
 
 def _postgres_begin(connection: Any) -> None:
-    """The connection's synchronous_commit, set for the session only when this
-    transaction needs the other value (the outbox's per-mail transactions, all
-    crash-safe, set it once, not once a mail). A SET is undone with its transaction's
-    rollback: the rollback listener forgets it."""
+    """synchronous_commit for this transaction. A durable one sets it on for itself (SET
+    LOCAL: whatever the session holds). A crash-safe one needs it off: set for the
+    session, and only when the connection is not known to hold it already (the outbox's
+    per-mail transactions, all crash-safe, set it once, not once a mail). What is known
+    can only err towards on (a SET undone by a rollback the listener did not see), which
+    makes a crash-safe commit durable, never a durable one less so."""
     options = connection.get_execution_options()
     if options.get(READ_ONLY, False):
         return  # nothing to commit: either value will do
-    wanted = "off" if options.get(CRASH_SAFE, False) else "on"
+    if not options.get(CRASH_SAFE, False):
+        connection.exec_driver_sql("SET LOCAL synchronous_commit = on")
+        return
     state = connection.connection.info
-    if state.get(SYNCHRONOUS_COMMIT) != wanted:
-        connection.exec_driver_sql(f"SET synchronous_commit = {wanted}")
-        state[SYNCHRONOUS_COMMIT] = wanted
+    if state.get(SYNCHRONOUS_COMMIT) != "off":
+        connection.exec_driver_sql("SET synchronous_commit = off")
+        state[SYNCHRONOUS_COMMIT] = "off"
 
 
 def _forget_commit_mode(connection: Any) -> None:
+    """A rollback undoes a SET made in its transaction: set it again next time."""
     connection.connection.info.pop(SYNCHRONOUS_COMMIT, None)
 
 

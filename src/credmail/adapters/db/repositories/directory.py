@@ -97,10 +97,11 @@ class SqlDirectory:
         """The people whose ids `ids` selects, by username (other repositories' queries)."""
         return self._people(_people_query(ids))
 
-    def prefetch(self, address_keys: Sequence[str]) -> None:
+    def prefetch(self, address_keys: Sequence[str]) -> list[Person]:
+        """The people at any of the addresses (each once), remembered per address."""
         keys = storable(address_keys)
         if not keys:
-            return
+            return []
         owners: dict[str, set[int]] = {key: set() for key in keys}
         for key, person_id in core(self.session).execute(_OWNERS, {"keys": keys}):
             owners[key].add(person_id)
@@ -111,6 +112,7 @@ class SqlDirectory:
         self._students_of = {p.username: set(p.students) for p in people.values()}
         guardians = sorted(name for name, students in self._students_of.items() if students)
         self._students = self._people(_STUDENTS_OF, {"usernames": guardians}) if guardians else []
+        return list(people.values())
 
     def _people(self, query: Executable, params: dict[str, Any] | None = None) -> list[Person]:
         return list(self._people_by_id(query, params).values())
