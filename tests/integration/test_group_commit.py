@@ -141,3 +141,26 @@ def test_a_sender_no_database_takes_fails_only_its_own_message(
     assert outcomes["0"] in (
         {"errors"} if db_url.startswith("postgresql") else {"errors", "review"}
     )
+
+
+def test_a_batch_whose_reads_ahead_fail_reads_message_by_message(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reads made at once for a batch are an optimisation: when they fail (here after
+    the directory's and the ledger's were made), they are undone and every message is
+    still decided, from its own queries."""
+    from credmail.adapters.db.repositories.tokens import SqlTokens
+
+    def broken(self: SqlTokens, usernames: object) -> None:
+        raise ValueError("a read no database should refuse")
+
+    monkeypatch.setattr(SqlTokens, "prefetch_live", broken)
+    app = make_app(server_settings(dovecot, smtp, db_url))
+    dovecot.append(sample("teacher"))
+    dovecot.append(sample("adult-guardian"))
+    dovecot.append(sample("adult-student"))
+
+    result = run_once(app)
+
+    assert result["handled"] == {"answered": 3}
+    assert len(smtp.handler.parsed()) == 3

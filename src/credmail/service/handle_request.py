@@ -223,7 +223,17 @@ class MessageProcessor:
         message: the senders' people, earlier mail with the same Message-IDs, recent mail
         to the senders and their accounts (theirs, their students'), the accounts' live
         tokens. A value no query can carry (a NUL in an address) is left out, to fail in
-        its own message's lookup and take only that message with it."""
+        its own message's lookup and take only that message with it; should the reads
+        fail anyway, they are undone and each message reads for itself."""
+        try:
+            with uow.savepoint():
+                self._read_ahead(uow, mails)
+        except Exception as exc:
+            if self.is_transient(exc):
+                raise
+            self.log.warning("batch.prefetch_failed", error_type=type(exc).__name__)
+
+    def _read_ahead(self, uow: UnitOfWork, mails: Sequence[InboundMail]) -> None:
         senders = [mail.sender for mail in mails if mail.sender]
         people = uow.directory.prefetch(senders)
         uow.ledger.prefetch_message_ids([mail.message_id for mail in mails if mail.message_id])
