@@ -21,7 +21,7 @@ from credmail.entrypoints.cli import main
 from credmail.service.directory_csv import read_directory
 from tests.e2e.test_crash import directory, request
 from tests.support.servers import Dovecot, RecordingHandler, SmtpServer
-from tests.support.wiring import make_app, server_env, server_settings, write_config
+from tests.support.wiring import make_app, server_env, server_settings, sync_inbox, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -72,11 +72,7 @@ def test_pacing_spaces_100_replies_as_configured(
     app = with_teachers(make_app(settings, directory=False), tmp_path)
     for i in range(100):
         dovecot.append(request(i))
-    source = app.source_factory()
-    try:
-        app.pipeline.sync(source)
-    finally:
-        source.close()
+    sync_inbox(app)
     stats = asyncio.run(app.delivery.drain())
     arrivals = handler(timed_smtp).arrivals
     assert stats.sent == len(arrivals) == 100
@@ -105,11 +101,7 @@ def test_a_quota_reply_pauses_the_whole_outbox_until_the_window_passes(
     smtp.refusals = 1
     for i in range(3):
         dovecot.append(request(i))
-    source = app.source_factory()
-    try:
-        app.pipeline.sync(source)
-    finally:
-        source.close()
+    sync_inbox(app)
     paused_at = time.monotonic()
     first = asyncio.run(app.delivery.drain())
     assert (first.sent, smtp.attempts) == (0, 1)  # the others were not tried
@@ -155,11 +147,7 @@ def test_a_requests_reply_overtakes_500_other_mails(
     drain.start()
     time.sleep(0.5)  # the queue is being worked when the request comes in
     dovecot.append(request(7))
-    source = app.source_factory()
-    try:
-        app.pipeline.sync(source)
-    finally:
-        source.close()
+    sync_inbox(app)
     drain.join(timeout=60)
     sent = [to for _from, (to,), _raw in handler(timed_smtp).messages]
     assert len(sent) == 501

@@ -17,7 +17,7 @@ import pytest
 from credmail.bootstrap import App
 from tests.support.requests import request
 from tests.support.servers import Dovecot, RecordingHandler, SmtpServer
-from tests.support.wiring import make_app, server_settings
+from tests.support.wiring import make_app, server_settings, sync_inbox
 
 pytestmark = pytest.mark.integration
 
@@ -58,18 +58,18 @@ def counting_smtp() -> Any:
 
 def queue_reply(app: App, dovecot: Dovecot, sender: str) -> None:
     dovecot.append(request(sender))
-    source = app.source_factory()
-    try:
-        app.pipeline.sync(source)
-    finally:
-        source.close()
+    sync_inbox(app)
+
+
+def keeping_app(dovecot: Dovecot, smtp: SmtpServer, db_url: str) -> App:
+    return make_app(server_settings(dovecot, smtp, db_url, smtp__keep_alive_seconds="60"))
 
 
 def test_replies_within_the_keep_alive_share_one_connection(
     dovecot: Dovecot, counting_smtp: SmtpServer, db_url: str
 ) -> None:
     handler: CountingHandler = counting_smtp.handler  # type: ignore[assignment]
-    app = make_app(server_settings(dovecot, counting_smtp, db_url, smtp__keep_alive_seconds="60"))
+    app = keeping_app(dovecot, counting_smtp, db_url)
     with asyncio.Runner() as loop:
         for sender in ON_FILE:
             queue_reply(app, dovecot, sender)
@@ -84,7 +84,7 @@ def test_a_connection_the_server_closed_is_replaced_not_blamed_on_the_mail(
     dovecot: Dovecot, counting_smtp: SmtpServer, db_url: str
 ) -> None:
     handler: CountingHandler = counting_smtp.handler  # type: ignore[assignment]
-    app = make_app(server_settings(dovecot, counting_smtp, db_url, smtp__keep_alive_seconds="60"))
+    app = keeping_app(dovecot, counting_smtp, db_url)
     with asyncio.Runner() as loop:
         queue_reply(app, dovecot, ON_FILE[0])
         assert loop.run(app.delivery.drain(keep_open=True)).sent == 1

@@ -6,7 +6,7 @@ import pytest
 
 from credmail.samples import SAMPLES
 from tests.support.servers import Dovecot, SmtpServer
-from tests.support.wiring import make_app, server_settings
+from tests.support.wiring import make_app, server_settings, sync_inbox
 
 
 def test_a_queued_reply_nudges_the_outbox_worker(
@@ -15,11 +15,7 @@ def test_a_queued_reply_nudges_the_outbox_worker(
     app = make_app(server_settings(dovecot, smtp, db_url))
     dovecot.append(next(s for s in SAMPLES if s.name == "teacher").to_bytes())
     assert not app.outbox_worker.wake.is_set()
-    source = app.source_factory()
-    try:
-        app.pipeline.sync(source)
-    finally:
-        source.close()
+    sync_inbox(app)
     assert app.outbox_worker.wake.is_set()
 
 

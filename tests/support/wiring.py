@@ -69,6 +69,15 @@ def make_app(settings: Settings, clock: Clock | None = None, directory: bool = T
     return app
 
 
+def sync_inbox(app: App) -> None:
+    """Decide what is in the watched folder now, over a source of its own (no delivery)."""
+    source = app.source_factory()
+    try:
+        app.pipeline.sync(source)
+    finally:
+        source.close()
+
+
 def body_text(msg: EmailMessage) -> str:
     part = msg.get_body(preferencelist=("plain",))
     assert part is not None
