@@ -4,14 +4,19 @@ is set for the session only when a transaction needs the other value."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, text
 
 from credmail.adapters.db import engine as engine_module
-from credmail.adapters.db.engine import make_engine
+from credmail.adapters.db.engine import make_engine, upgrade
+from credmail.adapters.db.uow import SqlUnitOfWorkFactory
+from credmail.adapters.errors import is_transient
+from credmail.service.ports import ReviewItem
 from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.integration
@@ -106,3 +111,31 @@ def test_a_durable_transaction_commits_with_synchronous_commit_on_whatever_was_k
         connection.connection.info["credmail_synchronous_commit"] = "on"  # believed on
         connection.commit()
     assert synchronous_commit(engine, False) == "on"
+
+
+@pytest.mark.parametrize("prepared_statements", [True, False], ids=["direct", "pgbouncer"])
+@pytest.mark.parametrize("in_savepoint", [False, True], ids=["transaction", "savepoint"])
+def test_a_connection_lost_mid_transaction_fails_as_transient(
+    prepared_statements: bool, in_savepoint: bool
+) -> None:
+    """The server goes away mid-transaction (an insert queued): what leaves the unit of
+    work is the lost connection (retried later), not an error of a rollback listener
+    reading the lost connection's state (which would quarantine a healthy message)."""
+    engine = make_engine(PG_URL, prepared_statements=prepared_statements)
+    upgrade(engine)
+    other = make_engine(PG_URL)
+    item = ReviewItem(0, datetime.now(UTC), "pending", "adult", "a@x.org", None, "s", (), None)
+    try:
+        with pytest.raises(Exception) as raised, SqlUnitOfWorkFactory(engine)() as uow:
+            lost = uow.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with uow.savepoint() if in_savepoint else contextlib.nullcontext():
+                uow.review.add(item, None)
+                with other.connect() as connection:
+                    connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lost})
+                uow.review.count_pending()
+        assert is_transient(raised.value), repr(raised.value)
+        with SqlUnitOfWorkFactory(engine)(read_only=True) as uow:
+            assert uow.review.count_pending() == 0  # and the pool serves a live one again
+    finally:
+        engine.dispose()
+        other.dispose()

@@ -208,7 +208,8 @@ def _postgres_begin(connection: Any) -> None:
 
 def _forget_commit_mode(connection: Any) -> None:
     """A rollback undoes a SET made in its transaction: set it again next time."""
-    connection.connection.info.pop(SYNCHRONOUS_COMMIT, None)
+    if not connection.invalidated:  # a lost connection's settings go with it
+        connection.connection.info.pop(SYNCHRONOUS_COMMIT, None)
 
 
 def _postgres_begin_local(connection: Any) -> None:
