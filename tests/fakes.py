@@ -147,6 +147,9 @@ class FakeLedger:
     def prefetch_message_ids(self, message_ids: Sequence[str]) -> None:
         pass  # every read is from memory already
 
+    def expect(self, count: int) -> None:
+        pass  # ids are handed out as entries come
+
     def find_by_message_id(self, message_id: str) -> LedgerEntry | None:
         for entry, mid, *_ in self.s.ledger.values():
             if mid == message_id:
@@ -225,7 +228,7 @@ class FakeOutbox:
         ledger_id: int | None = None,
         review_id: int | None = None,
         token_selector: str | None = None,
-    ) -> int:
+    ) -> None:
         entry_id = self.s.new_id()
         self.s.outbox[entry_id] = OutboxEntry(
             id=entry_id,
@@ -245,7 +248,6 @@ class FakeOutbox:
             purpose=account[1] if account else None,
         )
         self.s.outbox_accounts[entry_id] = account
-        return entry_id
 
     def account_links(
         self, username: str, purpose: str, since: datetime
@@ -362,11 +364,10 @@ class FakeReview:
     def __init__(self, store: Store) -> None:
         self.s = store
 
-    def add(self, item: ReviewItem, ledger_id: int | None) -> int:
+    def add(self, item: ReviewItem, ledger_id: int | None) -> None:
         item_id = self.s.new_id()
         self.s.review[item_id] = replace(item, id=item_id)
         self.s.review_ledger[item_id] = ledger_id
-        return item_id
 
     def pending(self) -> list[ReviewItem]:
         return [i for i in self.s.review.values() if i.status == "pending"]
@@ -719,6 +720,9 @@ class FakeUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         return None
+
+    def flush(self) -> None:
+        pass  # nothing is queued
 
     def commit(self) -> None:
         assert not self.read_only, "a read-only unit of work must not commit"

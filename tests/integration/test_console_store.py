@@ -40,7 +40,8 @@ def held(app, reasons: tuple[str, ...], kind: str = "adult", days_ago: int = 0) 
         raw=b"From: g.esposito@example.org\r\n\r\nciao\r\n",
     )
     with app.uow() as uow:
-        item_id = int(uow.review.add(item, None))
+        uow.review.add(item, None)
+        item_id = uow.review.pending()[-1].id
         uow.commit()
     return item_id
 

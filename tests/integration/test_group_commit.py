@@ -12,6 +12,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import text
 
+from credmail.bootstrap import App
 from credmail.core.values import MailRef, Person
 from credmail.entrypoints.daemon import run_once
 from credmail.samples import SAMPLES
@@ -164,3 +165,70 @@ def test_a_batch_whose_reads_ahead_fail_reads_message_by_message(
 
     assert result["handled"] == {"answered": 3}
     assert len(smtp.handler.parsed()) == 3
+
+
+REFUSE_SQLITE = """
+CREATE TRIGGER refuse_reply BEFORE INSERT ON outbox
+WHEN NEW.recipient_key = 'mario.rossi@example.org'
+BEGIN SELECT RAISE(ABORT, 'reply refused'); END
+"""
+REFUSE_POSTGRES = (
+    """
+CREATE FUNCTION refuse_reply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.recipient_key = 'mario.rossi@example.org' THEN
+    RAISE EXCEPTION 'reply refused' USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NEW;
+END $$
+""",
+    "CREATE TRIGGER refuse_reply BEFORE INSERT ON outbox "
+    "FOR EACH ROW EXECUTE FUNCTION refuse_reply()",
+)
+
+
+def refuse_replies_to_mario(app: App, db_url: str) -> None:
+    statements = REFUSE_POSTGRES if db_url.startswith("postgresql") else (REFUSE_SQLITE,)
+    with app.engine.begin() as connection:
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+
+
+def test_an_insert_the_database_refuses_fails_only_its_own_message(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    """The batch's inserts are queued and run together (`writes`): when the database
+    refuses one (a trigger here), the batch is recorded again a savepoint per message,
+    and only the message whose reply was refused is quarantined, its token with it."""
+    app = make_app(server_settings(dovecot, smtp, db_url))
+    refuse_replies_to_mario(app, db_url)
+    dovecot.append(sample("teacher"))
+    dovecot.append(sample("adult-guardian"))  # the reply to mario.rossi is refused
+    dovecot.append(sample("adult-student"))
+
+    result = run_once(app)
+
+    assert result["handled"] == {"answered": 2, "errors": 1}
+    recipients = sorted(str(m["To"]) for m in smtp.handler.parsed())
+    assert len(recipients) == 2 and "mario.rossi@example.org" not in recipients
+    (item,) = app.review.pending()
+    assert item.reasons == ("processing_error",)
+    with app.engine.connect() as connection:
+        assert connection.scalar(text("SELECT COUNT(*) FROM link_tokens")) == 2
+        assert connection.scalar(text("SELECT COUNT(*) FROM ledger")) == 3
+
+
+def test_a_refused_insert_before_a_quarantine_fails_only_its_own_message(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    """The refused reply is still queued when the next message of the batch, one that
+    could not be read, is quarantined: the batch is recorded again all the same."""
+    app = make_app(server_settings(dovecot, smtp, db_url))
+    refuse_replies_to_mario(app, db_url)
+    raws = (sample("adult-guardian"), None, sample("teacher"))  # None: too large to fetch
+    refs = [MailRef("INBOX", 1, str(n), 100, b"") for n in range(len(raws))]
+
+    done, _ = app.pipeline.processor.process_batch(list(zip(refs, raws, strict=True)), bool)
+
+    outcomes = [entry.outcome for _, entry in done]
+    assert outcomes == ["errors", "errors", "answered"]

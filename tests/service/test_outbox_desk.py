@@ -14,7 +14,8 @@ from tests.service.conftest import CLERK, Office
 def queued(office: Office, raw: bytes | None = b"body") -> int:
     mail = OutgoingMail("<m@x>", "segreteria@scuola.example.org", "a@example.org", raw or b"")
     with office.uow() as uow:
-        entry_id = uow.outbox.add(mail, "link_adult", office.clock())
+        uow.outbox.add(mail, "link_adult", office.clock())
+        entry_id = max(uow.outbox.s.outbox)  # type: ignore[attr-defined]
         if raw is None:
             uow.outbox._set(entry_id, raw=None)  # type: ignore[attr-defined]
         uow.commit()

@@ -22,7 +22,8 @@ def pending(office: Office, sender: str | None, kind: str = "adult") -> int:
         raw=b"From: x\r\n\r\nciao\r\n",
     )
     with office.uow() as uow:
-        item_id = uow.review.add(item, None)
+        uow.review.add(item, None)
+        item_id = uow.review.pending()[-1].id
         uow.commit()
     return item_id
 

@@ -32,7 +32,8 @@ def _link(office: Office, username: str = "T3001") -> str:
         0, office.clock(), "pending", "adult", "g.esposito@example.org", "<r@x>", "s", (), None
     )
     with office.uow() as uow:
-        item_id = uow.review.add(item, None)
+        uow.review.add(item, None)
+        item_id = uow.review.pending()[-1].id
         uow.commit()
     office.review.approve(item_id, username, CLERK)
     issuer = office.review.mailer.links

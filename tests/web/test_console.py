@@ -103,7 +103,8 @@ def pending(app: App, raw: bytes = HTML_MAIL, sender: str = "m.rossi@example.org
         raw=raw,
     )
     with app.uow() as uow:
-        item_id = uow.review.add(item, None)
+        uow.review.add(item, None)
+        item_id = uow.review.pending()[-1].id
         uow.commit()
     return item_id
 

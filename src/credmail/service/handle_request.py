@@ -188,45 +188,66 @@ class MessageProcessor:
         savepoints: bool,
     ) -> tuple[list[tuple[MailRef, LedgerEntry]], list[_Done], list[tuple[MailRef, Exception]]]:
         """One transaction for the group. Without savepoints (the usual pass: two
-        statements a message fewer) a message that fails raises _MessageFailed and the
-        whole transaction is rolled back, for the caller to run again with a savepoint
-        per message, where the failing one is quarantined alone."""
+        statements a message fewer) anything that fails, a message or an insert queued
+        for the group, raises _MessageFailed and the whole transaction is rolled back,
+        for the caller to run again with a savepoint per message, where the failing one
+        is quarantined alone."""
         results: list[tuple[MailRef, LedgerEntry]] = []
         done: list[_Done] = []
         quarantined: list[tuple[MailRef, Exception]] = []
         with self.uow() as uow:
-            self._prefetch(uow, [item.mail for item in prepared if isinstance(item, _Prepared)])
-            for item in prepared:
-                if isinstance(item, _Prepared):
-                    try:
-                        with uow.savepoint() if savepoints else contextlib.nullcontext():
-                            entry, outcome = self._record(uow, item)
-                        results.append((item.ref, entry))
+            mails = [item.mail for item in prepared if isinstance(item, _Prepared)]
+            self._prefetch(uow, mails, entries=len(prepared))
+            try:
+                for item in prepared:
+                    ref, entry, outcome, failure = self._record_one(uow, item, savepoints)
+                    results.append((ref, entry))
+                    if outcome is not None:
                         done.append(outcome)
-                        continue
-                    except Exception as error:
-                        if self.is_transient(error) and self.policy.max_attempts > 1:
-                            raise
-                        if not savepoints:
-                            raise _MessageFailed from error
-                        ref, raw, failure = item.ref, item.raw, error
-                else:
-                    ref, raw, failure = item
-                results.append((ref, self._quarantine_in(uow, ref, raw, failure)))
-                quarantined.append((ref, failure))
+                    if failure is not None:
+                        quarantined.append((ref, failure))
+                uow.flush()  # the group's queued inserts: one refused fails the group
+            except Exception as error:
+                transient = self.is_transient(error) and self.policy.max_attempts > 1
+                if savepoints or transient:
+                    raise
+                raise _MessageFailed from error
             uow.attempts.clear_many([ref for ref, _ in items])  # the unstarted too: not tried
             uow.commit()
         return results, done, quarantined
 
-    def _prefetch(self, uow: UnitOfWork, mails: Sequence[InboundMail]) -> None:
+    def _record_one(
+        self, uow: UnitOfWork, item: _Prepared | tuple[MailRef, bytes, Exception], savepoint: bool
+    ) -> tuple[MailRef, LedgerEntry, _Done | None, Exception | None]:
+        """Record one message of a group (in its own savepoint when asked), or quarantine
+        it when it failed: its entry, what to log, and its failure."""
+        if isinstance(item, _Prepared):
+            try:
+                with uow.savepoint() if savepoint else contextlib.nullcontext():
+                    entry, outcome = self._record(uow, item)
+                return item.ref, entry, outcome, None
+            except Exception as error:
+                if not savepoint or (self.is_transient(error) and self.policy.max_attempts > 1):
+                    raise
+                ref, raw, failure = item.ref, item.raw, error
+        else:
+            ref, raw, failure = item
+        entry = self._quarantine_in(uow, ref, raw, failure)
+        if savepoint:  # its inserts now, not in the next message's savepoint
+            uow.flush()
+        return ref, entry, None, failure
+
+    def _prefetch(self, uow: UnitOfWork, mails: Sequence[InboundMail], entries: int) -> None:
         """What the group's decisions will read, in a few queries instead of a few per
         message: the senders' people, earlier mail with the same Message-IDs, recent mail
         to the senders and their accounts (theirs, their students'), the accounts' live
-        tokens. A value no query can carry (a NUL in an address) is left out, to fail in
+        tokens; and the ids of the group's ledger `entries` where they are drawn ahead.
+        A value no query can carry (a NUL in an address) is left out, to fail in
         its own message's lookup and take only that message with it; should the reads
         fail anyway, they are undone and each message reads for itself."""
         try:
             with uow.savepoint():
+                uow.ledger.expect(entries)
                 self._read_ahead(uow, mails)
         except Exception as exc:
             if self.is_transient(exc):

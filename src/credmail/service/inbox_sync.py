@@ -107,6 +107,7 @@ class Pipeline:
             refs = list(self._scan_until(source, until))
         else:
             until, refs = 0, source.scan(0, 1_000_000)
+            uow.ledger.expect(len(refs))
             for ref in refs:
                 uow.ledger.add(ref, None, Outcome.IGNORED, ("preexisting",), None, now)
         requests = stats.skipped_requests = sum(1 for ref in refs if self._looks_like_request(ref))

@@ -223,6 +223,10 @@ class LedgerRepo(Protocol):
         """A batch's duplicate checks in one read; later finds in this unit of work reuse it."""
 
     def find_by_message_id(self, message_id: str) -> LedgerEntry | None: ...
+    def expect(self, count: int) -> None:
+        """About `count` entries are coming in this transaction: where ids are drawn ahead
+        (PostgreSQL's sequence), draw them in one round trip."""
+
     def add(
         self,
         ref: MailRef,
@@ -260,7 +264,7 @@ class OutboxQueue(Protocol):
         ledger_id: int | None = None,
         review_id: int | None = None,
         token_selector: str | None = None,
-    ) -> int: ...
+    ) -> None: ...
     def knows_message_id(self, message_ids: Sequence[str]) -> bool: ...
 
 
@@ -330,7 +334,7 @@ class OutboxRepo(OutboxQueue, OutboxCounts, OutboxDispatch, OutboxAdmin, OutboxP
 
 
 class ReviewRepo(Protocol):
-    def add(self, item: ReviewItem, ledger_id: int | None) -> int: ...
+    def add(self, item: ReviewItem, ledger_id: int | None) -> None: ...
     def pending(self) -> list[ReviewItem]: ...
     def count_pending(self) -> int: ...
     def get(self, item_id: int) -> ReviewItem | None: ...
@@ -660,6 +664,10 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
     def commit(self) -> None: ...
+    def flush(self) -> None:
+        """Run the inserts queued so far (they run by themselves before the next statement
+        and at commit): a failing one raises here, pinned on what queued it."""
+
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: an exception inside undoes only what it did."""
 

@@ -10,6 +10,7 @@ from typing import Self
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from credmail.adapters.db import writes
 from credmail.adapters.db.engine import CRASH_SAFE, READ_ONLY
 from credmail.adapters.db.repositories import (
     SqlAttempts,
@@ -104,7 +105,11 @@ class SqlUnitOfWork:
         self.session.close()
 
     def commit(self) -> None:
-        self.session.commit()
+        self.session.commit()  # queued inserts run first (see `writes`)
+
+    def flush(self) -> None:
+        self.session.flush()
+        writes.flush(self.session.connection())
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -113,6 +118,7 @@ class SqlUnitOfWork:
         try:
             with self.session.begin_nested():
                 yield
+                self.flush()  # a queued insert that fails is this savepoint's failure
         except BaseException:
             self._ledger.forget()
             self._outbox.forget()
@@ -125,6 +131,7 @@ class SqlUnitOfWorkFactory:
 
     def __init__(self, engine: Engine, review_raw_cap: int | None = None) -> None:
         self.engine = engine
+        writes.install(engine)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.review_raw_cap = review_raw_cap
 

@@ -5,11 +5,24 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, bindparam, cast, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from credmail.adapters.db import writes
 from credmail.adapters.db.models import AttemptRow, CheckpointRow, LedgerRow
 from credmail.adapters.db.repositories._common import core, rowcount, storable
 from credmail.core.values import MailRef
@@ -48,15 +61,33 @@ _BY_MESSAGE_IDS = select(
     LedgerRow.source_key,
 ).where(LedgerRow.message_id.in_(bindparam("message_ids", expanding=True)))
 _ADD = insert(LedgerRow.__table__).returning(LedgerRow.id)  # type: ignore[arg-type]
+_ADD_WITH_ID = insert(LedgerRow.__table__)  # type: ignore[arg-type]
+_DRAW_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('ledger', 'id')) FROM generate_series(1, :count)"
+)
 
 
 class SqlLedger:
     """`prefetch_message_ids` answers a batch's duplicate checks in one query; `add` keeps
-    the answers current, and `forget` drops them (a savepoint rolled back)."""
+    the answers current, and `forget` drops them (a savepoint rolled back).
+
+    On PostgreSQL an entry's id is drawn from the table's sequence ahead (`expect` draws
+    a batch's in one round trip), so `add` can return it and queue the insert (see
+    `writes`); elsewhere `add` inserts at once and reads the id back."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self._first: dict[str, LedgerEntry | None] = {}
+        self._drawn: list[int] = []  # sequence values are never handed out twice
+
+    @cached_property
+    def _draws_ids(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    def expect(self, count: int) -> None:
+        if count > len(self._drawn) and self._draws_ids:
+            params = {"count": count - len(self._drawn)}
+            self._drawn += core(self.session).execute(_DRAW_IDS, params).scalars()
 
     def tally(self) -> dict[tuple[str, str], int]:
         """(outcome, reason) -> handled messages; reason "" for those without one."""
@@ -65,8 +96,8 @@ class SqlLedger:
             LedgerRow.outcome, reasons
         )
         counts: dict[tuple[str, str], int] = {}
-        for outcome, text, count in self.session.execute(query):
-            for reason in json.loads(text or "[]") or [""]:
+        for outcome, reasons_json, count in self.session.execute(query):
+            for reason in json.loads(reasons_json or "[]") or [""]:
                 key = (str(outcome), str(reason))
                 counts[key] = counts.get(key, 0) + int(count)
         return counts
@@ -123,7 +154,12 @@ class SqlLedger:
             "target_folder": target_folder,
             "error": error,
         }
-        entry_id = int(core(self.session).execute(_ADD, values).scalar_one())
+        if self._draws_ids:
+            self.expect(1)
+            values["id"] = entry_id = self._drawn.pop(0)
+            writes.queue(core(self.session), _ADD_WITH_ID, values)
+        else:
+            entry_id = int(core(self.session).execute(_ADD, values).scalar_one())
         if message_id is not None and message_id in self._first and not self._first[message_id]:
             self._first[message_id] = LedgerEntry(entry_id, outcome, target_folder, False, ref.key)
         return entry_id

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from credmail.adapters.db import writes
 from credmail.adapters.db.models import DeliveryStateRow, OutboxRow
 from credmail.adapters.db.repositories._common import core, rowcount, storable
 from credmail.core.addresses import normalize_address
@@ -93,7 +94,8 @@ class SqlOutbox:
         ledger_id: int | None = None,
         review_id: int | None = None,
         token_selector: str | None = None,
-    ) -> int:
+    ) -> None:
+        """Queued: inserted with the transaction's next statement (see `writes`)."""
         username, purpose = account or (None, None)
         values = {
             "message_id": mail.message_id,
@@ -114,13 +116,12 @@ class SqlOutbox:
             "review_id": review_id,
             "token_selector": token_selector,
         }
-        entry_id = int(core(self.session).execute(_ADD, values).scalar_one())
+        writes.queue(core(self.session), _ADD, values)
         for _start, counts in self._windows:
             counts[template] = counts.get(template, 0) + 1
         key = str(values["recipient_key"])
         if key in self._recent_keys or username in self._recent_names:
             self._recent.append(_Recent(key, username, purpose, template, now))
-        return entry_id
 
     def account_links(
         self, username: str, purpose: str, since: datetime
@@ -309,7 +310,7 @@ class SqlOutbox:
         row.last_error, row.last_error_at = error, now
 
 
-_ADD = insert(OutboxRow.__table__).returning(OutboxRow.id)  # type: ignore[arg-type]
+_ADD = insert(OutboxRow.__table__)  # type: ignore[arg-type]
 _CLAIM = (
     select(OutboxRow.id)
     .where(OutboxRow.id == bindparam("entry_id"), OutboxRow.status == OutboxStatus.PENDING)

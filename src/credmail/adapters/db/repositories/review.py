@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String, cast, delete, func, select, update
+from sqlalchemy import String, cast, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from credmail.adapters.db import writes
 from credmail.adapters.db.models import ReviewRow
 from credmail.adapters.db.repositories._common import core, rowcount
 from credmail.service.ports import ReviewFilter, ReviewItem, ReviewStatus
+
+_TABLE: Any = ReviewRow.__table__
+_ADD = insert(_TABLE)
 
 
 def _review_item(row: ReviewRow) -> ReviewItem:
@@ -69,24 +74,23 @@ class SqlReview:
         shrunk = _shrink_raw(raw)
         return (shrunk, [*reasons, "raw_truncated"]) if len(shrunk) < len(raw) else (raw, reasons)
 
-    def add(self, item: ReviewItem, ledger_id: int | None) -> int:
+    def add(self, item: ReviewItem, ledger_id: int | None) -> None:
+        """Queued: inserted with the transaction's next statement (see `writes`)."""
         raw, reasons = self._fit(item.raw, list(item.reasons))
-        row = ReviewRow(
-            ledger_id=ledger_id,
-            created_at=item.created_at,
-            status=ReviewStatus.PENDING,
-            kind=item.kind,
-            sender=item.sender,
-            message_id=item.message_id,
-            subject=item.subject,
-            reasons=reasons,
-            raw=raw,
-        )
-        self.session.add(row)
-        self.session.flush()
+        row = {
+            "ledger_id": ledger_id,
+            "created_at": item.created_at,
+            "status": ReviewStatus.PENDING,
+            "kind": item.kind,
+            "sender": item.sender,
+            "message_id": item.message_id,
+            "subject": item.subject,
+            "reasons": reasons,
+            "raw": raw,
+        }
+        writes.queue(core(self.session), _ADD, row)
         if self._pending_bytes is not None and raw is not None:
             self._pending_bytes += len(raw)
-        return row.id
 
     def count_pending(self) -> int:
         query = (

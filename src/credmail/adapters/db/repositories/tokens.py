@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from credmail.adapters.db import writes
 from credmail.adapters.db.models import TokenRow
 from credmail.adapters.db.repositories._common import core, rowcount, storable
 from credmail.core.addresses import normalize_address
@@ -103,6 +104,7 @@ class SqlTokens:
         )
 
     def add(self, selector: str, record: TokenRecord) -> None:
+        """Queued: inserted with the transaction's next statement (see `writes`)."""
         address_key = normalize_address(record.address) if record.address else None
         values = {
             "selector": selector,
@@ -115,7 +117,7 @@ class SqlTokens:
             "created_at": record.created_at,
             "expires_at": record.expires_at,
         }
-        core(self.session).execute(_ADD, values)
+        writes.queue(core(self.session), _ADD, values)
         if self._live is not None and record.username in self._live_of:
             self._live.add((record.username, record.purpose, address_key))
 
