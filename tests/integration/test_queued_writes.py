@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
+from credmail.adapters.db import writes
 from credmail.adapters.db.engine import make_engine, upgrade
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.core.values import MailRef
@@ -148,3 +149,19 @@ def test_ledger_ids_come_from_the_schools_own_sequence() -> None:
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_a_long_run_of_inserts_holds_no_more_than_its_cap(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first start over a large unordered folder adds an entry per message: the queue
+    runs whenever a statement's rows reach the cap, not all at the end."""
+    monkeypatch.setattr(writes, "MOST_QUEUED", 3)
+    with SqlUnitOfWorkFactory(engine)() as uow, statements(engine) as seen:
+        for n in range(7):
+            uow.review.add(item(n), None)
+        assert inserts(seen, "review_items") == 2  # rows 1-3 and 4-6; the 7th waits
+        uow.commit()
+    assert inserts(seen, "review_items") == 3
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT COUNT(*) FROM review_items")) == 7
