@@ -5,12 +5,12 @@ entry for each and a token, a reply or a review item for most. Queued instead, t
 of each insert statement go in one executemany (a multi-row INSERT) the moment the
 transaction executes any other statement through SQLAlchemy (a read, an update, an ORM
 flush, a savepoint or its release) or commits, so every statement still sees every
-earlier write. (`exec_driver_sql` and raw DBAPI cursors do not run them: the engine's
-session settings at BEGIN are the only such statements, and they read no table.) Between two
-such moments only queued inserts happen, so running them table by table, parents before
-children, gives the same rows as running them one by one; within a table they keep
-their order. A rollback (of the transaction or of a savepoint) drops what was queued
-after the last statement, which is exactly what it would have undone.
+earlier write. Between two such moments only queued inserts happen, so running them
+table by table, parents before children, gives the same rows as running them one by
+one; within a table they keep their order. A rollback (of the transaction or of a
+savepoint) drops what was queued after the last statement, which is exactly what it
+would have undone. (`exec_driver_sql` and raw DBAPI cursors do not run the queue: the
+engine's session settings at BEGIN are the only such statements, and read no table.)
 
 The queue lives in the DBAPI connection's `info`, which one transaction holds at a time.
 A queued insert that fails raises from the statement (or commit) that ran it: the unit of
