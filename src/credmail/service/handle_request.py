@@ -106,6 +106,10 @@ class MessageProcessor:
         self.on_outbox = on_outbox
         self.log = structlog.get_logger("credmail.pipeline")
 
+    def _retried(self, error: Exception, attempt: int = 1) -> bool:
+        """A transient failure with attempts left: raised, for the message to come again."""
+        return self.is_transient(error) and attempt < self.policy.max_attempts
+
     def count_attempt(self, ref: MailRef) -> int:
         with self.uow(crash_safe_only=True) as uow:
             attempt = uow.attempts.bump(ref, self.clock())
@@ -121,7 +125,7 @@ class MessageProcessor:
                 uow.attempts.clear(ref)
                 uow.commit()
         except Exception as exc:
-            if self.is_transient(exc) and attempt < self.policy.max_attempts:
+            if self._retried(exc, attempt):
                 raise
             return self._quarantine(ref, raw or b"", exc)
         self._after_commit([done])
@@ -167,7 +171,7 @@ class MessageProcessor:
             try:
                 prepared.append(self._prepare(ref, 1, raw))
             except Exception as exc:
-                if self.is_transient(exc) and self.policy.max_attempts > 1:
+                if self._retried(exc):
                     raise
                 prepared.append((ref, raw or b"", exc))
         try:
@@ -208,8 +212,7 @@ class MessageProcessor:
                         quarantined.append((ref, failure))
                 uow.flush()  # the group's queued inserts: one refused fails the group
             except Exception as error:
-                transient = self.is_transient(error) and self.policy.max_attempts > 1
-                if savepoints or transient:
+                if savepoints or self._retried(error):
                     raise
                 raise _MessageFailed from error
             uow.attempts.clear_many([ref for ref, _ in items])  # the unstarted too: not tried
@@ -227,7 +230,7 @@ class MessageProcessor:
                     entry, outcome = self._record(uow, item)
                 return item.ref, entry, outcome, None
             except Exception as error:
-                if not savepoint or (self.is_transient(error) and self.policy.max_attempts > 1):
+                if not savepoint or self._retried(error):
                     raise
                 ref, raw, failure = item.ref, item.raw, error
         else:

@@ -103,7 +103,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # per transaction below; FULL unless asked
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={int(LOCK_TIMEOUT_SECONDS * 1000)}")
+    cursor.execute(_BUSY_TIMEOUT)
     cursor.execute("PRAGMA secure_delete=ON")  # dropped bodies are zeroed, not left in free pages
     cursor.close()
 
@@ -157,6 +157,7 @@ def _sqlite_begin_immediate(connection: Any) -> None:
 
 LOCK_TIMEOUT_SECONDS = 30.0
 LOCK_POLL_SECONDS = 0.001
+_BUSY_TIMEOUT = f"PRAGMA busy_timeout={int(LOCK_TIMEOUT_SECONDS * 1000)}"
 
 
 def _take_write_lock(dbapi_connection: Any) -> None:
@@ -181,7 +182,7 @@ def _take_write_lock(dbapi_connection: Any) -> None:
                     raise OperationalError("BEGIN IMMEDIATE", (), exc) from exc
             time.sleep(LOCK_POLL_SECONDS)
     finally:
-        dbapi_connection.execute(f"PRAGMA busy_timeout={int(LOCK_TIMEOUT_SECONDS * 1000)}")
+        dbapi_connection.execute(_BUSY_TIMEOUT)
 
 
 SYNCHRONOUS_COMMIT = "credmail_synchronous_commit"

@@ -95,14 +95,6 @@ class SqlTokens:
     def forget(self) -> None:
         self._live, self._live_of = None, set()
 
-    def _none_live(self, username: str, purpose: str, address_key: str | None) -> bool:
-        if self._live is None or username not in self._live_of:
-            return False
-        return not any(
-            (name, kind) == (username, purpose) and address_key in (None, key)
-            for name, kind, key in self._live
-        )
-
     def add(self, selector: str, record: TokenRecord) -> None:
         """Queued: inserted with the transaction's next statement (see `writes`)."""
         address_key = normalize_address(record.address) if record.address else None
@@ -126,14 +118,15 @@ class SqlTokens:
     ) -> int:
         """Every live token of the account and purpose (only those sent to `address_key`
         when given: a campaign link per guardian address leaves the others alone)."""
-        if self._none_live(username, purpose, address_key):
-            return 0
         if self._live is not None:  # what this revokes is not live any more
-            self._live -= {
+            revoked = {
                 live
                 for live in self._live
                 if live[:2] == (username, purpose) and address_key in (None, live[2])
             }
+            if not revoked and username in self._live_of:
+                return 0  # known to hold none: no UPDATE
+            self._live -= revoked
         params = {"b_username": username, "b_purpose": purpose, "b_now": now}
         if address_key is None:
             return rowcount(core(self.session).execute(_REVOKE, params))
