@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -322,6 +322,7 @@ def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
             acknowledge_unknown=settings.replies.acknowledge_unknown,
         ),
         limits=Limits(**settings.limits.model_dump()),
+        single_use_links=settings.links.issuer == "token",
     )
 
 
@@ -341,16 +342,29 @@ def templates_desk(settings: Settings) -> TemplatesDesk:
     return TemplatesDesk(_composer(settings), TEMPLATES, ITALIAN_ONLY)
 
 
+def template_values(settings: Settings) -> dict[str, Any]:
+    """What every reply and page may say about the school and what happens next: the
+    same values for the mails and the reset page, so that they agree."""
+    replies = settings.replies
+    webhook = settings.webhook
+    return {
+        "school_name": replies.school_name,
+        "signature": replies.signature,
+        "contact": replies.contact,
+        "front_desk_hours": settings.school.front_desk_hours,
+        "backend": settings.links.backend,
+        "worklist_days": settings.links.worklist_days,
+        "webhook_next_steps": webhook.next_steps if webhook else "",
+        "password_min_length": settings.ldap.password_min_length if settings.ldap else 12,
+    }
+
+
 def _composer(settings: Settings) -> ReplyComposer:
     replies = settings.replies
     composer = ReplyComposer(
         settings.smtp.from_address,
         settings.smtp.from_name,
-        {
-            "school_name": replies.school_name,
-            "signature": replies.signature,
-            "contact": replies.contact,
-        },
+        template_values(settings),
         replies.templates_dir,
     )
     try:

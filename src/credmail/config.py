@@ -525,6 +525,11 @@ class WebhookSettings(Section):
     retries: int = Field(default=2, ge=0, le=10)
     retry_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
     ca_file: Path | None = None
+    # What the family reads about what happens after confirming (mails and the page).
+    next_steps: str = (
+        "Dopo la conferma, la richiesta passa al sistema della scuola, che Le invierà "
+        "le istruzioni all'indirizzo a cui è arrivato questo collegamento."
+    )
 
     @model_validator(mode="after")
     def _validate(self) -> WebhookSettings:

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from credmail.adapters.ldap_backend import DIRECTORY_REFUSED, LdapBackend
+from credmail.adapters.ldap_backend import LdapBackend
 from credmail.config import LdapSettings
 from credmail.service.link_backends import SpendRequest, SpendResult
-from credmail.service.password_policy import HAS_NAME, TOO_SHORT
+from credmail.service.password_policy import DIRECTORY_REFUSED, HAS_NAME, TOO_SHORT
 from tests.support.servers import free_port
 from tests.support.slapd import (
     DUPLICATE_USER,

@@ -167,8 +167,8 @@ def test_a_repeat_a_minute_later_gets_one_calm_reply_and_no_review(
     assert "/reset/" in body_text(link)
     assert str(calm["Subject"]).startswith("Collegamento già inviato")
     text = body_text(calm)
-    assert "le abbiamo già inviato" in text and "alle 10:05" in text
-    assert "posta indesiderata" in text and "/reset/" not in text
+    assert "Le abbiamo già inviato\r\nun collegamento alle 10:05" in text
+    assert "posta\r\nindesiderata" in text and "/reset/" not in text
     assert text.startswith("Gentile Giovanna Esposito,")  # the name on file (issue 10.9)
     assert "non risponda" not in text
     assert app.review.pending() == []
@@ -176,6 +176,28 @@ def test_a_repeat_a_minute_later_gets_one_calm_reply_and_no_review(
     dovecot.append(request(teacher))
     run_once(app)
     assert "/reset/" in body_text(smtp.handler.parsed()[-1])
+
+
+def test_a_repeat_after_the_link_was_used_is_a_new_request(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    """The calm "already sent" reply only while the earlier link can still be used: once
+    the family has spent it (the register task is done), a request is answered anew."""
+    clock = Clock()
+    clock.now = datetime(2026, 7, 1, 8, 5, tzinfo=UTC)
+    app = make_app(server_settings(dovecot, smtp, db_url), clock=clock)
+    teacher = "g.esposito@example.org"
+    dovecot.append(request(teacher))
+    run_once(app)
+    (first,) = smtp.handler.parsed()
+    assert app.desks.reset.spend(link_in(first).rpartition("/")[2]).status.value == "done"
+    clock.advance(minutes=2)
+    dovecot.append(request(teacher))
+    run_once(app)
+    second = smtp.handler.parsed()[-1]
+    assert not str(second["Subject"]).startswith("Collegamento già inviato")
+    assert "/reset/" in body_text(second) and link_in(second) != link_in(first)
+    assert app.review.pending() == []
 
 
 def test_acknowledgements_cannot_trip_the_breaker(

@@ -9,7 +9,6 @@ from typing import Any
 from ldap3 import MOCK_SYNC, MODIFY_REPLACE, Connection, Server
 
 from credmail.adapters.ldap_backend import (
-    DIRECTORY_REFUSED,
     LdapBackend,
     _modify_outcome,
     ad_password_changes,
@@ -17,7 +16,7 @@ from credmail.adapters.ldap_backend import (
     user_search_filter,
 )
 from credmail.service.link_backends import SpendRequest, SpendResult
-from credmail.service.password_policy import PasswordPolicy
+from credmail.service.password_policy import DIRECTORY_REFUSED, PasswordPolicy
 
 SERVICE = "CN=credmail,OU=Servizi,DC=scuola,DC=local"
 USER = "CN=Mario Rossi,OU=Genitori,DC=scuola,DC=local"

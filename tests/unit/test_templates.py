@@ -15,7 +15,13 @@ TEMPLATES = sorted(
     for p in (Path(__file__).parents[2] / "src" / "credmail" / "templates").glob("*.txt.j2")
 )
 CONTACT = "Per informazioni può rispondere a questo messaggio."
-PERSON = SimpleNamespace(first_name="Giovanna", last_name="Esposito")
+PERSON = SimpleNamespace(
+    first_name="Giovanna",
+    last_name="Esposito",
+    full_name="Giovanna Esposito",
+    sex=None,
+    role="adult",
+)
 CONTEXT = {
     "person": PERSON,
     "student": PERSON,
@@ -25,7 +31,14 @@ CONTEXT = {
     "sent_at": "10:02",
     "note": "motivo",
     "students": [
-        {"first_name": "Luca", "last_name": "Esposito", "username": "S3001", "link": "https://x/1"}
+        {
+            "first_name": "Luca",
+            "last_name": "Esposito",
+            "full_name": "Luca Esposito",
+            "sex": "M",
+            "username": "S3001",
+            "link": "https://x/1",
+        }
     ],
     "front_desk_hours": "lunedì-venerdì 8:00-10:00",
     "request_address": "segreteria@example.org",
@@ -44,13 +57,7 @@ def test_every_reply_gives_the_contact_and_never_says_do_not_reply(template: str
     assert "non risponda" not in body.lower()
 
 
-def test_the_repeat_notice_greets_the_person_on_file() -> None:
-    _, body = composer().render("link_already_sent", CONTEXT)
+def test_the_repeat_notice_greets_the_reader_on_file() -> None:
+    _, body = composer().render("link_already_sent", {**CONTEXT, "reader": PERSON})
     assert body.startswith("Gentile Giovanna Esposito,")
-    without = {k: v for k, v in CONTEXT.items() if k != "person"}
-    assert composer().render("link_already_sent", without)[1].startswith("Gentile utente,")
-    assert (
-        composer()
-        .render("link_already_sent", {**without, "person": None})[1]
-        .startswith("Gentile utente,")
-    )
+    assert composer().render("link_already_sent", CONTEXT)[1].startswith("Gentile utente,")

@@ -8,9 +8,9 @@ import pytest
 from httpx import Response
 from starlette.testclient import TestClient
 
-from credmail.adapters.ldap_backend import DIRECTORY_REFUSED
 from credmail.bootstrap import App
 from credmail.config import load_settings
+from credmail.service.password_policy import DIRECTORY_REFUSED
 from tests.support.links import issue_token
 from tests.support.slapd import PEOPLE, SERVICE_DN, SERVICE_PASSWORD, USERS, Slapd
 from tests.support.webhook_server import SECRET, WebhookReceiver

@@ -30,7 +30,13 @@ from ldap3.utils.conv import escape_filter_chars
 
 from credmail.config import LdapSettings
 from credmail.service.link_backends import BackendKind, SpendOutcome, SpendRequest, SpendResult
-from credmail.service.password_policy import PasswordPolicy, load_common
+from credmail.service.password_policy import (
+    BOTH_FIELDS,
+    DIRECTORY_REFUSED,
+    PasswordPolicy,
+    Problem,
+    load_common,
+)
 
 Mode = Literal["openldap", "active_directory"]
 
@@ -39,11 +45,7 @@ RESULT_CONSTRAINT_VIOLATION = 19  # OpenLDAP ppolicy, AD password change: qualit
 RESULT_UNWILLING_TO_PERFORM = 53  # AD admin reset: "0000052D" means the policy refused
 AD_POLICY_ERROR = "0000052D"
 
-DIRECTORY_REFUSED = (
-    "Il sistema della scuola non ha accettato questa password perché non rispetta le sue "
-    "regole: ne scelga un'altra, più lunga e più varia."
-)
-NO_PASSWORD_GIVEN = "Scriva la nuova password."  # noqa: S105 (a message, not a secret)
+NO_PASSWORD_GIVEN = Problem(BOTH_FIELDS, "both_fields")
 
 log = structlog.get_logger("credmail.links.ldap")
 
@@ -230,7 +232,9 @@ def _modify_outcome(result: dict[str, Any]) -> SpendOutcome:
         code == RESULT_UNWILLING_TO_PERFORM and AD_POLICY_ERROR in message.upper()
     ):
         return SpendOutcome(
-            SpendResult.REJECTED, (DIRECTORY_REFUSED,), f"directory policy: {description}"
+            SpendResult.REJECTED,
+            (Problem(DIRECTORY_REFUSED, "directory_refused"),),
+            f"directory policy: {description}",
         )
     return _retry(f"password change refused: {description}")
 

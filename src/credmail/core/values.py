@@ -112,6 +112,7 @@ class Person:
     language: str | None = None  # ISO 639-1, set by the secretariat; None = Italian only
     new_student: bool = False  # flagged for the September mailing
     active: bool = True  # False once the register says the pupil left
+    sex: str | None = None  # "F" or "M" from the register's export; None: unknown (neutral words)
 
     @property
     def full_name(self) -> str:

@@ -33,6 +33,7 @@ from credmail.service.links import EXPIRY_PLACEHOLDER, KEYED_LINK, LINK_PLACEHOL
 from credmail.service.outbox.queue import Mailer, spoken_languages
 from credmail.service.pacing import PacingLimits
 from credmail.service.ports import (
+    ORIGIN_CAMPAIGN,
     CampaignInfo,
     CampaignState,
     Clock,
@@ -269,7 +270,13 @@ class CampaignService:
                 gone.append(pair.student)  # left the directory, or came of age meanwhile
                 continue
             issued = self.mailer.links.issue(
-                uow, person, PURPOSE_FIRST_ACCESS, address, now, per_address=True
+                uow,
+                person,
+                PURPOSE_FIRST_ACCESS,
+                address,
+                now,
+                per_address=True,
+                origin=ORIGIN_CAMPAIGN,
             )
             link = issued.url
             if issued.selector:
@@ -282,6 +289,8 @@ class CampaignService:
                 {
                     "first_name": person.first_name,
                     "last_name": person.last_name,
+                    "full_name": person.full_name,
+                    "sex": person.sex,
                     "username": person.username,
                     "link": link,
                 }

@@ -67,6 +67,7 @@ class Policy:
     max_attempts: int = 3
     options: DecideOptions = field(default_factory=DecideOptions)
     limits: Limits = field(default_factory=Limits)
+    single_use_links: bool = True  # token links (spent, revoked, expire); not a URL template
 
 
 class _MessageFailed(Exception):
@@ -99,7 +100,7 @@ class MessageProcessor:
         self.uow = uow
         self.mailer = mailer
         self.authenticator = authenticator
-        self.limiter = RateLimiter(policy.limits, policy.timezone)
+        self.limiter = RateLimiter(policy.limits, policy.timezone, policy.single_use_links)
         self.clock = clock
         self.tag = tag
         self.is_transient = is_transient

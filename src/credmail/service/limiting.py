@@ -26,9 +26,14 @@ DAY, QUARTER_HOUR, HOUR = timedelta(days=1), timedelta(minutes=15), timedelta(ho
 
 
 class RateLimiter:
-    def __init__(self, limits: Limits, timezone: tzinfo = UTC) -> None:
+    def __init__(
+        self, limits: Limits, timezone: tzinfo = UTC, single_use_links: bool = True
+    ) -> None:
+        """`single_use_links`: a recent link counts only while still usable (token links);
+        a URL template's link never stops being usable."""
         self.limits = limits
         self.timezone = timezone
+        self.single_use_links = single_use_links
         self.log = structlog.get_logger("credmail.limits")
 
     def prefetch(
@@ -65,6 +70,8 @@ class RateLimiter:
             key: outbox.mail_to(key, now - DAY, TEMPLATE_RATE_LIMITED) for key in keys.values()
         }
         last_links = self._last_links(outbox, outgoing, now)
+        if self.single_use_links:
+            last_links = _still_usable(uow, last_links, now)
         hourly = outbox.templates_since(_global_window(uow, now))
         acks = any(is_acknowledgement(a) for a in outgoing)
         return Usage(
@@ -96,6 +103,20 @@ class RateLimiter:
             for a in outgoing
             if isinstance(a, SendLink)
         }
+
+
+def _still_usable(
+    uow: UnitOfWork, last_links: dict[str, tuple[int, datetime | None]], now: datetime
+) -> dict[str, tuple[int, datetime | None]]:
+    """An account's recent link counts only while one is still usable: a link already
+    spent (the family confirmed), revoked or expired leaves nothing to wait for, so a new
+    request is a new request, not a repeat (asked only when the window holds a link)."""
+    usable = {}
+    for account, (count, last) in last_links.items():
+        username, _, purpose = account.rpartition("/")
+        live = count > 0 and bool(uow.tokens.active(username, purpose, now))
+        usable[account] = (count, last) if live else (0, None)
+    return usable
 
 
 def _acknowledgements(outbox: OutboxCounts, now: datetime) -> int:

@@ -28,7 +28,7 @@ from credmail.core.campaign import PURPOSE_FIRST_ACCESS
 from credmail.core.recipients import link_kind, matching, recipients
 from credmail.core.values import Person
 from credmail.service.address_keys import exact_key
-from credmail.service.ports import TokenRecord, TokenState, UnitOfWork
+from credmail.service.ports import ORIGIN_REQUEST, TokenRecord, TokenState, UnitOfWork
 
 SELECTOR_BYTES = 12
 VERIFIER_BYTES = 32
@@ -58,9 +58,11 @@ class LinkIssuer(Protocol):
         now: datetime,
         *,
         per_address: bool = False,
+        origin: str = ORIGIN_REQUEST,
     ) -> IssuedLink:
         """`per_address`: revoke only older links sent to the same address (a campaign
-        sends one link per guardian address); otherwise every older link of the account."""
+        sends one link per guardian address); otherwise every older link of the account.
+        `origin`: why the link is sent (ports.ORIGINS), for the page that opens it."""
 
     def mint(
         self, uow: UnitOfWork, selector: str, now: datetime, purpose: str | None = None
@@ -107,6 +109,7 @@ class TokenLinkIssuer:
         now: datetime,
         *,
         per_address: bool = False,
+        origin: str = ORIGIN_REQUEST,
     ) -> IssuedLink:
         """Reserve the token (selector only); `mint` gives it a verifier at send time."""
         username = person.username
@@ -124,6 +127,7 @@ class TokenLinkIssuer:
             None,
             directory_state(person),
             UNMINTED,
+            origin,
         )
         uow.tokens.add(selector, record)
         return IssuedLink(LINK_PLACEHOLDER, None, selector)
@@ -157,6 +161,7 @@ class TemplateLinkIssuer:
         now: datetime,
         *,
         per_address: bool = False,
+        origin: str = ORIGIN_REQUEST,
     ) -> IssuedLink:
         username = quote(person.username, safe="")
         return IssuedLink(self.url_template.format(username=username), None)

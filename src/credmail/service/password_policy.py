@@ -29,6 +29,39 @@ WEAK = (
     "magari unite da numeri o simboli."
 )
 SPACES = "La password non deve iniziare o finire con uno spazio."
+BOTH_FIELDS = "Scriva la nuova password in entrambe le caselle."
+MISMATCH = "Le due password non coincidono."
+DIRECTORY_REFUSED = (
+    "Il sistema della scuola non ha accettato questa password perché non rispetta le sue "
+    "regole: ne scelga un'altra, più lunga e più varia."
+)
+# Every reason the page can show, by code: a translated page section says each as
+# `problem_<code>` (with {n} where the Italian has a number).
+PROBLEM_CODES = (
+    "too_short",
+    "too_long",
+    "spaces",
+    "has_username",
+    "has_name",
+    "common",
+    "weak",
+    "both_fields",
+    "mismatch",
+    "directory_refused",
+)
+
+
+class Problem(str):
+    """One reason, in Italian, with its `code` and `n` (a length) so that a translated
+    page can say it in the family's language too (`problem_<code>` strings)."""
+
+    code: str
+    n: int | None
+
+    def __new__(cls, template: str, code: str, n: int | None = None) -> Problem:
+        problem = super().__new__(cls, template.format(n=n) if n is not None else template)
+        problem.code, problem.n = code, n
+        return problem
 
 
 def _fold(text: str) -> str:
@@ -68,21 +101,21 @@ class PasswordPolicy:
         """Italian reasons to refuse `password`, in the order the family should read them."""
         found: list[str] = []
         if len(password) < self.min_length:
-            found.append(TOO_SHORT.format(n=self.min_length))
+            found.append(Problem(TOO_SHORT, "too_short", self.min_length))
         if len(password) > MAX_LENGTH:
-            found.append(TOO_LONG.format(n=MAX_LENGTH))
+            found.append(Problem(TOO_LONG, "too_long", MAX_LENGTH))
         if password != password.strip():
-            found.append(SPACES)
+            found.append(Problem(SPACES, "spaces"))
         folded = _fold(password)
         user = _fold(username.strip())
         if len(user) >= MIN_NAME_PART and user in folded:
-            found.append(HAS_USERNAME)
+            found.append(Problem(HAS_USERNAME, "has_username"))
         if any(part in folded for part in _name_parts(first_name, last_name)):
-            found.append(HAS_NAME)
+            found.append(Problem(HAS_NAME, "has_name"))
         if folded in self.common:
-            found.append(COMMON)
+            found.append(Problem(COMMON, "common"))
         elif not found and self.score(password, username, first_name, last_name) < self.min_score:
-            found.append(WEAK)
+            found.append(Problem(WEAK, "weak"))
         return found
 
     @staticmethod

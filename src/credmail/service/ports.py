@@ -204,6 +204,13 @@ class TokenRecord:
     revoked_at: datetime | None
     state_hash: str
     token_hash: str = field(repr=False)
+    origin: str = "request"  # why the link was sent: ORIGINS
+
+
+# Why a link was sent: the family asked (the pipeline), the secretariat approved a held
+# request, or the school wrote first (the September mailing). The reset page says which.
+ORIGIN_REQUEST, ORIGIN_APPROVAL, ORIGIN_CAMPAIGN = "request", "approval", "campaign"
+ORIGINS = (ORIGIN_REQUEST, ORIGIN_APPROVAL, ORIGIN_CAMPAIGN)
 
 
 class DirectoryRepo(Protocol):
@@ -445,6 +452,7 @@ class AttemptRepo(Protocol):
     def first_attempts(self, refs: Sequence[MailRef], now: datetime) -> set[str]:
         """Count a first attempt for those (of one folder) never tried; their keys. The
         others are left as they are (`bump` counts theirs when their turn comes)."""
+
     def clear(self, ref: MailRef) -> None: ...
     def clear_many(self, refs: Sequence[MailRef]) -> None: ...
 
@@ -527,6 +535,8 @@ class ReviewFilter:
     kind: str | None = None
     older_than: datetime | None = None
     newer_than: datetime | None = None
+
+
 class CampaignState(StrEnum):
     """A campaign as a whole."""
 

@@ -44,9 +44,37 @@ TRANSLATIONS = "i18n"
 LANGUAGE_FILE = "language.toml"
 SUFFIX = ".txt.j2"
 MACHINE_DRAFTED = "machine-drafted, awaiting review by a native speaker"
-# Values every template gets; a language may give its own (contact, signature).
-COMMON_KEYS = frozenset({"school_name", "signature", "contact"})
-TRANSLATABLE_VALUES = ("contact", "signature")
+# Values every template gets (bootstrap.template_values); a language may give its own.
+COMMON_KEYS = frozenset(
+    {
+        "school_name",
+        "signature",
+        "contact",
+        "front_desk_hours",
+        "backend",
+        "worklist_days",
+        "webhook_next_steps",
+        "password_min_length",
+        "automatic",
+        "reader",
+    }
+)
+# The school's own Italian texts: a translation shows the language's own version
+# (i18n/<code>/language.toml [text]) or, when it has none, the translated template's
+# words without it: never the Italian text inside a translation.
+SCHOOL_TEXTS = ("front_desk_hours", "webhook_next_steps")
+TRANSLATABLE_VALUES = ("contact", "signature", *SCHOOL_TEXTS)
+# Defaults: the package's own settings (bootstrap.template_values gives the school's),
+# a mail no person decided, a reader not known by name.
+DEFAULT_VALUES: dict[str, Any] = {
+    "front_desk_hours": "",
+    "backend": "worklist",
+    "worklist_days": 2,
+    "webhook_next_steps": "",
+    "password_min_length": 12,
+    "automatic": True,
+    "reader": None,
+}
 
 
 class TemplateProblem(Exception):
@@ -124,7 +152,7 @@ class ReplyComposer:
         self.from_address = from_address
         self.from_name = from_name
         self.domain = from_address.rpartition("@")[2]
-        self.common = dict(common)
+        self.common = {**DEFAULT_VALUES, **common}
         self.log = structlog.get_logger("credmail.replies")
         self.languages: dict[str, Language] = self._load_languages()
 
@@ -165,6 +193,7 @@ class ReplyComposer:
         except jinja2.TemplateNotFound as exc:
             raise TranslationMissing(f"{code}/{template}") from exc
         values = {**self.common, **language.values, **context}
+        values |= {key: language.values.get(key, "") for key in SCHOOL_TEXTS}
         return self._render(env, self.translation_name(code, template), values)
 
     @staticmethod

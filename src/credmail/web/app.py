@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from credmail.bootstrap import App, templates_desk
+from credmail.bootstrap import App, template_values, templates_desk
 from credmail.config import Settings
 from credmail.web.pages import STATIC, Pages
 from credmail.web.ratelimit import SlidingWindow
@@ -59,10 +59,9 @@ def make_pages(settings: Settings, timezone: ZoneInfo) -> Pages:
     logo = f"{prefix}/logo{web.logo_file.suffix.lower()}" if web.logo_file else None
     return Pages(
         {
-            "school_name": settings.replies.school_name,
+            **template_values(settings),
             "logo_url": logo,
             "static_url": f"{prefix}/static",
-            "worklist_days": settings.links.worklist_days,
         },
         timezone,
         settings.replies.templates_dir,

@@ -1,5 +1,6 @@
 """Server-rendered pages from Jinja2 templates the school can override
-(`replies.templates_dir` first, then the templates shipped in credmail/web/templates).
+(`replies.templates_dir` first, then the templates shipped in credmail/web/templates, then
+the replies' partials such as `next_steps.j2`, so a page and a mail say the same thing).
 
 Italian first, then the family's language (issue 19): a page `name` may have a translated
 section in `i18n/<code>/<name>` (same override rule). It renders the translated text and
@@ -43,14 +44,31 @@ class Translation:
     html: Markup
     strings: Mapping[str, str]
 
-    def also(self, key: str) -> Markup:
-        """A control's label in this language, to show beside the Italian one."""
+    def also(self, key: str, **values: object) -> Markup:
+        """A control's label in this language, to show beside the Italian one; `values`
+        fill its `{name}` fields (a password problem's minimum length)."""
         text = self.strings.get(key)
         if not text:
             return Markup("")
+        if values:
+            text = text.format_map(_Missing(values))
         return Markup('<span class="also" lang="{}" dir="{}">{}</span>').format(
             self.code, self.direction, text
         )
+
+    def also_problem(self, problem: object) -> Markup:
+        """A password problem in this language (`problem_<code>` strings), if it has one."""
+        code = getattr(problem, "code", None)
+        if not code:
+            return Markup("")
+        return self.also(f"problem_{code}", n=getattr(problem, "n", ""))
+
+
+class _Missing(dict[str, object]):
+    """`str.format_map` values that leave an unknown field as written."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,10 @@ class Choice:
     code: str
     name: str
     current: bool
+
+
+def _nothing(*_args: object, **_values: object) -> Markup:
+    return Markup("")
 
 
 class Pages:
@@ -72,6 +94,8 @@ class Pages:
         if override_dir is not None:
             loaders.append(jinja2.FileSystemLoader(str(override_dir)))
         loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
+        # The replies' partials (next_steps.j2, names.j2): the page says what the mail said.
+        loaders.append(jinja2.PackageLoader("credmail", "templates"))
         self.env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=True,
@@ -110,7 +134,8 @@ class Pages:
         values = {
             **context,
             "translation": translation,
-            "also": translation.also if translation else (lambda key: Markup("")),
+            "also": translation.also if translation else _nothing,
+            "also_problem": translation.also_problem if translation else _nothing,
             "languages": self.switch(name, translation.code if translation else None),
             "lang_query": f"?lang={translation.code}" if translation else "",
         }
@@ -184,34 +209,49 @@ PAGE_STRINGS = {
     ),
 }
 SAMPLE_MOMENT = datetime(2026, 11, 28, 10, 0, tzinfo=ZoneInfo("UTC"))
+_SAMPLE_PROBLEM = "x"
 
 
 def page_cases(name: str) -> list[tuple[str, dict[str, Any]]]:
-    """Every view a page can be rendered with: each backend, with and without a password
-    and a first name; each state of an invalid link; the error page's two kinds."""
+    """Every view a page can be rendered with: each backend, origin and kind of account,
+    with and without a name and a register code; each state of an invalid link, for an
+    adult's and a student's link; the error page's two kinds."""
+    from credmail.core.campaign import PURPOSE_FIRST_ACCESS
+    from credmail.core.recipients import PURPOSE_ADULT, PURPOSE_STUDENT
     from credmail.service.desks.reset import ResetView
     from credmail.service.link_backends import BackendKind
-    from credmail.service.ports import TokenState
+    from credmail.service.ports import ORIGINS, TokenState
 
+    purposes = (PURPOSE_ADULT, PURPOSE_STUDENT, PURPOSE_FIRST_ACCESS)
     cases: list[tuple[str, dict[str, Any]]] = []
     for kind in BackendKind:
-        for first_name in ("Mario", None):
-            view = ResetView(
-                TokenState.VALID,
-                kind,
-                kind is BackendKind.LDAP,
-                username="G1234567L",
-                first_name=first_name,
-                purpose="adult_reset",
-                expires_at=SAMPLE_MOMENT,
-            )
-            label = f"{kind.value}, first name {'set' if first_name else 'missing'}"
-            cases.append((label, {"view": view, "problems": ("x",), "csrf_token": "t"}))
+        for origin in ORIGINS:
+            for purpose in purposes:
+                for holder, username, sex in (
+                    ("Mario Rossi", "G1234567L", "M"),
+                    (None, "alunno-5256302", None),
+                ):
+                    view = ResetView(
+                        TokenState.VALID,
+                        kind,
+                        kind is BackendKind.LDAP,
+                        username=username,
+                        name=holder,
+                        purpose=purpose,
+                        expires_at=SAMPLE_MOMENT,
+                        origin=origin,
+                        sex=sex,
+                    )
+                    named = "named" if holder else "no name, made-up code"
+                    label = f"{kind.value}, {origin}, {purpose}, {named}"
+                    context = {"view": view, "problems": (_SAMPLE_PROBLEM,), "csrf_token": "t"}
+                    cases.append((label, context))
     if name == "reset_invalid.html":
         return [
-            (state.value, {"view": ResetView(state, BackendKind.WORKLIST, False)})
+            (f"{state.value}, {purpose}", {"view": _invalid_view(state, purpose)})
             for state in TokenState
             if state is not TokenState.VALID
+            for purpose in (None, *purposes)
         ]
     if name == "reset_retry.html":
         bare = ResetView(TokenState.VALID, BackendKind.WEBHOOK, False)
@@ -221,6 +261,13 @@ def page_cases(name: str) -> list[tuple[str, dict[str, Any]]]:
     if name == "rate_limited.html":
         return [("page", {})]
     return cases
+
+
+def _invalid_view(state: Any, purpose: str | None) -> Any:
+    from credmail.service.desks.reset import ResetView
+    from credmail.service.link_backends import BackendKind
+
+    return ResetView(state, BackendKind.WORKLIST, False, purpose=purpose)
 
 
 def check_pages(pages: Pages) -> list[tuple[str, str, str | None, str]]:
@@ -235,7 +282,7 @@ def check_pages(pages: Pages) -> list[tuple[str, str, str | None, str]]:
             for label, context in page_cases(name):
                 try:
                     template = pages.env.get_template(f"i18n/{code}/{name}")
-                    module = template.make_module({**context, "worklist_days": 2})
+                    module = template.make_module(context)
                     str(module)
                 except Exception as exc:  # report every way a page can fail
                     message = f"render failure ({label}): {type(exc).__name__}: {exc}"

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from credmail.service.desks.reset import ResetView, SpendStatus, SpendView
+from credmail.service.password_policy import BOTH_FIELDS, MISMATCH, TOO_LONG, Problem
 from credmail.web.app import WebContext
 from credmail.web.security import CSRF_FIELD, client_address
 
@@ -155,9 +156,9 @@ def _lang(request: Request, view: ResetView | None = None) -> dict[str, Any]:
 def _password_form_problem(first: object, again: object) -> str | None:
     """What is wrong with the two password fields before any policy is asked."""
     if not isinstance(first, str) or not isinstance(again, str) or not first:
-        return "Scriva la nuova password in entrambe le caselle."
+        return Problem(BOTH_FIELDS, "both_fields")
     if first != again:
-        return "Le due password non coincidono."
+        return Problem(MISMATCH, "mismatch")
     if len(first) > MAX_PASSWORD:
-        return "La password è troppo lunga."
+        return Problem(TOO_LONG, "too_long", MAX_PASSWORD)
     return None

@@ -55,6 +55,7 @@ class PersonRow(Base):
     birth_date: Mapped[date | None] = mapped_column(Date)
     class_name: Mapped[str | None] = mapped_column(String(50))
     language: Mapped[str | None] = mapped_column(String(8))
+    sex: Mapped[str | None] = mapped_column(String(1))  # "F" / "M" from the register
     new_student: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     emails: Mapped[list[EmailRow]] = relationship(
@@ -191,6 +192,7 @@ class TokenRow(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    origin: Mapped[str | None] = mapped_column(String(20))  # request | approval | campaign
 
 
 class BreakerRow(Base):
@@ -332,6 +334,8 @@ class LinkAuditRow(Base):
     result: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str | None] = mapped_column(String(500))
     client: Mapped[str | None] = mapped_column(String(64))
+
+
 class CampaignRow(Base):
     """A mailing to the guardians of new students (the September campaign)."""
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from credmail.core.campaign import PURPOSE_FIRST_ACCESS
+from credmail.core.recipients import PURPOSE_STUDENT
 from credmail.core.values import Person
 from credmail.service.link_backends import (
     BackendKind,
@@ -24,7 +26,9 @@ from credmail.service.link_backends import (
 )
 from credmail.service.links import check_token, split_token
 from credmail.service.outbox.queue import languages_at
+from credmail.service.password_policy import BOTH_FIELDS, Problem
 from credmail.service.ports import (
+    ORIGIN_REQUEST,
     Clock,
     LinkEvent,
     RegisterTask,
@@ -33,7 +37,9 @@ from credmail.service.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from credmail.service.register_import import is_register_reference
 
+STUDENT_PURPOSES = (PURPOSE_STUDENT, PURPOSE_FIRST_ACCESS)
 # The selector column's width: anything longer cannot name a link and is not audited.
 MAX_SELECTOR = 32
 
@@ -47,20 +53,39 @@ class SpendStatus(StrEnum):
 
 @dataclass(frozen=True)
 class ResetView:
-    """What the confirmation page shows. `state` is VALID or why the link cannot be used."""
+    """What the confirmation page shows. `state` is VALID or why the link cannot be used.
+
+    `username` is the account's login name (the password form's hidden field); `code` is
+    the same when it is a code the register knows, None when credmail made it up (the
+    export had no login codes): a family is never shown a made-up key as a login code.
+    `name` is the account holder's (for a student's link, the student's: never the reader's).
+    """
 
     state: TokenState
     backend: BackendKind
     needs_password: bool
     username: str | None = None
-    first_name: str | None = None
+    name: str | None = None
     purpose: str | None = None
     expires_at: datetime | None = None
-    languages: tuple[str, ...] = ()  # the recipient's, as for the mail (issue 19)
+    languages: tuple[str, ...] = ()  # the recipient's, as for the mail
+    origin: str = ORIGIN_REQUEST  # why the link was sent (request, approval, campaign)
+    sex: str | None = None  # the account holder's, when the register gave it
 
     @property
     def valid(self) -> bool:
         return self.state is TokenState.VALID
+
+    @property
+    def code(self) -> str | None:
+        if self.username is None or is_register_reference(self.username):
+            return None
+        return self.username
+
+    @property
+    def for_student(self) -> bool:
+        """A student's link, read by a guardian (a request or the September mailing)."""
+        return self.purpose in STUDENT_PURPOSES
 
 
 @dataclass(frozen=True)
@@ -114,16 +139,18 @@ class ResetDesk:
         if state is TokenState.VALID and (record is None or person is None):
             state = TokenState.STALE
         if state is not TokenState.VALID:
-            return ResetView(state, kind, needs), record, person
+            return _invalid_view(state, kind, needs, record), record, person
         view = ResetView(
             state,
             kind,
             needs,
             username=status.username,
-            first_name=person.first_name if person else None,
+            name=person.full_name if person else None,
             purpose=status.purpose,
             expires_at=status.expires_at,
             languages=_languages(uow, record, person),
+            origin=record.origin if record else ORIGIN_REQUEST,
+            sex=person.sex if person else None,
         )
         return view, record, person
 
@@ -215,7 +242,7 @@ class ResetDesk:
 
     def _password_problems(self, password: str | None, request: SpendRequest) -> list[str]:
         if not password:
-            return ["Scriva la nuova password in entrambe le caselle."]
+            return [Problem(BOTH_FIELDS, "both_fields")]
         return self.backend.password_problems(password, request)
 
     def _call(self, request: SpendRequest) -> SpendOutcome:
@@ -236,7 +263,19 @@ def _languages(
 
 
 def _invalid(view: ResetView, state: TokenState) -> ResetView:
-    return ResetView(state, view.backend, view.needs_password)
+    return ResetView(
+        state, view.backend, view.needs_password, purpose=view.purpose, origin=view.origin
+    )
+
+
+def _invalid_view(
+    state: TokenState, kind: BackendKind, needs: bool, record: TokenRecord | None
+) -> ResetView:
+    """A link that cannot be used: what it was for (so the page names the right subject
+    to write with), never whom it was for."""
+    if record is None:
+        return ResetView(state, kind, needs)
+    return ResetView(state, kind, needs, purpose=record.purpose, origin=record.origin)
 
 
 def _task(request: SpendRequest) -> RegisterTask:

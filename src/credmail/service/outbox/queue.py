@@ -23,7 +23,7 @@ from credmail.service.links import (
     PLAIN_EXPIRY_PLACEHOLDER,
     LinkIssuer,
 )
-from credmail.service.ports import OutboxEntry, UnitOfWork
+from credmail.service.ports import ORIGIN_APPROVAL, ORIGIN_REQUEST, OutboxEntry, UnitOfWork
 from credmail.service.reply_templates import MAX_LINE_BYTES, ReplyComposer, set_text
 
 
@@ -58,7 +58,8 @@ class Mailer:
             person = (known or {}).get(action.username) or uow.directory.get(action.username)
             if person is None:
                 raise LookupError("person vanished from the directory")
-            link_values, selector = self._link_context(uow, person, action, now)
+            origin = ORIGIN_REQUEST if review_id is None else ORIGIN_APPROVAL
+            link_values, selector = self._link_context(uow, person, action, now, origin)
             values |= link_values
             translated["expires_at"] = self.plain_expiry(link_values["expires_at"])
             account = (action.username, action.purpose)
@@ -66,13 +67,16 @@ class Mailer:
         elif action.about is not None:
             about = (known or {}).get(action.about) or uow.directory.get(action.about)
             values["person"] = about
+        readers = readers_at(uow, action.to, about, known_at)
+        values.setdefault("reader", readers[0] if len(readers) == 1 else None)
+        values.setdefault("automatic", review_id is None)  # else the secretariat decided
         mail = self.composer.compose(
             action.template,
             action.to,
             values,
             in_reply_to,
             now,
-            languages=recipient_languages(uow, action, about, known_at),
+            languages=spoken_languages(readers),
             translated=translated,
         )
         uow.outbox.add(
@@ -86,9 +90,9 @@ class Mailer:
         )
 
     def _link_context(
-        self, uow: UnitOfWork, person: Person, action: SendLink, now: datetime
+        self, uow: UnitOfWork, person: Person, action: SendLink, now: datetime, origin: str
     ) -> tuple[dict[str, Any], str | None]:
-        issued = self.links.issue(uow, person, action.purpose, action.to, now)
+        issued = self.links.issue(uow, person, action.purpose, action.to, now, origin=origin)
         expires = EXPIRY_PLACEHOLDER if issued.selector else self._when(issued.expires_at)
         values = {
             "person": person,
@@ -187,14 +191,28 @@ def _filled(
     return msg.as_bytes()
 
 
-def recipient_languages(
+def readers_at(
     uow: UnitOfWork,
-    action: SendLink | SendReply,
+    address: str,
     about: Person | None,
     known_at: Mapping[str, Sequence[Person]] | None = None,
-) -> tuple[str, ...]:
-    """The languages (besides Italian) of the people a mail goes to (`languages_at`)."""
-    return languages_at(uow, action.to, about, known_at)
+) -> list[Person]:
+    """Who reads a mail or page sent to `address`: of the people on file there, the
+    person it is about when that person is one of them, else (a student's link) the
+    student's guardians among them, else all of them."""
+    key = exact_key(address)
+    try:
+        lookup = normalize_address(address)
+    except AddressError:
+        return []
+    found = (known_at or {}).get(lookup)
+    at = uow.directory.people_with_address(lookup) if found is None else found
+    people = [p for p in at if key is not None and any(exact_key(a) == key for a in p.emails)]
+    if about is None:
+        return people
+    if about.username in {p.username for p in people}:
+        return [p for p in people if p.username == about.username]
+    return [p for p in people if about.username in p.students] or people
 
 
 def languages_at(
@@ -203,26 +221,9 @@ def languages_at(
     about: Person | None,
     known_at: Mapping[str, Sequence[Person]] | None = None,
 ) -> tuple[str, ...]:
-    """The languages (besides Italian) of the people on file at `address`: of those, the
-    person the mail or page is about when that person is one of them, else (a student's
-    link) the student's guardians among them, else all of them. Never guessed: only the
-    `language` the secretariat set."""
-    key = exact_key(address)
-    try:
-        lookup = normalize_address(address)
-    except AddressError:
-        return ()
-    found = (known_at or {}).get(lookup)
-    at = uow.directory.people_with_address(lookup) if found is None else found
-    people = [p for p in at if key is not None and any(exact_key(a) == key for a in p.emails)]
-    chosen = people
-    if about is not None:
-        usernames = {p.username for p in people}
-        if about.username in usernames:
-            chosen = [p for p in people if p.username == about.username]
-        else:  # a student's mail: that student's guardians at the address
-            chosen = [p for p in people if about.username in p.students] or people
-    return spoken_languages(chosen)
+    """The languages (besides Italian) of the readers at `address` (`readers_at`). Never
+    guessed: only the `language` the secretariat set."""
+    return spoken_languages(readers_at(uow, address, about, known_at))
 
 
 def spoken_languages(people: Iterable[Person]) -> tuple[str, ...]:

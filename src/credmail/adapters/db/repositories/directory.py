@@ -25,6 +25,7 @@ def to_person(row: PersonRow, students: Sequence[str] = ()) -> Person:
         language=row.language,
         new_student=bool(row.new_student),
         active=row.active is not False,
+        sex=row.sex,
     )
 
 
@@ -39,6 +40,7 @@ def _people_query(ids: Select[int]) -> Executable:
             PersonRow.last_name,
             PersonRow.birth_date,
             PersonRow.language,
+            PersonRow.sex,
             PersonRow.new_student,
             PersonRow.active,
             EmailRow.address,
@@ -139,6 +141,7 @@ class SqlDirectory:
                 language=row.language,
                 new_student=bool(row.new_student),
                 active=row.active is not False,
+                sex=row.sex,
             )
             for person_id, row in rows.items()
         }

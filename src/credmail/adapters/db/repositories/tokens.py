@@ -13,7 +13,7 @@ from credmail.adapters.db import writes
 from credmail.adapters.db.models import TokenRow
 from credmail.adapters.db.repositories._common import core, rowcount, storable
 from credmail.core.addresses import normalize_address
-from credmail.service.ports import TokenRecord
+from credmail.service.ports import ORIGIN_REQUEST, TokenRecord
 
 
 def _token_record(row: TokenRow) -> TokenRecord:
@@ -27,6 +27,7 @@ def _token_record(row: TokenRow) -> TokenRecord:
         revoked_at=row.revoked_at,
         state_hash=row.state_hash,
         token_hash=row.token_hash,
+        origin=row.origin or ORIGIN_REQUEST,
     )
 
 
@@ -108,6 +109,7 @@ class SqlTokens:
             "state_hash": record.state_hash,
             "created_at": record.created_at,
             "expires_at": record.expires_at,
+            "origin": record.origin,
         }
         writes.queue(core(self.session), _ADD, values)
         if self._live is not None and record.username in self._live_of:
