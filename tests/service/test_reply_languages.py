@@ -1,4 +1,4 @@
-"""Who gets which language (issue 19): the `language` the secretariat set on the person
+"""Who reads a mail, and in which language: the `language` the secretariat set on the person
 the mail goes to; for a guardian's mail about a minor, the guardian's."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from credmail.core.values import Person, Role, SendLink, SendReply
 from credmail.service.links import TokenLinkIssuer
-from credmail.service.outbox.queue import Mailer, recipient_languages
+from credmail.service.outbox.queue import Mailer, languages_at
 from credmail.service.reply_templates import ReplyComposer
 from tests.fakes import FakeUnitOfWorkFactory
 
@@ -30,7 +30,7 @@ def languages(action: SendLink | SendReply, about: str | None = None) -> tuple[s
     uow = FakeUnitOfWorkFactory()
     people(uow)
     with uow() as u:
-        return recipient_languages(u, action, u.directory.get(about) if about else None)
+        return languages_at(u, action.to, u.directory.get(about) if about else None)
 
 
 def test_an_adult_gets_their_own_language() -> None:
@@ -79,3 +79,33 @@ def test_the_mailer_queues_one_mail_italian_then_the_guardians_language() -> Non
     assert "scade il 28/11/2026 alle 11:00" in text
     assert "expiră la 28/11/2026 11:00." in text
     assert text.count("https://r.example.org/reset/") == 3
+
+
+def queued_text(action: SendLink | SendReply, context: dict[str, object] | None = None) -> str:
+    uow = FakeUnitOfWorkFactory()
+    people(uow)
+    common = {"school_name": "S", "signature": "", "contact": ""}
+    composer = ReplyComposer("segreteria@example.org", "Segreteria", common)
+    mailer = Mailer(TokenLinkIssuer("https://r.example.org", 60), composer, ZoneInfo("Europe/Rome"))
+    with uow() as u:
+        mailer.queue(u, action, None, NOW, context=context)
+        (entry,) = u.store.outbox.values()
+        assert entry.raw is not None
+        msg = message_from_bytes(entry.raw, policy=policy.default)
+    return str(msg.get_body().get_content())  # type: ignore[union-attr]
+
+
+def test_a_guardian_alone_at_the_address_is_greeted_by_name_never_by_the_childs() -> None:
+    text = queued_text(SendLink("S1", "student_reset", "wang@example.org", "link_student"))
+    assert text.startswith("Gentile Li Wang,")
+    assert "Ion Popa" in text  # the student is named in the text, not greeted
+    shared = queued_text(SendLink("S1", "student_reset", "popa@example.org", "link_student"))
+    assert "\nGentile genitore/tutore,\n" in shared  # two guardians read it: no one name
+
+
+def test_only_a_mail_no_person_decided_says_it_was_sent_automatically() -> None:
+    link = SendLink("T1", "adult_reset", "olena@example.org", "link_adult")
+    assert "inviato automaticamente" in queued_text(link)
+    decided = queued_text(link, {"automatic": False})
+    assert "inviato automaticamente" not in decided
+    assert "la segreteria ha esaminato la Sua richiesta" in decided

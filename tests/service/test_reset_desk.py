@@ -68,7 +68,7 @@ def test_look_never_writes(office: Office) -> None:
     token = issue(office, "T3001")
     commits = office.uow.commits
     view = worklist(office).look(token)
-    assert view.valid and view.username == "T3001" and view.first_name == "Giovanna"
+    assert view.valid and view.username == "T3001" and view.name == "Giovanna Esposito"
     assert view.expires_at == office.clock() + timedelta(minutes=60)
     assert office.uow.commits == commits
 

@@ -214,7 +214,7 @@ def test_the_webhook_page_posts_a_signed_request_and_spends_the_link(
     done = confirm(client, token)
 
     assert done.status_code == 200, done.text
-    assert "inoltrata al sistema della scuola" in done.text
+    assert "passa al sistema della scuola" in done.text  # [webhook] next_steps
     assert spent(webhook_app, token)
     [hit] = webhook_receiver.received
     assert hit.signature_ok

@@ -49,7 +49,7 @@ def test_a_valid_link_shows_who_and_until_when_and_a_button(
     assert page.status_code == 200
     assert "G1001" in page.text and "Mario" in page.text
     assert "valido fino al" in page.text
-    assert '<button type="submit">Conferma la richiesta</button>' in page.text
+    assert '<button type="submit">Conferma</button>' in page.text
     assert "<script" not in page.text  # works without JavaScript, nothing auto-submits
     assert 'method="post"' in page.text
     assert not spent(web_app, token)
