@@ -184,6 +184,7 @@ def bootstrap(
             pacer.limits,
             settings.school.front_desk_hours,
             settings.smtp.from_address,
+            settings.campaign.send_to_pec,
         ),
     )
     worker = OutboxWorker(delivery, threading.Event())

@@ -353,6 +353,7 @@ class CampaignSettings(Section):
     daily_cap: int = Field(default=1000, ge=1)
     batch_size: int = Field(default=20, ge=1, le=500)
     tick_seconds: float = Field(default=15, gt=0)
+    send_to_pec: bool = False  # PEC boxes often refuse ordinary mail: skipped, with a warning
 
 
 class SchoolSettings(Section):

@@ -11,6 +11,8 @@ from credmail.config import ConfigError, load_settings
 from credmail.core.campaign import Warn, build_plan, estimate_duration
 from credmail.core.values import Person, Role
 from credmail.service.address_keys import exact_key
+from credmail.service.campaign_mail import made_up_codes, no_codes_refusal
+from credmail.service.register_import import is_pec
 from tests.support.wiring import IDENTITY
 
 TODAY = date(2026, 9, 1)
@@ -82,6 +84,45 @@ def test_only_restricts_the_plan_to_given_pairs() -> None:
     assert [m.students for m in plan.mails] == [("S2",)]
 
 
+def test_pec_addresses_are_skipped_with_a_warning_when_the_caller_says_so() -> None:
+    students = [student("S1"), student("S2")]
+    guardians = [
+        guardian("G1", ("casa@example.org", "mamma@pec.it"), "S1"),
+        guardian("G2", ("papa@legalmail.it",), "S2"),  # S2: reachable only at a PEC box
+    ]
+    plan = build_plan(students, guardians, TODAY, exact_key, pec=is_pec)
+    assert [(m.address, m.students) for m in plan.mails] == [("casa@example.org", ("S1",))]
+    assert [(m.address, m.students, m.guardians) for m in plan.skipped] == [
+        ("mamma@pec.it", ("S1",), ("G1",)),
+        ("papa@legalmail.it", ("S2",), ("G2",)),
+    ]
+    assert {(w.kind, w.subject, w.detail) for w in plan.warnings} == {
+        (Warn.PEC_ADDRESS, "mamma@pec.it", "G1"),
+        (Warn.PEC_ADDRESS, "papa@legalmail.it", "G2"),
+        (Warn.UNREACHABLE, "S2", "PEC addresses only"),
+    }
+    assert plan.reached_students == 1 and plan.links == 1
+    everyone = build_plan(students, guardians, TODAY, exact_key)  # the school sends to PEC
+    assert len(everyone.mails) == 3 and everyone.skipped == () and everyone.warnings == ()
+
+
+def test_made_up_usernames_are_counted_and_refuse_a_start_only_when_all_are() -> None:
+    students = [student("alunno-5256302"), student("alunno-cf-0a1b2c3d4e"), student("S1")]
+    guardians = [
+        guardian("G1", ("a@example.org",), "alunno-5256302", "alunno-cf-0a1b2c3d4e"),
+        guardian("G2", ("b@pec.it",), "S1"),  # S1 is not mailed: its code does not count
+    ]
+    plan = build_plan(students, guardians, TODAY, exact_key, pec=is_pec)
+    assert made_up_codes(plan) == ["alunno-5256302", "alunno-cf-0a1b2c3d4e"]
+    refusal = no_codes_refusal(plan)
+    assert refusal is not None and refusal.startswith("none of the 2 students")
+    assert "--without-register-codes" in refusal
+    mixed = build_plan(students, guardians, TODAY, exact_key)  # S1 mailed with its code
+    assert len(made_up_codes(mixed)) == 2 and no_codes_refusal(mixed) is None
+    empty = build_plan([], [], TODAY, exact_key)
+    assert made_up_codes(empty) == [] and no_codes_refusal(empty) is None
+
+
 @pytest.mark.parametrize(
     ("mails", "interval", "per_day", "expected"),
     [
@@ -111,3 +152,6 @@ def test_the_campaign_ttl_is_not_capped_by_the_request_links_maximum() -> None:
         load_settings(None, environ={**IDENTITY, "CREDMAIL_CAMPAIGN__LINK_TTL_DAYS": "0"})
     with pytest.raises(ConfigError, match=r"campaign\.daily_cpa: unknown key"):
         load_settings(None, environ={**IDENTITY, "CREDMAIL_CAMPAIGN__DAILY_CPA": "5"})
+    assert settings.campaign.send_to_pec is False  # PEC boxes are skipped unless asked
+    willing = {**IDENTITY, "CREDMAIL_CAMPAIGN__SEND_TO_PEC": "true"}
+    assert load_settings(None, environ=willing).campaign.send_to_pec is True

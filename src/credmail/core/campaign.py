@@ -5,13 +5,14 @@ address (by its key) listing each of that address's new children, each with the 
 own code and link. What cannot be sent, or deserves a look first, is a warning:
 a new student with no guardian, or whose guardians have no address; a guardian with no
 address; an address shared by several families; a student already of age (they follow
-the adults' procedure and get no mail here).
+the adults' procedure and get no mail here). Addresses the school chose not to mail (PEC
+boxes, by the caller's predicate) make skipped mails, kept apart and named in a warning.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from credmail.core.values import Person
@@ -20,6 +21,7 @@ PURPOSE_FIRST_ACCESS = "student_first_access"
 TEMPLATE_CAMPAIGN = "campaign_new_student"
 
 AddressKey = Callable[[str], str | None]
+AddressTest = Callable[[str], bool]
 
 
 class Warn:
@@ -29,6 +31,7 @@ class Warn:
     SHARED_ADDRESS = "shared_address"
     ADULT = "adult"
     BAD_ADDRESS = "bad_address"
+    PEC_ADDRESS = "pec_address"
 
 
 WARNING_LABELS = {
@@ -38,6 +41,7 @@ WARNING_LABELS = {
     Warn.SHARED_ADDRESS: "address shared by several families",
     Warn.ADULT: "student already of age: follows the adults' procedure, no mail",
     Warn.BAD_ADDRESS: "address on file that is not a valid address",
+    Warn.PEC_ADDRESS: "PEC address, not mailed ([campaign] send_to_pec = false)",
 }
 
 
@@ -67,6 +71,7 @@ class Plan:
     warnings: tuple[PlanWarning, ...]
     new_students: int
     people: dict[str, Person] = field(default_factory=dict, repr=False, compare=False)
+    skipped: tuple[PlannedMail, ...] = ()  # to addresses the school chose not to mail
 
     @property
     def links(self) -> int:
@@ -89,7 +94,7 @@ class Plan:
             kept = tuple(s for s in mail.students if (mail.address_key, s) in pairs)
             if kept:
                 mails.append(PlannedMail(mail.address, mail.address_key, kept, mail.guardians))
-        return Plan(tuple(mails), self.warnings, self.new_students, self.people)
+        return replace(self, mails=tuple(mails))
 
 
 @dataclass
@@ -104,8 +109,11 @@ def build_plan(
     guardians: Iterable[Person],
     today: date,
     key: AddressKey,
+    *,
+    pec: AddressTest | None = None,
 ) -> Plan:
-    """`students`: the new students; `guardians`: every guardian of any of them."""
+    """`students`: the new students; `guardians`: every guardian of any of them;
+    `pec`: addresses not to mail (their mails are `skipped`, with a warning)."""
     by_student: dict[str, list[Person]] = {s.username: [] for s in students}
     guardian_list = sorted(guardians, key=lambda g: g.username)
     for guardian in guardian_list:
@@ -114,6 +122,7 @@ def build_plan(
                 by_student[child].append(guardian)
     warnings: list[PlanWarning] = []
     mails: dict[str, _Draft] = {}
+    skipped: dict[str, _Draft] = {}
     silent_guardians: set[str] = set()
     for student in sorted(students, key=lambda s: s.username):
         if student.is_adult_on(today):
@@ -129,21 +138,33 @@ def build_plan(
             if not addresses:
                 silent_guardians.add(guardian.username)
             for address, address_key in addresses:
-                entry = mails.setdefault(address_key, _Draft(address))
+                sent = pec is None or not pec(address)
+                entry = (mails if sent else skipped).setdefault(address_key, _Draft(address))
                 if student.username not in entry.students:
                     entry.students.append(student.username)
                 entry.guardians.add(guardian.username)
-                reached = True
+                reached = reached or sent
         if not reached:
-            warnings.append(PlanWarning(Warn.UNREACHABLE, student.username))
+            pec_only = any(student.username in d.students for d in skipped.values())
+            detail = "PEC addresses only" if pec_only else ""
+            warnings.append(PlanWarning(Warn.UNREACHABLE, student.username, detail))
     warnings += [PlanWarning(Warn.GUARDIAN_NO_ADDRESS, g) for g in sorted(silent_guardians)]
     warnings += _shared(guardian_list, key)
-    planned = tuple(
-        PlannedMail(entry.address, key_, tuple(entry.students), tuple(sorted(entry.guardians)))
-        for key_, entry in sorted(mails.items())
-    )
+    warnings += [
+        PlanWarning(Warn.PEC_ADDRESS, entry.address, ", ".join(sorted(entry.guardians)))
+        for _key, entry in sorted(skipped.items())
+    ]
     people = {p.username: p for p in [*students, *guardian_list]}
-    return Plan(planned, tuple(_dedupe(warnings)), len(students), people)
+    return Plan(
+        _finished(mails), tuple(_dedupe(warnings)), len(students), people, _finished(skipped)
+    )
+
+
+def _finished(drafts: dict[str, _Draft]) -> tuple[PlannedMail, ...]:
+    return tuple(
+        PlannedMail(entry.address, key, tuple(entry.students), tuple(sorted(entry.guardians)))
+        for key, entry in sorted(drafts.items())
+    )
 
 
 def _addresses(

@@ -1248,10 +1248,23 @@ def _campaign_commands(sub: Any) -> None:
     plan = campaign.add_parser("plan", help="dry run: who gets what, warnings, duration")
     plan.add_argument("name")
     plan.add_argument("--csv", type=Path, help="also write the plan as a spreadsheet (CSV)")
+    plan.add_argument("--json", action="store_true", help="the plan's totals and warnings")
+    plan.add_argument(
+        "--preview",
+        nargs="?",
+        const="",
+        metavar="USERNAME|ADDRESS",
+        help="print one planned mail as the family reads it (default: the first)",
+    )
     plan.set_defaults(handler=cmd_campaign_plan)
     start = campaign.add_parser("start", help="store the campaign; the daemon sends it")
     start.add_argument("name")
     start.add_argument("--at", help='start time, local: "YYYY-MM-DD HH:MM" (default: now)')
+    start.add_argument(
+        "--without-register-codes",
+        action="store_true",
+        help="start even when no student has a register login code (made-up usernames)",
+    )
     start.set_defaults(handler=cmd_campaign_start)
     status = campaign.add_parser("status", help="queued / sent / failed / bounced, end")
     status.add_argument("name")
@@ -1284,53 +1297,34 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object
         raise CommandError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def _duration(delta: Any) -> str:
-    seconds = int(delta.total_seconds())
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    parts = [f"{days} d"] if days else []
-    return " ".join([*parts, f"{hours} h {minutes:02d} min"])
-
-
 def cmd_campaign_plan(args: argparse.Namespace, ctx: Context) -> int:
-    view = ctx.app().desks.campaign.plan()
-    plan = view.plan
-    _say(f"campaign {args.name}: dry run, nothing stored or sent")
-    _say(
-        f"new students: {plan.new_students}; reached: {plan.reached_students}; "
-        f"mails: {len(plan.mails)}; links: {plan.links}"
-    )
-    _say(f"estimated duration at the configured pace: {_duration(view.duration)}")
-    warnings = view.warning_lines()
-    counts = plan.warning_counts()
-    _say(f"warnings: {len(warnings)}" + "".join(f"; {k} {n}" for k, n in sorted(counts.items())))
-    for label, subject, detail in warnings:
-        _say(f"  {label}: {_line(subject)}" + (f" ({detail})" if detail else ""))
+    from credmail.entrypoints import campaign_output as output
+
+    desk = ctx.app().desks.campaign
+    if args.preview is not None:
+        for line in output.preview_lines(args.name, desk.preview(args.preview or None)):
+            _say(line)
+        return 0
+    view = desk.plan()
+    if args.json:
+        print(json.dumps(output.plan_json(args.name, view), ensure_ascii=False, indent=2))
+    else:
+        for line in output.plan_lines(args.name, view):
+            _say(line)
     if args.csv:
-        rows: list[list[object]] = [
-            [r.address, r.student, r.student_name, r.guardians, ""] for r in view.rows()
-        ]
-        rows += [
-            ["", subject, "", "", f"{label} {detail}".strip()]
-            for label, subject, detail in warnings
-        ]
-        _write_csv(args.csv, ["indirizzo", "studente", "nome", "genitori/tutori", "avviso"], rows)
-        _say(f"plan written to {args.csv}")
+        _write_csv(args.csv, output.CSV_HEADER, output.plan_rows(view))
+        print(f"plan written to {args.csv}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
 def cmd_campaign_start(args: argparse.Namespace, ctx: Context) -> int:
-    started = ctx.app().desks.campaign.start(args.name, args.at, _actor())
-    info = started.campaign
-    when = ctx.app().desks.campaign.local(info.start_at).strftime("%Y-%m-%d %H:%M %Z")
-    if not started.created:
-        print(
-            f"campaign {args.name} already exists ({info.status}); nothing added "
-            "(use `credmail campaign extend` for students added since)"
-        )
-        return 0
-    print(f"campaign {args.name} stored: {started.pairs_added} links; the daemon sends from {when}")
+    from credmail.entrypoints.campaign_output import started_lines
+
+    desk = ctx.app().desks.campaign
+    started = desk.start(args.name, args.at, _actor(), without_codes=args.without_register_codes)
+    when = desk.local(started.campaign.start_at).strftime("%Y-%m-%d %H:%M %Z")
+    for line in started_lines(args.name, started, when):
+        _say(line)
     return 0
 
 
@@ -1365,7 +1359,7 @@ def cmd_campaign_status(args: argparse.Namespace, ctx: Context) -> int:
             )
         )
         return 0
-    states = ("planned", "queued", "sent", "failed", "bounced", "cancelled")
+    states = ("planned", "queued", "sent", "failed", "bounced", "cancelled", "skipped")
     print(
         f"campaign {info.name}: {info.status}, from "
         f"{desk.local(info.start_at).strftime('%Y-%m-%d %H:%M')}"

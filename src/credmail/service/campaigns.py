@@ -6,7 +6,9 @@ one row per (guardian address, student) pair under a unique key, so a repeated s
 into the outbox a batch at a time, one mail per address, in the same transaction that
 marks them queued: a crash leaves them either planned (nothing queued) or queued (the
 outbox sends each row once). The outbox sends campaign mail behind replies to requests.
-Pause and cancel take the campaign's unsent mail back out of the outbox.
+Pause and cancel take the campaign's unsent mail back out of the outbox. Pairs to PEC
+addresses are stored `skipped` unless the school sends to PEC; a start where no mailed
+student has a register login code is refused unless asked for.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -24,25 +25,43 @@ from credmail.core.campaign import (
     PURPOSE_FIRST_ACCESS,
     TEMPLATE_CAMPAIGN,
     Plan,
+    PlannedMail,
     build_plan,
     estimate_duration,
 )
 from credmail.core.values import Person
 from credmail.service.address_keys import exact_key
-from credmail.service.links import EXPIRY_PLACEHOLDER, KEYED_LINK, LINK_PLACEHOLDER
-from credmail.service.outbox.queue import Mailer, spoken_languages
+from credmail.service.campaign_mail import (
+    NothingToPreview,
+    Preview,
+    chosen_mail,
+    compose_campaign_mail,
+    filled_preview,
+    made_up_codes,
+    no_codes_refusal,
+    preview_links,
+)
+from credmail.service.links import (
+    EXPIRY_PLACEHOLDER,
+    KEYED_LINK,
+    LINK_PLACEHOLDER,
+    TemplateLinkIssuer,
+)
+from credmail.service.outbox.queue import Mailer
 from credmail.service.pacing import PacingLimits
 from credmail.service.ports import (
     ORIGIN_CAMPAIGN,
     CampaignInfo,
     CampaignState,
     Clock,
+    OutgoingMail,
     PairRecord,
     PairState,
     PlannedPair,
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from credmail.service.register_import import is_pec
 
 DAY = timedelta(days=1)
 
@@ -58,6 +77,7 @@ class CampaignConfig:
     pace: PacingLimits = field(default_factory=PacingLimits)
     front_desk_hours: str = ""
     request_address: str = ""
+    send_to_pec: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,9 @@ class Started:
     campaign: CampaignInfo
     created: bool  # False: it existed (a repeated start adds nothing)
     pairs_added: int
+    pairs_skipped: int = 0  # to PEC addresses: stored, never sent
+    made_up_codes: tuple[str, ...] = ()  # mailed students with no register login code
+    students: int = 0  # students mailed
 
 
 @dataclass(frozen=True)
@@ -80,7 +103,8 @@ class CampaignStatus:
 
     @property
     def done(self) -> int:
-        return sum(self.counts.get(s, 0) for s in ("sent", "failed", "bounced", "cancelled"))
+        finished = ("sent", "failed", "bounced", "cancelled", PairState.SKIPPED)
+        return sum(self.counts.get(s, 0) for s in finished)
 
 
 class CampaignService:
@@ -106,7 +130,8 @@ class CampaignService:
     def _plan(self, uow: UnitOfWork) -> Plan:
         students, guardians = uow.campaigns.new_students()
         today = self.clock().astimezone(self.timezone).date()
-        return build_plan(students, guardians, today, exact_key)
+        pec = None if self.config.send_to_pec else is_pec
+        return build_plan(students, guardians, today, exact_key, pec=pec)
 
     def estimate(self, mails: int) -> timedelta:
         pace = self.config.pace
@@ -115,20 +140,37 @@ class CampaignService:
 
     # -- lifecycle --------------------------------------------------------------------
 
-    def start(self, name: str, at: datetime | None, by: str | None) -> Started:
-        """Store the campaign and its pairs; a repeated start changes nothing."""
+    def start(
+        self, name: str, at: datetime | None, by: str | None, *, without_codes: bool = False
+    ) -> Started:
+        """Store the campaign and its pairs; a repeated start changes nothing. Refused when
+        no mailed student has a register login code, unless `without_codes`."""
         now = self.clock()
         with self.uow() as uow:
             existing = uow.campaigns.get(name)
             if existing is not None:
                 return Started(existing, False, 0)
+            plan = self._plan(uow)
+            refusal = None if without_codes else no_codes_refusal(plan)
+            if refusal:
+                raise CampaignError(refusal)
             campaign_id = uow.campaigns.create(name, at or now, now, by)
-            added = uow.campaigns.add_pairs(campaign_id, _pairs(self._plan(uow)), now)
+            added, skipped = self._store(uow, campaign_id, plan, now)
             uow.commit()
             info = uow.campaigns.get(name)
         assert info is not None
-        self.log.info("campaign.started", campaign_id=campaign_id, pairs=added)
-        return Started(info, True, added)
+        self.log.info("campaign.started", campaign_id=campaign_id, pairs=added, skipped=skipped)
+        made_up = tuple(made_up_codes(plan))
+        return Started(info, True, added, skipped, made_up, plan.reached_students)
+
+    def _store(
+        self, uow: UnitOfWork, campaign_id: int, plan: Plan, now: datetime
+    ) -> tuple[int, int]:
+        """(pairs to send, pairs skipped) stored now; a skipped pair the plan now sends
+        (the school turned send_to_pec on) is planned again."""
+        added = uow.campaigns.add_pairs(campaign_id, _pairs(plan.mails), now)
+        skipped = uow.campaigns.add_pairs(campaign_id, _pairs(plan.skipped), now, PairState.SKIPPED)
+        return added, skipped
 
     def extend(self, name: str) -> int:
         """Add the pairs the directory has now and the campaign has not: only those go."""
@@ -137,7 +179,7 @@ class CampaignService:
             info = self._get(uow, name)
             if info.status == CampaignState.CANCELLED:
                 raise CampaignError(f"campaign {name!r} was cancelled")
-            added = uow.campaigns.add_pairs(info.id, _pairs(self._plan(uow)), now)
+            added = self._store(uow, info.id, self._plan(uow), now)[0]
             if added and info.status == CampaignState.DONE:
                 uow.campaigns.set_status(info.id, CampaignState.RUNNING, now)
             uow.commit()
@@ -260,15 +302,18 @@ class CampaignService:
         now: datetime,
     ) -> int:
         address, key = group[0].address or "", group[0].address_key
-        students: list[dict[str, Any]] = []
+        today = now.astimezone(self.timezone).date()
+        present = [people[p.student] for p in group if p.student in people]
+        present = [person for person in present if person.is_minor_on(today)]
+        gone = {p.student for p in group} - {person.username for person in present}
+        if gone:  # left the directory, or came of age meanwhile
+            uow.campaigns.drop(info.id, key, sorted(gone))
+        if not present:
+            return 0
+        students: list[tuple[Person, str]] = []
         selectors: list[str] = []
-        gone: list[str] = []
         expires: str | None = None
-        for pair in group:
-            person = people.get(pair.student)
-            if person is None or not person.is_minor_on(now.astimezone(self.timezone).date()):
-                gone.append(pair.student)  # left the directory, or came of age meanwhile
-                continue
+        for person in present:
             issued = self.mailer.links.issue(
                 uow,
                 person,
@@ -285,55 +330,66 @@ class CampaignService:
                 expires = EXPIRY_PLACEHOLDER
             elif issued.expires_at is not None:
                 expires = self.mailer.when(issued.expires_at)
-            students.append(
-                {
-                    "first_name": person.first_name,
-                    "last_name": person.last_name,
-                    "full_name": person.full_name,
-                    "sex": person.sex,
-                    "username": person.username,
-                    "link": link,
-                }
-            )
-        if gone:
-            uow.campaigns.drop(info.id, key, gone)
-        if not students:
-            return 0
-        context = {
-            "students": students,
-            "student": students[0],
-            "expires_at": expires,
-            "front_desk_hours": self.config.front_desk_hours,
-            "request_address": self.config.request_address,
-        }
-        assert LINK_PLACEHOLDER not in str(context)  # every link here is keyed
-        # Italian first, then the languages of the guardians this mail goes to (issue 19),
-        # in the replies' order (by username); Italian only when a translation is missing.
+            assert link != LINK_PLACEHOLDER  # every link here is keyed
+            students.append((person, link))
         guardians = sorted({g for pair in group for g in pair.guardians})
-        mail = self.mailer.composer.compose(
-            TEMPLATE_CAMPAIGN,
-            address,
-            context,
-            None,
-            now,
-            languages=spoken_languages(people[g] for g in guardians if g in people),
-            translated={"expires_at": self.mailer.plain_expiry(expires)},
-            auto_submitted="auto-generated",
-        )
+        mail = self._compose(address, students, expires, guardians, people, now)
         uow.outbox.add(
             mail, TEMPLATE_CAMPAIGN, now, token_selector=selectors[0] if selectors else None
         )
         changed = uow.campaigns.mark_queued(
-            info.id, key, [s["username"] for s in students], mail.message_id, now
+            info.id, key, [person.username for person in present], mail.message_id, now
         )
         if changed != len(students):  # another process queued them: this whole batch waits
             raise CampaignError("campaign pairs queued concurrently; the batch is retried")
         return 1
 
+    def _compose(
+        self,
+        address: str,
+        students: Sequence[tuple[Person, str]],
+        expires: str | None,
+        guardians: Sequence[str],
+        people: Mapping[str, Person],
+        now: datetime,
+    ) -> OutgoingMail:
+        """The mail in the guardians' languages, as a family gets it before its links are
+        filled in when it leaves: the send and the preview both render through here."""
+        school = {
+            "front_desk_hours": self.config.front_desk_hours,
+            "request_address": self.config.request_address,
+        }
+        speakers = [people[g] for g in guardians if g in people]
+        return compose_campaign_mail(self.mailer, school, address, students, expires, speakers, now)
 
-def _pairs(plan: Plan) -> list[PlannedPair]:
+    # -- the preview (nothing stored, no link reserved) -------------------------------
+
+    def preview(self, who: str | None) -> Preview:
+        """One planned mail as its family would read it, the link and its expiry shown as
+        placeholders. `who`: a new student's or guardian's username, or an address."""
+        now = self.clock()
+        with self.uow(read_only=True) as uow:
+            plan = self._plan(uow)
+        try:
+            mail, skipped = chosen_mail(plan, who, exact_key(who) if who else None)
+        except NothingToPreview as exc:
+            raise CampaignError(str(exc)) from None
+        return Preview(mail, self._render(plan, mail, now), skipped)
+
+    def _render(self, plan: Plan, mail: PlannedMail, now: datetime) -> OutgoingMail:
+        """Composed as `_queue` does (keyed links, the expiry left to the send), then
+        filled in as the send does, with the placeholders instead of link and date."""
+        links = preview_links(len(mail.students))
+        students = [(plan.people[s], key) for s, key in zip(mail.students, links, strict=True)]
+        deferred = not isinstance(self.mailer.links, TemplateLinkIssuer)  # a token's expiry
+        expires = EXPIRY_PLACEHOLDER if deferred else None
+        queued = self._compose(mail.address, students, expires, mail.guardians, plan.people, now)
+        return filled_preview(queued, links)
+
+
+def _pairs(mails: Sequence[PlannedMail]) -> list[PlannedPair]:
     return [
         PlannedPair(mail.address, mail.address_key, student, mail.guardians)
-        for mail in plan.mails
+        for mail in mails
         for student in mail.students
     ]

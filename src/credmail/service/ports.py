@@ -553,6 +553,7 @@ class PairState(StrEnum):
     QUEUED = "queued"
     BOUNCED = "bounced"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # to an address the school chose not to mail (PEC): never sent
 
 
 @dataclass(frozen=True)
@@ -604,8 +605,15 @@ class CampaignRepo(Protocol):
 
     def create(self, name: str, start_at: datetime, now: datetime, by: str | None) -> int: ...
     def set_status(self, campaign_id: int, status: str, now: datetime) -> None: ...
-    def add_pairs(self, campaign_id: int, pairs: Sequence[PlannedPair], now: datetime) -> int:
-        """Store the pairs not stored yet; returns how many were new."""
+    def add_pairs(
+        self,
+        campaign_id: int,
+        pairs: Sequence[PlannedPair],
+        now: datetime,
+        state: str = PairState.PLANNED,
+    ) -> int:
+        """Store the pairs not stored yet in `state`; returns how many were new. Planned
+        pairs stored as skipped become planned again (and count as new)."""
 
     def known_pairs(self, campaign_id: int) -> set[tuple[str, str]]: ...
     def planned(self, campaign_id: int, max_mails: int) -> list[list[PairRecord]]:

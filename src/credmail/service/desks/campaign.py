@@ -1,4 +1,5 @@
-"""The campaign desk: the September mailing's plan, start, progress, pause and report."""
+"""The campaign desk: the September mailing's plan (and a preview of one of its mails),
+start, progress, pause and report."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TypeVar
 import structlog
 
 from credmail.core.campaign import WARNING_LABELS, Plan
+from credmail.service.campaign_mail import Preview, made_up_codes
 from credmail.service.campaigns import CampaignError, CampaignService, CampaignStatus, Started
 from credmail.service.desks.base import DeskError
 from credmail.service.ports import PairRecord
@@ -26,6 +28,7 @@ class PlanRow:
     student: str
     student_name: str
     guardians: str
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -34,13 +37,22 @@ class PlanView:
     duration: timedelta
 
     def rows(self) -> list[PlanRow]:
-        people = self.plan.people
+        """A row per link the campaign sends, then per link it skips (PEC)."""
+        people, made_up = self.plan.people, set(self.made_up_codes())
         found = []
-        for mail in self.plan.mails:
-            guardians = ", ".join(_name(people, g) for g in mail.guardians)
-            for student in mail.students:
-                found.append(PlanRow(mail.address, student, _name(people, student), guardians))
+        for mails, skipped in ((self.plan.mails, False), (self.plan.skipped, True)):
+            for mail in mails:
+                guardians = ", ".join(_name(people, g) for g in mail.guardians)
+                for student in mail.students:
+                    note = MADE_UP_NOTE if student in made_up else ""
+                    note = SKIPPED_NOTE if skipped else note
+                    name = _name(people, student)
+                    found.append(PlanRow(mail.address, student, name, guardians, note))
         return found
+
+    def made_up_codes(self) -> list[str]:
+        """Mailed students whose username credmail made up: no register code to give."""
+        return made_up_codes(self.plan)
 
     def warning_lines(self) -> list[tuple[str, str, str]]:
         """(kind label, subject, detail) for every warning."""
@@ -53,6 +65,10 @@ class PlanView:
             )
             for w in self.plan.warnings
         ]
+
+
+SKIPPED_NOTE = "not sent: PEC address ([campaign] send_to_pec = false)"
+MADE_UP_NOTE = "no register login code: the mail gives credmail's own reference"
 
 
 def _name(people: Mapping[str, object], username: str) -> str:
@@ -73,9 +89,18 @@ class CampaignDesk:
         plan = self.service.plan()
         return PlanView(plan, self.service.estimate(len(plan.mails)))
 
-    def start(self, name: str, at: str | None, actor: Actor) -> Started:
+    def preview(self, who: str | None) -> Preview:
+        """One planned mail as its family would read it; nothing stored, no link made."""
+        return _desk(lambda: self.service.preview(who))
+
+    def start(
+        self, name: str, at: str | None, actor: Actor, *, without_codes: bool = False
+    ) -> Started:
+        """`without_codes`: start even when no mailed student has a register login code."""
         when = self._parse_at(at) if at else None
-        started = _desk(lambda: self.service.start(name, when, str(actor)))
+        started = _desk(
+            lambda: self.service.start(name, when, str(actor), without_codes=without_codes)
+        )
         self.log.info("campaign.start", by=str(actor), created=started.created)
         return started
 

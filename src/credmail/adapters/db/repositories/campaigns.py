@@ -110,7 +110,13 @@ class SqlCampaigns:
         query = select(Pair.address_key, Pair.student).where(Pair.campaign_id == campaign_id)
         return {(key, student) for key, student in self.session.execute(query)}
 
-    def add_pairs(self, campaign_id: int, pairs: Sequence[PlannedPair], now: datetime) -> int:
+    def add_pairs(
+        self,
+        campaign_id: int,
+        pairs: Sequence[PlannedPair],
+        now: datetime,
+        state: str = PairState.PLANNED,
+    ) -> int:
         known = self.known_pairs(campaign_id)
         fresh = [p for p in pairs if (p.address_key, p.student) not in known]
         self.session.add_all(
@@ -120,13 +126,26 @@ class SqlCampaigns:
                 address_key=p.address_key,
                 student=p.student,
                 guardians=list(p.guardians),
-                state=PairState.PLANNED,
+                state=state,
                 created_at=now,
             )
             for p in fresh
         )
         self.session.flush()  # the unique key refuses a pair a concurrent start stored
-        return len(fresh)
+        revived = self._replan_skipped(campaign_id, pairs) if state == PairState.PLANNED else 0
+        return len(fresh) + revived
+
+    def _replan_skipped(self, campaign_id: int, pairs: Sequence[PlannedPair]) -> int:
+        """Skipped pairs the plan now sends (the school chose to mail PEC boxes)."""
+        wanted = {(p.address_key, p.student) for p in pairs}
+        skipped = self.session.scalars(
+            select(Pair).where(Pair.campaign_id == campaign_id, Pair.state == PairState.SKIPPED)
+        )
+        revived = [row for row in skipped if (row.address_key, row.student) in wanted]
+        for row in revived:
+            row.state = PairState.PLANNED
+        self.session.flush()
+        return len(revived)
 
     def planned(self, campaign_id: int, max_mails: int) -> list[list[PairRecord]]:
         keys = list(
