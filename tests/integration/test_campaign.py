@@ -36,7 +36,7 @@ TEACHERS = "".join(
     f"teacher,T{i:04d},Doc{i},Ente{i},,docente{i}@example.org,,,\n" for i in range(5)
 )
 CODE = re.compile(
-    r"CODICE STUDENTE \(username\): (\S+)\r?\nCollegamento per generare la password:\r?\n(\S+)"
+    r"CODICE STUDENTE \(il nome utente\): (\S+)\r?\n[^\r\n]*collegamento[^\r\n]*:\r?\n(\S+)"
 )
 ACTOR = Actor("test", "cli")
 
@@ -67,7 +67,7 @@ def school(app: App, year: SchoolYear, extra: str = TEACHERS) -> None:
 
 
 def campaign_mails(smtp: SmtpServer) -> list[EmailMessage]:
-    return [m for m in smtp.handler.parsed() if "codice studente" in str(m["Subject"]).lower()]
+    return [m for m in smtp.handler.parsed() if "primo accesso" in str(m["Subject"]).lower()]
 
 
 def links_by_pair(smtp: SmtpServer) -> dict[tuple[str, str], set[str]]:
@@ -362,7 +362,7 @@ def test_a_romanian_guardian_gets_italian_then_romanian_with_the_code_and_a_work
 
     popescu = mails["popescu@example.org"]
     assert popescu["Content-Language"] == "it, ro"
-    assert popescu["Subject"].startswith("Registro Elettronico: codice studente e password")
+    assert popescu["Subject"].startswith("Registro Elettronico: primo accesso")
     text = body_text(popescu).replace("\r\n", "\n")  # as it came off the wire
     assert "@@" not in text
     assert text.startswith("[ro] Textul în limba română se află mai jos")
@@ -372,7 +372,8 @@ def test_a_romanian_guardian_gets_italian_then_romanian_with_the_code_and_a_work
     italian, romanian = text[italian_at:romanian_at], text[romanian_at:]
     [(code, link)] = CODE.findall(italian)
     assert code == "S7000001"
-    assert "Studente: Ioana Popescu" in italian and " alle " in italian
+    assert "\nIoana Popescu\nCODICE STUDENTE (il nome utente): S7000001\n" in italian
+    assert " alle " in italian and "Gentile Maria Popescu," in italian  # the guardian, by name
     assert romanian.startswith("======== Română (ro) ========\n\nRegistrul Electronic: codul")
     assert "Elev(ă): Ioana Popescu\nCODUL ELEVULUI (username): S7000001\n" in romanian
     assert f"Linkul pentru generarea parolei:\n{link}\n" in romanian  # the same link, filled

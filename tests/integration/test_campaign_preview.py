@@ -95,7 +95,10 @@ def test_the_preview_is_the_mail_the_family_receives_and_writes_nothing(
     shown = capsys.readouterr().out
     assert "nothing stored or sent, no link created" in shown
     assert "To: haddad@example.org\n" in shown and "Content-Language: it, ar, ro\n" in shown
-    code_and_link = "CODICE STUDENTE (username): S7000002\nCollegamento per generare la password:\n"
+    code_and_link = (
+        'CODICE STUDENTE (il nome utente): S7000002\nPer continuare, apra questo collegamento e '
+        'prema il pulsante "Conferma":\n'
+    )
     assert f"{code_and_link}{PREVIEW_LINK}\n" in shown
     assert main([*command[:-1], "bianchi@legalmail.it"]) == 0
     assert "this mail is NOT sent: PEC address" in capsys.readouterr().out
