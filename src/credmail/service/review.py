@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
-from html.parser import HTMLParser
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from credmail.core.html_text import visible_text
 from credmail.core.mail_policy import POLICY
 from credmail.core.parse import parse_message
 from credmail.core.recipients import link_kind, matching, recipients, request_kind_of
@@ -341,38 +341,9 @@ def _summary(raw: bytes) -> tuple[dict[str, str], str]:
     return headers, str(text)[:4000]
 
 
-class _TextOnly(HTMLParser):
-    """Keeps the text of an HTML part; scripts and styles are dropped, nothing is fetched."""
-
-    BLOCKS = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "table"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style", "head"):
-            self.skip += 1
-        elif tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style", "head") and self.skip:
-            self.skip -= 1
-        elif tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.parts.append(data)
-
-
 def html_to_text(html: str) -> str:
-    parser = _TextOnly()
-    parser.feed(html)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    """The visible text of an HTML part (core.html_text), blank lines dropped."""
+    lines = (" ".join(line.split()) for line in visible_text(html).splitlines())
     return "\n".join(line for line in lines if line)
 
 
