@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import pytest
 
 from credmail.config import ConfigError, load_settings
+from credmail.core.addresses import address_key
 from credmail.core.campaign import Warn, build_plan, estimate_duration
 from credmail.core.values import Person, Role
-from credmail.service.address_keys import exact_key
 from tests.support.wiring import IDENTITY
 
 TODAY = date(2026, 9, 1)
@@ -33,7 +33,7 @@ def test_one_mail_per_address_listing_each_new_child() -> None:
         guardian("G2", ("papa@example.org", "Mamma@Example.org"), "S1", "S2"),
         guardian("G3", ("altro@example.org",), "S3"),
     ]
-    plan = build_plan(students, guardians, TODAY, exact_key)
+    plan = build_plan(students, guardians, TODAY, address_key)
     mails = {m.address_key: (m.students, m.guardians) for m in plan.mails}
     assert mails == {
         "mamma@example.org": (("S1", "S2"), ("G1", "G2")),  # the same address, once
@@ -52,7 +52,7 @@ def test_warnings_name_what_cannot_be_sent_or_needs_a_look() -> None:
         guardian("G5", ("casa@example.org",), "S5"),  # another family on the same address
         guardian("G3", ("g3@example.org",), "S3"),
     ]
-    plan = build_plan(students, guardians, TODAY, exact_key)
+    plan = build_plan(students, guardians, TODAY, address_key)
     found = {(w.kind, w.subject) for w in plan.warnings}
     assert found == {
         (Warn.NO_GUARDIAN, "S2"),
@@ -71,14 +71,14 @@ def test_two_parents_on_one_address_are_one_family() -> None:
         guardian("G1", ("casa@example.org",), "S1"),
         guardian("G2", ("casa@example.org",), "S1"),
     ]
-    plan = build_plan(students, guardians, TODAY, exact_key)
+    plan = build_plan(students, guardians, TODAY, address_key)
     assert plan.warnings == () and len(plan.mails) == 1
 
 
 def test_only_restricts_the_plan_to_given_pairs() -> None:
     students = [student("S1"), student("S2")]
     guardians = [guardian("G1", ("a@example.org",), "S1", "S2")]
-    plan = build_plan(students, guardians, TODAY, exact_key).only({("a@example.org", "S2")})
+    plan = build_plan(students, guardians, TODAY, address_key).only({("a@example.org", "S2")})
     assert [m.students for m in plan.mails] == [("S2",)]
 
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from credmail.core.addresses import address_key
 from credmail.core.campaign import (
     PURPOSE_FIRST_ACCESS,
     TEMPLATE_CAMPAIGN,
@@ -28,7 +29,6 @@ from credmail.core.campaign import (
     estimate_duration,
 )
 from credmail.core.values import Person
-from credmail.service.address_keys import exact_key
 from credmail.service.links import EXPIRY_PLACEHOLDER, KEYED_LINK, LINK_PLACEHOLDER
 from credmail.service.outbox.queue import Mailer, spoken_languages
 from credmail.service.pacing import PacingLimits
@@ -105,7 +105,7 @@ class CampaignService:
     def _plan(self, uow: UnitOfWork) -> Plan:
         students, guardians = uow.campaigns.new_students()
         today = self.clock().astimezone(self.timezone).date()
-        return build_plan(students, guardians, today, exact_key)
+        return build_plan(students, guardians, today, address_key)
 
     def estimate(self, mails: int) -> timedelta:
         pace = self.config.pace

@@ -29,6 +29,7 @@ import jinja2
 import structlog
 from jinja2 import meta, nodes
 
+from credmail.core.addresses import wire_address
 from credmail.core.mail_policy import POLICY
 from credmail.core.multilingual import (
     Section,
@@ -121,9 +122,9 @@ class ReplyComposer:
         loader = jinja2.ChoiceLoader(loaders)
         self.env = _environment(loader)
         self.rtl_env = _environment(loader, finalize=_isolated)
-        self.from_address = from_address
+        self.from_address = wire_address(from_address)  # an IDN domain in A-labels
         self.from_name = from_name
-        self.domain = from_address.rpartition("@")[2]
+        self.domain = self.from_address.rpartition("@")[2]
         self.common = dict(common)
         self.log = structlog.get_logger("credmail.replies")
         self.languages: dict[str, Language] = self._load_languages()
@@ -226,7 +227,7 @@ class ReplyComposer:
         msg = EmailMessage(policy=POLICY)
         message_id = make_msgid(idstring="credmail", domain=self.domain)
         msg["From"] = fixed_header("From", formataddr((self.from_name, self.from_address)))
-        msg["To"] = to
+        msg["To"] = wire_address(to)  # never an encoded-word in an address
         msg["Subject"] = fixed_header("Subject", subject)
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = message_id

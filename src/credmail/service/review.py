@@ -14,7 +14,6 @@ from credmail.core.mail_policy import POLICY
 from credmail.core.parse import parse_message
 from credmail.core.recipients import link_kind, matching, recipients, request_kind_of
 from credmail.core.values import PecEnvelope, Person, SendLink, SendReply
-from credmail.service.address_keys import exact_key
 from credmail.service.outbox.queue import Mailer
 from credmail.service.ports import (
     AuditEntry,
@@ -299,7 +298,7 @@ def _check_kind(item: ReviewItem, person: Person, today: date, kind: str | None)
 def _recipient(person: Person, addresses: tuple[str, ...], to: str | None) -> str:
     """One of the addresses that may receive mail about the account (see core.recipients)."""
     if to is not None:
-        found = set(matching(addresses, to, exact_key))
+        found = set(matching(addresses, to))
         if len(found) != 1:
             raise ReviewError(
                 f"{to} non è un indirizzo registrato per {person.username} "
