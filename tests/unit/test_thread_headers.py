@@ -144,3 +144,16 @@ def test_only_a_msg_id_that_fits_a_line_is_threaded(given: str | None, kept: boo
     raw = reply(given)
     assert (b"In-Reply-To:" in raw) is kept
     assert max(map(len, raw.split(b"\n"))) <= MAX_LINE_BYTES
+
+
+def test_addresses_with_an_internationalized_domain_are_written_in_a_labels() -> None:
+    composer = ReplyComposer("segreteria@scuola-straße.it", "Segreteria", COMMON)
+    mail = composer.compose("acknowledge_unknown", "Anna@Straße.de", {}, GMAIL_ID, NOW)
+    head = mail.raw.split(b"\n\n", 1)[0]
+    assert not ENCODED_WORD.search(head.split(b"Subject:")[0])
+    assert field_lines(mail.raw, b"To") == [b"To: Anna@xn--strae-oqa.de"]
+    assert field_lines(mail.raw, b"From") == [
+        b"From: Segreteria <segreteria@xn--scuola-strae-v9a.it>"
+    ]
+    assert mail.message_id.endswith("@xn--scuola-strae-v9a.it>")
+    assert mail.envelope_from == "segreteria@xn--scuola-strae-v9a.it"
