@@ -2,7 +2,7 @@
 link_tokens.origin (why a link was sent: request, approval or campaign)
 
 Revision ID: 0008_sex_origin
-Revises: 0006_16
+Revises: 0007_uts46_keys
 Create Date: 2026-12-07 21:00:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_sex_origin"
-down_revision = "0006_16"
+down_revision = "0007_uts46_keys"
 branch_labels = None
 depends_on = None
 

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import pytest
 
 from credmail.config import ConfigError, load_settings
+from credmail.core.addresses import address_key
 from credmail.core.campaign import Warn, build_plan, estimate_duration
 from credmail.core.values import Person, Role
-from credmail.service.address_keys import exact_key
 from credmail.service.campaign_mail import made_up_codes, no_codes_refusal
 from credmail.service.register_import import is_pec
 from tests.support.wiring import IDENTITY
@@ -35,7 +35,7 @@ def test_one_mail_per_address_listing_each_new_child() -> None:
         guardian("G2", ("papa@example.org", "Mamma@Example.org"), "S1", "S2"),
         guardian("G3", ("altro@example.org",), "S3"),
     ]
-    plan = build_plan(students, guardians, TODAY, exact_key)
+    plan = build_plan(students, guardians, TODAY, address_key)
     mails = {m.address_key: (m.students, m.guardians) for m in plan.mails}
     assert mails == {
         "mamma@example.org": (("S1", "S2"), ("G1", "G2")),  # the same address, once
@@ -54,7 +54,7 @@ def test_warnings_name_what_cannot_be_sent_or_needs_a_look() -> None:
         guardian("G5", ("casa@example.org",), "S5"),  # another family on the same address
         guardian("G3", ("g3@example.org",), "S3"),
     ]
-    plan = build_plan(students, guardians, TODAY, exact_key)
+    plan = build_plan(students, guardians, TODAY, address_key)
     found = {(w.kind, w.subject) for w in plan.warnings}
     assert found == {
         (Warn.NO_GUARDIAN, "S2"),
@@ -73,14 +73,14 @@ def test_two_parents_on_one_address_are_one_family() -> None:
         guardian("G1", ("casa@example.org",), "S1"),
         guardian("G2", ("casa@example.org",), "S1"),
     ]
-    plan = build_plan(students, guardians, TODAY, exact_key)
+    plan = build_plan(students, guardians, TODAY, address_key)
     assert plan.warnings == () and len(plan.mails) == 1
 
 
 def test_only_restricts_the_plan_to_given_pairs() -> None:
     students = [student("S1"), student("S2")]
     guardians = [guardian("G1", ("a@example.org",), "S1", "S2")]
-    plan = build_plan(students, guardians, TODAY, exact_key).only({("a@example.org", "S2")})
+    plan = build_plan(students, guardians, TODAY, address_key).only({("a@example.org", "S2")})
     assert [m.students for m in plan.mails] == [("S2",)]
 
 
@@ -90,7 +90,7 @@ def test_pec_addresses_are_skipped_with_a_warning_when_the_caller_says_so() -> N
         guardian("G1", ("casa@example.org", "mamma@pec.it"), "S1"),
         guardian("G2", ("papa@legalmail.it",), "S2"),  # S2: reachable only at a PEC box
     ]
-    plan = build_plan(students, guardians, TODAY, exact_key, pec=is_pec)
+    plan = build_plan(students, guardians, TODAY, address_key, pec=is_pec)
     assert [(m.address, m.students) for m in plan.mails] == [("casa@example.org", ("S1",))]
     assert [(m.address, m.students, m.guardians) for m in plan.skipped] == [
         ("mamma@pec.it", ("S1",), ("G1",)),
@@ -102,7 +102,7 @@ def test_pec_addresses_are_skipped_with_a_warning_when_the_caller_says_so() -> N
         (Warn.UNREACHABLE, "S2", "PEC addresses only"),
     }
     assert plan.reached_students == 1 and plan.links == 1
-    everyone = build_plan(students, guardians, TODAY, exact_key)  # the school sends to PEC
+    everyone = build_plan(students, guardians, TODAY, address_key)  # the school sends to PEC
     assert len(everyone.mails) == 3 and everyone.skipped == () and everyone.warnings == ()
 
 
@@ -112,14 +112,14 @@ def test_made_up_usernames_are_counted_and_refuse_a_start_only_when_all_are() ->
         guardian("G1", ("a@example.org",), "alunno-5256302", "alunno-cf-0a1b2c3d4e"),
         guardian("G2", ("b@pec.it",), "S1"),  # S1 is not mailed: its code does not count
     ]
-    plan = build_plan(students, guardians, TODAY, exact_key, pec=is_pec)
+    plan = build_plan(students, guardians, TODAY, address_key, pec=is_pec)
     assert made_up_codes(plan) == ["alunno-5256302", "alunno-cf-0a1b2c3d4e"]
     refusal = no_codes_refusal(plan)
     assert refusal is not None and refusal.startswith("none of the 2 students")
     assert "--without-register-codes" in refusal
-    mixed = build_plan(students, guardians, TODAY, exact_key)  # S1 mailed with its code
+    mixed = build_plan(students, guardians, TODAY, address_key)  # S1 mailed with its code
     assert len(made_up_codes(mixed)) == 2 and no_codes_refusal(mixed) is None
-    empty = build_plan([], [], TODAY, exact_key)
+    empty = build_plan([], [], TODAY, address_key)
     assert made_up_codes(empty) == [] and no_codes_refusal(empty) is None
 
 

@@ -1,6 +1,7 @@
 """The layering contract, read from the source (every import, lazy ones included).
 
-- `credmail.core` imports only the standard library and `credmail.core`;
+- `credmail.core` imports only the standard library, `credmail.core` and the pure
+  libraries named in CORE_LIBRARIES (`idna`: IDNA 2008, which the standard library lacks);
 - `credmail.service` imports no adapter, entry point, runner or bootstrap, and no I/O library;
 - `credmail.entrypoints` imports no adapter and no mail library (only bootstrap wires adapters);
 - `credmail.web` (an entry point: the reset page, the console) likewise, and no database
@@ -24,6 +25,7 @@ SRC = Path(credmail.__file__).parent
 MAIL_LIBRARIES = ("imapclient", "aiosmtplib", "aiosmtpd", "dkim", "dns", "authres")
 IO_LIBRARIES = (*MAIL_LIBRARIES[:-1], "sqlalchemy", "psycopg", "alembic")
 IO_STDLIB = ("imaplib", "smtplib", "socket", "ssl")
+CORE_LIBRARIES = ("idna",)  # pure Python, no I/O, no state (see core/addresses.py)
 
 # Rules: (layer, forbidden import prefixes); core is checked against the standard library.
 FORBIDDEN: dict[str, tuple[str, ...]] = {
@@ -71,8 +73,9 @@ def violations(module: str, source: str, is_package: bool = False) -> list[str]:
     for name in imports(module, source, is_package):
         if _within(module, "credmail.core"):
             top = name.partition(".")[0]
-            stdlib = top == "__future__" or top in sys.stdlib_module_names
-            if not stdlib and not _within(name, "credmail.core"):
+            allowed = top == "__future__" or top in sys.stdlib_module_names
+            allowed = allowed or top in CORE_LIBRARIES or _within(name, "credmail.core")
+            if not allowed:
                 found.add(name)
             continue
         for layer, forbidden in FORBIDDEN.items():
@@ -108,6 +111,8 @@ def test_module_respects_the_layers(path: Path) -> None:
         ("credmail.core.x", "from credmail.service import ports", ["credmail.service"]),
         ("credmail.core.x", "import email.policy\nfrom credmail.core import values", []),
         ("credmail.core.x", "def f():\n    import structlog\n", ["structlog"]),
+        ("credmail.core.x", "import idna\nfrom idna import alabel", []),
+        ("credmail.core.x", "import idna_ssl", ["idna_ssl"]),
         ("credmail.service.x", "import sqlalchemy.orm", ["sqlalchemy.orm"]),
         ("credmail.service.x", "from dns import resolver", ["dns"]),
         ("credmail.service.x", "def f():\n    import dkim\n", ["dkim"]),

@@ -1,18 +1,16 @@
-"""Who receives mail about an account (one rule), exact address keys, terminal-safe text."""
+"""Who receives mail about an account (one rule), address keys, terminal-safe text."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
 
-from credmail.core.addresses import normalize_address
 from credmail.core.classify import classify_subject, default_rules
 from credmail.core.decide import decide
 from credmail.core.parse import parse_message
 from credmail.core.recipients import link_kind, recipients
 from credmail.core.terminal import printable
 from credmail.core.values import Facts, Person, Role, SenderAuth, SendLink
-from credmail.service.address_keys import exact_key
 from tests.support.requests import request
 
 TODAY = date(2026, 9, 2)
@@ -33,13 +31,6 @@ def test_a_minors_mail_goes_to_their_own_guardians_only() -> None:
     assert link_kind(MINOR, TODAY) == ("student_reset", "link_student")
 
 
-def test_exact_key_tells_sharp_s_from_ss() -> None:
-    assert normalize_address("x@straße.de") == normalize_address("x@strasse.de")  # IDNA 2003
-    assert exact_key("X@Straße.de") == "x@xn--strae-oqa.de"
-    assert exact_key("x@strasse.de") == "x@strasse.de"
-    assert exact_key("not an address") is None
-
-
 def _student_request(
     sender: str, body: str, people: tuple[Person, ...], students: tuple[Person, ...]
 ) -> Facts:
@@ -56,7 +47,6 @@ def _student_request(
         linked_students=students,
         today=TODAY,
         sender_auth=SenderAuth(True, "dmarc"),
-        address_key=exact_key,
     )
 
 
@@ -65,7 +55,8 @@ S2 = Person("S2", Role.STUDENT, "Anna", "Sala", date(2013, 5, 1))
 
 
 def test_decide_matches_the_exact_address_of_a_guardian_of_the_chosen_student() -> None:
-    """Issue 8.11: x@strasse.de (G0) folds like x@straße.de (G9) under IDNA 2003."""
+    """Issue 8.11: x@strasse.de (G0) and x@straße.de (G9) are two addresses (IDNA 2003
+    folded them together)."""
     folded = Person("G0", Role.GUARDIAN, "Ada", "Rossi", None, ("x@strasse.de",), ("S1",))
     sharp = Person("G9", Role.GUARDIAN, "Ugo", "Rossi", None, ("x@straße.de",), ("S1",))
     facts = _student_request("x@straße.de", "Per Luca.", (folded, sharp), (S1,))

@@ -15,6 +15,7 @@ from typing import Any
 import aiosmtplib
 
 from credmail.adapters.oauth import SignInError, TokenSource
+from credmail.core.addresses import wire_address
 from credmail.service.ports import OutgoingMail, SendError
 
 # aiosmtplib's "... extension not supported ..." reworded (its "Try connecting via TLS" misleads)
@@ -59,7 +60,7 @@ class SmtpConnection:
             eight_bit = not mail.raw.isascii() and self.client.supports_extension("8bitmime")
             options = ["BODY=8BITMIME"] if eight_bit else []
             await self.client.mail(mail.envelope_from, options=options)
-            await self.client.rcpt(mail.recipient)
+            await self.client.rcpt(wire_address(mail.recipient))  # an IDN domain in A-labels
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise _classify(exc) from exc
 

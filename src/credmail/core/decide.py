@@ -193,5 +193,5 @@ def _on_file(facts: Facts, addresses: tuple[str, ...]) -> str | None:
     sender is not one of them, or when two of them have the sender's exact key.
     """
     written = facts.mail.sender_as_written or facts.mail.sender or ""
-    found = matching(addresses, written, facts.address_key)
+    found = matching(addresses, written)
     return found[0] if len(set(found)) == 1 else None

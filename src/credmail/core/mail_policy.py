@@ -17,25 +17,64 @@ is `email.policy.default`.
 from __future__ import annotations
 
 import email.policy
-from email.headerregistry import BaseHeader, HeaderRegistry
+import sys
+from email.headerregistry import (
+    BaseHeader,
+    HeaderRegistry,
+    UniqueUnstructuredHeader,
+    UnstructuredHeader,
+)
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 MAX_CACHED_NAMES = 512
 MAX_CACHED_HEADERS = 256
 MAX_CACHED_VALUE = 1024  # longer values are parsed at every read, as the stock policy does
+ID_FIELDS = ("message-id", "in-reply-to", "references")
+LIST_PREFIX = "list-"  # List-Id, List-Unsubscribe, ... (RFC 2919, RFC 2369)
+
+
+class _Verbatim:
+    """Folds the value at its own whitespace only, never with encoded-words. A value that
+    is not ASCII (where the policy is not utf8) is left to the stock folding."""
+
+    name: str
+
+    def fold(self, *, policy: email.policy.EmailPolicy) -> str:
+        words = str(self).split()
+        if not words or not (policy.utf8 or str(self).isascii()):
+            return super().fold(policy=policy)  # type: ignore[misc, no-any-return]
+        width = policy.max_line_length or sys.maxsize
+        lines = [f"{self.name}: {words[0]}"]
+        for word in words[1:]:
+            if len(lines[-1]) + 1 + len(word) <= width:
+                lines[-1] += f" {word}"
+            else:
+                lines.append(f" {word}")
+        return policy.linesep.join(lines) + policy.linesep
+
+
+class IdsHeader(_Verbatim, UniqueUnstructuredHeader):
+    """Message-ID, In-Reply-To, References: at most one each; read as written."""
+
+
+class ListHeader(_Verbatim, UnstructuredHeader):
+    """A List-* field: angle-bracketed ids and URIs."""
 
 
 class _HeaderClasses(HeaderRegistry):
     def __init__(self) -> None:
         super().__init__()
         self._built: dict[str, type[BaseHeader]] = {}
+        for name in ID_FIELDS:
+            self.map_to_type(name, cast(type[BaseHeader], IdsHeader))
+        self.map_to_type(LIST_PREFIX, cast(type[BaseHeader], ListHeader))
 
     def __getitem__(self, name: str) -> type[BaseHeader]:
         key = name.lower()
         built = self._built.get(key)
         if built is None:
-            built = super().__getitem__(name)
+            built = super().__getitem__(LIST_PREFIX if key.startswith(LIST_PREFIX) else name)
             if len(self._built) < MAX_CACHED_NAMES:
                 self._built[key] = built
         return built

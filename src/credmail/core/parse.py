@@ -12,7 +12,6 @@ from __future__ import annotations
 import email
 import email.errors
 import email.policy
-import html
 import re
 import unicodedata
 from email.header import decode_header, make_header
@@ -27,6 +26,7 @@ from credmail.core.addresses import (
     normalize_address,
 )
 from credmail.core.bounces import bounced_message_ids
+from credmail.core.html_text import tags_to_text, without_hidden
 from credmail.core.mail_policy import POLICY
 from credmail.core.quoted import own_text, unquoted_html
 from credmail.core.values import InboundMail, PecEnvelope
@@ -58,8 +58,6 @@ _BARE_LF = re.compile(rb"(?<!\r)\n")
 _CONTAINER = re.compile(rb"^content-type:[ \t]*(?:\r?\n[ \t]+)?(?:multipart|message)/", re.I | re.M)
 _CONTENT_FIELD = re.compile(rb"^content-[!-9;-~]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.I | re.M)
 _FIELD_LINE = re.compile(rb"[!-9;-~]+:")
-_TAG = re.compile(r"<[^<>]*>")  # cannot span a '<': linear
-_BLOCK_TAG = re.compile(r"</?(?:br|p|div|tr|li|hr|h[1-6]|table)\b[^<>]*>", re.I)  # linear
 _MAX_TEXT = 20_000
 _MAX_HTML = 200_000
 MAX_FIELD_BYTES = 16_384
@@ -429,8 +427,5 @@ def _part_text(msg: EmailMessage, preference: tuple[str, ...]) -> str:
 
 
 def html_text(content: str) -> str:
-    """The text of an HTML body (never rendered): up to its first quotation, block
-    elements as line breaks, other tags removed, character references decoded."""
-    content = unquoted_html(content[:_MAX_HTML])
-    content = _TAG.sub(" ", _BLOCK_TAG.sub("\n", content))
-    return html.unescape(content)
+    """The visible text of an HTML body (core.html_text) up to its first quotation."""
+    return tags_to_text(unquoted_html(without_hidden(content[:_MAX_HTML])))

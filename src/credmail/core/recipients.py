@@ -6,17 +6,16 @@ minor student's account goes only to the guardians' addresses (never to the mino
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date
 
+from credmail.core.addresses import address_key
 from credmail.core.values import Person
 
 PURPOSE_ADULT = "adult_reset"
 PURPOSE_STUDENT = "student_reset"
 TEMPLATE_LINK_ADULT = "link_adult"
 TEMPLATE_LINK_STUDENT = "link_student"
-
-AddressKey = Callable[[str], str | None]
 
 
 def recipients(person: Person, guardians: Iterable[Person], today: date) -> tuple[str, ...]:
@@ -43,16 +42,9 @@ def request_kind_of(person: Person, today: date) -> str:
     return "student" if person.is_minor_on(today) else "adult"
 
 
-def matching(addresses: Iterable[str], wanted: str, key: AddressKey) -> tuple[str, ...]:
-    """The addresses whose exact key equals `wanted`'s (a key of None never matches)."""
-    target = _safe(key, wanted)
+def matching(addresses: Iterable[str], wanted: str) -> tuple[str, ...]:
+    """The addresses whose key equals `wanted`'s (an address with no key never matches)."""
+    target = address_key(wanted)
     if target is None:
         return ()
-    return tuple(a for a in addresses if _safe(key, a) == target)
-
-
-def _safe(key: AddressKey, address: str) -> str | None:
-    try:
-        return key(address)
-    except ValueError:  # AddressError: not an address at all
-        return None
+    return tuple(a for a in addresses if address_key(a) == target)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-
-from credmail.core.addresses import normalize_address
 
 
 class Role(enum.StrEnum):
@@ -162,7 +159,6 @@ class Facts:
     sender_auth: SenderAuth
     options: DecideOptions = DecideOptions()
     bounces_our_reply: bool = False  # a failure report about a reply credmail sent
-    address_key: Callable[[str], str | None] = normalize_address  # service injects IDNA 2008
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from credmail.core.addresses import address_key
 from credmail.core.campaign import (
     PURPOSE_FIRST_ACCESS,
     TEMPLATE_CAMPAIGN,
@@ -30,7 +31,6 @@ from credmail.core.campaign import (
     estimate_duration,
 )
 from credmail.core.values import Person
-from credmail.service.address_keys import exact_key
 from credmail.service.campaign_mail import (
     NothingToPreview,
     Preview,
@@ -131,7 +131,7 @@ class CampaignService:
         students, guardians = uow.campaigns.new_students()
         today = self.clock().astimezone(self.timezone).date()
         pec = None if self.config.send_to_pec else is_pec
-        return build_plan(students, guardians, today, exact_key, pec=pec)
+        return build_plan(students, guardians, today, address_key, pec=pec)
 
     def estimate(self, mails: int) -> timedelta:
         pace = self.config.pace
@@ -371,7 +371,7 @@ class CampaignService:
         with self.uow(read_only=True) as uow:
             plan = self._plan(uow)
         try:
-            mail, skipped = chosen_mail(plan, who, exact_key(who) if who else None)
+            mail, skipped = chosen_mail(plan, who, address_key(who) if who else None)
         except NothingToPreview as exc:
             raise CampaignError(str(exc)) from None
         return Preview(mail, self._render(plan, mail, now), skipped)

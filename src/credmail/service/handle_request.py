@@ -38,7 +38,6 @@ from credmail.core.values import (
     SendLink,
     SendReply,
 )
-from credmail.service.address_keys import exact_key
 from credmail.service.authentication import SenderAuthenticator
 from credmail.service.bounces import record_bounce
 from credmail.service.limiting import RateLimiter
@@ -344,7 +343,6 @@ class MessageProcessor:
             today=now.astimezone(self.policy.timezone).date(),
             sender_auth=sender_auth,
             options=self.policy.options,
-            address_key=exact_key,
             bounces_our_reply=uow.outbox.knows_message_id(mail.bounced_ids),
         )
 

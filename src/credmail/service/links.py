@@ -27,7 +27,6 @@ from credmail.core.addresses import normalize_address
 from credmail.core.campaign import PURPOSE_FIRST_ACCESS
 from credmail.core.recipients import link_kind, matching, recipients
 from credmail.core.values import Person
-from credmail.service.address_keys import exact_key
 from credmail.service.ports import ORIGIN_REQUEST, TokenRecord, TokenState, UnitOfWork
 
 SELECTOR_BYTES = 12
@@ -254,4 +253,4 @@ def _still_bound(uow: UnitOfWork, record: TokenRecord, today: date) -> bool:
     if record.address is None or record.purpose not in _purposes(person, today):
         return False
     guardians = uow.directory.guardians_of(person.username) if person.is_minor_on(today) else []
-    return bool(matching(recipients(person, guardians, today), record.address, exact_key))
+    return bool(matching(recipients(person, guardians, today), record.address))

@@ -29,6 +29,7 @@ import jinja2
 import structlog
 from jinja2 import meta, nodes
 
+from credmail.core.addresses import wire_address
 from credmail.core.mail_policy import POLICY
 from credmail.core.multilingual import (
     Section,
@@ -149,9 +150,9 @@ class ReplyComposer:
         loader = jinja2.ChoiceLoader(loaders)
         self.env = _environment(loader)
         self.rtl_env = _environment(loader, finalize=_isolated)
-        self.from_address = from_address
+        self.from_address = wire_address(from_address)  # an IDN domain in A-labels
         self.from_name = from_name
-        self.domain = from_address.rpartition("@")[2]
+        self.domain = self.from_address.rpartition("@")[2]
         self.common = {**DEFAULT_VALUES, **common}
         self.log = structlog.get_logger("credmail.replies")
         self.languages: dict[str, Language] = self._load_languages()
@@ -255,13 +256,14 @@ class ReplyComposer:
         msg = EmailMessage(policy=POLICY)
         message_id = make_msgid(idstring="credmail", domain=self.domain)
         msg["From"] = fixed_header("From", formataddr((self.from_name, self.from_address)))
-        msg["To"] = to
+        msg["To"] = wire_address(to)  # never an encoded-word in an address
         msg["Subject"] = fixed_header("Subject", subject)
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = message_id
-        if in_reply_to:
-            msg["In-Reply-To"] = in_reply_to
-            msg["References"] = in_reply_to
+        thread = threading_id(in_reply_to)
+        if thread is not None:
+            msg["In-Reply-To"] = thread
+            msg["References"] = thread
         # "auto-generated" for a campaign
         msg["Auto-Submitted"] = fixed_header("Auto-Submitted", auto_submitted)
         msg["X-Auto-Response-Suppress"] = fixed_header("X-Auto-Response-Suppress", "All")
@@ -367,6 +369,20 @@ def placeholders(env: jinja2.Environment, source: str) -> set[str]:
 
 
 MAX_LINE_BYTES = 998  # RFC 5322's limit for a line
+MAX_THREAD_ID = MAX_LINE_BYTES - len("In-Reply-To: ")
+
+
+def threading_id(message_id: str | None) -> str | None:
+    """The inbound Message-ID a reply names in In-Reply-To and References: one msg-id of
+    printable ASCII that fits a line, written as it is (mail_policy never folds it). Any
+    other value (8-bit, spaces, absurdly long) is left out: a reply outside the thread
+    beats a field no client can read."""
+    if not message_id or len(message_id) > MAX_THREAD_ID:
+        return None
+    printable = all("!" <= char <= "~" for char in message_id)
+    return message_id if printable and message_id[0] == "<" and message_id[-1] == ">" else None
+
+
 _WIDE_LINES = POLICY.clone(max_line_length=MAX_LINE_BYTES)
 
 

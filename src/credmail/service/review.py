@@ -6,15 +6,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
-from html.parser import HTMLParser
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from credmail.core.html_text import visible_text
 from credmail.core.mail_policy import POLICY
 from credmail.core.parse import parse_message
 from credmail.core.recipients import link_kind, matching, recipients, request_kind_of
 from credmail.core.values import PecEnvelope, Person, SendLink, SendReply
-from credmail.service.address_keys import exact_key
 from credmail.service.outbox.queue import Mailer
 from credmail.service.ports import (
     AuditEntry,
@@ -299,7 +298,7 @@ def _check_kind(item: ReviewItem, person: Person, today: date, kind: str | None)
 def _recipient(person: Person, addresses: tuple[str, ...], to: str | None) -> str:
     """One of the addresses that may receive mail about the account (see core.recipients)."""
     if to is not None:
-        found = set(matching(addresses, to, exact_key))
+        found = set(matching(addresses, to))
         if len(found) != 1:
             raise ReviewError(
                 f"{to} non è un indirizzo registrato per {person.username} "
@@ -341,38 +340,9 @@ def _summary(raw: bytes) -> tuple[dict[str, str], str]:
     return headers, str(text)[:4000]
 
 
-class _TextOnly(HTMLParser):
-    """Keeps the text of an HTML part; scripts and styles are dropped, nothing is fetched."""
-
-    BLOCKS = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "table"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style", "head"):
-            self.skip += 1
-        elif tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style", "head") and self.skip:
-            self.skip -= 1
-        elif tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.parts.append(data)
-
-
 def html_to_text(html: str) -> str:
-    parser = _TextOnly()
-    parser.feed(html)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    """The visible text of an HTML part (core.html_text), blank lines dropped."""
+    lines = (" ".join(line.split()) for line in visible_text(html).splitlines())
     return "\n".join(line for line in lines if line)
 
 

@@ -11,10 +11,9 @@ from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from credmail.core.addresses import AddressError, normalize_address
+from credmail.core.addresses import address_key
 from credmail.core.mail_policy import POLICY
 from credmail.core.values import Person, SendLink, SendReply
-from credmail.service.address_keys import exact_key
 from credmail.service.links import (
     EXPIRY_PLACEHOLDER,
     KEYED_LINK,
@@ -200,14 +199,11 @@ def readers_at(
     """Who reads a mail or page sent to `address`: of the people on file there, the
     person it is about when that person is one of them, else (a student's link) the
     student's guardians among them, else all of them."""
-    key = exact_key(address)
-    try:
-        lookup = normalize_address(address)
-    except AddressError:
+    key = address_key(address)
+    if key is None:
         return []
-    found = (known_at or {}).get(lookup)
-    at = uow.directory.people_with_address(lookup) if found is None else found
-    people = [p for p in at if key is not None and any(exact_key(a) == key for a in p.emails)]
+    found = (known_at or {}).get(key)
+    people = list(uow.directory.people_with_address(key) if found is None else found)
     if about is None:
         return people
     if about.username in {p.username for p in people}:
