@@ -935,8 +935,12 @@ def _no_outbox_lines(ctx: Context, status: str | None) -> str:
     counts = ctx.app().desks.outbox.counts()
     if not counts:
         return "outbox is empty"
-    held = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    return f"no {status} mail in the outbox ({held})"
+    return f"no {status} mail in the outbox ({_outbox_counts(counts)})"
+
+
+def _outbox_counts(counts: dict[str, int]) -> str:
+    """`14 sent, 1 failed` (`empty` for none)."""
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "empty"
 
 
 def _outbox_line(line: OutboxLine, width: int = 16) -> str:
@@ -1190,8 +1194,7 @@ def _print_status(report: dict[str, Any], healthy: bool, failing: bool, when: _W
         f"{'ok' if healthy else 'STALE'}: last successful sync {when(report['last_sync'])}"
         + (f" ({age:.0f} s ago)" if age is not None else "")
     )
-    counts = report["outbox"] or {}
-    outbox = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "empty"
+    outbox = _outbox_counts(report["outbox"] or {})
     print(
         f"outbox: {outbox}; review pending: {report['review_pending']}"
         f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
