@@ -21,7 +21,7 @@ RUN groupadd --system --gid 10001 credmail \
     && install -d -m 0700 -o credmail -g credmail /var/lib/credmail \
     && install -d -m 0750 -o root -g credmail /etc/credmail
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
 COPY migrations ./migrations
 RUN pip install --no-cache-dir ".[postgres]" \

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import create_engine, make_url, text
 
 from tests.support.servers import Dovecot, SmtpServer
@@ -90,3 +91,12 @@ def sqlite_url(tmp_path: Path) -> str:
 def _dispose_engines() -> Iterator[None]:
     yield
     dispose_apps()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A command run in a test sets structlog's level (interactive ones: warnings only);
+    the next test starts from the configuration this one found."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)

@@ -12,7 +12,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -24,6 +24,7 @@ from credmail.core.classify import (
     DEFAULT_SPAM_SUBJECT_TAGS,
     DEFAULT_STUDENT_PHRASES,
 )
+from credmail.database_url import check_database_url
 
 ENV_PREFIX = "CREDMAIL_"
 ENV_CONFIG = "CREDMAIL_CONFIG"
@@ -41,6 +42,13 @@ class Section(BaseModel):
 
 
 S = TypeVar("S", bound=Section)
+
+
+def _default() -> Any:
+    """An absent section: validated when the settings are loaded (naming the section in
+    an error), never when this module is imported (a default such as daemon.timezone
+    depends on the system)."""
+    return Field(default_factory=dict, validate_default=True)
 
 
 def _with_secret_files(section: S, *names: str) -> S:
@@ -94,7 +102,7 @@ class MailboxSettings(Section):
     batch_size: int = Field(default=100, ge=1)
     max_message_bytes: int = Field(default=10_000_000, ge=1024)
     max_attempts: int = Field(default=3, ge=1)
-    folders: FoldersSettings = FoldersSettings()
+    folders: FoldersSettings = _default()
 
     @model_validator(mode="after")
     def _validate(self) -> MailboxSettings:
@@ -191,6 +199,7 @@ class DatabaseSettings(Section):
     @model_validator(mode="after")
     def _validate(self) -> DatabaseSettings:
         resolved = _with_secret_files(self, "url")
+        check_database_url(resolved.url)
         if resolved.schema_:
             if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", resolved.schema_):
                 raise ValueError(
@@ -338,9 +347,13 @@ class DaemonSettings(Section):
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
+            if not available_timezones():
+                raise ValueError(
+                    f"timezone: no time zone database to look {self.timezone!r} up in; "
+                    "install the tzdata package (a dependency of credmail) in its environment"
+                ) from None
             raise ValueError(
-                f"timezone: unknown time zone {self.timezone!r} (e.g. 'Europe/Rome'; "
-                "the system needs tzdata)"
+                f"timezone: unknown time zone {self.timezone!r} (e.g. 'Europe/Rome')"
             ) from None
         return self
 
@@ -550,25 +563,25 @@ class WebhookSettings(Section):
 
 
 class Settings(Section):
-    mailbox: MailboxSettings = MailboxSettings()
+    mailbox: MailboxSettings = _default()
     smtp: SmtpSettings
-    database: DatabaseSettings = DatabaseSettings()
+    database: DatabaseSettings = _default()
     links: LinksSettings
-    classify: ClassifySettings = ClassifySettings()
+    classify: ClassifySettings = _default()
     replies: RepliesSettings
-    auth: AuthSettings = AuthSettings()
-    limits: LimitsSettings = LimitsSettings()
-    review: ReviewSettings = ReviewSettings()
-    directory: DirectorySettings = DirectorySettings()
-    privacy: PrivacySettings = PrivacySettings()
-    daemon: DaemonSettings = DaemonSettings()
-    campaign: CampaignSettings = CampaignSettings()
-    school: SchoolSettings = SchoolSettings()
-    logging: LoggingSettings = LoggingSettings()
-    oauth: OAuthSettings = OAuthSettings()
+    auth: AuthSettings = _default()
+    limits: LimitsSettings = _default()
+    review: ReviewSettings = _default()
+    directory: DirectorySettings = _default()
+    privacy: PrivacySettings = _default()
+    daemon: DaemonSettings = _default()
+    campaign: CampaignSettings = _default()
+    school: SchoolSettings = _default()
+    logging: LoggingSettings = _default()
+    oauth: OAuthSettings = _default()
     ldap: LdapSettings | None = None
     webhook: WebhookSettings | None = None
-    web: WebSettings = WebSettings()
+    web: WebSettings = _default()
 
     @property
     def public_url(self) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from imapclient.exceptions import LoginError
 from sqlalchemy.exc import DBAPIError
 
+from credmail.adapters.db.engine import SchemaMissing
 from credmail.config import Settings
 from credmail.service.ports import SendError
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 def explain(exc: BaseException, settings: Settings | None = None) -> str | None:
     """One line for an expected failure, or None when it is not one."""
+    if isinstance(exc, SchemaMissing):
+        return f"{_database(settings)}: {_create_schema_advice(exc.schema, settings)}"
     if isinstance(exc, DBAPIError):
         missing = _missing_directory(settings)
         if missing is not None:
@@ -101,6 +104,20 @@ def _database(settings: Settings | None) -> str:
     from sqlalchemy.engine import make_url
 
     return "database " + make_url(settings.database.url).render_as_string(hide_password=True)
+
+
+def _create_schema_advice(schema: str, settings: Settings | None) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database.url) if settings else None
+    role = (url.username if url else None) or "ROLE"
+    database = (url.database if url else None) or "DATABASE"
+    return (
+        f"schema {schema} does not exist and role {role} may not create it; create it as"
+        f" PostgreSQL's administrator: sudo -u postgres psql {database} -c"
+        f' "CREATE SCHEMA {schema} AUTHORIZATION {role}" (README "Many schools"),'
+        " then run `credmail db upgrade`"
+    )
 
 
 def _missing_directory(settings: Settings | None) -> Path | None:

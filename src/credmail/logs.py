@@ -1,4 +1,9 @@
-"""structlog set-up, done once by the entry point: JSON off a terminal, console on one."""
+"""structlog set-up, done by the entry point: JSON off a terminal, console on one, always
+to standard error (a command's standard output is its output alone).
+
+The daemon's commands (`run`, `web`) log at `logging.level`; every other command is
+interactive and logs only warnings and errors, unless asked for more with -v (info) or
+-vv (debug)."""
 
 from __future__ import annotations
 
@@ -6,6 +11,16 @@ import logging
 import sys
 
 import structlog
+
+LEVELS = ("debug", "info", "warning", "error")  # from the most to the least verbose
+
+
+def command_level(configured: str, verbose: int = 0, daemon: bool = False) -> str:
+    """The level a command logs at: see the module's docstring."""
+    level = configured if daemon else max(configured, "warning", key=LEVELS.index)
+    if verbose:
+        level = min(level, "info" if verbose == 1 else "debug", key=LEVELS.index)
+    return level
 
 
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:

@@ -9,9 +9,14 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
+
+from credmail.samples import directory_csv
+from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.e2e
 
@@ -61,6 +66,12 @@ def test_install_declares_its_package_data(prefix: tuple[Path, str]) -> None:
     assert "would be ignored" not in output
 
 
+def test_the_build_uses_no_deprecated_metadata(prefix: tuple[Path, str]) -> None:
+    _, output = prefix  # pip -v shows the build backend's warnings
+    assert "SetuptoolsDeprecationWarning" not in output
+    assert "is deprecated" not in output
+
+
 def test_the_web_pages_are_installed(prefix: tuple[Path, str]) -> None:
     (web,) = prefix[0].glob("lib/python3*/site-packages/credmail/web")
     assert (web / "templates" / "base.html").is_file()
@@ -73,15 +84,8 @@ def test_installed_credmail_runs_and_checks_the_example_config(
 ) -> None:
     credmail = prefix[0] / "bin" / "credmail"
     assert "check-config" in run(credmail, "--help").stdout
-    secret = tmp_path / "secret"
-    secret.write_text("a-real-secret\n")
-    env = {
-        "CREDMAIL_CONFIG": str(ROOT / "config" / "credmail.example.toml"),
-        "CREDMAIL_MAILBOX__PASSWORD_FILE": str(secret),
-        "CREDMAIL_SMTP__PASSWORD_FILE": str(secret),
-        # not the example's /var/lib/credmail: this machine may hold a real one
-        "CREDMAIL_DATABASE__URL": f"sqlite:///{tmp_path / 'credmail.db'}",
-    }
+    # SQLite, the README's other database (the PostgreSQL one has its own test)
+    env = installed_env(tmp_path, f"sqlite:///{tmp_path / 'credmail.db'}")
     checked = run(credmail, "check-config", env=env, cwd=tmp_path)
     assert (checked.returncode, checked.stdout) == (0, "configuration ok\n"), checked.stderr
     missing = run(credmail, "review", "list", env=env, cwd=tmp_path)
@@ -108,6 +112,70 @@ def test_demo_cleans_up_or_keeps_and_prints_a_command_that_works(
     listed = run("sh", "-c", command.strip(), env=env)
     assert listed.returncode == 0, listed.stderr
     assert "richieste in attesa di revisione" in listed.stdout
+
+
+# The README's database steps, on the suite's PostgreSQL (`sudo -u postgres` is its admin).
+DATABASE_STEP = re.compile(r"^sudo -u postgres (create(?:user|db)) (.*?)\s*#", re.MULTILINE)
+
+
+def install_block() -> str:
+    return README.split("## Using it for real", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.fixture
+def school_database() -> Iterator[tuple[str, list[str]]]:
+    """A name for the README's role and database, and the admin's connection options."""
+    admin = make_url(PG_URL)
+    name = f"{admin.database}_install"
+    options = ["-h", admin.host or "127.0.0.1", "-p", str(admin.port or 5432)]
+    options += ["-U", admin.username or "postgres"]
+    drop = [f"DROP DATABASE IF EXISTS {name}", f"DROP ROLE IF EXISTS {name}"]
+    for statement in drop:
+        run("psql", *options, "-d", "postgres", "-c", statement)
+    yield name, options
+    for statement in drop:
+        run("psql", *options, "-d", "postgres", "-c", statement)
+
+
+def test_the_readme_makes_the_database_the_example_config_names(
+    prefix: tuple[Path, str], school_database: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    name, admin = school_database
+    steps = DATABASE_STEP.findall(install_block())
+    assert steps == [("createuser", "credmail"), ("createdb", "--owner credmail credmail")]
+    for command, arguments in steps:
+        made = run(command, *admin, *arguments.replace("credmail", name).split())
+        assert made.returncode == 0, made.stderr
+    example = (ROOT / "config" / "credmail.example.toml").read_text()
+    (url,) = re.findall(r'^url = "(.*)"', example, re.MULTILINE)
+    assert f'`[database] url = "{url}"`' in README
+    readme_url = make_url(url)
+    assert (readme_url.username, readme_url.database) == ("credmail", "credmail")
+    server = make_url(PG_URL)  # the suite's server: on loopback, where the README has its socket
+    ours = readme_url.set(username=name, database=name, host=server.host, port=server.port)
+    env = installed_env(tmp_path, ours.set(query={}).render_as_string())
+    credmail = prefix[0] / "bin" / "credmail"
+    for command in (["check-config"], ["db", "upgrade"]):
+        done = run(credmail, *command, env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    people = tmp_path / "people.csv"
+    people.write_bytes(directory_csv(date.today()))
+    imported = run(credmail, "directory", "import", people, env=env, cwd=tmp_path)
+    assert "added 11" in imported.stdout, imported.stderr
+    status = run(credmail, "status", env=env, cwd=tmp_path)
+    assert "review pending: 0" in status.stdout, status.stderr
+
+
+def installed_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    """The example config, its secrets written, its database at `database_url`."""
+    secret = tmp_path / "secret"
+    secret.write_text("a-real-secret\n")
+    return {
+        "CREDMAIL_CONFIG": str(ROOT / "config" / "credmail.example.toml"),
+        "CREDMAIL_MAILBOX__PASSWORD_FILE": str(secret),
+        "CREDMAIL_SMTP__PASSWORD_FILE": str(secret),
+        "CREDMAIL_DATABASE__URL": database_url,
+    }
 
 
 @pytest.mark.parametrize("name", UNITS)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from importlib.metadata import requires
 from pathlib import Path
 
 import pytest
@@ -173,3 +177,68 @@ def test_an_empty_environment_variable_is_unset(tmp_path: Path) -> None:
     settings = with_mail_secrets(load_settings(path, environ=env))
     assert settings.mailbox.password == "from-the-file"
     assert settings.mailbox.host == "localhost"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql+psycopg//credmail:hunter2@db/credmail", "url: not a database URL; "),
+        ("postgres://credmail:hunter2@db/credmail", "not postgres://; "),
+        ("mysql://credmail:hunter2@db/credmail", "not mysql://; "),
+    ],
+)
+def test_a_database_url_credmail_cannot_use_is_one_line_naming_the_key(
+    tmp_path: Path, url: str, expected: str
+) -> None:
+    message = error_for(tmp_path, f'[database]\nurl = "{url}"\n')
+    assert message.startswith("database: url: ") and expected in message
+    assert "hunter2" not in message  # the URL may hold the password: never repeated
+
+
+@pytest.mark.parametrize("command", [["check-config"], ["db", "upgrade"], ["status"]])
+def test_an_unparseable_database_url_stops_every_command_before_it_connects(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    for name, value in IDENTITY.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CREDMAIL_DATABASE__URL", "postgres ql://credmail@db/credmail")
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("credmail: config error: database: url: not a database URL")
+    assert len(err.splitlines()) == 1
+
+
+def test_importing_the_settings_evaluates_none(tmp_path: Path) -> None:
+    """With no zone database at all, the module imports and the error names the key."""
+    code = (
+        "import sys; sys.modules['tzdata'] = None\n"
+        "from credmail.config import ConfigError, load_settings\n"
+        "try:\n"
+        "    load_settings(None, environ=dict(arg.split('=', 1) for arg in sys.argv[1:]))\n"
+        "except ConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    env = {"PATH": os.environ["PATH"], "PYTHONTZPATH": str(tmp_path)}  # an empty zone path
+    done = subprocess.run(
+        [sys.executable, "-c", code, *(f"{k}={v}" for k, v in IDENTITY.items())],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.stderr == ""
+    assert done.stdout.startswith("daemon: timezone: no time zone database to look 'Europe/Rome'")
+
+
+def test_the_zone_database_comes_with_credmail(tmp_path: Path) -> None:
+    """Europe/Rome resolves on a system without one: credmail depends on tzdata."""
+    assert any(req.startswith("tzdata") for req in requires("credmail") or [])
+    code = "from zoneinfo import ZoneInfo; print(ZoneInfo('Europe/Rome'))"
+    env = {"PATH": os.environ["PATH"], "PYTHONTZPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert (done.returncode, done.stdout) == (0, "Europe/Rome\n"), done.stderr

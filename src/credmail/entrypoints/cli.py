@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from credmail.bootstrap import App, bootstrap
 from credmail.config import ConfigError, Settings, config_path, load_settings, with_mail_secrets
-from credmail.logs import configure_logging
+from credmail.entrypoints.csv_output import csv_on_stdout
+from credmail.logs import command_level, configure_logging
 
 if TYPE_CHECKING:
     from credmail.service.desks import Actor
@@ -34,6 +35,8 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `| head`
 CONNECTING = {"run", "check-config", "backlog"}
 # Only these create or migrate the database; every other command needs it to exist.
 MIGRATING = {"run", "directory", "oauth", "staff"}
+# The daemon's commands log at logging.level; the others only warnings and errors (logs.py).
+DAEMON = {"run", "web"}
 
 
 class Context:
@@ -77,6 +80,8 @@ def run() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    daemon = args.command in DAEMON
+    configure_logging(command_level("info", args.verbose, daemon))  # until settings say more
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_USAGE
@@ -98,11 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"credmail: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(settings.logging.level, settings.logging.format)
+    configure_logging(
+        command_level(settings.logging.level, args.verbose, daemon), settings.logging.format
+    )
     handler: Handler = args.handler
     context = Context(settings, may_migrate=args.command in MIGRATING)
     try:
-        code = handler(args, context)
+        with csv_on_stdout(args):
+            code = handler(args, context)
         sys.stdout.flush()  # a closed pipe shows here, not in the flush at exit
         return code
     except ConfigError as exc:
@@ -168,8 +176,19 @@ def _is_desk_error(exc: Exception) -> bool:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from credmail import __version__
+
     parser = argparse.ArgumentParser(prog="credmail", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"credmail {__version__}")
     parser.add_argument("--config", help="TOML config file (default: $CREDMAIL_CONFIG)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log progress to standard error (-vv: debug); by default a command other than "
+        "run and web logs only warnings and errors",
+    )
     sub = parser.add_subparsers(dest="command")
     check = sub.add_parser("check-config", help="validate the configuration and exit")
     check.add_argument(
@@ -907,8 +926,21 @@ def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
     for line in lines:
         _say(_outbox_line(line, width))
     if not lines:
-        print("outbox is empty")
+        print(_no_outbox_lines(ctx, args.status))
     return 0
+
+
+def _no_outbox_lines(ctx: Context, status: str | None) -> str:
+    """An empty listing says whether the outbox is empty or only holds other mail."""
+    counts = ctx.app().desks.outbox.counts()
+    if not counts:
+        return "outbox is empty"
+    return f"no {status} mail in the outbox ({_outbox_counts(counts)})"
+
+
+def _outbox_counts(counts: dict[str, int]) -> str:
+    """`14 sent, 1 failed` (`empty` for none)."""
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "empty"
 
 
 def _outbox_line(line: OutboxLine, width: int = 16) -> str:
@@ -1162,8 +1194,7 @@ def _print_status(report: dict[str, Any], healthy: bool, failing: bool, when: _W
         f"{'ok' if healthy else 'STALE'}: last successful sync {when(report['last_sync'])}"
         + (f" ({age:.0f} s ago)" if age is not None else "")
     )
-    counts = report["outbox"] or {}
-    outbox = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "empty"
+    outbox = _outbox_counts(report["outbox"] or {})
     print(
         f"outbox: {outbox}; review pending: {report['review_pending']}"
         f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
@@ -1178,13 +1209,17 @@ def _print_status(report: dict[str, Any], healthy: bool, failing: bool, when: _W
 
 
 def cmd_web(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.entrypoints.web import serve
+    from credmail.entrypoints.web import CannotListen, serve
 
     listen = args.listen or ctx.settings.web.listen
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"--listen: expected host:port, got {listen!r}")
-    serve(ctx.app(), ctx.settings, host.strip("[]"), int(port))
+    try:
+        serve(ctx.app(), ctx.settings, host.strip("[]"), int(port))
+    except CannotListen as exc:
+        key = "--listen" if args.listen else "web.listen"
+        raise CommandError(f"cannot listen on {listen}: {exc}; check {key}") from None
     return 0
 
 

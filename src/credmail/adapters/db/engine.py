@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
 
@@ -243,6 +243,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+class SchemaMissing(Exception):
+    """The school's schema does not exist and its role may not create it."""
+
+    def __init__(self, schema: str) -> None:
+        super().__init__(f"schema {schema} does not exist")
+        self.schema = schema
+
+
+INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE
+
+
 def _create_schema(engine: Engine, schema: str) -> None:
     """Create the school's schema unless it exists (the provider may have created it, owned
     by the school's role, with no right to create schemas left to that role)."""
@@ -250,8 +261,14 @@ def _create_schema(engine: Engine, schema: str) -> None:
         found = connection.execute(
             text("SELECT 1 FROM pg_namespace WHERE nspname = :name"), {"name": schema}
         ).first()
-        if found is None:
+        if found is not None:
+            return
+        try:
             connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        except ProgrammingError as exc:
+            if getattr(exc.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+                raise SchemaMissing(schema) from exc
+            raise
 
 
 def is_current(engine: Engine) -> bool:

@@ -84,6 +84,11 @@ class OutboxDesk:
         with self.uow(read_only=True) as uow:
             return [OutboxLine.of(entry) for entry in uow.outbox.listing(status)]
 
+    def counts(self) -> dict[str, int]:
+        """How many messages the outbox holds in each status."""
+        with self.uow(read_only=True) as uow:
+            return uow.outbox.counts()
+
     def retry(self, entry_id: int | None, actor: Actor) -> Retry:
         """Resume a paused delivery and send now what waits for its backoff.
 
