@@ -5,6 +5,7 @@ desk both send through here."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -25,6 +26,15 @@ from credmail.service.links import (
 )
 from credmail.service.ports import OutboxEntry, UnitOfWork
 from credmail.service.reply_templates import MAX_LINE_BYTES, ReplyComposer, set_text
+
+
+@dataclass(frozen=True)
+class MailPreview:
+    """A reply as its recipient will read it (the text of every language it carries)."""
+
+    to: str
+    subject: str
+    text: str
 
 
 class Mailer:
@@ -48,24 +58,19 @@ class Mailer:
     ) -> None:
         """`known` holds directory records the caller already has, `known_at` the people
         on file at an address (normalized) it already looked up: each saves a lookup."""
-        values = dict(context or {})
         translated: dict[str, Any] = {}
         account = selector = None
-        about: Person | None = None
-        if isinstance(action, SendReply):
-            values |= dict(action.context)
         if isinstance(action, SendLink):
             person = (known or {}).get(action.username) or uow.directory.get(action.username)
             if person is None:
                 raise LookupError("person vanished from the directory")
             link_values, selector = self._link_context(uow, person, action, now)
-            values |= link_values
+            values = dict(context or {}) | link_values
             translated["expires_at"] = self.plain_expiry(link_values["expires_at"])
             account = (action.username, action.purpose)
-            about = person
-        elif action.about is not None:
-            about = (known or {}).get(action.about) or uow.directory.get(action.about)
-            values["person"] = about
+            about: Person | None = person
+        else:
+            values, about = _reply_values(uow, action, context, known)
         mail = self.composer.compose(
             action.template,
             action.to,
@@ -84,6 +89,17 @@ class Mailer:
             review_id=review_id,
             token_selector=selector,
         )
+
+    def preview(
+        self, uow: UnitOfWork, reply: SendReply, now: datetime, context: dict[str, Any]
+    ) -> MailPreview:
+        """The mail `queue` would write for `reply`, written nowhere: staff read it first."""
+        values, about = _reply_values(uow, reply, context, None)
+        languages = recipient_languages(uow, reply, about)
+        mail = self.composer.compose(
+            reply.template, reply.to, values, None, now, languages=languages
+        )
+        return MailPreview(reply.to, str(_parsed(mail.raw)["Subject"]), _body_text(mail.raw))
 
     def _link_context(
         self, uow: UnitOfWork, person: Person, action: SendLink, now: datetime
@@ -136,6 +152,21 @@ class Mailer:
             expires = issued.expires_at
         italian, plain = self._when(expires) or "", self._when(expires, plain=True) or ""
         return fill_links(entry.raw, links, italian, plain)
+
+
+def _reply_values(
+    uow: UnitOfWork,
+    reply: SendReply,
+    context: dict[str, Any] | None,
+    known: Mapping[str, Person] | None,
+) -> tuple[dict[str, Any], Person | None]:
+    """A reply's template values, and the person on file it is about (if any)."""
+    values = dict(context or {}) | dict(reply.context)
+    if reply.about is None:
+        return values, None
+    about = (known or {}).get(reply.about) or uow.directory.get(reply.about)
+    values["person"] = about
+    return values, about
 
 
 def fill_link(raw: bytes, link: str, expires_at: str, plain_expires_at: str = "") -> bytes:
