@@ -57,6 +57,7 @@ from credmail.service.desks import (
     TokenDesk,
     TraceDesk,
 )
+from credmail.service.desks.status import SIGN_IN_UNKNOWN
 from credmail.service.desks.templates import TemplatesDesk
 from credmail.service.handle_request import MessageProcessor
 from credmail.service.inbox_sync import Pipeline, Policy
@@ -289,7 +290,7 @@ def _sign_in_state(settings: Settings, engine: Engine) -> dict[str, str | None] 
         return None
     state = OAuthStore(engine).state()
     if state is None:
-        return {"status": "unknown", "cause": None, "fix": None}
+        return {"status": SIGN_IN_UNKNOWN, "cause": None, "fix": None}
     return {"status": state.status, "cause": state.cause, "fix": state.fix}
 
 

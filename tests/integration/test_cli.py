@@ -222,7 +222,7 @@ def test_review_list_show_approve(cli: Cli, dovecot: Dovecot, smtp: SmtpServer) 
     assert json.loads(cli("token", "check", stdin=link_in(reply)))["username"] == "G1003"
     assert json.loads(cli("review", "list", "--json")) == []
     shown = cli("review", "show", str(item["id"]))
-    assert f"approvata da {getpass.getuser()} (cli)" in shown
+    assert f"approvata da {getpass.getuser()} (terminale)" in shown
     assert "indicato con --by: rossi.segreteria" in shown
     again = cli("review", "approve", str(item["id"]), "--person", "G1003", expect=1)
     assert "già stata decisa" in again

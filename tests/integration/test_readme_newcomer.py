@@ -35,7 +35,7 @@ def test_the_secretary_behind_sudo_decides(
     item = _pending(cli, dovecot)
     monkeypatch.setenv("SUDO_USER", "rossi.segreteria")
     cli("review", "approve", str(item), "--person", "G1003")
-    assert "approvata da rossi.segreteria (cli)" in cli("review", "show", str(item))
+    assert "approvata da rossi.segreteria (terminale)" in cli("review", "show", str(item))
 
 
 def test_directory_import_reads_standard_input(cli: Cli) -> None:

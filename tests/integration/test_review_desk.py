@@ -14,7 +14,7 @@ import pytest
 from credmail.entrypoints.daemon import run_once
 from credmail.samples import directory_csv
 from credmail.service.links import TokenLinkIssuer, check_token
-from credmail.service.review import Actor, ReviewError
+from credmail.service.review import Actor, AddressNeeded, KindMismatch, ReviewError
 from tests.integration.test_cli import Cli, cli, sample  # noqa: F401 - the cli fixture
 from tests.support.requests import request
 from tests.support.servers import Dovecot, SmtpServer
@@ -38,7 +38,7 @@ def test_adult_students_link_goes_only_to_the_student(
     run_once(app)
     (item,) = app.review.pending()
     assert item.reasons == ("adult_student",)
-    with pytest.raises(ReviewError, match="--kind adult"):
+    with pytest.raises(KindMismatch, match="riceverebbe il collegamento per le credenziali pers"):
         app.review.approve(item.id, "S2005", DESK)
     with pytest.raises(ReviewError, match="non è un indirizzo registrato"):
         app.review.approve(item.id, "S2005", DESK, "elena.neri@example.org", kind="adult")
@@ -79,7 +79,7 @@ def test_several_valid_addresses_need_to_even_when_one_is_the_sender(
     dovecot.append(sample("shared-address-unnamed"))
     run_once(app)
     (item,) = app.review.pending()
-    with pytest.raises(ReviewError, match="sceglierne uno con --to"):
+    with pytest.raises(AddressNeeded, match=r"sceglierne uno$"):
         app.review.approve(item.id, "G1003", DESK)
     app.review.approve(item.id, "G1003", DESK, "PAOLO@lavoro.example")
     run_once(app)
@@ -133,7 +133,7 @@ def test_by_is_a_note_not_an_identity(
     monkeypatch.setenv("CREDMAIL_REVIEW__STAFF", f'["{getpass.getuser()}"]')
     cli("review", "discard", str(item["id"]), "--by", "rossi.segreteria")
     shown = cli("review", "show", str(item["id"]))
-    assert f"archiviata da {getpass.getuser()} (cli)" in shown
+    assert f"archiviata da {getpass.getuser()} (terminale)" in shown
     assert "indicato con --by: rossi.segreteria" in shown
 
 
@@ -185,7 +185,7 @@ def test_show_lists_children_and_approve_refuses_the_wrong_kind(
     refused = cli("review", "approve", str(item["id"]), "--person", "G1002", expect=1)
     assert "--kind adult" in refused
     out = cli("review", "approve", str(item["id"]), "--person", "S2002")
-    assert "approvata: in coda link_student per S2002" in out
+    assert "approvata per S2002: il collegamento per le credenziali di uno studente" in out
     assert "Revocato" not in out
 
     dovecot.append(sample("unknown-sender"))
@@ -193,6 +193,10 @@ def test_show_lists_children_and_approve_refuses_the_wrong_kind(
     (other,) = json.loads(cli("review", "list", "--json"))
     refused = cli("review", "approve", str(other["id"]), "--person", "S2001", expect=1)
     assert "--kind student" in refused
+    refused = cli(
+        "review", "approve", str(other["id"]), "--person", "S2001", "--kind", "student", expect=1
+    )
+    assert "non è tra le persone collegate al mittente" in refused and "--conferma" in refused
     confirmed = ("--kind", "student", "--conferma")  # S2001 is not linked to this sender
     out = cli("review", "approve", str(other["id"]), "--person", "S2001", *confirmed)
     assert "Revocato il collegamento ancora valido inviato a mario.rossi@example.org" in out

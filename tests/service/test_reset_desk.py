@@ -153,12 +153,16 @@ def test_tasks_done_mails_the_person_once(office: Office) -> None:
     worklist(office).spend(token)
     desk = TasksDesk(office.uow, office.review.mailer, office.clock)
     [task] = desk.listing()
-    done = desk.done(task.id, CLERK, "inviate oggi")
+    done = desk.done(task.id, CLERK, "inviate oggi", "Le abbiamo scritto anche via SMS.")
     assert (done.status, done.done_by, done.note) == ("done", str(CLERK), "inviate oggi")
     assert desk.listing() == [] and len(desk.listing(None)) == 1
     [mail] = office.uow.store.outbox.values()
     assert mail.template == "task_done" and mail.recipient == task.address
-    assert mail.raw is not None and b"inviate oggi" in mail.raw
+    assert mail.raw is not None and b"Le abbiamo scritto anche via SMS." in mail.raw
+    assert b"inviate oggi" not in mail.raw  # the internal note is never mailed
+    [entry] = [e for e in office.uow.store.audit if e.action == "task.done"]
+    assert "nota interna: inviate oggi" in (entry.detail or "")
+    assert "Le abbiamo scritto anche via SMS." in (entry.detail or "")
     with pytest.raises(DeskError, match="già"):
         desk.done(task.id, CLERK)
     with pytest.raises(DeskError, match="nessuna"):

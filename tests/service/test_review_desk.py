@@ -6,6 +6,7 @@ import pytest
 
 from credmail.service.desks import Actor, ReviewDesk, ReviewError
 from credmail.service.ports import ReviewItem
+from credmail.service.review import KindMismatch
 from tests.service.conftest import CLERK, Office
 
 
@@ -59,8 +60,9 @@ def test_a_second_approval_revokes_the_first_link(office: Office) -> None:
 def test_the_wrong_kind_is_refused_and_nothing_is_written(office: Office) -> None:
     item_id = pending(office, "g.esposito@example.org", kind="student")
     commits = office.uow.commits
-    with pytest.raises(ReviewError, match="--kind adult"):
+    with pytest.raises(KindMismatch) as refused:
         office.review.approve(item_id, "T3001", CLERK)
+    assert refused.value.gets == "adult" and "--" not in str(refused.value)  # no CLI flag
     assert office.uow.commits == commits
     assert office.uow.store.review[item_id].status == "pending"
     assert not office.uow.store.outbox

@@ -189,7 +189,7 @@ def test_over_long_subject_is_cut_not_dropped() -> None:
 
 def test_every_review_reason_has_a_plain_italian_label() -> None:
     from credmail.core.decide import REVIEW_RULES
-    from credmail.service.review import reason_label
+    from credmail.service.presentation import reason_label
 
     for code, _ in REVIEW_RULES:
         label = reason_label(code)

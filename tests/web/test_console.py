@@ -4,25 +4,18 @@ lockout; decisions through the same desks as the CLI (a real SQLite database).""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from starlette.testclient import TestClient
 
 from credmail.bootstrap import App
-from credmail.config import load_settings
-from credmail.service.desks import Actor
 from credmail.service.desks.staff import SignInRefused
 from credmail.service.ports import AuditFilter, RegisterTask, ReviewItem
 from tests.fakes import FakeClock
-from tests.support.wiring import make_app
-from tests.web.conftest import ClientFactory, web_env
+from tests.web.conftest import CLI, PASSWORD, ROOT, ClientFactory, csrf_of, sign_in
 
 pytestmark = pytest.mark.integration  # a real database (SQLite)
-
-PASSWORD = "una password lunga"
-ROOT = "/console"
-CLI = Actor("root", "cli")
 
 GET_PAGES = [
     "/",
@@ -61,35 +54,6 @@ HTML_MAIL = (
 )
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-def console_app(sqlite_url: str, clock: FakeClock) -> App:
-    app = make_app(load_settings(None, environ=web_env(sqlite_url)), clock=clock)
-    app.desks.staff.add("anna", "amministratore", PASSWORD, CLI)
-    app.desks.staff.add("olga", "operatore", PASSWORD, CLI)
-    return app
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, html
-    return found.group(1)
-
-
-def sign_in(client: TestClient, name: str, password: str = PASSWORD, code: str = "") -> str:
-    page = client.get(f"{ROOT}/accesso")
-    answer = client.post(
-        f"{ROOT}/accesso",
-        data={"csrf_token": csrf_of(page.text), "nome": name, "password": password, "codice": code},
-    )
-    assert answer.status_code == 303, answer.text
-    return csrf_of(client.get(f"{ROOT}/").text)
-
-
 def pending(app: App, raw: bytes = HTML_MAIL, sender: str = "m.rossi@example.org") -> int:
     item = ReviewItem(
         id=0,
@@ -107,18 +71,6 @@ def pending(app: App, raw: bytes = HTML_MAIL, sender: str = "m.rossi@example.org
         item_id = uow.review.pending()[-1].id
         uow.commit()
     return item_id
-
-
-@pytest.fixture
-def admin(console_app: App, client_for: ClientFactory) -> tuple[TestClient, str]:
-    client = client_for(console_app)
-    return client, sign_in(client, "anna")
-
-
-@pytest.fixture
-def operator(console_app: App, client_for: ClientFactory) -> tuple[TestClient, str]:
-    client = client_for(console_app, "203.0.113.8")
-    return client, sign_in(client, "olga")
 
 
 def test_signed_out_reaches_nothing(console_app: App, client_for: ClientFactory) -> None:
@@ -246,14 +198,14 @@ def test_approve_reject_discard_and_the_loser_of_a_race(
     sender = "g.esposito@example.org"
     first, second, third = (pending(console_app, sender=sender) for _ in range(3))
     queue = olga.get(f"{ROOT}/revisione").text
-    assert "il mittente non è autenticato (DMARC/DKIM)" in queue and f"#{third}" in queue
+    assert "Il mittente non è autenticato (DMARC/DKIM)" in queue and f"#{third}" in queue
     answer = olga.post(
         f"{ROOT}/revisione/{first}/approva",
         data={"csrf_token": olga_csrf, "persona": "T3001", "indirizzo": sender},
     )
     assert answer.status_code == 303 and answer.headers["location"].endswith("fatto=approvata")
     lost = anna.post(f"{ROOT}/revisione/{first}/archivia", data={"csrf_token": anna_csrf})
-    assert lost.status_code == 409 and "Già deciso da olga (web)" in lost.text
+    assert lost.status_code == 409 and "Già deciso da olga (console)" in lost.text
     olga.post(
         f"{ROOT}/revisione/{second}/respingi",
         data={"csrf_token": olga_csrf, "nota": "non è lui", "avvisa": "si"},
@@ -265,7 +217,7 @@ def test_approve_reject_discard_and_the_loser_of_a_race(
     entries, _ = console_app.desks.audit.listing(AuditFilter(item=f"richiesta {second}"))
     assert [(e.actor, e.action, e.source) for e in entries] == [("olga", "review.rejected", "web")]
     log = anna.get(f"{ROOT}/attivita?chi=olga").text
-    assert "richiesta approvata" in log and "richiesta respinta" in log
+    assert "Richiesta approvata" in log and "Richiesta respinta" in log
 
 
 def test_queue_filters(console_app: App, operator: tuple[TestClient, str]) -> None:
@@ -372,7 +324,7 @@ def test_outbox_lists_failed_mail_and_retries_it(
         uow.outbox.mark_failed(line.id, "550 mailbox unavailable")
         uow.commit()
     page = client.get(f"{ROOT}/posta?stato=failed").text
-    assert "550 mailbox unavailable" in page and "non consegnata" in page
+    assert "550 mailbox unavailable" in page and "Non consegnata" in page
     answer = client.post(f"{ROOT}/posta/riprova", data={"csrf_token": csrf, "messaggio": line.id})
     assert answer.status_code == 303
     assert console_app.desks.outbox.listing()[0].status == "pending"
@@ -384,7 +336,7 @@ def test_audit_log_filters_and_csv_export(console_app: App, admin: tuple[TestCli
     lines = csv_text.strip().splitlines()
     assert lines[0] == "id,quando,chi,da,azione,oggetto,dettagli"
     assert len(lines) == 2 and ",anna,web,sign_in,anna," in lines[1]
-    assert "accesso" in client.get(f"{ROOT}/attivita?azione=sign_in").text
+    assert "<td>Accesso</td>" in client.get(f"{ROOT}/attivita?azione=sign_in").text
     everything = client.get(f"{ROOT}/attivita").text
     assert "3 voci." in everything  # two accounts created, one sign-in
 

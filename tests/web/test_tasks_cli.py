@@ -50,13 +50,20 @@ def test_tasks_list_and_done_tell_the_person(
     text = cli("tasks", "list")
     assert "da eseguire" in text and "Rossi Mario (guardian)" in text
     first = listed[0]["id"]
-    said = cli("tasks", "done", str(first), "--note", "inviate da ClasseViva alle 10")
+    note, message = ("inviate da ClasseViva alle 10", "Controlli anche la posta indesiderata.")
+    shown = cli("tasks", "done", str(first), "--note", note, "--message", message, expect=1)
+    assert "Oggetto: Credenziali inviate dal Registro Elettronico" in shown
+    assert message in shown and f"Nota interna (non inviata): {note}" in shown
+    assert "niente è stato fatto" in shown and "--confirm" in shown
+    assert [t["status"] for t in json.loads(cli("tasks", "list", "--json"))] == ["open", "open"]
+    said = cli("tasks", "done", str(first), "--note", note, "--message", message, "--confirm")
     assert f"attività {first} (G1001) segnata come eseguita" in said
     assert "credmail: l'attività" in cli("tasks", "done", str(first), expect=1)
     assert "nessuna attività con numero 999" in cli("tasks", "done", "999", expect=1)
     assert [t["username"] for t in json.loads(cli("tasks", "list", "--json"))] == ["T3001"]
     every = json.loads(cli("tasks", "list", "--all", "--json"))
     assert every[0]["done_by"] == "maria.rossi (cli)" and every[0]["status"] == "done"
+    assert every[0]["note"] == note
     asyncio.run(app.delivery.drain())  # what the daemon's outbox worker does next
     sent = sorted(outbox.glob("*.eml"))
     assert sent, "the mail to the person went out"
@@ -64,7 +71,8 @@ def test_tasks_list_and_done_tell_the_person(
     assert isinstance(mail, EmailMessage)
     assert mail["To"] == "mario.rossi@example.org"
     assert "Credenziali inviate dal Registro Elettronico" in str(mail["Subject"])
-    assert "inviate da ClasseViva alle 10" in body_text(mail)
+    assert message in body_text(mail)
+    assert note not in body_text(mail)  # the internal note stays with the task
     assert "Gentile Mario Rossi" in body_text(mail)
 
 

@@ -20,6 +20,7 @@ import structlog
 
 from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError
 from credmail.config import OAuthSettings
+from credmail.service.desks.status import SIGN_IN_NEEDS_REAUTH, SIGN_IN_OK
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 LOGIN_COMMAND = "credmail oauth login"
@@ -188,7 +189,7 @@ class TokenSource:
                 retry_in_seconds=self.retry_seconds,
             )
             if self.store is not None:
-                self.store.record("needs_reauth", exc.cause, exc.fix)
+                self.store.record(SIGN_IN_NEEDS_REAUTH, exc.cause, exc.fix)
 
     def _succeeded(self) -> None:
         if self._failure is not None:
@@ -196,8 +197,8 @@ class TokenSource:
             self._failure = None
         if self.store is not None:
             state = self.store.state()
-            if state is None or state.status != "ok":
-                self.store.record("ok")
+            if state is None or state.status != SIGN_IN_OK:
+                self.store.record(SIGN_IN_OK)
 
 
 # -- flows ----------------------------------------------------------------------------
@@ -386,7 +387,7 @@ class HttpOAuth:
             if "refresh_token" not in body:
                 raise sign_in_error(str(error or "no_refresh_token"))
             self.store.save_refresh_token(str(body["refresh_token"]))
-            self.store.record("ok")
+            self.store.record(SIGN_IN_OK)
             return
         raise SignInError("expired_token", "nobody completed the sign-in in time", "", False)
 

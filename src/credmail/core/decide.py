@@ -28,6 +28,7 @@ from credmail.core.values import (
 
 TEMPLATE_MINOR_PROCEDURE = "minor_procedure"
 TEMPLATE_ACKNOWLEDGE = "acknowledge_unknown"
+UNDECIDED = "undecided"  # held although no rule gave a reason
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def decide(facts: Facts) -> Decision:
     reasons = review_reasons(facts, resolution)
     action = None if reasons else _answer(facts, resolution)
     if action is None:
-        reasons = reasons or ("undecided",)
+        reasons = reasons or (UNDECIDED,)
         return Decision(
             Outcome.REVIEW, reasons, (HoldForReview(reasons), *_acknowledge(facts, reasons))
         )

@@ -19,6 +19,9 @@ from credmail.core.values import Action, Decision, HoldForReview, Outcome, SendL
 
 TEMPLATE_RATE_LIMITED = "rate_limited"
 TEMPLATE_ALREADY_SENT = "link_already_sent"
+BREAKER, RATE_LIMITED, ACK_LIMITED = "circuit_breaker", "rate_limited", "acknowledgement_limited"
+HOLD_REASONS = (BREAKER, RATE_LIMITED, ACK_LIMITED)
+"""The review reasons the limits add."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,9 @@ def apply_limits(
     if not outgoing:
         return Limited(decision)
     if usage.breaker_tripped:
-        return Limited(_hold(decision, "circuit_breaker"))
+        return Limited(_hold(decision, BREAKER))
     if usage.global_replies_1h + len(outgoing) > limits.global_replies_per_hour:
-        return Limited(_hold(decision, "circuit_breaker"), trip_breaker=True)
+        return Limited(_hold(decision, BREAKER), trip_breaker=True)
     over = [a for a in outgoing if _over(a, usage, limits, key[a.to])]
     if not over:
         return Limited(decision)
@@ -92,7 +95,7 @@ def apply_limits(
         for a in over[:1]
         if not usage.notice_sent_24h.get(key[a.to], False)
     )
-    return Limited(_hold(decision, "rate_limited", notices))
+    return Limited(_hold(decision, RATE_LIMITED, notices))
 
 
 def _limit_acknowledgements(
@@ -106,7 +109,7 @@ def _limit_acknowledgements(
     if not capped and not any(_replies_exhausted(usage, limits, key[a.to]) for a in acks):
         return decision
     kept = tuple(a for a in decision.actions if not is_acknowledgement(a))
-    reasons = (*decision.reasons, "acknowledgement_limited")
+    reasons = (*decision.reasons, ACK_LIMITED)
     kept = tuple(HoldForReview(reasons) if isinstance(a, HoldForReview) else a for a in kept)
     return replace(decision, reasons=reasons, actions=kept)
 

@@ -325,7 +325,14 @@ def _task_commands(sub: Any) -> None:
         "done", help="the credentials were resent from the register: tell the person"
     )
     done.add_argument("id", type=int)
-    done.add_argument("--note", help="a note for the person (in the mail) and the record")
+    done.add_argument("--note", help="an internal note, kept with the task; never mailed")
+    done.add_argument(
+        "--message",
+        help="a message for the person, printed in the mail: shown first, sent with --confirm",
+    )
+    done.add_argument(
+        "--confirm", action="store_true", help="send the --message (after reading it)"
+    )
     done.set_defaults(handler=cmd_tasks_done)
 
 
@@ -755,7 +762,7 @@ def _line(text: object) -> str:
 
 
 def cmd_review_list(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.service.review import fmt_time, kind_label, reason_label
+    from credmail.service.presentation import italian_time, kind_label, plural, reason_label
 
     app = ctx.app()
     items = app.desks.review.pending()
@@ -765,15 +772,14 @@ def cmd_review_list(args: argparse.Namespace, ctx: Context) -> int:
     if not items:
         _say("Nessuna richiesta in attesa di revisione.")
         return 0
-    count = "1 richiesta" if len(items) == 1 else f"{len(items)} richieste"
-    _say(f"{count} in attesa di revisione:\n")
+    _say(f"{plural(len(items), 'richiesta', 'richieste')} in attesa di revisione:\n")
     for item in items:
         _say(
-            f"#{item.id}  {fmt_time(item.created_at, app.timezone)}  {_line(item.sender or '?')}"
-            f"  [{kind_label(str(item.kind))}]"
+            f"#{item.id}  {italian_time(item.created_at, app.timezone)}  "
+            f"{_line(item.sender or '?')}  [{kind_label(str(item.kind))}]"
         )
         for code in item.reasons:
-            _say(f"      - {reason_label(code)} ({code})")
+            _say(f"      - {reason_label(code)}")
     return 0
 
 
@@ -791,28 +797,23 @@ def _review_json(item: Any) -> dict[str, Any]:
 
 
 def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.service.review import (
-        ReviewError,
-        fmt_time,
-        header_label,
-        kind_label,
-        reason_label,
-    )
+    from credmail.service import presentation as words
+    from credmail.service.review import ReviewError
 
     app = ctx.app()
     try:
         detail = app.desks.review.show(args.id)
     except ReviewError as exc:
         raise CommandError(str(exc)) from None
-    item = detail.item
-    received = fmt_time(item.created_at, app.timezone)
+    item, zone = detail.item, app.timezone
+    received = words.italian_time(item.created_at, zone)
     _say(f"Richiesta #{item.id} ({_decision(item.status)}), ricevuta il {received}")
-    _say(f"Tipo: {kind_label(str(item.kind))}")
+    _say(f"Tipo: {words.kind_label(str(item.kind))}")
     for name, value in detail.headers.items():
-        _say(f"{header_label(name)}: {_line(value)}")
+        _say(f"{words.header_label(name)}: {_line(words.header_value(name, value, zone))}")
     _say("\nMotivi della revisione:")
     for code in item.reasons:
-        _say(f"  - {reason_label(code)} ({code})")
+        _say(f"  - {words.reason_label(code)}")
     _say("\nPersone registrate con l'indirizzo del mittente (codice: nome, ruolo):")
     today = app.clock().astimezone(app.timezone).date()
     for candidate in detail.people:
@@ -823,9 +824,10 @@ def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
         _say("  (nessuna)")
     _say("\nTesto del messaggio:\n" + (detail.text.strip() or "(vuoto)"))
     if item.decided_at:
+        by, sent = words.decider_label(item.decided_by), words.detail_label(item.sent_summary)
         _say(
-            f"\nDecisione: {_decision(item.decision)} da {_line(item.decided_by)} il "
-            f"{fmt_time(item.decided_at, app.timezone)}; inviato: {_line(item.sent_summary)}"
+            f"\nDecisione: {_decision(item.decision)} da {_line(by)} il "
+            f"{words.italian_time(item.decided_at, zone)}; inviato: {_line(sent)}"
         )
         if item.note:
             _say(f"Nota: {_line(item.note)}")
@@ -833,13 +835,13 @@ def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _decision(code: str | None) -> str:
-    from credmail.service.review import decision_label
+    from credmail.service.presentation import decision_label
 
     return decision_label(code)
 
 
 def _person_line(person: Any, today: Any) -> str:
-    from credmail.service.review import role_label
+    from credmail.service.presentation import role_label
 
     age = person.age_on(today)
     born = f", {age} anni" if age is not None else ""
@@ -867,10 +869,24 @@ def _review_action(action: Callable[[], object]) -> object:
     try:
         return action()
     except ReviewError as exc:
-        raise CommandError(_line(exc)) from None
+        raise CommandError(_line(f"{exc}{_confirm_hint(exc)}")) from None
+
+
+def _confirm_hint(exc: Exception) -> str:
+    """How to confirm at the terminal what the desk refused unless confirmed."""
+    from credmail.service.review import AddressNeeded, KindMismatch, NotACandidate
+
+    if isinstance(exc, KindMismatch):
+        return f": se è voluto, confermare con --kind {exc.gets}"
+    if isinstance(exc, NotACandidate):
+        return ": se è voluto, ripetere il comando con --conferma"
+    if isinstance(exc, AddressNeeded):
+        return " con --to"
+    return ""
 
 
 def cmd_review_approve(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.service.presentation import template_label
     from credmail.service.review import Approval
 
     app = ctx.app()
@@ -887,8 +903,8 @@ def cmd_review_approve(args: argparse.Namespace, ctx: Context) -> int:
     )
     assert isinstance(done, Approval)
     _say(
-        f"Richiesta #{args.id} approvata: in coda {done.template} per {done.username}"
-        f" all'indirizzo {_line(done.to)}."
+        f"Richiesta #{args.id} approvata per {done.username}: il "
+        f"{template_label(done.template)} è in coda per l'invio a {_line(done.to)}."
     )
     for address in done.revoked:
         _say(f"Revocato il collegamento ancora valido inviato a {_line(address)}.")
@@ -1267,9 +1283,20 @@ def cmd_tasks_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_tasks_done(args: argparse.Namespace, ctx: Context) -> int:
-    task = ctx.app().desks.tasks.done(args.id, _actor(), args.note)
+    desk = ctx.app().desks.tasks
+    if args.message and not args.confirm:
+        mail = desk.preview(args.id, args.message)
+        _say(f"A: {_line(mail.to)}\nOggetto: {_line(mail.subject)}\n\n{mail.text.rstrip()}\n")
+        if args.note:
+            _say(f"Nota interna (non inviata): {_line(args.note)}\n")
+        raise CommandError(
+            "niente è stato fatto: controllare il messaggio qui sopra, "
+            "poi ripetere il comando con --confirm"
+        )
+    task = desk.done(args.id, _actor(), args.note, args.message)
     mailed = " e avvisato la persona per posta" if task.address else ""
-    print(f"attività {task.id} ({task.username}) segnata come eseguita{mailed}")
+    told = " (con il messaggio)" if args.message else ""
+    print(f"attività {task.id} ({task.username}) segnata come eseguita{mailed}{told}")
     return 0
 
 

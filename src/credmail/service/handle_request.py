@@ -440,10 +440,16 @@ class MessageProcessor:
         )
 
 
+PROCESSING_ERROR = "processing_error"
+QUARANTINE_REASONS: dict[type[Exception], str] = {
+    OversizeError: "oversize",
+    TooManyAttempts: "too_many_attempts",
+}
+"""The review reason of a message that could not be handled (PROCESSING_ERROR otherwise)."""
+
+
 def _quarantine_reason(exc: Exception) -> str:
-    return {OversizeError: "oversize", TooManyAttempts: "too_many_attempts"}.get(
-        type(exc), "processing_error"
-    )
+    return QUARANTINE_REASONS.get(type(exc), PROCESSING_ERROR)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
-"""The secretariat's review queue: list, show, approve, reject, discard."""
+"""The secretariat's review queue: list, show, approve, reject, discard.
+
+Refusals are worded for the secretariat and name no command-line flag: each door adds
+its own way to confirm (the CLI its flags, the console a second step in the page)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from email import message_from_bytes
@@ -24,8 +28,19 @@ from credmail.service.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from credmail.service.presentation import (
+    decider_label,
+    decision_label,
+    kind_label,
+    link_label,
+    template_label,
+)
+from credmail.service.review_choices import Choice, approval_choices
 
 TEMPLATE_REJECTED = "review_rejected"
+SHOWN_HEADERS = ("From", "To", "Subject", "Date", "Reply-To", "Message-ID")
+PEC_HEADERS = ("PEC-From", "PEC-Subject")  # a PEC envelope's original sender and subject
+NOTHING_SENT = "nessun messaggio"
 
 
 class ReviewError(Exception):
@@ -38,7 +53,40 @@ class AlreadyDecided(ReviewError):
     def __init__(self, item_id: int, by: str | None, decision: str | None) -> None:
         self.by, self.decision = by or "?", decision_label(decision)
         super().__init__(
-            f"la richiesta {item_id} è già stata decisa ({self.decision}): già deciso da {self.by}"
+            f"la richiesta {item_id} è già stata decisa ({self.decision}): "
+            f"già deciso da {decider_label(self.by)}"
+        )
+
+
+class KindMismatch(ReviewError):
+    """The person's link is not what the request asked for: approvable once confirmed."""
+
+    def __init__(self, username: str, asked: str, gets: str) -> None:
+        self.gets = gets
+        super().__init__(
+            f"la richiesta chiede {kind_label(asked)}, ma {username} "
+            f"riceverebbe il collegamento {link_label(gets)}"
+        )
+
+
+class NotACandidate(ReviewError):
+    """The person is not among those the request could concern: approvable once confirmed
+    (a mistyped code would otherwise revoke a stranger's live link)."""
+
+    def __init__(self, username: str, candidates: Sequence[str]) -> None:
+        super().__init__(
+            f"{username} non è tra le persone collegate al mittente della richiesta "
+            f"(candidati: {', '.join(candidates) or 'nessuno'})"
+        )
+
+
+class AddressNeeded(ReviewError):
+    """Several addresses may receive the link: one must be chosen."""
+
+    def __init__(self, username: str, addresses: Sequence[str]) -> None:
+        super().__init__(
+            f"{username} ha {len(addresses)} indirizzi possibili ({', '.join(addresses)}): "
+            "sceglierne uno"
         )
 
 
@@ -110,6 +158,7 @@ class ReviewDetail:
     people: list[Candidate]
     attachments: tuple[Attachment, ...] = ()
     authentication: tuple[str, ...] = ()
+    choices: tuple[Choice, ...] = ()  # the approvals a pending item offers (console)
 
 
 @dataclass(frozen=True)
@@ -176,9 +225,20 @@ class ReviewDesk:
             sender = pec.sender if pec and pec.sender else item.sender  # PEC: the original's
             people = uow.directory.people_with_address(sender) if sender else []
             candidates = [_candidate(uow, person) for person in people]
+            choices = self._choices(uow, item, sender, candidates)
         headers, text = _with_pec(pec, *_summary(item.raw or b""))
         attachments, authentication = _extras(item.raw or b"")
-        return ReviewDetail(item, headers, text, candidates, attachments, authentication)
+        return ReviewDetail(item, headers, text, candidates, attachments, authentication, choices)
+
+    def _choices(
+        self, uow: UnitOfWork, item: ReviewItem, sender: str | None, people: list[Candidate]
+    ) -> tuple[Choice, ...]:
+        if item.status != ReviewStatus.PENDING:
+            return ()
+        today = self.clock().astimezone(self.timezone).date()
+        pairs: list[tuple[Person, Person | None]] = [(c.person, None) for c in people]
+        pairs += [(child, c.person) for c in people for child in c.children]
+        return approval_choices(uow, str(item.kind), sender, pairs, today)
 
     def approve(
         self,
@@ -210,8 +270,8 @@ class ReviewDesk:
             revoked = tuple(r.address or "?" for r in uow.tokens.active(username, purpose, now))
             action = SendLink(username, purpose, address, template)
             self.mailer.queue(uow, action, item.message_id, now, review_id=item_id)
-            sent = f"{template} per {username}" + (
-                f"; revocati {len(revoked)} collegamenti ancora validi" if revoked else ""
+            sent = f"{template_label(template)} ({username})" + (
+                f"; {_revoked(len(revoked))}" if revoked else ""
             )
             self._decide(uow, item, ReviewStatus.APPROVED, actor, now, note, sent)
             uow.commit()
@@ -234,7 +294,8 @@ class ReviewDesk:
                 )
                 sent = TEMPLATE_REJECTED
             recorded = f"{note} ({extra})" if extra else note
-            self._decide(uow, item, ReviewStatus.REJECTED, actor, now, recorded, sent)
+            said = template_label(sent) if notify else NOTHING_SENT
+            self._decide(uow, item, ReviewStatus.REJECTED, actor, now, recorded, said)
             uow.commit()
         return sent
 
@@ -242,7 +303,8 @@ class ReviewDesk:
         self._authorize(actor)
         with self.uow() as uow:
             item = self._pending(uow, item_id)
-            self._decide(uow, item, ReviewStatus.DISCARDED, actor, self.clock(), note, "niente")
+            now = self.clock()
+            self._decide(uow, item, ReviewStatus.DISCARDED, actor, now, note, NOTHING_SENT)
             uow.commit()
 
     def _item(self, uow: UnitOfWork, item_id: int) -> ReviewItem:
@@ -258,6 +320,12 @@ class ReviewDesk:
         return item
 
 
+def _revoked(count: int) -> str:
+    if count == 1:
+        return "revocato 1 collegamento ancora valido"
+    return f"revocati {count} collegamenti ancora validi"
+
+
 def _candidate(uow: UnitOfWork, person: Person) -> Candidate:
     children = uow.directory.students_of([person.username]) if person.students else []
     return Candidate(person, tuple(children))
@@ -270,13 +338,8 @@ def _check_candidate(uow: UnitOfWork, item: ReviewItem, username: str) -> None:
     for candidate in (_candidate(uow, person) for person in people):
         names.append(candidate.person.username)
         names.extend(child.username for child in candidate.children)
-    if username in names:
-        return
-    listed = ", ".join(dict.fromkeys(names)) or "nessuno"
-    raise ReviewError(
-        f"{username} non è tra le persone collegate al mittente della richiesta "
-        f"(candidati: {listed}): se è voluto, ripetere il comando con --conferma"
-    )
+    if username not in names:
+        raise NotACandidate(username, list(dict.fromkeys(names)))
 
 
 def _check_kind(item: ReviewItem, person: Person, today: date, kind: str | None) -> None:
@@ -288,11 +351,7 @@ def _check_kind(item: ReviewItem, person: Person, today: date, kind: str | None)
             f"non {link_label(kind)}"
         )
     if kind is None and str(item.kind) != gets:
-        raise ReviewError(
-            f"la richiesta chiede {kind_label(str(item.kind))}, ma {person.username} "
-            f"riceverebbe il collegamento {link_label(gets)}: se è voluto, confermare "
-            f"con --kind {gets}"
-        )
+        raise KindMismatch(person.username, str(item.kind), gets)
 
 
 def _recipient(person: Person, addresses: tuple[str, ...], to: str | None) -> str:
@@ -310,16 +369,13 @@ def _recipient(person: Person, addresses: tuple[str, ...], to: str | None) -> st
     if not addresses:
         whose = "dei genitori/tutori" if person.role.value == "student" else "propri"
         raise ReviewError(f"{person.username} non ha indirizzi registrati ({whose})")
-    raise ReviewError(
-        f"{person.username} ha {len(addresses)} indirizzi possibili "
-        f"({', '.join(addresses)}): sceglierne uno con --to"
-    )
+    raise AddressNeeded(person.username, addresses)
 
 
 def _summary(raw: bytes) -> tuple[dict[str, str], str]:
     msg = message_from_bytes(raw, policy=POLICY)
     headers = {}
-    for name in ("From", "To", "Subject", "Date", "Reply-To", "Message-ID"):
+    for name in SHOWN_HEADERS:
         try:
             value = msg.get(name)
         except Exception:
@@ -374,117 +430,6 @@ def _with_pec(
     """For a PEC envelope: the original's sender, subject and text (never answered)."""
     if pec is None:
         return headers, text
-    headers = {**headers, "PEC-From": pec.sender or "(illeggibile)", "PEC-Subject": pec.subject}
+    sender, subject = PEC_HEADERS
+    headers = {**headers, sender: pec.sender or "(illeggibile)", subject: pec.subject}
     return headers, (pec.text or text)[:4000]
-
-
-def fmt_time(moment: datetime, timezone: ZoneInfo) -> str:
-    return moment.astimezone(timezone).strftime("%d/%m/%Y %H:%M")
-
-
-REASON_LABELS = {
-    "missing_from": "manca il mittente (From)",
-    "repeated_from": "il campo From compare più volte",
-    "multi_address_from": "il campo From contiene più indirizzi",
-    "malformed_from": "il campo From è malformato",
-    "non_ascii_local_part": "l'indirizzo del mittente contiene caratteri non ASCII",
-    "malformed_subject": "l'oggetto è malformato",
-    "reply_prefix": "l'oggetto è una risposta o un inoltro (Re:, I:, Fwd: …)",
-    "unknown_sender": "l'indirizzo del mittente non è registrato",
-    "ambiguous_person": "l'indirizzo appartiene a più persone e il messaggio non indica quale",
-    "not_guardian": "il mittente non è un genitore/tutore registrato",
-    "no_linked_student": "il genitore/tutore non ha studenti collegati",
-    "ambiguous_student": "il genitore/tutore ha più studenti e il messaggio non indica quale",
-    "adult_student": "lo studente indicato è maggiorenne",
-    "not_enrolled": "lo studente non risulta più iscritto (ritirato, trasferito o uscito)",
-    "processing_error": "il messaggio non è stato elaborato per un errore",
-    "oversize": "il messaggio supera la dimensione massima",
-    "too_many_attempts": "l'elaborazione si è interrotta più volte",
-    "delivery_failed": "la risposta non è stata consegnata (errore permanente del server)",
-    "display_name_address": "il nome del mittente contiene un indirizzo o una @",
-    "display_name_encoded": "il nome del mittente contiene una parte codificata illeggibile",
-    "display_name_control": "il nome del mittente contiene caratteri invisibili o di controllo",
-    "display_name_mixed_script": "il nome del mittente mescola alfabeti che si somigliano",
-    "display_name_too_long": "il nome del mittente è troppo lungo",
-    "header_smuggling": "le intestazioni hanno fine riga anomale: il mittente può essere falso",
-    "header_too_long": "un'intestazione del messaggio è troppo lunga ed è stata ignorata",
-    "mime_too_complex": "il messaggio ha troppe parti, o parti troppo complesse, per essere letto",
-    "confusable_domain": "il dominio del mittente usa caratteri ingannevoli o misti",
-    "auth_results_conflict": "più intestazioni Authentication-Results attendibili",
-    "auth_results_unparseable": "intestazione Authentication-Results illeggibile",
-    "unauthenticated_sender": "il mittente non è autenticato (DMARC/DKIM)",
-    "rate_limited": "troppe richieste per questo account o indirizzo",
-    "circuit_breaker": "limite orario globale raggiunto: invii sospesi",
-    "undecided": "nessuna regola ha permesso una risposta automatica",
-    "raw_truncated": "messaggio conservato solo in parte (intestazioni e inizio del testo)",
-    "spam_flagged": "il filtro antispam ha segnalato il messaggio come possibile spam",
-    "pec_envelope": (
-        "messaggio di posta certificata (PEC): controllare il mittente originale; "
-        "non si risponde automaticamente"
-    ),
-    "auth_results_unattributed": (
-        "un'intestazione Authentication-Results senza server di origine (es. Microsoft 365): "
-        "non prova nulla"
-    ),
-    "reply_bounced": "la risposta inviata non è stata consegnata: la famiglia non ha il link",
-    "campaign_bounced": "indirizzo non valido: la mail della campagna non è stata consegnata; "
-    "contattare la famiglia",
-}
-
-
-def reason_label(code: str) -> str:
-    return REASON_LABELS.get(code, code)
-
-
-KIND_LABELS = {
-    "adult": "credenziali personali",
-    "student": "credenziali di uno studente",
-    "unknown": "una richiesta non riconosciuta",
-}
-LINK_LABELS = {
-    "adult": "per un adulto (link_adult)",
-    "student": "per uno studente minorenne (link_student)",
-}
-HEADER_LABELS = {
-    "From": "Mittente",
-    "To": "Destinatario",
-    "Subject": "Oggetto",
-    "Date": "Data",
-    "Reply-To": "Rispondere a",
-    "Message-ID": "Message-ID",
-    "PEC-From": "Mittente originale (PEC, da verificare)",
-    "PEC-Subject": "Oggetto originale (PEC)",
-}
-ROLE_LABELS = {
-    "student": "studente",
-    "guardian": "genitore/tutore",
-    "teacher": "docente",
-    "staff": "personale ATA",
-    "head": "dirigente",
-}
-DECISION_LABELS: dict[str, str] = {
-    ReviewStatus.PENDING: "in attesa",
-    ReviewStatus.APPROVED: "approvata",
-    ReviewStatus.REJECTED: "respinta",
-    ReviewStatus.DISCARDED: "archiviata",
-}
-
-
-def kind_label(kind: str) -> str:
-    return KIND_LABELS.get(kind, kind)
-
-
-def link_label(kind: str) -> str:
-    return LINK_LABELS.get(kind, kind)
-
-
-def header_label(name: str) -> str:
-    return HEADER_LABELS.get(name, name)
-
-
-def role_label(role: str) -> str:
-    return ROLE_LABELS.get(role, role)
-
-
-def decision_label(decision: str | None) -> str:
-    return DECISION_LABELS.get(decision or "", decision or "")

@@ -9,29 +9,6 @@ from collections.abc import Iterator
 from credmail.service.ports import AuditEntry, AuditFilter, Clock, UnitOfWorkFactory
 from credmail.service.review import Actor, audit_entry
 
-ACTION_LABELS = {
-    "review.approved": "richiesta approvata",
-    "review.rejected": "richiesta respinta",
-    "review.discarded": "richiesta archiviata",
-    "directory.import": "rubrica importata",
-    "directory.language": "lingua impostata",
-    "outbox.retry": "posta in uscita: nuovo tentativo",
-    "limits.reset": "limite globale azzerato",
-    "staff.add": "account creato",
-    "staff.passwd": "password cambiata",
-    "staff.disable": "account disattivato",
-    "staff.totp": "secondo fattore (TOTP) attivato",
-    "task.done": "attività del registro eseguita",
-    "sign_in": "accesso",
-    "sign_in.failed": "accesso non riuscito",
-    "sign_out": "uscita",
-}
-
-
-def action_label(code: str) -> str:
-    return ACTION_LABELS.get(code, code)
-
-
 CSV_COLUMNS = ("id", "quando", "chi", "da", "azione", "oggetto", "dettagli")
 EXPORT_BATCH = 1000
 

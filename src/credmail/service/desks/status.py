@@ -24,6 +24,10 @@ class StatusReport:
         return dict(self.details)
 
 
+SIGN_IN_OK, SIGN_IN_NEEDS_REAUTH, SIGN_IN_UNKNOWN = "ok", "needs_reauth", "unknown"
+SIGN_IN_STATES = (SIGN_IN_OK, SIGN_IN_NEEDS_REAUTH, SIGN_IN_UNKNOWN)
+"""The OAuth2 sign-in states the daemon records (unknown: none recorded yet)."""
+
 SignIn = Callable[[], Mapping[str, Any] | None]
 """The OAuth2 sign-in state the daemon recorded: status, cause, fix (None without OAuth2)."""
 QuotaPause = Callable[[], tuple[datetime, str] | None]
@@ -59,7 +63,7 @@ class StatusDesk:
             failing = _failing_since_sent(uow)
         sign_in = details["sign_in"] = self.sign_in()
         details["outbox_paused_until"] = paused_until(self.quota_pause, now)
-        if sign_in is not None and sign_in["status"] == "needs_reauth":
+        if sign_in is not None and sign_in["status"] == SIGN_IN_NEEDS_REAUTH:
             details["healthy"] = False
         return StatusReport(bool(details["healthy"]), details, failing)
 

@@ -3,20 +3,23 @@
 Done means the secretariat resent the credentials from the register's back office;
 credmail then tells the person, at the address the link went to (the address on file
 they proved they control), that the register has sent them (template `task_done`).
+
+Two texts can go with it, kept apart: an internal note (stored with the task and in the
+activity log, never mailed) and a message to the family (printed in the mail, after the
+secretariat has read the mail it goes in: `preview`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from credmail.core.values import SendReply
 from credmail.service.desks.base import DeskError
-from credmail.service.outbox.queue import Mailer
+from credmail.service.outbox.queue import Mailer, MailPreview
 from credmail.service.ports import Clock, RegisterTask, UnitOfWork, UnitOfWorkFactory
 from credmail.service.review import Actor, audit_entry
 
 TEMPLATE_TASK_DONE = "task_done"
 OPEN, DONE = "open", "done"
+TASK_STATUSES = (OPEN, DONE)
 
 
 class TasksDesk:
@@ -30,29 +33,74 @@ class TasksDesk:
 
     def get(self, task_id: int) -> RegisterTask:
         with self.uow(read_only=True) as uow:
-            task = uow.tasks.get(task_id)
-        if task is None:
-            raise DeskError(f"nessuna attività con numero {task_id}")
-        return task
+            return _task(uow, task_id)
 
-    def done(self, task_id: int, actor: Actor, note: str | None = None) -> RegisterTask:
+    def preview(self, task_id: int, message: str | None = None) -> MailPreview:
+        """The mail `done` would send, with `message` in it; nothing is written."""
+        with self.uow(read_only=True) as uow:
+            task = _open(uow, task_id)
+            reply = _reply(task, message)
+            if reply is None:
+                raise DeskError(f"l'attività {task_id} non ha un indirizzo: nessun avviso")
+            return self.mailer.preview(uow, reply, self.clock(), _context(task, message))
+
+    def done(
+        self,
+        task_id: int,
+        actor: Actor,
+        note: str | None = None,
+        message: str | None = None,
+    ) -> RegisterTask:
+        """Mark the task done and tell the person; `note` is internal (never mailed),
+        `message` goes in the mail."""
         now = self.clock()
+        note, message = note or None, message or None
         with self.uow() as uow:
-            task = uow.tasks.get(task_id)
-            if task is None:
-                raise DeskError(f"nessuna attività con numero {task_id}")
-            if not uow.tasks.mark_done(task_id, now, str(actor), note or None):
+            task = _task(uow, task_id)
+            reply = _reply(task, message)
+            if not uow.tasks.mark_done(task_id, now, str(actor), note):
                 raise DeskError(f"l'attività {task_id} è già stata segnata come eseguita")
-            if task.address:
-                self._notify(uow, task, note, now)
-            uow.audit.add(audit_entry(actor, now, "task.done", f"attività {task_id}", note))
+            if reply is not None:
+                self.mailer.queue(uow, reply, None, now, context=_context(task, message))
+            detail = _audit_detail(note, message, mailed=reply is not None)
+            uow.audit.add(audit_entry(actor, now, "task.done", f"attività {task_id}", detail))
             uow.commit()
             done = uow.tasks.get(task_id)
         assert done is not None
         return done
 
-    def _notify(self, uow: UnitOfWork, task: RegisterTask, note: str | None, now: datetime) -> None:
-        assert task.address is not None
-        reply = SendReply(TEMPLATE_TASK_DONE, task.address, about=task.username)
-        context = {"username": task.username, "note": note or ""}
-        self.mailer.queue(uow, reply, None, now, context=context)
+
+def _task(uow: UnitOfWork, task_id: int) -> RegisterTask:
+    task = uow.tasks.get(task_id)
+    if task is None:
+        raise DeskError(f"nessuna attività con numero {task_id}")
+    return task
+
+
+def _open(uow: UnitOfWork, task_id: int) -> RegisterTask:
+    task = _task(uow, task_id)
+    if task.status != OPEN:
+        raise DeskError(f"l'attività {task_id} è già stata segnata come eseguita")
+    return task
+
+
+def _reply(task: RegisterTask, message: str | None) -> SendReply | None:
+    """The notice to the person; None without an address (then no message can go)."""
+    if task.address is None:
+        if message:
+            raise DeskError(
+                f"l'attività {task.id} non ha un indirizzo: il messaggio non può essere inviato"
+            )
+        return None
+    return SendReply(TEMPLATE_TASK_DONE, task.address, about=task.username)
+
+
+def _context(task: RegisterTask, message: str | None) -> dict[str, str]:
+    return {"username": task.username, "message": message or ""}
+
+
+def _audit_detail(note: str | None, message: str | None, *, mailed: bool) -> str:
+    said = "avviso inviato per e-mail" if mailed else "nessun avviso (nessun indirizzo)"
+    if message:
+        said += f" con il messaggio: {message}"
+    return f"nota interna: {note}; {said}" if note else said

@@ -50,6 +50,7 @@ def describe(exc: BaseException) -> tuple[str, str]:
     return type(cause).__name__, redact(str(exc))[:400]
 
 
+DELIVERY_FAILED = "delivery_failed"  # the review reason of a reply that cannot be delivered
 MAX_INLINE_WAIT = 5.0  # seconds a drain may sleep for the next turn
 
 
@@ -309,6 +310,6 @@ def _failed_delivery_item(entry: OutboxEntry, now: datetime) -> ReviewItem:
         sender=key,
         message_id=entry.message_id,
         subject=subject,
-        reasons=("delivery_failed",),
+        reasons=(DELIVERY_FAILED,),
         raw=None,
     )

@@ -5,6 +5,7 @@ desk both send through here."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -24,6 +25,15 @@ from credmail.service.links import (
 )
 from credmail.service.ports import ORIGIN_APPROVAL, ORIGIN_REQUEST, OutboxEntry, UnitOfWork
 from credmail.service.reply_templates import MAX_LINE_BYTES, ReplyComposer, set_text
+
+
+@dataclass(frozen=True)
+class MailPreview:
+    """A reply as its recipient will read it (the text of every language it carries)."""
+
+    to: str
+    subject: str
+    text: str
 
 
 class Mailer:
@@ -47,27 +57,21 @@ class Mailer:
     ) -> None:
         """`known` holds directory records the caller already has, `known_at` the people
         on file at an address (normalized) it already looked up: each saves a lookup."""
-        values = dict(context or {})
         translated: dict[str, Any] = {}
         account = selector = None
-        about: Person | None = None
-        if isinstance(action, SendReply):
-            values |= dict(action.context)
         if isinstance(action, SendLink):
             person = (known or {}).get(action.username) or uow.directory.get(action.username)
             if person is None:
                 raise LookupError("person vanished from the directory")
             origin = ORIGIN_REQUEST if review_id is None else ORIGIN_APPROVAL
             link_values, selector = self._link_context(uow, person, action, now, origin)
-            values |= link_values
+            values = dict(context or {}) | link_values
             translated["expires_at"] = self.plain_expiry(link_values["expires_at"])
             account = (action.username, action.purpose)
-            about = person
-        elif action.about is not None:
-            about = (known or {}).get(action.about) or uow.directory.get(action.about)
-            values["person"] = about
-        readers = readers_at(uow, action.to, about, known_at)
-        values.setdefault("reader", readers[0] if len(readers) == 1 else None)
+            about: Person | None = person
+        else:
+            values, about = _reply_values(uow, action, context, known)
+        languages = _address_readers(uow, action.to, about, values, known_at)
         values.setdefault("automatic", review_id is None)  # else the secretariat decided
         mail = self.composer.compose(
             action.template,
@@ -75,7 +79,7 @@ class Mailer:
             values,
             in_reply_to,
             now,
-            languages=spoken_languages(readers),
+            languages=languages,
             translated=translated,
         )
         uow.outbox.add(
@@ -87,6 +91,17 @@ class Mailer:
             review_id=review_id,
             token_selector=selector,
         )
+
+    def preview(
+        self, uow: UnitOfWork, reply: SendReply, now: datetime, context: dict[str, Any]
+    ) -> MailPreview:
+        """The mail `queue` would write for `reply`, written nowhere: staff read it first."""
+        values, about = _reply_values(uow, reply, context, None)
+        languages = _address_readers(uow, reply.to, about, values)
+        mail = self.composer.compose(
+            reply.template, reply.to, values, None, now, languages=languages
+        )
+        return MailPreview(reply.to, str(_parsed(mail.raw)["Subject"]), _body_text(mail.raw))
 
     def _link_context(
         self, uow: UnitOfWork, person: Person, action: SendLink, now: datetime, origin: str
@@ -141,6 +156,21 @@ class Mailer:
         return fill_links(entry.raw, links, italian, plain)
 
 
+def _reply_values(
+    uow: UnitOfWork,
+    reply: SendReply,
+    context: dict[str, Any] | None,
+    known: Mapping[str, Person] | None,
+) -> tuple[dict[str, Any], Person | None]:
+    """A reply's template values, and the person on file it is about (if any)."""
+    values = dict(context or {}) | dict(reply.context)
+    if reply.about is None:
+        return values, None
+    about = (known or {}).get(reply.about) or uow.directory.get(reply.about)
+    values["person"] = about
+    return values, about
+
+
 def fill_link(raw: bytes, link: str, expires_at: str, plain_expires_at: str = "") -> bytes:
     """`fill_links` for the one link of a reply."""
     return fill_links(raw, {LINK_PLACEHOLDER: link}, expires_at, plain_expires_at)
@@ -188,6 +218,20 @@ def _filled(
         del msg["Content-Language"]
         msg["Content-Language"] = str(languages)
     return msg.as_bytes()
+
+
+def _address_readers(
+    uow: UnitOfWork,
+    address: str,
+    about: Person | None,
+    values: dict[str, Any],
+    known_at: Mapping[str, Sequence[Person]] | None = None,
+) -> tuple[str, ...]:
+    """Set `reader` (greeted by name when exactly one person reads `address`) and return
+    the readers' languages."""
+    readers = readers_at(uow, address, about, known_at)
+    values.setdefault("reader", readers[0] if len(readers) == 1 else None)
+    return spoken_languages(readers)
 
 
 def readers_at(

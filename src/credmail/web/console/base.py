@@ -16,18 +16,10 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from credmail.service import presentation as words
 from credmail.service.desks import DeskError
-from credmail.service.desks.audit import action_label
 from credmail.service.desks.staff import StaffSession
-from credmail.service.review import (
-    NotPermitted,
-    ReviewError,
-    decision_label,
-    header_label,
-    kind_label,
-    reason_label,
-    role_label,
-)
+from credmail.service.review import NotPermitted, ReviewError
 from credmail.web.app import WebContext
 from credmail.web.pages import TEMPLATES as SHARED_TEMPLATES
 from credmail.web.security import CSRF_FIELD
@@ -61,6 +53,27 @@ NAV = (
 )
 
 
+LABELS = (
+    "reason_label",
+    "kind_label",
+    "link_label",
+    "role_label",
+    "decision_label",
+    "header_label",
+    "action_label",
+    "template_label",
+    "outbox_status_label",
+    "task_status_label",
+    "source_label",
+    "sign_in_label",
+    "language_label",
+    "decider_label",
+    "detail_label",
+    "plural",
+)
+"""The presentation module's words every console template may use."""
+
+
 class Console:
     """Routing helpers for the console; `root` is the console's URL prefix."""
 
@@ -90,14 +103,18 @@ class Console:
             root=self.root,
             nav=NAV,
             csrf_field=CSRF_FIELD,
-            reason_label=reason_label,
-            kind_label=kind_label,
-            role_label=role_label,
-            decision_label=decision_label,
-            header_label=header_label,
-            action_label=action_label,
+            **{name: getattr(words, name) for name in LABELS},
         )
-        self.env.filters["local_time"] = ctx.pages.local_time
+        zone = ctx.app.timezone
+        self.env.filters.update(
+            local_time=lambda moment: words.italian_time(moment, zone),
+            on_time=lambda moment, to="": words.italian_time_on(moment, zone, to),
+            from_iso=words.from_iso,
+            italian_date=words.italian_date,
+            capital=words.capital,
+            sentence=words.sentence,
+        )
+        self.env.globals["header_value"] = lambda name, value: words.header_value(name, value, zone)
 
     def url(self, path: str) -> str:
         return f"{self.root}{path}"
@@ -114,8 +131,15 @@ class Console:
     def result(
         self, staff: StaffSession, status: int, title: str, message: str, back: str
     ) -> HTMLResponse:
+        """A page saying what went wrong; `message` (a desk's, often lowercase) is shown as
+        a sentence."""
         return self.render(
-            "console_message.html", staff, status, title=title, message=message, back=back
+            "console_message.html",
+            staff,
+            status,
+            title=title,
+            message=words.sentence(message),
+            back=back,
         )
 
     def done(self, path: str, code: str) -> RedirectResponse:
@@ -162,6 +186,18 @@ class Console:
         return endpoint
 
 
+class Pages:
+    """A group of console pages (one area of the console) and the desks they call."""
+
+    def __init__(self, console: Console) -> None:
+        self.c = console
+        self.desks = console.desks
+
+
+def path_id(request: Request) -> int:
+    return int(request.path_params["id"])
+
+
 def text_field(form: FormData | None, name: str, limit: int = 2000) -> str:
     value = form.get(name) if form is not None else None
     return value[:limit].strip() if isinstance(value, str) else ""
@@ -181,7 +217,14 @@ DONE_MESSAGES = {
     "respinta": "Richiesta respinta.",
     "respinta_avviso": "Richiesta respinta: il mittente riceverà un avviso.",
     "archiviata": "Richiesta archiviata senza risposta.",
-    "eseguita": "Attività segnata come eseguita: la persona riceverà un avviso.",
+    "eseguita": "Attività segnata come eseguita: la persona riceverà un avviso per e-mail.",
+    "eseguita_messaggio": (
+        "Attività segnata come eseguita: la persona riceverà un avviso per e-mail con il "
+        "messaggio scritto."
+    ),
+    "eseguita_senza_avviso": (
+        "Attività segnata come eseguita (nessun indirizzo registrato: nessun avviso inviato)."
+    ),
     "lingua": "Lingua aggiornata.",
     "importata": "Rubrica importata.",
     "riprova": "Nuovo tentativo di invio programmato.",

@@ -1,6 +1,7 @@
-"""The console's pages: sign-in, Cruscotto, Da rivedere, Da fare nel registro, Rubrica,
-Posta in uscita, Registro attività, Personale. Every handler calls a desk; every POST
-answers with a redirect (303) to the page it came from, or a page saying what went wrong.
+"""The console's routes, and its pages other than Da rivedere (review_pages) and Da fare
+nel registro (task_pages): sign-in, Cruscotto, Rubrica, Posta in uscita, Registro
+attività, Personale. Every handler calls a desk; every POST answers with a redirect (303)
+to the page it came from, or a page saying what went wrong.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable
 from datetime import datetime, time, timedelta
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -18,38 +18,33 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from credmail.service.desks.audit import ACTION_LABELS
 from credmail.service.desks.directory import ImportResult
 from credmail.service.desks.staff import SignInRefused, StaffSession
 from credmail.service.directory_csv import DirectoryError
-from credmail.service.ports import AuditFilter, ReviewFilter
-from credmail.service.review import REASON_LABELS, STAFF_ROLES, AlreadyDecided
+from credmail.service.ports import AuditFilter
+from credmail.service.presentation import ACTION_LABELS, OUTBOX_STATUS_LABELS
+from credmail.service.review import STAFF_ROLES
 from credmail.web.app import WebContext
 from credmail.web.console.base import (
     SESSION_COOKIE,
     STATIC,
     Console,
+    Pages,
     done_message,
     page_number,
     query,
     text_field,
 )
+from credmail.web.console.review_pages import PAGE_SIZE, ReviewPages
+from credmail.web.console.task_pages import TaskPages
 from credmail.web.security import CSRF_FIELD, client_address
 
-PAGE_SIZE = 50
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
-AGES = {"1": 1, "3": 3, "7": 7, "30": 30}  # "older than N days" filter of the queue
-OUTBOX_STATES = {
-    "pending": "in coda",
-    "failed": "non consegnata",
-    "bounced": "respinta dal server",
-    "sent": "inviata",
-}
 
 
 def routes(ctx: WebContext) -> list[BaseRoute]:
     c = Console(ctx)
-    pages = ConsolePages(c)
+    pages, review, tasks = ConsolePages(c), ReviewPages(c), TaskPages(c)
     p = c.page
     return [
         Route(c.url("/accesso"), pages.sign_in, methods=["GET", "POST"]),
@@ -57,13 +52,14 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route(c.url("/"), p(pages.dashboard), methods=["GET"]),
         Route(c.root, lambda _: RedirectResponse(c.url("/"), 308), methods=["GET"]),
         Route(c.url("/limiti/azzera"), p(pages.reset_breaker, "limits.reset"), methods=["POST"]),
-        Route(c.url("/revisione"), p(pages.queue), methods=["GET"]),
-        Route(c.url("/revisione/{id:int}"), p(pages.item), methods=["GET"]),
-        Route(c.url("/revisione/{id:int}/approva"), p(pages.approve), methods=["POST"]),
-        Route(c.url("/revisione/{id:int}/respingi"), p(pages.reject), methods=["POST"]),
-        Route(c.url("/revisione/{id:int}/archivia"), p(pages.discard), methods=["POST"]),
-        Route(c.url("/registro"), p(pages.tasks), methods=["GET"]),
-        Route(c.url("/registro/{id:int}/fatto"), p(pages.task_done), methods=["POST"]),
+        Route(c.url("/revisione"), p(review.queue), methods=["GET"]),
+        Route(c.url("/revisione/{id:int}"), p(review.item), methods=["GET"]),
+        Route(c.url("/revisione/{id:int}/eccezione"), p(review.override), methods=["GET"]),
+        Route(c.url("/revisione/{id:int}/approva"), p(review.approve), methods=["POST"]),
+        Route(c.url("/revisione/{id:int}/respingi"), p(review.reject), methods=["POST"]),
+        Route(c.url("/revisione/{id:int}/archivia"), p(review.discard), methods=["POST"]),
+        Route(c.url("/registro"), p(tasks.tasks), methods=["GET"]),
+        Route(c.url("/registro/{id:int}/fatto"), p(tasks.task_done), methods=["POST"]),
         Route(c.url("/rubrica"), p(pages.directory), methods=["GET"]),
         Route(
             c.url("/rubrica/importa"),
@@ -90,15 +86,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     ]
 
 
-def _id(request: Request) -> int:
-    return int(request.path_params["id"])
-
-
-class ConsolePages:
-    def __init__(self, console: Console) -> None:
-        self.c = console
-        self.desks = console.desks
-
+class ConsolePages(Pages):
     # signing in and out ------------------------------------------------------------
 
     async def sign_in(self, request: Request) -> Response:
@@ -175,134 +163,6 @@ class ConsolePages:
     ) -> Response:
         await run_in_threadpool(self.desks.limits.reset, staff.actor())
         return self.c.done("/", "azzerato")
-
-    # Da rivedere ---------------------------------------------------------------------
-
-    async def queue(self, request: Request, staff: StaffSession, form: FormData | None) -> Response:
-        reason, kind, age = query(request, "motivo"), query(request, "tipo"), query(request, "eta")
-        number = page_number(request)
-        now = self.desks.status.clock()
-        where = ReviewFilter(
-            reason=reason if reason in REASON_LABELS else None,
-            kind=kind if kind in ("adult", "student", "unknown") else None,
-            older_than=now - timedelta(days=AGES[age]) if age in AGES else None,
-        )
-        items, total = await run_in_threadpool(
-            self.desks.review.queue, where, PAGE_SIZE, (number - 1) * PAGE_SIZE
-        )
-        return self.c.render(
-            "console_queue.html",
-            staff,
-            title="Da rivedere",
-            done=done_message(request),
-            items=items,
-            total=total,
-            page=number,
-            pages=max(1, -(-total // PAGE_SIZE)),
-            reasons=sorted(REASON_LABELS.items(), key=lambda kv: kv[1]),
-            selected={"motivo": reason, "tipo": kind, "eta": age},
-            ages=AGES,
-        )
-
-    async def item(self, request: Request, staff: StaffSession, form: FormData | None) -> Response:
-        detail = await run_in_threadpool(self.desks.review.show, _id(request))
-        today = self.desks.status.clock().astimezone(self.c.ctx.app.timezone).date()
-        return self.c.render(
-            "console_item.html",
-            staff,
-            title=f"Richiesta {detail.item.id}",
-            detail=detail,
-            item=detail.item,
-            today=today,
-        )
-
-    async def _decide(
-        self, request: Request, staff: StaffSession, action: Callable[[], object], code: str
-    ) -> Response:
-        """Run a decision; the loser of a race is told who decided first."""
-        try:
-            await run_in_threadpool(action)
-        except AlreadyDecided as exc:
-            return self.c.result(
-                staff,
-                409,
-                "Richiesta già decisa",
-                f"Già deciso da {exc.by} ({exc.decision}).",
-                self.c.url(f"/revisione/{_id(request)}"),
-            )
-        return self.c.done("/revisione", code)
-
-    async def approve(
-        self, request: Request, staff: StaffSession, form: FormData | None
-    ) -> Response:
-        item_id = _id(request)
-        person = text_field(form, "persona", 100)
-        to = text_field(form, "indirizzo", 320) or None
-        if not person:
-            return self.c.result(
-                staff,
-                400,
-                "Operazione non eseguita",
-                "Scegliere la persona.",
-                self.c.url(f"/revisione/{item_id}"),
-            )
-
-        def act() -> None:
-            self.desks.review.approve(item_id, person, staff.actor(), to)
-
-        return await self._decide(request, staff, act, "approvata")
-
-    async def reject(
-        self, request: Request, staff: StaffSession, form: FormData | None
-    ) -> Response:
-        item_id = _id(request)
-        note = text_field(form, "nota", 1000)
-        notify = text_field(form, "avvisa", 5) == "si"
-        if not note:
-            return self.c.result(
-                staff,
-                400,
-                "Operazione non eseguita",
-                "Scrivere una nota per il rifiuto.",
-                self.c.url(f"/revisione/{item_id}"),
-            )
-
-        def act() -> None:
-            self.desks.review.reject(item_id, note, notify, staff.actor())
-
-        return await self._decide(request, staff, act, "respinta_avviso" if notify else "respinta")
-
-    async def discard(
-        self, request: Request, staff: StaffSession, form: FormData | None
-    ) -> Response:
-        item_id = _id(request)
-        note = text_field(form, "nota", 1000) or None
-
-        def act() -> None:
-            self.desks.review.discard(item_id, staff.actor(), note=note)
-
-        return await self._decide(request, staff, act, "archiviata")
-
-    # Da fare nel registro ----------------------------------------------------------
-
-    async def tasks(self, request: Request, staff: StaffSession, form: FormData | None) -> Response:
-        show_all = query(request, "tutte") == "si"
-        listing = await run_in_threadpool(self.desks.tasks.listing, None if show_all else "open")
-        return self.c.render(
-            "console_tasks.html",
-            staff,
-            title="Da fare nel registro",
-            done=done_message(request),
-            tasks=listing,
-            show_all=show_all,
-        )
-
-    async def task_done(
-        self, request: Request, staff: StaffSession, form: FormData | None
-    ) -> Response:
-        note = text_field(form, "nota", 1000) or None
-        await run_in_threadpool(self.desks.tasks.done, _id(request), staff.actor(), note)
-        return self.c.done("/registro", "eseguita")
 
     # Rubrica -------------------------------------------------------------------------
 
@@ -430,9 +290,9 @@ class ConsolePages:
     ) -> Response:
         state = query(request, "stato")
         listing = await run_in_threadpool(
-            self.desks.outbox.listing, state if state in OUTBOX_STATES else None
+            self.desks.outbox.listing, state if state in OUTBOX_STATUS_LABELS else None
         )
-        if state not in OUTBOX_STATES:
+        if state not in OUTBOX_STATUS_LABELS:
             listing = [line for line in listing if line.status != "sent"]
         report = await run_in_threadpool(self.desks.status.report)
         return self.c.render(
@@ -443,7 +303,7 @@ class ConsolePages:
             lines=listing[:200],
             total=len(listing),
             state=state,
-            states=OUTBOX_STATES,
+            states=OUTBOX_STATUS_LABELS,
             paused=report.details.get("delivery_paused"),
             paused_until=self.desks.outbox.paused_until(),
         )

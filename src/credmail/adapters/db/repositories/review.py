@@ -38,6 +38,7 @@ def _review_item(row: ReviewRow) -> ReviewItem:
 
 KEPT_HEADER_BYTES = 64 * 1024
 KEPT_BODY_BYTES = 64 * 1024
+TRUNCATED = "raw_truncated"  # the review reason of an item kept only in part
 
 
 def _shrink_raw(raw: bytes) -> bytes:
@@ -72,7 +73,7 @@ class SqlReview:
         if self._pending_raw_bytes() + len(raw) <= self.raw_cap:
             return raw, reasons
         shrunk = _shrink_raw(raw)
-        return (shrunk, [*reasons, "raw_truncated"]) if len(shrunk) < len(raw) else (raw, reasons)
+        return (shrunk, [*reasons, TRUNCATED]) if len(shrunk) < len(raw) else (raw, reasons)
 
     def add(self, item: ReviewItem, ledger_id: int | None) -> None:
         """Queued: inserted with the transaction's next statement (see `writes`)."""
