@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import structlog
 
+from credmail.adapters.imap import FolderMissing
 from credmail.adapters.oauth import SignInError
 from credmail.diagnostics import explain
 from credmail.runners.backoff import Backoff
@@ -14,7 +16,7 @@ from credmail.runners.systemd import Heartbeat
 from credmail.service.inbox_sync import Pipeline
 from credmail.service.ports import MailSource
 
-LOGIN_RETRY_SECONDS = 300.0
+LOGIN_RETRY_SECONDS = 300.0  # a refused sign-in or a missing folder: someone must act
 SIGNED_OUT_CHECK_SECONDS = 1.0  # cheap: the token source asks once per retry period
 
 
@@ -33,16 +35,18 @@ class InboxWatcher:
         stop: threading.Event,
         heartbeat: Heartbeat | None = None,
         is_login_failure: Callable[[BaseException], bool] = lambda exc: False,
+        slow_retry_seconds: float = LOGIN_RETRY_SECONDS,
     ) -> None:
         """`is_login_failure` tells a refused sign-in (retried slowly) from the rest."""
         self.pipeline = pipeline
         self.is_login_failure = is_login_failure
+        self.slow_retry = slow_retry_seconds
         self.source = source
         self.stop = stop
         self.heartbeat = heartbeat or Heartbeat()
         self.poll_now = threading.Event()
         self.backoff = Backoff()
-        self.signed_out: str | None = None  # the STATUS= line while sign-in is impossible
+        self.problem: str | None = None  # the STATUS= line while the settings are at fault
         self.log = structlog.get_logger("credmail.watcher")
 
     def run(self) -> None:
@@ -58,23 +62,23 @@ class InboxWatcher:
             if stats.handled:
                 self.log.info("sync.done", scanned=stats.scanned, handled=stats.handled)
             self.backoff.reset()
-            if self.signed_out is not None:
-                self.heartbeat.status("signed in")
-                self.signed_out = None
+            self._recovered()
             self.heartbeat.beat()
             self._wait()
         except SignInError as exc:
             self._signed_out(exc)
+        except FolderMissing as exc:
+            self._folder_missing(exc)
         except Exception as exc:
             if self.is_login_failure(exc):
                 self.log.error(
                     "mailbox.login_failed",
                     host=getattr(self.source, "host", None),
                     error=explain(exc),  # the server's words and the keys to check, no secret
-                    retry_in_seconds=LOGIN_RETRY_SECONDS,
+                    retry_in_seconds=self.slow_retry,
                 )
                 self.source.close()
-                self.stop.wait(LOGIN_RETRY_SECONDS)
+                self.stop.wait(self.slow_retry)
                 return
             if _expired_session(self.source, exc):  # not an outage: sign in again now
                 self.log.info("mailbox.token_expired", action="reconnect")
@@ -95,16 +99,46 @@ class InboxWatcher:
         source itself asks the identity provider at most once per retry period."""
         self.source.close()
         if exc.permanent:
-            status = f"needs re-authorisation: {exc.cause}; {exc.fix}"
-            if status != self.signed_out:
-                self.heartbeat.status(status)
-                self.signed_out = status
+            self._problem(f"needs re-authorisation: {exc.cause}; {exc.fix}")
             self.heartbeat.beat()
             self.stop.wait(SIGNED_OUT_CHECK_SECONDS)
             return
         delay = self.backoff.next_delay()
         self.log.warning("mailbox.no_token", cause=exc.cause, retry_in_seconds=round(delay, 1))
         self.stop.wait(delay)
+
+    def _folder_missing(self, exc: FolderMissing) -> None:
+        """The settings name a folder the mailbox lacks: said once (an error naming the key),
+        then looked for again every `slow_retry` seconds; creating it is enough to recover.
+        The watchdog stays fed: a restart could only say the same again."""
+        self.source.close()
+        status = f"mailbox.folder {exc.folder!r} does not exist; check mailbox.folder"
+        if self._problem(status):
+            self.log.error(
+                "mailbox.folder_missing",
+                host=getattr(self.source, "host", None),
+                folder=exc.folder,
+                error=explain(exc),
+                retry_in_seconds=self.slow_retry,
+            )
+        deadline = time.monotonic() + self.slow_retry
+        while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            self.heartbeat.beat()
+            self.stop.wait(min(left, SIGNED_OUT_CHECK_SECONDS))
+
+    def _problem(self, status: str) -> bool:
+        """Show a configuration problem in STATUS=; True when it is new."""
+        if status == self.problem:
+            return False
+        self.heartbeat.status(status)
+        self.problem = status
+        return True
+
+    def _recovered(self) -> None:
+        if self.problem is not None:
+            self.log.info("mailbox.recovered", was=self.problem)
+            self.heartbeat.status("watching the mailbox")
+            self.problem = None
 
     def _progress(self) -> bool:
         """Called between messages: a long backlog is progress too; True means stop."""
