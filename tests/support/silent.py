@@ -3,6 +3,7 @@ and a relay to a real server that can fall silent mid-session (connections stay 
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -46,17 +47,16 @@ class Silent:
                     threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        source.settimeout(0.1)
         while not self.closed.is_set():
             if self.silent:
                 time.sleep(0.1)  # read nothing, pass nothing: the peer waits
                 continue
             try:
+                if not select.select([source], [], [], 0.1)[0]:
+                    continue
                 data = source.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
+                if not data:
+                    return
+                sink.sendall(data)
+            except (OSError, ValueError):  # closed
                 return
-            if not data:
-                return
-            sink.sendall(data)
