@@ -89,10 +89,10 @@ def test_a_missing_folder_is_said_once_retried_slowly_and_recovered(
     assert all(gap >= RETRY * 0.9 for gap in gaps), gaps  # the slow retry, not a backoff
     assert not _events(logs, "sync.failed")
     assert _events(logs, "mailbox.folder_missing") == missing  # still once
-    assert _events(logs, "mailbox.recovered")
+    assert _events(logs, "mailbox.folder_found")
     assert fed_while_missing >= 2  # the watchdog: not hung, a restart would not help
     assert "mailbox.folder" in heartbeat.statuses[0]
-    assert heartbeat.statuses[-1] == "watching the mailbox"
+    assert heartbeat.statuses[-1] == f"watching {FOLDER}"
 
 
 def _events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:

@@ -46,7 +46,8 @@ class InboxWatcher:
         self.heartbeat = heartbeat or Heartbeat()
         self.poll_now = threading.Event()
         self.backoff = Backoff()
-        self.problem: str | None = None  # the STATUS= line while the settings are at fault
+        self.signed_out: str | None = None  # the STATUS= line while sign-in is impossible
+        self.missing: str | None = None  # the watched folder, while the mailbox lacks it
         self.log = structlog.get_logger("credmail.watcher")
 
     def run(self) -> None:
@@ -99,7 +100,10 @@ class InboxWatcher:
         source itself asks the identity provider at most once per retry period."""
         self.source.close()
         if exc.permanent:
-            self._problem(f"needs re-authorisation: {exc.cause}; {exc.fix}")
+            status = f"needs re-authorisation: {exc.cause}; {exc.fix}"
+            if status != self.signed_out:
+                self.heartbeat.status(status)
+                self.signed_out = status
             self.heartbeat.beat()
             self.stop.wait(SIGNED_OUT_CHECK_SECONDS)
             return
@@ -112,8 +116,9 @@ class InboxWatcher:
         then looked for again every `slow_retry` seconds; creating it is enough to recover.
         The watchdog stays fed: a restart could only say the same again."""
         self.source.close()
-        status = f"mailbox.folder {exc.folder!r} does not exist; check mailbox.folder"
-        if self._problem(status):
+        if exc.folder != self.missing:
+            self.missing = exc.folder
+            self.heartbeat.status(f"mailbox.folder {exc.folder!r} does not exist")
             self.log.error(
                 "mailbox.folder_missing",
                 host=getattr(self.source, "host", None),
@@ -126,19 +131,15 @@ class InboxWatcher:
             self.heartbeat.beat()
             self.stop.wait(min(left, SIGNED_OUT_CHECK_SECONDS))
 
-    def _problem(self, status: str) -> bool:
-        """Show a configuration problem in STATUS=; True when it is new."""
-        if status == self.problem:
-            return False
-        self.heartbeat.status(status)
-        self.problem = status
-        return True
-
     def _recovered(self) -> None:
-        if self.problem is not None:
-            self.log.info("mailbox.recovered", was=self.problem)
-            self.heartbeat.status("watching the mailbox")
-            self.problem = None
+        """A sync succeeded: clear what STATUS= said was wrong."""
+        if self.signed_out is not None:
+            self.heartbeat.status("signed in")
+            self.signed_out = None
+        if self.missing is not None:
+            self.log.info("mailbox.folder_found", folder=self.missing)
+            self.heartbeat.status(f"watching {self.missing}")
+            self.missing = None
 
     def _progress(self) -> bool:
         """Called between messages: a long backlog is progress too; True means stop."""
