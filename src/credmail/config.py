@@ -341,6 +341,9 @@ class DaemonSettings(Section):
     housekeeping_interval_minutes: int = Field(default=60, ge=1)
     stale_after_seconds: int = Field(default=900, ge=10)
     outbox_stale_after_seconds: int = Field(default=3600, ge=10)
+    # SIGTERM to exit, whatever the servers do; keep it under the grace period
+    # (terminationGracePeriodSeconds, systemd's TimeoutStopSec)
+    shutdown_seconds: int = Field(default=10, ge=2)
 
     @model_validator(mode="after")
     def _validate(self) -> DaemonSettings:

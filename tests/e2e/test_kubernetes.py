@@ -4,9 +4,14 @@ the shape the README promises."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import shutil
 import subprocess
+import sys
+import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +19,11 @@ import pytest
 import yaml
 from kubernetes_validate import utils as validate_utils
 from kubernetes_validate import validate
+from sqlalchemy import create_engine, text
 
 from credmail.config import Settings, load_settings
+from credmail.entrypoints.cli import _parser
+from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.e2e
 
@@ -153,25 +161,147 @@ def test_network_policy_lets_out_only_what_credmail_needs(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_schools_configuration_is_valid(overlay: str, tmp_path: Path) -> None:
     """The ConfigMap's credmail.toml loads, its secrets read from the Secret's mount."""
-    (config_map,) = by_kind(render(overlay), "ConfigMap")
+    objects = render(overlay)
+    settings = load_settings(school_config(objects, tmp_path), environ={})
+    assert settings.database.schema_ == overlay.replace("-", "_")
+    assert not settings.database.prepared_statements
+    assert settings.replies.school_name  # the school's identity is set
+    # SIGTERM to SIGKILL: the daemon's own bound on stopping fits, with room to spare
+    grace = pod(deployment(objects, "credmail"))["terminationGracePeriodSeconds"]
+    assert settings.daemon.shutdown_seconds + 5 <= grace
+
+
+def school_config(
+    objects: list[dict[str, Any]],
+    tmp_path: Path,
+    database_url: str = "postgresql+psycopg://school@pgbouncer:6432/credmail",
+) -> Path:
+    """The overlay's credmail.toml written to `tmp_path`, its secret files beside it."""
+    (config_map,) = by_kind(objects, "ConfigMap")
     text = config_map["data"]["credmail.toml"]
     secrets = tmp_path / "secrets"
     secrets.mkdir()
-    data = tomllib.loads(text)
-    for section in data.values():
+    for section in tomllib.loads(text).values():
         for key, value in section.items():
             if key.endswith("_file"):
                 assert value.startswith("/run/secrets/credmail/")
-                Path(secrets / Path(value).name).write_text(
-                    "postgresql+psycopg://school@pgbouncer:6432/credmail"
-                    if key == "url_file"
-                    else "a-real-secret"
-                )
+                secret = database_url if key == "url_file" else "a-real-secret"
+                Path(secrets / Path(value).name).write_text(secret)
     if "web" not in Settings.model_fields:  # `credmail web` (another issue) not merged yet
         text = text.split("[web]")[0]
     path = tmp_path / "credmail.toml"
     path.write_text(text.replace("/run/secrets/credmail", str(secrets)))
-    settings = load_settings(path, environ={})
-    assert settings.database.schema_ == overlay.replace("-", "_")
-    assert not settings.database.prepared_statements
-    assert settings.replies.school_name  # the school's identity is set
+    return path
+
+
+# -- the schema: one workload migrates it, every other one waits for it -----------------
+
+NEEDS_SCHEMA = {"run", "web", "status"}
+
+
+def pod(workload: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def command(container: dict[str, Any]) -> argparse.Namespace:
+    """A container's arguments (the image's entry point is `credmail`) as the CLI reads them."""
+    try:
+        return _parser().parse_args(container["args"])
+    except SystemExit:
+        raise AssertionError(f"not a credmail command: {container['args']}") from None
+
+
+def schema_step(workload: dict[str, Any]) -> list[str]:
+    """What the pod's init containers do about the schema: ["upgrade"], ["wait"] or []."""
+    found = []
+    for init in pod(workload).get("initContainers", []):
+        args = command(init)
+        if args.command == "db":
+            found.append(args.db_command)
+    return found
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_workload_that_needs_the_schema_waits_for_it(overlay: str) -> None:
+    workloads = [o for o in render(overlay) if "template" in o.get("spec", {})]
+    assert workloads
+    steps = {}
+    for workload in workloads:
+        (main,) = pod(workload)["containers"]
+        assert command(main).command in NEEDS_SCHEMA
+        (step,) = schema_step(workload)  # before the main container, one init container
+        steps[workload["metadata"]["name"]] = step
+        for init in pod(workload)["initContainers"]:
+            assert init["image"] == main["image"]  # the same revision as the code it guards
+            assert command(init).config == command(main).config
+    # exactly one migrates: the daemon, one replica, Recreate (never two migrations at once)
+    assert steps == {"credmail": "upgrade", "credmail-web": "wait"}
+    web = deployment(render(overlay), "credmail-web")
+    (wait,) = pod(web)["initContainers"]
+    assert command(wait).timeout >= 300  # the daemon's migration has time to finish
+    rolling = web["spec"]["strategy"]["rollingUpdate"]
+    assert rolling["maxUnavailable"] == 0  # old pages serve while a new pod waits
+
+
+def test_the_check_finds_a_workload_without_its_wait() -> None:
+    web = deployment(render(OVERLAYS[0]), "credmail-web")
+    del pod(web)["initContainers"]
+    assert schema_step(web) == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_command_in_the_manifests_is_a_credmail_command(overlay: str) -> None:
+    for workload in by_kind(render(overlay), "Deployment"):
+        for container in pod(workload).get("initContainers", []) + pod(workload)["containers"]:
+            assert command(container).handler
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                run = container.get(probe, {}).get("exec")
+                if run:
+                    assert run["command"][0] == "credmail"
+                    assert command({"args": run["command"][1:]}).handler
+
+
+@pytest.fixture
+def school_schemas() -> Iterator[None]:
+    def drop() -> None:
+        engine = create_engine(PG_URL)
+        with engine.begin() as conn:
+            for overlay in OVERLAYS:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{overlay.replace("-", "_")}" CASCADE'))
+        engine.dispose()
+
+    drop()
+    yield
+    drop()
+
+
+@pytest.mark.usefixtures("school_schemas")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_init_containers_commands_on_postgresql(overlay: str, tmp_path: Path) -> None:
+    """The web pod's wait holds until the daemon pod's init container has migrated the
+    school's schema, then lets the pages start (the manifests' own arguments)."""
+    objects = render(overlay)
+    config = str(school_config(objects, tmp_path, database_url=PG_URL))
+    (upgrade,) = pod(deployment(objects, "credmail"))["initContainers"]
+    (wait,) = pod(deployment(objects, "credmail-web"))["initContainers"]
+
+    def run(args: list[str]) -> subprocess.CompletedProcess[str]:
+        args = [config if arg == "/etc/credmail/credmail.toml" else arg for arg in args]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CREDMAIL_")}
+        return subprocess.run(
+            [sys.executable, "-m", "credmail", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    too_early = run([*wait["args"][:-1], "1"])  # the manifest waits 600 s: here 1
+    assert too_early.returncode == 1 and "not at the newest revision" in too_early.stderr
+    assert run(upgrade["args"]).returncode == 0
+    started = time.monotonic()
+    ready = run(wait["args"])
+    assert ready.returncode == 0, ready.stderr
+    assert time.monotonic() - started < 30

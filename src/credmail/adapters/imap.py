@@ -25,6 +25,14 @@ FULL = b"BODY[]"
 SIZE = b"RFC822.SIZE"
 
 
+class FolderMissing(imaplib.IMAP4.error):
+    """The watched folder does not exist: a configuration problem, not an outage."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__(f"folder {folder!r} does not exist")
+        self.folder = folder
+
+
 class ImapSource:
     """Connects lazily on first use and again after `close()` (used after any error)."""
 
@@ -113,7 +121,7 @@ class ImapSource:
         try:
             report(f"{where}: signed in as {self.username}")
             if not client.folder_exists(self.folder):
-                raise imaplib.IMAP4.error(f"folder {self.folder!r} does not exist")
+                raise FolderMissing(self.folder)
             report(f"{where}: folder {self.folder} exists")
             exists = client.folder_exists
             missing = [f for f in self.target_folders if not exists(self.server_name(f))]
@@ -200,7 +208,14 @@ class ImapSource:
 
     def select(self) -> FolderState:
         client = self._conn()
-        info = client.select_folder(self.folder)
+        try:
+            info = client.select_folder(self.folder)
+        except imaplib.IMAP4.abort:
+            raise  # the connection is gone: nothing to ask
+        except imaplib.IMAP4.error:
+            if not client.folder_exists(self.folder):  # LIST: every server answers it
+                raise FolderMissing(self.folder) from None
+            raise
         _take_news(client)  # the counts SELECT reports are not news
         self._selected = True
         validity = self._validity = int(info[b"UIDVALIDITY"])

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from credmail.bootstrap import App, bootstrap
 from credmail.config import ConfigError, Settings, config_path, load_settings, with_mail_secrets
+from credmail.entrypoints import db_wait
 from credmail.entrypoints.csv_output import csv_on_stdout
 from credmail.logs import command_level, configure_logging
 
@@ -365,6 +366,7 @@ def _db_commands(sub: Any) -> None:
         dest="db_command", required=True
     )
     db.add_parser("upgrade", help="apply migrations").set_defaults(handler=cmd_db_upgrade)
+    db_wait.add_parser(db)
 
 
 def _directory_commands(sub: Any) -> None:

@@ -1,10 +1,13 @@
-"""`credmail run`: the watcher on the main thread, the outbox worker, APScheduler jobs."""
+"""`credmail run`: the watcher and the outbox worker on their threads, APScheduler jobs; the
+main thread waits for a signal and bounds the stop."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import threading
+import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -13,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from credmail.bootstrap import App
 from credmail.runners.delivery_process import DeliveryProcess
+from credmail.runners.shutdown import ShutdownBound
 from credmail.runners.systemd import Heartbeat
 from credmail.runners.watcher import InboxWatcher
 from credmail.service.housekeeping import housekeeping
@@ -71,7 +75,8 @@ def run_once(app: App, *, deliver_alongside: bool = False) -> dict[str, object]:
 
 
 def run_forever(app: App) -> None:
-    """Work until SIGTERM or SIGINT, finishing the message in hand."""
+    """Work until SIGTERM or SIGINT: the message in hand is finished, and the process exits
+    within `daemon.shutdown_seconds` whatever the servers do (runners.shutdown)."""
     log = structlog.get_logger("credmail.daemon")
     warn_about_settings(app)
     outbox = app.outbox_worker  # bootstrap wired its nudge to the request handler
@@ -82,28 +87,55 @@ def run_forever(app: App) -> None:
         app.pipeline, app.source_factory(), stop, heartbeat, app.is_login_failure
     )
     scheduler = _scheduler(app, watcher, outbox)
+    bound = ShutdownBound(app.settings.daemon.shutdown_seconds)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("daemon.stopping", signal=signal.Signals(signum).name)
+        log.info(
+            "daemon.stopping", signal=signal.Signals(signum).name, within_seconds=bound.seconds
+        )
+        bound.start()
         heartbeat.stopping()
         stop.set()
         outbox.nudge()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    worker = threading.Thread(target=outbox.run, name="outbox", daemon=True)
-    worker.start()
+    crashed: list[BaseException] = []
+    threads = [
+        threading.Thread(target=outbox.run, name="outbox", daemon=True),
+        threading.Thread(target=_watch(watcher, crashed), name="watcher", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
     scheduler.start()
     outbox.nudge()
     log.info("daemon.started", mailbox=app.settings.mailbox.kind)
     try:
-        watcher.run()
+        while not stop.is_set():  # sleep, not stop.wait(): the handler sets `stop`, and
+            time.sleep(0.5)  # must never find its lock held by the thread it interrupted
     finally:
         scheduler.shutdown(wait=False)
         stop.set()
         outbox.nudge()
-        worker.join(timeout=8)
-        log.info("daemon.stopped")
+        busy = [thread.name for thread in threads if not bound.join(thread)]
+        log.info("daemon.stopped", left_busy=busy or None)
+    if crashed:
+        raise crashed[0]
+
+
+def _watch(watcher: InboxWatcher, crashed: list[BaseException]) -> Callable[[], None]:
+    """The watcher's thread: should it ever end by itself, the daemon stops and `run`
+    fails with its error, as when it ran on the main thread."""
+
+    def watch() -> None:
+        try:
+            watcher.run()
+        except BaseException as exc:
+            crashed.append(exc)
+        finally:
+            watcher.stop.set()
+
+    return watch
 
 
 def _scheduler(app: App, watcher: InboxWatcher, outbox: OutboxWorker) -> BackgroundScheduler:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import structlog
 
+from credmail.adapters.imap import FolderMissing
 from credmail.adapters.oauth import SignInError
 from credmail.diagnostics import explain
 from credmail.runners.backoff import Backoff
@@ -14,7 +16,7 @@ from credmail.runners.systemd import Heartbeat
 from credmail.service.inbox_sync import Pipeline
 from credmail.service.ports import MailSource
 
-LOGIN_RETRY_SECONDS = 300.0
+LOGIN_RETRY_SECONDS = 300.0  # a refused sign-in or a missing folder: someone must act
 SIGNED_OUT_CHECK_SECONDS = 1.0  # cheap: the token source asks once per retry period
 
 
@@ -33,16 +35,19 @@ class InboxWatcher:
         stop: threading.Event,
         heartbeat: Heartbeat | None = None,
         is_login_failure: Callable[[BaseException], bool] = lambda exc: False,
+        slow_retry_seconds: float = LOGIN_RETRY_SECONDS,
     ) -> None:
         """`is_login_failure` tells a refused sign-in (retried slowly) from the rest."""
         self.pipeline = pipeline
         self.is_login_failure = is_login_failure
+        self.slow_retry = slow_retry_seconds
         self.source = source
         self.stop = stop
         self.heartbeat = heartbeat or Heartbeat()
         self.poll_now = threading.Event()
         self.backoff = Backoff()
         self.signed_out: str | None = None  # the STATUS= line while sign-in is impossible
+        self.missing: str | None = None  # the watched folder, while the mailbox lacks it
         self.log = structlog.get_logger("credmail.watcher")
 
     def run(self) -> None:
@@ -58,23 +63,23 @@ class InboxWatcher:
             if stats.handled:
                 self.log.info("sync.done", scanned=stats.scanned, handled=stats.handled)
             self.backoff.reset()
-            if self.signed_out is not None:
-                self.heartbeat.status("signed in")
-                self.signed_out = None
+            self._recovered()
             self.heartbeat.beat()
             self._wait()
         except SignInError as exc:
             self._signed_out(exc)
+        except FolderMissing as exc:
+            self._folder_missing(exc)
         except Exception as exc:
             if self.is_login_failure(exc):
                 self.log.error(
                     "mailbox.login_failed",
                     host=getattr(self.source, "host", None),
                     error=explain(exc),  # the server's words and the keys to check, no secret
-                    retry_in_seconds=LOGIN_RETRY_SECONDS,
+                    retry_in_seconds=self.slow_retry,
                 )
                 self.source.close()
-                self.stop.wait(LOGIN_RETRY_SECONDS)
+                self.stop.wait(self.slow_retry)
                 return
             if _expired_session(self.source, exc):  # not an outage: sign in again now
                 self.log.info("mailbox.token_expired", action="reconnect")
@@ -105,6 +110,36 @@ class InboxWatcher:
         delay = self.backoff.next_delay()
         self.log.warning("mailbox.no_token", cause=exc.cause, retry_in_seconds=round(delay, 1))
         self.stop.wait(delay)
+
+    def _folder_missing(self, exc: FolderMissing) -> None:
+        """The settings name a folder the mailbox lacks: said once (an error naming the key),
+        then looked for again every `slow_retry` seconds; creating it is enough to recover.
+        The watchdog stays fed: a restart could only say the same again."""
+        self.source.close()
+        if exc.folder != self.missing:
+            self.missing = exc.folder
+            self.heartbeat.status(f"mailbox.folder {exc.folder!r} does not exist")
+            self.log.error(
+                "mailbox.folder_missing",
+                host=getattr(self.source, "host", None),
+                folder=exc.folder,
+                error=explain(exc),
+                retry_in_seconds=self.slow_retry,
+            )
+        deadline = time.monotonic() + self.slow_retry
+        while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            self.heartbeat.beat()
+            self.stop.wait(min(left, SIGNED_OUT_CHECK_SECONDS))
+
+    def _recovered(self) -> None:
+        """A sync succeeded: clear what STATUS= said was wrong."""
+        if self.signed_out is not None:
+            self.heartbeat.status("signed in")
+            self.signed_out = None
+        if self.missing is not None:
+            self.log.info("mailbox.folder_found", folder=self.missing)
+            self.heartbeat.status(f"watching {self.missing}")
+            self.missing = None
 
     def _progress(self) -> bool:
         """Called between messages: a long backlog is progress too; True means stop."""
