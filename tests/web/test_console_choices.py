@@ -142,7 +142,7 @@ def test_a_tasks_internal_note_is_never_mailed_and_its_message_is_shown_first(
     preview = client.post(f"{ROOT}/registro/{task_id}/fatto", data=form)
     assert preview.status_code == 200, preview.text
     assert "Credenziali inviate dal Registro Elettronico" in preview.text  # the mail's subject
-    assert f"Nota della segreteria: {message}" in preview.text  # where the message goes
+    assert f"Messaggio della segreteria: {message}" in preview.text  # where the message goes
     assert "Conferma: segna come eseguita e invia l'e-mail" in preview.text
     assert console_app.desks.tasks.listing() != [] and sent(console_app) == []  # nothing yet
     done = client.post(f"{ROOT}/registro/{task_id}/fatto", data={**form, "conferma": "si"})
@@ -171,4 +171,4 @@ def test_a_task_with_only_a_note_is_done_at_once_and_the_mail_has_no_note(
     with console_app.uow() as uow:
         entry = uow.outbox.get(line.id)
     assert entry is not None and entry.raw is not None and b"fatto io" not in entry.raw
-    assert b"Nota della segreteria" not in entry.raw
+    assert b"Messaggio della segreteria" not in entry.raw
