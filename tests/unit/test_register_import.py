@@ -11,15 +11,9 @@ import xlrd
 from credmail.adapters.spreadsheets import SpreadsheetFiles
 from credmail.core.values import Role
 from credmail.service.directory_csv import DirectoryError, DirectoryRecord
-from credmail.service.register_import import (
-    RegisterData,
-    header_key,
-    is_pec,
-    mapping_toml,
-    parse_date,
-    read_mapping,
-    read_register,
-)
+from credmail.service.register_columns import header_key, mapping_toml, read_mapping
+from credmail.service.register_import import RegisterData, read_register
+from credmail.service.register_rows import is_pec, parse_date
 from tests.support.register_files import (
     Guardian,
     Pupil,

@@ -25,16 +25,14 @@ from credmail.service.ports import (
     PersonView,
     SpreadsheetReader,
 )
-from credmail.service.register_import import (
+from credmail.service.register_columns import (
     ColumnMapping,
-    FileInfo,
-    Problem,
-    Progress,
     is_credmail_csv,
     mapping_toml,
     read_mapping,
-    read_register,
 )
+from credmail.service.register_import import FileInfo, Progress, read_register
+from credmail.service.register_rows import Problem
 from credmail.service.review import Actor, audit_entry
 
 CHANGE_KINDS = ("added", "address_changed", "left", "returned", "new_student")
