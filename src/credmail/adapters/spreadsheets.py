@@ -1,5 +1,5 @@
 """Read the register's exports as rows of text: legacy .xls (BIFF, read leniently), .xlsx
-and CSV (`;` or `,`, UTF-8 or Windows-1252).
+and CSV (`;` or `,`, UTF-8 or Windows-1252), the kind told by the first bytes.
 
 Every cell comes out as text: a number stored by Excel as 5256305.0 reads "5256305", a date
 cell reads "dd/mm/yyyy"; nothing is ever turned into a number, so codes keep their leading
@@ -8,37 +8,56 @@ zeros whenever the file kept them.
 
 from __future__ import annotations
 
-import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date, datetime
-from pathlib import PurePath
 from typing import Any
 
 from credmail.service.directory_csv import (
     DELIMITERS,
     ENCODINGS,
-    DirectoryError,
+    csv_rows,
     detect_delimiter,
     detect_encoding,
 )
+from credmail.service.import_errors import DirectoryError, ImportRefused, unreadable
+from credmail.service.import_files import file_kind, refuse_kind
 from credmail.service.ports import Sheet
-
-XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2 compound document
-XLSX_MAGIC = b"PK\x03\x04"
 
 
 class SpreadsheetFiles:
-    """The SpreadsheetReader port: the file kind is told by its first bytes, not its name."""
+    """The SpreadsheetReader port: the file kind is told by its first bytes, not its name.
+    Whatever a parser raises on a damaged file, at opening or while its rows stream, becomes
+    one ImportRefused naming the file."""
 
     def open(self, name: str, data: bytes) -> Sheet:
-        if data.startswith(XLS_MAGIC):
-            return _xls(name, data)
-        if data.startswith(XLSX_MAGIC):
-            return _xlsx(name, data)
-        if PurePath(name).suffix.lower() in {".xls", ".xlsx"} and data.lstrip().startswith(b"<"):
-            raise DirectoryError([f"{name}: an HTML page saved as a spreadsheet; save it as .xlsx"])
-        return _csv(name, data)
+        kind = file_kind(data)
+        refusal = refuse_kind(kind)
+        if refusal is not None:
+            raise refusal.named(name)
+        try:
+            sheet = _READERS[kind](name, data)
+        except DirectoryError as exc:
+            raise _named(exc, name) from None
+        except Exception as exc:  # xlrd, openpyxl, zipfile and expat raise many kinds
+            raise unreadable(kind, exc, name) from None
+        return replace(sheet, rows=_guarded(kind, name, sheet.rows))
+
+
+def _guarded(
+    kind: str, name: str, rows: Iterator[tuple[int, list[str]]]
+) -> Iterator[tuple[int, list[str]]]:
+    try:
+        yield from rows
+    except DirectoryError as exc:
+        raise _named(exc, name) from None
+    except Exception as exc:  # a damaged part found only when its rows are read
+        raise unreadable(kind, exc, name) from None
+
+
+def _named(exc: DirectoryError, name: str) -> DirectoryError:
+    return exc.named(name) if isinstance(exc, ImportRefused) else exc
 
 
 def cell_text(value: Any) -> str:
@@ -61,17 +80,11 @@ def cell_text(value: Any) -> str:
 def _xls(name: str, data: bytes) -> Sheet:
     import xlrd
 
-    try:
-        # ClasseViva's OLE header makes xlrd report "Workbook corruption: seen[..]" although
-        # the sheet is intact; read it anyway.
-        book = xlrd.open_workbook(
-            file_contents=data,
-            ignore_workbook_corruption=True,
-            on_demand=True,
-            logfile=io.StringIO(),
-        )
-    except Exception as exc:  # xlrd raises bare XLRDError/CompDocError/struct errors
-        raise DirectoryError([f"{name}: not a readable .xls file ({exc})"]) from None
+    # ClasseViva's OLE header makes xlrd report "Workbook corruption: seen[..]" although
+    # the sheet is intact; read it anyway.
+    book = xlrd.open_workbook(
+        file_contents=data, ignore_workbook_corruption=True, on_demand=True, logfile=io.StringIO()
+    )
     sheet = book.sheet_by_index(0)
 
     def text(row: int, col: int) -> str:
@@ -100,10 +113,7 @@ def _xls(name: str, data: bytes) -> Sheet:
 def _xlsx(name: str, data: bytes) -> Sheet:
     from openpyxl import load_workbook
 
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # zipfile/openpyxl raise many kinds
-        raise DirectoryError([f"{name}: not a readable .xlsx file ({exc})"]) from None
+    book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     sheet = book.worksheets[0]
 
     def rows() -> Iterator[tuple[int, list[str]]]:
@@ -127,10 +137,10 @@ def _csv(name: str, data: bytes) -> Sheet:
     )
 
     def rows() -> Iterator[tuple[int, list[str]]]:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        line = 0
-        for fields in reader:
-            start, line = line + 1, reader.line_num
+        for start, fields in csv_rows(text, delimiter):
             yield start, [field.strip() for field in fields]
 
     return Sheet(name, described, rows(), text.count("\n") + 1)
+
+
+_READERS: dict[str, Callable[[str, bytes], Sheet]] = {"xls": _xls, "xlsx": _xlsx, "text": _csv}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import getpass
 import json
@@ -549,72 +550,60 @@ def _once_text(summary: dict[str, Any]) -> str:
 
 
 def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.service.directory_csv import DirectoryError, describe_input
-
-    files: list[tuple[str, bytes]] = []
-    for path in args.file:
-        try:
-            files.append((str(path), _read_input(path)))
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-    desk = ctx.app().desks.directory
-    credmail = args.format == "credmail" or (
-        args.format == "auto" and desk.file_format(*files[0]) == "credmail"
-    )
-    if not credmail:
-        return _register_import(args, ctx, files)
-    if args.csv or args.mapping:
-        raise CommandError("--csv and --mapping are for the register's files, not credmail's CSV")
-    if len(files) > 1:
-        raise CommandError("credmail's own CSV is imported one file at a time")
-    name, data = files[0]
-    try:
-        if data.strip(b"\xef\xbb\xbf \t\r\n"):
-            print(f"{name}: {describe_input(data)}")
-        result = desk.import_csv(
-            data, _actor(), prune=args.prune, dry_run=args.dry_run, force=args.force
-        )
-    except DirectoryError as exc:
-        for problem in exc.problems:
-            print(f"{name}: {problem}", file=sys.stderr)
-        print("nothing imported", file=sys.stderr)
-        return EXIT_FAILURE
-    return _import_report(result)
-
-
-def _register_import(args: argparse.Namespace, ctx: Context, files: list[tuple[str, bytes]]) -> int:
-    """The register's exports: read, show the preview (and --csv it), then write it."""
+    """credmail's CSV or the register's exports, from paths or standard input alike: the
+    desk tells them apart by their bytes; --dry-run reports what the real run would do,
+    its refusal and exit status included."""
     from credmail.entrypoints.register_report import preview_lines, progress_bar, write_report
-    from credmail.service.directory_csv import DirectoryError
+    from credmail.service.import_errors import DirectoryError, ImportRefused
 
-    if args.prune:
-        raise CommandError("--prune is for credmail's own CSV; a register import marks "
-                           "pupils who left inactive instead")  # fmt: skip
+    files = [(_input_name(path), _read_input(path)) for path in args.file]
     desk = ctx.app().desks.directory
-    layout = None if args.format == "auto" else args.format
+    layout = args.format if args.format != "auto" else desk.file_format(*files[0])
+    if layout == "credmail":
+        if args.csv or args.mapping:
+            raise CommandError(
+                "--csv and --mapping are for the register's files, not credmail's CSV"
+            )
+        _describe_csv(*files[0])
     try:
         mapping = _load_mapping(ctx, args.mapping) if args.mapping else None
-        with progress_bar(sys.stdout.isatty()) as progress:
-            preview = desk.preview_register(
-                files, layout=layout, mapping=mapping, progress=progress
+        with progress_bar(sys.stdout.isatty() and layout != "credmail") as progress:
+            done = desk.import_files(
+                files,
+                _actor(),
+                dry_run=args.dry_run,
+                force=args.force,
+                prune=args.prune,
+                layout=None if args.format == "auto" else args.format,
+                mapping=mapping,
+                progress=progress,
             )
+    except ImportRefused as exc:
+        raise CommandError(f"{exc}; nothing imported") from None
     except DirectoryError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         print("nothing imported", file=sys.stderr)
         return EXIT_FAILURE
-    for line in preview_lines(preview):
-        print(line)
-    if args.csv:
+    if done.preview is not None:
+        for line in preview_lines(done.preview):
+            print(line)
+    if args.csv and done.preview is not None:
         try:
-            write_report(args.csv, preview)
+            write_report(args.csv, done.preview)
         except OSError as exc:
             raise CommandError(f"cannot write {args.csv}: {exc.strerror}") from None
         print(f"report written to {args.csv}")
-    if args.dry_run:
-        print("dry run, nothing written")
-        return 0
-    return _import_report(desk.apply_register(preview, _actor(), force=args.force))
+    return _import_report(done.result)
+
+
+def _describe_csv(name: str, data: bytes) -> None:
+    """credmail's CSV: the delimiter and encoding found, before any problem is listed."""
+    from credmail.service.directory_csv import describe_input
+    from credmail.service.import_errors import DirectoryError
+
+    with contextlib.suppress(DirectoryError):  # empty or not text: the import says so
+        print(f"{name}: {describe_input(data)}")
 
 
 def _mapping_path(ctx: Context, name: str) -> Path:
@@ -635,22 +624,18 @@ def _load_mapping(ctx: Context, name: str) -> Any:
 
 
 def cmd_directory_mapping_init(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.service.directory_csv import DirectoryError
+    from credmail.service.import_errors import DirectoryError
 
-    try:
-        data = _read_input(args.file)
-    except OSError as exc:
-        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
-    name = args.name or re.sub(r"[^\w.-]", "_", args.file.stem) or "mapping"
+    data = _read_input(args.file)
+    stem = "mapping" if str(args.file) == "-" else re.sub(r"[^\w.-]", "_", args.file.stem)
+    name = args.name or stem or "mapping"
     path = _mapping_path(ctx, name)
     if path.exists() and not args.force:
         raise CommandError(f"{path} exists; edit it, or use --force to write it anew")
     try:
-        text = ctx.app().desks.directory.mapping_template(str(args.file), data)
+        text = ctx.app().desks.directory.mapping_template(_input_name(args.file), data)
     except DirectoryError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_FAILURE
+        raise CommandError("; ".join(exc.problems)) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -661,12 +646,22 @@ def cmd_directory_mapping_init(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _input_name(path: Path) -> str:
+    """How messages name an input: its path, or "standard input" for `-`."""
+    from credmail.service.import_files import STANDARD_INPUT
+
+    return STANDARD_INPUT if str(path) == "-" else str(path)
+
+
 def _read_input(path: Path) -> bytes:
     """`-` is standard input: the wrapper's service user cannot open the admin's files."""
-    if str(path) != "-":
-        return path.read_bytes()
-    stream = getattr(sys.stdin, "buffer", None)
-    return stream.read() if stream is not None else sys.stdin.read().encode()
+    try:
+        if str(path) != "-":
+            return path.read_bytes()
+        stream = getattr(sys.stdin, "buffer", None)
+        return stream.read() if stream is not None else sys.stdin.read().encode()
+    except OSError as exc:
+        raise CommandError(f"cannot read {_input_name(path)}: {exc.strerror}") from None
 
 
 def _import_report(result: ImportResult) -> int:
@@ -678,7 +673,8 @@ def _import_report(result: ImportResult) -> int:
     for person in summary.retired_people:
         print(f"{verb}: {person}")
     if refusal:
-        print(f"credmail: {refusal}; nothing imported", file=sys.stderr)
+        dry = "dry run: " if result.dry_run else ""
+        print(f"credmail: {dry}{refusal}; nothing imported", file=sys.stderr)
         return EXIT_FAILURE
     prefix = "dry run, nothing written: " if result.dry_run else ""
     print(prefix + summary.as_text())

@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from credmail.service.directory_csv import DirectoryError
+from credmail.service.import_errors import DirectoryError, ImportRefused
 from credmail.service.ports import Sheet
 
 STUDENT_FIELDS = (
@@ -165,7 +165,11 @@ def mapping_toml(sheet: Sheet, mapping: ColumnMapping | None = None) -> str:
     """An editable mapping for the file's header row: each header, the field it fills."""
     found = find_header(sheet, mapping)
     if found is None:
-        raise DirectoryError([f"{sheet.name}: no header row in the first rows"])
+        raise ImportRefused(
+            "no header row in the first rows",
+            "nelle prime righe non c'è l'intestazione delle colonne",
+            sheet.name,
+        )
     line, header, _ = found
     columns = column_fields(header, mapping)
     layout = layout_of(set(columns.values()))

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from credmail.core.values import Role
-from credmail.service.directory_csv import DirectoryError, DirectoryRecord
+from credmail.service.directory_csv import DirectoryRecord
+from credmail.service.import_errors import ImportRefused
 from credmail.service.ports import Sheet
 from credmail.service.register_columns import ColumnMapping, column_fields, find_header, layout_of
 from credmail.service.register_rows import (
@@ -69,27 +70,25 @@ def read_register(
 ) -> RegisterData:
     """Read every sheet, join guardians to students, report problems. `layout` forces a
     layout (classeviva / guardians); a sheet whose layout cannot be told raises
-    DirectoryError asking for a mapping."""
+    ImportRefused asking for a mapping."""
     builder = Builder(today, frozenset(on_file))
     files = []
     done = 0
     for sheet in sheets:
         found = find_header(sheet, mapping)
         if found is None:
-            raise DirectoryError([f"{sheet.name}: no header row with known column names"])
+            raise ImportRefused(
+                "no header row with known column names",
+                "nelle prime righe non c'è l'intestazione delle colonne",
+                sheet.name,
+            )
         header_line, header, rows_after = found
         columns = column_fields(header, mapping)
         kind = (mapping.layout if mapping else None) or layout_of(set(columns.values()))
         if layout == "guardians" and kind == "classeviva":
             kind = None
         if kind is None or (layout == "classeviva" and kind != "classeviva"):
-            raise DirectoryError(
-                [
-                    f"{sheet.name}: unknown layout (columns: {', '.join(h for h in header if h)}); "
-                    f"write a mapping with `credmail directory mapping init {sheet.name}`, "
-                    "edit it, and import with --mapping NAME"
-                ]
-            )
+            raise _unknown_layout(sheet.name, header)
         rows = 0
         for line, cells in rows_after:
             done += 1
@@ -116,6 +115,17 @@ def read_register(
         sorted(builder.problems, key=_problem_order),
         has_students=any(f.layout in ("classeviva", "families") for f in files),
         has_guardians=has_guardians,
+    )
+
+
+def _unknown_layout(file: str, header: list[str]) -> ImportRefused:
+    names = ", ".join(h for h in header if h)
+    return ImportRefused(
+        f"unknown layout (columns: {names}); write a mapping with "
+        f"`credmail directory mapping init {file}`, edit it, and import with --mapping NAME",
+        "le colonne non sono quelle di un elenco alunni o tutori noto; chiedere all'amministratore "
+        "di sistema di preparare la corrispondenza delle colonne per questo file",
+        file,
     )
 
 
