@@ -59,6 +59,7 @@ from credmail.service.desks import (
 )
 from credmail.service.desks.templates import TemplatesDesk
 from credmail.service.handle_request import MessageProcessor
+from credmail.service.import_files import ImportLimits
 from credmail.service.inbox_sync import Pipeline, Policy
 from credmail.service.link_backends import LinkBackend, WorklistBackend
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
@@ -234,6 +235,7 @@ def _desks(
     daemon = settings.daemon
     quota_pause = SqlPacingStore(engine).paused
     audit = AuditDesk(uow, clock)
+    limits = ImportLimits(settings.directory.max_import_bytes, settings.directory.max_import_rows)
     return Desks(
         review=review,
         outbox=OutboxDesk(uow, clock, quota_pause),
@@ -244,7 +246,8 @@ def _desks(
             review.timezone,
             settings.directory.max_prune_share,
             audit,
-            SpreadsheetFiles(),
+            SpreadsheetFiles(limits),
+            limits,
         ),
         tokens=TokenDesk(uow, clock),
         privacy=PrivacyDesk(uow, clock, after_erase=lambda: checkpoint(engine)),

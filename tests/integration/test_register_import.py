@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -228,4 +229,30 @@ def test_a_dry_run_refuses_the_retirement_the_real_run_refuses_with_its_exit_sta
     assert cli(capsys, "directory", "list").count("(inactive)") == 0
     assert "dry run, nothing written: " in cli(
         capsys, "directory", "import", str(few), "--dry-run", "--force"
+    )
+
+
+def test_files_past_the_configured_limits_are_refused_in_one_line(
+    config: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CREDMAIL_DIRECTORY__MAX_IMPORT_BYTES", "4096")
+    monkeypatch.setenv("CREDMAIL_DIRECTORY__MAX_IMPORT_ROWS", "10")
+    students = tmp_path / "alunni.xls"
+    students.write_bytes(classeviva_xls([LUCA, MARTA, ADA]))
+    assert students.stat().st_size > 4096
+    too_big = "larger than the 4 KiB an import reads (directory.max_import_bytes)"
+    out = cli(capsys, "directory", "import", str(students), expect=1)
+    assert out == f"credmail: {students}: {too_big}; nothing imported\n"
+    stdin_of(monkeypatch, students.read_bytes())
+    out = cli(capsys, "directory", "import", "-", expect=1)
+    assert out == f"credmail: standard input: {too_big}; nothing imported\n"
+    many = tmp_path / "alunni.csv"
+    pupils = [replace(LUCA, pupil_id=LUCA.pupil_id + n) for n in range(12)]
+    many.write_bytes(students_csv_cp1252(pupils))
+    out = cli(capsys, "directory", "import", str(many), expect=1)
+    assert out == (
+        f"credmail: {many}: more than 10 rows (directory.max_import_rows); nothing imported\n"
     )

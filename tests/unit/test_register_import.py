@@ -262,6 +262,8 @@ def test_a_bad_mapping_names_the_column() -> None:
         ("41030", date(2012, 5, 1)),  # an Excel serial date
         ("31/02/2012", None),
         ("ieri", None),
+        ("4²030", None),  # digits to str.isdigit(), not to int()
+        ("9" * 5000, None),  # past int()'s limit on digits
     ],
 )
 def test_dates(text: str, expected: date | None) -> None:

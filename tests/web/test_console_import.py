@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import html
+import random
 import re
 from datetime import date
 
@@ -158,3 +159,44 @@ def test_removing_people_is_refused_in_italian_for_the_registers_files(
     client, csrf = admin
     page = upload(client, csrf, ("alunni.xls", classeviva_xls([LUCA])), rimuovi="si")
     assert page is not None and "vale solo per il CSV della rubrica" in page
+
+
+def test_the_console_keeps_to_the_configured_size_limit(
+    sqlite_url: str, client_for: ClientFactory
+) -> None:
+    env = web_env(sqlite_url, directory__max_import_bytes="4096")
+    app = make_app(load_settings(None, environ=env), directory=False)
+    app.desks.staff.add("anna", "amministratore", PASSWORD, CLI)
+    client = client_for(app)
+    csrf = sign_in(client, "anna")
+    students = classeviva_xls([LUCA, ADA])
+    assert len(students) > 4096
+    answer = client.post(
+        f"{ROOT}/rubrica/importa",
+        data={"csrf_token": csrf},
+        files={"file": ("alunni.xls", students, XLS)},
+    )
+    assert answer.status_code == 400
+    assert "alunni.xls: il file supera i 4 KB ammessi per un'importazione" in html.unescape(
+        answer.text
+    )
+
+
+def test_damaged_spreadsheets_never_answer_a_server_error(
+    admin: tuple[TestClient, str],
+) -> None:
+    client, csrf = admin
+    rng = random.Random(9)
+    data = classeviva_xls([LUCA, ADA])
+    for _ in range(12):
+        damaged = bytearray(data)
+        for _ in range(8):
+            damaged[rng.randrange(512, len(damaged))] = rng.randrange(256)
+        answer = client.post(
+            f"{ROOT}/rubrica/importa",
+            data={"csrf_token": csrf},
+            files={"file": ("alunni.xls", bytes(damaged), XLS)},
+        )
+        assert answer.status_code in (200, 400), answer.text[:300]
+        if answer.status_code == 400:
+            assert "alunni.xls: " in answer.text and "Traceback" not in answer.text

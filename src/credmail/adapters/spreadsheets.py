@@ -9,27 +9,34 @@ zeros whenever the file kept them.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
+from credmail.adapters.xlsx_guard import open_workbook
 from credmail.service.directory_csv import (
     DELIMITERS,
     ENCODINGS,
     csv_rows,
     detect_delimiter,
     detect_encoding,
+    text_stream,
 )
 from credmail.service.import_errors import DirectoryError, ImportRefused, unreadable
-from credmail.service.import_files import file_kind, refuse_kind
+from credmail.service.import_files import ImportLimits, file_kind, refuse_kind
 from credmail.service.ports import Sheet
 
 
 class SpreadsheetFiles:
     """The SpreadsheetReader port: the file kind is told by its first bytes, not its name.
     Whatever a parser raises on a damaged file, at opening or while its rows stream, becomes
-    one ImportRefused naming the file."""
+    one ImportRefused naming the file. An .xlsx streams within `limits` (xlsx_guard); an
+    .xls is read whole by xlrd (the format stops at 65,536 rows), bounded by the file size
+    the desk checked."""
+
+    def __init__(self, limits: ImportLimits | None = None) -> None:
+        self.limits = limits or ImportLimits()
 
     def open(self, name: str, data: bytes) -> Sheet:
         kind = file_kind(data)
@@ -37,12 +44,19 @@ class SpreadsheetFiles:
         if refusal is not None:
             raise refusal.named(name)
         try:
-            sheet = _READERS[kind](name, data)
+            sheet = self._read(kind, name, data)
         except DirectoryError as exc:
             raise _named(exc, name) from None
         except Exception as exc:  # xlrd, openpyxl, zipfile and expat raise many kinds
             raise unreadable(kind, exc, name) from None
         return replace(sheet, rows=_guarded(kind, name, sheet.rows))
+
+    def _read(self, kind: str, name: str, data: bytes) -> Sheet:
+        if kind == "xls":
+            return _xls(name, data)
+        if kind == "xlsx":
+            return _xlsx(name, open_workbook(data, self.limits.max_bytes, self.limits.max_rows))
+        return _csv(name, data)
 
 
 def _guarded(
@@ -110,10 +124,7 @@ def _xls(name: str, data: bytes) -> Sheet:
     return Sheet(name, f"Excel 97-2003 (.xls), sheet {sheet.name!r}", rows(), sheet.nrows)
 
 
-def _xlsx(name: str, data: bytes) -> Sheet:
-    from openpyxl import load_workbook
-
-    book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+def _xlsx(name: str, book: Any) -> Sheet:  # openpyxl is untyped
     sheet = book.worksheets[0]
 
     def rows() -> Iterator[tuple[int, list[str]]]:
@@ -129,18 +140,14 @@ def _xlsx(name: str, data: bytes) -> Sheet:
 
 def _csv(name: str, data: bytes) -> Sheet:
     encoding = detect_encoding(data)
-    text = data.decode(encoding)
-    delimiter = detect_delimiter(text)
+    delimiter = detect_delimiter(text_stream(data, encoding).readline())
     described = (
         f"CSV, fields separated by {DELIMITERS[delimiter]} ({delimiter!r}), "
         f"text in {ENCODINGS[encoding]}"
     )
 
     def rows() -> Iterator[tuple[int, list[str]]]:
-        for start, fields in csv_rows(text, delimiter):
+        for start, fields in csv_rows(text_stream(data, encoding), delimiter):
             yield start, [field.strip() for field in fields]
 
-    return Sheet(name, described, rows(), text.count("\n") + 1)
-
-
-_READERS: dict[str, Callable[[str, bytes], Sheet]] = {"xls": _xls, "xlsx": _xlsx, "text": _csv}
+    return Sheet(name, described, rows(), data.count(b"\n") + 1)

@@ -62,11 +62,12 @@ class ImportLimits:
     max_rows: int = 20_000
 
     def check_size(self, size: int, file: str | None = None) -> None:
+        """Refuse a file of more than `max_bytes` (before any parser sees it)."""
         if size > self.max_bytes:
+            english, italian = _size(self.max_bytes)
             raise ImportRefused(
-                f"{_mib(size)} MiB, more than the {_mib(self.max_bytes)} MiB an import reads "
-                "(directory.max_import_bytes)",
-                f"il file supera i {_mib(self.max_bytes)} MB ammessi per un'importazione",
+                f"larger than the {english} an import reads (directory.max_import_bytes)",
+                f"il file supera i {italian} ammessi per un'importazione",
                 file,
             )
 
@@ -92,5 +93,8 @@ class ImportLimits:
             yield line, cells
 
 
-def _mib(size: int) -> str:
-    return f"{size / MIB:.1f}".removesuffix(".0")
+def _size(size: int) -> tuple[str, str]:
+    """10485760 -> ('10 MiB', '10 MB'); 65536 -> ('64 KiB', '64 KB')."""
+    unit, scale = ("M", MIB) if size >= MIB else ("K", 1024)
+    number = f"{size / scale:.1f}".removesuffix(".0")
+    return f"{number} {unit}iB", f"{number.replace('.', ',')} {unit}B"

@@ -320,8 +320,9 @@ def _date(
 
 def parse_date(value: str) -> date | None:
     """dd/mm/yyyy, yyyy-mm-dd, dd-mm-yyyy, dd/mm/yy, or an Excel serial number."""
-    if value.isdigit() and 10000 < int(value) < 80000:
-        return EXCEL_EPOCH + timedelta(days=int(value))
+    serial = int(value) if value.isascii() and value.isdigit() and len(value) < 10 else 0
+    if 10000 < serial < 80000:
+        return EXCEL_EPOCH + timedelta(days=serial)
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(value, fmt).date()

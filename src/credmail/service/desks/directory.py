@@ -12,7 +12,7 @@ import structlog
 from credmail.core.values import Role
 from credmail.service.desks.audit import AuditDesk
 from credmail.service.desks.base import DeskError
-from credmail.service.directory_csv import DirectoryRecord, decode, read_directory
+from credmail.service.directory_csv import DirectoryRecord, first_line, read_directory
 from credmail.service.import_errors import DirectoryError, ImportRefused
 from credmail.service.import_files import ImportLimits, file_kind
 from credmail.service.ports import (
@@ -200,7 +200,7 @@ class DirectoryDesk:
         if file_kind(data) != "text":
             return "register"
         try:
-            first = decode(data).lstrip("\ufeff").partition("\n")[0]
+            first = first_line(data)
         except DirectoryError:
             return "register"  # empty or not text: the reader names the file and says which
         return "credmail" if is_credmail_csv(first) else "register"
