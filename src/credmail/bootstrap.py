@@ -60,6 +60,7 @@ from credmail.service.desks import (
 from credmail.service.desks.status import SIGN_IN_UNKNOWN
 from credmail.service.desks.templates import TemplatesDesk
 from credmail.service.handle_request import MessageProcessor
+from credmail.service.import_files import ImportLimits
 from credmail.service.inbox_sync import Pipeline, Policy
 from credmail.service.link_backends import LinkBackend, WorklistBackend
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
@@ -236,6 +237,7 @@ def _desks(
     daemon = settings.daemon
     quota_pause = SqlPacingStore(engine).paused
     audit = AuditDesk(uow, clock)
+    limits = ImportLimits(settings.directory.max_import_bytes, settings.directory.max_import_rows)
     return Desks(
         review=review,
         outbox=OutboxDesk(uow, clock, quota_pause),
@@ -246,7 +248,8 @@ def _desks(
             review.timezone,
             settings.directory.max_prune_share,
             audit,
-            SpreadsheetFiles(),
+            SpreadsheetFiles(limits),
+            limits,
         ),
         tokens=TokenDesk(uow, clock),
         privacy=PrivacyDesk(uow, clock, after_erase=lambda: checkpoint(engine)),

@@ -318,6 +318,10 @@ class DirectorySettings(Section):
     max_prune_share: float = Field(default=0.2, ge=0, le=1)
     # Saved column mappings for the register's exports (`directory mapping init`), NAME.toml.
     mappings_dir: Path = Path("~/.config/credmail/mappings")
+    # One imported file at most: bytes (refused before parsing) and rows (counted while they
+    # stream). The largest schools have about 2,000 pupils and 3,500 guardians.
+    max_import_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_import_rows: int = Field(default=20_000, ge=10)
 
 
 class ReviewSettings(Section):

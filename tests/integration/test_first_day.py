@@ -221,7 +221,7 @@ def test_an_empty_directory_file_is_said_to_be_empty(cli: Cli) -> None:
     empty = cli.tmp_path / "people.csv"
     empty.write_bytes(b"")
     out = cli("directory", "import", str(empty), expect=1)
-    assert out == f"{empty}: the file is empty\nnothing imported\n"
+    assert out == f"credmail: {empty}: the file is empty; nothing imported\n"
 
 
 def test_a_username_for_a_server_without_auth_names_the_key(cli: Cli) -> None:

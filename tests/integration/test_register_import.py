@@ -4,6 +4,8 @@ with the right child (real Dovecot, aiosmtpd, SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import csv
+import io
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -134,8 +136,11 @@ def test_yearly_refresh_from_a_windows_1252_csv_and_a_families_csv(
 
     families = tmp_path / "famiglie.csv"
     families.write_bytes(families_csv([(LUCA, [MARIO])]))
-    out = cli(capsys, "directory", "import", str(families), "--format", "guardians", "--dry-run")
+    out = cli(
+        capsys, "directory", "import", str(families), "--format", "guardians", "--dry-run", expect=1
+    )
     assert "layout families" in out
+    assert "dry run: refusing to retire 3 of 5 people (60%)" in out  # as the real run would
 
 
 def test_mapping_init_then_import_with_the_saved_mapping(
@@ -157,4 +162,97 @@ def test_mapping_init_then_import_with_the_saved_mapping(
     assert "added 1" in out
     assert "Luca Rossi" in cli(capsys, "directory", "show", "alunno-77", "--json").replace(
         '",\n  "last_name": "', " "
+    )
+
+
+def stdin_of(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+def test_standard_input_reads_a_register_xls_by_its_bytes_like_a_named_file(
+    config: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stdin_of(monkeypatch, classeviva_xls([LUCA, MARTA, ADA]))
+    out = cli(capsys, "directory", "import", "-", "--dry-run")
+    assert "standard input: Excel 97-2003 (.xls), sheet 'Alunni'; layout classeviva" in out
+    assert "dry run, nothing written: added 3" in out
+    misnamed = tmp_path / "alunni.csv"  # a name says nothing: the bytes are an .xlsx
+    misnamed.write_bytes(guardians_xlsx([MARIO, EVA]))
+    stdin_of(monkeypatch, classeviva_xls([LUCA, MARTA, ADA]))
+    out = cli(capsys, "directory", "import", "-", str(misnamed))
+    assert f"{misnamed}: Excel (.xlsx)" in out and "added 5" in out
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (classeviva_xls([LUCA])[:3000], "not a readable .xls file ("),
+        (guardians_xlsx([MARIO])[:900], "not a readable .xlsx file ("),
+        (b"\x81\x8d\x90", "neither UTF-8 nor Windows-1252"),
+        (b"", "the file is empty"),
+    ],
+)
+def test_an_unreadable_standard_input_is_one_line_naming_it(
+    config: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    data: bytes,
+    reason: str,
+) -> None:
+    stdin_of(monkeypatch, data)
+    out = cli(capsys, "directory", "import", "-", expect=1)
+    (line,) = out.splitlines()
+    assert line.startswith("credmail: standard input: ") and reason in line
+    assert line.endswith("; nothing imported")
+
+
+def test_a_dry_run_refuses_the_retirement_the_real_run_refuses_with_its_exit_status(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pupils = [
+        Pupil(7000000 + n, "Conti", f"Rino{n}", date(2012, 1, 1), f"CNTRNI12A01H5{n:02d}D")
+        for n in range(10)
+    ]
+    everyone, few = tmp_path / "alunni.xls", tmp_path / "pochi.xls"
+    everyone.write_bytes(classeviva_xls(pupils))
+    few.write_bytes(classeviva_xls(pupils[:4]))
+    cli(capsys, "directory", "import", str(everyone))
+    dry = cli(capsys, "directory", "import", str(few), "--dry-run", expect=1)
+    real = cli(capsys, "directory", "import", str(few), expect=1)
+    refusal = "refusing to retire 6 of 10 people (60%), more than directory.max_prune_share"
+    assert f"credmail: dry run: {refusal}" in dry and f"credmail: {refusal}" in real
+    assert "would mark inactive: alunno-7000009 (student, Rino9 Conti)" in dry
+    assert "dry run, nothing written" not in dry
+    assert cli(capsys, "directory", "list").count("(inactive)") == 0
+    assert "dry run, nothing written: " in cli(
+        capsys, "directory", "import", str(few), "--dry-run", "--force"
+    )
+
+
+def test_files_past_the_configured_limits_are_refused_in_one_line(
+    config: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CREDMAIL_DIRECTORY__MAX_IMPORT_BYTES", "4096")
+    monkeypatch.setenv("CREDMAIL_DIRECTORY__MAX_IMPORT_ROWS", "10")
+    students = tmp_path / "alunni.xls"
+    students.write_bytes(classeviva_xls([LUCA, MARTA, ADA]))
+    assert students.stat().st_size > 4096
+    too_big = "larger than the 4 KiB an import reads (directory.max_import_bytes)"
+    out = cli(capsys, "directory", "import", str(students), expect=1)
+    assert out == f"credmail: {students}: {too_big}; nothing imported\n"
+    stdin_of(monkeypatch, students.read_bytes())
+    out = cli(capsys, "directory", "import", "-", expect=1)
+    assert out == f"credmail: standard input: {too_big}; nothing imported\n"
+    many = tmp_path / "alunni.csv"
+    pupils = [replace(LUCA, pupil_id=LUCA.pupil_id + n) for n in range(12)]
+    many.write_bytes(students_csv_cp1252(pupils))
+    out = cli(capsys, "directory", "import", str(many), expect=1)
+    assert out == (
+        f"credmail: {many}: more than 10 rows (directory.max_import_rows); nothing imported\n"
     )

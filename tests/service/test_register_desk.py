@@ -153,8 +153,28 @@ def test_report_rows_carry_problems_and_changes() -> None:
         ("d.csv", b"role,username,first_name,last_name,birth_date,emails,students\n", "credmail"),
         ("d.csv", b"role;username;first_name;last_name;birth_date;emails;students\r\n", "credmail"),
         ("d.csv", b"Id Alunno;Cognome;Nome\r\n", "register"),
-        ("d.xls", b"\xd0\xcf\x11\xe0", "register"),
+        ("d.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "register"),
+        ("standard input", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00", "register"),
+        ("standard input", b"PK\x03\x04", "register"),
+        ("d.xlsx", b"role,username,first_name,last_name,birth_date,emails,students\n", "credmail"),
+        ("standard input", b"\x81\x8d", "register"),  # not text: the reader says so
     ],
 )
 def test_file_format(name: str, data: bytes, expected: str) -> None:
     assert School().desk.file_format(name, data) == expected
+
+
+def test_a_dry_run_meets_the_refusal_of_the_real_run_and_writes_nothing() -> None:
+    school = School(max_share=0.2)
+    school.load([LUCA, ADA, UGO], [MARIO, EVA, PIA])
+    preview = school.preview([LUCA], [MARIO])
+    dry = school.desk.apply_register(preview, CLERK, dry_run=True)
+    assert dry.dry_run and not dry.written
+    assert dry.refusal is not None and dry.refusal.startswith("refusing to retire 2 of 6")
+    assert dry.summary.retired == 2
+    assert all(p.active for p in school.desk.people())
+    real = school.desk.apply_register(preview, CLERK)
+    assert real.refusal == dry.refusal and not real.written
+    forced = school.desk.apply_register(preview, CLERK, dry_run=True, force=True)
+    assert forced.refusal is None and not forced.written
+    assert all(p.active for p in school.desk.people())

@@ -12,7 +12,7 @@ from credmail.core.addresses import address_key
 from credmail.core.campaign import Warn, build_plan, estimate_duration
 from credmail.core.values import Person, Role
 from credmail.service.campaign_mail import made_up_codes, no_codes_refusal
-from credmail.service.register_import import is_pec
+from credmail.service.register_rows import is_pec
 from tests.support.wiring import IDENTITY
 
 TODAY = date(2026, 9, 1)

@@ -11,15 +11,9 @@ import xlrd
 from credmail.adapters.spreadsheets import SpreadsheetFiles
 from credmail.core.values import Role
 from credmail.service.directory_csv import DirectoryError, DirectoryRecord
-from credmail.service.register_import import (
-    RegisterData,
-    header_key,
-    is_pec,
-    mapping_toml,
-    parse_date,
-    read_mapping,
-    read_register,
-)
+from credmail.service.register_columns import header_key, mapping_toml, read_mapping
+from credmail.service.register_import import RegisterData, read_register
+from credmail.service.register_rows import is_pec, parse_date
 from tests.support.register_files import (
     Guardian,
     Pupil,
@@ -268,6 +262,8 @@ def test_a_bad_mapping_names_the_column() -> None:
         ("41030", date(2012, 5, 1)),  # an Excel serial date
         ("31/02/2012", None),
         ("ieri", None),
+        ("4²030", None),  # digits to str.isdigit(), not to int()
+        ("9" * 5000, None),  # past int()'s limit on digits
     ],
 )
 def test_dates(text: str, expected: date | None) -> None:

@@ -1,5 +1,5 @@
 """Read the register's exports as rows of text: legacy .xls (BIFF, read leniently), .xlsx
-and CSV (`;` or `,`, UTF-8 or Windows-1252).
+and CSV (`;` or `,`, UTF-8 or Windows-1252), the kind told by the first bytes.
 
 Every cell comes out as text: a number stored by Excel as 5256305.0 reads "5256305", a date
 cell reads "dd/mm/yyyy"; nothing is ever turned into a number, so codes keep their leading
@@ -8,37 +8,70 @@ zeros whenever the file kept them.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime
-from pathlib import PurePath
 from typing import Any
 
+from credmail.adapters.xlsx_guard import open_workbook
 from credmail.service.directory_csv import (
     DELIMITERS,
     ENCODINGS,
-    DirectoryError,
+    csv_rows,
     detect_delimiter,
     detect_encoding,
+    text_stream,
 )
+from credmail.service.import_errors import DirectoryError, ImportRefused, unreadable
+from credmail.service.import_files import ImportLimits, file_kind, refuse_kind
 from credmail.service.ports import Sheet
-
-XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2 compound document
-XLSX_MAGIC = b"PK\x03\x04"
 
 
 class SpreadsheetFiles:
-    """The SpreadsheetReader port: the file kind is told by its first bytes, not its name."""
+    """The SpreadsheetReader port: the file kind is told by its first bytes, not its name.
+    Whatever a parser raises on a damaged file, at opening or while its rows stream, becomes
+    one ImportRefused naming the file. An .xlsx streams within `limits` (xlsx_guard); an
+    .xls is read whole by xlrd (the format stops at 65,536 rows), bounded by the file size
+    the desk checked."""
+
+    def __init__(self, limits: ImportLimits | None = None) -> None:
+        self.limits = limits or ImportLimits()
 
     def open(self, name: str, data: bytes) -> Sheet:
-        if data.startswith(XLS_MAGIC):
+        kind = file_kind(data)
+        refusal = refuse_kind(kind)
+        if refusal is not None:
+            raise refusal.named(name)
+        try:
+            sheet = self._read(kind, name, data)
+        except DirectoryError as exc:
+            raise _named(exc, name) from None
+        except Exception as exc:  # xlrd, openpyxl, zipfile and expat raise many kinds
+            raise unreadable(kind, exc, name) from None
+        return replace(sheet, rows=_guarded(kind, name, sheet.rows))
+
+    def _read(self, kind: str, name: str, data: bytes) -> Sheet:
+        if kind == "xls":
             return _xls(name, data)
-        if data.startswith(XLSX_MAGIC):
-            return _xlsx(name, data)
-        if PurePath(name).suffix.lower() in {".xls", ".xlsx"} and data.lstrip().startswith(b"<"):
-            raise DirectoryError([f"{name}: an HTML page saved as a spreadsheet; save it as .xlsx"])
+        if kind == "xlsx":
+            return _xlsx(name, open_workbook(data, self.limits.max_bytes, self.limits.max_rows))
         return _csv(name, data)
+
+
+def _guarded(
+    kind: str, name: str, rows: Iterator[tuple[int, list[str]]]
+) -> Iterator[tuple[int, list[str]]]:
+    try:
+        yield from rows
+    except DirectoryError as exc:
+        raise _named(exc, name) from None
+    except Exception as exc:  # a damaged part found only when its rows are read
+        raise unreadable(kind, exc, name) from None
+
+
+def _named(exc: DirectoryError, name: str) -> DirectoryError:
+    return exc.named(name) if isinstance(exc, ImportRefused) else exc
 
 
 def cell_text(value: Any) -> str:
@@ -61,17 +94,11 @@ def cell_text(value: Any) -> str:
 def _xls(name: str, data: bytes) -> Sheet:
     import xlrd
 
-    try:
-        # ClasseViva's OLE header makes xlrd report "Workbook corruption: seen[..]" although
-        # the sheet is intact; read it anyway.
-        book = xlrd.open_workbook(
-            file_contents=data,
-            ignore_workbook_corruption=True,
-            on_demand=True,
-            logfile=io.StringIO(),
-        )
-    except Exception as exc:  # xlrd raises bare XLRDError/CompDocError/struct errors
-        raise DirectoryError([f"{name}: not a readable .xls file ({exc})"]) from None
+    # ClasseViva's OLE header makes xlrd report "Workbook corruption: seen[..]" although
+    # the sheet is intact; read it anyway.
+    book = xlrd.open_workbook(
+        file_contents=data, ignore_workbook_corruption=True, on_demand=True, logfile=io.StringIO()
+    )
     sheet = book.sheet_by_index(0)
 
     def text(row: int, col: int) -> str:
@@ -97,13 +124,7 @@ def _xls(name: str, data: bytes) -> Sheet:
     return Sheet(name, f"Excel 97-2003 (.xls), sheet {sheet.name!r}", rows(), sheet.nrows)
 
 
-def _xlsx(name: str, data: bytes) -> Sheet:
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # zipfile/openpyxl raise many kinds
-        raise DirectoryError([f"{name}: not a readable .xlsx file ({exc})"]) from None
+def _xlsx(name: str, book: Any) -> Sheet:  # openpyxl is untyped
     sheet = book.worksheets[0]
 
     def rows() -> Iterator[tuple[int, list[str]]]:
@@ -119,18 +140,14 @@ def _xlsx(name: str, data: bytes) -> Sheet:
 
 def _csv(name: str, data: bytes) -> Sheet:
     encoding = detect_encoding(data)
-    text = data.decode(encoding)
-    delimiter = detect_delimiter(text)
+    delimiter = detect_delimiter(text_stream(data, encoding).readline())
     described = (
         f"CSV, fields separated by {DELIMITERS[delimiter]} ({delimiter!r}), "
         f"text in {ENCODINGS[encoding]}"
     )
 
     def rows() -> Iterator[tuple[int, list[str]]]:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        line = 0
-        for fields in reader:
-            start, line = line + 1, reader.line_num
+        for start, fields in csv_rows(text_stream(data, encoding), delimiter):
             yield start, [field.strip() for field in fields]
 
-    return Sheet(name, described, rows(), text.count("\n") + 1)
+    return Sheet(name, described, rows(), data.count(b"\n") + 1)

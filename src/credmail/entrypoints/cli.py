@@ -7,7 +7,6 @@ import gc
 import getpass
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +21,6 @@ from credmail.logs import command_level, configure_logging
 if TYPE_CHECKING:
     from credmail.service.desks import Actor
     from credmail.service.desks.backlog import BacklogDesk, Waiting
-    from credmail.service.desks.directory import ImportResult
     from credmail.service.desks.outbox import OutboxLine
 
 EXIT_CONFIG = 2
@@ -577,140 +575,15 @@ def _once_text(summary: dict[str, Any]) -> str:
 
 
 def cmd_directory_import(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.service.directory_csv import DirectoryError, describe_input
+    from credmail.entrypoints.directory_import import import_files
 
-    files: list[tuple[str, bytes]] = []
-    for path in args.file:
-        try:
-            files.append((str(path), _read_input(path)))
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-    desk = ctx.app().desks.directory
-    credmail = args.format == "credmail" or (
-        args.format == "auto" and desk.file_format(*files[0]) == "credmail"
-    )
-    if not credmail:
-        return _register_import(args, ctx, files)
-    if args.csv or args.mapping:
-        raise CommandError("--csv and --mapping are for the register's files, not credmail's CSV")
-    if len(files) > 1:
-        raise CommandError("credmail's own CSV is imported one file at a time")
-    name, data = files[0]
-    try:
-        if data.strip(b"\xef\xbb\xbf \t\r\n"):
-            print(f"{name}: {describe_input(data)}")
-        result = desk.import_csv(
-            data, _actor(), prune=args.prune, dry_run=args.dry_run, force=args.force
-        )
-    except DirectoryError as exc:
-        for problem in exc.problems:
-            print(f"{name}: {problem}", file=sys.stderr)
-        print("nothing imported", file=sys.stderr)
-        return EXIT_FAILURE
-    return _import_report(result)
-
-
-def _register_import(args: argparse.Namespace, ctx: Context, files: list[tuple[str, bytes]]) -> int:
-    """The register's exports: read, show the preview (and --csv it), then write it."""
-    from credmail.entrypoints.register_report import preview_lines, progress_bar, write_report
-    from credmail.service.directory_csv import DirectoryError
-
-    if args.prune:
-        raise CommandError("--prune is for credmail's own CSV; a register import marks "
-                           "pupils who left inactive instead")  # fmt: skip
-    desk = ctx.app().desks.directory
-    layout = None if args.format == "auto" else args.format
-    try:
-        mapping = _load_mapping(ctx, args.mapping) if args.mapping else None
-        with progress_bar(sys.stdout.isatty()) as progress:
-            preview = desk.preview_register(
-                files, layout=layout, mapping=mapping, progress=progress
-            )
-    except DirectoryError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print("nothing imported", file=sys.stderr)
-        return EXIT_FAILURE
-    for line in preview_lines(preview):
-        print(line)
-    if args.csv:
-        try:
-            write_report(args.csv, preview)
-        except OSError as exc:
-            raise CommandError(f"cannot write {args.csv}: {exc.strerror}") from None
-        print(f"report written to {args.csv}")
-    if args.dry_run:
-        print("dry run, nothing written")
-        return 0
-    return _import_report(desk.apply_register(preview, _actor(), force=args.force))
-
-
-def _mapping_path(ctx: Context, name: str) -> Path:
-    if name.endswith(".toml") or "/" in name:
-        return Path(name).expanduser()
-    if not re.fullmatch(r"[\w.-]+", name) or name.startswith("."):
-        raise CommandError(f"mapping name {name!r}: use letters, digits, '.', '-' and '_'")
-    return ctx.settings.directory.mappings_dir.expanduser() / f"{name}.toml"
-
-
-def _load_mapping(ctx: Context, name: str) -> Any:
-    path = _mapping_path(ctx, name)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CommandError(f"cannot read mapping {path}: {exc.strerror}") from None
-    return ctx.app().desks.directory.read_mapping(name, data)
+    return import_files(args, ctx, _actor())
 
 
 def cmd_directory_mapping_init(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.service.directory_csv import DirectoryError
+    from credmail.entrypoints.directory_import import mapping_init
 
-    try:
-        data = _read_input(args.file)
-    except OSError as exc:
-        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
-    name = args.name or re.sub(r"[^\w.-]", "_", args.file.stem) or "mapping"
-    path = _mapping_path(ctx, name)
-    if path.exists() and not args.force:
-        raise CommandError(f"{path} exists; edit it, or use --force to write it anew")
-    try:
-        text = ctx.app().desks.directory.mapping_template(str(args.file), data)
-    except DirectoryError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_FAILURE
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise CommandError(f"cannot write {path}: {exc.strerror}") from None
-    print(f"mapping written to {path}; edit it, then: credmail directory import FILE "
-          f"--mapping {name}")  # fmt: skip
-    return 0
-
-
-def _read_input(path: Path) -> bytes:
-    """`-` is standard input: the wrapper's service user cannot open the admin's files."""
-    if str(path) != "-":
-        return path.read_bytes()
-    stream = getattr(sys.stdin, "buffer", None)
-    return stream.read() if stream is not None else sys.stdin.read().encode()
-
-
-def _import_report(result: ImportResult) -> int:
-    summary, refusal = result.summary, result.refusal
-    verb = "would remove" if result.dry_run or refusal else "removed"
-    for person in summary.removed_people:
-        print(f"{verb}: {person}")
-    verb = "would mark inactive" if result.dry_run or refusal else "marked inactive"
-    for person in summary.retired_people:
-        print(f"{verb}: {person}")
-    if refusal:
-        print(f"credmail: {refusal}; nothing imported", file=sys.stderr)
-        return EXIT_FAILURE
-    prefix = "dry run, nothing written: " if result.dry_run else ""
-    print(prefix + summary.as_text())
-    return 0
+    return mapping_init(args, ctx)
 
 
 def _print_people(found: Sequence[Any], as_json: bool) -> None:

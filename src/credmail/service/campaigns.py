@@ -61,7 +61,7 @@ from credmail.service.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from credmail.service.register_import import is_pec
+from credmail.service.register_rows import is_pec
 
 DAY = timedelta(days=1)
 

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 
 from credmail.core.addresses import AddressError, normalize_address
 from credmail.core.values import Role
+from credmail.service.import_errors import DirectoryError as DirectoryError
+from credmail.service.import_errors import ImportRefused, too_many_rows, unreadable
 
 COLUMNS = ("role", "username", "first_name", "last_name", "birth_date", "emails", "students")
 OPTIONAL = ("class", "new", "language")
 YES = frozenset({"sì", "si", "yes", "true", "1", "x"})
 DELIMITERS = {",": "comma", ";": "semicolon"}
 ENCODINGS = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252"}  # tried in this order
+CHUNK = 64 * 1024
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LOCAL_PART = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*\Z")
@@ -39,35 +43,48 @@ class DirectoryRecord:
     active: bool = True  # False: the register says the pupil left
 
 
-class DirectoryError(Exception):
-    """The file cannot be imported; `problems` lists every bad line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
 def detect_encoding(data: bytes) -> str:
     """UTF-8 when the bytes are valid UTF-8, else Windows-1252 (what Excel writes in an
-    Italian locale); raises DirectoryError for an empty file or bytes that are neither."""
+    Italian locale); raises ImportRefused for an empty file or bytes that are neither.
+    Decoded a chunk at a time: the text is never held whole."""
     for encoding in ENCODINGS:
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
+        blank = _blank(data, encoding)
+        if blank is None:
             continue
-        if not text.strip():
-            raise DirectoryError(["the file is empty"])
+        if blank:
+            raise ImportRefused("the file is empty", "il file è vuoto")
         return encoding
-    raise DirectoryError(["file is neither UTF-8 nor Windows-1252"])
+    raise ImportRefused(
+        "not .xls, .xlsx or CSV: the bytes are neither UTF-8 nor Windows-1252 text",
+        "non è un foglio Excel (.xls, .xlsx) né un file CSV",
+    )
 
 
-def decode(data: bytes) -> str:
-    return data.decode(detect_encoding(data))
+def _blank(data: bytes, encoding: str) -> bool | None:
+    """None when `data` is not `encoding`, else whether its text is only blanks."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    view, blank = memoryview(data), True
+    try:
+        for start in range(0, len(data), CHUNK):
+            blank = blank and not decoder.decode(view[start : start + CHUNK]).strip()
+        return blank and not decoder.decode(b"", final=True).strip()
+    except UnicodeDecodeError:
+        return None
+
+
+def text_stream(data: bytes, encoding: str) -> io.TextIOWrapper:
+    """The bytes as text, decoded as it is read (line ends kept for the CSV reader)."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
+
+
+def first_line(data: bytes) -> str:
+    """The text's first line (a byte-order mark dropped)."""
+    return text_stream(data, detect_encoding(data)).readline().rstrip("\r\n")
 
 
 def describe_input(data: bytes) -> str:
     """The one summary line: the delimiter and the encoding found."""
-    delimiter = detect_delimiter(decode(data))
+    delimiter = detect_delimiter(first_line(data))
     encoding = ENCODINGS[detect_encoding(data)]
     return f"fields separated by {DELIMITERS[delimiter]} ({delimiter!r}), text in {encoding}"
 
@@ -79,15 +96,22 @@ def detect_delimiter(text: str) -> str:
 
 
 def read_directory(
-    data: bytes, today: date | None = None, on_file: Mapping[str, Role] | None = None
+    data: bytes,
+    today: date | None = None,
+    on_file: Mapping[str, Role] | None = None,
+    *,
+    max_rows: int | None = None,
 ) -> list[DirectoryRecord]:
     """Parse UTF-8 or Windows-1252 CSV bytes (comma- or semicolon-separated); raise
     DirectoryError listing every problem found. Birth dates after `today` (default: the
     system date) are errors. With `on_file` (the directory's usernames and roles now), a
     guardian's student found neither in the file nor on file is reported in the same pass;
-    without it the import reports it."""
+    without it the import reports it. More than `max_rows` rows, or a line the CSV reader
+    cannot read, refuses the file (ImportRefused)."""
     today = today or date.today()
-    rows = _rows(decode(data))
+    encoding = detect_encoding(data)
+    header_line = text_stream(data, encoding).readline()
+    rows = _rows(csv_rows(text_stream(data, encoding), detect_delimiter(header_line)), max_rows)
     header = [name.strip() for name in next(rows, (1, []))[1]]
     _check_header(header)
     records: list[DirectoryRecord] = []
@@ -111,14 +135,28 @@ def read_directory(
     return records
 
 
-def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
+def _rows(
+    rows: Iterator[tuple[int, list[str]]], max_rows: int | None = None
+) -> Iterator[tuple[int, list[str]]]:
     """Non-empty rows, each with the line it starts on (a quoted field may span lines)."""
-    rows = csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(text))
-    line = 0
-    for fields in rows:
-        start, line = line + 1, rows.line_num
+    for count, (start, fields) in enumerate(rows, start=1):
+        if max_rows is not None and count > max_rows:
+            raise too_many_rows(max_rows)
         if fields:
             yield start, fields
+
+
+def csv_rows(text: Iterable[str], delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """Every row with the line it starts on; a line the reader refuses (a field over its
+    limit) is ImportRefused."""
+    reader = csv.reader(text, delimiter=delimiter)
+    line = 0
+    try:
+        for fields in reader:
+            start, line = line + 1, reader.line_num
+            yield start, fields
+    except csv.Error as exc:
+        raise unreadable("text", ValueError(f"line {reader.line_num}: {exc}")) from None
 
 
 def _check_header(header: list[str]) -> None:

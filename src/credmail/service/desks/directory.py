@@ -1,5 +1,5 @@
-"""The directory desk: import a CSV (with a dry run that reports the difference), list,
-show and search the people on file."""
+"""The directory desk: import credmail's CSV or the register's exports (with a dry run that
+reports the difference and any refusal), list, show and search the people on file."""
 
 from __future__ import annotations
 
@@ -12,32 +12,37 @@ import structlog
 from credmail.core.values import Role
 from credmail.service.desks.audit import AuditDesk
 from credmail.service.desks.base import DeskError
-from credmail.service.directory_csv import (
-    DirectoryError,
-    DirectoryRecord,
-    decode,
-    read_directory,
-)
+from credmail.service.directory_csv import DirectoryRecord, first_line, read_directory
+from credmail.service.import_errors import DirectoryError, ImportRefused
+from credmail.service.import_files import ImportLimits, file_kind
 from credmail.service.ports import (
     Clock,
     DirectoryAdmin,
     ImportSummary,
     PersonView,
+    Sheet,
     SpreadsheetReader,
 )
-from credmail.service.register_import import (
+from credmail.service.register_columns import (
     ColumnMapping,
-    FileInfo,
-    Problem,
-    Progress,
     is_credmail_csv,
     mapping_toml,
     read_mapping,
-    read_register,
 )
+from credmail.service.register_import import FileInfo, Progress, read_register
+from credmail.service.register_rows import Problem
 from credmail.service.review import Actor, audit_entry
 
 CHANGE_KINDS = ("added", "address_changed", "left", "returned", "new_student")
+_PRUNE_IS_FOR_CSV = ImportRefused(
+    "--prune is for credmail's own CSV; a register import marks pupils who left inactive instead",
+    "«Rimuovere le persone che non sono nel file» vale solo per il CSV della rubrica: con i "
+    "file del registro gli alunni usciti sono segnati come non più iscritti",
+)
+_CSV_ALONE = ImportRefused(
+    "credmail's own CSV is imported one file at a time, without --mapping",
+    "il CSV della rubrica si importa da solo, un file per volta",
+)
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,15 @@ class ImportResult:
         return not self.dry_run and self.refusal is None
 
 
+@dataclass(frozen=True)
+class DirectoryImport:
+    """One import of files as the CLI and the console run it: what was (or, on a dry run,
+    would be) written, and for the register's exports the preview that shows it."""
+
+    result: ImportResult
+    preview: RegisterPreview | None = None
+
+
 class DirectoryDesk:
     def __init__(
         self,
@@ -102,11 +116,54 @@ class DirectoryDesk:
         max_prune_share: float,
         audit: AuditDesk | None = None,
         sheets: SpreadsheetReader | None = None,
+        limits: ImportLimits | None = None,
     ) -> None:
         self.admin, self.clock, self.timezone = admin, clock, timezone
         self.max_prune_share, self.audit = max_prune_share, audit
         self.sheets = sheets
+        self.limits = limits or ImportLimits()
         self.log = structlog.get_logger("credmail.desks.directory")
+
+    def import_files(
+        self,
+        files: Sequence[tuple[str, bytes]],
+        actor: Actor,
+        *,
+        dry_run: bool,
+        force: bool = False,
+        prune: bool = False,
+        layout: str | None = None,
+        mapping: ColumnMapping | None = None,
+        progress: Progress | None = None,
+    ) -> DirectoryImport:
+        """Import files the same way whether they came from a path, standard input or the
+        console: credmail's own CSV (one file) or the register's exports, told apart by their
+        bytes unless `layout` says which ("credmail", "classeviva", "guardians"). A dry run
+        computes everything the real run would, its refusal included, and writes nothing.
+        DirectoryError lists every problem, each naming its file."""
+        actor.require("directory.import")
+        for name, data in files:
+            self.limits.check_size(len(data), name)
+        if (layout or self.file_format(*files[0])) != "credmail":
+            if prune:
+                raise _PRUNE_IS_FOR_CSV
+            preview = self.preview_register(
+                files, layout=layout, mapping=mapping, progress=progress
+            )
+            return DirectoryImport(
+                self.apply_register(preview, actor, force=force, dry_run=dry_run), preview
+            )
+        if len(files) > 1 or mapping is not None:
+            raise _CSV_ALONE
+        name, data = files[0]
+        try:
+            return DirectoryImport(
+                self.import_csv(data, actor, prune=prune, dry_run=dry_run, force=force)
+            )
+        except ImportRefused as exc:
+            raise exc.named(name) from None
+        except DirectoryError as exc:
+            raise DirectoryError([f"{name}: {problem}" for problem in exc.problems]) from None
 
     def import_csv(
         self, data: bytes, actor: Actor, *, prune: bool, dry_run: bool, force: bool = False
@@ -115,7 +172,7 @@ class DirectoryDesk:
         is a dry run or a prune beyond `max_prune_share` without `force`."""
         actor.require("directory.import")
         today = self.clock().astimezone(self.timezone).date()
-        records = read_directory(data, today, self.admin.roles())
+        records = read_directory(data, today, self.admin.roles(), max_rows=self.limits.max_rows)
         refusals: list[str | None] = []
 
         def keep(summary: ImportSummary) -> bool:
@@ -138,13 +195,14 @@ class DirectoryDesk:
             self.audit.record(actor, "directory.import", None, done)
 
     def file_format(self, name: str, data: bytes) -> str:
-        """'credmail' for credmail's own CSV, else 'register' (the register's exports)."""
-        if name.lower().endswith((".xls", ".xlsx")) or data[:4] == b"PK\x03\x04":
+        """'credmail' for credmail's own CSV, else 'register' (the register's exports), told
+        by the bytes alone: the name is a label (standard input has none)."""
+        if file_kind(data) != "text":
             return "register"
         try:
-            first = decode(data).lstrip("\ufeff").partition("\n")[0]
+            first = first_line(data)
         except DirectoryError:
-            return "credmail"  # empty or not text: the CSV reader says which
+            return "register"  # empty or not text: the reader names the file and says which
         return "credmail" if is_credmail_csv(first) else "register"
 
     def read_mapping(self, name: str, data: bytes) -> ColumnMapping:
@@ -152,7 +210,7 @@ class DirectoryDesk:
 
     def mapping_template(self, name: str, data: bytes, mapping: ColumnMapping | None = None) -> str:
         """An editable TOML mapping for the file's header row (`directory mapping init`)."""
-        return mapping_toml(self._reader().open(name, data), mapping)
+        return mapping_toml(self._open(name, data), mapping)
 
     def preview_register(
         self,
@@ -166,7 +224,7 @@ class DirectoryDesk:
         them with the directory: the preview that `apply_register` writes."""
         today = self.clock().astimezone(self.timezone).date()
         on_file = {p.username: p for p in self.admin.people()}
-        sheets = (self._reader().open(name, data) for name, data in files)
+        sheets = (self._open(name, data) for name, data in files)
         data = read_register(
             sheets, today, layout=layout, mapping=mapping, progress=progress, on_file=on_file
         )
@@ -194,28 +252,31 @@ class DirectoryDesk:
         )
 
     def apply_register(
-        self, preview: RegisterPreview, actor: Actor, *, force: bool = False
+        self, preview: RegisterPreview, actor: Actor, *, force: bool = False, dry_run: bool = False
     ) -> ImportResult:
         """Write a preview in one transaction; refused (nothing written) when it would
-        retire more than `max_prune_share` of the directory without `force`."""
+        retire more than `max_prune_share` of the directory without `force`. A dry run does
+        all of it, the refusal included, and rolls back."""
         actor.require("directory.import")
         refusals: list[str | None] = []
 
         def keep(summary: ImportSummary) -> bool:
             refusals.append(None if force else summary.prune_refusal(self.max_prune_share))
-            return refusals[-1] is None
+            return not dry_run and refusals[-1] is None
 
         summary = self.admin.apply(preview.records, prune=False, keep=keep, retire=preview.retire)
-        result = ImportResult(summary, False, refusals[-1] if refusals else None)
+        result = ImportResult(summary, dry_run, refusals[-1] if refusals else None)
         if result.written:
             self.log.debug("directory.register_imported", by=str(actor), summary=summary.as_text())
             self._audit_import(actor, summary)
         return result
 
-    def _reader(self) -> SpreadsheetReader:
+    def _open(self, name: str, data: bytes) -> Sheet:
+        """A file as rows, within the size and row limits."""
+        self.limits.check_size(len(data), name)
         if self.sheets is None:
             raise DeskError("no spreadsheet reader configured")
-        return self.sheets
+        return self.limits.bounded(self.sheets.open(name, data))
 
     def people(self) -> list[PersonView]:
         return self.admin.people()

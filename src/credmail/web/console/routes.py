@@ -6,21 +6,16 @@ to the page it came from, or a page saying what went wrong.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 from datetime import datetime, time, timedelta
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from credmail.service.desks.directory import ImportResult
 from credmail.service.desks.staff import SignInRefused, StaffSession
-from credmail.service.directory_csv import DirectoryError
 from credmail.service.ports import AuditFilter
 from credmail.service.presentation import ACTION_LABELS, OUTBOX_STATUS_LABELS
 from credmail.service.review import STAFF_ROLES
@@ -35,16 +30,16 @@ from credmail.web.console.base import (
     query,
     text_field,
 )
+from credmail.web.console.imports import ImportPages
 from credmail.web.console.review_pages import PAGE_SIZE, ReviewPages
 from credmail.web.console.task_pages import TaskPages
 from credmail.web.security import CSRF_FIELD, client_address
-
-MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
 
 def routes(ctx: WebContext) -> list[BaseRoute]:
     c = Console(ctx)
     pages, review, tasks = ConsolePages(c), ReviewPages(c), TaskPages(c)
+    imports = ImportPages(c)
     p = c.page
     return [
         Route(c.url("/accesso"), pages.sign_in, methods=["GET", "POST"]),
@@ -62,13 +57,11 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route(c.url("/registro/{id:int}/fatto"), p(tasks.task_done), methods=["POST"]),
         Route(c.url("/rubrica"), p(pages.directory), methods=["GET"]),
         Route(
-            c.url("/rubrica/importa"),
-            p(pages.import_form, "directory.import"),
-            methods=["GET", "POST"],
+            c.url("/rubrica/importa"), p(imports.form, "directory.import"), methods=["GET", "POST"]
         ),
         Route(
             c.url("/rubrica/importa/conferma"),
-            p(pages.import_confirm, "directory.import"),
+            p(imports.confirm, "directory.import"),
             methods=["POST"],
         ),
         Route(c.url("/rubrica/persona/{username}"), p(pages.person), methods=["GET"]),
@@ -208,80 +201,6 @@ class ConsolePages(Pages):
             self.desks.directory.set_language, username, language, staff.actor()
         )
         return self.c.done(f"/rubrica/persona/{username}", "lingua")
-
-    async def import_form(
-        self, request: Request, staff: StaffSession, form: FormData | None
-    ) -> Response:
-        if form is None:
-            return self.c.render("console_import.html", staff, title="Importa la rubrica")
-        upload = form.get("file")
-        data = await upload.read(MAX_IMPORT_BYTES + 1) if isinstance(upload, UploadFile) else b""
-        if not data or len(data) > MAX_IMPORT_BYTES:
-            return self.c.render(
-                "console_import.html",
-                staff,
-                400,
-                title="Importa la rubrica",
-                problems=["Scegliere un file CSV (al massimo 5 MB)."],
-            )
-        prune = text_field(form, "rimuovi", 5) == "si"
-        return await self._preview(staff, data, prune)
-
-    async def _import(
-        self, staff: StaffSession, data: bytes, prune: bool, dry_run: bool
-    ) -> ImportResult | Response:
-        """The directory desk's import, or the form again listing every bad line."""
-        try:
-            return await run_in_threadpool(
-                lambda: self.desks.directory.import_csv(
-                    data, staff.actor(), prune=prune, dry_run=dry_run
-                )
-            )
-        except DirectoryError as exc:
-            return self.c.render(
-                "console_import.html",
-                staff,
-                400,
-                title="Importa la rubrica",
-                problems=list(exc.problems),
-            )
-
-    async def _preview(self, staff: StaffSession, data: bytes, prune: bool) -> Response:
-        result = await self._import(staff, data, prune, dry_run=True)
-        if isinstance(result, Response):
-            return result
-        return self.c.render(
-            "console_import_preview.html",
-            staff,
-            title="Anteprima dell'importazione",
-            result=result,
-            prune=prune,
-            payload=base64.b64encode(data).decode(),
-            digest=hashlib.sha256(data).hexdigest()[:16],
-        )
-
-    async def import_confirm(
-        self, request: Request, staff: StaffSession, form: FormData | None
-    ) -> Response:
-        try:
-            data = base64.b64decode(text_field(form, "dati", 8 * MAX_IMPORT_BYTES), validate=True)
-        except (binascii.Error, ValueError):
-            data = b""
-        if not data:
-            return self.c.refuse(staff, 400, "Importazione non valida: ricominciare")
-        prune = text_field(form, "rimuovi", 5) == "si"
-        result = await self._import(staff, data, prune, dry_run=False)
-        if isinstance(result, Response):
-            return result
-        if result.refusal:
-            return self.c.result(
-                staff,
-                409,
-                "Importazione non eseguita",
-                result.refusal,
-                self.c.url("/rubrica/importa"),
-            )
-        return self.c.done("/rubrica", "importata")
 
     # Posta in uscita -----------------------------------------------------------------
 
