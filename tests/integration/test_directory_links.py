@@ -63,3 +63,28 @@ def test_a_file_without_a_language_keeps_the_one_the_secretariat_set(db_url: str
             found.append(session.scalar(text("SELECT language FROM people")))
     engine.dispose()
     assert found == ["ro", "ro", "en"]  # only a file that names a language changes it
+
+
+def test_the_sex_column_and_two_spellings_of_one_address_import_again_and_again(
+    db_url: str,
+) -> None:
+    """`sex` is kept until a file names another; an address listed twice in two
+    spellings (a Unicode and an ASCII domain, or two cases) is one address, every time."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    header = "role,username,first_name,last_name,birth_date,emails,students"
+    twice = "anna@straße.de;ANNA@xn--strae-oqa.de"
+    with_sex = f"{header},sex\nteacher,T1,Anna,Ferri,,{twice},,F\n"
+    without = f"{header}\nteacher,T1,Anna,Ferri,,{twice},\n"
+    found = []
+    for data in (with_sex, without, with_sex):
+        with Session(engine) as session:
+            import_records(session, read_directory(data.encode()), prune=False)
+            session.commit()
+            found.append(session.execute(text("SELECT sex FROM people")).scalar())
+            addresses = session.execute(text("SELECT address FROM person_emails")).all()
+            assert [a for (a,) in addresses] == ["anna@straße.de"]
+    engine.dispose()
+    assert found == ["F", "F", "F"]
+    with pytest.raises(DirectoryError, match="sex must be M or F"):
+        read_directory(f"{header},sex\nteacher,T2,Bo,Ru,,b@example.org,,X\n".encode())

@@ -47,6 +47,7 @@ class Pupil:
     status: str = "Frequentante"
     end: str = ""
     email: str = ""
+    sex: str = "M"  # the register's Sesso
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def classeviva_xls(pupils: Sequence[Pupil], *, quirk: bool = True) -> bytes:
         sheet.write(1, col, name + (" " if name == "Nome" else ""))  # a trailing space, as found
     for row, p in enumerate(pupils, start=2):
         values: list[object] = [
-            p.pupil_id, p.last.upper(), p.first.upper(), "M", p.born, "ROMA", p.tax_code,
+            p.pupil_id, p.last.upper(), p.first.upper(), p.sex, p.born, "ROMA", p.tax_code,
             "ITALIANA", "VIA MATT? TRUCCO 1", 132, "3331234567", p.email, "", p.year,
             p.section, str(p.year), p.status, p.end, 1,
         ]  # fmt: skip
@@ -134,7 +135,7 @@ def families_csv(rows: Sequence[tuple[Pupil, Sequence[Guardian]]]) -> bytes:
     lines = [",".join(FAMILY_HEADER)]
     for p, parents in rows:
         born = p.born.strftime("%d/%m/%Y") if isinstance(p.born, date) else p.born
-        fields = [p.last, p.first, "M", born, p.tax_code, "Roma", f"{p.year}{p.section}", "", ""]
+        fields = [p.last, p.first, p.sex, born, p.tax_code, "Roma", f"{p.year}{p.section}", "", ""]
         for n in range(2):
             g = parents[n] if n < len(parents) else None
             fields += [g.last, g.first, g.tax_code, "+39333", "", g.email] if g else [""] * 6

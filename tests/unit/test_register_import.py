@@ -80,6 +80,13 @@ def test_student_export_header_below_a_title_row_and_unneeded_columns_unread() -
     assert by_name(result)["Nicolò Bianchi"].new_student is False
 
 
+def test_the_registers_sex_field_is_kept_for_the_words_of_the_replies() -> None:
+    giulia = Pupil(5256307, "Ferri", "Sofia", date(2013, 3, 1), "FRRSFO13C41H501E", sex="F")
+    unknown = Pupil(5256308, "Neri", "Alex", date(2013, 4, 1), "NRELXA13D01H501F", sex="X")
+    result = by_name(read(("a.xls", classeviva_xls([LUCA, giulia, unknown]))))
+    assert [result[n].sex for n in ("Luca Rossi", "Sofia Ferri", "Alex Neri")] == ["M", "F", None]
+
+
 def test_personal_data_not_needed_is_not_kept() -> None:
     result = read(("a.xls", classeviva_xls([LUCA])), ("g.xlsx", guardians_xlsx([MARIO])))
     kept = repr(result.records)

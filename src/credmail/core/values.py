@@ -129,6 +129,21 @@ class Person:
         return not self.is_minor_on(day)
 
 
+SEX_WORDS = {"m": "M", "maschio": "M", "male": "M", "f": "F", "femmina": "F", "female": "F"}
+
+
+def sex_code(value: str) -> str | None:
+    """A directory's or register's sex field as "M" / "F" (None when empty); ValueError
+    for anything else. It only chooses the words of the replies ("lo studente" /
+    "la studentessa"); unknown means neutral words, never a guess from the name."""
+    text = value.strip().casefold()
+    if not text:
+        return None
+    if text not in SEX_WORDS:
+        raise ValueError(f"sex must be M or F, not {value!r}")
+    return SEX_WORDS[text]
+
+
 @dataclass(frozen=True)
 class SenderAuth:
     """Whether the From domain was proven (DMARC, aligned DKIM), and what stood in the way."""

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from credmail.core.addresses import AddressError, normalize_address
-from credmail.core.values import Role
+from credmail.core.values import Role, sex_code
 from credmail.service.import_errors import DirectoryError as DirectoryError
 from credmail.service.import_errors import ImportRefused, too_many_rows, unreadable
 
 COLUMNS = ("role", "username", "first_name", "last_name", "birth_date", "emails", "students")
-OPTIONAL = ("class", "new", "language")
+OPTIONAL = ("class", "new", "language", "sex")
 YES = frozenset({"sì", "si", "yes", "true", "1", "x"})
 DELIMITERS = {",": "comma", ";": "semicolon"}
 ENCODINGS = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252"}  # tried in this order
@@ -41,6 +41,7 @@ class DirectoryRecord:
     new_student: bool = False
     language: str | None = None
     active: bool = True  # False: the register says the pupil left
+    sex: str | None = None  # "M" / "F" for the replies' words; None keeps what is on file
 
 
 def detect_encoding(data: bytes) -> str:
@@ -200,6 +201,7 @@ def _record(line: int, header: list[str], fields: list[str], today: date) -> Dir
         class_name=_field(row, "class") or None,
         new_student=_new_flag(_field(row, "new"), role),
         language=_language(_field(row, "language")),
+        sex=sex_code(_field(row, "sex")),
     )
 
 

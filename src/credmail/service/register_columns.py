@@ -30,6 +30,7 @@ STUDENT_FIELDS = (
     "end_date",
     "username",
     "language",
+    "sex",
 )
 GUARDIAN_FIELDS = (
     "guardian_last_name",
@@ -80,6 +81,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "nome utente",
     ),
     "language": ("lingua", "language", "lingua comunicazioni"),
+    "sex": ("sesso", "sex", "genere", "sesso alunno"),
     "guardian_last_name": ("cognome tutore", "cognome genitore"),
     "guardian_first_name": ("nome tutore", "nome genitore"),
     "guardian_tax_code": ("codice fiscale tutore", "codice fiscale genitore", "cf tutore"),

@@ -173,6 +173,7 @@ def _records(b: Builder) -> list[DirectoryRecord]:
             new_student=s.first_year,
             language=s.language,
             active=not s.left,
+            sex=s.sex,
         )
         for s in b.students.values()
     ]

@@ -10,6 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from credmail.core.values import sex_code
 from credmail.service.directory_csv import addr_spec_problem
 from credmail.service.register_columns import PARENT_PARTS
 
@@ -88,6 +89,7 @@ class Student:
     language: str | None
     pupil_id: str | None
     tax_code: str | None
+    sex: str | None = None
 
 
 @dataclass
@@ -199,6 +201,7 @@ def _read_student(b: Builder, file: str, line: int, row: dict[str, str]) -> Stud
         language=_language(row.get("language", "")),
         pupil_id=pupil_id,
         tax_code=tax,
+        sex=_sex(row.get("sex", "")),
     )
     old = b.students.get(username)
     if old is not None:
@@ -288,6 +291,14 @@ def _class_name(row: Mapping[str, str]) -> str | None:
     if klass and section and not klass.endswith(section):
         return f"{klass}{section}"
     return klass or section or None
+
+
+def _sex(value: str) -> str | None:
+    """The register's Sesso (M/F): anything else is left unknown (neutral words)."""
+    try:
+        return sex_code(value)
+    except ValueError:
+        return None
 
 
 def _language(value: str) -> str | None:

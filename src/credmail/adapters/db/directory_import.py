@@ -131,6 +131,7 @@ def _insert_people(session: Session, records: Sequence[DirectoryRecord]) -> dict
             "birth_date": r.birth_date,
             "class_name": r.class_name,
             "language": r.language,
+            "sex": r.sex,
             "new_student": r.new_student,
             "active": r.active,
         }
@@ -141,21 +142,16 @@ def _insert_people(session: Session, records: Sequence[DirectoryRecord]) -> dict
         insert(PersonRow).returning(PersonRow.id, PersonRow.username), values
     ).all()
     ids = {username: person_id for person_id, username in found}
-    emails = []
-    for record in records:
-        keys: set[str] = set()
-        for address in dict.fromkeys(record.emails):
-            key = normalize_address(address)
-            if key not in keys:
-                keys.add(key)
-                emails.append(
-                    {
-                        "person_id": ids[record.username],
-                        "position": len(keys) - 1,
-                        "address": address,
-                        "address_key": key,
-                    }
-                )
+    emails = [
+        {
+            "person_id": ids[record.username],
+            "position": position,
+            "address": address,
+            "address_key": key,
+        }
+        for record in records
+        for position, (key, address) in enumerate(_addresses(record).items())
+    ]
     if emails:
         session.execute(insert(EmailRow), emails)
     return {r.username: _Added(ids[r.username], r.role.value) for r in records}
@@ -173,9 +169,10 @@ def _same(row: PersonRow, record: DirectoryRecord, students: set[str]) -> bool:
         and row.birth_date == record.birth_date
         and row.class_name == record.class_name
         and (record.language is None or row.language == record.language)
+        and (record.sex is None or row.sex == record.sex)
         and bool(row.new_student) == record.new_student
         and (row.active is not False) == record.active
-        and [e.address for e in row.emails] == list(record.emails)
+        and [e.address for e in row.emails] == list(_addresses(record).values())
         and students == set(record.students)
     )
 
@@ -199,17 +196,27 @@ def _current_links(session: Session, among: Sequence[int] | None = None) -> dict
     return links
 
 
+def _addresses(record: DirectoryRecord) -> dict[str, str]:
+    """Key -> address of a record's addresses, in order; two spellings of one address
+    (case, a Unicode and an ASCII domain) are one address: the first listed is kept."""
+    found: dict[str, str] = {}
+    for address in record.emails:
+        found.setdefault(normalize_address(address), address)
+    return found
+
+
 def _fill(row: PersonRow, record: DirectoryRecord) -> None:
     row.role = record.role.value
     row.first_name, row.last_name = record.first_name, record.last_name
     row.birth_date, row.class_name = record.birth_date, record.class_name
     if record.language is not None:  # a file without one keeps what the secretariat set
         row.language = record.language
+    if record.sex is not None:
+        row.sex = record.sex
     row.new_student, row.active = record.new_student, record.active
     kept = {email.address_key: email for email in row.emails}
-    emails = []
-    for position, address in enumerate(dict.fromkeys(record.emails)):
-        key = normalize_address(address)
+    emails: list[EmailRow] = []
+    for position, (key, address) in enumerate(_addresses(record).items()):
         email = kept.pop(key, None) or EmailRow(address_key=key)
         email.position, email.address = position, address
         emails.append(email)
