@@ -72,7 +72,10 @@ def check_partials(
     found: list[Found] = []
     for name in sorted(done):
         source = source_of(composer, composer.translation_name(code, name))
-        found += [(ERROR, name, m) for m in foreign_imports(composer.env, source, code)]
+        try:
+            found += [(ERROR, name, m) for m in foreign_imports(composer.env, source, code)]
+        except jinja2.TemplateError:  # reported as "does not load" with the reply itself
+            continue
     for partial, users in sorted(partials.items()):
         own = f"{TRANSLATIONS}/{code}/{partial}"
         try:
