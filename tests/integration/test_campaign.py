@@ -35,8 +35,8 @@ pytestmark = pytest.mark.integration
 TEACHERS = "".join(
     f"teacher,T{i:04d},Doc{i},Ente{i},,docente{i}@example.org,,,\n" for i in range(5)
 )
-CODE = re.compile(
-    r"CODICE STUDENTE \(username\): (\S+)\r?\nCollegamento per generare la password:\r?\n(\S+)"
+CODE = re.compile(  # the code, the sentence before the link (one or two lines), the link
+    r"CODICE STUDENTE \(il nome utente\): (\S+)\r?\n(?:[^\n]*\r?\n){1,2}?(https?://\S+|@@\S+@@)"
 )
 ACTOR = Actor("test", "cli")
 
@@ -67,7 +67,7 @@ def school(app: App, year: SchoolYear, extra: str = TEACHERS) -> None:
 
 
 def campaign_mails(smtp: SmtpServer) -> list[EmailMessage]:
-    return [m for m in smtp.handler.parsed() if "codice studente" in str(m["Subject"]).lower()]
+    return [m for m in smtp.handler.parsed() if "primo accesso" in str(m["Subject"]).lower()]
 
 
 def links_by_pair(smtp: SmtpServer) -> dict[tuple[str, str], set[str]]:
@@ -362,7 +362,7 @@ def test_a_romanian_guardian_gets_italian_then_romanian_with_the_code_and_a_work
 
     popescu = mails["popescu@example.org"]
     assert popescu["Content-Language"] == "it, ro"
-    assert popescu["Subject"].startswith("Registro Elettronico: codice studente e password")
+    assert popescu["Subject"].startswith("Registro Elettronico: primo accesso")
     text = body_text(popescu).replace("\r\n", "\n")  # as it came off the wire
     assert "@@" not in text
     assert text.startswith("[ro] Textul în limba română se află mai jos")
@@ -372,10 +372,11 @@ def test_a_romanian_guardian_gets_italian_then_romanian_with_the_code_and_a_work
     italian, romanian = text[italian_at:romanian_at], text[romanian_at:]
     [(code, link)] = CODE.findall(italian)
     assert code == "S7000001"
-    assert "Studente: Ioana Popescu" in italian and " alle " in italian
-    assert romanian.startswith("======== Română (ro) ========\n\nRegistrul Electronic: codul")
-    assert "Elev(ă): Ioana Popescu\nCODUL ELEVULUI (username): S7000001\n" in romanian
-    assert f"Linkul pentru generarea parolei:\n{link}\n" in romanian  # the same link, filled
+    assert "\nIoana Popescu\nCODICE STUDENTE" in italian and " alle " in italian
+    assert romanian.startswith("======== Română (ro) ========\n\nRegistrul Electronic: primul")
+    assert "\nStimate părinte/tutore,\n" in romanian  # a shared mailing: no one reader
+    assert "\nIoana Popescu\nCODUL DE ELEV (numele de utilizator): S7000001\n" in romanian
+    assert f"(„Conferma”):\n{link}\n" in romanian  # the same link, filled, alone on its line
     expiry = re.search(r"expiră la (\d\d/\d\d/\d{4} \d\d:\d\d)\.", romanian)
     assert expiry and f"scade il {expiry.group(1).replace(' ', ' alle ')}." in italian
     assert "Secretariatul" in romanian
@@ -393,7 +394,8 @@ def test_a_romanian_guardian_gets_italian_then_romanian_with_the_code_and_a_work
     for link in found.values():
         assert lines.count(link) == 3  # bare on its line in Italian, Arabic and Romanian
     assert text.index("العربية (ar)") < text.index("Română (ro)")
-    assert "ciascuno dei\nSuoi figli" in text and "pentru\nfiecare dintre copiii" in text
+    words = " ".join(text.split())
+    assert "per ciascuno dei Suoi figli" in words and "pentru fiecare dintre copiii" in words
 
     bianchi = mails["bianchi@example.org"]  # no language on file: Italian only, as before
     assert bianchi["Content-Language"] == "it"
