@@ -33,7 +33,7 @@ from credmail.service.password_policy import (
 )
 from credmail.service.ports import TokenState
 from credmail.web.app import make_pages
-from credmail.web.pages import Pages, check_pages
+from credmail.web.pages import PROBLEMS_WITH_N, Pages, check_pages
 from tests.web.conftest import web_env
 
 SHIPPED = ("ar", "en", "es", "fr", "ro", "sq", "uk", "zh")
@@ -106,6 +106,8 @@ def render(p: Pages, name: str, code: str, **context: Any) -> tuple[str, str]:
 def test_every_problem_has_a_translation_in_the_package() -> None:
     """The sample list above is the policy's whole list: a new code needs its test."""
     assert tuple(p.code for p in EVERY_PROBLEM) == PROBLEM_CODES
+    with_n = tuple(p.code for p in EVERY_PROBLEM if p.n is not None)
+    assert with_n == PROBLEMS_WITH_N  # the pages check wants {n} in exactly these
 
 
 @pytest.mark.parametrize("code", SHIPPED)
