@@ -51,12 +51,14 @@ def test_a_romanian_guardian_gets_italian_then_romanian(
     (reply,) = smtp.handler.parsed()
     assert reply["To"] == "mario.rossi@example.org"
     assert reply["Content-Language"] == "it, ro"
-    assert reply["Subject"].startswith("Credenziali Registro Elettronico dello studente")
+    assert reply["Subject"].startswith("Credenziali studente del Registro Elettronico")
     text = body_text(reply)
     italian = text.index("======== Italiano (it) ========")
     romanian = text.index("======== Română (ro) ========")
-    assert italian < text.index("Gentile genitore/tutore,") < romanian
-    assert romanian < text.index("Stimate părinte/tutore,")
+    # The reader (Mario Rossi, alone at the address) is greeted, never the child.
+    assert italian < text.index("Gentile Mario Rossi,") < romanian
+    assert romanian < text.index("Stimată/Stimate Mario Rossi,")  # no sex on file
+    assert "pentru Luca Rossi" in text[romanian:]  # no sex on file: no elevul/eleva
     assert "العربية" not in text
     link = link_in(reply)
     assert text.count(link) == 2  # the same single-use link in both texts

@@ -81,3 +81,18 @@ def test_the_pages_are_checked_too(env: Path, capsys: pytest.CaptureFixture[str]
     assert "ERROR fr reset_retry.html: render failure" in out
     assert "ERROR es reset_confirm.html: missing key button" in out
     assert "missing page ur reset_confirm.html (shown in Italian only)" in out
+
+
+def test_a_broken_partial_fails_the_check(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A school's own i18n/fr/next_steps.j2 without the macro the replies call."""
+    (env / "i18n" / "fr").mkdir(parents=True)
+    (env / "i18n" / "fr" / "next_steps.j2").write_text(
+        "{%- macro button() -%}Confirmer{%- endmacro -%}\n"
+        "{%- macro open_link() -%}Ouvrez ce lien :{%- endmacro -%}\n"
+        "{%- macro after_confirm() -%}{{ backend }} {{ worklist_days }}"
+        " {{ webhook_next_steps }}{%- endmacro -%}\n"
+    )
+    assert main(["templates", "check"]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR fr next_steps.j2: missing macro unknown_code" in out
+    assert "ERROR fr link_adult: render failure" in out  # the reply that calls it

@@ -2,20 +2,30 @@
 
 For each language: its review note, the replies it lacks (sent in Italian only: a
 warning), and for each reply it has, the placeholders compared with the Italian's and a
-render of every case the Italian renders (a missing or unknown key, or a failure to
-render, is an error).
+render of every case the Italian renders, for every link backend, with and without a
+reader known by name, a person's decision and the school's own Italian texts (a missing
+or unknown key, a failure to render, the school's Italian text or a made-up code in the
+translation, is an error). The partials the Italian replies import (`next_steps.j2`,
+`names.j2`) are checked too: each language has its own, with the same macros, and they
+render for every backend; a translation that imports the Italian partial would print
+Italian, which is an error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import jinja2
 
-from credmail.core.values import Person, Role
+from credmail.service.partial_check import (
+    ERROR,
+    WARNING,
+    check_partials,
+    italian_partials,
+    source_of,
+)
 from credmail.service.reply_templates import (
     COMMON_KEYS,
     SCHOOL_TEXTS,
@@ -26,55 +36,16 @@ from credmail.service.reply_templates import (
     TranslationMissing,
     placeholders,
 )
+from credmail.service.template_samples import (
+    MADE_UP,
+    SAMPLE_VALUES,
+    VARIANTS,
+    Anything,
+    leaks,
+    made_up,
+)
 
-ERROR = "error"
-WARNING = "warning"
-
-
-class Anything:
-    """A stand-in for a value the checker knows nothing about (a reply added later)."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __getattr__(self, attr: str) -> Anything:
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        return Anything(f"{self._name}.{attr}")
-
-    def __iter__(self) -> Iterator[Anything]:
-        return iter((Anything(f"{self._name}[0]"),))
-
-    def __len__(self) -> int:
-        return 1
-
-    def __str__(self) -> str:
-        return f"<{self._name}>"
-
-
-SAMPLE_VALUES: Mapping[str, Any] = {
-    "person": Person("G1234567L", Role.GUARDIAN, "Mario", "Rossi", None),
-    "student": Person("S1234567A", Role.STUDENT, "Luca", "Rossi", date(2012, 5, 4)),
-    "username": "S1234567A",
-    "link": "https://registro.example.org/reset/abc.def",
-    "expires_at": "28/11/2026 11:00",
-    "sent_at": "10:02",
-    "note": "documento non leggibile",
-    "students": [  # a mail naming several students (the September mailing)
-        {
-            "first_name": "Luca",
-            "last_name": "Rossi",
-            "username": "S1234567A",
-            "link": "https://registro.example.org/reset/abc.def",
-        },
-        {
-            "first_name": "Anna",
-            "last_name": "Rossi",
-            "username": "S7654321B",
-            "link": "https://registro.example.org/reset/ghi.jkl",
-        },
-    ],
-}
+__all__ = ["ERROR", "SAMPLE_VALUES", "WARNING", "check_templates", "sample_cases"]
 
 
 @dataclass(frozen=True)
@@ -117,12 +88,16 @@ class TemplatesReport:
 
 
 def sample_cases(composer: ReplyComposer, template: str) -> list[tuple[str, dict[str, Any]]]:
-    """Contexts the Italian reply renders with: every value set, then each value left out,
-    None and empty in turn (the `{% if %}` branches)."""
-    source = _source(composer, f"{template}{SUFFIX}")
+    """Contexts the Italian reply renders with: every value set (with each of the VARIANTS
+    and with made-up codes), then each value left out, None and empty in turn (the
+    `{% if %}` branches)."""
+    source = source_of(composer, f"{template}{SUFFIX}")
     names = sorted(n for n in placeholders(composer.env, source) if "." not in n)
     full = {n: SAMPLE_VALUES.get(n, Anything(n)) for n in names if n not in COMMON_KEYS}
     cases: list[tuple[str, dict[str, Any]]] = [("all values", full)]
+    cases += [(label, {**full, **values}) for label, values in VARIANTS]
+    if "username" in full or "students" in full:
+        cases.append(("made-up codes", made_up(full)))
     for name in full:
         rest = {k: v for k, v in full.items() if k != name}
         cases += [(f"without {name}", rest), (f"{name}=None", {**rest, name: None})]
@@ -143,11 +118,12 @@ def check_templates(
     skip = set(italian_only)
     names = sorted(set(templates) - skip)
     findings: list[Finding] = []
-    expected = {n: placeholders(composer.env, _source(composer, f"{n}{SUFFIX}")) for n in names}
+    expected = {n: placeholders(composer.env, source_of(composer, f"{n}{SUFFIX}")) for n in names}
     cases = {n: sample_cases(composer, n) for n in names}
+    partials = italian_partials(composer, names)
     summaries = []
     for language in composer.languages.values():
-        summary, found = _check_language(composer, language, names, expected, cases)
+        summary, found = _check_language(composer, language, names, expected, cases, partials)
         summaries.append(summary)
         findings += found
     return TemplatesReport(tuple(names), tuple(sorted(skip)), tuple(summaries), tuple(findings))
@@ -159,6 +135,7 @@ def _check_language(
     names: list[str],
     expected: Mapping[str, set[str]],
     cases: Mapping[str, list[tuple[str, dict[str, Any]]]],
+    partials: Mapping[str, set[str]],
 ) -> tuple[LanguageSummary, list[Finding]]:
     code = language.code
     findings: list[Finding] = []
@@ -188,6 +165,9 @@ def _check_language(
         if language.problem is None:
             for level, message in _check_one(composer, code, name, expected[name], cases[name]):
                 add(level, name, message)
+    if language.problem is None:
+        for level, where, message in check_partials(composer, language, partials, translated):
+            add(level, where, message)
     summary = LanguageSummary(
         code=code,
         name=language.name,
@@ -213,7 +193,7 @@ def _check_one(
 ) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     try:
-        source = _source(composer, composer.translation_name(code, name))
+        source = source_of(composer, composer.translation_name(code, name))
         found = placeholders(composer.env, source)
     except jinja2.TemplateError as exc:
         return [(ERROR, f"does not load: {type(exc).__name__}: {exc}")]
@@ -234,10 +214,9 @@ def _check_one(
             continue
         if subject == "Segreteria" or not body.strip():
             problems.append((ERROR, f"missing key subject or empty body ({label})"))
+        text = f"{subject}\n{body}"
+        italian = "\n".join(composer.render(name, context)) if MADE_UP in text else ""
+        for message in leaks(text, italian):
+            if (ERROR, message) not in problems:
+                problems.append((ERROR, message))
     return problems
-
-
-def _source(composer: ReplyComposer, name: str) -> str:
-    loader = composer.env.loader
-    assert loader is not None
-    return loader.get_source(composer.env, name)[0]

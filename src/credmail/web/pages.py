@@ -25,7 +25,10 @@ import structlog
 from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
-from credmail.service.reply_templates import Language
+from credmail.service.partial_check import foreign_imports
+from credmail.service.password_policy import COMMON, PROBLEM_CODES, TOO_SHORT, Problem
+from credmail.service.reply_templates import SCHOOL_TEXTS, Language
+from credmail.service.template_samples import MADE_UP, leaks
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -165,11 +168,18 @@ class Pages:
                 found.append(Choice(code, language.heading, code == current))
         return found if len(found) > 1 else []
 
+    def section(self, name: str, code: str, context: Mapping[str, Any]) -> Any:
+        """The translated section's module (its text and strings). The school's own Italian
+        texts (opening hours, the webhook's next steps) become the language's own
+        (language.toml `[text]`) or nothing: never Italian inside a translation."""
+        language = self.languages[code]
+        own = {key: language.values.get(key, "") for key in SCHOOL_TEXTS}
+        return self.env.get_template(f"i18n/{code}/{name}").make_module({**context, **own})
+
     def translation(self, name: str, code: str, context: Mapping[str, Any]) -> Translation | None:
         language = self.languages[code]
         try:
-            template = self.env.get_template(f"i18n/{code}/{name}")
-            module = template.make_module(dict(context))
+            module = self.section(name, code, context)
             html = Markup(str(module))  # noqa: S704 - rendered with autoescape
         except jinja2.TemplateNotFound:
             return None
@@ -197,6 +207,8 @@ PAGES = (
     "error.html",
     "unavailable.html",
 )
+# Password problems whose Italian has a number: the translation says it with `{n}`.
+PROBLEMS_WITH_N = ("too_short", "too_long")
 # Strings a page's translation must set for the shared controls (shown beside the Italian).
 PAGE_STRINGS = {
     "reset_confirm.html": (
@@ -206,16 +218,18 @@ PAGE_STRINGS = {
         "password_help",
         "problems_title",
         "footer",
+        *(f"problem_{code}" for code in PROBLEM_CODES),
     ),
 }
 SAMPLE_MOMENT = datetime(2026, 11, 28, 10, 0, tzinfo=ZoneInfo("UTC"))
-_SAMPLE_PROBLEM = "x"
+SAMPLE_MIN_LENGTH = 17  # an unusual minimum: `password_help` must show the configured one
+_SAMPLE_PROBLEMS = (Problem(TOO_SHORT, "too_short", SAMPLE_MIN_LENGTH), Problem(COMMON, "common"))
 
 
 def page_cases(name: str) -> list[tuple[str, dict[str, Any]]]:
     """Every view a page can be rendered with: each backend, origin and kind of account,
-    with and without a name and a register code; each state of an invalid link, for an
-    adult's and a student's link; the error page's two kinds."""
+    with and without a name, a register code and the register's sex field; each state of
+    an invalid link, for an adult's and a student's link; the error page's two kinds."""
     from credmail.core.campaign import PURPOSE_FIRST_ACCESS
     from credmail.core.recipients import PURPOSE_ADULT, PURPOSE_STUDENT
     from credmail.service.desks.reset import ResetView
@@ -229,7 +243,9 @@ def page_cases(name: str) -> list[tuple[str, dict[str, Any]]]:
             for purpose in purposes:
                 for holder, username, sex in (
                     ("Mario Rossi", "G1234567L", "M"),
-                    (None, "alunno-5256302", None),
+                    ("Anna Rossi", "S1234567A", "F"),
+                    ("Luca Rossi", MADE_UP, None),
+                    (None, MADE_UP, None),
                 ):
                     view = ResetView(
                         TokenState.VALID,
@@ -242,9 +258,14 @@ def page_cases(name: str) -> list[tuple[str, dict[str, Any]]]:
                         origin=origin,
                         sex=sex,
                     )
-                    named = "named" if holder else "no name, made-up code"
-                    label = f"{kind.value}, {origin}, {purpose}, {named}"
-                    context = {"view": view, "problems": (_SAMPLE_PROBLEM,), "csrf_token": "t"}
+                    label = f"{kind.value}, {origin}, {purpose}, {holder}, {username}, {sex}"
+                    context = {
+                        "view": view,
+                        "backend": kind.value,  # what next_steps.j2 reads (the settings')
+                        "password_min_length": SAMPLE_MIN_LENGTH,
+                        "problems": _SAMPLE_PROBLEMS,
+                        "csrf_token": "t",
+                    }
                     cases.append((label, context))
     if name == "reset_invalid.html":
         return [
@@ -272,25 +293,50 @@ def _invalid_view(state: Any, purpose: str | None) -> Any:
 
 def check_pages(pages: Pages) -> list[tuple[str, str, str | None, str]]:
     """(level, language, page, message): a page a language lacks is a warning (the page
-    stays Italian); a render failure or a missing control string is an error."""
+    stays Italian); a render failure, a missing control string, an Italian partial
+    imported, the school's Italian text or a made-up code shown is an error."""
     findings: list[tuple[str, str, str | None, str]] = []
     for code in sorted(pages.languages):
         for name in PAGES:
             if not pages.has(name, code):
                 findings.append(("warning", code, name, "missing page: shown in Italian only"))
                 continue
-            for label, context in page_cases(name):
-                try:
-                    template = pages.env.get_template(f"i18n/{code}/{name}")
-                    module = template.make_module(context)
-                    str(module)
-                except Exception as exc:  # report every way a page can fail
-                    message = f"render failure ({label}): {type(exc).__name__}: {exc}"
-                    findings.append(("error", code, name, message))
-                    break
-                for key in PAGE_STRINGS.get(name, ("footer",)):
-                    if not isinstance(getattr(module, key, None), str):
-                        findings.append(("error", code, name, f"missing key {key}"))
-                if any(f[1:3] == (code, name) and f[0] == "error" for f in findings):
-                    break
+            problems = _check_page(pages, code, name)
+            findings += [("error", code, name, message) for message in problems]
     return findings
+
+
+def _check_page(pages: Pages, code: str, name: str) -> list[str]:
+    loader = pages.env.loader
+    assert loader is not None
+    source = loader.get_source(pages.env, f"i18n/{code}/{name}")[0]
+    problems = foreign_imports(pages.env, source, code)
+    italian = {key: str(pages.env.globals.get(key) or "") for key in SCHOOL_TEXTS}
+    for label, context in page_cases(name):
+        try:
+            module = pages.section(name, code, context)
+            text = str(module)
+        except Exception as exc:  # report every way a page can fail
+            return [*problems, f"render failure ({label}): {type(exc).__name__}: {exc}"]
+        problems += _strings_problems(module, name)
+        problems += leaks(text + "".join(map(str, vars(module).values())))
+        problems += [
+            f"prints the school's Italian {key}" for key, it in italian.items() if it and it in text
+        ]
+        if problems:
+            return list(dict.fromkeys(problems))
+    return problems
+
+
+def _strings_problems(module: Any, name: str) -> list[str]:
+    problems = []
+    for key in PAGE_STRINGS.get(name, ("footer",)):
+        if not isinstance(getattr(module, key, None), str):
+            problems.append(f"missing key {key}")
+    for code in PROBLEMS_WITH_N if name in PAGE_STRINGS else ():
+        if "{n}" not in str(getattr(module, f"problem_{code}", "{n}")):
+            problems.append(f"problem_{code} must say the number as {{n}}")
+    help_text = getattr(module, "password_help", None)
+    if isinstance(help_text, str) and str(SAMPLE_MIN_LENGTH) not in help_text:
+        problems.append("password_help must show {{ password_min_length }}")
+    return problems
