@@ -400,4 +400,4 @@ def test_a_romanian_guardian_gets_italian_then_romanian_with_the_code_and_a_work
 
     bianchi = mails["bianchi@example.org"]  # no language on file: Italian only, as before
     assert bianchi["Content-Language"] == "it"
-    assert body_text(bianchi).startswith("Gentile genitore/tutore,")
+    assert body_text(bianchi).startswith("Gentile Anna Bianchi,")  # the one guardian there

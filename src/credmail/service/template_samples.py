@@ -62,7 +62,8 @@ SAMPLE_VALUES: Mapping[str, Any] = {
     "link": "https://registro.example.org/reset/abc.def",
     "expires_at": "28/11/2026 11:00",
     "sent_at": "10:02",
-    "note": "documento non leggibile",
+    "note": "documento non leggibile",  # review_rejected
+    "message": "la password arriva entro sera",  # task_done: the message to the family
     "request_address": "segreteria@example.org",
     # a mail naming several students (the September mailing)
     "students": [_pupil("Luca", "S1234567A", "M", 1), _pupil("Anna", "S7654321B", "F", 2)],
