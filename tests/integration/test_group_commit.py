@@ -8,6 +8,7 @@ quarantined after `max_attempts` tries like before, and the others are answered 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -37,12 +38,18 @@ class KillingIssuer:
         self.kills = 0
 
     def issue(
-        self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
+        self,
+        uow: UnitOfWork,
+        person: Person,
+        purpose: str,
+        address: str,
+        now: datetime,
+        **options: Any,
     ) -> IssuedLink:
         if person.username == self.victim:
             self.kills += 1
             raise Killed
-        return self.inner.issue(uow, person, purpose, address, now)  # type: ignore[attr-defined, no-any-return]
+        return self.inner.issue(uow, person, purpose, address, now, **options)  # type: ignore[attr-defined, no-any-return]
 
     def mint(
         self, uow: UnitOfWork, selector: str, now: datetime, purpose: str | None = None
@@ -98,12 +105,18 @@ def test_a_failing_message_rolls_back_only_its_savepoint(
 
     class Failing(KillingIssuer):
         def issue(
-            self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
+            self,
+            uow: UnitOfWork,
+            person: Person,
+            purpose: str,
+            address: str,
+            now: datetime,
+            **options: Any,
         ) -> IssuedLink:
             if person.username == self.victim:
                 uow.ledger.forget_message_ids([1, 2, 3])  # a write the savepoint must undo
                 raise RuntimeError("register unavailable")
-            return super().issue(uow, person, purpose, address, now)
+            return super().issue(uow, person, purpose, address, now, **options)
 
     mailer.links = Failing(inner, victim="G1001")
     dovecot.append(sample("teacher"))

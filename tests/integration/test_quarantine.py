@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -28,11 +29,17 @@ class ExplodingIssuer:
         self.inner, self.victim = inner, victim
 
     def issue(
-        self, uow: UnitOfWork, person: Person, purpose: str, address: str, now: datetime
+        self,
+        uow: UnitOfWork,
+        person: Person,
+        purpose: str,
+        address: str,
+        now: datetime,
+        **options: Any,
     ) -> IssuedLink:
         if person.username == self.victim:
             raise RuntimeError("register unavailable")
-        return self.inner.issue(uow, person, purpose, address, now)  # type: ignore[attr-defined]
+        return self.inner.issue(uow, person, purpose, address, now, **options)  # type: ignore[attr-defined]
 
     def mint(
         self, uow: UnitOfWork, selector: str, now: datetime, purpose: str | None = None

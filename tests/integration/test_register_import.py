@@ -111,7 +111,9 @@ def test_register_files_then_a_guardians_request_names_the_right_child(
 
     (reply,) = smtp.handler.parsed()
     assert reply["To"] == "mario.rossi@example.org"
-    assert "alunno-5256306" in body_text(reply)  # Marta, not Luca
+    text = " ".join(body_text(reply).split())
+    assert "Marta Rossi" in text and "Luca" not in text  # Marta, not Luca
+    assert "alunno-" not in text  # a made-up username is never shown as a code
     (held,) = app.review.pending()
     assert held.reasons == ("not_enrolled",)
 

@@ -30,7 +30,6 @@ CONTEXT = {
     "expires_at": "28/11/2026 alle 11:00",
     "sent_at": "10:02",
     "note": "motivo",
-    "message": "messaggio",
     "message": "messaggio della segreteria",
     "students": [
         {
