@@ -82,6 +82,7 @@ class Store:
     staff: dict[str, StaffAccount] = field(default_factory=dict)
     sessions: dict[str, StaffSessionRecord] = field(default_factory=dict)
     failures: dict[str, SignInFailures] = field(default_factory=dict)
+    totp_steps: dict[str, int] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
     claims: dict[str, datetime] = field(default_factory=dict)  # token selector -> until
     tasks: dict[int, tuple[RegisterTask, str]] = field(default_factory=dict)
@@ -647,11 +648,31 @@ class FakeStaff:
             del self.s.sessions[key]
         return len(gone)
 
-    def failures(self, key: str) -> SignInFailures | None:
+    def use_totp_step(self, name: str, step: int) -> bool:
+        last = self.s.totp_steps.get(name)
+        if last is not None and last >= step:
+            return False
+        self.s.totp_steps[name] = step
+        return True
+
+    def hold_failures(self, key: str, now: datetime) -> SignInFailures | None:
         return self.s.failures.get(key)
 
     def set_failures(self, key: str, state: SignInFailures) -> None:
         self.s.failures[key] = state
+
+    def restore_failures(
+        self, key: str, counted: SignInFailures, before: SignInFailures | None
+    ) -> None:
+        state = self.s.failures.get(key)
+        if state is None:
+            return
+        if state.failures != counted.failures:
+            self.s.failures[key] = replace(state, failures=max(0, state.failures - 1))
+        elif before is None:
+            del self.s.failures[key]
+        else:
+            self.s.failures[key] = before
 
     def clear_failures(self, key: str) -> None:
         self.s.failures.pop(key, None)
@@ -680,6 +701,8 @@ class FakeAudit:
 
     def count(self, where: AuditFilter) -> int:
         return len(self._match(where))
+
+
 class FakeCampaigns:
     """No campaigns in the in-memory store: campaigns are tested on real databases."""
 

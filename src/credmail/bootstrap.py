@@ -27,6 +27,7 @@ from credmail.adapters.files import EmlFileSender
 from credmail.adapters.imap import ImapSource
 from credmail.adapters.maildir import MaildirSource
 from credmail.adapters.oauth import HttpOAuth, SignInError, TokenSource, token_source
+from credmail.adapters.sealing import KeyFileSeal
 from credmail.adapters.smtp import SmtpSender
 from credmail.adapters.spreadsheets import SpreadsheetFiles
 from credmail.config import ConfigError, Settings
@@ -263,7 +264,13 @@ def _desks(
         ),
         backlog=BacklogDesk(pipeline, sources, delivery, settings.mailbox.kind == "imap"),
         trace=TraceDesk(SqlMessageTraces(uow)),
-        staff=StaffDesk(uow, clock, issuer=f"credmail {settings.replies.school_name}"),
+        staff=StaffDesk(
+            uow,
+            clock,
+            issuer=f"credmail {settings.replies.school_name}",
+            max_age=timedelta(hours=settings.console.session_max_hours),
+            seal=KeyFileSeal(settings.console.totp_key_file, "console.totp_key_file"),
+        ),
         audit=audit,
         observe=ObserveDesk(uow, clock, timedelta(seconds=daemon.stale_after_seconds)),
         reset=ResetDesk(uow, clock, make_link_backend(settings), settings.web.claim_seconds),

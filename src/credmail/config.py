@@ -278,6 +278,13 @@ class WebSettings(Section):
         return int(self.listen.rpartition(":")[2])
 
 
+class ConsoleSettings(Section):
+    """The secretariat's console (`credmail web`, under /console)."""
+
+    session_max_hours: float = Field(default=12, gt=0, le=24 * 7)  # however much it is used
+    totp_key_file: Path | None = None  # Fernet key sealing the TOTP secrets (`staff totp`)
+
+
 class ClassifySettings(Section):
     student_phrases: tuple[str, ...] = DEFAULT_STUDENT_PHRASES
     adult_phrases: tuple[str, ...] = DEFAULT_ADULT_PHRASES
@@ -589,6 +596,7 @@ class Settings(Section):
     ldap: LdapSettings | None = None
     webhook: WebhookSettings | None = None
     web: WebSettings = _default()
+    console: ConsoleSettings = _default()
 
     @property
     def public_url(self) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from argon2 import PasswordHasher
 
+from credmail.adapters.sealing import KeyFileSeal
 from credmail.adapters.spreadsheets import SpreadsheetFiles
 from credmail.samples import directory_csv
 from credmail.service.desks import (
@@ -52,7 +54,7 @@ class Office:
 
 
 @pytest.fixture
-def office() -> Office:
+def office(tmp_path: Path) -> Office:
     clock = FakeClock()
     uow = FakeUnitOfWorkFactory()
     composer = ReplyComposer(
@@ -76,7 +78,9 @@ def office() -> Office:
         privacy=PrivacyDesk(uow, clock, after_erase=lambda: erasures.append("checkpoint")),
         status=StatusDesk(uow, clock, timedelta(minutes=10), timedelta(hours=1)),
         erasures=erasures,
-        staff=StaffDesk(uow, clock, hasher=FAST_ARGON2),
+        staff=StaffDesk(
+            uow, clock, hasher=FAST_ARGON2, seal=KeyFileSeal(tmp_path / "totp.key", "totp_key")
+        ),
         audit=audit,
     )
     today = clock().astimezone(ROME).date()

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import stat
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 import pyotp
 import pytest
+from argon2 import PasswordHasher
 
 from credmail.service.desks import Actor, DeskError
 from credmail.service.desks.staff import SignInRefused
 from credmail.service.ports import AuditFilter
 from credmail.service.review import AlreadyDecided, NotPermitted
-from tests.service.conftest import CLERK, Office
+from tests.service.conftest import CLERK, FAST_ARGON2, Office
 from tests.service.test_review_desk import pending
 
 PASSWORD = "una password lunga"
@@ -135,6 +139,122 @@ def test_totp_is_required_once_turned_on(office: Office) -> None:
     code = pyotp.TOTP(secret).at(office.clock())
     assert office.staff.sign_in("olga", PASSWORD, code, "10.0.0.1").name == "olga"
     assert [v.totp for v in office.staff.listing()] == [False, True]
+
+
+def test_a_totp_code_opens_one_session_only(office: Office) -> None:
+    staffed(office)
+    totp = pyotp.parse_uri(office.staff.totp("olga", CLERK))
+    code = totp.at(office.clock())
+    assert office.staff.sign_in("olga", PASSWORD, code, "10.0.0.1").name == "olga"
+    with pytest.raises(SignInRefused, match="non validi"):
+        office.staff.sign_in("olga", PASSWORD, code, "10.0.0.1")
+    office.clock.now += timedelta(seconds=30)
+    assert totp.at(office.clock() - timedelta(seconds=30)) == code  # still in the window
+    with pytest.raises(SignInRefused, match="non validi"):
+        office.staff.sign_in("olga", PASSWORD, code, "10.0.0.1")
+    assert office.staff.sign_in("olga", PASSWORD, totp.at(office.clock()), "10.0.0.1")
+
+
+def test_the_totp_secret_is_stored_sealed(office: Office) -> None:
+    staffed(office)
+    secret = pyotp.parse_uri(office.staff.totp("olga", CLERK)).secret
+    stored = office.uow.store.staff["olga"].totp_secret or ""
+    assert stored.startswith("sealed:") and secret not in stored
+    key_file = office.staff.seal.path  # type: ignore[union-attr]
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    code = pyotp.TOTP(secret).at(office.clock())
+    assert office.staff.sign_in("olga", PASSWORD, code, "10.0.0.1").name == "olga"
+
+
+def test_a_clear_secret_from_an_older_version_works_and_is_sealed_at_sign_in(
+    office: Office,
+) -> None:
+    staffed(office)
+    office.staff.totp("anna", CLERK)  # the key file exists from now on
+    secret = pyotp.random_base32()
+    office.uow.store.staff["olga"] = replace(office.uow.store.staff["olga"], totp_secret=secret)
+    code = pyotp.TOTP(secret).at(office.clock())
+    assert office.staff.sign_in("olga", PASSWORD, code, "10.0.0.1").name == "olga"
+    stored = office.uow.store.staff["olga"].totp_secret or ""
+    assert stored.startswith("sealed:") and secret not in stored
+    office.clock.now += timedelta(seconds=30)
+    code = pyotp.TOTP(secret).at(office.clock())
+    assert office.staff.sign_in("olga", PASSWORD, code, "10.0.0.1").name == "olga"
+
+
+def test_a_session_ends_after_twelve_hours_however_used(office: Office) -> None:
+    staffed(office)
+    token = office.staff.sign_in("olga", PASSWORD, "", "10.0.0.1").token
+    used = timedelta(0)
+    while used + timedelta(minutes=29) <= timedelta(hours=12):
+        office.clock.now += timedelta(minutes=29)
+        used += timedelta(minutes=29)
+        assert office.staff.session(token) is not None, used
+    office.clock.now += timedelta(minutes=29)
+    assert office.staff.session(token) is None
+    assert office.uow.store.sessions == {}
+
+
+def test_passwords_are_used_as_typed(office: Office) -> None:
+    spaced = "  con spazi intorno  "
+    office.staff.add("piero", "operatore", spaced, CLERK)
+    with pytest.raises(SignInRefused, match="non validi"):
+        office.staff.sign_in("piero", spaced.strip(), "", "10.0.0.1")
+    assert office.staff.sign_in("piero", spaced, "", "10.0.0.1").name == "piero"
+
+
+def test_a_password_stored_trimmed_by_an_older_version_still_works(office: Office) -> None:
+    staffed(office)
+    trimmed = replace(
+        office.uow.store.staff["olga"],
+        password_hash=FAST_ARGON2.hash("con spazi intorno"),
+        password_trimmed=True,
+    )
+    office.uow.store.staff["olga"] = trimmed
+    assert office.staff.sign_in("olga", "  con spazi intorno ", "", "10.0.0.1").name == "olga"
+    assert office.staff.sign_in("olga", "con spazi intorno", "", "10.0.0.1").name == "olga"
+    office.staff.passwd("olga", "  con spazi intorno ", CLERK)  # from now on, as typed
+    with pytest.raises(SignInRefused, match="non validi"):
+        office.staff.sign_in("olga", "con spazi intorno", "", "10.0.0.1")
+    assert office.staff.sign_in("olga", "  con spazi intorno ", "", "10.0.0.1").name == "olga"
+
+
+class MeanwhileHasher(PasswordHasher):
+    """Runs `meanwhile` while it checks a password, as another request would."""
+
+    def __init__(self, meanwhile: Callable[[], None]) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+        self.meanwhile = meanwhile
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # type: ignore[override]
+        self.meanwhile()
+        return super().verify(hash, password)
+
+
+def test_an_account_disabled_or_changed_during_the_check_is_refused(office: Office) -> None:
+    staffed(office)
+    for change in (
+        lambda: office.staff.passwd("olga", "un'altra password lunga", CLERK),
+        lambda: office.staff.disable("olga", CLERK),
+    ):
+        office.staff.hasher = MeanwhileHasher(change)
+        with pytest.raises(SignInRefused, match="non validi"):
+            office.staff.sign_in("olga", PASSWORD, "", "10.0.0.1")
+        office.staff.hasher = FAST_ARGON2
+    assert office.uow.store.sessions == {}
+
+
+def test_a_success_does_not_count_against_the_client_address(office: Office) -> None:
+    staffed(office)
+    for n in range(4):
+        with pytest.raises(SignInRefused, match="non validi"):
+            office.staff.sign_in(f"utente{n}", PASSWORD, "", "192.0.2.9")
+    for name in ("anna", "olga", "anna"):
+        assert office.staff.sign_in(name, PASSWORD, "", "192.0.2.9").name == name
+    with pytest.raises(SignInRefused, match="non validi"):
+        office.staff.sign_in("utente9", PASSWORD, "", "192.0.2.9")
+    with pytest.raises(SignInRefused, match="riprovare"):
+        office.staff.sign_in("anna", PASSWORD, "", "192.0.2.9")
 
 
 def test_operators_cannot_manage_staff_import_or_reset_the_breaker(office: Office) -> None:

@@ -74,8 +74,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def console_app(sqlite_url: str, clock: FakeClock) -> App:
-    app = make_app(load_settings(None, environ=web_env(sqlite_url)), clock=clock)
+def console_app(sqlite_url: str, clock: FakeClock, tmp_path: Path) -> App:
+    env = web_env(sqlite_url, console__totp_key_file=str(tmp_path / "totp.key"))
+    app = make_app(load_settings(None, environ=env), clock=clock)
     app.desks.staff.add("anna", "amministratore", PASSWORD, CLI)
     app.desks.staff.add("olga", "operatore", PASSWORD, CLI)
     return app

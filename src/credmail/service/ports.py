@@ -459,7 +459,10 @@ class AttemptRepo(Protocol):
 
 @dataclass(frozen=True)
 class StaffAccount:
-    """A console account; `password_hash` is an argon2id hash, `totp_secret` base32."""
+    """A console account; `password_hash` is an argon2id hash, `totp_secret` the TOTP
+    secret as stored (sealed, see `SecretSeal`; base32 in clear from older versions).
+    `password_trimmed`: the hash may be of the password without its surrounding spaces
+    (passwords set before they were kept exactly as typed)."""
 
     name: str
     role: str
@@ -468,6 +471,7 @@ class StaffAccount:
     created_at: datetime
     password_changed_at: datetime
     totp_secret: str | None = field(default=None, repr=False)
+    password_trimmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -496,9 +500,40 @@ class StaffRepo(Protocol):
     def close_session(self, token_hash: str) -> None: ...
     def close_sessions_of(self, name: str) -> int: ...
     def purge_sessions(self, idle_since: datetime) -> int: ...
-    def failures(self, key: str) -> SignInFailures | None: ...
+    def use_totp_step(self, name: str, step: int) -> bool:
+        """Record `step` as the account's last accepted TOTP time step; False when it, or
+        a later one, was accepted already."""
+        ...
+
+    def hold_failures(self, key: str, now: datetime) -> SignInFailures | None:
+        """The key's failures, locked against other sign-ins until the transaction ends."""
+        ...
+
     def set_failures(self, key: str, state: SignInFailures) -> None: ...
+    def restore_failures(
+        self, key: str, counted: SignInFailures, before: SignInFailures | None
+    ) -> None:
+        """Take back an attempt counted as `counted`: the key returns to `before` when no
+        other attempt was counted since, else it has one failure fewer."""
+        ...
+
     def clear_failures(self, key: str) -> None: ...
+
+
+class SealError(Exception):
+    """A sealed secret cannot be sealed or opened (key missing or wrong); worded for the
+    sysadmin, naming the setting."""
+
+
+class SecretSeal(Protocol):
+    """Encrypts a secret the database keeps, with a key kept outside the database."""
+
+    def ready(self) -> bool:
+        """A key is there to use (sealing with none creates one)."""
+        ...
+
+    def seal(self, secret: str) -> str: ...
+    def open(self, sealed: str) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -35,22 +35,24 @@ class SignInState:
     updated_at: datetime
 
 
-def load_key(path: Path | None, create: bool = False) -> Fernet | None:
+def load_key(
+    path: Path | None, create: bool = False, setting: str = "oauth.token_key_file"
+) -> Fernet | None:
     """The Fernet key in `path` (None when there is none yet); with `create`, a new key is
-    written (mode 0600) first."""
+    written (mode 0600) first. Errors name `setting`, the key that gave the path."""
     if path is None or not (create or path.exists()):
         return None
     from cryptography.fernet import Fernet
 
-    if create and not path.exists():
-        path.touch(mode=0o600)
-        path.write_bytes(Fernet.generate_key())
     try:
+        if create and not path.exists():
+            path.touch(mode=0o600)
+            path.write_bytes(Fernet.generate_key())
         return Fernet(path.read_bytes().strip())
     except OSError as exc:
-        raise TokenKeyError(f"oauth.token_key_file: cannot read {path}: {exc.strerror}") from None
+        raise TokenKeyError(f"{setting}: cannot use {path}: {exc.strerror}") from None
     except ValueError:
-        raise TokenKeyError(f"oauth.token_key_file: {path} does not hold a Fernet key") from None
+        raise TokenKeyError(f"{setting}: {path} does not hold a Fernet key") from None
 
 
 class OAuthStore:

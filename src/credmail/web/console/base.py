@@ -203,6 +203,12 @@ def text_field(form: FormData | None, name: str, limit: int = 2000) -> str:
     return value[:limit].strip() if isinstance(value, str) else ""
 
 
+def password_field(form: FormData | None, name: str = "password", limit: int = 256) -> str:
+    """A password exactly as typed: spaces around it are part of it."""
+    value = form.get(name) if form is not None else None
+    return value[:limit] if isinstance(value, str) else ""
+
+
 def query(request: Request, name: str, limit: int = 200) -> str:
     return request.query_params.get(name, "")[:limit].strip()
 

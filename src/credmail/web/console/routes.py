@@ -27,6 +27,7 @@ from credmail.web.console.base import (
     Pages,
     done_message,
     page_number,
+    password_field,
     query,
     text_field,
 )
@@ -91,7 +92,7 @@ class ConsolePages(Pages):
         submitted = form.get(CSRF_FIELD)
         if not csrf.valid(request, submitted if isinstance(submitted, str) else None, "console"):
             return c.refuse(None, 403, "Richiesta non valida (modulo scaduto)")
-        name, password = text_field(form, "nome", 100), text_field(form, "password", 256)
+        name, password = text_field(form, "nome", 100), password_field(form)
         code = text_field(form, "codice", 10)
         try:
             signed = await run_in_threadpool(
@@ -303,7 +304,7 @@ class ConsolePages(Pages):
         self, request: Request, staff: StaffSession, form: FormData | None
     ) -> Response:
         name, role = text_field(form, "nome", 100), text_field(form, "ruolo", 20)
-        password = text_field(form, "password", 256)
+        password = password_field(form)
         await run_in_threadpool(self.desks.staff.add, name, role, password, staff.actor())
         return self.c.done("/personale", "aggiunto")
 

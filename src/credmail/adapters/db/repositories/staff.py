@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import AuditRow, SignInFailureRow, StaffRow, StaffSessionRow
@@ -29,6 +30,7 @@ def _account(row: StaffRow) -> StaffAccount:
         created_at=row.created_at,
         password_changed_at=row.password_changed_at,
         totp_secret=row.totp_secret,
+        password_trimmed=row.password_trimmed,
     )
 
 
@@ -53,6 +55,7 @@ class SqlStaff:
                 active=account.active,
                 created_at=account.created_at,
                 password_changed_at=account.password_changed_at,
+                password_trimmed=account.password_trimmed,
             )
         )
         self.db.flush()
@@ -67,8 +70,20 @@ class SqlStaff:
                 totp_secret=account.totp_secret,
                 active=account.active,
                 password_changed_at=account.password_changed_at,
+                password_trimmed=account.password_trimmed,
             )
         )
+
+    def use_totp_step(self, name: str, step: int) -> bool:
+        query = (
+            update(StaffRow)
+            .where(
+                StaffRow.name == name,
+                or_(StaffRow.totp_last_step.is_(None), StaffRow.totp_last_step < step),
+            )
+            .values(totp_last_step=step)
+        )
+        return rowcount(self.db.execute(query)) == 1
 
     def listing(self) -> list[StaffAccount]:
         return [_account(r) for r in self.db.scalars(select(StaffRow).order_by(StaffRow.name))]
@@ -113,11 +128,24 @@ class SqlStaff:
         query = delete(StaffSessionRow).where(StaffSessionRow.last_seen_at < idle_since)
         return rowcount(self.db.execute(query))
 
-    def failures(self, key: str) -> SignInFailures | None:
-        row = self.db.get(SignInFailureRow, key)
-        if row is None:
-            return None
-        return SignInFailures(row.failures, row.last_failure_at, row.locked_until)
+    def hold_failures(self, key: str, now: datetime) -> SignInFailures | None:
+        """An empty row is made first when there is none, so that PostgreSQL has a row to
+        lock (SQLite's writers hold the whole database already). Rows are emptied, never
+        deleted: a sign-in waiting for the lock always finds the row when it gets it."""
+        dialect = self.db.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        empty = insert(SignInFailureRow).values(key=key, failures=0, last_failure_at=now)
+        self.db.execute(empty.on_conflict_do_nothing())
+        row = self.db.execute(
+            select(
+                SignInFailureRow.failures,
+                SignInFailureRow.last_failure_at,
+                SignInFailureRow.locked_until,
+            )
+            .where(SignInFailureRow.key == key)
+            .with_for_update()
+        ).one()
+        return SignInFailures(*row) if row.failures else None
 
     def set_failures(self, key: str, state: SignInFailures) -> None:
         row = self.db.get(SignInFailureRow, key)
@@ -128,8 +156,24 @@ class SqlStaff:
         row.locked_until = state.locked_until
         self.db.flush()
 
+    def restore_failures(
+        self, key: str, counted: SignInFailures, before: SignInFailures | None
+    ) -> None:
+        row = self.db.get(SignInFailureRow, key, with_for_update=True)
+        if row is None:
+            return
+        if row.failures != counted.failures:
+            row.failures = max(0, row.failures - 1)
+        elif before is None:
+            row.failures, row.locked_until = 0, None
+        else:
+            row.failures, row.last_failure_at = before.failures, before.last_failure_at
+            row.locked_until = before.locked_until
+        self.db.flush()
+
     def clear_failures(self, key: str) -> None:
-        self.db.execute(delete(SignInFailureRow).where(SignInFailureRow.key == key))
+        query = update(SignInFailureRow).where(SignInFailureRow.key == key)
+        self.db.execute(query.values(failures=0, locked_until=None))
 
 
 def _where(query: Select[Any], where: AuditFilter) -> Select[Any]:
