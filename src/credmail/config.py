@@ -599,6 +599,23 @@ class Settings(Section):
         return self
 
     @model_validator(mode="after")
+    def _validate_claim(self) -> Settings:
+        """A press holds its link for web.claim_seconds: longer than the webhook may take,
+        or a second press could call the school's system while the first still waits."""
+        hook = self.webhook
+        if self.links.backend != "webhook" or hook is None:
+            return self
+        backoff = sum(hook.retry_backoff_seconds * 2**n for n in range(hook.retries))
+        worst = (hook.retries + 1) * hook.timeout_seconds + backoff
+        if self.web.claim_seconds <= worst:
+            raise ValueError(
+                f"web.claim_seconds ({self.web.claim_seconds}) must be longer than the "
+                "webhook's worst case, (webhook.retries + 1) x webhook.timeout_seconds plus "
+                f"webhook.retry_backoff_seconds doubling ({worst:g} s)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _validate_oauth(self) -> Settings:
         for key, auth in (("mailbox.auth", self.mailbox.auth), ("smtp.auth", self.smtp.auth)):
             if auth == "oauth2" and self.oauth.provider is None:
