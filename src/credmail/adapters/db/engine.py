@@ -140,7 +140,7 @@ SQLite commits it without fsync (WAL, synchronous=NORMAL); PostgreSQL with
 synchronous_commit off. Every other transaction is fsynced before COMMIT returns
 (synchronous=FULL, synchronous_commit on), and an fsynced commit also makes every
 earlier one durable: the WAL is written in order."""
-HEAD_REVISION = "0008_sex_origin"  # the newest in migrations/versions (a test keeps them in step)
+HEAD_REVISION = "0010_web_limits"  # the newest in migrations/versions (a test keeps them in step)
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -334,6 +335,18 @@ class LinkAuditRow(Base):
     result: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str | None] = mapped_column(String(500))
     client: Mapped[str | None] = mapped_column(String(64))
+
+
+class WebLimitRow(Base):
+    """How often one client hit one of the reset page's limits in one window: the count
+    every `credmail web` process shares (rows older than the previous window are purged)."""
+
+    __tablename__ = "web_limits"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)  # "post", "invalid"
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)  # its limit key
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix seconds
+    hits: Mapped[int] = mapped_column(Integer)
 
 
 class CampaignRow(Base):
