@@ -30,9 +30,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
+from bench.console_pages import _reset_postgres
 from credmail.bootstrap import App
 from credmail.config import load_settings
 from credmail.web.app import create_web_app
@@ -136,14 +136,6 @@ def _result(database: str, name: str, times: list[float]) -> Result:
         round(ordered[int(0.95 * (len(ordered) - 1))], 2),
         round(ordered[-1], 2),
     )
-
-
-def _reset_postgres(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> list[Result]:
