@@ -21,6 +21,7 @@ from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError, load_key
 from credmail.adapters.db.pacing_store import SqlPacingStore
 from credmail.adapters.db.trace import SqlMessageTraces
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
+from credmail.adapters.db.web_limits import SqlWebLimits
 from credmail.adapters.dkim_verifier import sender_authenticator
 from credmail.adapters.errors import is_login_failure, is_transient
 from credmail.adapters.files import EmlFileSender
@@ -115,6 +116,10 @@ class App:
 
     def upgrade_schema(self) -> None:
         upgrade(self.engine)
+
+    def web_limits(self) -> SqlWebLimits:
+        """The reset page's per-client counters, shared by every `credmail web` process."""
+        return SqlWebLimits(self.engine)
 
     def checkpoint(self) -> None:
         """SQLite: fold the WAL into the database (erased data must not linger there)."""

@@ -6,7 +6,6 @@ message naming the offending key; nothing connects before that.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import tomllib
@@ -14,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from credmail.core.addresses import AddressError, is_loopback_host, normalize_address
 from credmail.core.classify import (
@@ -24,6 +30,7 @@ from credmail.core.classify import (
     DEFAULT_SPAM_SUBJECT_TAGS,
     DEFAULT_STUDENT_PHRASES,
 )
+from credmail.core.networks import trusted_networks
 from credmail.database_url import check_database_url
 
 ENV_PREFIX = "CREDMAIL_"
@@ -245,11 +252,28 @@ class WebSettings(Section):
     listen: str = "127.0.0.1:8080"  # host:port; behind the school's TLS reverse proxy
     public_url: str = ""  # empty: links.base_url (the address families open)
     trusted_proxies: tuple[str, ...] = ()  # addresses/CIDRs whose X-Forwarded-* we believe
+    ipv6_prefix: int = Field(default=64, ge=32, le=128)  # IPv6 clients are limited per /N
+    # Signs the forms' CSRF tokens: the same key in every `credmail web` of the school.
+    secret_key: str | None = None
+    secret_key_file: Path | None = None
     logo_file: Path | None = None  # PNG/SVG/JPEG shown in the page header
     post_per_minute: int = Field(default=10, ge=1)  # per client address
     invalid_per_hour: int = Field(default=20, ge=1)  # invalid-token pages per client address
     invalid_min_seconds: float = Field(default=0.25, ge=0, le=5)  # invalid pages take as long
     claim_seconds: int = Field(default=120, ge=10)  # an external backend's hold on a link
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        trusted_networks(value)  # a ValueError names the range: web.trusted_proxies: ...
+        return value
+
+    @field_validator("secret_key_file")
+    @classmethod
+    def _private(cls, path: Path | None) -> Path | None:
+        if path is not None and path.exists() and path.stat().st_mode & 0o004:
+            raise ValueError(f"{path} is readable by every user; chmod o-rwx it")
+        return path
 
     @model_validator(mode="after")
     def _validate(self) -> WebSettings:
@@ -258,16 +282,9 @@ class WebSettings(Section):
             raise ValueError(f"listen: expected host:port, got {self.listen!r}")
         if self.public_url and not self.public_url.startswith(("https://", "http://")):
             raise ValueError("public_url must be an http(s) URL")
-        for proxy in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(proxy, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"trusted_proxies: {proxy!r} is not an IP address or network"
-                ) from None
         if self.logo_file is not None and not self.logo_file.is_file():
             raise ValueError(f"logo_file: no such file {self.logo_file}")
-        return self
+        return _web_secret_key(self)
 
     @property
     def host(self) -> str:
@@ -276,6 +293,15 @@ class WebSettings(Section):
     @property
     def port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+
+def _web_secret_key(web: WebSettings) -> WebSettings:
+    """The key from web.secret_key_file (checked: at least 32 characters)."""
+    resolved = _with_secret_files(web, "secret_key")
+    _check_secret(resolved.secret_key, "secret_key")
+    if resolved.secret_key is not None and len(resolved.secret_key) < 32:
+        raise ValueError("secret_key must be at least 32 characters (openssl rand -hex 32)")
+    return resolved
 
 
 class ConsoleSettings(Section):
@@ -608,6 +634,23 @@ class Settings(Section):
         backend = self.links.backend
         if backend in ("ldap", "webhook") and getattr(self, backend) is None:
             raise ValueError(f"links.backend = '{backend}' needs a [{backend}] section")
+        return self
+
+    @model_validator(mode="after")
+    def _validate_claim(self) -> Settings:
+        """A press holds its link for web.claim_seconds: longer than the webhook may take,
+        or a second press could call the school's system while the first still waits."""
+        hook = self.webhook
+        if self.links.backend != "webhook" or hook is None:
+            return self
+        backoff = sum(hook.retry_backoff_seconds * 2**n for n in range(hook.retries))
+        worst = (hook.retries + 1) * hook.timeout_seconds + backoff
+        if self.web.claim_seconds <= worst:
+            raise ValueError(
+                f"web.claim_seconds ({self.web.claim_seconds}) must be longer than the "
+                "webhook's worst case, (webhook.retries + 1) x webhook.timeout_seconds plus "
+                f"webhook.retry_backoff_seconds doubling ({worst:g} s)"
+            )
         return self
 
     @model_validator(mode="after")

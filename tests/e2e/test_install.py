@@ -170,10 +170,14 @@ def installed_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     """The example config, its secrets written, its database at `database_url`."""
     secret = tmp_path / "secret"
     secret.write_text("a-real-secret\n")
+    key = tmp_path / "web-secret-key"  # as the README makes it: 64 hex digits, 0640
+    key.write_text("0123456789abcdef" * 4 + "\n")
+    key.chmod(0o640)
     return {
         "CREDMAIL_CONFIG": str(ROOT / "config" / "credmail.example.toml"),
         "CREDMAIL_MAILBOX__PASSWORD_FILE": str(secret),
         "CREDMAIL_SMTP__PASSWORD_FILE": str(secret),
+        "CREDMAIL_WEB__SECRET_KEY_FILE": str(key),
         "CREDMAIL_DATABASE__URL": database_url,
     }
 

@@ -169,6 +169,10 @@ def test_the_schools_configuration_is_valid(overlay: str, tmp_path: Path) -> Non
     # SIGTERM to SIGKILL: the daemon's own bound on stopping fits, with room to spare
     grace = pod(deployment(objects, "credmail"))["terminationGracePeriodSeconds"]
     assert settings.daemon.shutdown_seconds + 5 <= grace
+    # both web replicas sign forms with the Secret's key, and believe only the ingress
+    assert settings.web.secret_key_file is not None and settings.web.secret_key
+    assert settings.web.secret_key_file.name == "web-secret-key"  # from the Secret's mount
+    assert settings.web.trusted_proxies
 
 
 def school_config(
@@ -185,8 +189,10 @@ def school_config(
         for key, value in section.items():
             if key.endswith("_file"):
                 assert value.startswith("/run/secrets/credmail/")
-                secret = database_url if key == "url_file" else "a-real-secret"
-                Path(secrets / Path(value).name).write_text(secret)
+                secret = database_url if key == "url_file" else "a-real-secret-" + "0" * 32
+                file = secrets / Path(value).name
+                file.write_text(secret)
+                file.chmod(0o440)  # the Secret's defaultMode (base/*.yaml)
     if "web" not in Settings.model_fields:  # `credmail web` (another issue) not merged yet
         text = text.split("[web]")[0]
     path = tmp_path / "credmail.toml"

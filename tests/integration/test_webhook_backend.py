@@ -81,10 +81,12 @@ def test_the_receiver_would_notice_a_wrong_secret_or_a_changed_body(
     good = dict(hit.headers) | {
         "X-Credmail-Signature": sign(SECRET.encode(), hit.headers["X-Credmail-Timestamp"], hit.body)
     }
-    assert verify(SECRET.encode(), good, hit.body)
-    assert not verify(SECRET.encode(), good, hit.body.replace(b"mrossi", b"admin1"))
+    assert not verify(SECRET.encode(), good, hit.body.replace(b"mrossi", b"admin1"), {})
     old = int(good["X-Credmail-Timestamp"]) + 301
-    assert not verify(SECRET.encode(), good, hit.body, now=old)  # a replay, too late
+    assert not verify(SECRET.encode(), good, hit.body, {}, now=old)  # a replay, too late
+    seen: dict[str, int] = {}
+    assert verify(SECRET.encode(), good, hit.body, seen)
+    assert not verify(SECRET.encode(), good, hit.body, seen)  # a replay, in time
 
 
 def test_5xx_then_2xx_is_retried_with_backoff_and_the_same_idempotency_key(
@@ -101,6 +103,10 @@ def test_5xx_then_2xx_is_retried_with_backoff_and_the_same_idempotency_key(
     assert all(h.signature_ok for h in webhook_receiver.received)
     assert {h.body for h in webhook_receiver.received} == {encode_body(REQUEST)}
     assert slept == [0.5, 1.0]
+    # the backoff was not waited: still each attempt has its own timestamp and signature,
+    # which the receiver, refusing any signature it has seen, accepted each time
+    stamps = [int(h.headers["X-Credmail-Timestamp"]) for h in webhook_receiver.received]
+    assert stamps == sorted(set(stamps))
 
 
 def test_429_is_retried_too(webhook_receiver: WebhookReceiver) -> None:

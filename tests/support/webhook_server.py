@@ -21,25 +21,36 @@ import pytest
 
 SECRET = "webhook-test-secret-0123456789abcdef"
 HANG = -1
+TOLERANCE = 300
 
 
 def verify(
     secret: bytes,
     headers: Mapping[str, str],
     body: bytes,
+    seen: dict[str, int],
     *,
     now: float | None = None,
-    tolerance: int = 300,
 ) -> bool:
-    """The README's verifier: fresh timestamp, HMAC-SHA256 over b"{timestamp}.{body}"."""
+    """The README's verifier, its `seen` signatures and its clock passed in: a fresh
+    timestamp, HMAC-SHA256 over b"{timestamp}.{body}", the Idempotency-Key the signed
+    request_id, and no signature accepted twice (a replay)."""
+    now = time.time() if now is None else now
     timestamp = headers.get("X-Credmail-Timestamp", "")
     signature = headers.get("X-Credmail-Signature", "")
-    if not timestamp.isdigit():
-        return False
-    if abs((time.time() if now is None else now) - int(timestamp)) > tolerance:
+    if not timestamp.isdigit() or abs(now - int(timestamp)) > TOLERANCE:
         return False
     mac = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256)
-    return hmac.compare_digest("sha256=" + mac.hexdigest(), signature)
+    if not hmac.compare_digest("sha256=" + mac.hexdigest(), signature):
+        return False
+    if headers.get("Idempotency-Key") != json.loads(body).get("request_id"):
+        return False
+    for old in [s for s, until in seen.items() if until < now]:
+        del seen[old]
+    if signature in seen:
+        return False
+    seen[signature] = int(timestamp) + TOLERANCE
+    return True
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ class WebhookReceiver:
     secret: str = SECRET
     script: list[int] = field(default_factory=list)  # statuses to answer, in order; then 200
     received: list[Received] = field(default_factory=list)
+    seen: dict[str, int] = field(default_factory=dict)  # the verifier's accepted signatures
     release: threading.Event = field(default_factory=threading.Event)
     server: ThreadingHTTPServer | None = None
     thread: threading.Thread | None = None
@@ -74,7 +86,7 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 headers = {k: v for k, v in self.headers.items()}
-                ok = verify(receiver.secret.encode(), headers, body)
+                ok = verify(receiver.secret.encode(), headers, body, receiver.seen)
                 receiver.received.append(Received(headers, body, ok))
                 status = receiver.script.pop(0) if receiver.script else 200
                 if status == HANG:

@@ -125,9 +125,13 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     example = Path(__file__).parents[2] / "config" / "credmail.example.toml"
     secret = tmp_path / "secret"
     secret.write_text("real-secret\n")
+    key = tmp_path / "web-secret-key"
+    key.write_text("0123456789abcdef" * 4 + "\n")
+    key.chmod(0o640)
     env = {
         "CREDMAIL_MAILBOX__PASSWORD_FILE": str(secret),
         "CREDMAIL_SMTP__PASSWORD_FILE": str(secret),
+        "CREDMAIL_WEB__SECRET_KEY_FILE": str(key),  # /etc/credmail/web-secret-key, installed
     }
     settings = with_mail_secrets(load_settings(example, environ=env))
     assert settings.mailbox.security == "tls"

@@ -167,3 +167,25 @@ def test_bootstrap_builds_the_chosen_backend_from_the_whole_settings(tmp_path: P
     assert isinstance(make_link_backend(ldap), LdapBackend)
     assert isinstance(make_link_backend(webhook), WebhookBackend)
     assert make_link_backend(webhook).url == "https://gestionale.scuola.example/credmail"  # type: ignore[attr-defined]
+
+
+def webhook(**hook: str) -> dict[str, str]:
+    values = {"url": "https://scuola.example/hook", "secret": SECRET, **hook}
+    return {
+        **IDENTITY,
+        "CREDMAIL_LINKS__BACKEND": "webhook",
+        **{f"CREDMAIL_WEBHOOK__{k.upper()}": v for k, v in values.items()},
+    }
+
+
+def test_claim_seconds_must_outlast_the_webhooks_worst_case() -> None:
+    env = webhook(timeout_seconds="30", retries="3", retry_backoff_seconds="2")
+    with pytest.raises(ConfigError) as caught:  # 4 x 30 s + 2 + 4 + 8 s = 134 s > 120 s
+        load_settings(None, environ=env)
+    message = str(caught.value)
+    assert message.startswith("web.claim_seconds (120) must be longer than the webhook's")
+    assert "webhook.retries" in message and "webhook.timeout_seconds" in message
+    assert "(134 s)" in message
+    longer = load_settings(None, environ=env | {"CREDMAIL_WEB__CLAIM_SECONDS": "135"})
+    assert longer.web.claim_seconds == 135
+    assert load_settings(None, environ=webhook()).web.claim_seconds == 120  # 3 x 5 s + 1.5 s

@@ -39,15 +39,42 @@ def test_the_readme_verifier_accepts_what_credmail_signs_and_nothing_else() -> N
     verify = readme_verifier()
     body = encode_body(REQUEST)
     now = str(int(time.time()))
-    headers = {"X-Credmail-Timestamp": now, "X-Credmail-Signature": sign(SECRET, now, body)}
+    headers = {
+        "Idempotency-Key": "sel-1",
+        "X-Credmail-Timestamp": now,
+        "X-Credmail-Signature": sign(SECRET, now, body),
+    }
     assert verify(SECRET, headers, body)
     assert not verify(b"another-secret", headers, body)
     assert not verify(SECRET, headers, body + b" ")
     stale = str(int(time.time()) - 600)
     assert not verify(SECRET, headers | {"X-Credmail-Timestamp": stale}, body)
-    old = {"X-Credmail-Timestamp": stale, "X-Credmail-Signature": sign(SECRET, stale, body)}
+    old = headers | {
+        "X-Credmail-Timestamp": stale,
+        "X-Credmail-Signature": sign(SECRET, stale, body),
+    }
     assert not verify(SECRET, old, body)  # correctly signed, but too old: a replay
     assert not verify(SECRET, {}, body)
+
+
+def signed(body: bytes, timestamp: int, key: str = "sel-1") -> dict[str, str]:
+    stamp = str(timestamp)
+    return {
+        "Idempotency-Key": key,
+        "X-Credmail-Timestamp": stamp,
+        "X-Credmail-Signature": sign(SECRET, stamp, body),
+    }
+
+
+def test_the_readme_verifier_refuses_replays_and_accepts_credmails_retries() -> None:
+    verify = readme_verifier()
+    body, now = encode_body(REQUEST), int(time.time())
+    first = signed(body, now)
+    assert verify(SECRET, first, body)
+    assert not verify(SECRET, first, body)  # the same request again, seconds later
+    assert not verify(SECRET, first | {"Idempotency-Key": "sel-2"}, body)  # a new key
+    assert not verify(SECRET, signed(body, now + 2, key="sel-2"), body)  # not the signed id
+    assert verify(SECRET, signed(body, now + 1), body)  # credmail's retry: a later second
 
 
 def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:

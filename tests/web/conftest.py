@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp
 
 from credmail.bootstrap import App
 from credmail.config import load_settings
@@ -39,17 +40,22 @@ def web_app(sqlite_url: str) -> App:
     return make_app(load_settings(None, environ=web_env(sqlite_url)))
 
 
+def client_at(asgi: ASGIApp, address: str) -> TestClient:
+    """A browser at `address` on the web app `asgi` (over HTTPS, redirects not followed)."""
+    return TestClient(
+        asgi,
+        base_url="https://registro.istitutostanga.edu.it",
+        client=(address, 50000),
+        follow_redirects=False,
+    )
+
+
 @pytest.fixture
 def client_for(tmp_path: Path) -> Iterator[ClientFactory]:
     opened: list[TestClient] = []
 
     def build(app: App, address: str = "203.0.113.7") -> TestClient:
-        client = TestClient(
-            create_web_app(app, app.settings),
-            base_url="https://registro.istitutostanga.edu.it",
-            client=(address, 50000),
-            follow_redirects=False,
-        )
+        client = client_at(create_web_app(app, app.settings), address)
         opened.append(client)
         return client
 

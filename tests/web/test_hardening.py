@@ -17,6 +17,7 @@ from credmail.config import load_settings
 from credmail.service.desks import ResetDesk
 from credmail.service.desks.reset import SpendStatus
 from credmail.service.link_backends import BackendKind, SpendOutcome, SpendRequest, SpendResult
+from credmail.web.app import create_web_app
 from credmail.web.security import redact_path
 from tests.support.links import issue_token
 from tests.support.wiring import make_app
@@ -228,9 +229,15 @@ def test_the_pages_live_under_the_path_of_the_public_url(
     page = client.get(f"/credenziali/reset/{token}")
     assert page.status_code == 200
     assert 'href="/credenziali/static/credmail.css"' in page.text
-    assert "path=/credenziali" in page.headers["set-cookie"].lower()
+    # over HTTPS the CSRF cookie is __Host- (Path=/ by its rules), under plain HTTP the
+    # path's own
+    assert page.headers["set-cookie"].startswith("__Host-credmail_csrf=")
+    assert "path=/;" in page.headers["set-cookie"].lower()
     assert client.get("/credenziali/static/credmail.css").status_code == 200
     assert client.get(f"/reset/{token}").status_code == 404
+    with TestClient(create_web_app(app, app.settings), base_url="http://127.0.0.1") as plain:
+        cookie = plain.get(f"/credenziali/reset/{token}").headers["set-cookie"]
+    assert cookie.startswith("credmail_csrf=") and "path=/credenziali;" in cookie.lower()
 
 
 def test_every_invalid_answer_waits_out_the_same_floor(

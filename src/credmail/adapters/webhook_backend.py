@@ -2,8 +2,8 @@
 
 Body: JSON {request_id, username, purpose, person{first_name, last_name, role},
 confirmed_at}, compact and with sorted keys. Headers: `Idempotency-Key` (the request id,
-the same on every attempt), `X-Credmail-Timestamp` (Unix seconds, new on each attempt)
-and `X-Credmail-Signature: sha256=<hex>`, the HMAC-SHA256 with the shared secret over
+the same on every attempt), `X-Credmail-Timestamp` (Unix seconds, a later one on each
+attempt) and `X-Credmail-Signature: sha256=<hex>`, the HMAC-SHA256 with the shared secret over
 the bytes `f"{timestamp}.{body}"` (README: "Webhook signature" has a verifier).
 
 Outcomes: 2xx is DONE. A 5xx, 429, a timeout or a connection error is retried up to
@@ -117,13 +117,16 @@ class WebhookBackend:
     def spend(self, request: SpendRequest) -> SpendOutcome:
         body = encode_body(request)
         outcome = SpendOutcome(SpendResult.RETRY_LATER, detail="not attempted")
-        attempts = 0
+        attempts, stamp = 0, 0
         with self._client() as client:
             for attempt in range(self.retries + 1):
                 if attempt:
                     self._sleep(self.backoff_seconds * 2 ** (attempt - 1))
                 attempts += 1
-                outcome, retry = self._attempt(client, request.request_id, body)
+                # a later second than the last attempt's: every attempt has its own
+                # signature, so the receiver may refuse any signature it has seen
+                stamp = max(int(self._clock()), stamp + 1)
+                outcome, retry = self._attempt(client, request.request_id, body, str(stamp))
                 if not retry:
                     break
         (log.info if outcome.done else log.warning)(
@@ -147,9 +150,8 @@ class WebhookBackend:
         )
 
     def _attempt(
-        self, client: httpx.Client, request_id: str, body: bytes
+        self, client: httpx.Client, request_id: str, body: bytes, timestamp: str
     ) -> tuple[SpendOutcome, bool]:
-        timestamp = str(int(self._clock()))
         headers = {
             "Content-Type": "application/json",
             IDEMPOTENCY_HEADER: request_id,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -26,6 +27,8 @@ from credmail.config import Settings
 from credmail.web.pages import STATIC, Pages
 from credmail.web.ratelimit import SlidingWindow
 from credmail.web.security import AccessLog, Csrf, Errors, ProxyHeaders, SecurityHeaders
+
+log = structlog.get_logger("credmail.web")
 
 LOGO_TYPES = {
     ".png": "image/png",
@@ -73,14 +76,18 @@ def make_context(app: App, settings: Settings) -> WebContext:
     prefix = urlsplit(settings.public_url).path.rstrip("/")
     web = settings.web
     pages = make_pages(settings, app.timezone)
+    if web.secret_key is None:
+        log.info("web.csrf_key", source="this process (set web.secret_key_file)")
+    key = web.secret_key.encode() if web.secret_key else None
+    counter = app.web_limits()
     return WebContext(
         app=app,
         settings=settings,
         prefix=prefix,
         pages=pages,
-        csrf=Csrf(cookie_path=prefix or "/"),
-        post_limit=SlidingWindow(web.post_per_minute, 60),
-        invalid_limit=SlidingWindow(web.invalid_per_hour, 3600),
+        csrf=Csrf(key, cookie_path=prefix or "/"),
+        post_limit=SlidingWindow(counter, "post", web.post_per_minute, 60),
+        invalid_limit=SlidingWindow(counter, "invalid", web.invalid_per_hour, 3600),
     )
 
 
@@ -129,7 +136,11 @@ def create_web_app(app: App, settings: Settings) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(AccessLog),
-            Middleware(ProxyHeaders, trusted=settings.web.trusted_proxies),
+            Middleware(
+                ProxyHeaders,
+                trusted=settings.web.trusted_proxies,
+                ipv6_prefix=settings.web.ipv6_prefix,
+            ),
             Middleware(SecurityHeaders),
             Middleware(Errors, page=lambda scope: unavailable(ctx, scope)),
         ],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import re
 import secrets
 import time
@@ -21,6 +20,14 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from credmail.core.networks import (
+    DEFAULT_IPV6_PREFIX,
+    is_trusted,
+    limit_key,
+    parse_address,
+    trusted_networks,
+)
 
 log = structlog.get_logger("credmail.web")
 
@@ -62,52 +69,62 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(value, strict=False) for value in values)
-
-
-def _is_trusted(address: str | None, trusted: tuple[Network, ...]) -> bool:
-    if not address:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
+FORWARDING_HEADERS = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded")
+CLIENT_KEY = "credmail.client_key"  # the scope entry client_address reads
 
 
 class ProxyHeaders:
-    """Believe X-Forwarded-For/-Proto/-Host only from `trusted` peers: the client is the
-    right-most address in X-Forwarded-For that is not itself a trusted proxy. From any
-    other peer the headers are ignored (a client cannot pick its own rate-limit key)."""
+    """Believe X-Forwarded-For/-Proto only from `trusted` peers: X-Forwarded-For is read
+    right to left, skipping trusted hops, and the first other address is the client (the
+    left part is whatever the client wrote). From any other peer the headers are ignored
+    (a client cannot pick its own rate-limit key); the first such request in this process
+    logs one warning, since behind a proxy missing from `web.trusted_proxies` every family
+    shares the proxy's address. Each request's limit key goes in the scope."""
 
-    def __init__(self, app: ASGIApp, trusted: Iterable[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, trusted: Iterable[str], ipv6_prefix: int = DEFAULT_IPV6_PREFIX
+    ) -> None:
         self.app = app
-        self.trusted = parse_networks(trusted)
+        self.trusted = trusted_networks(trusted)
+        self.ipv6_prefix = ipv6_prefix
+        self.warned = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.trusted:
+        if scope["type"] == "http":
+            scope = dict(scope)
             peer = scope.get("client")
-            if peer and _is_trusted(peer[0], self.trusted):
-                scope = dict(scope)
-                self._apply(scope, _headers(scope))
+            headers = _headers(scope)
+            if peer and is_trusted(parse_address(peer[0]), self.trusted):
+                self._apply(scope, headers)
+            elif any(name in headers for name in FORWARDING_HEADERS):
+                self._warn_once(peer[0] if peer else None)
+            client = scope.get("client")
+            scope[CLIENT_KEY] = limit_key(client[0] if client else "unknown", self.ipv6_prefix)
         await self.app(scope, receive, send)
 
     def _apply(self, scope: MutableMapping[str, Any], headers: dict[str, str]) -> None:
-        forwarded = [a.strip() for a in headers.get("x-forwarded-for", "").split(",") if a.strip()]
-        for address in reversed(forwarded):
-            if not _is_trusted(address, self.trusted):
-                scope["client"] = (address, 0)
+        hops = [a.strip() for a in headers.get("x-forwarded-for", "").split(",") if a.strip()]
+        for hop in reversed(hops):
+            address = parse_address(hop)
+            if not is_trusted(address, self.trusted):
+                if address is not None:  # else a proxy wrote nonsense: keep the peer
+                    scope["client"] = (str(address), 0)
                 break
-        else:
-            if forwarded:
-                scope["client"] = (forwarded[0], 0)
         proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
         if proto in ("http", "https"):
             scope["scheme"] = proto
+
+    def _warn_once(self, peer: str | None) -> None:
+        if self.warned:
+            return
+        self.warned = True
+        address = parse_address(peer or "")
+        shown = str(address) if address is not None and address.is_private else None
+        log.warning(
+            "web.forwarded_headers_ignored",
+            peer=shown,  # a proxy's address; a public one could be a family's: not logged
+            fix="if a reverse proxy sends them, list it in web.trusted_proxies (README)",
+        )
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -115,8 +132,12 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 def client_address(request: Request) -> str:
-    """The rate-limit key: the peer, or the client a trusted proxy named."""
-    return request.client.host if request.client else "unknown"
+    """The client's key for the limits and the sign-in lockout: its address (the one a
+    trusted proxy named), or its IPv6 network (web.ipv6_prefix)."""
+    key = request.scope.get(CLIENT_KEY)
+    if isinstance(key, str):
+        return key
+    return limit_key(request.client.host if request.client else "unknown")
 
 
 # Anything after these path segments is a secret (a reset token) and never logged.
@@ -188,6 +209,7 @@ class Errors:
 
 
 CSRF_COOKIE = "credmail_csrf"
+SECURE_CSRF_COOKIE = "__Host-" + CSRF_COOKIE
 CSRF_FIELD = "csrf_token"
 
 
@@ -203,8 +225,14 @@ class CsrfToken:
 class Csrf:
     """Double-submit, signed: a random nonce in a SameSite=Strict, HttpOnly cookie, and a
     form field HMAC(key, nonce, scope). A form is good only with its own cookie and for
-    the page (scope) it was served on. No server-side session is needed. The key is per
-    process unless given; a restart only asks the family to reload the page."""
+    the page (scope) it was served on. No server-side session is needed.
+
+    `key` is the school's (web.secret_key_file), so every `credmail web` process accepts
+    the others' forms; without one it is this process's own. Over HTTPS the cookie is
+    `__Host-credmail_csrf` (Secure, Path=/, no Domain): a sibling subdomain cannot set it,
+    so it cannot plant a nonce it holds a form for (login CSRF by cookie tossing).
+    Over plain HTTP (a test, a proxy not in web.trusted_proxies) it is `credmail_csrf`
+    under the page's path."""
 
     def __init__(self, key: bytes | None = None, cookie_path: str = "/") -> None:
         self.key = key or secrets.token_bytes(32)
@@ -214,8 +242,12 @@ class Csrf:
         message = f"{nonce}|{scope}".encode()
         return hmac.new(self.key, message, hashlib.sha256).hexdigest()
 
+    @staticmethod
+    def _cookie(request: Request) -> str:
+        return SECURE_CSRF_COOKIE if request.url.scheme == "https" else CSRF_COOKIE
+
     def issue(self, request: Request, scope: str) -> CsrfToken:
-        nonce = request.cookies.get(CSRF_COOKIE, "")
+        nonce = request.cookies.get(self._cookie(request), "")
         new = not re.fullmatch(r"[A-Za-z0-9_-]{32,64}", nonce)
         if new:
             nonce = secrets.token_urlsafe(32)
@@ -223,17 +255,18 @@ class Csrf:
 
     def attach(self, response: Response, token: CsrfToken, request: Request) -> None:
         if token.new:
+            secure = request.url.scheme == "https"
             response.set_cookie(
-                CSRF_COOKIE,
+                self._cookie(request),
                 token.nonce,
-                path=self.cookie_path,
-                secure=request.url.scheme == "https",
+                path="/" if secure else self.cookie_path,
+                secure=secure,
                 httponly=True,
                 samesite="strict",
             )
 
     def valid(self, request: Request, submitted: str | None, scope: str) -> bool:
-        nonce = request.cookies.get(CSRF_COOKIE)
+        nonce = request.cookies.get(self._cookie(request))
         if not nonce or not submitted:
             return False
         return hmac.compare_digest(self._sign(nonce, scope), submitted)

@@ -341,6 +341,18 @@ class LinkAuditRow(Base):
     client: Mapped[str | None] = mapped_column(String(64))
 
 
+class WebLimitRow(Base):
+    """How often one client hit one of the reset page's limits in one window: the count
+    every `credmail web` process shares (rows older than the previous window are purged)."""
+
+    __tablename__ = "web_limits"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)  # "post", "invalid"
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)  # its limit key
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix seconds
+    hits: Mapped[int] = mapped_column(Integer)
+
+
 class CampaignRow(Base):
     """A mailing to the guardians of new students (the September campaign)."""
 
