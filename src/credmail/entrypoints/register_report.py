@@ -27,11 +27,12 @@ def preview_lines(preview: RegisterPreview) -> Iterator[str]:
         f"students {c['students']} ({c['active_students']} enrolled, "
         f"{c['new_students']} new), guardians {c['guardians']}, addresses {c['addresses']}"
     )
+    renamed = f", renamed {c['renamed']} (login codes now given)" if c["renamed"] else ""
     yield (
-        f"since the last import: added {c['added']}, changed addresses "
+        f"since the last import: added {c['added']}{renamed}, changed addresses "
         f"{c['address_changed']}, left {c['left']}, back {c['returned']}"
     )
-    for kind in ("address_changed", "left", "returned"):
+    for kind in ("renamed", "address_changed", "left", "returned"):
         changes = preview.changed(kind)
         for change in changes[:SHOWN]:
             detail = f": {change.detail}" if change.detail else ""
