@@ -111,7 +111,8 @@ def test_register_files_then_a_guardians_request_names_the_right_child(
 
     (reply,) = smtp.handler.parsed()
     assert reply["To"] == "mario.rossi@example.org"
-    assert "alunno-5256306" in body_text(reply)  # Marta, not Luca
+    assert "per lo studente Marta Rossi." in body_text(reply)  # Marta, not Luca
+    assert "alunno-" not in body_text(reply)  # a made-up key is never given as a code
     (held,) = app.review.pending()
     assert held.reasons == ("not_enrolled",)
 
