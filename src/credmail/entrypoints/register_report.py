@@ -3,11 +3,11 @@ and a progress bar while large files are read (only on a terminal)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from credmail.entrypoints.csv_output import write_spreadsheet
 from credmail.service.desks.directory import RegisterPreview
 from credmail.service.register_import import Progress
 
@@ -46,9 +46,7 @@ def preview_lines(preview: RegisterPreview) -> Iterator[str]:
 
 def write_report(path: Path, preview: RegisterPreview) -> None:
     """The same report as rows (UTF-8 with BOM and ';', as Excel in Italy opens it)."""
-    with path.open("w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out, delimiter=";")
-        writer.writerows(preview.report_rows())
+    write_spreadsheet(path, preview.report_rows())
 
 
 @contextmanager
