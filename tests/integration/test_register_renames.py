@@ -20,6 +20,7 @@ from credmail.adapters.db.models import PersonRow
 from credmail.bootstrap import App
 from credmail.core.recipients import link_kind
 from credmail.service.links import TokenLinkIssuer
+from credmail.service.ports import AuditFilter
 from credmail.service.review import Actor
 from tests.integration.test_campaign import campaign_mails, run_until_done
 from tests.integration.test_register_import import cli, config
@@ -95,6 +96,9 @@ def test_an_import_with_login_codes_renames_the_made_up_people(
     out = cli(capsys, "directory", "import", *codes)
     assert "added 0, updated 0, unchanged 0, renamed 5, removed 0" in out
     assert "marked inactive" not in out
+    latest = app.desks.audit.listing(AuditFilter(action="directory.import"))[0][0]
+    assert latest.detail is not None and "rinominate 5: " in latest.detail
+    assert "alunno-5256305 -> S1234567A" in latest.detail and "Luca" not in latest.detail
     renamed = person_ids(app)
     assert sorted(renamed) == ["G1234567A", "G7654321B", "S1111111C", "S1234567A", "S7654321B"]
     assert sorted(renamed.values()) == sorted(ids.values())  # the same rows: nobody is new

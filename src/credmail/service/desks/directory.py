@@ -189,8 +189,9 @@ class DirectoryDesk:
                 f"aggiunte {summary.added}, modificate {summary.updated}, "
                 f"invariate {summary.unchanged}, rimosse {summary.removed}"
             )
-            if summary.renamed:
-                done += f", rinominate {summary.renamed}: " + "; ".join(summary.renamed_people)
+            if summary.renamed:  # the usernames only: the audit log keeps no names
+                pairs = (person.partition(" (")[0] for person in summary.renamed_people)
+                done += f", rinominate {summary.renamed}: " + "; ".join(pairs)
             self.audit.record(actor, "directory.import", None, done)
 
     def file_format(self, name: str, data: bytes) -> str:
