@@ -7,7 +7,7 @@ Each repository keeps plain records in dicts; a unit of work applies its changes
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -785,9 +785,11 @@ class FakeDirectoryAdmin:
         prune: bool,
         keep: Callable[[ImportSummary], bool],
         retire: bool = False,
+        renames: Mapping[str, str] | None = None,
     ) -> ImportSummary:
         with self.uow() as uow:
             store = uow.store
+            renamed = _rename(store, renames or {})
             before = dict(store.people)
             added = updated = unchanged = 0
             for record in records:
@@ -795,6 +797,8 @@ class FakeDirectoryAdmin:
                 old = before.get(record.username)
                 if old is None:
                     added += 1
+                elif record.username in renamed.values():
+                    pass
                 elif old == person:
                     unchanged += 1
                 else:
@@ -824,6 +828,8 @@ class FakeDirectoryAdmin:
                 removed_people=tuple(removed),
                 retired=len(retired),
                 retired_people=tuple(retired),
+                renamed=len(renamed),
+                renamed_people=tuple(f"{old} -> {new}" for old, new in renamed.items()),
             )
             if keep(summary):
                 uow.commit()
@@ -889,6 +895,22 @@ def _person(record: DirectoryRecord) -> Person:
         new_student=record.new_student,
         active=record.active,
     )
+
+
+def _rename(store: Store, renames: Mapping[str, str]) -> dict[str, str]:
+    """Rename people on file whose new name is free, and their guardians' links."""
+    done = {o: n for o, n in renames.items() if o in store.people and n not in store.people}
+    for old, new in done.items():
+        store.people[new] = replace(store.people.pop(old), username=new)
+    for person in list(store.people.values()):
+        store.people[person.username] = replace(
+            person, students=tuple(done.get(s, s) for s in person.students)
+        )
+    store.guardianships = {
+        done.get(g, g): {done.get(s, s) for s in students}
+        for g, students in store.guardianships.items()
+    }
+    return done
 
 
 def _check_links(store: Store) -> None:

@@ -144,6 +144,24 @@ def test_unknown_or_ambiguous_user_is_retry_later_and_changes_nothing(slapd: Sla
     assert slapd.can_bind(DUPLICATE_USER, old_password(DUPLICATE_USER))
 
 
+def test_a_username_that_differs_only_in_case_is_refused_as_not_found(slapd: Slapd) -> None:
+    """LDAP's uid matches in any case: `g1001` (another person for credmail) finds the
+    entry uid=G1001, whose password must not change."""
+    backend = backend_for(slapd.url)
+
+    other = backend.spend(request_for("g1001"))
+
+    assert other.result is SpendResult.RETRY_LATER
+    assert other.detail == (
+        "no directory entry matches user_filter: the entry's uid is not exactly the username "
+        "(it differs in case, or is missing)"
+    )
+    assert slapd.can_bind("G1001", old_password("G1001"))
+    assert not slapd.can_bind("G1001", NEW_PASSWORD)
+    assert backend.spend(request_for("G1001")).done  # the exact uid still works
+    assert slapd.can_bind("G1001", NEW_PASSWORD)
+
+
 def test_no_password_in_the_logs(slapd: Slapd, capsys: pytest.CaptureFixture[str]) -> None:
     from credmail.logs import configure_logging
 

@@ -258,3 +258,19 @@ def test_files_past_the_configured_limits_are_refused_in_one_line(
     assert out == (
         f"credmail: {many}: more than 10 rows (directory.max_import_rows); nothing imported\n"
     )
+
+
+def test_usernames_differing_only_in_case_refuse_the_import_and_its_dry_run(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = "role,username,first_name,last_name,birth_date,emails,students\n"
+    (tmp_path / "a.csv").write_text(header + "guardian,g1001,Anna,Rossi,,a@example.org,\n")
+    (tmp_path / "b.csv").write_text(header + "guardian,G1001,Ugo,Neri,,u@example.org,\n")
+    cli(capsys, "directory", "import", str(tmp_path / "a.csv"))
+    for dry in ((), ("--dry-run",)):
+        out = cli(capsys, "directory", "import", str(tmp_path / "b.csv"), *dry, expect=1)
+        assert out.splitlines()[-1] == (
+            f"credmail: {tmp_path / 'b.csv'}: usernames that differ only in case: "
+            "G1001 / g1001 (on file); correct the file; nothing imported"
+        )
+    assert cli(capsys, "directory", "list").strip().endswith("1 people")

@@ -11,6 +11,7 @@ import pytest
 from credmail.adapters.spreadsheets import SpreadsheetFiles
 from credmail.service.desks import Actor, DirectoryDesk
 from credmail.service.desks.directory import RegisterPreview
+from credmail.service.import_errors import ImportRefused
 from tests.fakes import FakeClock, FakeDirectoryAdmin, FakeUnitOfWorkFactory
 from tests.support.register_files import Guardian, Pupil, classeviva_xls, guardians_xlsx
 
@@ -178,3 +179,49 @@ def test_a_dry_run_meets_the_refusal_of_the_real_run_and_writes_nothing() -> Non
     forced = school.desk.apply_register(preview, CLERK, dry_run=True, force=True)
     assert forced.refusal is None and not forced.written
     assert all(p.active for p in school.desk.people())
+
+
+def test_a_reimport_with_login_codes_renames_instead_of_adding_and_retiring() -> None:
+    school = School(max_share=0.2)
+    school.load([replace(LUCA, year=1), ADA], [MARIO, EVA])
+    coded = [replace(LUCA, year=1, code="S1234567A"), replace(ADA, code="S7654321B")]
+    preview = school.preview(coded, [replace(MARIO, code="G1234567A"), EVA])
+
+    assert kinds(preview, "renamed") == {"S1234567A", "S7654321B", "G1234567A"}
+    assert {c.detail for c in preview.changed("renamed")} >= {"alunno-5256305 -> S1234567A"}
+    assert not preview.changed("added") and not preview.changed("left")
+    assert preview.counts["renamed"] == 3 and preview.counts["new_students"] == 1  # Luca, 1st year
+    result = school.desk.apply_register(preview, CLERK)  # nobody retired: no refusal
+    assert result.written and (result.summary.added, result.summary.renamed) == (0, 3)
+    assert {p.username for p in school.desk.people()} == {
+        "S1234567A",
+        "S7654321B",
+        "G1234567A",
+        next(r.username for r in preview.records if r.first_name == "Eva"),
+    }
+    assert school.desk.person("G1234567A").students == ("S1234567A",)
+
+
+def test_usernames_that_differ_only_in_case_are_refused_in_one_line() -> None:
+    school = School()
+    header = "role,username,first_name,last_name,birth_date,emails,students\n"
+    twice = (
+        header
+        + "guardian,G1001,Anna,Rossi,,a@example.org,\nguardian,g1001,Ugo,Neri,,u@example.org,\n"
+    )
+    for dry_run in (True, False):
+        with pytest.raises(ImportRefused) as refused:
+            school.desk.import_files([("d.csv", twice.encode())], CLERK, dry_run=dry_run)
+        assert str(refused.value) == (
+            "d.csv: usernames that differ only in case: G1001 / g1001; correct the file"
+        )
+        assert "maiuscole e minuscole: G1001 / g1001;" in refused.value.for_staff
+    school.desk.import_csv(
+        (header + "student,s1234567a,Luca,Rossi,2014-05-01,,\n").encode(),
+        CLERK,
+        prune=False,
+        dry_run=False,
+    )
+    with pytest.raises(ImportRefused, match=r"S1234567A / s1234567a \(on file\)"):
+        school.preview([replace(LUCA, code="S1234567A")], [])
+    assert [p.username for p in school.desk.people()] == ["s1234567a"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import stat
 from collections.abc import Callable
 from dataclasses import replace
@@ -308,6 +310,13 @@ def test_the_audit_csv_neutralises_formulas(office: Office) -> None:
     lines = text.splitlines()
     assert lines[0] == "id,quando,chi,da,azione,oggetto,dettagli"
     assert "'=HYPERLINK(1)" in lines[1] and "'+cmd" in lines[1]
+    office.audit.record(CLERK, "directory.language", "\t=1+1", "\r@SUM(1)")
+    office.audit.record(CLERK, "directory.language", "-1", "=CMD|' /C calc'!A0")
+    rows = list(csv.reader(io.StringIO("".join(office.audit.export_csv(AuditFilter())))))
+    assert [row[5:] for row in rows[1:3]] == [
+        ["-1", "'=CMD|' /C calc'!A0"],
+        ["'\t=1+1", "'\r@SUM(1)"],
+    ]
 
 
 def test_the_queue_filters_by_reason_kind_and_age(office: Office) -> None:

@@ -48,6 +48,7 @@ class Pupil:
     end: str = ""
     email: str = ""
     sex: str = "M"  # the register's Sesso
+    code: str = ""  # the register's login code (a `Codice Utente` column when any has one)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Guardian:
     last: str
     first: str
     tax_code: str = ""
+    code: str = ""  # the register's login code (a `CODICE UTENTE TUTORE` column when any)
 
 
 def classeviva_xls(pupils: Sequence[Pupil], *, quirk: bool = True) -> bytes:
@@ -67,13 +69,14 @@ def classeviva_xls(pupils: Sequence[Pupil], *, quirk: bool = True) -> bytes:
     sheet = book.add_sheet("Alunni")
     dates = xlwt.easyxf(num_format_str="DD/MM/YYYY")
     sheet.write(0, 0, "Elenco alunni - RMII0063 - a.s. 2025/26")  # a title row above the header
-    for col, name in enumerate(XLS_HEADER):
+    codes = any(p.code for p in pupils)
+    for col, name in enumerate(XLS_HEADER + (("Codice Utente",) if codes else ())):
         sheet.write(1, col, name + (" " if name == "Nome" else ""))  # a trailing space, as found
     for row, p in enumerate(pupils, start=2):
         values: list[object] = [
             p.pupil_id, p.last.upper(), p.first.upper(), p.sex, p.born, "ROMA", p.tax_code,
             "ITALIANA", "VIA MATT? TRUCCO 1", 132, "3331234567", p.email, "", p.year,
-            p.section, str(p.year), p.status, p.end, 1,
+            p.section, str(p.year), p.status, p.end, 1, *([p.code] if codes else []),
         ]  # fmt: skip
         for col, value in enumerate(values):
             if isinstance(value, date):
@@ -105,11 +108,11 @@ def guardians_xlsx(guardians: Sequence[Guardian]) -> bytes:
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.append(GUARDIAN_HEADER)
+    codes = any(g.code for g in guardians)
+    sheet.append(GUARDIAN_HEADER + (("CODICE UTENTE TUTORE",) if codes else ()))
     for g in guardians:
-        sheet.append(
-            [g.pupil_tax_code, "3331234567", "", g.email, g.role, g.last, g.first, g.tax_code, ""]
-        )
+        row = [g.pupil_tax_code, "3331234567", "", g.email, g.role, g.last, g.first, g.tax_code]
+        sheet.append([*row, "", *([g.code] if codes else [])])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -135,9 +138,10 @@ def families_csv(rows: Sequence[tuple[Pupil, Sequence[Guardian]]]) -> bytes:
     lines = [",".join(FAMILY_HEADER)]
     for p, parents in rows:
         born = p.born.strftime("%d/%m/%Y") if isinstance(p.born, date) else p.born
-        fields = [p.last, p.first, p.sex, born, p.tax_code, "Roma", f"{p.year}{p.section}", "", ""]
+        fields = [p.last, p.first, p.sex, born, p.tax_code, "Roma", f"{p.year}{p.section}", p.code]
+        fields.append("")
         for n in range(2):
             g = parents[n] if n < len(parents) else None
-            fields += [g.last, g.first, g.tax_code, "+39333", "", g.email] if g else [""] * 6
+            fields += [g.last, g.first, g.tax_code, "+39333", g.code, g.email] if g else [""] * 6
         lines.append(",".join(fields))
     return ("\n".join(lines) + "\n").encode("utf-8")

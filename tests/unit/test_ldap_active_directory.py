@@ -3,9 +3,11 @@ shape (through ldap3's own MOCK_SYNC strategy), and the mapping of AD's answers.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from ldap3 import MOCK_SYNC, MODIFY_REPLACE, Connection, Server
 
 from credmail.adapters.ldap_backend import (
@@ -123,3 +125,34 @@ def test_ad_answers_map_to_outcomes() -> None:
     assert _modify_outcome(no_tls_53).result is SpendResult.RETRY_LATER
     assert _modify_outcome(access_50).result is SpendResult.RETRY_LATER
     assert _modify_outcome({"result": 0}).done
+
+
+def test_an_account_name_that_differs_only_in_case_is_refused_and_nothing_sent() -> None:
+    """AD matches sAMAccountName in any case (as ldap3's mock does): `MROSSI` is not
+    credmail's `mrossi`."""
+    conn = mock_ad()
+    outcome = ad_backend(conn).spend(replace(request(), username="MROSSI"))
+    assert outcome.result is SpendResult.RETRY_LATER
+    assert outcome.detail is not None and "sAMAccountName is not exactly" in outcome.detail
+    assert conn.sent == [] and "unicodePwd" not in conn.strategy.entries[USER]
+
+
+@pytest.mark.parametrize(
+    ("user_filter", "mode", "attribute"),
+    [
+        ("(uid={username})", "openldap", "uid"),
+        ("(&(objectClass=inetOrgPerson)(uid={username}))", "openldap", "uid"),
+        ("(sAMAccountName={username})", "active_directory", "sAMAccountName"),
+        ("(&(objectClass=user)(employeeID={username}))", "active_directory", "employeeID"),
+        ("(|(uid={username})(mail={username}@x))", "openldap", "uid"),
+        ("(mail={username}@scuola.it)", "active_directory", "sAMAccountName"),
+    ],
+)
+def test_the_attribute_that_must_equal_the_username(
+    user_filter: str, mode: Any, attribute: str
+) -> None:
+    backend = LdapBackend(
+        url="ldaps://dc", bind_dn="x", bind_password="y", base_dn="z", user_filter=user_filter,
+        mode=mode, policy=PasswordPolicy(),
+    )  # fmt: skip
+    assert backend.naming_attribute == attribute

@@ -38,7 +38,8 @@ ELSA = Guardian("VRDSRA13B41H501C", "elsa.verdi@example.org", "MADRE", "VERDI", 
 
 
 def read(*files: tuple[str, bytes], on_file: tuple[str, ...] = ()) -> RegisterData:
-    return read_register((SHEETS.open(n, d) for n, d in files), TODAY, on_file=on_file)
+    roles = dict.fromkeys(on_file, Role.STUDENT.value)
+    return read_register((SHEETS.open(n, d) for n, d in files), TODAY, on_file=roles)
 
 
 def by_name(data: RegisterData) -> dict[str, DirectoryRecord]:

@@ -8,6 +8,7 @@ import base64
 import html
 import random
 import re
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -151,6 +152,46 @@ def test_the_preview_shows_the_refusal_the_confirmation_would_meet(
     )
     assert forced.status_code == 409 and "segnerebbe come non più iscritte" in forced.text
     assert all(p.active for p in desk.people())
+
+
+def test_login_codes_given_later_are_shown_as_renamed_people_in_italian(
+    console_app: App, admin: tuple[TestClient, str]
+) -> None:
+    client, csrf = admin
+    desk = console_app.desks.directory
+    desk.import_files([("alunni.xls", classeviva_xls([LUCA, ADA]))], CLI, dry_run=False)
+    coded = [replace(LUCA, code="S1234567A"), replace(ADA, code="S7654321B")]
+    page = upload(client, csrf, ("alunni.xls", classeviva_xls(coded)))
+    assert page is not None
+    assert "persone aggiunte: <strong>0</strong>" in page
+    assert "ricevono il codice utente del registro: <strong>2</strong> (non sono nuove)" in page
+    assert "<h2>Codici utente che cambiano</h2>" in page
+    assert "<li>Luca Rossi: alunno-5256305 → S1234567A</li>" in page
+    assert "non più iscritti: <strong>0</strong>" in page and "renamed" not in page
+    assert [p.username for p in desk.people()] == ["alunno-5256305", "alunno-5256307"]
+
+
+def test_usernames_differing_only_in_case_are_refused_in_italian(
+    console_app: App, admin: tuple[TestClient, str]
+) -> None:
+    client, csrf = admin
+    header = "role,username,first_name,last_name,birth_date,emails,students\n"
+    console_app.desks.directory.import_csv(
+        (header + "guardian,g1001,Anna,Rossi,,a@example.org,\n").encode(),
+        CLI,
+        prune=False,
+        dry_run=False,
+    )
+    data = (header + "guardian,G1001,Ugo,Neri,,u@example.org,\n").encode()
+    answer = client.post(
+        f"{ROOT}/rubrica/importa", data={"csrf_token": csrf}, files={"file": ("r.csv", data, XLS)}
+    )
+    assert answer.status_code == 400
+    assert (
+        "r.csv: codici utente che differiscono solo per maiuscole e minuscole: G1001 / g1001 "
+        "(già in rubrica); correggere il file e riprovare" in html.unescape(answer.text)
+    )
+    assert [p.username for p in console_app.desks.directory.people()] == ["g1001"]
 
 
 def test_removing_people_is_refused_in_italian_for_the_registers_files(

@@ -15,6 +15,7 @@ no password reaches a log line or an outcome's detail.
 from __future__ import annotations
 
 import math
+import re
 import ssl
 from collections.abc import Callable
 from contextlib import suppress
@@ -46,6 +47,7 @@ RESULT_UNWILLING_TO_PERFORM = 53  # AD admin reset: "0000052D" means the policy 
 AD_POLICY_ERROR = "0000052D"
 
 NO_PASSWORD_GIVEN = Problem(BOTH_FIELDS, "both_fields")
+_FILTER_ATTRIBUTE = re.compile(r"\(([A-Za-z][\w-]*)=\{username\}\)")
 
 log = structlog.get_logger("credmail.links.ldap")
 
@@ -204,22 +206,40 @@ class LdapBackend:
                     conn.socket.close()
 
     def _find_entry(self, conn: Connection, username: str) -> str | SpendOutcome:
+        """The one entry the filter finds, whose naming attribute holds the username
+        exactly: LDAP matches uid and sAMAccountName in any case, credmail's usernames
+        are case-sensitive (`g1001` must never set the password of `uid=G1001`)."""
+        attribute = self.naming_attribute
         found = conn.search(
             self.base_dn,
             user_search_filter(self.user_filter, username),
             search_scope=SUBTREE,
-            attributes=[],
+            attributes=[attribute],
             size_limit=2,
         )
         code = conn.result.get("result")
         if not found and code not in (RESULT_SUCCESS, 4):  # 4: sizeLimitExceeded (two hits)
             return _retry(f"search failed: {_code(conn)}")
-        entries = [r["dn"] for r in (conn.response or []) if r.get("type") == "searchResEntry"]
+        entries = [r for r in (conn.response or []) if r.get("type") == "searchResEntry"]
         if not entries:
             return _retry("no directory entry matches user_filter")
         if len(entries) > 1:
             return _retry("several directory entries match user_filter")
-        return str(entries[0])
+        if username not in _values(entries[0], attribute):
+            return _retry(
+                f"no directory entry matches user_filter: the entry's {attribute} is not "
+                "exactly the username (it differs in case, or is missing)"
+            )
+        return str(entries[0]["dn"])
+
+    @property
+    def naming_attribute(self) -> str:
+        """The attribute `user_filter` compares with the username (uid, sAMAccountName),
+        else the mode's usual one."""
+        named = _FILTER_ATTRIBUTE.search(self.user_filter)
+        if named:
+            return named.group(1)
+        return "sAMAccountName" if self.mode == "active_directory" else "uid"
 
 
 def _modify_outcome(result: dict[str, Any]) -> SpendOutcome:
@@ -237,6 +257,13 @@ def _modify_outcome(result: dict[str, Any]) -> SpendOutcome:
             f"directory policy: {description}",
         )
     return _retry(f"password change refused: {description}")
+
+
+def _values(entry: dict[str, Any], attribute: str) -> list[str]:
+    """An entry's values of `attribute` as text, whatever case the server spells it in."""
+    raw = {name.casefold(): values for name, values in (entry.get("raw_attributes") or {}).items()}
+    found = raw.get(attribute.casefold()) or []
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in found]
 
 
 def _code(conn: Connection) -> str:

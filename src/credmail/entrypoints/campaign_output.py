@@ -37,8 +37,8 @@ def made_up_lines(name: str, made_up: Sequence[str], mailed: int) -> list[str]:
         "gives no student code, only where to find it (the register's own message)",
         "  to mail the register's codes: import the register's student list with its "
         "login-code column (Codice utente/Username) and the guardians' sheet; run "
-        "`credmail directory import --dry-run FILE...` first (the usernames change: check "
-        "which students it counts as new), then plan again",
+        "`credmail directory import --dry-run FILE...` first (it lists these students as "
+        "renamed, not new: same person, same links), then plan again",
         f"  see the mail: credmail campaign plan {name} --preview {example}",
     ]
     if len(made_up) == mailed:

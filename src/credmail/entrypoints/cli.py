@@ -1223,13 +1223,10 @@ def _campaign_commands(sub: Any) -> None:
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    import csv
+    from credmail.entrypoints.csv_output import write_spreadsheet
 
     try:
-        with path.open("w", newline="", encoding="utf-8-sig") as handle:  # Excel reads the BOM
-            writer = csv.writer(handle, delimiter=";")
-            writer.writerow(header)
-            writer.writerows(rows)
+        write_spreadsheet(path, [header, *rows])
     except OSError as exc:
         raise CommandError(f"cannot write {path}: {exc.strerror}") from None
 

@@ -1,4 +1,4 @@
-"""`--csv -`: a command's spreadsheet on standard output.
+"""A command's spreadsheet (`--csv FILE`), and `--csv -`: on standard output.
 
 Through the README's wrapper every command runs as the service user, who cannot write the
 administrator's directory; a shell redirection can (`credmail ... --csv - > report.csv`).
@@ -12,9 +12,11 @@ import argparse
 import contextlib
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
+
+from credmail.service.csv_export import spreadsheet_writer
 
 STDOUT = Path("-")
 
@@ -50,3 +52,10 @@ def csv_on_stdout(args: argparse.Namespace) -> Iterator[None]:
     args.csv = StandardOutput(sys.stdout)
     with contextlib.redirect_stdout(sys.stderr):
         yield
+
+
+def write_spreadsheet(path: Path | StandardOutput, rows: Iterable[Iterable[object]]) -> None:
+    """Rows (the header first) as Excel in Italy opens them: UTF-8 with a BOM and `;`,
+    through the one writer that neutralises formula cells. OSError is the caller's."""
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        spreadsheet_writer(out).writerows(rows)

@@ -3,11 +3,11 @@ and a progress bar while large files are read (only on a terminal)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from credmail.entrypoints.csv_output import write_spreadsheet
 from credmail.service.desks.directory import RegisterPreview
 from credmail.service.register_import import Progress
 
@@ -27,11 +27,12 @@ def preview_lines(preview: RegisterPreview) -> Iterator[str]:
         f"students {c['students']} ({c['active_students']} enrolled, "
         f"{c['new_students']} new), guardians {c['guardians']}, addresses {c['addresses']}"
     )
+    renamed = f", renamed {c['renamed']} (login codes now given)" if c["renamed"] else ""
     yield (
-        f"since the last import: added {c['added']}, changed addresses "
+        f"since the last import: added {c['added']}{renamed}, changed addresses "
         f"{c['address_changed']}, left {c['left']}, back {c['returned']}"
     )
-    for kind in ("address_changed", "left", "returned"):
+    for kind in ("renamed", "address_changed", "left", "returned"):
         changes = preview.changed(kind)
         for change in changes[:SHOWN]:
             detail = f": {change.detail}" if change.detail else ""
@@ -45,9 +46,7 @@ def preview_lines(preview: RegisterPreview) -> Iterator[str]:
 
 def write_report(path: Path, preview: RegisterPreview) -> None:
     """The same report as rows (UTF-8 with BOM and ';', as Excel in Italy opens it)."""
-    with path.open("w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out, delimiter=";")
-        writer.writerows(preview.report_rows())
+    write_spreadsheet(path, preview.report_rows())
 
 
 @contextmanager

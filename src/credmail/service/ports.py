@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -745,6 +745,8 @@ class ImportSummary:
     removed_people: tuple[str, ...] = ()
     retired: int = 0  # students marked inactive (left the school), never deleted
     retired_people: tuple[str, ...] = ()
+    renamed: int = 0  # people on file under a made-up reference, now the register's code
+    renamed_people: tuple[str, ...] = ()  # "old -> new (role, name)"
 
     def prune_refusal(self, max_share: float) -> str | None:
         """Why this prune (or yearly refresh) is refused without --force: it removes or
@@ -760,10 +762,9 @@ class ImportSummary:
         )
 
     def as_text(self) -> str:
-        text = (
-            f"added {self.added}, updated {self.updated}, "
-            f"unchanged {self.unchanged}, removed {self.removed}"
-        )
+        text = f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
+        text += f"renamed {self.renamed}, " if self.renamed else ""
+        text += f"removed {self.removed}"
         return text + (f", marked inactive {self.retired}" if self.retired else "")
 
 
@@ -810,9 +811,12 @@ class DirectoryAdmin(Protocol):
         prune: bool,
         keep: Callable[[ImportSummary], bool],
         retire: bool = False,
+        renames: Mapping[str, str] | None = None,
     ) -> ImportSummary:
         """Apply the records in one transaction; commit only when `keep(summary)` says so.
         `retire`: active students on file but not in the records are marked inactive.
+        `renames`: old username -> new, for people on file the records name anew (the same
+        person keeps its id, links and history; a new name already taken is skipped).
 
         Raises DirectoryError when the records do not fit together (unknown students).
         """

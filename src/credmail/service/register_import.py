@@ -8,8 +8,8 @@ better one; residence, phones and citizenship are never looked at.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 
 from credmail.core.values import Role
@@ -17,6 +17,7 @@ from credmail.service.directory_csv import DirectoryRecord
 from credmail.service.import_errors import ImportRefused
 from credmail.service.ports import Sheet
 from credmail.service.register_columns import ColumnMapping, column_fields, find_header, layout_of
+from credmail.service.register_renames import find_renames
 from credmail.service.register_rows import (
     GUARDIAN_REFERENCE,
     PROBLEM_CODES,
@@ -24,8 +25,8 @@ from credmail.service.register_rows import (
     Builder,
     Guardian,
     Problem,
-    key_hash,
     read_row,
+    student_reference,
 )
 
 
@@ -54,6 +55,7 @@ class RegisterData:
     problems: list[Problem]
     has_students: bool
     has_guardians: bool
+    renames: dict[str, str] = field(default_factory=dict)  # old username -> new
 
 
 Progress = Callable[[int, int | None], None]
@@ -66,12 +68,13 @@ def read_register(
     layout: str | None = None,
     mapping: ColumnMapping | None = None,
     progress: Progress | None = None,
-    on_file: Collection[str] = (),
+    on_file: Mapping[str, str] | None = None,
 ) -> RegisterData:
     """Read every sheet, join guardians to students, report problems. `layout` forces a
     layout (classeviva / guardians); a sheet whose layout cannot be told raises
-    ImportRefused asking for a mapping."""
-    builder = Builder(today, frozenset(on_file))
+    ImportRefused asking for a mapping. `on_file`: username -> role of the people on file
+    (a guardian sheet alone joins them; a made-up reference given a login code is renamed)."""
+    builder = Builder(today, dict(on_file or {}))
     files = []
     done = 0
     for sheet in sheets:
@@ -104,6 +107,7 @@ def read_register(
     if progress:
         progress(done, done)
     _join(builder)
+    renames = find_renames(builder)
     records = _records(builder)
     _address_problems(builder)
     has_guardians = any(f.layout in ("guardians", "families") for f in files)
@@ -115,6 +119,7 @@ def read_register(
         sorted(builder.problems, key=_problem_order),
         has_students=any(f.layout in ("classeviva", "families") for f in files),
         has_guardians=has_guardians,
+        renames=renames,
     )
 
 
@@ -155,7 +160,7 @@ def _join(b: Builder) -> None:
 def _derived(pupil: str) -> str:
     """The username a pupil got from an earlier import keyed by pupil id or tax code."""
     kind, _, value = pupil.partition(":")
-    return f"alunno-{value}" if kind == "id" else f"alunno-cf-{key_hash(value)}"
+    return student_reference(value, None) if kind == "id" else student_reference(None, value)
 
 
 def _records(b: Builder) -> list[DirectoryRecord]:

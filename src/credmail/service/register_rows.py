@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -71,6 +71,7 @@ PROBLEM_CODES = (
     "missing_name",
     "missing_key",
     "login_code",
+    "username_taken",
 )
 
 
@@ -102,12 +103,13 @@ class Guardian:
     emails: list[str]
     students: list[str] = field(default_factory=list)
     language: str | None = None
+    tax_code: str | None = None
 
 
 @dataclass
 class Builder:
     today: date
-    on_file: Collection[str] = ()
+    on_file: Mapping[str, str] = field(default_factory=dict)  # username -> role
     students: dict[str, Student] = field(default_factory=dict)
     guardians: dict[str, Guardian] = field(default_factory=dict)
     by_pupil: dict[str, str] = field(default_factory=dict)  # "id:…"/"cf:…" -> username
@@ -150,6 +152,21 @@ def key_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
+def student_reference(pupil_id: str | None, tax_code: str | None) -> str:
+    """The username credmail makes up for a pupil with no login code: from the register's
+    pupil id, else from a hash of the tax code."""
+    if pupil_id:
+        return f"{STUDENT_REFERENCE}{pupil_id}"
+    if tax_code:
+        return f"{STUDENT_REFERENCE}cf-{key_hash(tax_code)}"
+    raise ValueError("a pupil id or a tax code is needed")
+
+
+def guardian_reference(tax_code: str) -> str:
+    """The username credmail makes up for a guardian with a tax code but no login code."""
+    return f"{GUARDIAN_REFERENCE}cf-{key_hash(tax_code)}"
+
+
 def _read_student(b: Builder, file: str, line: int, row: dict[str, str]) -> Student | None:
     first, last = _name(row.get("first_name", "")), _name(row.get("last_name", ""))
     if not first or not last:
@@ -164,10 +181,8 @@ def _read_student(b: Builder, file: str, line: int, row: dict[str, str]) -> Stud
             b.problem(
                 file, line, "login_code", f"student login {code} is not S + 7 digits + letter"
             )
-    elif pupil_id:
-        username = f"{STUDENT_REFERENCE}{pupil_id}"
-    elif tax:
-        username = f"alunno-cf-{key_hash(tax)}"
+    elif pupil_id or tax:
+        username = student_reference(pupil_id, tax)
     else:
         b.problem(file, line, "missing_key", "no login code, pupil id or tax code: row skipped")
         return None
@@ -246,7 +261,7 @@ def _read_guardian(
                 file, line, "login_code", f"guardian login {code} is not G/X + 7 digits + letter"
             )
     elif tax:
-        username = f"tutore-cf-{key_hash(tax)}"
+        username = guardian_reference(tax)
     else:
         basis = "|".join((last.casefold(), first.casefold(), *(e.casefold() for e in emails)))
         username = f"tutore-{key_hash(basis if emails else f'{basis}|{student or pupil}')}"
@@ -270,6 +285,7 @@ def _read_guardian(
     if guardian is None:
         guardian = Guardian(username, line, file, first or "-", last or "-", [])
         b.guardians[username] = guardian
+    guardian.tax_code = guardian.tax_code or tax or None
     for address in emails:
         if address.casefold() not in {e.casefold() for e in guardian.emails}:
             guardian.emails.append(address)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, delete, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
+from credmail.adapters.db.renames import describe_renames, follow_renames, rename_people
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.core.addresses import normalize_address
 from credmail.core.values import Role
@@ -29,9 +30,12 @@ class SqlDirectoryAdmin:
         prune: bool,
         keep: Callable[[ImportSummary], bool],
         retire: bool = False,
+        renames: Mapping[str, str] | None = None,
     ) -> ImportSummary:
         with self.uow() as uow:
-            summary = import_records(uow.session, records, prune=prune, retire=retire)
+            summary = import_records(
+                uow.session, records, prune=prune, retire=retire, renames=renames
+            )
             if keep(summary):
                 uow.commit()
         return summary
@@ -58,15 +62,23 @@ class SqlDirectoryAdmin:
 
 
 def import_records(
-    session: Session, records: Sequence[DirectoryRecord], *, prune: bool, retire: bool = False
+    session: Session,
+    records: Sequence[DirectoryRecord],
+    *,
+    prune: bool,
+    retire: bool = False,
+    renames: Mapping[str, str] | None = None,
 ) -> ImportSummary:
-    """Apply records to the session (the caller commits, or rolls back for --dry-run)."""
+    """Apply records to the session (the caller commits, or rolls back for --dry-run).
+    `renames` (old -> new) are done first: a renamed person is then updated as on file."""
+    renamed = rename_people(session, renames or {})
+    new_names = set(renamed.values())
     existing = {
         row.username: row
         for row in session.scalars(select(PersonRow).options(selectinload(PersonRow.emails)))
     }
     links = _current_links(session)
-    counts = {"added": 0, "updated": 0, "unchanged": 0}
+    counts = {"added": 0, "updated": 0, "unchanged": 0, "renamed": len(renamed)}
     rows: dict[str, PersonRow | _Added] = {}
     added = [r for r in records if r.username not in existing]
     rows.update(_insert_people(session, added))
@@ -76,11 +88,11 @@ def import_records(
         if row is None:
             continue
         elif _same(row, record, links.get(record.username, set())):
-            counts["unchanged"] += 1
+            counts["unchanged"] += record.username not in new_names
             rows[record.username] = row
             continue  # nothing to write: a yearly refresh touches only what changed
         else:
-            counts["updated"] += 1
+            counts["updated"] += record.username not in new_names
         _fill(row, record)
         rows[record.username] = row
     removed = []
@@ -97,6 +109,7 @@ def import_records(
                 retired.append(_describe(row))
     session.flush()
     _link_guardians(session, records, rows, {} if prune else existing)
+    follow_renames(session, renamed)
     return ImportSummary(
         added=counts["added"],
         updated=counts["updated"],
@@ -106,6 +119,8 @@ def import_records(
         removed_people=tuple(removed),
         retired=len(retired),
         retired_people=tuple(retired),
+        renamed=counts["renamed"],
+        renamed_people=describe_renames(session, renamed),
     )
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 
+from credmail.service.csv_export import CsvWriter
 from credmail.service.ports import AuditEntry, AuditFilter, Clock, UnitOfWorkFactory
 from credmail.service.review import Actor, audit_entry
 
@@ -35,7 +35,7 @@ class AuditDesk:
     def export_csv(self, where: AuditFilter) -> Iterator[str]:
         """Every matching entry as CSV text (a header line, then newest first)."""
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = CsvWriter(out)
         writer.writerow(CSV_COLUMNS)
         offset = 0
         while True:
@@ -43,16 +43,10 @@ class AuditDesk:
                 batch = uow.audit.listing(where, EXPORT_BATCH, offset)
             for e in batch:
                 cells = (e.id, e.at.isoformat(), e.actor, e.source, e.action, e.item, e.detail)
-                writer.writerow([_no_formula(c) for c in cells])
+                writer.writerow(cells)
             yield out.getvalue()
             out.seek(0)
             out.truncate()
             if len(batch) < EXPORT_BATCH:
                 return
             offset += EXPORT_BATCH
-
-
-def _no_formula(value: object) -> str:
-    """A cell a spreadsheet will not run: text starting with = + - @ gets a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

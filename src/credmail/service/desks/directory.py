@@ -12,6 +12,12 @@ import structlog
 from credmail.core.values import Role
 from credmail.service.desks.audit import AuditDesk
 from credmail.service.desks.base import DeskError
+from credmail.service.directory_changes import (
+    CHANGE_KINDS,
+    Change,
+    changes,
+    refuse_case_clashes,
+)
 from credmail.service.directory_csv import DirectoryRecord, first_line, read_directory
 from credmail.service.import_errors import DirectoryError, ImportRefused
 from credmail.service.import_files import ImportLimits, file_kind
@@ -33,7 +39,6 @@ from credmail.service.register_import import FileInfo, Progress, read_register
 from credmail.service.register_rows import Problem
 from credmail.service.review import Actor, audit_entry
 
-CHANGE_KINDS = ("added", "address_changed", "left", "returned", "new_student")
 _PRUNE_IS_FOR_CSV = ImportRefused(
     "--prune is for credmail's own CSV; a register import marks pupils who left inactive instead",
     "«Rimuovere le persone che non sono nel file» vale solo per il CSV della rubrica: con i "
@@ -46,17 +51,6 @@ _CSV_ALONE = ImportRefused(
 
 
 @dataclass(frozen=True)
-class Change:
-    """One difference between the files and the directory on file."""
-
-    kind: str
-    username: str
-    role: str
-    name: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
 class RegisterPreview:
     """What an import of the register's files would do: read it, show it, then `apply`."""
 
@@ -66,6 +60,7 @@ class RegisterPreview:
     changes: tuple[Change, ...]
     retire: bool  # students on file but absent from the files are marked inactive
     counts: dict[str, int] = field(default_factory=dict)
+    renames: dict[str, str] = field(default_factory=dict)  # old username -> the register's
 
     def changed(self, kind: str) -> list[Change]:
         return [c for c in self.changes if c.kind == kind]
@@ -172,7 +167,9 @@ class DirectoryDesk:
         is a dry run or a prune beyond `max_prune_share` without `force`."""
         actor.require("directory.import")
         today = self.clock().astimezone(self.timezone).date()
-        records = read_directory(data, today, self.admin.roles(), max_rows=self.limits.max_rows)
+        roles = self.admin.roles()
+        records = read_directory(data, today, roles, max_rows=self.limits.max_rows)
+        refuse_case_clashes((r.username for r in records), roles)
         refusals: list[str | None] = []
 
         def keep(summary: ImportSummary) -> bool:
@@ -192,6 +189,9 @@ class DirectoryDesk:
                 f"aggiunte {summary.added}, modificate {summary.updated}, "
                 f"invariate {summary.unchanged}, rimosse {summary.removed}"
             )
+            if summary.renamed:  # the usernames only: the audit log keeps no names
+                pairs = (person.partition(" (")[0] for person in summary.renamed_people)
+                done += f", rinominate {summary.renamed}: " + "; ".join(pairs)
             self.audit.record(actor, "directory.import", None, done)
 
     def file_format(self, name: str, data: bytes) -> str:
@@ -225,17 +225,20 @@ class DirectoryDesk:
         today = self.clock().astimezone(self.timezone).date()
         on_file = {p.username: p for p in self.admin.people()}
         sheets = (self._open(name, data) for name, data in files)
+        roles = {name: person.role for name, person in on_file.items()}
         data = read_register(
-            sheets, today, layout=layout, mapping=mapping, progress=progress, on_file=on_file
+            sheets, today, layout=layout, mapping=mapping, progress=progress, on_file=roles
         )
+        refuse_case_clashes((r.username for r in data.records), on_file)
         had_students = any(p.role == Role.STUDENT.value for p in on_file.values())
+        known = set(on_file) | set(data.renames.values())
         records = tuple(
-            replace(r, new_student=r.new_student or (had_students and r.username not in on_file))
+            replace(r, new_student=r.new_student or (had_students and r.username not in known))
             if r.role is Role.STUDENT
             else r
             for r in data.records
         )
-        changes = _changes(records, on_file, retire=data.has_students)
+        found = changes(records, on_file, data.renames, retire=data.has_students)
         students = [r for r in records if r.role is Role.STUDENT]
         guardians = [r for r in records if r.role is Role.GUARDIAN]
         counts = {
@@ -245,10 +248,16 @@ class DirectoryDesk:
             "guardians": len(guardians),
             "addresses": len({a.casefold() for r in records for a in r.emails}),
             "problems": len(data.problems),
-            **{kind: sum(c.kind == kind for c in changes) for kind in CHANGE_KINDS},
+            **{kind: sum(c.kind == kind for c in found) for kind in CHANGE_KINDS},
         }
         return RegisterPreview(
-            tuple(data.files), records, tuple(data.problems), changes, data.has_students, counts
+            tuple(data.files),
+            records,
+            tuple(data.problems),
+            found,
+            data.has_students,
+            counts,
+            data.renames,
         )
 
     def apply_register(
@@ -264,7 +273,9 @@ class DirectoryDesk:
             refusals.append(None if force else summary.prune_refusal(self.max_prune_share))
             return not dry_run and refusals[-1] is None
 
-        summary = self.admin.apply(preview.records, prune=False, keep=keep, retire=preview.retire)
+        summary = self.admin.apply(
+            preview.records, prune=False, keep=keep, retire=preview.retire, renames=preview.renames
+        )
         result = ImportResult(summary, dry_run, refusals[-1] if refusals else None)
         if result.written:
             self.log.debug("directory.register_imported", by=str(actor), summary=summary.as_text())
@@ -311,34 +322,3 @@ class DirectoryDesk:
 def _haystack(person: PersonView) -> str:
     fields = (person.username, person.first_name, person.last_name, *person.emails)
     return "\n".join(fields).casefold()
-
-
-def _changes(
-    records: Sequence[DirectoryRecord], on_file: dict[str, PersonView], *, retire: bool
-) -> tuple[Change, ...]:
-    changes: list[Change] = []
-    seen = set()
-    for r in records:
-        seen.add(r.username)
-        name = f"{r.first_name} {r.last_name}"
-        old = on_file.get(r.username)
-        if old is None:
-            changes.append(Change("added", r.username, r.role.value, name))
-        else:
-            before = {a.casefold() for a in old.emails}
-            after = {a.casefold() for a in r.emails}
-            if before != after:
-                detail = f"{'; '.join(old.emails) or '-'} -> {'; '.join(r.emails) or '-'}"
-                changes.append(Change("address_changed", r.username, r.role.value, name, detail))
-        if r.role is Role.STUDENT and not r.active and old is not None and old.active:
-            changes.append(Change("left", r.username, r.role.value, name, "per the register"))
-        if r.role is Role.STUDENT and r.active and old is not None and not old.active:
-            changes.append(Change("returned", r.username, r.role.value, name))
-        if r.role is Role.STUDENT and r.new_student and r.active:
-            changes.append(Change("new_student", r.username, r.role.value, name))
-    if retire:
-        for username, person in sorted(on_file.items()):
-            if username not in seen and person.role == Role.STUDENT.value and person.active:
-                name = f"{person.first_name} {person.last_name}"
-                changes.append(Change("left", username, person.role, name, "absent from the files"))
-    return tuple(changes)

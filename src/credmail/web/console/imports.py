@@ -49,6 +49,8 @@ PROBLEM_LABELS = {
     "missing_name": "nome o cognome mancante: riga saltata",
     "missing_key": "nessun codice che identifichi l'alunno: riga saltata",
     "login_code": "codice utente in un formato inatteso",
+    "username_taken": "il codice utente del registro è già di un'altra persona in rubrica: "
+    "il riferimento provvisorio resta",
 }
 SHOWN = 100  # problems and changes listed before "e altri N"
 
