@@ -188,3 +188,41 @@ def test_no_secret_or_signature_in_the_logs(
     assert events and events[-1]["attempts"] == 2 and events[-1]["result"] == "done"
     logged = captured.out + captured.err
     assert SECRET not in logged and "sha256=" not in logged
+
+
+def test_an_attempt_is_bounded_in_wall_clock_time_even_against_a_dripping_server() -> None:
+    """httpx bounds each read on its own: a server sending a byte every half second would
+    hold an attempt for ever. The attempt ends at `timeout`, a retry-later, link kept."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000:
+                if stop.wait(0.3):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    backend, _ = backend_for(f"http://127.0.0.1:{port}/hook", timeout=1.0, retries=0)
+    started = time.monotonic()
+    try:
+        outcome = backend.spend(REQUEST)
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 3
+    assert outcome.result is SpendResult.RETRY_LATER and "timeout" in (outcome.detail or "")

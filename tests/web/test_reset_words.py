@@ -4,6 +4,7 @@ is, never a code credmail made up, and the same next steps as the replies."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -88,3 +89,50 @@ def test_the_page_promises_what_the_worklist_reply_promised(
         },
     )
     assert after in " ".join(reply.split())
+
+
+def test_a_made_up_code_is_not_even_in_the_password_forms_hidden_field(web_app: App) -> None:
+    """The LDAP page's hidden username (for password managers) holds only a real code."""
+    from zoneinfo import ZoneInfo
+
+    from credmail.service.desks.reset import ResetView
+    from credmail.service.link_backends import BackendKind
+    from credmail.service.ports import TokenState
+    from credmail.web.app import make_pages
+
+    pages = make_pages(web_app.settings, ZoneInfo("Europe/Rome"))
+    for username, shown in (("alunno-5256302", False), ("S2002", True)):
+        view = ResetView(
+            TokenState.VALID, BackendKind.LDAP, True, username=username, name="Giulia Bianchi"
+        )
+        html = pages.render("reset_confirm.html", view=view, problems=(), csrf_token="t")
+        assert (username in html.body.decode()) is shown
+
+
+def test_the_limits_are_counted_off_the_event_loop(
+    web_app: App, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counters live in the database: a SQLite writer waiting for the lock on the event
+    loop would stall every request of the process."""
+    from credmail.web.ratelimit import SlidingWindow
+
+    on_loop: list[str] = []
+
+    def watch(name: str) -> None:
+        original = getattr(SlidingWindow, name)
+
+        def call(self: SlidingWindow, key: str) -> bool:
+            try:
+                asyncio.get_running_loop()
+                on_loop.append(name)
+            except RuntimeError:
+                pass
+            return bool(original(self, key))
+
+        monkeypatch.setattr(SlidingWindow, name, call)
+
+    for name in ("exceeded", "hit"):
+        watch(name)
+    client.get("/reset/unknown.token")
+    client.post("/reset/unknown.token", data={"csrf_token": "x"})
+    assert on_loop == []

@@ -10,6 +10,7 @@ Outcomes: 2xx is DONE. A 5xx, 429, a timeout or a connection error is retried up
 `retries` times with exponential backoff, then RETRY_LATER. Any other answer (3xx, 4xx)
 is not retried (the same request would get the same answer) and is RETRY_LATER with
 the status in the detail: the link stays usable while the school fixes its side.
+`timeout` bounds each attempt as a whole, in wall-clock time.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import json
 import ssl
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,17 +121,16 @@ class WebhookBackend:
         body = encode_body(request)
         outcome = SpendOutcome(SpendResult.RETRY_LATER, detail="not attempted")
         attempts, stamp = 0, 0
-        with self._client() as client:
-            for attempt in range(self.retries + 1):
-                if attempt:
-                    self._sleep(self.backoff_seconds * 2 ** (attempt - 1))
-                attempts += 1
-                # a later second than the last attempt's: every attempt has its own
-                # signature, so the receiver may refuse any signature it has seen
-                stamp = max(int(self._clock()), stamp + 1)
-                outcome, retry = self._attempt(client, request.request_id, body, str(stamp))
-                if not retry:
-                    break
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep(self.backoff_seconds * 2 ** (attempt - 1))
+            attempts += 1
+            # a later second than the last attempt's: every attempt has its own
+            # signature, so the receiver may refuse any signature it has seen
+            stamp = max(int(self._clock()), stamp + 1)
+            outcome, retry = self._bounded(request.request_id, body, str(stamp))
+            if not retry:
+                break
         (log.info if outcome.done else log.warning)(
             "webhook.spend",
             request_id=request.request_id,
@@ -148,6 +150,23 @@ class WebhookBackend:
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
         )
+
+    def _bounded(self, request_id: str, body: bytes, timestamp: str) -> tuple[SpendOutcome, bool]:
+        """One attempt within `timeout` seconds of wall-clock time. httpx bounds each phase
+        (connect, every read) on its own, so a server dripping bytes could hold an attempt
+        far longer than `web.claim_seconds` holds the link (a second press would then call
+        the school's system while the first call still waits): past the deadline the
+        attempt's client is closed under it and the attempt counts as a timeout."""
+        client = self._client()
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="credmail-webhook")
+        future = pool.submit(self._attempt, client, request_id, body, timestamp)
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout:
+            return _retry("timeout: no answer within timeout_seconds"), True
+        finally:
+            client.close()  # ends a read still waiting in the worker
+            pool.shutdown(wait=False)
 
     def _attempt(
         self, client: httpx.Client, request_id: str, body: bytes, timestamp: str

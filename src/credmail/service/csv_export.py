@@ -34,7 +34,12 @@ class CsvWriter:
     """csv.writer's rows, every cell through `safe_cell`."""
 
     def __init__(self, stream: TextIO, *, delimiter: str = ",", lineterminator: str = "\r\n"):
-        self._writer = csv.writer(stream, delimiter=delimiter, lineterminator=lineterminator)
+        # Every cell quoted: a spreadsheet that splits on the other separator (`;` in an
+        # Italian Excel reading a comma file) must not find a second cell, and a formula,
+        # inside one ("x;=cmd|' /C calc'!A0").
+        self._writer = csv.writer(
+            stream, delimiter=delimiter, lineterminator=lineterminator, quoting=csv.QUOTE_ALL
+        )
 
     def writerow(self, cells: Iterable[object]) -> None:
         self._writer.writerow([safe_cell(cell) for cell in cells])

@@ -66,11 +66,13 @@ def _blank(data: bytes, encoding: str) -> bool | None:
     decoder = codecs.getincrementaldecoder(encoding)()
     view, blank = memoryview(data), True
     try:
-        for start in range(0, len(data), CHUNK):
-            blank = blank and not decoder.decode(view[start : start + CHUNK]).strip()
-        return blank and not decoder.decode(b"", final=True).strip()
+        for start in range(0, len(data), CHUNK):  # every chunk: a bad byte may come late
+            text = decoder.decode(view[start : start + CHUNK])
+            blank = blank and not text.strip()
+        tail = decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return None
+    return blank and not tail.strip()
 
 
 def text_stream(data: bytes, encoding: str) -> io.TextIOWrapper:
@@ -156,7 +158,7 @@ def csv_rows(text: Iterable[str], delimiter: str) -> Iterator[tuple[int, list[st
         for fields in reader:
             start, line = line + 1, reader.line_num
             yield start, fields
-    except csv.Error as exc:
+    except (csv.Error, UnicodeDecodeError) as exc:
         raise unreadable("text", ValueError(f"line {reader.line_num}: {exc}")) from None
 
 

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 from urllib.parse import quote, urlsplit
 
-from credmail.core.addresses import normalize_address
+from credmail.core.addresses import address_key, normalize_address
 from credmail.core.campaign import PURPOSE_FIRST_ACCESS
 from credmail.core.recipients import link_kind, matching, recipients
 from credmail.core.values import Person
@@ -82,7 +82,8 @@ def directory_state(person: Person) -> str:
         person.first_name,
         person.last_name,
         str(person.birth_date),
-        sorted(normalize_address(e) for e in person.emails),
+        # an address with no key (kept from before the UTS 46 keys) still counts, as written
+        sorted(address_key(e) or e.strip().lower() for e in person.emails),
     ]
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
 

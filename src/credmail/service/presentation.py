@@ -317,7 +317,10 @@ def mail_date(value: str, timezone: ZoneInfo) -> str:
         return value
     if moment.tzinfo is None:  # "-0000": the time zone is not known; taken as UTC
         moment = moment.replace(tzinfo=ZoneInfo("UTC"))
-    return italian_time(moment, timezone)
+    try:
+        return italian_time(moment, timezone)
+    except (OverflowError, ValueError):  # a sender's year 9999 near midnight: as written
+        return value
 
 
 def header_value(name: str, value: str, timezone: ZoneInfo) -> str:

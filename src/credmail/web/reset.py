@@ -45,10 +45,12 @@ class ResetPage:
     async def handle(self, request: Request) -> Response:
         started = time.monotonic()
         client = client_address(request)
-        if self.ctx.invalid_limit.exceeded(client):
+        # The limits are counted in the database: never on the event loop (a SQLite
+        # writer waiting for the lock would stall every request of the process).
+        if await run_in_threadpool(self.ctx.invalid_limit.exceeded, client):
             return self._too_many(request)
         if request.method == "POST":
-            if not self.ctx.post_limit.hit(client):
+            if not await run_in_threadpool(self.ctx.post_limit.hit, client):
                 return self._too_many(request)
             return await self._post(request, client, started)
         return await self._get(request, client, started)
@@ -128,7 +130,7 @@ class ResetPage:
         self, request: Request, view: ResetView, client: str, started: float
     ) -> Response:
         """Same status for every invalid state, and no faster than the floor."""
-        self.ctx.invalid_limit.hit(client)
+        await run_in_threadpool(self.ctx.invalid_limit.hit, client)
         log.info("web.reset.invalid", state=view.state.value)
         response = self.ctx.pages.render(
             "reset_invalid.html", INVALID_STATUS, view=view, **_lang(request)

@@ -4,9 +4,11 @@ address) waits after its failures, and which TOTP time step a code belongs to.""
 from __future__ import annotations
 
 import hmac
+import unicodedata
 from datetime import datetime, timedelta
 
 from credmail.service.ports import SignInFailures
+from credmail.service.presentation import plural
 
 FREE_FAILURES = 5  # failures before any wait
 FIRST_WAIT = timedelta(seconds=30)  # then 30 s, 1 min, 2 min, … up to MAX_WAIT
@@ -41,15 +43,22 @@ def totp_step(secret: str, code: str, now: datetime) -> int | None:
     `code` is, or None."""
     import pyotp
 
+    typed = unicodedata.normalize("NFKC", code).strip()  # full-width digits from an IME
+    if not (typed.isascii() and typed.isdigit()):
+        return None
     totp = pyotp.TOTP(secret)
     current = totp.timecode(now)
     for step in (current - 1, current, current + 1):
-        if hmac.compare_digest(totp.generate_otp(step), code.strip()):
+        if hmac.compare_digest(totp.generate_otp(step).encode(), typed.encode()):
             return step
     return None
 
 
 def wait_text(seconds: int) -> str:
     minutes = (seconds + 59) // 60
-    when = f"{seconds} secondi" if seconds < 60 else f"{minutes} minuti"
+    when = (
+        plural(seconds, "secondo", "secondi")
+        if seconds < 60
+        else plural(minutes, "minuto", "minuti")
+    )
     return f"troppi tentativi non riusciti: riprovare tra {when}"
