@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0", "＝", "＋", "－", "＠")
+SEPARATORS = (",", ";")
 PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?\Z")
 
 
@@ -34,15 +35,18 @@ class CsvWriter:
     """csv.writer's rows, every cell through `safe_cell`."""
 
     def __init__(self, stream: TextIO, *, delimiter: str = ",", lineterminator: str = "\r\n"):
-        # Every cell quoted: a spreadsheet that splits on the other separator (`;` in an
-        # Italian Excel reading a comma file) must not find a second cell, and a formula,
-        # inside one ("x;=cmd|' /C calc'!A0").
-        self._writer = csv.writer(
+        self._writer = csv.writer(stream, delimiter=delimiter, lineterminator=lineterminator)
+        # A row with a cell holding either separator is written fully quoted: a spreadsheet
+        # that splits on the other one (`;` in an Italian Excel reading a comma file) must
+        # not find a second cell, and a formula, inside it ("x;=cmd|' /C calc'!A0").
+        self._quoted = csv.writer(
             stream, delimiter=delimiter, lineterminator=lineterminator, quoting=csv.QUOTE_ALL
         )
 
     def writerow(self, cells: Iterable[object]) -> None:
-        self._writer.writerow([safe_cell(cell) for cell in cells])
+        row = [safe_cell(cell) for cell in cells]
+        risky = any(sep in cell for cell in row for sep in SEPARATORS)
+        (self._quoted if risky else self._writer).writerow(row)
 
     def writerows(self, rows: Iterable[Iterable[object]]) -> None:
         for row in rows:
