@@ -115,6 +115,10 @@ def test_the_preview_is_the_mail_the_family_receives_and_writes_nothing(
     }
 
 
+def rows_name(rows: list[list[str]], student: str) -> str:
+    return next(row[2] for row in rows if row[1] == student and row[2])
+
+
 def test_pec_addresses_are_skipped_and_reported_unless_the_school_sends_to_them(
     dovecot: Dovecot,
     smtp: SmtpServer,
@@ -140,11 +144,22 @@ def test_pec_addresses_are_skipped_and_reported_unless_the_school_sends_to_them(
     assert "  PEC address, not mailed ([campaign] send_to_pec = false): elena.haddad@pec.it" in out
     with sheet.open(encoding="utf-8-sig") as handle:
         rows = list(csv.reader(handle, delimiter=";"))
-    skipped_rows = [row[:2] for row in rows if row[4].startswith("not sent: PEC address")]
+    skipped_rows = [row[:2] for row in rows if row[4].startswith("non inviata: indirizzo PEC")]
     assert skipped_rows == [
         ["bianchi@legalmail.it", "S7000004"],
         ["elena.haddad@pec.it", "S7000002"],
         ["elena.haddad@pec.it", "S7000003"],
+    ]
+    warnings = [row for row in rows[1:] if row[4] and not row[4].startswith("non inviata")]
+    assert warnings == [  # each in its column, in Italian, the PEC links not listed twice
+        [
+            "",
+            "S7000004",
+            rows_name(rows, "S7000004"),
+            "",
+            "nessun indirizzo utilizzabile dei genitori/tutori: nessuna e-mail "
+            "(solo indirizzi PEC)",
+        ]
     ]
 
     assert main(["--config", str(config), "campaign", "start", "settembre"]) == 0
@@ -160,8 +175,8 @@ def test_pec_addresses_are_skipped_and_reported_unless_the_school_sends_to_them(
     assert main(command) == 0
     with report.open(encoding="utf-8-sig") as handle:
         states = {(row[0], row[1]): row[3] for row in list(csv.reader(handle, delimiter=";"))[1:]}
-    assert states[("elena.haddad@pec.it", "S7000002")] == "skipped"
-    assert states[("haddad@example.org", "S7000002")] == "sent"
+    assert states[("elena.haddad@pec.it", "S7000002")] == "non inviata (indirizzo PEC)"
+    assert states[("haddad@example.org", "S7000002")] == "inviata"
 
     # the school decides to mail PEC boxes: the plan skips nothing, extend sends the three
     willing = make_app(
@@ -203,7 +218,7 @@ def test_made_up_usernames_are_warned_about_and_a_start_with_only_those_is_refus
     assert "`campaign start` refuses this without --without-register-codes" in out
     with sheet.open(encoding="utf-8-sig") as handle:
         notes = [row[4] for row in csv.reader(handle, delimiter=";") if row[1] == "alunno-5256302"]
-    assert notes == ["no register login code: the mail gives credmail's own reference"]
+    assert notes == ["senza codice del registro: l'e-mail dice dove trovarlo"]
     assert main([*base, "plan", "settembre", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["made_up_codes"] == {

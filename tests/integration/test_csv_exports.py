@@ -71,8 +71,8 @@ def test_campaign_plan_and_report_neutralise_formula_cells(
     report = read_rows(tmp_path / "stato.csv")
     assert report[0] == ["indirizzo", "studente", "genitori/tutori", "stato", "in coda", "inviata"]
     assert sorted(row[:4] for row in report[1:]) == [
-        ["mario@example.org", "'" + CMD, "'@SUM(1)", "planned"],
-        ["mario@example.org", "-1", "'@SUM(1)", "planned"],
+        ["mario@example.org", "'" + CMD, "'@SUM(1)", "da inviare"],
+        ["mario@example.org", "-1", "'@SUM(1)", "da inviare"],
     ]
 
 

@@ -100,6 +100,7 @@ def test_check_config_connect_reports_each_step(cli: Cli) -> None:
     assert "signed in as segreteria" in out
     assert "folder INBOX exists" in out
     assert "SMTP 127.0.0.1:" in out and "connected" in out
+    assert "ok: database" in out  # the database is reached too
     assert out.rstrip().endswith("configuration ok")
 
 

@@ -63,3 +63,13 @@ def test_a_cell_with_the_other_separator_stays_one_cell_in_either_dialect() -> N
     for delimiter in (",", ";"):
         (cells,) = list(csv.reader(io.StringIO(line), delimiter=delimiter))
         assert not any(cell.startswith("=") for cell in cells)
+
+
+def test_the_run_once_summary_counts_what_it_left_untouched() -> None:
+    from credmail.entrypoints.cli import _once_text
+
+    base = {"sent": 4, "retried": 0, "failed": 0, "skipped_requests": 0}
+    text = _once_text({**base, "scanned": 8, "handled": {"answered": 4, "review": 3}})
+    assert text.startswith("scanned 8 messages (4 answered, 3 review, 1 left untouched:")
+    first = _once_text({**base, "scanned": 0, "handled": {}, "skipped_requests": 1})
+    assert first.startswith("no new message;") and "first start: 1 request" in first

@@ -48,7 +48,8 @@ def test_tasks_list_and_done_tell_the_person(
     assert [(t["username"], t["status"]) for t in listed] == [("G1001", "open"), ("T3001", "open")]
     assert listed[0]["address"] == "mario.rossi@example.org" and listed[0]["confirmed_at"]
     text = cli("tasks", "list")
-    assert "da eseguire" in text and "Rossi Mario (guardian)" in text
+    assert "da eseguire" in text and "Rossi Mario (genitore/tutore)" in text
+    assert " alle " in text and "CET" not in text  # Italian times
     first = listed[0]["id"]
     note, message = ("inviate da ClasseViva alle 10", "Controlli anche la posta indesiderata.")
     shown = cli("tasks", "done", str(first), "--note", note, "--message", message, expect=1)

@@ -4,12 +4,14 @@ made up (shared by `campaign plan` and `campaign start`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from credmail.core.campaign import WARNING_LABELS
+from credmail.core.campaign import WARNING_LABELS, PlanWarning, Warn
 from credmail.core.terminal import printable
+from credmail.core.values import Person
+from credmail.service import presentation as words
 from credmail.service.campaign_mail import PREVIEW_EXPIRY, PREVIEW_LINK, Preview
 from credmail.service.campaigns import Started
 from credmail.service.desks.campaign import PlanView
@@ -96,11 +98,35 @@ def plan_rows(view: PlanView) -> list[list[object]]:
     rows: list[list[object]] = [
         [r.address, r.student, r.student_name, r.guardians, r.note] for r in view.rows()
     ]
-    rows += [
-        ["", subject, "", "", f"{label} {detail}".strip()]
-        for label, subject, detail in view.warning_lines()
-    ]
+    people = view.plan.people
+    for warning in view.plan.warnings:
+        if warning.kind == Warn.PEC_ADDRESS:
+            continue  # its links are rows of their own above, marked as not sent
+        rows.append(_warning_row(warning, people))
     return rows
+
+
+# Where a warning's subject goes: an address, a guardian, or a student.
+_ADDRESS_WARNINGS = (Warn.SHARED_ADDRESS,)
+_GUARDIAN_WARNINGS = (Warn.GUARDIAN_NO_ADDRESS, Warn.BAD_ADDRESS)
+_DETAILS = {"PEC addresses only": "solo indirizzi PEC"}
+
+
+def _warning_row(warning: PlanWarning, people: Mapping[str, Person]) -> list[object]:
+    """A warning in the plan's columns, in Italian (the CSV is the secretariat's)."""
+    label = words.CAMPAIGN_WARNING_LABELS.get(warning.kind, warning.kind)
+    detail = _DETAILS.get(warning.detail, warning.detail)
+    if warning.kind == Warn.SHARED_ADDRESS and detail.endswith(" families"):
+        detail = detail.replace(" families", " famiglie")
+    note = f"{label} ({detail})" if detail else label
+    subject = warning.subject
+    person = people.get(subject)
+    name = person.full_name if person else ""
+    if warning.kind in _ADDRESS_WARNINGS:
+        return [subject, "", "", "", note]
+    if warning.kind in _GUARDIAN_WARNINGS:
+        return ["", "", "", f"{name} ({subject})" if name else subject, note]
+    return ["", subject, name, "", note]
 
 
 def preview_lines(name: str, preview: Preview) -> Iterator[str]:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from credmail.bootstrap import App, bootstrap
 from credmail.config import ConfigError, Settings, config_path, load_settings, with_mail_secrets
@@ -520,8 +521,11 @@ def _ensure_schema(app: App) -> None:
 def _require_schema(app: App) -> None:
     """Read-only commands never create a database: a missing one is named, not made."""
     url = app.engine.url
-    shown = url.render_as_string(hide_password=True)
-    hint = "set CREDMAIL_CONFIG (or --config) to the daemon's file, or run `credmail db upgrade`"
+    shown = unquote(url.render_as_string(hide_password=True))  # host=/run/postgresql
+    hint = (
+        "run `credmail db upgrade`, or check that --config (or CREDMAIL_CONFIG) names "
+        "the daemon's file"
+    )
     path = url.database if url.get_backend_name() == "sqlite" else None
     if path and path != ":memory:" and not Path(path).exists():
         raise CommandError(f"database {shown} does not exist; {hint}")
@@ -535,6 +539,8 @@ def cmd_check_config(args: argparse.Namespace, ctx: Context) -> int:
         from credmail.bootstrap import check_connections
 
         check_connections(ctx.settings, lambda step: print(f"ok: {step}", flush=True))
+        current = ctx.app(migrate=False).schema_current()  # connects: a bad role, host... fail
+        print("ok: database" + ("" if current else " (run `credmail db upgrade` before starting)"))
     print("configuration ok")
     return 0
 
@@ -559,10 +565,18 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
 def _once_text(summary: dict[str, Any]) -> str:
     """`run --once` for a person: what was read, decided and sent, and the skipped backlog."""
-    handled = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary["handled"].items()))
+    outcomes = summary["handled"]
+    parts = [f"{n} {outcome}" for outcome, n in sorted(outcomes.items())]
+    untouched = summary["scanned"] - sum(outcomes.values())
+    if untouched > 0:
+        parts.append(f"{untouched} left untouched: not a credentials request")
+    scanned = (
+        f"scanned {_count(summary['scanned'], 'message')} ({', '.join(parts)})"
+        if summary["scanned"]
+        else "no new message"
+    )
     text = (
-        f"scanned {_count(summary['scanned'], 'message')}"
-        f" ({handled or 'none handled'}); mail sent {summary['sent']},"
+        f"{scanned}; mail sent {summary['sent']},"
         f" to retry {summary['retried']}, failed {summary['failed']}"
     )
     skipped = summary["skipped_requests"]
@@ -1139,18 +1153,21 @@ TASK_STATUS = {"open": "da eseguire", "done": "eseguita"}
 
 
 def cmd_tasks_list(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.service import presentation as words
+
     tasks = ctx.app().desks.tasks.listing(None if args.all else "open")
     if args.json:
         print(json.dumps([_task_json(task) for task in tasks], indent=2))
         return 0
-    when = _local(ctx)
+    zone = ctx.app().timezone
     for task in tasks:
         _say(
-            f"{task.id:>5}  {TASK_STATUS.get(task.status, task.status):<11}  {task.username:<12} "
-            f"{task.last_name} {task.first_name} ({task.role})  "
-            f"richiesta {when(task.requested_at.isoformat())}  "
-            f"confermata {when(task.confirmed_at.isoformat())}"
-            + (f"  eseguita da {task.done_by}" if task.done_by else "")
+            f"{task.id:>5}  {TASK_STATUS.get(task.status, task.status):<11}  "
+            f"{words.register_code(task.username):<12} "
+            f"{task.last_name} {task.first_name} ({words.role_label(task.role)})  "
+            f"richiesta {words.italian_time_on(task.requested_at, zone)}  "
+            f"confermata {words.italian_time_on(task.confirmed_at, zone)}"
+            + (f"  eseguita da {words.decider_label(task.done_by)}" if task.done_by else "")
         )
     if not tasks:
         print("nessuna attività da eseguire nel registro" if not args.all else "nessuna attività")
@@ -1168,10 +1185,14 @@ def cmd_tasks_done(args: argparse.Namespace, ctx: Context) -> int:
             "niente è stato fatto: controllare il messaggio qui sopra, "
             "poi ripetere il comando con --confirm"
         )
+    from credmail.service import presentation as words
+
     task = desk.done(args.id, _actor(), args.note, args.message)
-    mailed = " e avvisato la persona per posta" if task.address else ""
+    queued = "; l'avviso alla persona è in coda e parte con il prossimo invio"
+    mailed = queued if task.address else ""
     told = " (con il messaggio)" if args.message else ""
-    print(f"attività {task.id} ({task.username}) segnata come eseguita{mailed}{told}")
+    code = words.register_code(task.username)
+    print(f"attività {task.id} ({code}) segnata come eseguita{mailed}{told}")
     return 0
 
 
@@ -1337,6 +1358,8 @@ def cmd_campaign_extend(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_campaign_report(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.service import presentation as words
+
     desk = ctx.app().desks.campaign
     pairs = desk.report(args.name)
 
@@ -1348,7 +1371,7 @@ def cmd_campaign_report(args: argparse.Namespace, ctx: Context) -> int:
             p.address or "",
             p.student,
             ", ".join(p.guardians),
-            p.state,
+            words.PAIR_STATE_LABELS.get(p.state, p.state),
             when(p.queued_at),
             when(p.sent_at),
         ]

@@ -132,6 +132,25 @@ ACTION_LABELS = {
     "sign_out": "uscita",
 }
 SOURCE_LABELS = {"web": "console", "cli": "terminale"}
+# The September mailing's warnings and pair states, as the secretariat reads them.
+CAMPAIGN_WARNING_LABELS = {
+    "no_guardian": "nuovo studente senza genitori/tutori in rubrica: nessuna e-mail",
+    "guardian_no_address": "genitore/tutore senza indirizzo in rubrica",
+    "no_address": "nessun indirizzo utilizzabile dei genitori/tutori: nessuna e-mail",
+    "shared_address": "indirizzo condiviso da più famiglie",
+    "adult": "studente maggiorenne: segue la procedura degli adulti, nessuna e-mail",
+    "bad_address": "indirizzo in rubrica non valido",
+    "pec_address": "indirizzo PEC: non riceve l'e-mail",
+}
+PAIR_STATE_LABELS = {
+    "planned": "da inviare",
+    "queued": "in coda",
+    "sent": "inviata",
+    "failed": "non consegnata",
+    "bounced": "respinta dal server",
+    "cancelled": "annullata",
+    "skipped": "non inviata (indirizzo PEC)",
+}
 PURPOSE_LABELS = {
     "adult_reset": "credenziali personali",
     "student_reset": "credenziali di uno studente minorenne",
@@ -325,6 +344,18 @@ def mail_date(value: str, timezone: ZoneInfo) -> str:
 
 def header_value(name: str, value: str, timezone: ZoneInfo) -> str:
     return mail_date(value, timezone) if name == "Date" else value
+
+
+NO_REGISTER_CODE = "senza codice del registro"
+
+
+def register_code(username: str) -> str:
+    """A username as staff read it: the register's login code, or, when credmail made the
+    username up (the export had no login codes), a note that the register's code is not on
+    file yet: the made-up key exists in no register and must not be typed into one."""
+    from credmail.service.register_import import is_register_reference
+
+    return NO_REGISTER_CODE if is_register_reference(username) else username
 
 
 def plural(count: int, one: str, many: str) -> str:

@@ -67,8 +67,9 @@ class PlanView:
         ]
 
 
-SKIPPED_NOTE = "not sent: PEC address ([campaign] send_to_pec = false)"
-MADE_UP_NOTE = "no register login code: the mail gives credmail's own reference"
+# The plan's CSV is the secretariat's: its notes are Italian.
+SKIPPED_NOTE = "non inviata: indirizzo PEC"
+MADE_UP_NOTE = "senza codice del registro: l'e-mail dice dove trovarlo"
 
 
 def _name(people: Mapping[str, object], username: str) -> str:

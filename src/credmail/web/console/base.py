@@ -113,6 +113,7 @@ class Console:
             italian_date=words.italian_date,
             capital=words.capital,
             sentence=words.sentence,
+            code=words.register_code,
         )
         self.env.globals["header_value"] = lambda name, value: words.header_value(name, value, zone)
 
