@@ -137,7 +137,11 @@ def test_the_plan_of_1800_new_students_and_1500_guardians(
     with sheet.open(encoding="utf-8-sig") as handle:
         rows = list(csv.reader(handle, delimiter=";"))
     assert rows[0][:2] == ["indirizzo", "studente"]
-    assert sum(1 for row in rows[1:] if row[0]) == len(pairs)
+    links = {(row[0], row[1]) for row in rows[1:] if row[0] and row[1]}
+    assert links == pairs  # one row a link; a warning row lacks the address or the student
+    shared = [row for row in rows[1:] if row[0] and not row[1]]
+    assert {row[0] for row in shared} == set(year.shared_across)
+    assert all(row[4].startswith("indirizzo") for row in shared), shared[:1]
     with app.uow(read_only=True) as uow:  # a dry run stores nothing
         assert uow.campaigns.get("settembre") is None
         assert uow.outbox.counts() == {}
@@ -329,7 +333,7 @@ def test_extend_sends_only_the_new_students_and_pause_cancel_withdraw(
     with sheet.open(encoding="utf-8-sig") as handle:
         rows = list(csv.reader(handle, delimiter=";"))
     assert len(rows) == 1 + len(year.expected_pairs()) + 1
-    assert {row[3] for row in rows[1:]} == {"sent"}
+    assert {row[3] for row in rows[1:]} == {"inviata"}  # the states in Italian
     assert main(["--config", str(config), "campaign", "status", "recupero"]) == 0
     assert main(["--config", str(config), "campaign", "status", "nessuna"]) == 1
 
