@@ -293,6 +293,10 @@ class FakeOutbox:
         due = [e for e in self.s.outbox.values() if e.status == "pending"]
         return [e for e in due if e.next_attempt_at <= now][:limit]
 
+    def due_marker(self, now: datetime) -> tuple[int, int]:
+        due = [e.id for e in self.due(now, len(self.s.outbox))]
+        return len(due), max(due, default=0)
+
     def mark_sent(self, entry_id: int, now: datetime) -> None:
         self._set(entry_id, status="sent", sent_at=now, raw=None)
 
@@ -717,6 +721,7 @@ class FakeUnitOfWork:
 
     def __init__(self, owner: FakeUnitOfWorkFactory, read_only: bool) -> None:
         self.owner, self.read_only = owner, read_only
+        self.nudged = 0
         self.store = copy.deepcopy(owner.store)
         s = self.store
         self.directory: DirectoryRepo = FakeDirectory(s)
@@ -751,6 +756,11 @@ class FakeUnitOfWork:
         assert not self.read_only, "a read-only unit of work must not commit"
         self.owner.store = self.store
         self.owner.commits += 1
+        self.owner.nudges += self.nudged
+        self.nudged = 0
+
+    def nudge(self) -> None:
+        self.nudged = 1
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -766,6 +776,7 @@ class FakeUnitOfWorkFactory:
     def __init__(self, store: Store | None = None) -> None:
         self.store = store or Store()
         self.commits = 0
+        self.nudges = 0  # commits that asked to wake the daemon's outbox
 
     def __call__(self, read_only: bool = False, crash_safe_only: bool = False) -> FakeUnitOfWork:
         return FakeUnitOfWork(self, read_only)

@@ -17,6 +17,14 @@ from sqlalchemy import Engine
 
 from credmail.adapters.db.directory_import import SqlDirectoryAdmin
 from credmail.adapters.db.engine import checkpoint, is_current, make_engine, upgrade
+from credmail.adapters.db.nudge import (
+    PgListener,
+    SocketListener,
+    nudge_sender,
+    resolve_mode,
+    socket_fits,
+    socket_path,
+)
 from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError, load_key
 from credmail.adapters.db.pacing_store import SqlPacingStore
 from credmail.adapters.db.trace import SqlMessageTraces
@@ -67,10 +75,11 @@ from credmail.service.inbox_sync import Pipeline, Policy
 from credmail.service.link_backends import LinkBackend, WorklistBackend
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
 from credmail.service.outbox.delivery import OutboxDelivery, RetryPolicy
+from credmail.service.outbox.nudge_poll import OutboxPoll
 from credmail.service.outbox.queue import Mailer
 from credmail.service.outbox.worker import OutboxWorker
 from credmail.service.pacing import Pacer, PacingLimits
-from credmail.service.ports import Clock, MailSender, MailSource
+from credmail.service.ports import Clock, MailSender, MailSource, NudgeListener
 from credmail.service.reply_templates import ReplyComposer, TemplateProblem
 from credmail.service.review import ReviewDesk
 
@@ -109,6 +118,11 @@ class App:
     outbox_worker: OutboxWorker
     is_login_failure: Callable[[BaseException], bool]
     campaigns: CampaignService
+    nudge_mode: str = "off"  # daemon.nudge made concrete: listen, socket, poll or off
+
+    def nudge_listener(self) -> NudgeListener | None:
+        """The daemon's end of the nudge (None: `off`); it connects when opened."""
+        return _nudge_listener(self.nudge_mode, self.engine, self.uow, self.settings, self.clock)
 
     def schema_current(self) -> bool:
         """True when the database is at the newest migration."""
@@ -162,7 +176,10 @@ def bootstrap(
     authenticator: SenderAuthenticator | None = None,
 ) -> App:
     engine = database_engine(settings)
-    uow = SqlUnitOfWorkFactory(engine, settings.review.max_pending_raw_bytes)
+    mode = nudge_mode(settings, engine)
+    uow = SqlUnitOfWorkFactory(
+        engine, settings.review.max_pending_raw_bytes, nudge_sender(mode, engine)
+    )
     timezone = ZoneInfo(settings.daemon.timezone)
     mailer = Mailer(_links(settings), _composer(settings), timezone)
     retry = RetryPolicy(
@@ -225,7 +242,33 @@ def bootstrap(
         outbox_worker=worker,
         is_login_failure=is_login_failure,
         campaigns=campaigns,
+        nudge_mode=mode,
     )
+
+
+def nudge_mode(settings: Settings, engine: Engine) -> str:
+    """`daemon.nudge` made concrete for this database (adapters/db/nudge.py)."""
+    mode = resolve_mode(settings.daemon.nudge, engine, settings.database.prepared_statements)
+    path = socket_path(engine)
+    if mode == "socket" and (path is None or not socket_fits(path)):
+        raise ConfigError(
+            f"daemon.nudge = 'socket': the socket {path or '(in-memory database)'} cannot be "
+            "bound (an in-memory database, or a path over 107 bytes); use 'poll'"
+        )
+    return mode
+
+
+def _nudge_listener(
+    mode: str, engine: Engine, uow: SqlUnitOfWorkFactory, settings: Settings, clock: Clock
+) -> NudgeListener | None:
+    path = socket_path(engine)
+    if mode == "listen":
+        return PgListener(engine)
+    if mode == "socket" and path is not None:
+        return SocketListener(path)
+    if mode == "poll":
+        return OutboxPoll(uow, clock, settings.daemon.nudge_poll_seconds)
+    return None
 
 
 def _desks(

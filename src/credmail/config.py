@@ -381,6 +381,12 @@ class DaemonSettings(Section):
     # SIGTERM to exit, whatever the servers do; keep it under the grace period
     # (terminationGracePeriodSeconds, systemd's TimeoutStopSec)
     shutdown_seconds: int = Field(default=10, ge=2)
+    # How a decision made elsewhere (console, CLI) wakes the outbox (adapters/db/nudge.py):
+    # auto = listen on PostgreSQL (poll behind PgBouncer, i.e. prepared_statements = false),
+    # socket on SQLite; poll = a cheap indexed check every nudge_poll_seconds; off = only
+    # the outbox_interval_seconds tick.
+    nudge: Literal["auto", "listen", "socket", "poll", "off"] = "auto"
+    nudge_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _validate(self) -> DaemonSettings:
@@ -651,6 +657,15 @@ class Settings(Section):
                 "webhook's worst case, (webhook.retries + 1) x webhook.timeout_seconds plus "
                 f"webhook.retry_backoff_seconds doubling ({worst:g} s)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _validate_nudge(self) -> Settings:
+        sqlite = self.database.url.startswith("sqlite")
+        if self.daemon.nudge == "listen" and sqlite:
+            raise ValueError("daemon.nudge = 'listen' is for PostgreSQL; use 'socket' or 'auto'")
+        if self.daemon.nudge == "socket" and not sqlite:
+            raise ValueError("daemon.nudge = 'socket' is for SQLite; use 'listen' or 'auto'")
         return self
 
     @model_validator(mode="after")

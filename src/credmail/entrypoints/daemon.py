@@ -16,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from credmail.bootstrap import App
 from credmail.runners.delivery_process import DeliveryProcess
+from credmail.runners.nudge import NudgeWatcher
 from credmail.runners.shutdown import ShutdownBound
 from credmail.runners.systemd import Heartbeat
 from credmail.runners.watcher import InboxWatcher
@@ -105,6 +106,10 @@ def run_forever(app: App) -> None:
         threading.Thread(target=outbox.run, name="outbox", daemon=True),
         threading.Thread(target=_watch(watcher, crashed), name="watcher", daemon=True),
     ]
+    listener = app.nudge_listener()
+    if listener is not None:  # decisions made elsewhere wake the outbox (runners.nudge)
+        nudges = NudgeWatcher(listener, outbox.nudge, stop, app.nudge_mode)
+        threads.append(threading.Thread(target=nudges.run, name="nudge", daemon=True))
     for thread in threads:
         thread.start()
     scheduler.start()

@@ -305,6 +305,10 @@ class OutboxDispatch(Protocol):
     """What the delivery loop needs: due mail, its outcome, the pause on a config error."""
 
     def due(self, now: datetime, limit: int) -> list[OutboxEntry]: ...
+    def due_marker(self, now: datetime) -> tuple[int, int]:
+        """(how many, the newest id) of the mail due now, from the due index alone: it
+        changes when new mail is queued or a retry comes due (the poll nudge's check)."""
+
     def claim(self, entry_id: int) -> bool:
         """True if the row is still pending; it is locked until the end of the transaction."""
 
@@ -723,6 +727,24 @@ class UnitOfWork(Protocol):
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: an exception inside undoes only what it did."""
+
+    def nudge(self) -> None:
+        """Mail this transaction queues should go now: when it commits, the daemon's
+        outbox worker is woken (from any process; how is the adapter's business, and a
+        daemon that is not running is fine). Nothing happens on a rollback."""
+
+
+class NudgeListener(Protocol):
+    """The daemon's end of the nudge: one connection or socket, used by one thread."""
+
+    def open(self) -> None:
+        """Connect (or bind) and start listening; raises when it cannot."""
+
+    def wait(self, timeout: float) -> bool:
+        """True when nudged within `timeout` seconds; raises when the connection is lost."""
+
+    def close(self) -> None:
+        """Stop listening; safe to call twice, or before `open`."""
 
 
 class UnitOfWorkFactory(Protocol):

@@ -270,6 +270,7 @@ class ReviewDesk:
             revoked = tuple(r.address or "?" for r in uow.tokens.active(username, purpose, now))
             action = SendLink(username, purpose, address, template)
             self.mailer.queue(uow, action, item.message_id, now, review_id=item_id)
+            uow.nudge()  # the daemon sends it at once, not at its next outbox tick
             sent = f"{template_label(template)} ({username})" + (
                 f"; {_revoked(len(revoked))}" if revoked else ""
             )
@@ -293,6 +294,7 @@ class ReviewDesk:
                     uow, notice, item.message_id, now, context={"note": note}, review_id=item_id
                 )
                 sent = TEMPLATE_REJECTED
+                uow.nudge()
             recorded = f"{note} ({extra})" if extra else note
             said = template_label(sent) if notify else NOTHING_SENT
             self._decide(uow, item, ReviewStatus.REJECTED, actor, now, recorded, said)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from credmail.adapters.db import writes
 from credmail.adapters.db.engine import CRASH_SAFE, READ_ONLY
+from credmail.adapters.db.nudge import NoNudge, NudgeSender
 from credmail.adapters.db.repositories import (
     SqlAttempts,
     SqlAudit,
@@ -68,8 +69,11 @@ class SqlUnitOfWork:
         read_only: bool = False,
         review_raw_cap: int | None = None,
         crash_safe_only: bool = False,
+        nudge: NudgeSender | None = None,
     ) -> None:
         self._factory = factory
+        self._nudge = nudge or NoNudge()
+        self._nudge_wanted = False
         self._read_only = read_only
         self._crash_safe_only = crash_safe_only
         self._review_raw_cap = review_raw_cap
@@ -105,7 +109,15 @@ class SqlUnitOfWork:
         self.session.close()
 
     def commit(self) -> None:
+        wanted, self._nudge_wanted = self._nudge_wanted, False
+        if wanted:
+            self._nudge.in_transaction(self.session)  # PostgreSQL: NOTIFY, sent on commit
         self.session.commit()  # queued inserts run first (see `writes`)
+        if wanted:
+            self._nudge.after_commit()  # SQLite: the datagram, once the mail is there
+
+    def nudge(self) -> None:
+        self._nudge_wanted = True
 
     def flush(self) -> None:
         self.session.flush()
@@ -129,11 +141,20 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     """Builds units of work on one engine; the engine connects lazily."""
 
-    def __init__(self, engine: Engine, review_raw_cap: int | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        review_raw_cap: int | None = None,
+        nudge: NudgeSender | None = None,
+    ) -> None:
+        """`nudge`: how a unit of work that called `nudge()` wakes the daemon."""
         self.engine = engine
+        self.nudge = nudge
         writes.install(engine)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.review_raw_cap = review_raw_cap
 
     def __call__(self, read_only: bool = False, crash_safe_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._sessions, read_only, self.review_raw_cap, crash_safe_only)
+        return SqlUnitOfWork(
+            self._sessions, read_only, self.review_raw_cap, crash_safe_only, self.nudge
+        )

@@ -113,6 +113,7 @@ class OutboxDesk:
                 uow.outbox.requeue(pending, now)  # keeps its attempts: only the wait ends
             item = f"messaggio {entry_id}" if entry_id is not None else "tutta la coda"
             uow.audit.add(audit_entry(actor, now, "outbox.retry", item))
+            uow.nudge()
             uow.commit()
         self.log.debug("outbox.retry", by=str(actor), resumed=resumed, entry=entry_id)
         requeued = entry_id if entry_id is not None and not due else None

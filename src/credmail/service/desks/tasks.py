@@ -62,6 +62,7 @@ class TasksDesk:
                 raise DeskError(f"l'attività {task_id} è già stata segnata come eseguita")
             if reply is not None:
                 self.mailer.queue(uow, reply, None, now, context=_context(task, message))
+                uow.nudge()  # the daemon sends it at once
             detail = _audit_detail(note, message, mailed=reply is not None)
             uow.audit.add(audit_entry(actor, now, "task.done", f"attività {task_id}", detail))
             uow.commit()

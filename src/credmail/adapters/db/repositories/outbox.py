@@ -189,6 +189,14 @@ class SqlOutbox:
         )
         return [_outbox_entry(row) for row in rows]
 
+    def due_marker(self, now: datetime) -> tuple[int, int]:
+        found = self.session.execute(
+            select(func.count(), func.coalesce(func.max(OutboxRow.id), 0)).where(
+                OutboxRow.status == OutboxStatus.PENDING, OutboxRow.next_attempt_at <= now
+            )
+        ).one()
+        return int(found[0]), int(found[1])
+
     def mark_sent(self, entry_id: int, now: datetime) -> None:
         # The body holds a live link: keep only the metadata once delivered.
         core(self.session).execute(_MARK_SENT, {"b_entry_id": entry_id, "b_now": now})
