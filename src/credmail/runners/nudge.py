@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import structlog
 
-from credmail.diagnostics import explain
 from credmail.runners.backoff import Backoff
 from credmail.service.ports import NudgeListener
 
@@ -42,7 +41,7 @@ class NudgeWatcher:
                     "nudge.lost",
                     mode=self.mode,
                     error_type=type(exc).__name__,
-                    error=explain(exc),
+                    error=_first_line(exc),
                     retry_in_seconds=round(delay, 1),
                 )
                 self.stop.wait(delay)
@@ -57,3 +56,9 @@ class NudgeWatcher:
         while not self.stop.is_set():
             if self.listener.wait(WAIT_SECONDS):
                 self.on_nudge()
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's or the system's own words (a host, a path, an SQLSTATE's message; no
+    secret, no address): the diagnostics' advice is about the mailbox and SMTP."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
