@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from bench.nudge import main as bench_nudge
 from credmail.config import load_settings
 from credmail.samples import AUTHSERV_ID
 from tests.support.daemon import Daemon, wait_for
@@ -158,3 +159,11 @@ def test_with_the_nudge_off_the_tick_still_delivers(tmp_path: Path, smtp: SmtpSe
     assert not daemon.events("nudge.listening")
     assert not (tmp_path / "credmail.db-nudge").exists()
     assert recipients(smtp) == [decision.to]
+
+
+def test_the_benchmark_runs_small(tmp_path: Path) -> None:
+    """bench/nudge.py with three decisions: every mail arrives and the report is written
+    (the times are the benchmark's business)."""
+    results = bench_nudge(["--decisions", "3", "--modes", "auto", "--output", str(tmp_path)])
+    assert [r.delivered for r in results] == [3] * len(results) and results
+    assert "| sqlite | auto (socket) | 3 | 3 |" in (tmp_path / "nudge.md").read_text()
