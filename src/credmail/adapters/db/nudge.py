@@ -147,7 +147,7 @@ class PgListener:
 
         _args, params = self.engine.dialect.create_connect_args(self.engine.url)
         params.pop("context", None)
-        params.setdefault("connect_timeout", 10)
+        params.setdefault("connect_timeout", 5)  # a stop waits for no longer connect
         connection = psycopg.connect(
             **params,
             autocommit=True,
