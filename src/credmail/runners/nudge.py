@@ -20,6 +20,9 @@ WAIT_SECONDS = 1.0  # how often the loop looks at the stop flag
 
 
 class NudgeWatcher:
+    """Owns the listener (one connection or socket, on this thread); `on_nudge` wakes the
+    outbox worker."""
+
     def __init__(
         self,
         listener: NudgeListener,
