@@ -66,6 +66,8 @@ from credmail.service.import_files import ImportLimits
 from credmail.service.inbox_sync import Pipeline, Policy
 from credmail.service.link_backends import LinkBackend, WorklistBackend
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
+from credmail.service.notify.alerts import TEMPLATE_ALERT, AlertConfig, AlertService
+from credmail.service.notify.digest import TEMPLATE_DIGEST, DigestConfig, DigestService
 from credmail.service.outbox.delivery import OutboxDelivery, RetryPolicy
 from credmail.service.outbox.queue import Mailer
 from credmail.service.outbox.worker import OutboxWorker
@@ -84,10 +86,13 @@ TEMPLATES = [
     "link_already_sent",
     "task_done",
     "campaign_new_student",
+    TEMPLATE_DIGEST,
+    TEMPLATE_ALERT,
 ]
 # Replies that never reach a person on file, so never have a language to add:
-# the neutral acknowledgement goes to a sender the directory does not know.
-ITALIAN_ONLY = ["acknowledge_unknown"]
+# the neutral acknowledgement goes to a sender the directory does not know; the
+# digest and the alerts go to the school's own staff.
+ITALIAN_ONLY = ["acknowledge_unknown", TEMPLATE_DIGEST, TEMPLATE_ALERT]
 
 
 def utc_now() -> datetime:
@@ -109,6 +114,8 @@ class App:
     outbox_worker: OutboxWorker
     is_login_failure: Callable[[BaseException], bool]
     campaigns: CampaignService
+    digest: DigestService
+    alerts: AlertService
 
     def schema_current(self) -> bool:
         """True when the database is at the newest migration."""
@@ -209,6 +216,9 @@ def bootstrap(
     pipeline = Pipeline(processor)
     sources = source_factory or (lambda: make_source(settings, tokens))
     review = ReviewDesk(uow, mailer, clock, timezone, settings.review.staff)
+    desks = _desks(
+        settings, engine, uow, clock, review, pipeline, delivery, sources, mailer, campaigns
+    )
     return App(
         settings=settings,
         engine=engine,
@@ -219,12 +229,36 @@ def bootstrap(
         source_factory=sources,
         clock=clock,
         timezone=timezone,
-        desks=_desks(
-            settings, engine, uow, clock, review, pipeline, delivery, sources, mailer, campaigns
-        ),
+        desks=desks,
         outbox_worker=worker,
         is_login_failure=is_login_failure,
         campaigns=campaigns,
+        digest=DigestService(uow, mailer.composer, clock, timezone, _digest_config(settings)),
+        alerts=AlertService(
+            uow, mailer.composer, clock, timezone, desks.status.report, _alert_config(settings)
+        ),
+    )
+
+
+def _digest_config(settings: Settings) -> DigestConfig:
+    notify = settings.notify
+    return DigestConfig(
+        notify.staff,
+        notify.digest_at,
+        notify.weekdays,
+        settings.school.closed_on,
+        f"{settings.public_url}/console",
+    )
+
+
+def _alert_config(settings: Settings) -> AlertConfig:
+    notify = settings.notify
+    return AlertConfig(
+        notify.admin,
+        timedelta(minutes=notify.mailbox_down_minutes),
+        timedelta(hours=notify.alert_repeat_hours),
+        notify.bounce_share,
+        notify.bounce_min_mails,
     )
 
 

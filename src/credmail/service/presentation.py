@@ -106,6 +106,8 @@ TEMPLATE_LABELS = {
     "link_already_sent": "avviso di collegamento già inviato",
     "task_done": "avviso di credenziali inviate dal registro",
     "campaign_new_student": "credenziali dei nuovi iscritti (invio di settembre)",
+    "staff_digest": "riepilogo per la segreteria",
+    "admin_alert": "avviso per l'amministratore di sistema",
 }
 OUTBOX_STATUS_LABELS = {
     "pending": "in coda",

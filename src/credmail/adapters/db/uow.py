@@ -21,6 +21,7 @@ from credmail.adapters.db.repositories import (
     SqlDirectory,
     SqlLedger,
     SqlLinkAudit,
+    SqlNotices,
     SqlOutbox,
     SqlReview,
     SqlStaff,
@@ -36,6 +37,7 @@ from credmail.service.ports import (
     DirectoryRepo,
     LedgerRepo,
     LinkAuditRepo,
+    NoticeRepo,
     OutboxRepo,
     ReviewRepo,
     StaffRepo,
@@ -61,6 +63,7 @@ class SqlUnitOfWork:
     tasks: TaskRepo
     link_audit: LinkAuditRepo
     campaigns: CampaignRepo
+    notices: NoticeRepo
 
     def __init__(
         self,
@@ -93,6 +96,7 @@ class SqlUnitOfWork:
         self.tasks = SqlTasks(self.session)
         self.link_audit = SqlLinkAudit(self.session)
         self.campaigns = SqlCampaigns(self.session)
+        self.notices = SqlNotices(self.session)
         return self
 
     def __exit__(
