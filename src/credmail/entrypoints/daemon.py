@@ -187,6 +187,7 @@ def _schedule_notify(
         except Exception as exc:  # the database away: the next tick tries again
             log.warning("notify.failed", error_type=type(exc).__name__, error=explain(exc))
             return
+        log.debug("notify.checked", digest_mails=queued, alerts=alerted)
         if queued or alerted:
             outbox.nudge()
 
