@@ -56,6 +56,13 @@ def ids_by_recipient(smtp: SmtpServer, subject: str) -> dict[str, list[str]]:
     return found
 
 
+def started(daemon: Daemon) -> None:
+    """Start it and wait until it runs (its signal handlers are in place)."""
+    before = len(daemon.events("daemon.started"))
+    daemon.start()
+    assert wait_for(lambda: len(daemon.events("daemon.started")) > before, 60)
+
+
 def test_digest_and_alert_exactly_once_across_sigkills_and_a_restart(
     dovecot: Dovecot, smtp: SmtpServer, db_url: str, tmp_path: Path
 ) -> None:
@@ -74,13 +81,13 @@ def test_digest_and_alert_exactly_once_across_sigkills_and_a_restart(
         daemon.start()
         time.sleep(rng.uniform(0.5, 2.5))
         daemon.kill()
-    daemon.start()
     try:
+        started(daemon)
         assert wait_for(lambda: len(ids_by_recipient(smtp, "Da fare in segreteria")) == 2, 60)
         assert wait_for(lambda: len(ids_by_recipient(smtp, "[credmail] Problema")) == 1, 60)
         assert daemon.stop() == 0  # a restart: the slot and the alert are done
         checked = len(daemon.events("notify.checked"))
-        daemon.start()
+        started(daemon)
         assert wait_for(lambda: len(daemon.events("notify.checked")) >= checked + 5, 60)
         time.sleep(1.5)  # anything still to come (a resend) arrives now
         assert daemon.stop() == 0
