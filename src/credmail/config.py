@@ -424,11 +424,10 @@ class SchoolSettings(Section):
                 start, end = date.fromisoformat(first), date.fromisoformat(last or first)
             except ValueError:
                 raise ValueError(
-                    f"closed_days: {entry!r} is not a date (YYYY-MM-DD) or a range "
-                    "(YYYY-MM-DD..YYYY-MM-DD)"
+                    f"{entry!r} is not a date (YYYY-MM-DD) or a range (YYYY-MM-DD..YYYY-MM-DD)"
                 ) from None
             if end < start:
-                raise ValueError(f"closed_days: {entry!r} ends before it starts")
+                raise ValueError(f"{entry!r} ends before it starts")
         return value
 
     def closed_on(self, day: date) -> bool:
@@ -442,12 +441,12 @@ class SchoolSettings(Section):
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def _addresses(value: tuple[str, ...], key: str) -> tuple[str, ...]:
+def _addresses(value: tuple[str, ...]) -> tuple[str, ...]:
     for address in value:
         try:
             normalize_address(address)
         except AddressError as exc:
-            raise ValueError(f"{key}: {address!r}: {exc}") from None
+            raise ValueError(f"{address!r}: {exc}") from None
     return value
 
 
@@ -465,22 +464,17 @@ class NotifySettings(Section):
     bounce_min_mails: int = Field(default=20, ge=1)  # sent before the share counts
     tick_seconds: float = Field(default=60, gt=0)  # how often the daemon looks
 
-    @field_validator("staff")
+    @field_validator("staff", "admin")
     @classmethod
-    def _staff(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _addresses(value, "staff")
-
-    @field_validator("admin")
-    @classmethod
-    def _admin(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _addresses(value, "admin")
+    def _recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _addresses(value)
 
     @field_validator("digest_at")
     @classmethod
     def _times(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for moment in value:
             if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", moment):
-                raise ValueError(f'digest_at: {moment!r} is not a time HH:MM (e.g. "07:45")')
+                raise ValueError(f'{moment!r} is not a time HH:MM (e.g. "07:45")')
         return tuple(sorted(set(value)))
 
     @field_validator("digest_days")
@@ -488,7 +482,7 @@ class NotifySettings(Section):
     def _weekdays(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for day in value:
             if day.lower() not in WEEKDAYS:
-                raise ValueError(f"digest_days: {day!r} is not one of {', '.join(WEEKDAYS)}")
+                raise ValueError(f"{day!r} is not one of {', '.join(WEEKDAYS)}")
         return tuple(day.lower() for day in value)
 
     @property
