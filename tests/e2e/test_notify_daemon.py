@@ -112,3 +112,34 @@ def test_digest_and_alert_exactly_once_across_sigkills_and_a_restart(
     assert unsent == 0
     resends = sum(len(ids) - 1 for ids in [*digests.values(), *alerts.values()])
     print(f"\nnotify crash test: {KILLS} SIGKILLs, {resends} resend(s) with the same Message-ID")
+
+
+def test_a_real_daemon_alerts_when_the_mailbox_stops_and_when_it_is_back(
+    dovecot: Dovecot, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    env = notify_env(dovecot, smtp, f"sqlite:///{tmp_path / 'credmail.db'}")
+    env |= {
+        "CREDMAIL_NOTIFY__STAFF": "[]",
+        "CREDMAIL_NOTIFY__MAILBOX_DOWN_MINUTES": "0.05",  # 3 s without a successful sync
+        "CREDMAIL_MAILBOX__POLL_INTERVAL_SECONDS": "1",
+    }
+    daemon = Daemon(tmp_path, env)
+    daemon.import_directory()
+    try:
+        started(daemon)
+        assert wait_for(lambda: bool(daemon.events("notify.checked")), 30)
+        dovecot.stop()
+        try:
+            assert wait_for(lambda: len(ids_by_recipient(smtp, "[credmail] Problema")) == 1, 60)
+        finally:
+            dovecot.start()
+        assert wait_for(lambda: len(ids_by_recipient(smtp, "[credmail] Risolto")) == 1, 60)
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    (begun,) = [m for m in smtp.handler.parsed() if "Problema" in str(m["Subject"])]
+    assert str(begun["Subject"]) == (
+        "[credmail] Problema: la casella della segreteria non risponde - Istituto Stanga"
+    )
+    assert str(begun["To"]) == ADMIN
+    assert len(smtp.handler.messages) == 2  # one when it began, one when it ended
