@@ -256,3 +256,23 @@ def test_a_state_that_comes_back_is_announced_once_per_repeat_window(
     deliver(restarted)
     assert len(mails(smtp, "[credmail] Problema: il limite orario globale")) == 2
     assert len(mails(smtp, "[credmail] Risolto: il limite orario globale")) == 1
+
+
+def test_a_slot_taken_by_another_process_leaves_the_transaction_usable(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    """The loser of a race meets the unique key inside a savepoint: it queues nothing for
+    the slot, and what else its transaction did still commits."""
+    clock = Clock(TUESDAY_0750)
+    first = notify_app(dovecot, smtp, db_url, clock)
+    second = notify_app(dovecot, smtp, db_url, clock)
+    with first.uow() as uow:
+        assert uow.notices.take_slot("digest", "2026-12-08 07:45", clock.now, 2)
+        uow.commit()
+    with second.uow() as uow:
+        assert not uow.notices.take_slot("digest", "2026-12-08 07:45", clock.now, 2)
+        assert uow.notices.take_slot("digest", "2026-12-08 13:00", clock.now, 0)
+        uow.commit()
+    with second.uow(read_only=True) as uow:
+        slots = uow.session.scalars(select(NotificationRow.slot).order_by(NotificationRow.id))
+        assert list(slots) == ["2026-12-08 07:45", "2026-12-08 13:00"]
