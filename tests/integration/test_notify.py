@@ -6,6 +6,7 @@ days and hours), the rest is as the daemon runs it."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
@@ -14,9 +15,12 @@ from sqlalchemy import select
 
 from credmail.adapters.db.models import NotificationRow
 from credmail.bootstrap import App
+from credmail.runners.systemd import Heartbeat
+from credmail.runners.watcher import InboxWatcher
 from credmail.service.notify.alerts import Watch
 from credmail.service.ports import RegisterTask
 from credmail.service.review import Actor
+from tests.support.daemon import wait_for
 from tests.support.requests import request
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import body_text as mail_text
@@ -276,3 +280,35 @@ def test_a_slot_taken_by_another_process_leaves_the_transaction_usable(
     with second.uow(read_only=True) as uow:
         slots = uow.session.scalars(select(NotificationRow.slot).order_by(NotificationRow.id))
         assert list(slots) == ["2026-12-08 07:45", "2026-12-08 13:00"]
+
+
+def test_a_missing_watched_folder_is_one_alert_not_also_a_mailbox_down(
+    dovecot: Dovecot, smtp: SmtpServer, sqlite_url: str
+) -> None:
+    """The watcher's missing folder (what the unit's STATUS= line says) is the state; the
+    stale sync it causes is not announced a second time as a mailbox that is down."""
+    clock = Clock(TUESDAY_0750)
+    app = notify_app(dovecot, smtp, sqlite_url, clock, mailbox__folder="Richieste")
+    stop = threading.Event()
+    watcher = InboxWatcher(
+        app.pipeline, app.source_factory(), stop, Heartbeat(environ={}), slow_retry_seconds=0.2
+    )
+    watch = Watch(clock.now - timedelta(hours=1), lambda: watcher.missing)
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    try:
+        assert wait_for(lambda: watcher.missing is not None, 10)
+        assert app.alerts.check(watch) == ["folder_missing"]
+        with dovecot.client() as client:  # the sysadmin creates the folder
+            client.create_folder("Richieste")
+        assert wait_for(lambda: watcher.missing is None, 10)
+        assert app.alerts.check(watch) == ["folder_missing"]  # ended
+    finally:
+        stop.set()
+        thread.join(10)
+    deliver(app)
+    subjects = [str(m["Subject"]) for m in smtp.handler.parsed()]
+    assert subjects == [
+        "[credmail] Problema: la cartella sorvegliata non esiste nella casella - Istituto Stanga",
+        "[credmail] Risolto: la cartella sorvegliata non esiste nella casella - Istituto Stanga",
+    ]
