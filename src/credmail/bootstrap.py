@@ -68,6 +68,7 @@ from credmail.service.link_backends import LinkBackend, WorklistBackend
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
 from credmail.service.notify.alerts import TEMPLATE_ALERT, AlertConfig, AlertService
 from credmail.service.notify.digest import TEMPLATE_DIGEST, DigestConfig, DigestService
+from credmail.service.notify.mailing import StaffMail
 from credmail.service.outbox.delivery import OutboxDelivery, RetryPolicy
 from credmail.service.outbox.queue import Mailer
 from credmail.service.outbox.worker import OutboxWorker
@@ -219,6 +220,7 @@ def bootstrap(
     desks = _desks(
         settings, engine, uow, clock, review, pipeline, delivery, sources, mailer, campaigns
     )
+    staff_mail = StaffMail(uow, mailer.composer, clock, timezone)
     return App(
         settings=settings,
         engine=engine,
@@ -233,10 +235,8 @@ def bootstrap(
         outbox_worker=worker,
         is_login_failure=is_login_failure,
         campaigns=campaigns,
-        digest=DigestService(uow, mailer.composer, clock, timezone, _digest_config(settings)),
-        alerts=AlertService(
-            uow, mailer.composer, clock, timezone, desks.status.report, _alert_config(settings)
-        ),
+        digest=DigestService(staff_mail, _digest_config(settings)),
+        alerts=AlertService(staff_mail, desks.status.report, _alert_config(settings)),
     )
 
 

@@ -14,15 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 
 from credmail.service.desks.status import SIGN_IN_NEEDS_REAUTH, StatusReport
-from credmail.service.notify.mailing import queue_for
-from credmail.service.ports import AlertRecord, Clock, UnitOfWork, UnitOfWorkFactory
+from credmail.service.notify.mailing import StaffMail
+from credmail.service.ports import AlertRecord, UnitOfWork
 from credmail.service.presentation import from_iso, italian_time
-from credmail.service.reply_templates import ReplyComposer
 
 TEMPLATE_ALERT = "admin_alert"
 KIND_ALERT = "alert"
@@ -102,16 +100,10 @@ Observed = dict[str, str | None]
 
 class AlertService:
     def __init__(
-        self,
-        uow: UnitOfWorkFactory,
-        composer: ReplyComposer,
-        clock: Clock,
-        timezone: ZoneInfo,
-        status: Callable[[], StatusReport],
-        config: AlertConfig,
+        self, mail: StaffMail, status: Callable[[], StatusReport], config: AlertConfig
     ) -> None:
-        self.uow, self.composer, self.clock = uow, composer, clock
-        self.timezone, self.status, self.config = timezone, status, config
+        self.mail, self.status, self.config = mail, status, config
+        self.uow, self.clock, self.timezone = mail.uow, mail.clock, mail.timezone
         self.log = structlog.get_logger("credmail.notify")
 
     def observe(self, watch: Watch) -> Observed:
@@ -200,7 +192,7 @@ class AlertService:
             "now": italian_time(now, self.timezone),
             "repeat_hours": f"{self.config.repeat.total_seconds() / 3600:g}",
         }
-        queue_for(uow, self.composer, TEMPLATE_ALERT, self.config.admin, values, now)
+        self.mail.queue(uow, TEMPLATE_ALERT, self.config.admin, values, now)
 
     def _mailbox(self, details: Mapping[str, Any], watch: Watch, now: datetime) -> str | None:
         """No successful sync for `mailbox_down` while the daemon ran."""

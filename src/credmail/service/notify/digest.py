@@ -13,16 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 
 from credmail.core.schedule import ClosedOn, due_slot, next_slot
-from credmail.service.notify.mailing import queue_for
+from credmail.service.notify.mailing import StaffMail
 from credmail.service.notify.waiting import SECTIONS, Section, what_waits
-from credmail.service.ports import Clock, UnitOfWorkFactory, WaitingRow
+from credmail.service.ports import WaitingRow
 from credmail.service.presentation import italian_time, italian_time_on, plural
-from credmail.service.reply_templates import ReplyComposer
 
 TEMPLATE_DIGEST = "staff_digest"
 KIND_DIGEST = "digest"
@@ -48,16 +46,10 @@ class DigestText:
 
 
 class DigestService:
-    def __init__(
-        self,
-        uow: UnitOfWorkFactory,
-        composer: ReplyComposer,
-        clock: Clock,
-        timezone: ZoneInfo,
-        config: DigestConfig,
-    ) -> None:
-        self.uow, self.composer, self.clock = uow, composer, clock
-        self.timezone, self.config = timezone, config
+    def __init__(self, mail: StaffMail, config: DigestConfig) -> None:
+        self.mail, self.config = mail, config
+        self.uow, self.composer, self.clock = mail.uow, mail.composer, mail.clock
+        self.timezone = mail.timezone
         self.log = structlog.get_logger("credmail.notify")
 
     def due(self) -> str | None:
@@ -102,7 +94,7 @@ class DigestService:
                 return 0
             if mails:
                 values = self._values(waiting, now)
-                queue_for(uow, self.composer, TEMPLATE_DIGEST, self.config.staff, values, now)
+                self.mail.queue(uow, TEMPLATE_DIGEST, self.config.staff, values, now)
             uow.commit()
         counts = {kind: len(rows) for kind, rows in waiting.items()}
         self.log.info("notify.digest", slot=slot, mails=mails, **counts)
