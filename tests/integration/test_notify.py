@@ -19,8 +19,10 @@ from credmail.runners.systemd import Heartbeat
 from credmail.runners.watcher import InboxWatcher
 from credmail.service.notify.alerts import Watch
 from credmail.service.ports import RegisterTask
+from credmail.service.presentation import reason_label
 from credmail.service.review import Actor
 from tests.support.daemon import wait_for
+from tests.support.provider_mail import dsn_postfix
 from tests.support.requests import request
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import body_text as mail_text
@@ -312,3 +314,21 @@ def test_a_missing_watched_folder_is_one_alert_not_also_a_mailbox_down(
         "[credmail] Problema: la cartella sorvegliata non esiste nella casella - Istituto Stanga",
         "[credmail] Risolto: la cartella sorvegliata non esiste nella casella - Istituto Stanga",
     ]
+
+
+def test_a_bounced_digest_asks_to_check_the_notify_addresses(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    """Not "the family has no link": a staff address in [notify] is wrong."""
+    clock = Clock(TUESDAY_0750)
+    app = notify_app(dovecot, smtp, db_url, clock, notify__staff='["ex.segreteria@example.org"]')
+    dovecot.append(request("sconosciuto@example.net"))
+    sync_inbox(app)
+    assert app.digest.run_due() == 1
+    deliver(app)
+    (digest,) = smtp.handler.parsed()
+    dovecot.append(dsn_postfix(str(digest["Message-ID"]), to="ex.segreteria@example.org"))
+    sync_inbox(app)
+    (item,) = [i for i in app.review.pending() if i.reasons != ("unknown_sender",)]
+    assert item.reasons == ("notify_bounced",)
+    assert reason_label("notify_bounced").endswith("sezione [notify] della configurazione")

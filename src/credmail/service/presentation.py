@@ -62,6 +62,8 @@ REASON_LABELS = {
     "collegamento",
     "campaign_bounced": "indirizzo non valido: la mail della campagna non è stata consegnata; "
     "contattare la famiglia",
+    "notify_bounced": "un riepilogo o un avviso per il personale non è stato consegnato: "
+    "controllare gli indirizzi della sezione [notify] della configurazione",
 }
 KIND_LABELS = {
     "adult": "credenziali personali",
