@@ -1011,7 +1011,7 @@ def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
     print("replies with translations: " + ", ".join(report.templates))
     if report.italian_only:
         print(
-            "Italian only (no person on file to choose a language): "
+            "Italian only (staff mail, or no person on file to choose a language): "
             + ", ".join(report.italian_only)
         )
     for lang in report.languages:
