@@ -460,7 +460,7 @@ class NotifySettings(Section):
     admin: tuple[str, ...] = ()  # the alerts' recipients (the sysadmin)
     mailbox_down_minutes: float = Field(default=15, gt=0)
     alert_repeat_hours: float = Field(default=24, gt=0)
-    bounce_share: float = Field(default=0.1, gt=0, le=1)  # of a campaign's mail
+    bounce_share: float = Field(default=0.1, gt=0, le=1)  # of a campaign's (address, student) pairs
     bounce_min_mails: int = Field(default=20, ge=1)  # sent before the share counts
     tick_seconds: float = Field(default=60, gt=0)  # how often the daemon looks
 

@@ -6,6 +6,7 @@ days and hours), the rest is as the daemon runs it."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -21,6 +22,8 @@ from credmail.service.notify.alerts import Watch
 from credmail.service.ports import RegisterTask
 from credmail.service.presentation import reason_label
 from credmail.service.review import Actor
+from tests.integration.test_campaign import ACTOR, campaign_mails, run_until_done, school
+from tests.support.campaign_data import school_year
 from tests.support.daemon import wait_for
 from tests.support.provider_mail import dsn_postfix
 from tests.support.requests import request
@@ -332,3 +335,42 @@ def test_a_bounced_digest_asks_to_check_the_notify_addresses(
     (item,) = [i for i in app.review.pending() if i.reasons != ("unknown_sender",)]
     assert item.reasons == ("notify_bounced",)
     assert reason_label("notify_bounced").endswith("sezione [notify] della configurazione")
+
+
+def test_delivery_paused_and_campaign_bounces_begin_and_end(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    """A campaign to 30 families, of whose mails 10 bounce (over the 10 % share, once 20
+    are delivered); a pause on the SMTP settings, then `outbox retry`."""
+    year = school_year(30, 70)
+    clock = Clock(datetime.now(UTC))
+    app = notify_app(dovecot, smtp, db_url, clock, campaign__batch_size="50")
+    school(app, year)
+    app.desks.campaign.start("settembre", None, ACTOR)
+    run_until_done(app, "settembre")
+    watch = Watch(clock.now)
+    sync_inbox(app)
+    assert app.alerts.check(watch) == []
+    for n, msg in enumerate(campaign_mails(smtp)[:10]):
+        dsn = dsn_postfix(str(msg["Message-ID"]), to=str(msg["To"]))
+        dovecot.append(
+            re.sub(rb"(?im)^Message-ID: <[^>]+>", f"Message-ID: <b{n}@mx>".encode(), dsn, count=1)
+        )
+    sync_inbox(app)
+    assert app.alerts.check(watch) == ["campaign_bounces"]
+    with app.uow() as uow:
+        uow.outbox.pause(clock.now, "SMTPAuthenticationError: 535 5.7.8 refused")
+        uow.commit()
+    assert app.alerts.check(watch) == ["delivery"]
+    app.desks.outbox.retry(None, ACTOR)  # `credmail outbox retry`
+    assert app.alerts.check(watch) == ["delivery"]  # ended
+    deliver(app)
+    subjects = [str(m["Subject"]) for m in smtp.handler.parsed()]
+    assert [s.removesuffix(" - Istituto Stanga") for s in subjects if "[credmail]" in s] == [
+        "[credmail] Problema: troppe e-mail dell'invio di settembre sono respinte",
+        "[credmail] Problema: l'invio della posta è fermo o in ritardo",
+        "[credmail] Risolto: l'invio della posta è fermo o in ritardo",
+    ]
+    (bounces,) = [m for m in smtp.handler.parsed() if "respinte" in str(m["Subject"])]
+    detail = r"Dettagli tecnici: settembre: \d+ of 111 delivered \(address, student\)"
+    assert re.search(detail, body_text(bounces))

@@ -207,7 +207,7 @@ class AlertService:
         with self.uow(read_only=True) as uow:
             deliveries = uow.notices.campaign_deliveries(now - BOUNCES_LOOKBACK)
         over = [
-            f"{name}: {bounced} of {mailed} bounced"
+            f"{name}: {bounced} of {mailed} delivered (address, student) pairs bounced"
             for name, (mailed, bounced) in sorted(deliveries.items())
             if mailed >= self.config.bounce_min_mails
             and bounced / mailed > self.config.bounce_share
