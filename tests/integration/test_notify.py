@@ -9,12 +9,14 @@ import asyncio
 import re
 import threading
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import select
 
 from credmail.adapters.db.models import NotificationRow
+from credmail.adapters.db.oauth_store import OAuthStore
 from credmail.bootstrap import App
 from credmail.runners.systemd import Heartbeat
 from credmail.runners.watcher import InboxWatcher
@@ -374,3 +376,38 @@ def test_delivery_paused_and_campaign_bounces_begin_and_end(
     (bounces,) = [m for m in smtp.handler.parsed() if "respinte" in str(m["Subject"])]
     detail = r"Dettagli tecnici: settembre: \d+ of 111 delivered \(address, student\)"
     assert re.search(detail, body_text(bounces))
+
+
+def test_a_sign_in_needing_a_person_is_the_alert_not_the_stale_mailbox(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    """The OAuth2 state `credmail status` prints: needs_reauth begins it, ok ends it."""
+    clock = Clock(TUESDAY_0750)
+    oauth = {
+        "mailbox__auth": "oauth2",
+        "smtp__auth": "oauth2",
+        "oauth__provider": "microsoft",
+        "oauth__tenant_id": "school-tenant",
+        "oauth__client_id": "credmail-app",
+        "oauth__client_secret": "app-secret-value",
+    }
+    app = notify_app(dovecot, smtp, db_url, clock, **oauth)
+    watch = Watch(clock.now - timedelta(hours=2))  # no sync for two hours: signed out
+    store = OAuthStore(app.engine)
+    store.record("needs_reauth", "the refresh token expired", "run `credmail oauth login`")
+    assert app.alerts.check(watch) == ["sign_in"]
+    store.record("ok")
+    assert app.alerts.check(watch) == ["sign_in", "mailbox_down"]  # now the mailbox's turn
+    with app.uow(read_only=True) as uow:
+        queued = [
+            message_from_bytes(e.raw or b"", policy=policy.default)
+            for e in uow.outbox.listing(None)
+        ]
+    assert [str(m["Subject"]).split(": ", 1)[1] for m in queued] == [
+        "l'accesso OAuth2 a Microsoft 365 / Google va autorizzato di nuovo - Istituto Stanga",
+        "l'accesso OAuth2 a Microsoft 365 / Google va autorizzato di nuovo - Istituto Stanga",
+        "la casella della segreteria non risponde - Istituto Stanga",
+    ]
+    assert "Dettagli tecnici: the refresh token expired; run `credmail oauth login`" in (
+        mail_text(queued[0]).replace("\r\n", "\n")
+    )
