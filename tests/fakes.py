@@ -33,6 +33,7 @@ from credmail.service.ports import (
     LinkAuditRepo,
     LinkEvent,
     MailConnection,
+    NoticeRepo,
     OutboxEntry,
     OutboxRepo,
     OutgoingMail,
@@ -716,6 +717,14 @@ class FakeCampaigns:
         raise NotImplementedError(f"FakeCampaigns.{name}")
 
 
+class FakeNotices:
+    """Nothing waits and nothing was told in the in-memory store: the digest and the
+    alerts are tested on real databases."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotImplementedError(f"FakeNotices.{name}")
+
+
 class FakeUnitOfWork:
     """Works on a copy of the store; `commit()` publishes it, anything else drops it."""
 
@@ -737,6 +746,7 @@ class FakeUnitOfWork:
         self.tasks: TaskRepo = FakeTasks(s)
         self.link_audit: LinkAuditRepo = FakeLinkAudit(s)
         self.campaigns: CampaignRepo = FakeCampaigns()
+        self.notices: NoticeRepo = FakeNotices()
 
     def __enter__(self) -> Self:
         return self

@@ -74,6 +74,9 @@ from credmail.service.import_files import ImportLimits
 from credmail.service.inbox_sync import Pipeline, Policy
 from credmail.service.link_backends import LinkBackend, WorklistBackend
 from credmail.service.links import LinkIssuer, TemplateLinkIssuer, TokenLinkIssuer
+from credmail.service.notify.alerts import TEMPLATE_ALERT, AlertConfig, AlertService
+from credmail.service.notify.digest import TEMPLATE_DIGEST, DigestConfig, DigestService
+from credmail.service.notify.mailing import StaffMail
 from credmail.service.outbox.delivery import OutboxDelivery, RetryPolicy
 from credmail.service.outbox.nudge_poll import OutboxPoll
 from credmail.service.outbox.queue import Mailer
@@ -93,10 +96,13 @@ TEMPLATES = [
     "link_already_sent",
     "task_done",
     "campaign_new_student",
+    TEMPLATE_DIGEST,
+    TEMPLATE_ALERT,
 ]
 # Replies that never reach a person on file, so never have a language to add:
-# the neutral acknowledgement goes to a sender the directory does not know.
-ITALIAN_ONLY = ["acknowledge_unknown"]
+# the neutral acknowledgement goes to a sender the directory does not know; the
+# digest and the alerts go to the school's own staff.
+ITALIAN_ONLY = ["acknowledge_unknown", TEMPLATE_DIGEST, TEMPLATE_ALERT]
 
 
 def utc_now() -> datetime:
@@ -118,6 +124,8 @@ class App:
     outbox_worker: OutboxWorker
     is_login_failure: Callable[[BaseException], bool]
     campaigns: CampaignService
+    digest: DigestService
+    alerts: AlertService
     nudge_mode: str = "off"  # daemon.nudge made concrete: listen, socket, poll or off
 
     def nudge_listener(self) -> NudgeListener | None:
@@ -226,6 +234,10 @@ def bootstrap(
     pipeline = Pipeline(processor)
     sources = source_factory or (lambda: make_source(settings, tokens))
     review = ReviewDesk(uow, mailer, clock, timezone, settings.review.staff)
+    desks = _desks(
+        settings, engine, uow, clock, review, pipeline, delivery, sources, mailer, campaigns
+    )
+    staff_mail = StaffMail(uow, mailer.composer, clock, timezone)
     return App(
         settings=settings,
         engine=engine,
@@ -236,13 +248,35 @@ def bootstrap(
         source_factory=sources,
         clock=clock,
         timezone=timezone,
-        desks=_desks(
-            settings, engine, uow, clock, review, pipeline, delivery, sources, mailer, campaigns
-        ),
+        desks=desks,
         outbox_worker=worker,
         is_login_failure=is_login_failure,
         campaigns=campaigns,
         nudge_mode=mode,
+        digest=DigestService(staff_mail, _digest_config(settings)),
+        alerts=AlertService(staff_mail, desks.status.report, _alert_config(settings)),
+    )
+
+
+def _digest_config(settings: Settings) -> DigestConfig:
+    notify = settings.notify
+    return DigestConfig(
+        notify.staff,
+        notify.digest_at,
+        notify.weekdays,
+        settings.school.closed_on,
+        f"{settings.public_url}/console",
+    )
+
+
+def _alert_config(settings: Settings) -> AlertConfig:
+    notify = settings.notify
+    return AlertConfig(
+        notify.admin,
+        timedelta(minutes=notify.mailbox_down_minutes),
+        timedelta(hours=notify.alert_repeat_hours),
+        notify.bounce_share,
+        notify.bounce_min_mails,
     )
 
 

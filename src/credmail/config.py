@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -417,6 +418,83 @@ class CampaignSettings(Section):
 
 class SchoolSettings(Section):
     front_desk_hours: str = ""  # e.g. "lunedì-venerdì 8:00-10:00" (campaign mail)
+    # Days the secretariat is closed (no digest): "2026-12-24" or "2026-12-23..2027-01-06".
+    closed_days: tuple[str, ...] = ()
+
+    @field_validator("closed_days")
+    @classmethod
+    def _days(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            first, _, last = entry.partition("..")
+            try:
+                start, end = date.fromisoformat(first), date.fromisoformat(last or first)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not a date (YYYY-MM-DD) or a range (YYYY-MM-DD..YYYY-MM-DD)"
+                ) from None
+            if end < start:
+                raise ValueError(f"{entry!r} ends before it starts")
+        return value
+
+    def closed_on(self, day: date) -> bool:
+        for entry in self.closed_days:
+            first, _, last = entry.partition("..")
+            if date.fromisoformat(first) <= day <= date.fromisoformat(last or first):
+                return True
+        return False
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _addresses(value: tuple[str, ...]) -> tuple[str, ...]:
+    for address in value:
+        try:
+            normalize_address(address)
+        except AddressError as exc:
+            raise ValueError(f"{address!r}: {exc}") from None
+    return value
+
+
+class NotifySettings(Section):
+    """Mail for the school's own people: the secretariat's digest of what waits, and the
+    sysadmin's alerts when something needs a person (service/notify)."""
+
+    staff: tuple[str, ...] = ()  # the digest's recipients (the secretariat's mailboxes)
+    digest_at: tuple[str, ...] = ("07:45",)  # HH:MM, school time, on school days
+    digest_days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")  # add "sat" if open
+    admin: tuple[str, ...] = ()  # the alerts' recipients (the sysadmin)
+    mailbox_down_minutes: float = Field(default=15, gt=0)
+    alert_repeat_hours: float = Field(default=24, gt=0)
+    bounce_share: float = Field(default=0.1, gt=0, le=1)  # of a campaign's (address, student) pairs
+    bounce_min_mails: int = Field(default=20, ge=1)  # sent before the share counts
+    tick_seconds: float = Field(default=60, gt=0)  # how often the daemon looks
+
+    @field_validator("staff", "admin")
+    @classmethod
+    def _recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _addresses(value)
+
+    @field_validator("digest_at")
+    @classmethod
+    def _times(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for moment in value:
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", moment):
+                raise ValueError(f'{moment!r} is not a time HH:MM (e.g. "07:45")')
+        return tuple(sorted(set(value)))
+
+    @field_validator("digest_days")
+    @classmethod
+    def _weekdays(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for day in value:
+            if day.lower() not in WEEKDAYS:
+                raise ValueError(f"{day!r} is not one of {', '.join(WEEKDAYS)}")
+        return tuple(day.lower() for day in value)
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        """The digest's days as date.weekday() numbers (Monday 0)."""
+        return frozenset(WEEKDAYS.index(day) for day in self.digest_days)
 
 
 class LoggingSettings(Section):
@@ -623,6 +701,7 @@ class Settings(Section):
     daemon: DaemonSettings = _default()
     campaign: CampaignSettings = _default()
     school: SchoolSettings = _default()
+    notify: NotifySettings = _default()
     logging: LoggingSettings = _default()
     oauth: OAuthSettings = _default()
     ldap: LdapSettings | None = None

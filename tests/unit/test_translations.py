@@ -34,7 +34,7 @@ TRANSLATED = (
     "review_rejected",
     "task_done",
 )
-ITALIAN_ONLY = ("acknowledge_unknown",)
+ITALIAN_ONLY = ("acknowledge_unknown", "admin_alert", "staff_digest")  # the last two: staff
 COMMON = {"school_name": "Istituto Stanga", "signature": "La Segreteria", "contact": "Scriva."}
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 

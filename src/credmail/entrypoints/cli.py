@@ -32,7 +32,7 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `| head`
 
 
 # Only these commands sign in to IMAP or SMTP (and so read the mail password files).
-CONNECTING = {"run", "check-config", "backlog"}
+CONNECTING = {"run", "check-config", "backlog", "notify"}
 # Only these create or migrate the database; every other command needs it to exist.
 MIGRATING = {"run", "directory", "oauth", "staff"}
 # The daemon's commands log at logging.level; the others only warnings and errors (logs.py).
@@ -226,6 +226,9 @@ def _parser() -> argparse.ArgumentParser:
     _web_commands(sub)
     _task_commands(sub)
     _campaign_commands(sub)
+    from credmail.entrypoints.cli_notify import add_notify_commands
+
+    add_notify_commands(sub)
     return parser
 
 
@@ -1008,7 +1011,7 @@ def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
     print("replies with translations: " + ", ".join(report.templates))
     if report.italian_only:
         print(
-            "Italian only (no person on file to choose a language): "
+            "Italian only (staff mail, or no person on file to choose a language): "
             + ", ".join(report.italian_only)
         )
     for lang in report.languages:

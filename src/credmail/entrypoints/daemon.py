@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
@@ -15,12 +16,14 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from credmail.bootstrap import App
+from credmail.diagnostics import explain
 from credmail.runners.delivery_process import DeliveryProcess
 from credmail.runners.nudge import NudgeWatcher
 from credmail.runners.shutdown import ShutdownBound
 from credmail.runners.systemd import Heartbeat
 from credmail.runners.watcher import InboxWatcher
 from credmail.service.housekeeping import housekeeping
+from credmail.service.notify.alerts import Watch
 from credmail.service.outbox.delivery import DeliveryStats
 from credmail.service.outbox.worker import OutboxWorker
 from credmail.service.privacy import Retention
@@ -162,6 +165,7 @@ def _scheduler(app: App, watcher: InboxWatcher, outbox: OutboxWorker) -> Backgro
         **common,
     )
     _schedule_campaigns(app, scheduler, outbox)
+    _schedule_notify(app, scheduler, outbox, watcher)
     retention = Retention(settings.privacy.retention_days)
     scheduler.add_job(
         lambda: housekeeping(app.uow, app.clock, retention, app.checkpoint),
@@ -171,6 +175,36 @@ def _scheduler(app: App, watcher: InboxWatcher, outbox: OutboxWorker) -> Backgro
         **common,
     )
     return scheduler
+
+
+def _schedule_notify(
+    app: App, scheduler: BackgroundScheduler, outbox: OutboxWorker, watcher: InboxWatcher
+) -> None:
+    """The digest and the alerts, looked at every `notify.tick_seconds` and once at start
+    (a digest missed while the daemon was down goes late the same day)."""
+    log = structlog.get_logger("credmail.notify")
+    watch = Watch(app.clock(), lambda: watcher.missing)
+
+    def tick() -> None:
+        try:
+            queued = app.digest.run_due()
+            alerted = app.alerts.check(watch)
+        except Exception as exc:  # the database away: the next tick tries again
+            log.warning("notify.failed", error_type=type(exc).__name__, error=explain(exc))
+            return
+        log.debug("notify.checked", digest_mails=queued, alerts=alerted)
+        if queued or alerted:
+            outbox.nudge()
+
+    scheduler.add_job(
+        tick,
+        "interval",
+        id="notify",
+        seconds=app.settings.notify.tick_seconds,
+        next_run_time=datetime.now(app.timezone),
+        coalesce=True,
+        max_instances=1,
+    )
 
 
 def _schedule_campaigns(app: App, scheduler: BackgroundScheduler, outbox: OutboxWorker) -> None:

@@ -14,10 +14,12 @@ from datetime import datetime
 from credmail.core.addresses import AddressError, normalize_address
 from credmail.core.campaign import TEMPLATE_CAMPAIGN
 from credmail.core.values import MarkBounced, RequestKind
+from credmail.service.pacing import STAFF_TEMPLATES
 from credmail.service.ports import OutboxEntry, PairRecord, ReviewItem, UnitOfWork
 
 REASON = "reply_bounced"
 CAMPAIGN_REASON = "campaign_bounced"
+STAFF_REASON = "notify_bounced"  # the digest or an alert: an address in [notify] is wrong
 
 
 def record_bounce(uow: UnitOfWork, action: MarkBounced, now: datetime) -> int:
@@ -28,19 +30,21 @@ def record_bounce(uow: UnitOfWork, action: MarkBounced, now: datetime) -> int:
         if entry.template == TEMPLATE_CAMPAIGN:
             pairs = uow.campaigns.bounced([entry.message_id])
             uow.review.add(campaign_bounce_item(uow, entry, pairs, now), None)
+        elif entry.template in STAFF_TEMPLATES:
+            uow.review.add(_bounced_item(entry, now, STAFF_REASON), None)
         else:
             uow.review.add(_bounced_item(entry, now), entry.ledger_id)
     return len(entries)
 
 
-def _bounced_item(entry: OutboxEntry, now: datetime) -> ReviewItem:
+def _bounced_item(entry: OutboxEntry, now: datetime, reason: str = REASON) -> ReviewItem:
     try:
         key = normalize_address(entry.recipient) if entry.recipient else None
     except AddressError:
         key = None
     subject = f"Risposta non consegnata ({entry.template}, outbox #{entry.id})"
     return ReviewItem(
-        0, now, "pending", RequestKind.UNKNOWN, key, entry.message_id, subject, (REASON,), None
+        0, now, "pending", RequestKind.UNKNOWN, key, entry.message_id, subject, (reason,), None
     )
 
 

@@ -19,7 +19,7 @@ from credmail.core.limits import (
     is_acknowledgement,
 )
 from credmail.core.values import Decision, SendLink, SendReply
-from credmail.service.pacing import BULK_TEMPLATES
+from credmail.service.pacing import UNCOUNTED_TEMPLATES
 from credmail.service.ports import OutboxCounts, UnitOfWork
 
 DAY, QUARTER_HOUR, HOUR = timedelta(days=1), timedelta(minutes=15), timedelta(hours=1)
@@ -80,7 +80,9 @@ class RateLimiter:
             address_links_24h={key: links for key, (_, links, _) in per_address.items()},
             notice_sent_24h={key: notices > 0 for key, (_, _, notices) in per_address.items()},
             global_replies_1h=sum(
-                n for t, n in hourly.items() if t not in (TEMPLATE_ACKNOWLEDGE, *BULK_TEMPLATES)
+                n
+                for t, n in hourly.items()
+                if t not in (TEMPLATE_ACKNOWLEDGE, *UNCOUNTED_TEMPLATES)
             ),
             acknowledgements_1h=_acknowledgements(outbox, now) if acks else 0,
             breaker_tripped=uow.breaker.tripped(),

@@ -27,6 +27,11 @@ URGENT_TEMPLATES = (
 # against the per-address reply limits nor the requests' breaker (it has its own cap).
 BULK_TEMPLATES = ("campaign_new_student",)
 
+# Mail for the school's own people (the secretariat's digest, the sysadmin's alerts):
+# never counted against a family's limits nor the requests' breaker.
+STAFF_TEMPLATES = ("staff_digest", "admin_alert")
+UNCOUNTED_TEMPLATES = (*BULK_TEMPLATES, *STAFF_TEMPLATES)
+
 # Provider limits per mailbox: (per minute, per day).
 PRESETS: dict[str, tuple[int | None, int | None]] = {
     "microsoft": (30, 10_000),

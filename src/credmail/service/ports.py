@@ -696,6 +696,47 @@ class CampaignRepo(Protocol):
         """Campaign mails queued since `since` (all campaigns: the daily cap)."""
 
 
+@dataclass(frozen=True)
+class WaitingRow:
+    """One thing that waits for the secretariat (service/notify/waiting): its kind (a
+    digest section), its number, since when it waits, and a code staff may read in a
+    mail (a review reason): never a name, an address or a message's text."""
+
+    kind: str
+    id: int
+    since: datetime
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """What the sysadmin was last told about one state: `announced` True when the last
+    mail said it began; `alerted_at` when such a mail last went; `mails` counts the mails
+    (it names the next one's slot)."""
+
+    name: str
+    announced: bool = False
+    alerted_at: datetime | None = None
+    mails: int = 0
+
+
+class NoticeRepo(Protocol):
+    """The digest's and the alerts' bookkeeping, and the reads of what waits."""
+
+    def waiting_reviews(self, now: datetime) -> list[WaitingRow]: ...
+    def waiting_tasks(self, now: datetime) -> list[WaitingRow]: ...
+    def campaign_deliveries(self, since: datetime) -> dict[str, tuple[int, int]]:
+        """Per campaign sending or finished since `since`: (mails delivered or bounced,
+        of which bounced)."""
+
+    def slot_taken(self, kind: str, slot: str) -> bool: ...
+    def take_slot(self, kind: str, slot: str, now: datetime, mails: int) -> bool:
+        """Record the slot now (in a savepoint); False when another transaction has."""
+
+    def alerts(self) -> dict[str, AlertRecord]: ...
+    def save_alert(self, record: AlertRecord) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: everything a message changes commits together or not at all."""
 
@@ -712,6 +753,7 @@ class UnitOfWork(Protocol):
     tasks: TaskRepo
     link_audit: LinkAuditRepo
     campaigns: CampaignRepo
+    notices: NoticeRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

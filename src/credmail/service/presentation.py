@@ -62,6 +62,8 @@ REASON_LABELS = {
     "collegamento",
     "campaign_bounced": "indirizzo non valido: la mail della campagna non è stata consegnata; "
     "contattare la famiglia",
+    "notify_bounced": "un riepilogo o un avviso per il personale non è stato consegnato: "
+    "controllare gli indirizzi della sezione [notify] della configurazione",
 }
 KIND_LABELS = {
     "adult": "credenziali personali",
@@ -106,6 +108,8 @@ TEMPLATE_LABELS = {
     "link_already_sent": "avviso di collegamento già inviato",
     "task_done": "avviso di credenziali inviate dal registro",
     "campaign_new_student": "credenziali dei nuovi iscritti (invio di settembre)",
+    "staff_digest": "riepilogo per la segreteria",
+    "admin_alert": "avviso per l'amministratore di sistema",
 }
 OUTBOX_STATUS_LABELS = {
     "pending": "in coda",

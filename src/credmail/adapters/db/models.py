@@ -386,3 +386,29 @@ class CampaignRecipientRow(Base):
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NotificationRow(Base):
+    """One mail slot for the school's own people: the digest of one day and time, or one
+    alert; the unique key makes each slot queue its mail exactly once (service/notify)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("kind", "slot", name="uq_notifications_slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "digest", "alert"
+    slot: Mapped[str] = mapped_column(String(100))  # "2026-12-08 07:45", "breaker#3"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    mails: Mapped[int] = mapped_column(Integer, default=0)  # 0: nothing waited
+
+
+class AlertStateRow(Base):
+    """What the sysadmin was last told about one state needing a person, and when."""
+
+    __tablename__ = "alert_states"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    announced: Mapped[bool] = mapped_column(Boolean, default=False)  # the last mail: begun
+    # when the last mail saying it began went (the repeat window counts from there)
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mails: Mapped[int] = mapped_column(Integer, default=0)

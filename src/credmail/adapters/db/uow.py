@@ -22,6 +22,7 @@ from credmail.adapters.db.repositories import (
     SqlDirectory,
     SqlLedger,
     SqlLinkAudit,
+    SqlNotices,
     SqlOutbox,
     SqlReview,
     SqlStaff,
@@ -37,6 +38,7 @@ from credmail.service.ports import (
     DirectoryRepo,
     LedgerRepo,
     LinkAuditRepo,
+    NoticeRepo,
     OutboxRepo,
     ReviewRepo,
     StaffRepo,
@@ -62,6 +64,7 @@ class SqlUnitOfWork:
     tasks: TaskRepo
     link_audit: LinkAuditRepo
     campaigns: CampaignRepo
+    notices: NoticeRepo
 
     def __init__(
         self,
@@ -97,6 +100,7 @@ class SqlUnitOfWork:
         self.tasks = SqlTasks(self.session)
         self.link_audit = SqlLinkAudit(self.session)
         self.campaigns = SqlCampaigns(self.session)
+        self.notices = SqlNotices(self.session)
         return self
 
     def __exit__(

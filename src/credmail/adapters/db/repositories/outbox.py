@@ -13,7 +13,7 @@ from credmail.adapters.db import writes
 from credmail.adapters.db.models import DeliveryStateRow, OutboxRow
 from credmail.adapters.db.repositories._common import core, rowcount, storable
 from credmail.core.addresses import normalize_address
-from credmail.service.pacing import BULK_TEMPLATES, URGENT_TEMPLATES
+from credmail.service.pacing import BULK_TEMPLATES, UNCOUNTED_TEMPLATES, URGENT_TEMPLATES
 from credmail.service.ports import DeliveryState, OutboxEntry, OutboxStatus, OutgoingMail
 
 
@@ -161,7 +161,7 @@ class SqlOutbox:
                 mail
                 for mail in self._recent
                 if mail.recipient_key == address_key and mail.created_at >= since
-                if mail.template not in BULK_TEMPLATES
+                if mail.template not in UNCOUNTED_TEMPLATES
             ]
             links = sum(mail.username is not None for mail in mails)
             notices = sum(mail.template == notice_template for mail in mails)
@@ -341,7 +341,7 @@ _MAIL_TO = select(
 ).where(
     OutboxRow.recipient_key == bindparam("key"),
     OutboxRow.created_at >= bindparam("since"),
-    OutboxRow.template.not_in(BULK_TEMPLATES),  # the campaign has its own cap
+    OutboxRow.template.not_in(UNCOUNTED_TEMPLATES),  # the campaign has its own cap
 )
 _RECENT = select(
     OutboxRow.recipient_key,
