@@ -1,12 +1,14 @@
 """The campaign desk: the September mailing's plan (and a preview of one of its mails),
-start, progress, pause and report."""
+start, progress, pause and report. Behind both doors (`credmail campaign`, the console's
+"Invio di settembre"): a change needs `campaign.manage` (administrators; the terminal
+always may) and leaves an entry in the activity log, whichever door it came through."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
@@ -17,7 +19,11 @@ from credmail.service.desks.base import DeskError
 from credmail.service.ports import PairRecord
 from credmail.service.review import Actor
 
+if TYPE_CHECKING:
+    from credmail.service.desks.audit import AuditDesk
+
 T = TypeVar("T")
+PERMISSION = "campaign.manage"
 
 
 @dataclass(frozen=True)
@@ -78,8 +84,9 @@ def _name(people: Mapping[str, object], username: str) -> str:
 
 
 class CampaignDesk:
-    def __init__(self, service: CampaignService) -> None:
+    def __init__(self, service: CampaignService, audit: AuditDesk | None = None) -> None:
         self.service = service
+        self.audit = audit
         self.log = structlog.get_logger("credmail.desks.campaign")
 
     @property
@@ -98,32 +105,50 @@ class CampaignDesk:
         self, name: str, at: str | None, actor: Actor, *, without_codes: bool = False
     ) -> Started:
         """`without_codes`: start even when no mailed student has a register login code."""
+        actor.require(PERMISSION)
         when = self._parse_at(at) if at else None
         started = _desk(
             lambda: self.service.start(name, when, str(actor), without_codes=without_codes)
         )
         self.log.info("campaign.start", by=str(actor), created=started.created)
+        if started.created:
+            moment = self.local(started.campaign.start_at).strftime("%Y-%m-%d %H:%M")
+            self._record(actor, "campaign.start", name, f"{started.pairs_added} da {moment}")
         return started
 
     def extend(self, name: str, actor: Actor) -> int:
+        actor.require(PERMISSION)
         added = _desk(lambda: self.service.extend(name))
         self.log.info("campaign.extend", by=str(actor), added=added)
+        self._record(actor, "campaign.extend", name, f"{added} aggiunti")
         return added
 
     def status(self, name: str) -> CampaignStatus:
         return _desk(lambda: self.service.status(name))
 
     def pause(self, name: str, actor: Actor) -> int:
+        actor.require(PERMISSION)
         self.log.info("campaign.pause", by=str(actor))
-        return _desk(lambda: self.service.pause(name))
+        withdrawn = _desk(lambda: self.service.pause(name))
+        self._record(actor, "campaign.pause", name, f"{withdrawn} ritirati dalla coda")
+        return withdrawn
 
     def resume(self, name: str, actor: Actor) -> None:
+        actor.require(PERMISSION)
         self.log.info("campaign.resume", by=str(actor))
         _desk(lambda: self.service.resume(name))
+        self._record(actor, "campaign.resume", name)
 
     def cancel(self, name: str, actor: Actor) -> int:
+        actor.require(PERMISSION)
         self.log.info("campaign.cancel", by=str(actor))
-        return _desk(lambda: self.service.cancel(name))
+        count = _desk(lambda: self.service.cancel(name))
+        self._record(actor, "campaign.cancel", name, f"{count} non inviati")
+        return count
+
+    def _record(self, actor: Actor, action: str, name: str, detail: str | None = None) -> None:
+        if self.audit is not None:
+            self.audit.record(actor, action, f"invio {name}", detail)
 
     def report(self, name: str) -> list[PairRecord]:
         return _desk(lambda: self.service.report(name))

@@ -50,6 +50,7 @@ NAV = (
     Nav("/posta", "Posta in uscita"),
     Nav("/attivita", "Registro attività"),
     Nav("/personale", "Personale", admin_only=True),
+    Nav("/statistiche", "Statistiche", admin_only=True),
 )
 
 

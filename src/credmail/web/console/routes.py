@@ -33,6 +33,7 @@ from credmail.web.console.base import (
 )
 from credmail.web.console.imports import ImportPages
 from credmail.web.console.review_pages import PAGE_SIZE, ReviewPages
+from credmail.web.console.stats_pages import StatsPages
 from credmail.web.console.task_pages import TaskPages
 from credmail.web.security import CSRF_FIELD, client_address
 
@@ -40,7 +41,7 @@ from credmail.web.security import CSRF_FIELD, client_address
 def routes(ctx: WebContext) -> list[BaseRoute]:
     c = Console(ctx)
     pages, review, tasks = ConsolePages(c), ReviewPages(c), TaskPages(c)
-    imports = ImportPages(c)
+    imports, stats = ImportPages(c), StatsPages(c)
     p = c.page
     return [
         Route(c.url("/accesso"), pages.sign_in, methods=["GET", "POST"]),
@@ -76,6 +77,8 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route(
             c.url("/personale/disattiva"), p(pages.staff_disable, "staff.manage"), methods=["POST"]
         ),
+        Route(c.url("/statistiche"), p(stats.page, "stats.view"), methods=["GET"]),
+        Route(c.url("/statistiche/{slug}.csv"), p(stats.csv, "stats.view"), methods=["GET"]),
         Mount(c.url("/static"), app=StaticFiles(directory=str(STATIC)), name="console-static"),
     ]
 
