@@ -147,6 +147,12 @@ CAMPAIGN_WARNING_LABELS = {
     "bad_address": "indirizzo in rubrica non valido",
     "pec_address": "indirizzo PEC: non riceve l'e-mail",
 }
+CAMPAIGN_STATUS_LABELS = {
+    "running": "in corso",
+    "paused": "sospeso",
+    "cancelled": "annullato",
+    "done": "completato",
+}
 PAIR_STATE_LABELS = {
     "planned": "da inviare",
     "queued": "in coda",
@@ -238,6 +244,10 @@ def action_label(code: str) -> str:
 
 def source_label(source: str) -> str:
     return _lookup(SOURCE_LABELS, source)
+
+
+def campaign_status_label(status: str) -> str:
+    return _lookup(CAMPAIGN_STATUS_LABELS, status)
 
 
 def sign_in_label(status: str) -> str:

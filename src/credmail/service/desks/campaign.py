@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
-from credmail.core.campaign import WARNING_LABELS, Plan
+from credmail.core.campaign import WARNING_LABELS, Plan, PlanWarning, Warn
 from credmail.service.campaign_mail import Preview, made_up_codes
 from credmail.service.campaigns import CampaignError, CampaignService, CampaignStatus, Started
 from credmail.service.desks.base import DeskError
-from credmail.service.ports import PairRecord
+from credmail.service.ports import CampaignInfo, PairRecord
+from credmail.service.presentation import CAMPAIGN_WARNING_LABELS, italian_time
 from credmail.service.review import Actor
 
 if TYPE_CHECKING:
@@ -60,6 +61,17 @@ class PlanView:
         """Mailed students whose username credmail made up: no register code to give."""
         return made_up_codes(self.plan)
 
+    def italian_warnings(self) -> list[tuple[str, str]]:
+        """(who or which address, the warning in Italian), as the console lists them."""
+        people = self.plan.people
+        return [
+            (
+                f"{_name(people, w.subject)} ({w.subject})" if w.subject in people else w.subject,
+                warning_note(w),
+            )
+            for w in self.plan.warnings
+        ]
+
     def warning_lines(self) -> list[tuple[str, str, str]]:
         """(kind label, subject, detail) for every warning."""
         people = self.plan.people
@@ -73,9 +85,19 @@ class PlanView:
         ]
 
 
-# The plan's CSV is the secretariat's: its notes are Italian.
+# The plan's CSV and the console's page are the secretariat's: their notes are Italian.
 SKIPPED_NOTE = "non inviata: indirizzo PEC"
 MADE_UP_NOTE = "senza codice del registro: l'e-mail dice dove trovarlo"
+_DETAILS = {"PEC addresses only": "solo indirizzi PEC"}
+
+
+def warning_note(warning: PlanWarning) -> str:
+    """A plan's warning in Italian, its detail included."""
+    label = CAMPAIGN_WARNING_LABELS.get(warning.kind, warning.kind)
+    detail = _DETAILS.get(warning.detail, warning.detail)
+    if warning.kind == Warn.SHARED_ADDRESS and detail.endswith(" families"):
+        detail = detail.replace(" families", " famiglie")
+    return f"{label} ({detail})" if detail else label
 
 
 def _name(people: Mapping[str, object], username: str) -> str:
@@ -112,25 +134,30 @@ class CampaignDesk:
         )
         self.log.info("campaign.start", by=str(actor), created=started.created)
         if started.created:
-            moment = self.local(started.campaign.start_at).strftime("%Y-%m-%d %H:%M")
-            self._record(actor, "campaign.start", name, f"{started.pairs_added} da {moment}")
+            moment = italian_time(started.campaign.start_at, self.service.timezone)
+            detail = f"{started.pairs_added} collegamenti, inizio {moment}"
+            self._record(actor, "campaign.start", name, detail)
         return started
 
     def extend(self, name: str, actor: Actor) -> int:
         actor.require(PERMISSION)
         added = _desk(lambda: self.service.extend(name))
         self.log.info("campaign.extend", by=str(actor), added=added)
-        self._record(actor, "campaign.extend", name, f"{added} aggiunti")
+        self._record(actor, "campaign.extend", name, f"{added} collegamenti aggiunti")
         return added
 
     def status(self, name: str) -> CampaignStatus:
         return _desk(lambda: self.service.status(name))
 
+    def listing(self) -> list[CampaignInfo]:
+        """Every campaign, newest first."""
+        return self.service.listing()
+
     def pause(self, name: str, actor: Actor) -> int:
         actor.require(PERMISSION)
         self.log.info("campaign.pause", by=str(actor))
         withdrawn = _desk(lambda: self.service.pause(name))
-        self._record(actor, "campaign.pause", name, f"{withdrawn} ritirati dalla coda")
+        self._record(actor, "campaign.pause", name, f"{withdrawn} collegamenti tolti dalla coda")
         return withdrawn
 
     def resume(self, name: str, actor: Actor) -> None:
@@ -143,7 +170,7 @@ class CampaignDesk:
         actor.require(PERMISSION)
         self.log.info("campaign.cancel", by=str(actor))
         count = _desk(lambda: self.service.cancel(name))
-        self._record(actor, "campaign.cancel", name, f"{count} non inviati")
+        self._record(actor, "campaign.cancel", name, f"{count} collegamenti non inviati")
         return count
 
     def _record(self, actor: Actor, action: str, name: str, detail: str | None = None) -> None:

@@ -13,7 +13,11 @@ from zoneinfo import ZoneInfo
 from credmail.service.csv_export import spreadsheet_writer
 from credmail.service.desks.base import DeskError
 from credmail.service.ports import Clock
-from credmail.service.presentation import PAIR_STATE_LABELS, italian_time
+from credmail.service.presentation import (
+    CAMPAIGN_STATUS_LABELS,
+    PAIR_STATE_LABELS,
+    italian_time,
+)
 from credmail.service.review import Actor
 from credmail.service.stats import (
     AGE_LABELS,
@@ -35,12 +39,6 @@ from credmail.service.stats import (
 
 MAX_WEEKS = 104
 PERMISSION = "stats.view"
-CAMPAIGN_STATUS_LABELS = {
-    "running": "in corso",
-    "paused": "sospesa",
-    "cancelled": "annullata",
-    "done": "completata",
-}
 
 
 @dataclass(frozen=True)
