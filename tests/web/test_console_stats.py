@@ -11,6 +11,7 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.orm import Session
@@ -28,6 +29,7 @@ from credmail.config import load_settings
 from credmail.entrypoints.cli import main
 from credmail.service.desks import Actor, DeskError
 from credmail.service.review import NotPermitted
+from credmail.service.stats import weeks_until
 from tests.fakes import FakeClock
 from tests.support.wiring import make_app, write_config
 from tests.web.conftest import CLI, PASSWORD, ROOT, ClientFactory, sign_in, web_env
@@ -35,7 +37,6 @@ from tests.web.conftest import CLI, PASSWORD, ROOT, ClientFactory, sign_in, web_
 pytestmark = pytest.mark.integration  # real databases
 
 NOW = datetime(2026, 12, 9, 9, 0, tzinfo=UTC)  # Wednesday, 10:00 in Rome
-MONDAY_ROME = datetime(2026, 12, 6, 23, 0, tzinfo=UTC)  # Monday 7 December, 00:00 in Rome
 HOUR = timedelta(hours=1)
 _keys = itertools.count(1)
 
@@ -91,35 +92,36 @@ def _task(s: Session, requested: datetime, confirmed: datetime, done: datetime |
     )
 
 
-def write_a_term(app: App) -> None:
-    """The rows the expectations below are worked out from."""
+def write_a_term(app: App, now: datetime = NOW) -> None:
+    """The rows the expectations below are worked out from (around `now`)."""
+    monday = weeks_until(now, ZoneInfo("Europe/Rome"), 1)[0].begins.astimezone(UTC)
     with app.uow() as uow:
         s = uow.session
         # this week (from Monday 00:00 in Rome, 23:00 UTC on Sunday)
-        first = _ledger(s, MONDAY_ROME + timedelta(minutes=30), "answered")
-        _mail(s, MONDAY_ROME, MONDAY_ROME + timedelta(minutes=30, seconds=40), ledger_id=first)
-        second = _ledger(s, NOW - 3 * HOUR, "answered")
-        _mail(s, NOW - 3 * HOUR, NOW - HOUR, ledger_id=second)  # 2 hours
-        _mail(s, NOW - 3 * HOUR, None, ledger_id=second)  # not sent yet: no time
-        _mail(s, NOW, NOW, ledger_id=second, purpose=None, template="minor_procedure")
-        _ledger(s, NOW - 24 * HOUR, "review")
+        first = _ledger(s, monday + timedelta(minutes=30), "answered")
+        _mail(s, monday, monday + timedelta(minutes=30, seconds=40), ledger_id=first)
+        second = _ledger(s, now - 3 * HOUR, "answered")
+        _mail(s, now - 3 * HOUR, now - HOUR, ledger_id=second)  # 2 hours
+        _mail(s, now - 3 * HOUR, None, ledger_id=second)  # not sent yet: no time
+        _mail(s, now, now, ledger_id=second, purpose=None, template="minor_procedure")
+        _ledger(s, now - 24 * HOUR, "review")
         # last week: Sunday 23:30 in Rome is still last week
-        _ledger(s, MONDAY_ROME - timedelta(minutes=30), "automated")
-        _ledger(s, NOW - 6 * 24 * HOUR, "errors")
-        _ledger(s, NOW - 6 * 24 * HOUR, "ignored")  # ordinary mail: not a request
-        _ledger(s, NOW - 20 * 7 * 24 * HOUR, "answered")  # in 26 weeks, not in 13
+        _ledger(s, monday - timedelta(minutes=30), "automated")
+        _ledger(s, now - 6 * 24 * HOUR, "errors")
+        _ledger(s, now - 6 * 24 * HOUR, "ignored")  # ordinary mail: not a request
+        _ledger(s, now - 20 * 7 * 24 * HOUR, "answered")  # in 26 weeks, not in 13
         # a link after a review: held 2 days before it left
-        approved = _review(s, NOW - 49 * HOUR, "approved")
-        _mail(s, NOW - HOUR, NOW - HOUR, review_id=approved)
+        approved = _review(s, now - 49 * HOUR, "approved")
+        _mail(s, now - HOUR, now - HOUR, review_id=approved)
         # what waits
-        _review(s, NOW - 50 * HOUR, "pending")
-        _review(s, NOW - HOUR, "pending")
-        _task(s, NOW - 30 * 24 * HOUR, NOW - 20 * 24 * HOUR, None)
+        _review(s, now - 50 * HOUR, "pending")
+        _review(s, now - HOUR, "pending")
+        _task(s, now - 30 * 24 * HOUR, now - 20 * 24 * HOUR, None)
         # a register task: link 10 days ago, confirmed 6 hours ago, done an hour ago
-        _task(s, NOW - 240 * HOUR, NOW - 6 * HOUR, NOW - HOUR)
+        _task(s, now - 240 * HOUR, now - 6 * HOUR, now - HOUR)
         # a campaign: 2 to send, 1 bounced, 1 sent
         campaign = CampaignRow(
-            name="settembre", status="running", created_at=NOW - 48 * HOUR, start_at=NOW - 47 * HOUR
+            name="settembre", status="running", created_at=now - 48 * HOUR, start_at=now - 47 * HOUR
         )
         s.add(campaign)
         s.flush()
@@ -134,7 +136,7 @@ def write_a_term(app: App) -> None:
                     guardians=[f"G{n}"],
                     state=state,
                     message_id="<camp@test>" if state == "queued" else None,
-                    created_at=NOW - 47 * HOUR,
+                    created_at=now - 47 * HOUR,
                 )
             )
         campaign_mail = {
@@ -142,7 +144,7 @@ def write_a_term(app: App) -> None:
             "purpose": None,
             "template": "campaign_new_student",
         }
-        _mail(s, NOW - 47 * HOUR, NOW - 46 * HOUR, **campaign_mail)
+        _mail(s, now - 47 * HOUR, now - 46 * HOUR, **campaign_mail)
         uow.commit()
 
 

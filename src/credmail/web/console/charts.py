@@ -14,9 +14,10 @@ PALETTE = 8  # classes s0..s7 in console.css
 
 
 def _nice_top(value: int) -> int:
-    """A round top for the scale, at least `value` (and at least 1)."""
+    """A round top for the scale, at least `value`: 4 for small counts, so that the
+    four gridlines fall on whole numbers."""
     if value <= 4:
-        return max(value, 1)
+        return 4
     magnitude = 10 ** (len(str(value)) - 1)
     for step in (1, 2, 2.5, 5, 10):
         top = int(step * magnitude)
