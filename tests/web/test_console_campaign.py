@@ -201,6 +201,10 @@ def test_only_administrators_run_the_mailing_and_every_post_needs_the_token(
 ) -> None:
     app, _year = mailing
     app.desks.campaign.start("settembre", None, CLI)
+    signed_out = client_for(app, "203.0.113.9")
+    assert signed_out.get(f"{ROOT}/invio").headers["location"] == f"{ROOT}/accesso"
+    answer = signed_out.post(f"{ROOT}/invio/settembre/annulla", data={"conferma": "si"})
+    assert (answer.status_code, answer.headers["location"]) == (303, f"{ROOT}/accesso")
     operator = client_for(app, "203.0.113.8")
     csrf = sign_in(operator, "olga")
     assert "Invio di settembre" not in operator.get(f"{ROOT}/").text
