@@ -16,12 +16,11 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 
-from credmail.config import load_settings
-from credmail.service.desks import Actor
-from tests.browser.test_console_browser import DESKTOP, PASSWORD, check, heading, submit
+from tests.browser.test_console_browser import check, heading, submit
+from tests.browser.test_console_import_browser import console_app, signed_in
 from tests.support.browser import WebServer, axe_violations
 from tests.support.campaign_data import school_year
-from tests.support.wiring import IDENTITY, make_app, write_config
+from tests.support.wiring import write_config
 from tests.web.test_console_campaign import school
 from tests.web.test_console_stats import write_a_term
 
@@ -31,22 +30,10 @@ pytestmark = pytest.mark.integration
 def test_statistics_and_the_september_mailing_in_a_real_browser(
     tmp_path: Path, browser: Any, web_server: Callable[..., WebServer]
 ) -> None:
-    env = {
-        **IDENTITY,
-        "CREDMAIL_DATABASE__URL": f"sqlite:///{tmp_path / 'credmail.db'}",
-        "CREDMAIL_WEB__INVALID_MIN_SECONDS": "0",
-    }
-    app = make_app(load_settings(None, environ=env), directory=False)
-    app.desks.staff.add("anna", "amministratore", PASSWORD, Actor("root", "cli"))
+    app, env = console_app(tmp_path)
     write_a_term(app, datetime.now(UTC))
     school(app, school_year(12, 28, orphans=1))
-    server = web_server(write_config(tmp_path / "credmail.toml", env))
-    browser.set_window_size(*DESKTOP)
-    console = f"{server.url}/console"
-    browser.get(f"{console}/")
-    browser.find_element(By.ID, "nome").send_keys("anna")
-    browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    submit(browser, "/accesso")
+    console = signed_in(browser, web_server(write_config(tmp_path / "credmail.toml", env)))
 
     browser.get(f"{console}/statistiche?settimane=52")
     assert heading(browser) == "Statistiche"
