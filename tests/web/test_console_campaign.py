@@ -223,3 +223,35 @@ def test_only_administrators_run_the_mailing_and_every_post_needs_the_token(
         assert admin.post(ROOT + path, data=data).status_code == 403, path
     assert [c.name for c in app.desks.campaign.listing()] == ["settembre"]
     assert app.desks.campaign.status("settembre").campaign.status == "running"
+
+
+def test_a_start_with_no_register_codes_needs_the_box_ticked(
+    env: dict[str, str], client_for: ClientFactory
+) -> None:
+    app = make_app(load_settings(None, environ=env), clock=FakeClock(NOW), directory=False)
+    app.desks.staff.add("anna", "amministratore", PASSWORD, CLI)
+    made_up = (
+        "student,alunno-5256305,Luca,Rossi,2014-05-01,,,1A,sì\n"
+        "guardian,genitore-1,Mario,Rossi,,mario.rossi@example.org,alunno-5256305,,\n"
+    )
+    with app.uow() as uow:
+        import_records(
+            uow.session,
+            read_directory(
+                b"role,username,first_name,last_name,"
+                b"birth_date,emails,students,class,new\n" + made_up.encode()
+            ),
+            prune=False,
+        )
+        uow.commit()
+    client = client_for(app)
+    csrf = sign_in(client, "anna")
+    page = client.get(f"{ROOT}/invio").text
+    assert "senza codice del registro" in page and 'name="senza_codici"' in page
+    form = {"csrf_token": csrf, "nome": "settembre", "quando": "subito", "conferma": "si"}
+    refused = client.post(f"{ROOT}/invio/avvia", data=form)
+    assert refused.status_code == 409
+    assert "nessuno degli studenti da avvisare ha in rubrica il codice" in refused.text
+    assert app.desks.campaign.listing() == []
+    _post(client, csrf, "/invio/avvia", **{**form, "senza_codici": "si"})
+    assert app.desks.campaign.status("settembre").counts == {"planned": 1}
