@@ -174,7 +174,11 @@ def test_a_start_at_a_date_and_the_bounces_on_the_campaigns_page(
     app, _year = mailing
     client = client_for(app)
     csrf = sign_in(client, "anna")
-    form = {"nome": "sett", "quando": "data", "data": "2026-09-01", "ora": "07:30"}
+    form = {"nome": "sett", "quando": "data", "data": "01/09/2026", "ora": "7:30"}
+    wrong = client.post(
+        f"{ROOT}/invio/avvia", data={"csrf_token": csrf, **form, "data": "31/02/2026"}
+    )
+    assert wrong.status_code == 409 and "giorno (gg/mm/aaaa)" in wrong.text
     ask = client.post(f"{ROOT}/invio/avvia", data={"csrf_token": csrf, **form})
     assert "partirà l&#39;1 settembre 2026 alle 07:30" in ask.text
     _post(client, csrf, "/invio/avvia", conferma="si", **form)

@@ -94,11 +94,11 @@ class CampaignPages(Pages):
                 staff, "Il nome dell'invio può contenere solo lettere, cifre, - e _ (fino a 50)."
             )
         if when == "data":
-            at = f"{text_field(form, 'data', 10)} {text_field(form, 'ora', 5)}"
-            try:
-                datetime.strptime(at, "%Y-%m-%d %H:%M")
-            except ValueError:
-                return self._refused(staff, "Indicare giorno e ora dell'inizio, o «subito».")
+            at = _local_start(text_field(form, "data", 10), text_field(form, "ora", 5))
+            if at is None:
+                return self._refused(
+                    staff, "Indicare giorno (gg/mm/aaaa) e ora (hh:mm) dell'inizio, o «subito»."
+                )
         without = text_field(form, "senza_codici", 2) == "si"
         if text_field(form, "conferma", 2) != "si":
             return await self._confirm_start(staff, name, at, without)
@@ -208,6 +208,17 @@ class CampaignPages(Pages):
 
 def _path(name: str) -> str:
     return f"/invio/{quote(name, safe='')}"
+
+
+def _local_start(day: str, hour: str) -> str | None:
+    """ "07/09/2026" and "8:00" as the desk reads a start ("2026-09-07 08:00"); None when
+    either cannot be read."""
+    for shape in ("%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(f"{day} {hour}", shape).strftime("%Y-%m-%d %H:%M")
+        except ValueError:
+            continue
+    return None
 
 
 def _headers(preview: Preview | None) -> list[tuple[str, str]]:
