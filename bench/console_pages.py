@@ -27,8 +27,8 @@ from sqlalchemy import create_engine, insert, text
 from starlette.testclient import TestClient
 
 from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow, ReviewRow
-from credmail.bootstrap import bootstrap
-from credmail.config import load_settings
+from credmail.bootstrap import App, bootstrap
+from credmail.config import Settings, load_settings
 from credmail.service.desks import Actor
 from credmail.web.app import create_web_app
 from tests.support.wiring import IDENTITY
@@ -128,16 +128,7 @@ def measure(url: str, database: str, items: int, people: int, samples: int) -> l
     app = bootstrap(settings)
     app.upgrade_schema()
     seed(url, items, people)
-    app.desks.staff.add("olga", "operatore", PASSWORD, Actor("bench", "cli"))
-    client = TestClient(
-        create_web_app(app, settings), base_url="https://localhost", follow_redirects=False
-    )
-    page = client.get("/console/accesso").text
-    csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    signed = client.post(
-        "/console/accesso", data={"csrf_token": csrf, "nome": "olga", "password": PASSWORD}
-    )
-    assert signed.status_code == 303, signed.text
+    client = signed_in(app, settings, "olga", "operatore")
     pages = {
         "queue (first page)": ["/console/revisione"],
         "queue (page 100, filtered by kind)": ["/console/revisione?tipo=adult&pagina=100"],
@@ -147,31 +138,49 @@ def measure(url: str, database: str, items: int, people: int, samples: int) -> l
             f"/console/rubrica?q={i}@famiglie" for i in range(1, people, max(1, people // 50))
         ],
     }
-    results = []
-    for name, paths in pages.items():
-        for path in paths[:3]:
-            assert client.get(path).status_code == 200, path  # warm up
-        times = []
-        for n in range(samples):
-            started = time.perf_counter()
-            answer = client.get(paths[n % len(paths)])
-            times.append((time.perf_counter() - started) * 1000)
-            assert answer.status_code == 200
-        ordered = sorted(times)
-        results.append(
-            PageResult(
-                database,
-                name,
-                samples,
-                round(statistics.median(ordered), 1),
-                round(ordered[int(0.95 * (samples - 1))], 1),
-                round(ordered[int(0.99 * (samples - 1))], 1),
-                round(ordered[-1], 1),
-            )
-        )
+    results = [time_page(client, database, name, paths, samples) for name, paths in pages.items()]
     client.close()
     app.close()
     return results
+
+
+def time_page(
+    client: TestClient, database: str, name: str, paths: list[str], samples: int
+) -> PageResult:
+    """`samples` GETs of `paths` in turn (after three to warm up), in milliseconds."""
+    for path in paths[:3]:
+        assert client.get(path).status_code == 200, path
+    times = []
+    for n in range(samples):
+        started = time.perf_counter()
+        answer = client.get(paths[n % len(paths)])
+        times.append((time.perf_counter() - started) * 1000)
+        assert answer.status_code == 200
+    ordered = sorted(times)
+    return PageResult(
+        database,
+        name,
+        samples,
+        round(statistics.median(ordered), 1),
+        round(ordered[int(0.95 * (samples - 1))], 1),
+        round(ordered[int(0.99 * (samples - 1))], 1),
+        round(ordered[-1], 1),
+    )
+
+
+def signed_in(app: App, settings: Settings, name: str, role: str) -> TestClient:
+    """A console client signed in as a new account `name` with `role`."""
+    app.desks.staff.add(name, role, PASSWORD, Actor("bench", "cli"))
+    client = TestClient(
+        create_web_app(app, settings), base_url="https://localhost", follow_redirects=False
+    )
+    page = client.get("/console/accesso").text
+    csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    signed = client.post(
+        "/console/accesso", data={"csrf_token": csrf, "nome": name, "password": PASSWORD}
+    )
+    assert signed.status_code == 303, signed.text
+    return client
 
 
 def _reset_postgres(url: str) -> None:

@@ -21,7 +21,6 @@ pytest_plugins = [
 ]
 
 
-
 def _worker_database(base: str) -> str:
     """Under pytest-xdist each worker gets its own database (`<name>_gw0`, ...), created on
     first use, so workers never drop each other's tables; alone, the database as given."""

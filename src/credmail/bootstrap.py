@@ -27,6 +27,7 @@ from credmail.adapters.db.nudge import (
 )
 from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError, load_key
 from credmail.adapters.db.pacing_store import SqlPacingStore
+from credmail.adapters.db.stats import SqlStatistics
 from credmail.adapters.db.trace import SqlMessageTraces
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.adapters.db.web_limits import SqlWebLimits
@@ -62,6 +63,7 @@ from credmail.service.desks import (
     PrivacyDesk,
     ResetDesk,
     StaffDesk,
+    StatsDesk,
     StatusDesk,
     TasksDesk,
     TokenDesk,
@@ -357,7 +359,10 @@ def _desks(
         observe=ObserveDesk(uow, clock, timedelta(seconds=daemon.stale_after_seconds)),
         reset=ResetDesk(uow, clock, make_link_backend(settings), settings.web.claim_seconds),
         tasks=TasksDesk(uow, mailer, clock),
-        campaign=CampaignDesk(campaigns),
+        campaign=CampaignDesk(campaigns, audit),
+        stats=StatsDesk(
+            SqlStatistics(uow), clock, review.timezone, settings.privacy.retention_days
+        ),
     )
 
 

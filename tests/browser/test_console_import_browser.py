@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 
+from credmail.bootstrap import App
 from credmail.config import load_settings
 from credmail.service.desks import Actor
 from tests.browser.test_console_browser import DESKTOP, PASSWORD, heading, submit
@@ -26,9 +27,8 @@ LUCA = Pupil(5256305, "Rossi", "Luca", date(2012, 5, 1), "RSSLCU12E01H501A", yea
 MARIO = Guardian(LUCA.tax_code, "mario.rossi@example.org", "PADRE", "ROSSI", "MARIO", "RSSMRA70")
 
 
-def test_the_registers_files_are_imported_from_the_console(
-    tmp_path: Path, browser: Any, web_server: Callable[..., WebServer]
-) -> None:
+def console_app(tmp_path: Path) -> tuple[App, dict[str, str]]:
+    """An empty directory on SQLite with an administrator, anna; and its settings."""
     env = {
         **IDENTITY,
         "CREDMAIL_DATABASE__URL": f"sqlite:///{tmp_path / 'credmail.db'}",
@@ -36,17 +36,29 @@ def test_the_registers_files_are_imported_from_the_console(
     }
     app = make_app(load_settings(None, environ=env), directory=False)
     app.desks.staff.add("anna", "amministratore", PASSWORD, Actor("root", "cli"))
-    students, guardians, damaged = (tmp_path / n for n in ("alunni.xls", "tutori.xlsx", "x.xls"))
-    students.write_bytes(classeviva_xls([LUCA]))
-    guardians.write_bytes(guardians_xlsx([MARIO]))
-    damaged.write_bytes(classeviva_xls([LUCA])[:3000])
-    server = web_server(write_config(tmp_path / "credmail.toml", env))
+    return app, env
+
+
+def signed_in(browser: Any, server: WebServer) -> str:
+    """anna signed in at desktop width; the console's URL."""
     browser.set_window_size(*DESKTOP)
     console = f"{server.url}/console"
     browser.get(f"{console}/")
     browser.find_element(By.ID, "nome").send_keys("anna")
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     submit(browser, "/accesso")
+    return console
+
+
+def test_the_registers_files_are_imported_from_the_console(
+    tmp_path: Path, browser: Any, web_server: Callable[..., WebServer]
+) -> None:
+    app, env = console_app(tmp_path)
+    students, guardians, damaged = (tmp_path / n for n in ("alunni.xls", "tutori.xlsx", "x.xls"))
+    students.write_bytes(classeviva_xls([LUCA]))
+    guardians.write_bytes(guardians_xlsx([MARIO]))
+    damaged.write_bytes(classeviva_xls([LUCA])[:3000])
+    console = signed_in(browser, web_server(write_config(tmp_path / "credmail.toml", env)))
 
     browser.get(f"{console}/rubrica/importa")
     browser.find_element(By.ID, "file").send_keys(str(damaged))

@@ -96,7 +96,7 @@ def test_the_preview_is_the_mail_the_family_receives_and_writes_nothing(
     assert "nothing stored or sent, no link created" in shown
     assert "To: haddad@example.org\n" in shown and "Content-Language: it, ar, ro\n" in shown
     code_and_link = (
-        'CODICE STUDENTE (il nome utente): S7000002\nPer continuare, apra questo collegamento e '
+        "CODICE STUDENTE (il nome utente): S7000002\nPer continuare, apra questo collegamento e "
         'prema il pulsante "Conferma":\n'
     )
     assert f"{code_and_link}{PREVIEW_LINK}\n" in shown

@@ -407,9 +407,8 @@ class PgBouncer:
         from sqlalchemy.engine import make_url
 
         upstream = make_url(self.upstream)
-        return (
-            upstream.set(host="127.0.0.1", port=self.port, database=database)
-            .render_as_string(hide_password=False)
+        return upstream.set(host="127.0.0.1", port=self.port, database=database).render_as_string(
+            hide_password=False
         )
 
     def stop(self) -> None:

@@ -11,10 +11,9 @@ from typing import Any
 from credmail.core.campaign import WARNING_LABELS, PlanWarning, Warn
 from credmail.core.terminal import printable
 from credmail.core.values import Person
-from credmail.service import presentation as words
 from credmail.service.campaign_mail import PREVIEW_EXPIRY, PREVIEW_LINK, Preview
 from credmail.service.campaigns import Started
-from credmail.service.desks.campaign import PlanView
+from credmail.service.desks.campaign import PlanView, warning_note
 
 CSV_HEADER = ("indirizzo", "studente", "nome", "genitori/tutori", "avviso")
 
@@ -109,16 +108,11 @@ def plan_rows(view: PlanView) -> list[list[object]]:
 # Where a warning's subject goes: an address, a guardian, or a student.
 _ADDRESS_WARNINGS = (Warn.SHARED_ADDRESS,)
 _GUARDIAN_WARNINGS = (Warn.GUARDIAN_NO_ADDRESS, Warn.BAD_ADDRESS)
-_DETAILS = {"PEC addresses only": "solo indirizzi PEC"}
 
 
 def _warning_row(warning: PlanWarning, people: Mapping[str, Person]) -> list[object]:
     """A warning in the plan's columns, in Italian (the CSV is the secretariat's)."""
-    label = words.CAMPAIGN_WARNING_LABELS.get(warning.kind, warning.kind)
-    detail = _DETAILS.get(warning.detail, warning.detail)
-    if warning.kind == Warn.SHARED_ADDRESS and detail.endswith(" families"):
-        detail = detail.replace(" families", " famiglie")
-    note = f"{label} ({detail})" if detail else label
+    note = warning_note(warning)
     subject = warning.subject
     person = people.get(subject)
     name = person.full_name if person else ""

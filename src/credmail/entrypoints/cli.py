@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from credmail.bootstrap import App, bootstrap
 from credmail.config import ConfigError, Settings, config_path, load_settings, with_mail_secrets
-from credmail.entrypoints import db_wait
+from credmail.entrypoints import cli_stats, db_wait
 from credmail.entrypoints.csv_output import csv_on_stdout
 from credmail.logs import command_level, configure_logging
 
@@ -229,6 +229,7 @@ def _parser() -> argparse.ArgumentParser:
     from credmail.entrypoints.cli_notify import add_notify_commands
 
     add_notify_commands(sub)
+    cli_stats.register(sub)
     return parser
 
 

@@ -238,6 +238,10 @@ class CampaignService:
         with self.uow(read_only=True) as uow:
             return uow.campaigns.scheduled()
 
+    def listing(self) -> list[CampaignInfo]:
+        with self.uow(read_only=True) as uow:
+            return uow.campaigns.listing()
+
     def _get(self, uow: UnitOfWork, name: str) -> CampaignInfo:
         info = uow.campaigns.get(name)
         if info is None:

@@ -689,6 +689,9 @@ class CampaignRepo(Protocol):
     def scheduled(self) -> list[CampaignInfo]:
         """Running campaigns (past or future start)."""
 
+    def listing(self) -> list[CampaignInfo]:
+        """Every campaign, newest first."""
+
     def bounced(self, message_ids: Sequence[str]) -> list[PairRecord]:
         """Mark the queued pairs of these mails bounced; returns them (once)."""
 

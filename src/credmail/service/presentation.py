@@ -131,6 +131,11 @@ ACTION_LABELS = {
     "staff.disable": "account disattivato",
     "staff.totp": "secondo fattore (TOTP) attivato",
     "task.done": "attività del registro eseguita",
+    "campaign.start": "invio di settembre avviato",
+    "campaign.pause": "invio di settembre sospeso",
+    "campaign.resume": "invio di settembre ripreso",
+    "campaign.cancel": "invio di settembre annullato",
+    "campaign.extend": "invio di settembre esteso ai nuovi iscritti",
     "sign_in": "accesso",
     "sign_in.failed": "accesso non riuscito",
     "sign_out": "uscita",
@@ -145,6 +150,12 @@ CAMPAIGN_WARNING_LABELS = {
     "adult": "studente maggiorenne: segue la procedura degli adulti, nessuna e-mail",
     "bad_address": "indirizzo in rubrica non valido",
     "pec_address": "indirizzo PEC: non riceve l'e-mail",
+}
+CAMPAIGN_STATUS_LABELS = {
+    "running": "in corso",
+    "paused": "sospeso",
+    "cancelled": "annullato",
+    "done": "completato",
 }
 PAIR_STATE_LABELS = {
     "planned": "da inviare",
@@ -237,6 +248,10 @@ def action_label(code: str) -> str:
 
 def source_label(source: str) -> str:
     return _lookup(SOURCE_LABELS, source)
+
+
+def campaign_status_label(status: str) -> str:
+    return _lookup(CAMPAIGN_STATUS_LABELS, status)
 
 
 def sign_in_label(status: str) -> str:

@@ -96,9 +96,12 @@ class NotPermitted(Exception):
 
 OPERATOR, ADMINISTRATOR = "operatore", "amministratore"
 STAFF_ROLES = (OPERATOR, ADMINISTRATOR)
-ADMIN_ONLY = frozenset({"directory.import", "staff.manage", "limits.reset"})
+ADMIN_ONLY = frozenset(
+    {"directory.import", "staff.manage", "limits.reset", "stats.view", "campaign.manage"}
+)
 """Operators decide requests, work register tasks and set a person's language;
-administrators also import the directory, manage staff and reset the limits breaker."""
+administrators also import the directory, manage staff, reset the limits breaker, read
+the statistics and run the September mailing."""
 
 
 @dataclass(frozen=True)

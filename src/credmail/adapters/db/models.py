@@ -98,7 +98,10 @@ class CheckpointRow(Base):
 
 class LedgerRow(Base):
     __tablename__ = "ledger"
-    __table_args__ = (UniqueConstraint("folder", "validity", "source_key"),)
+    __table_args__ = (
+        UniqueConstraint("folder", "validity", "source_key"),
+        Index("ix_ledger_handled_at", "handled_at", "outcome"),  # the statistics
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     folder: Mapped[str] = mapped_column(String(500))

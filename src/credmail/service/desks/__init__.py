@@ -19,6 +19,7 @@ from credmail.service.desks.outbox import OutboxDesk
 from credmail.service.desks.privacy import PrivacyDesk
 from credmail.service.desks.reset import ResetDesk
 from credmail.service.desks.staff import StaffDesk
+from credmail.service.desks.stats import StatsDesk
 from credmail.service.desks.status import StatusDesk
 from credmail.service.desks.tasks import TasksDesk
 from credmail.service.desks.tokens import TokenDesk
@@ -41,6 +42,7 @@ __all__ = [
     "ReviewDesk",
     "ReviewError",
     "StaffDesk",
+    "StatsDesk",
     "StatusDesk",
     "TasksDesk",
     "TokenDesk",
@@ -65,3 +67,4 @@ class Desks:
     reset: ResetDesk
     tasks: TasksDesk
     campaign: CampaignDesk
+    stats: StatsDesk

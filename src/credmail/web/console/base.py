@@ -50,6 +50,8 @@ NAV = (
     Nav("/posta", "Posta in uscita"),
     Nav("/attivita", "Registro attività"),
     Nav("/personale", "Personale", admin_only=True),
+    Nav("/invio", "Invio di settembre", admin_only=True),
+    Nav("/statistiche", "Statistiche", admin_only=True),
 )
 
 
@@ -66,6 +68,7 @@ LABELS = (
     "task_status_label",
     "source_label",
     "sign_in_label",
+    "campaign_status_label",
     "language_label",
     "decider_label",
     "detail_label",
@@ -238,6 +241,23 @@ DONE_MESSAGES = {
     "azzerato": "Limite globale azzerato.",
     "aggiunto": "Account creato.",
     "disattivato": "Account disattivato.",
+    "avviato": (
+        "Invio registrato: il servizio spedisce le e-mail a gruppi, al ritmo impostato, "
+        "dall'ora indicata. Qui sotto l'avanzamento."
+    ),
+    "esistente": "Esiste già un invio con questo nome: non è stato aggiunto nulla.",
+    "sospeso": (
+        "Invio sospeso: le e-mail non ancora partite sono uscite dalla coda. «Riprendi» lo "
+        "fa ripartire."
+    ),
+    "ripreso": "Invio ripreso: il servizio riprende a spedire al prossimo giro.",
+    "annullato": (
+        "Invio annullato: non partirà più nessuna e-mail; quelle già inviate restano valide."
+    ),
+    "esteso": (
+        "Nuovi iscritti cercati in rubrica: chi non era nell'invio riceverà l'e-mail con il "
+        "resto dell'invio."
+    ),
 }
 
 

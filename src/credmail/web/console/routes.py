@@ -31,8 +31,10 @@ from credmail.web.console.base import (
     query,
     text_field,
 )
+from credmail.web.console.campaign_pages import CampaignPages
 from credmail.web.console.imports import ImportPages
 from credmail.web.console.review_pages import PAGE_SIZE, ReviewPages
+from credmail.web.console.stats_pages import StatsPages
 from credmail.web.console.task_pages import TaskPages
 from credmail.web.security import CSRF_FIELD, client_address
 
@@ -40,7 +42,7 @@ from credmail.web.security import CSRF_FIELD, client_address
 def routes(ctx: WebContext) -> list[BaseRoute]:
     c = Console(ctx)
     pages, review, tasks = ConsolePages(c), ReviewPages(c), TaskPages(c)
-    imports = ImportPages(c)
+    imports, stats, mailing = ImportPages(c), StatsPages(c), CampaignPages(c)
     p = c.page
     return [
         Route(c.url("/accesso"), pages.sign_in, methods=["GET", "POST"]),
@@ -76,7 +78,24 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route(
             c.url("/personale/disattiva"), p(pages.staff_disable, "staff.manage"), methods=["POST"]
         ),
+        *_campaign_routes(c, mailing),
+        Route(c.url("/statistiche"), p(stats.page, "stats.view"), methods=["GET"]),
+        Route(c.url("/statistiche/{slug}.csv"), p(stats.csv, "stats.view"), methods=["GET"]),
         Mount(c.url("/static"), app=StaticFiles(directory=str(STATIC)), name="console-static"),
+    ]
+
+
+def _campaign_routes(c: Console, pages: CampaignPages) -> list[BaseRoute]:
+    p, may = c.page, "campaign.manage"
+    one = "/invio/{name}"
+    return [
+        Route(c.url("/invio"), p(pages.overview, may), methods=["GET"]),
+        Route(c.url("/invio/avvia"), p(pages.start, may), methods=["POST"]),
+        Route(c.url(one), p(pages.campaign, may), methods=["GET"]),
+        Route(c.url(f"{one}/sospendi"), p(pages.pause, may), methods=["POST"]),
+        Route(c.url(f"{one}/riprendi"), p(pages.resume, may), methods=["POST"]),
+        Route(c.url(f"{one}/estendi"), p(pages.extend, may), methods=["POST"]),
+        Route(c.url(f"{one}/annulla"), p(pages.cancel, may), methods=["POST"]),
     ]
 
 

@@ -292,6 +292,10 @@ class SqlCampaigns:
         query = select(CampaignRow).where(CampaignRow.status == CampaignState.RUNNING)
         return [_info(row) for row in self.session.scalars(query.order_by(CampaignRow.id))]
 
+    def listing(self) -> list[CampaignInfo]:
+        query = select(CampaignRow).order_by(CampaignRow.id.desc())
+        return [_info(row) for row in self.session.scalars(query)]
+
     def bounced(self, message_ids: Sequence[str]) -> list[PairRecord]:
         if not message_ids:
             return []
