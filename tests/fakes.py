@@ -38,6 +38,8 @@ from credmail.service.ports import (
     OutgoingMail,
     PersonView,
     RegisterTask,
+    RememberedAddress,
+    RememberedRepo,
     ReviewFilter,
     ReviewItem,
     ReviewRepo,
@@ -370,11 +372,33 @@ class FakeReview:
         self.s.review[item_id] = replace(item, id=item_id)
         self.s.review_ledger[item_id] = ledger_id
 
-    def pending(self) -> list[ReviewItem]:
-        return [i for i in self.s.review.values() if i.status == "pending"]
+    def pending(self, now: datetime | None = None) -> list[ReviewItem]:
+        return [
+            i
+            for i in self.s.review.values()
+            if i.status == "pending"
+            and (now is None or i.deferred_until is None or i.deferred_until <= now)
+        ]
 
-    def count_pending(self) -> int:
-        return len(self.pending())
+    def count_pending(self, now: datetime | None = None) -> int:
+        return len(self.pending(now))
+
+    def deferred(self, now: datetime) -> list[ReviewItem]:
+        found = [i for i in self.pending() if i.deferred_until and i.deferred_until > now]
+        return sorted(found, key=lambda i: (i.deferred_until or now, i.id))
+
+    def count_deferred(self, now: datetime) -> int:
+        return len(self.deferred(now))
+
+    def due(self, now: datetime) -> list[ReviewItem]:
+        found = [i for i in self.pending() if i.deferred_until and i.deferred_until <= now]
+        return sorted(found, key=lambda i: (i.deferred_until or now, i.id))
+
+    def defer(self, item_id: int, until: datetime) -> bool:
+        if self.s.review[item_id].status != "pending":
+            return False
+        self.s.review[item_id] = replace(self.s.review[item_id], deferred_until=until)
+        return True
 
     def get(self, item_id: int) -> ReviewItem | None:
         return self.s.review.get(item_id)
@@ -382,9 +406,10 @@ class FakeReview:
     def queue(
         self, where: ReviewFilter, limit: int, offset: int = 0
     ) -> tuple[list[ReviewItem], int]:
+        shown = self.deferred(where.at) if where.deferred and where.at else self.pending(where.at)
         found = [
             replace(i, raw=None)
-            for i in self.pending()
+            for i in shown
             if (not where.kind or i.kind == where.kind)
             and (not where.reason or where.reason in i.reasons)
             and (not where.older_than or i.created_at < where.older_than)
@@ -712,6 +737,19 @@ class FakeCampaigns:
         raise NotImplementedError(f"FakeCampaigns.{name}")
 
 
+class FakeRemembered:
+    """No remembered addresses in the in-memory store: tested on real databases."""
+
+    def for_address(self, address_key: str) -> list[RememberedAddress]:
+        return []
+
+    def forget_address(self, address_key: str) -> int:
+        return 0
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotImplementedError(f"FakeRemembered.{name}")
+
+
 class FakeUnitOfWork:
     """Works on a copy of the store; `commit()` publishes it, anything else drops it."""
 
@@ -732,6 +770,7 @@ class FakeUnitOfWork:
         self.tasks: TaskRepo = FakeTasks(s)
         self.link_audit: LinkAuditRepo = FakeLinkAudit(s)
         self.campaigns: CampaignRepo = FakeCampaigns()
+        self.remembered: RememberedRepo = FakeRemembered()  # type: ignore[assignment]
 
     def __enter__(self) -> Self:
         return self

@@ -162,6 +162,7 @@ class ReviewItem:
     decision: str | None = None
     note: str | None = None
     sent_summary: str | None = None
+    deferred_until: datetime | None = None  # out of the queue until then (review defer)
 
 
 @dataclass(frozen=True)
@@ -342,8 +343,23 @@ class OutboxRepo(OutboxQueue, OutboxCounts, OutboxDispatch, OutboxAdmin, OutboxP
 
 class ReviewRepo(Protocol):
     def add(self, item: ReviewItem, ledger_id: int | None) -> None: ...
-    def pending(self) -> list[ReviewItem]: ...
-    def count_pending(self) -> int: ...
+    def pending(self, now: datetime | None = None) -> list[ReviewItem]:
+        """Pending items in the queue at `now` (deferred ones only once due), oldest
+        first; `now` None: every pending item, deferred or not."""
+
+    def count_pending(self, now: datetime | None = None) -> int: ...
+    def count_deferred(self, now: datetime) -> int:
+        """Pending items still deferred at `now`."""
+
+    def deferred(self, now: datetime) -> list[ReviewItem]:
+        """Pending items still out of the queue at `now`, the soonest back first."""
+
+    def due(self, now: datetime) -> list[ReviewItem]:
+        """Deferred items whose date came (back in the queue at `now`), in date order."""
+
+    def defer(self, item_id: int, until: datetime) -> bool:
+        """Out of the queue until `until`; False when the item is not pending."""
+
     def get(self, item_id: int) -> ReviewItem | None: ...
     def record_decision(
         self, item_id: int, decision: str, by: str, now: datetime, note: str | None, sent: str
@@ -359,6 +375,33 @@ class ReviewRepo(Protocol):
     def for_sender(self, address_key: str) -> list[ReviewItem]: ...
     def forget_sender(self, address_key: str) -> list[int]: ...
     def purge_decided(self, before: datetime) -> int: ...
+
+
+@dataclass(frozen=True)
+class RememberedAddress:
+    """An address the secretariat added to a person on approving a request from it: on
+    file like the register's, kept apart so a re-import keeps it."""
+
+    id: int
+    username: str
+    address: str
+    added_by: str
+    added_at: datetime
+    review_id: int | None = None
+
+
+class RememberedRepo(Protocol):
+    def add(
+        self, username: str, address: str, by: str, now: datetime, review_id: int | None
+    ) -> bool:
+        """False when the person is not on file, the address has no key, or it is there."""
+
+    def for_person(self, username: str) -> list[RememberedAddress]: ...
+    def remove(self, entry_id: int, username: str) -> RememberedAddress | None:
+        """Delete one of the person's remembered addresses; None if not theirs."""
+
+    def for_address(self, address_key: str) -> list[RememberedAddress]: ...
+    def forget_address(self, address_key: str) -> int: ...
 
 
 class TokenRepo(Protocol):
@@ -570,6 +613,8 @@ class ReviewFilter:
     kind: str | None = None
     older_than: datetime | None = None
     newer_than: datetime | None = None
+    at: datetime | None = None  # hide items deferred past this moment (None: show all)
+    deferred: bool = False  # with `at`: only the items still deferred at that moment
 
 
 class CampaignState(StrEnum):
@@ -708,6 +753,7 @@ class UnitOfWork(Protocol):
     tasks: TaskRepo
     link_audit: LinkAuditRepo
     campaigns: CampaignRepo
+    remembered: RememberedRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -22,6 +22,7 @@ from credmail.adapters.db.repositories import (
     SqlLedger,
     SqlLinkAudit,
     SqlOutbox,
+    SqlRemembered,
     SqlReview,
     SqlStaff,
     SqlTasks,
@@ -37,6 +38,7 @@ from credmail.service.ports import (
     LedgerRepo,
     LinkAuditRepo,
     OutboxRepo,
+    RememberedRepo,
     ReviewRepo,
     StaffRepo,
     TaskRepo,
@@ -61,6 +63,7 @@ class SqlUnitOfWork:
     tasks: TaskRepo
     link_audit: LinkAuditRepo
     campaigns: CampaignRepo
+    remembered: RememberedRepo
 
     def __init__(
         self,
@@ -93,6 +96,7 @@ class SqlUnitOfWork:
         self.tasks = SqlTasks(self.session)
         self.link_audit = SqlLinkAudit(self.session)
         self.campaigns = SqlCampaigns(self.session)
+        self.remembered = SqlRemembered(self.session)
         return self
 
     def __exit__(

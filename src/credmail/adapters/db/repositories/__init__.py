@@ -5,6 +5,7 @@ from credmail.adapters.db.repositories.directory import SqlDirectory, to_person
 from credmail.adapters.db.repositories.ledger import SqlAttempts, SqlCheckpoints, SqlLedger
 from credmail.adapters.db.repositories.limits import SqlBreaker
 from credmail.adapters.db.repositories.outbox import SqlOutbox
+from credmail.adapters.db.repositories.remembered import SqlRemembered
 from credmail.adapters.db.repositories.review import SqlReview
 from credmail.adapters.db.repositories.staff import SqlAudit, SqlStaff
 from credmail.adapters.db.repositories.tasks import SqlLinkAudit, SqlTasks
@@ -20,6 +21,7 @@ __all__ = [
     "SqlLedger",
     "SqlLinkAudit",
     "SqlOutbox",
+    "SqlRemembered",
     "SqlReview",
     "SqlStaff",
     "SqlTasks",
