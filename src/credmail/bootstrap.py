@@ -46,12 +46,14 @@ from credmail.service.desks import (
     AuditDesk,
     BacklogDesk,
     CampaignDesk,
+    DeferralsDesk,
     Desks,
     DirectoryDesk,
     LimitsDesk,
     ObserveDesk,
     OutboxDesk,
     PrivacyDesk,
+    RememberedDesk,
     ResetDesk,
     StaffDesk,
     StatusDesk,
@@ -281,6 +283,8 @@ def _desks(
         reset=ResetDesk(uow, clock, make_link_backend(settings), settings.web.claim_seconds),
         tasks=TasksDesk(uow, mailer, clock),
         campaign=CampaignDesk(campaigns),
+        deferrals=DeferralsDesk(uow, clock, review.timezone, review),
+        remembered=RememberedDesk(uow, review),
     )
 
 

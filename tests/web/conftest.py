@@ -81,7 +81,12 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def console_app(sqlite_url: str, clock: FakeClock, tmp_path: Path) -> App:
-    env = web_env(sqlite_url, console__totp_key_file=str(tmp_path / "totp.key"))
+    return console_at(sqlite_url, clock, tmp_path)
+
+
+def console_at(db_url: str, clock: FakeClock, tmp_path: Path) -> App:
+    """The console's app on `db_url`, with anna (administrator) and olga (operator)."""
+    env = web_env(db_url, console__totp_key_file=str(tmp_path / "totp.key"))
     app = make_app(load_settings(None, environ=env), clock=clock)
     app.desks.staff.add("anna", "amministratore", PASSWORD, CLI)
     app.desks.staff.add("olga", "operatore", PASSWORD, CLI)

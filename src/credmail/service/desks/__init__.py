@@ -12,6 +12,7 @@ from credmail.service.desks.audit import AuditDesk
 from credmail.service.desks.backlog import BacklogDesk
 from credmail.service.desks.base import DeskError
 from credmail.service.desks.campaign import CampaignDesk
+from credmail.service.desks.deferrals import DeferralsDesk
 from credmail.service.desks.directory import DirectoryDesk
 from credmail.service.desks.limits import LimitsDesk
 from credmail.service.desks.observe import ObserveDesk
@@ -23,6 +24,7 @@ from credmail.service.desks.status import StatusDesk
 from credmail.service.desks.tasks import TasksDesk
 from credmail.service.desks.tokens import TokenDesk
 from credmail.service.desks.trace import TraceDesk
+from credmail.service.remembered import RememberedDesk
 from credmail.service.review import Actor, ReviewDesk, ReviewError
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "AuditDesk",
     "BacklogDesk",
     "CampaignDesk",
+    "DeferralsDesk",
     "DeskError",
     "Desks",
     "DirectoryDesk",
@@ -37,6 +40,7 @@ __all__ = [
     "ObserveDesk",
     "OutboxDesk",
     "PrivacyDesk",
+    "RememberedDesk",
     "ResetDesk",
     "ReviewDesk",
     "ReviewError",
@@ -65,3 +69,5 @@ class Desks:
     reset: ResetDesk
     tasks: TasksDesk
     campaign: CampaignDesk
+    deferrals: DeferralsDesk
+    remembered: RememberedDesk

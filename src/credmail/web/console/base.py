@@ -108,6 +108,7 @@ class Console:
         zone = ctx.app.timezone
         self.env.filters.update(
             local_time=lambda moment: words.italian_time(moment, zone),
+            local_date=lambda moment: words.italian_date(moment.astimezone(zone).date()),
             on_time=lambda moment, to="": words.italian_time_on(moment, zone, to),
             from_iso=words.from_iso,
             italian_date=words.italian_date,
@@ -221,9 +222,14 @@ def page_number(request: Request) -> int:
 
 DONE_MESSAGES = {
     "approvata": "Richiesta approvata: il collegamento è in coda per l'invio.",
+    "approvata_ricordata": (
+        "Richiesta approvata: l'indirizzo del mittente è stato aggiunto alla rubrica e il "
+        "collegamento è in coda per l'invio a quell'indirizzo."
+    ),
     "respinta": "Richiesta respinta.",
     "respinta_avviso": "Richiesta respinta: il mittente riceverà un avviso.",
     "archiviata": "Richiesta archiviata senza risposta.",
+    "rinviata": "Richiesta rinviata: torna nella coda alla data indicata.",
     "eseguita": "Attività segnata come eseguita: la persona riceverà un avviso per e-mail.",
     "eseguita_messaggio": (
         "Attività segnata come eseguita: la persona riceverà un avviso per e-mail con il "
@@ -233,6 +239,9 @@ DONE_MESSAGES = {
         "Attività segnata come eseguita (nessun indirizzo registrato: nessun avviso inviato)."
     ),
     "lingua": "Lingua aggiornata.",
+    "indirizzo_rimosso": (
+        "Indirizzo rimosso: le prossime richieste da quell'indirizzo andranno in revisione."
+    ),
     "importata": "Rubrica importata.",
     "riprova": "Nuovo tentativo di invio programmato.",
     "azzerato": "Limite globale azzerato.",
