@@ -22,6 +22,7 @@ from credmail.adapters.db.pacing_store import SqlPacingStore
 from credmail.adapters.db.trace import SqlMessageTraces
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.adapters.db.web_limits import SqlWebLimits
+from credmail.adapters.db.worklist import SqlWorklist
 from credmail.adapters.dkim_verifier import sender_authenticator
 from credmail.adapters.errors import is_login_failure, is_transient
 from credmail.adapters.files import EmlFileSender
@@ -60,6 +61,7 @@ from credmail.service.desks import (
     TasksDesk,
     TokenDesk,
     TraceDesk,
+    WorklistDesk,
 )
 from credmail.service.desks.status import SIGN_IN_UNKNOWN
 from credmail.service.desks.templates import TemplatesDesk
@@ -285,6 +287,7 @@ def _desks(
         campaign=CampaignDesk(campaigns),
         deferrals=DeferralsDesk(uow, clock, review.timezone, review),
         remembered=RememberedDesk(uow, review),
+        worklist=WorklistDesk(uow, SqlWorklist(uow), mailer, clock, review.timezone),
     )
 
 

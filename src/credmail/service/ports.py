@@ -447,6 +447,37 @@ class RegisterTask:
     done_at: datetime | None = None
     done_by: str | None = None
     note: str | None = None
+    class_name: str | None = None  # the person's class on file (the worklist's pages)
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which register tasks a worklist page or export shows."""
+
+    status: str | None = "open"  # None: every task
+    class_name: str | None = None
+    since: datetime | None = None  # confirmed at or after
+    until: datetime | None = None  # confirmed before
+
+
+class WorklistQueries(Protocol):
+    """The register tasks as the secretariat works them in bulk (read-only)."""
+
+    def families(
+        self, where: TaskFilter, limit: int, offset: int
+    ) -> tuple[list[RegisterTask], int, int]:
+        """The tasks of a page of families (the tasks at one address; a task with no
+        address is a family of its own), the family waiting longest first, each family's
+        tasks together; and how many families and tasks match in all."""
+
+    def classes(self, status: str | None = "open") -> list[str]:
+        """The classes of the people with tasks (the page's filter)."""
+
+    def open_among(self, task_ids: Sequence[int]) -> list[RegisterTask]:
+        """The open tasks among `task_ids`, with their address (marking done in bulk)."""
+
+    def rows(self, where: TaskFilter) -> Iterator[RegisterTask]:
+        """Every matching task, by class, surname and name (the CSV export)."""
 
 
 @dataclass(frozen=True)

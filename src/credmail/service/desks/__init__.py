@@ -24,6 +24,7 @@ from credmail.service.desks.status import StatusDesk
 from credmail.service.desks.tasks import TasksDesk
 from credmail.service.desks.tokens import TokenDesk
 from credmail.service.desks.trace import TraceDesk
+from credmail.service.desks.worklist import WorklistDesk
 from credmail.service.remembered import RememberedDesk
 from credmail.service.review import Actor, ReviewDesk, ReviewError
 
@@ -49,6 +50,7 @@ __all__ = [
     "TasksDesk",
     "TokenDesk",
     "TraceDesk",
+    "WorklistDesk",
 ]
 
 
@@ -71,3 +73,4 @@ class Desks:
     campaign: CampaignDesk
     deferrals: DeferralsDesk
     remembered: RememberedDesk
+    worklist: WorklistDesk

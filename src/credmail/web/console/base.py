@@ -151,9 +151,12 @@ class Console:
     def to_sign_in(self) -> RedirectResponse:
         return RedirectResponse(self.url("/accesso"), status_code=303)
 
-    def page(self, handler: Handler, permission: str | None = None) -> Callable[..., Any]:
+    def page(
+        self, handler: Handler, permission: str | None = None, max_fields: int = MAX_FORM_FIELDS
+    ) -> Callable[..., Any]:
         """A signed-in page: no session -> the sign-in page (nothing else runs); a POST
-        without this session's CSRF token -> 403; a role without `permission` -> 403."""
+        without this session's CSRF token -> 403; a role without `permission` -> 403.
+        `max_fields`: more for a form that ticks many rows (the bulk task form)."""
 
         async def endpoint(request: Request) -> Response:
             token = request.cookies.get(SESSION_COOKIE, "")
@@ -162,7 +165,7 @@ class Console:
                 return self.to_sign_in()
             form: FormData | None = None
             if request.method == "POST":
-                form = await request.form(max_fields=MAX_FORM_FIELDS, max_part_size=MAX_PART)
+                form = await request.form(max_fields=max_fields, max_part_size=MAX_PART)
                 submitted = form.get(CSRF_FIELD)
                 if not isinstance(submitted, str) or not hmac.compare_digest(
                     submitted.encode(), staff.csrf.encode()

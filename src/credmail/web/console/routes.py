@@ -59,6 +59,8 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route(c.url("/revisione/{id:int}/ricorda"), p(review.remember), methods=["GET"]),
         Route(c.url("/registro"), p(tasks.tasks), methods=["GET"]),
         Route(c.url("/registro/{id:int}/fatto"), p(tasks.task_done), methods=["POST"]),
+        Route(c.url("/registro/eseguite"), p(tasks.tasks_done, max_fields=1024), methods=["POST"]),
+        Route(c.url("/registro.csv"), p(tasks.tasks_csv), methods=["GET"]),
         Route(c.url("/rubrica"), p(pages.directory), methods=["GET"]),
         Route(
             c.url("/rubrica/importa"), p(imports.form, "directory.import"), methods=["GET", "POST"]
