@@ -93,6 +93,19 @@ def console_at(db_url: str, clock: FakeClock, tmp_path: Path) -> App:
     return app
 
 
+@pytest.fixture
+def office(db_url: str, clock: FakeClock, tmp_path: Path) -> App:
+    """The console's app on SQLite and PostgreSQL, with anna and olga."""
+    return console_at(db_url, clock, tmp_path)
+
+
+@pytest.fixture
+def olga(office: App, client_for: ClientFactory) -> tuple[TestClient, str]:
+    """The operator olga signed in to `office`."""
+    client = client_for(office, "203.0.113.8")
+    return client, sign_in(client, "olga")
+
+
 def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, html

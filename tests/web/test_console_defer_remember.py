@@ -27,7 +27,6 @@ from tests.web.conftest import (
     PASSWORD,
     ROOT,
     ClientFactory,
-    console_at,
     hold,
     sign_in,
     web_env,
@@ -37,18 +36,6 @@ pytestmark = pytest.mark.integration
 
 ROME = ZoneInfo("Europe/Rome")
 NEW_ADDRESS = "mamma.rossi@nuovo.example.net"
-
-
-@pytest.fixture
-def office(db_url: str, clock: FakeClock, tmp_path: Path) -> App:
-    """The console's app on both databases, with anna (administrator) and olga."""
-    return console_at(db_url, clock, tmp_path)
-
-
-@pytest.fixture
-def olga(office: App, client_for: ClientFactory) -> tuple[TestClient, str]:
-    client = client_for(office, "203.0.113.8")
-    return client, sign_in(client, "olga")
 
 
 def today(clock: FakeClock) -> date:

@@ -93,7 +93,7 @@ class SqlWorklist:
             return [_task(row) for row in uow.session.execute(query)]
 
     def rows(self, where: TaskFilter) -> Iterator[RegisterTask]:
-        order = (PersonRow.class_name, _T.last_name, _T.first_name, _T.username, _T.id)
+        order = (PersonRow.class_name.nulls_last(), _T.last_name, _T.first_name, _T.username, _T.id)
         query = _with_class(where).order_by(*order)
         offset = 0
         while True:
