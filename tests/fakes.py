@@ -555,6 +555,11 @@ class FakeTasks:
         self.s.tasks[task_id] = (done, found[1])
         return True
 
+    def mark_many_done(
+        self, task_ids: Sequence[int], now: datetime, by: str, note: str | None
+    ) -> set[int]:
+        return {i for i in task_ids if self.mark_done(i, now, by, note)}
+
     def for_address(self, address_key: str) -> list[RegisterTask]:
         return [t for t, _ in self.s.tasks.values() if t.address == address_key]
 

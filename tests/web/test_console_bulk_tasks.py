@@ -86,6 +86,8 @@ def test_many_done_at_once_one_audit_entry_each_one_mail_per_address(
     said = client.get(answer.headers["location"]).text
     assert "Attività segnate come eseguite: 3" in said and "1 non erano più da fare" in said
     assert office.desks.tasks.listing() == []
+    done = {t.username: t for t in office.desks.tasks.listing(None)}
+    assert (done["S2002"].done_at, done["S2002"].done_by) == (office.clock(), "olga (web)")
     mails = sorted(
         line.recipient or ""
         for line in office.desks.outbox.listing()

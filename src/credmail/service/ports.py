@@ -502,6 +502,11 @@ class TaskRepo(Protocol):
     def mark_done(self, task_id: int, now: datetime, by: str, note: str | None) -> bool:
         """Conditional: only an open task becomes done (False if it was not open)."""
 
+    def mark_many_done(
+        self, task_ids: Sequence[int], now: datetime, by: str, note: str | None
+    ) -> set[int]:
+        """`mark_done` for many in one statement: the ids of the tasks it marked."""
+
     def for_address(self, address_key: str) -> list[RegisterTask]: ...
     def forget_address(self, address_key: str) -> int: ...
     def purge_done(self, before: datetime) -> int:

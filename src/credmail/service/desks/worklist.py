@@ -10,12 +10,12 @@ transaction (and the write lock on SQLite) while the console and the daemon wait
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from credmail.core.addresses import address_key
-from credmail.core.values import SendReply
+from credmail.core.values import Person, SendReply
 from credmail.service.csv_export import spreadsheet_writer
 from credmail.service.desks.tasks import TEMPLATE_TASK_DONE, audit_detail
 from credmail.service.outbox.queue import Mailer
@@ -116,8 +116,7 @@ class WorklistDesk:
         for start in range(0, len(families), self.batch):
             chunk = families[start : start + self.batch]
             with self.uow() as uow:
-                for family in chunk:
-                    marked = self._family_done(uow, family, actor, note or None)
+                for family, marked in self._batch_done(uow, chunk, actor, note or None):
                     done += [t.id for t in marked]
                     mailed += bool(marked and family.address)
                 uow.commit()
@@ -125,28 +124,45 @@ class WorklistDesk:
         skipped = tuple(i for i in wanted if i not in finished)
         return BulkDone(len(done), mailed, skipped)
 
-    def _family_done(
-        self, uow: UnitOfWork, family: Family, actor: Actor, note: str | None
-    ) -> list[RegisterTask]:
+    def _batch_done(
+        self, uow: UnitOfWork, chunk: Sequence[Family], actor: Actor, note: str | None
+    ) -> Iterator[tuple[Family, list[RegisterTask]]]:
+        """One transaction's families: one UPDATE marks their tasks (only those still
+        open), then each family's audit entries and mail; the people they are about
+        read first in a few queries."""
         now = self.clock()
-        marked = [t for t in family.tasks if uow.tasks.mark_done(t.id, now, str(actor), note)]
-        if not marked:
-            return []
+        ids = [t.id for family in chunk for t in family.tasks]
+        marked_ids = uow.tasks.mark_many_done(ids, now, str(actor), note)
+        known = _people(uow, [f.address for f in chunk if f.address])
+        for family in chunk:
+            marked = [t for t in family.tasks if t.id in marked_ids]
+            if marked:
+                self._family_done(uow, family, marked, actor, note, known)
+            yield family, marked
+
+    def _family_done(
+        self,
+        uow: UnitOfWork,
+        family: Family,
+        marked: list[RegisterTask],
+        actor: Actor,
+        note: str | None,
+        known: Mapping[str, Person],
+    ) -> None:
+        now = self.clock()
         detail = audit_detail(note, None, mailed=family.address is not None)
         if len(marked) > 1:
             detail += f" (una sola e-mail per {len(marked)} attività allo stesso indirizzo)"
         for task in marked:
             uow.audit.add(audit_entry(actor, now, "task.done", f"attività {task.id}", detail))
-        if family.address is not None:
-            first, others = marked[0], marked[1:]
-            named = {t.username: t for t in others if t.username != first.username}
-            also = [
-                Named(f"{t.first_name} {t.last_name}", t.username, t.role) for t in named.values()
-            ]
-            reply = SendReply(TEMPLATE_TASK_DONE, family.address, about=first.username)
-            context = {"username": first.username, "message": "", "also": also}
-            self.mailer.queue(uow, reply, None, now, context=context)
-        return marked
+        if family.address is None:
+            return
+        first, others = marked[0], marked[1:]
+        named = {t.username: t for t in others if t.username != first.username}
+        also = [_named(t) for t in named.values()]
+        reply = SendReply(TEMPLATE_TASK_DONE, family.address, about=first.username)
+        context = {"username": first.username, "message": "", "also": also}
+        self.mailer.queue(uow, reply, None, now, context=context, known=known)
 
     def export_csv(self, where: TaskFilter) -> Iterator[str]:
         """The matching tasks (open ones by default) as the spreadsheet CSV staff open in
@@ -162,6 +178,16 @@ class WorklistDesk:
                 out.seek(0)
                 out.truncate()
         yield out.getvalue()
+
+
+def _people(uow: UnitOfWork, addresses: Sequence[str]) -> dict[str, Person]:
+    """The people at these addresses and their students, by username (a few queries;
+    the directory then answers the mails' lookups of those addresses from memory)."""
+    keys = [key for key in (address_key(a) for a in addresses) if key]
+    people = uow.directory.prefetch(keys)
+    guardians = [p.username for p in people if p.students]
+    students = uow.directory.students_of(guardians) if guardians else []
+    return {p.username: p for p in (*people, *students)}
 
 
 def _named(task: RegisterTask) -> Named:
