@@ -715,6 +715,10 @@ class FakeAudit:
     def add(self, entry: AuditEntry) -> None:
         self.s.audit.append(replace(entry, id=len(self.s.audit) + 1))
 
+    def add_many(self, entries: Sequence[AuditEntry]) -> None:
+        for entry in entries:
+            self.add(entry)
+
     def _match(self, where: AuditFilter) -> list[AuditEntry]:
         return [
             e

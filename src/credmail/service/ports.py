@@ -639,6 +639,9 @@ class AuditRepo(Protocol):
     """Append-only: entries are added and read, never changed or deleted."""
 
     def add(self, entry: AuditEntry) -> None: ...
+    def add_many(self, entries: Sequence[AuditEntry]) -> None:
+        """Many entries in one statement (a bulk action's, one per item)."""
+
     def listing(self, where: AuditFilter, limit: int, offset: int = 0) -> list[AuditEntry]: ...
     def count(self, where: AuditFilter) -> int: ...
 

@@ -20,6 +20,7 @@ from credmail.service.csv_export import spreadsheet_writer
 from credmail.service.desks.tasks import TEMPLATE_TASK_DONE, audit_detail
 from credmail.service.outbox.queue import Mailer
 from credmail.service.ports import (
+    AuditEntry,
     Clock,
     RegisterTask,
     TaskFilter,
@@ -134,11 +135,13 @@ class WorklistDesk:
         ids = [t.id for family in chunk for t in family.tasks]
         marked_ids = uow.tasks.mark_many_done(ids, now, str(actor), note)
         known = _people(uow, [f.address for f in chunk if f.address])
+        entries: list[AuditEntry] = []
         for family in chunk:
             marked = [t for t in family.tasks if t.id in marked_ids]
             if marked:
-                self._family_done(uow, family, marked, actor, note, known)
+                entries += self._family_done(uow, family, marked, actor, note, known)
             yield family, marked
+        uow.audit.add_many(entries)  # one statement: one entry per task
 
     def _family_done(
         self,
@@ -148,21 +151,22 @@ class WorklistDesk:
         actor: Actor,
         note: str | None,
         known: Mapping[str, Person],
-    ) -> None:
+    ) -> list[AuditEntry]:
+        """Queue the family's mail; its tasks' audit entries (added with the batch's)."""
         now = self.clock()
         detail = audit_detail(note, None, mailed=family.address is not None)
         if len(marked) > 1:
             detail += f" (una sola e-mail per {len(marked)} attività allo stesso indirizzo)"
-        for task in marked:
-            uow.audit.add(audit_entry(actor, now, "task.done", f"attività {task.id}", detail))
+        entries = [audit_entry(actor, now, "task.done", f"attività {t.id}", detail) for t in marked]
         if family.address is None:
-            return
+            return entries
         first, others = marked[0], marked[1:]
         named = {t.username: t for t in others if t.username != first.username}
         also = [_named(t) for t in named.values()]
         reply = SendReply(TEMPLATE_TASK_DONE, family.address, about=first.username)
         context = {"username": first.username, "message": "", "also": also}
         self.mailer.queue(uow, reply, None, now, context=context, known=known)
+        return entries
 
     def export_csv(self, where: TaskFilter) -> Iterator[str]:
         """The matching tasks (open ones by default) as the spreadsheet CSV staff open in
