@@ -72,8 +72,7 @@ def test_the_arabic_reset_page_reads_right_to_left_and_passes_axe(
     assert arabic["right"] < 2 < arabic["left"]
     assert italian["left"] < 2 < italian["right"]
     border = browser.execute_script(
-        "const s = getComputedStyle(arguments[0]);"
-        "return [s.borderRightWidth, s.borderLeftWidth];",
+        "const s = getComputedStyle(arguments[0]);return [s.borderRightWidth, s.borderLeftWidth];",
         section,
     )
     assert border == ["4px", "0px"]  # border-inline-start lands on the right

@@ -162,7 +162,7 @@ class WorklistDesk:
             return entries
         first, others = marked[0], marked[1:]
         named = {t.username: t for t in others if t.username != first.username}
-        also = [_named(t) for t in named.values()]
+        also = [_named(t, known.get(t.username)) for t in named.values()]
         reply = SendReply(TEMPLATE_TASK_DONE, family.address, about=first.username)
         context = {"username": first.username, "message": "", "also": also}
         self.mailer.queue(uow, reply, None, now, context=context, known=known)
@@ -194,8 +194,9 @@ def _people(uow: UnitOfWork, addresses: Sequence[str]) -> dict[str, Person]:
     return {p.username: p for p in (*people, *students)}
 
 
-def _named(task: RegisterTask) -> Named:
-    return Named(f"{task.first_name} {task.last_name}", task.username, task.role)
+def _named(task: RegisterTask, person: Person | None) -> Named:
+    sex = person.sex if person is not None else None  # "per lo studente", "per la studentessa"
+    return Named(f"{task.first_name} {task.last_name}", task.username, task.role, sex)
 
 
 def _row(task: RegisterTask, timezone: ZoneInfo) -> tuple[object, ...]:
