@@ -31,6 +31,7 @@ from tests.web.conftest import (
     sign_in,
     web_env,
 )
+from tests.web.test_console_italian import problems
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +60,9 @@ def test_a_deferred_request_leaves_the_queue_and_comes_back_on_its_date(
     listed = client.get(f"{ROOT}/revisione?rinviate=si").text
     assert f"#{item}" in listed and "Torna il" in listed
     assert office.desks.deferrals.counts().deferred == 1
+    assert "1 richiesta rinviata" in client.get(f"{ROOT}/").text  # the Cruscotto says it
+    for path in ("/revisione?rinviate=si", f"/revisione/{item}", "/"):
+        assert list(problems(client.get(ROOT + path).text)) == [], path
     entries, _ = office.desks.audit.listing(AuditFilter(action="review.deferred"))
     assert [(e.actor, e.item) for e in entries] == [("olga", f"richiesta {item}")]
     assert "richiamare" in (entries[0].detail or "")
@@ -125,6 +129,7 @@ def test_remember_an_address_on_approval_keep_it_on_reimport_and_remove_it(
     assert "Approva per un'altra persona" in page and "Rinvia" in page
     proposal = client.get(f"{ROOT}/revisione/{item}/ricorda?persona=S2001").text
     assert "Mario Rossi" in proposal and f"Aggiungere {NEW_ADDRESS}" in proposal
+    assert list(problems(proposal)) == []
     answer = client.post(
         f"{ROOT}/revisione/{item}/approva",
         data={
@@ -145,6 +150,7 @@ def test_remember_an_address_on_approval_keep_it_on_reimport_and_remove_it(
     assert mario.username == "G1001" and NEW_ADDRESS in mario.emails
     person = client.get(f"{ROOT}/rubrica/persona/G1001").text
     assert "Indirizzi aggiunti dalla segreteria" in person and f"Rimuovi {NEW_ADDRESS}" in person
+    assert list(problems(person)) == []
     (entry,) = office.desks.remembered.listing("G1001")
     removed = client.post(
         f"{ROOT}/rubrica/persona/G1001/indirizzi/{entry.id}/rimuovi", data={"csrf_token": csrf}
