@@ -44,6 +44,7 @@ def test_defer_then_remember_and_the_next_request_is_automatic(
     (waiting,) = json.loads(cli("review", "deferred", "--json"))
     assert waiting["id"] == item["id"] and waiting["deferred_until"]
     assert "(1 deferred)" in cli("status")
+    assert "Rinviata: torna (o è tornata) nella coda il" in cli("review", "show", item_id)
 
     refused = cli("review", "approve", item_id, "--person", "S2001", "--ricorda", expect=1)
     assert "--conferma" in refused

@@ -697,6 +697,7 @@ def _review_json(item: Any) -> dict[str, Any]:
 
 
 def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.entrypoints.cli_review_later import deferred_line
     from credmail.service import presentation as words
     from credmail.service.review import ReviewError
 
@@ -709,6 +710,8 @@ def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
     received = words.italian_time(item.created_at, zone)
     _say(f"Richiesta #{item.id} ({_decision(item.status)}), ricevuta il {received}")
     _say(f"Tipo: {words.kind_label(str(item.kind))}")
+    if item.deferred_until:
+        _say(deferred_line(item, zone))
     for name, value in detail.headers.items():
         _say(f"{words.header_label(name)}: {_line(words.header_value(name, value, zone))}")
     _say("\nMotivi della revisione:")

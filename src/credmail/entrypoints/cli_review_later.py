@@ -63,3 +63,11 @@ def cmd_review_deferred(args: argparse.Namespace, ctx: Any) -> int:
             f"{_line(item.sender or '?')}  [{kind_label(str(item.kind))}]"
         )
     return 0
+
+
+def deferred_line(item: Any, zone: Any) -> str:
+    """`review show`'s line for a deferred request: the day it comes back (or came)."""
+    from credmail.service.presentation import italian_date
+
+    back = italian_date(item.deferred_until.astimezone(zone).date())
+    return f"Rinviata: torna (o è tornata) nella coda il {back}"
