@@ -127,21 +127,23 @@ class WorklistDesk:
 
     def _batch_done(
         self, uow: UnitOfWork, chunk: Sequence[Family], actor: Actor, note: str | None
-    ) -> Iterator[tuple[Family, list[RegisterTask]]]:
-        """One transaction's families: one UPDATE marks their tasks (only those still
-        open), then each family's audit entries and mail; the people they are about
-        read first in a few queries."""
+    ) -> list[tuple[Family, list[RegisterTask]]]:
+        """One transaction's families, each with the tasks it marked: one UPDATE marks
+        their tasks (only those still open), then each family's mail and every task's
+        audit entry (one INSERT); the people they are about read first in a few queries."""
         now = self.clock()
         ids = [t.id for family in chunk for t in family.tasks]
         marked_ids = uow.tasks.mark_many_done(ids, now, str(actor), note)
         known = _people(uow, [f.address for f in chunk if f.address])
         entries: list[AuditEntry] = []
+        results = []
         for family in chunk:
             marked = [t for t in family.tasks if t.id in marked_ids]
             if marked:
                 entries += self._family_done(uow, family, marked, actor, note, known)
-            yield family, marked
+            results.append((family, marked))
         uow.audit.add_many(entries)  # one statement: one entry per task
+        return results
 
     def _family_done(
         self,
