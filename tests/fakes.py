@@ -39,6 +39,8 @@ from credmail.service.ports import (
     OutgoingMail,
     PersonView,
     RegisterTask,
+    RememberedAddress,
+    RememberedRepo,
     ReviewFilter,
     ReviewItem,
     ReviewRepo,
@@ -375,11 +377,33 @@ class FakeReview:
         self.s.review[item_id] = replace(item, id=item_id)
         self.s.review_ledger[item_id] = ledger_id
 
-    def pending(self) -> list[ReviewItem]:
-        return [i for i in self.s.review.values() if i.status == "pending"]
+    def pending(self, now: datetime | None = None) -> list[ReviewItem]:
+        return [
+            i
+            for i in self.s.review.values()
+            if i.status == "pending"
+            and (now is None or i.deferred_until is None or i.deferred_until <= now)
+        ]
 
-    def count_pending(self) -> int:
-        return len(self.pending())
+    def count_pending(self, now: datetime | None = None) -> int:
+        return len(self.pending(now))
+
+    def deferred(self, now: datetime) -> list[ReviewItem]:
+        found = [i for i in self.pending() if i.deferred_until and i.deferred_until > now]
+        return sorted(found, key=lambda i: (i.deferred_until or now, i.id))
+
+    def count_deferred(self, now: datetime) -> int:
+        return len(self.deferred(now))
+
+    def due(self, now: datetime) -> list[ReviewItem]:
+        found = [i for i in self.pending() if i.deferred_until and i.deferred_until <= now]
+        return sorted(found, key=lambda i: (i.deferred_until or now, i.id))
+
+    def defer(self, item_id: int, until: datetime) -> bool:
+        if self.s.review[item_id].status != "pending":
+            return False
+        self.s.review[item_id] = replace(self.s.review[item_id], deferred_until=until)
+        return True
 
     def get(self, item_id: int) -> ReviewItem | None:
         return self.s.review.get(item_id)
@@ -387,9 +411,10 @@ class FakeReview:
     def queue(
         self, where: ReviewFilter, limit: int, offset: int = 0
     ) -> tuple[list[ReviewItem], int]:
+        shown = self.deferred(where.at) if where.deferred and where.at else self.pending(where.at)
         found = [
             replace(i, raw=None)
-            for i in self.pending()
+            for i in shown
             if (not where.kind or i.kind == where.kind)
             and (not where.reason or where.reason in i.reasons)
             and (not where.older_than or i.created_at < where.older_than)
@@ -534,6 +559,11 @@ class FakeTasks:
         done = replace(found[0], status="done", done_at=now, done_by=by, note=note)
         self.s.tasks[task_id] = (done, found[1])
         return True
+
+    def mark_many_done(
+        self, task_ids: Sequence[int], now: datetime, by: str, note: str | None
+    ) -> set[int]:
+        return {i for i in task_ids if self.mark_done(i, now, by, note)}
 
     def for_address(self, address_key: str) -> list[RegisterTask]:
         return [t for t, _ in self.s.tasks.values() if t.address == address_key]
@@ -690,6 +720,10 @@ class FakeAudit:
     def add(self, entry: AuditEntry) -> None:
         self.s.audit.append(replace(entry, id=len(self.s.audit) + 1))
 
+    def add_many(self, entries: Sequence[AuditEntry]) -> None:
+        for entry in entries:
+            self.add(entry)
+
     def _match(self, where: AuditFilter) -> list[AuditEntry]:
         return [
             e
@@ -725,6 +759,19 @@ class FakeNotices:
         raise NotImplementedError(f"FakeNotices.{name}")
 
 
+class FakeRemembered:
+    """No remembered addresses in the in-memory store: tested on real databases."""
+
+    def for_address(self, address_key: str) -> list[RememberedAddress]:
+        return []
+
+    def forget_address(self, address_key: str) -> int:
+        return 0
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotImplementedError(f"FakeRemembered.{name}")
+
+
 class FakeUnitOfWork:
     """Works on a copy of the store; `commit()` publishes it, anything else drops it."""
 
@@ -747,6 +794,7 @@ class FakeUnitOfWork:
         self.link_audit: LinkAuditRepo = FakeLinkAudit(s)
         self.campaigns: CampaignRepo = FakeCampaigns()
         self.notices: NoticeRepo = FakeNotices()
+        self.remembered: RememberedRepo = FakeRemembered()  # type: ignore[assignment]
 
     def __enter__(self) -> Self:
         return self

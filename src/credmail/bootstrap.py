@@ -31,6 +31,7 @@ from credmail.adapters.db.stats import SqlStatistics
 from credmail.adapters.db.trace import SqlMessageTraces
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.adapters.db.web_limits import SqlWebLimits
+from credmail.adapters.db.worklist import SqlWorklist
 from credmail.adapters.dkim_verifier import sender_authenticator
 from credmail.adapters.errors import is_login_failure, is_transient
 from credmail.adapters.files import EmlFileSender
@@ -55,12 +56,14 @@ from credmail.service.desks import (
     AuditDesk,
     BacklogDesk,
     CampaignDesk,
+    DeferralsDesk,
     Desks,
     DirectoryDesk,
     LimitsDesk,
     ObserveDesk,
     OutboxDesk,
     PrivacyDesk,
+    RememberedDesk,
     ResetDesk,
     StaffDesk,
     StatsDesk,
@@ -68,6 +71,7 @@ from credmail.service.desks import (
     TasksDesk,
     TokenDesk,
     TraceDesk,
+    WorklistDesk,
 )
 from credmail.service.desks.status import SIGN_IN_UNKNOWN
 from credmail.service.desks.templates import TemplatesDesk
@@ -363,6 +367,9 @@ def _desks(
         stats=StatsDesk(
             SqlStatistics(uow), clock, review.timezone, settings.privacy.retention_days
         ),
+        deferrals=DeferralsDesk(uow, clock, review.timezone, review),
+        remembered=RememberedDesk(uow, review),
+        worklist=WorklistDesk(uow, SqlWorklist(uow), mailer, clock, review.timezone),
     )
 
 

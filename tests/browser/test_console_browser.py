@@ -60,6 +60,14 @@ def submit(driver: Any, form_action_suffix: str) -> None:
     press(driver, form)
 
 
+def sign_in(driver: Any, console: str, name: str) -> None:
+    """Open the console's sign-in page and sign in as `name`."""
+    driver.get(f"{console}/accesso")
+    driver.find_element(By.ID, "nome").send_keys(name)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    submit(driver, "/accesso")
+
+
 def press(driver: Any, form: Any) -> None:
     button = form.find_element(By.CSS_SELECTOR, "button[type=submit]")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
@@ -137,6 +137,29 @@ def test_the_digest_lists_what_waits_oldest_first_in_italian(
 
     for personal in ("sconosciuto@example.net", "Rossi", "G1001", "mario.rossi"):
         assert personal not in text  # the details stay behind the console's sign-in
+
+
+def test_a_deferred_request_leaves_the_digest_until_it_is_due(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    clock = Clock(TUESDAY_0750)
+    app = notify_app(dovecot, smtp, db_url, clock)
+    old, new, _task = waiting_items(app, dovecot, clock)
+    app.desks.deferrals.defer(old, date(2026, 12, 9), Actor("segreteria", "cli"))
+    assert app.digest.run_due() == 2
+    deliver(app)
+    (first, _) = mails(smtp, "Da fare in segreteria")
+    text = body_text(first)
+    assert "Richieste da rivedere: 1" in text
+    assert f"n. {new}, in attesa da 1 ora" in text
+    assert f"n. {old}, in attesa da 2 giorni" not in text  # deferred: not listed
+    clock.now = TUESDAY_0750 + timedelta(days=1)  # Wednesday 07:50: the deferral is over
+    assert app.digest.run_due() == 2
+    deliver(app)
+    latest = body_text(mails(smtp, "Da fare in segreteria")[-1])
+    assert "Richieste da rivedere: 2" in latest
+    back, younger = f"n. {old}, in attesa da 3 giorni", f"n. {new}, in attesa da 25 ore"
+    assert latest.index(back) < latest.index(younger)  # back, the oldest first
 
 
 def test_nothing_is_sent_when_nothing_waits_and_a_slot_is_looked_at_once(

@@ -102,6 +102,7 @@ def test_privacy_forget_erases_what_show_lists_and_folds_the_wal(office: Office)
         "outbox": 1,
         "link_tokens": 1,
         "register_tasks": 0,
+        "remembered_addresses": 0,
         "ledger_message_ids": 1,
     }
     assert office.erasures == ["checkpoint"]

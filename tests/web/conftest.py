@@ -81,11 +81,29 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def console_app(sqlite_url: str, clock: FakeClock, tmp_path: Path) -> App:
-    env = web_env(sqlite_url, console__totp_key_file=str(tmp_path / "totp.key"))
+    return console_at(sqlite_url, clock, tmp_path)
+
+
+def console_at(db_url: str, clock: FakeClock, tmp_path: Path) -> App:
+    """The console's app on `db_url`, with anna (administrator) and olga (operator)."""
+    env = web_env(db_url, console__totp_key_file=str(tmp_path / "totp.key"))
     app = make_app(load_settings(None, environ=env), clock=clock)
     app.desks.staff.add("anna", "amministratore", PASSWORD, CLI)
     app.desks.staff.add("olga", "operatore", PASSWORD, CLI)
     return app
+
+
+@pytest.fixture
+def office(db_url: str, clock: FakeClock, tmp_path: Path) -> App:
+    """The console's app on SQLite and PostgreSQL, with anna and olga."""
+    return console_at(db_url, clock, tmp_path)
+
+
+@pytest.fixture
+def olga(office: App, client_for: ClientFactory) -> tuple[TestClient, str]:
+    """The operator olga signed in to `office`."""
+    client = client_for(office, "203.0.113.8")
+    return client, sign_in(client, "olga")
 
 
 def csrf_of(html: str) -> str:

@@ -459,6 +459,14 @@ def _review_commands(sub: Any) -> None:
         action="store_true",
         help="conferma una persona che non è tra quelle collegate al mittente",
     )
+    approve.add_argument(
+        "--ricorda",
+        nargs="?",
+        const="",
+        metavar="GENITORE",
+        help="aggiunge l'indirizzo del mittente alla persona (per uno studente minorenne al "
+        "genitore/tutore indicato) e le invia lì il collegamento",
+    )
     approve.set_defaults(handler=cmd_review_approve)
     reject = _sub(review, "reject", "respinge la richiesta")
     reject.add_argument("id", type=int, help="numero della richiesta")
@@ -468,6 +476,9 @@ def _review_commands(sub: Any) -> None:
     discard = _sub(review, "discard", "archivia la richiesta senza rispondere")
     discard.add_argument("id", type=int, help="numero della richiesta")
     discard.set_defaults(handler=cmd_review_discard)
+    from credmail.entrypoints.cli_review_later import register
+
+    register(review, _sub)
     for command in (approve, reject, discard):
         command.add_argument(
             "--by",
@@ -690,6 +701,7 @@ def _review_json(item: Any) -> dict[str, Any]:
 
 
 def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
+    from credmail.entrypoints.cli_review_later import deferred_line
     from credmail.service import presentation as words
     from credmail.service.review import ReviewError
 
@@ -702,6 +714,8 @@ def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
     received = words.italian_time(item.created_at, zone)
     _say(f"Richiesta #{item.id} ({_decision(item.status)}), ricevuta il {received}")
     _say(f"Tipo: {words.kind_label(str(item.kind))}")
+    if item.deferred_until:
+        _say(deferred_line(item, zone))
     for name, value in detail.headers.items():
         _say(f"{words.header_label(name)}: {_line(words.header_value(name, value, zone))}")
     _say("\nMotivi della revisione:")
@@ -792,9 +806,13 @@ def cmd_review_approve(args: argparse.Namespace, ctx: Context) -> int:
             kind=args.kind,
             note=_on_behalf(args),
             confirmed=args.conferma,
+            remember=args.ricorda is not None,
+            remember_for=args.ricorda or None,
         )
     )
     assert isinstance(done, Approval)
+    if done.remembered_for:
+        _say(f"Indirizzo {_line(done.to)} aggiunto alla rubrica di {done.remembered_for}.")
     _say(
         f"Richiesta #{args.id} approvata per {done.username}: il "
         f"{template_label(done.template)} è in coda per l'invio a {_line(done.to)}."
@@ -1106,7 +1124,8 @@ def _print_status(report: dict[str, Any], healthy: bool, failing: bool, when: _W
     outbox = _outbox_counts(report["outbox"] or {})
     print(
         f"outbox: {outbox}; review pending: {report['review_pending']}"
-        f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
+        + (f" ({report['review_deferred']} deferred)" if report.get("review_deferred") else "")
+        + f"; circuit breaker: {'TRIPPED' if report['circuit_breaker_tripped'] else 'closed'}"
     )
     _print_delivery(report, failing, when)
     paused = report["outbox_paused_until"]

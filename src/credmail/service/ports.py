@@ -162,6 +162,7 @@ class ReviewItem:
     decision: str | None = None
     note: str | None = None
     sent_summary: str | None = None
+    deferred_until: datetime | None = None  # out of the queue until then (review defer)
 
 
 @dataclass(frozen=True)
@@ -346,8 +347,23 @@ class OutboxRepo(OutboxQueue, OutboxCounts, OutboxDispatch, OutboxAdmin, OutboxP
 
 class ReviewRepo(Protocol):
     def add(self, item: ReviewItem, ledger_id: int | None) -> None: ...
-    def pending(self) -> list[ReviewItem]: ...
-    def count_pending(self) -> int: ...
+    def pending(self, now: datetime | None = None) -> list[ReviewItem]:
+        """Pending items in the queue at `now` (deferred ones only once due), oldest
+        first; `now` None: every pending item, deferred or not."""
+
+    def count_pending(self, now: datetime | None = None) -> int: ...
+    def count_deferred(self, now: datetime) -> int:
+        """Pending items still deferred at `now`."""
+
+    def deferred(self, now: datetime) -> list[ReviewItem]:
+        """Pending items still out of the queue at `now`, the soonest back first."""
+
+    def due(self, now: datetime) -> list[ReviewItem]:
+        """Deferred items whose date came (back in the queue at `now`), in date order."""
+
+    def defer(self, item_id: int, until: datetime) -> bool:
+        """Out of the queue until `until`; False when the item is not pending."""
+
     def get(self, item_id: int) -> ReviewItem | None: ...
     def record_decision(
         self, item_id: int, decision: str, by: str, now: datetime, note: str | None, sent: str
@@ -363,6 +379,33 @@ class ReviewRepo(Protocol):
     def for_sender(self, address_key: str) -> list[ReviewItem]: ...
     def forget_sender(self, address_key: str) -> list[int]: ...
     def purge_decided(self, before: datetime) -> int: ...
+
+
+@dataclass(frozen=True)
+class RememberedAddress:
+    """An address the secretariat added to a person on approving a request from it: on
+    file like the register's, kept apart so a re-import keeps it."""
+
+    id: int
+    username: str
+    address: str
+    added_by: str
+    added_at: datetime
+    review_id: int | None = None
+
+
+class RememberedRepo(Protocol):
+    def add(
+        self, username: str, address: str, by: str, now: datetime, review_id: int | None
+    ) -> bool:
+        """False when the person is not on file, the address has no key, or it is there."""
+
+    def for_person(self, username: str) -> list[RememberedAddress]: ...
+    def remove(self, entry_id: int, username: str) -> RememberedAddress | None:
+        """Delete one of the person's remembered addresses; None if not theirs."""
+
+    def for_address(self, address_key: str) -> list[RememberedAddress]: ...
+    def forget_address(self, address_key: str) -> int: ...
 
 
 class TokenRepo(Protocol):
@@ -408,6 +451,37 @@ class RegisterTask:
     done_at: datetime | None = None
     done_by: str | None = None
     note: str | None = None
+    class_name: str | None = None  # the person's class on file (the worklist's pages)
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which register tasks a worklist page or export shows."""
+
+    status: str | None = "open"  # None: every task
+    class_name: str | None = None
+    since: datetime | None = None  # confirmed at or after
+    until: datetime | None = None  # confirmed before
+
+
+class WorklistQueries(Protocol):
+    """The register tasks as the secretariat works them in bulk (read-only)."""
+
+    def families(
+        self, where: TaskFilter, limit: int, offset: int
+    ) -> tuple[list[RegisterTask], int, int]:
+        """The tasks of a page of families (the tasks at one address; a task with no
+        address is a family of its own), the family waiting longest first, each family's
+        tasks together; and how many families and tasks match in all."""
+
+    def classes(self, status: str | None = "open") -> list[str]:
+        """The classes of the people with tasks (the page's filter)."""
+
+    def open_among(self, task_ids: Sequence[int]) -> list[RegisterTask]:
+        """The open tasks among `task_ids`, with their address (marking done in bulk)."""
+
+    def rows(self, where: TaskFilter) -> Iterator[RegisterTask]:
+        """Every matching task, by class, surname and name (the CSV export)."""
 
 
 @dataclass(frozen=True)
@@ -431,6 +505,11 @@ class TaskRepo(Protocol):
     def get(self, task_id: int) -> RegisterTask | None: ...
     def mark_done(self, task_id: int, now: datetime, by: str, note: str | None) -> bool:
         """Conditional: only an open task becomes done (False if it was not open)."""
+
+    def mark_many_done(
+        self, task_ids: Sequence[int], now: datetime, by: str, note: str | None
+    ) -> set[int]:
+        """`mark_done` for many in one statement: the ids of the tasks it marked."""
 
     def for_address(self, address_key: str) -> list[RegisterTask]: ...
     def forget_address(self, address_key: str) -> int: ...
@@ -564,6 +643,9 @@ class AuditRepo(Protocol):
     """Append-only: entries are added and read, never changed or deleted."""
 
     def add(self, entry: AuditEntry) -> None: ...
+    def add_many(self, entries: Sequence[AuditEntry]) -> None:
+        """Many entries in one statement (a bulk action's, one per item)."""
+
     def listing(self, where: AuditFilter, limit: int, offset: int = 0) -> list[AuditEntry]: ...
     def count(self, where: AuditFilter) -> int: ...
 
@@ -574,6 +656,8 @@ class ReviewFilter:
     kind: str | None = None
     older_than: datetime | None = None
     newer_than: datetime | None = None
+    at: datetime | None = None  # hide items deferred past this moment (None: show all)
+    deferred: bool = False  # with `at`: only the items still deferred at that moment
 
 
 class CampaignState(StrEnum):
@@ -757,6 +841,7 @@ class UnitOfWork(Protocol):
     link_audit: LinkAuditRepo
     campaigns: CampaignRepo
     notices: NoticeRepo
+    remembered: RememberedRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

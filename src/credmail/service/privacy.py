@@ -69,11 +69,16 @@ def show(uow: UnitOfWork, address: str, now: datetime) -> dict[str, Any]:
             }
             for t in uow.tasks.for_address(key)
         ],
+        "remembered_addresses": [  # added to a person by the secretariat (on file)
+            {"username": r.username, "added_by": r.added_by, "added_at": r.added_at.isoformat()}
+            for r in uow.remembered.for_address(key)
+        ],
     }
 
 
 def forget(uow: UnitOfWork, address: str) -> dict[str, int]:
-    """Erase the address's review items, outgoing mail and tokens (the directory stays)."""
+    """Erase the address's review items, outgoing mail and tokens, and the address where
+    the secretariat added it to a person (the register's directory stays)."""
     key = normalize_address(address)
     review_ledger = uow.review.forget_sender(key)
     outbox_ledger = uow.outbox.forget_recipient(key)
@@ -82,6 +87,7 @@ def forget(uow: UnitOfWork, address: str) -> dict[str, int]:
         "outbox": len(outbox_ledger),
         "link_tokens": uow.tokens.forget_address(key),
         "register_tasks": uow.tasks.forget_address(key),
+        "remembered_addresses": uow.remembered.forget_address(key),
         "ledger_message_ids": uow.ledger.forget_message_ids(
             sorted({*review_ledger, *outbox_ledger})
         ),

@@ -172,6 +172,7 @@ class Approval:
     username: str
     to: str
     revoked: tuple[str, ...] = ()
+    remembered_for: str | None = None  # the sender's address was added to this person
 
 
 class ReviewDesk:
@@ -186,14 +187,16 @@ class ReviewDesk:
         self.uow, self.mailer = uow, mailer
         self.clock, self.timezone, self.staff = clock, timezone, staff
 
-    def _authorize(self, actor: Actor) -> None:
+    def authorize(self, actor: Actor) -> None:
+        """May `actor` decide requests (`review.staff`, then the role)?"""
         if self.staff and actor.name not in self.staff:
             raise ReviewError(f"{actor.name} non è tra il personale autorizzato alla revisione")
         actor.require("review.decide")
 
     def pending(self) -> list[ReviewItem]:
+        """The queue: pending items, a deferred one only once its date came."""
         with self.uow(read_only=True) as uow:
-            return uow.review.pending()
+            return uow.review.pending(self.clock())
 
     def queue(
         self, where: ReviewFilter, limit: int = 50, offset: int = 0
@@ -253,10 +256,14 @@ class ReviewDesk:
         kind: str | None = None,
         note: str | None = None,
         confirmed: bool = False,
+        remember: bool = False,
+        remember_for: str | None = None,
     ) -> Approval:
         """Queue the link for `username`; `kind` confirms a link of another kind than asked,
-        `confirmed` a person who is not among the request's candidates (a typo revokes links)."""
-        self._authorize(actor)
+        `confirmed` a person who is not among the request's candidates (a typo revokes links).
+        `remember`: first add the sender's address to the person (for a minor student, to
+        the guardian `remember_for`, needed when there are several), then send it there."""
+        self.authorize(actor)
         now = self.clock()
         today = now.astimezone(self.timezone).date()
         with self.uow() as uow:
@@ -267,6 +274,13 @@ class ReviewDesk:
             _check_kind(item, person, today, kind)
             if not confirmed:
                 _check_candidate(uow, item, username)
+            owner = None
+            if remember:
+                from credmail.service.remembered import remember_sender  # it imports this
+
+                minor = person.is_minor_on(today)
+                owner = remember_sender(uow, item, person, minor, actor, now, remember_for)
+                person, to = uow.directory.get(username) or person, to or item.sender
             guardians = uow.directory.guardians_of(username) if person.is_minor_on(today) else []
             address = _recipient(person, recipients(person, guardians, today), to)
             purpose, template = link_kind(person, today)
@@ -279,12 +293,12 @@ class ReviewDesk:
             )
             self._decide(uow, item, ReviewStatus.APPROVED, actor, now, note, sent)
             uow.commit()
-        return Approval(template, username, address, revoked)
+        return Approval(template, username, address, revoked, owner)
 
     def reject(
         self, item_id: int, note: str, notify: bool, actor: Actor, *, extra: str | None = None
     ) -> str:
-        self._authorize(actor)
+        self.authorize(actor)
         now = self.clock()
         with self.uow() as uow:
             item = self._pending(uow, item_id)
@@ -305,7 +319,7 @@ class ReviewDesk:
         return sent
 
     def discard(self, item_id: int, actor: Actor, *, note: str | None = None) -> None:
-        self._authorize(actor)
+        self.authorize(actor)
         with self.uow() as uow:
             item = self._pending(uow, item_id)
             now = self.clock()

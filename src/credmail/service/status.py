@@ -29,7 +29,8 @@ def status(
         "last_sync_age_seconds": round(age, 1) if age is not None else None,
         "stale_after_seconds": stale_after.total_seconds(),
         "outbox": uow.outbox.counts(),
-        "review_pending": uow.review.count_pending(),
+        "review_pending": uow.review.count_pending(now),  # deferred ones once due
+        "review_deferred": uow.review.count_deferred(now),
         "circuit_breaker_tripped": uow.breaker.tripped(),
     }
 

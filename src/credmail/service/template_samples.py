@@ -67,6 +67,8 @@ SAMPLE_VALUES: Mapping[str, Any] = {
     "request_address": "segreteria@example.org",
     # a mail naming several students (the September mailing)
     "students": [_pupil("Luca", "S1234567A", "M", 1), _pupil("Anna", "S7654321B", "F", 2)],
+    # task_done for a family's several register tasks at once: the other children
+    "also": [_pupil("Anna", "S7654321B", "F", 2)],
 }
 # The values every template gets, in each combination a reply can meet: the link backend,
 # a mail no person decided or a decision of the secretariat, a reader known or not; the
@@ -94,8 +96,9 @@ def made_up(values: Mapping[str, Any]) -> dict[str, Any]:
     found = dict(values)
     if "username" in found:
         found["username"] = MADE_UP
-    if "students" in found:
-        found["students"] = [{**s, "username": MADE_UP} for s in found["students"]]
+    for many in ("students", "also"):
+        if many in found:
+            found[many] = [{**s, "username": MADE_UP} for s in found[many]]
     return found
 
 

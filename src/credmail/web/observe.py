@@ -35,6 +35,11 @@ class FiguresCollector:
         yield GaugeMetricFamily(
             "credmail_review_queue_size", "Requests waiting for review", value=f.review_pending
         )
+        yield GaugeMetricFamily(
+            "credmail_review_deferred",
+            "Requests deferred to a later date (out of the review queue until then)",
+            value=f.review_deferred,
+        )
         outbox = GaugeMetricFamily("credmail_outbox", "Outgoing mail by state", labels=["state"])
         for state in sorted({"pending", "sent", "failed", "bounced", *f.outbox}):
             outbox.add_metric([state], f.outbox.get(state, 0))

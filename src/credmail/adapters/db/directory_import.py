@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, SQLColumnExpression, delete, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
+from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow, RememberedAddressRow
 from credmail.adapters.db.renames import describe_renames, follow_renames, rename_people
 from credmail.adapters.db.uow import SqlUnitOfWorkFactory
 from credmail.core.addresses import normalize_address
@@ -309,7 +309,15 @@ def search(session: Session, text: str, limit: int) -> list[PersonView]:
     def has(column: SQLColumnExpression[str]) -> ColumnElement[bool]:
         return column.like(needle) if sqlite else func.lower(column).like(needle)
 
-    by_address = select(EmailRow.person_id).where(EmailRow.address_key.like(needle))
+    by_address = (
+        select(EmailRow.person_id)
+        .where(EmailRow.address_key.like(needle))
+        .union_all(  # an address the secretariat remembered finds the person too
+            select(RememberedAddressRow.person_id).where(
+                RememberedAddressRow.address_key.like(needle)
+            )
+        )
+    )
     matches = [has(PersonRow.username), PersonRow.id.in_(by_address)]
     if "@" not in needle:
         matches.append(has(PersonRow.first_name + " " + PersonRow.last_name))

@@ -76,6 +76,22 @@ class EmailRow(Base):
     person: Mapped[PersonRow] = relationship(back_populates="emails")
 
 
+class RememberedAddressRow(Base):
+    """An address the secretariat added to a person on approving a request from it: on
+    file like the register's (`person_emails`), but kept apart so a re-import keeps it."""
+
+    __tablename__ = "remembered_addresses"
+    __table_args__ = (UniqueConstraint("person_id", "address_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))
+    address_key: Mapped[str] = mapped_column(String(320), index=True)
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    review_id: Mapped[int | None] = mapped_column(Integer)
+
+
 class GuardianshipRow(Base):
     __tablename__ = "guardianships"
 
@@ -134,6 +150,7 @@ class ReviewRow(Base):
     decision: Mapped[str | None] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
     sent_summary: Mapped[str | None] = mapped_column(Text)
+    deferred_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # out of the queue
 
 
 class OutboxRow(Base):

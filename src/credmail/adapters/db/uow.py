@@ -24,6 +24,7 @@ from credmail.adapters.db.repositories import (
     SqlLinkAudit,
     SqlNotices,
     SqlOutbox,
+    SqlRemembered,
     SqlReview,
     SqlStaff,
     SqlTasks,
@@ -40,6 +41,7 @@ from credmail.service.ports import (
     LinkAuditRepo,
     NoticeRepo,
     OutboxRepo,
+    RememberedRepo,
     ReviewRepo,
     StaffRepo,
     TaskRepo,
@@ -65,6 +67,7 @@ class SqlUnitOfWork:
     link_audit: LinkAuditRepo
     campaigns: CampaignRepo
     notices: NoticeRepo
+    remembered: RememberedRepo
 
     def __init__(
         self,
@@ -101,6 +104,7 @@ class SqlUnitOfWork:
         self.link_audit = SqlLinkAudit(self.session)
         self.campaigns = SqlCampaigns(self.session)
         self.notices = SqlNotices(self.session)
+        self.remembered = SqlRemembered(self.session)
         return self
 
     def __exit__(

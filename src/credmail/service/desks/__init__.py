@@ -12,6 +12,7 @@ from credmail.service.desks.audit import AuditDesk
 from credmail.service.desks.backlog import BacklogDesk
 from credmail.service.desks.base import DeskError
 from credmail.service.desks.campaign import CampaignDesk
+from credmail.service.desks.deferrals import DeferralsDesk
 from credmail.service.desks.directory import DirectoryDesk
 from credmail.service.desks.limits import LimitsDesk
 from credmail.service.desks.observe import ObserveDesk
@@ -24,6 +25,8 @@ from credmail.service.desks.status import StatusDesk
 from credmail.service.desks.tasks import TasksDesk
 from credmail.service.desks.tokens import TokenDesk
 from credmail.service.desks.trace import TraceDesk
+from credmail.service.desks.worklist import WorklistDesk
+from credmail.service.remembered import RememberedDesk
 from credmail.service.review import Actor, ReviewDesk, ReviewError
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "AuditDesk",
     "BacklogDesk",
     "CampaignDesk",
+    "DeferralsDesk",
     "DeskError",
     "Desks",
     "DirectoryDesk",
@@ -38,6 +42,7 @@ __all__ = [
     "ObserveDesk",
     "OutboxDesk",
     "PrivacyDesk",
+    "RememberedDesk",
     "ResetDesk",
     "ReviewDesk",
     "ReviewError",
@@ -47,6 +52,7 @@ __all__ = [
     "TasksDesk",
     "TokenDesk",
     "TraceDesk",
+    "WorklistDesk",
 ]
 
 
@@ -68,3 +74,6 @@ class Desks:
     tasks: TasksDesk
     campaign: CampaignDesk
     stats: StatsDesk
+    deferrals: DeferralsDesk
+    remembered: RememberedDesk
+    worklist: WorklistDesk

@@ -46,6 +46,7 @@ class Figures:
 
     requests: dict[tuple[str, str], int] = field(default_factory=dict)
     review_pending: int = 0
+    review_deferred: int = 0  # pending, out of the queue until a later date
     outbox: dict[str, int] = field(default_factory=dict)
     last_sync_age_seconds: float | None = None
     sign_in_failures: int = 0
@@ -74,7 +75,8 @@ class ObserveDesk:
             last_sync = uow.checkpoints.last_sync()
             return Figures(
                 requests=uow.ledger.tally(),
-                review_pending=uow.review.count_pending(),
+                review_pending=uow.review.count_pending(now),
+                review_deferred=uow.review.count_deferred(now),
                 outbox=uow.outbox.counts(),
                 last_sync_age_seconds=(now - last_sync).total_seconds() if last_sync else None,
                 sign_in_failures=uow.audit.count(AuditFilter(action="sign_in.failed")),

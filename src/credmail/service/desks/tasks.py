@@ -63,7 +63,7 @@ class TasksDesk:
             if reply is not None:
                 self.mailer.queue(uow, reply, None, now, context=_context(task, message))
                 uow.nudge()  # the daemon sends it at once
-            detail = _audit_detail(note, message, mailed=reply is not None)
+            detail = audit_detail(note, message, mailed=reply is not None)
             uow.audit.add(audit_entry(actor, now, "task.done", f"attività {task_id}", detail))
             uow.commit()
             done = uow.tasks.get(task_id)
@@ -100,7 +100,7 @@ def _context(task: RegisterTask, message: str | None) -> dict[str, str]:
     return {"username": task.username, "message": message or ""}
 
 
-def _audit_detail(note: str | None, message: str | None, *, mailed: bool) -> str:
+def audit_detail(note: str | None, message: str | None, *, mailed: bool) -> str:
     said = "avviso inviato per e-mail" if mailed else "nessun avviso (nessun indirizzo)"
     if message:
         said += f" con il messaggio: {message}"

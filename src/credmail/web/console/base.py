@@ -111,6 +111,7 @@ class Console:
         zone = ctx.app.timezone
         self.env.filters.update(
             local_time=lambda moment: words.italian_time(moment, zone),
+            local_date=lambda moment: words.italian_date(moment.astimezone(zone).date()),
             on_time=lambda moment, to="": words.italian_time_on(moment, zone, to),
             from_iso=words.from_iso,
             italian_date=words.italian_date,
@@ -153,9 +154,12 @@ class Console:
     def to_sign_in(self) -> RedirectResponse:
         return RedirectResponse(self.url("/accesso"), status_code=303)
 
-    def page(self, handler: Handler, permission: str | None = None) -> Callable[..., Any]:
+    def page(
+        self, handler: Handler, permission: str | None = None, max_fields: int = MAX_FORM_FIELDS
+    ) -> Callable[..., Any]:
         """A signed-in page: no session -> the sign-in page (nothing else runs); a POST
-        without this session's CSRF token -> 403; a role without `permission` -> 403."""
+        without this session's CSRF token -> 403; a role without `permission` -> 403.
+        `max_fields`: more for a form that ticks many rows (the bulk task form)."""
 
         async def endpoint(request: Request) -> Response:
             token = request.cookies.get(SESSION_COOKIE, "")
@@ -164,7 +168,7 @@ class Console:
                 return self.to_sign_in()
             form: FormData | None = None
             if request.method == "POST":
-                form = await request.form(max_fields=MAX_FORM_FIELDS, max_part_size=MAX_PART)
+                form = await request.form(max_fields=max_fields, max_part_size=MAX_PART)
                 submitted = form.get(CSRF_FIELD)
                 if not isinstance(submitted, str) or not hmac.compare_digest(
                     submitted.encode(), staff.csrf.encode()
@@ -224,9 +228,14 @@ def page_number(request: Request) -> int:
 
 DONE_MESSAGES = {
     "approvata": "Richiesta approvata: il collegamento è in coda per l'invio.",
+    "approvata_ricordata": (
+        "Richiesta approvata: l'indirizzo del mittente è stato aggiunto alla rubrica e il "
+        "collegamento è in coda per l'invio a quell'indirizzo."
+    ),
     "respinta": "Richiesta respinta.",
     "respinta_avviso": "Richiesta respinta: il mittente riceverà un avviso.",
     "archiviata": "Richiesta archiviata senza risposta.",
+    "rinviata": "Richiesta rinviata: torna nella coda alla data indicata.",
     "eseguita": "Attività segnata come eseguita: la persona riceverà un avviso per e-mail.",
     "eseguita_messaggio": (
         "Attività segnata come eseguita: la persona riceverà un avviso per e-mail con il "
@@ -236,6 +245,9 @@ DONE_MESSAGES = {
         "Attività segnata come eseguita (nessun indirizzo registrato: nessun avviso inviato)."
     ),
     "lingua": "Lingua aggiornata.",
+    "indirizzo_rimosso": (
+        "Indirizzo rimosso: le prossime richieste da quell'indirizzo andranno in revisione."
+    ),
     "importata": "Rubrica importata.",
     "riprova": "Nuovo tentativo di invio programmato.",
     "azzerato": "Limite globale azzerato.",

@@ -29,16 +29,20 @@ LINKS = ("adult", "student")
 class ReviewPages(Pages):
     async def queue(self, request: Request, staff: StaffSession, form: FormData | None) -> Response:
         reason, kind, age = query(request, "motivo"), query(request, "tipo"), query(request, "eta")
+        deferred = query(request, "rinviate") == "si"
         number = page_number(request)
         now = self.desks.status.clock()
         where = ReviewFilter(
             reason=reason if reason in REASON_LABELS else None,
             kind=kind if kind in KINDS else None,
             older_than=now - timedelta(days=AGES[age]) if age in AGES else None,
+            at=now,
+            deferred=deferred,
         )
         items, total = await run_in_threadpool(
             self.desks.review.queue, where, PAGE_SIZE, (number - 1) * PAGE_SIZE
         )
+        counts = await run_in_threadpool(self.desks.deferrals.counts)
         return self.c.render(
             "console_queue.html",
             staff,
@@ -52,6 +56,8 @@ class ReviewPages(Pages):
             kinds=KINDS,
             selected={"motivo": reason, "tipo": kind, "eta": age},
             ages=AGES,
+            deferred=deferred,
+            counts=counts,
         )
 
     async def item(self, request: Request, staff: StaffSession, form: FormData | None) -> Response:
@@ -63,6 +69,7 @@ class ReviewPages(Pages):
             detail=detail,
             item=detail.item,
             today=self._today(),
+            tomorrow=self._today() + timedelta(days=1),
         )
 
     async def override(
@@ -121,14 +128,47 @@ class ReviewPages(Pages):
         person = text_field(form, "persona", 100)
         to = text_field(form, "indirizzo", 320) or None
         link = text_field(form, "tipo", 10)
+        confirmed = text_field(form, "conferma", 5) == "si"  # the remember page's person
+        remember = text_field(form, "ricorda", 5) == "si"
+        owner = text_field(form, "genitore", 100) or None
         if not person:
             return self._incomplete(staff, item_id, "scegliere la persona")
 
         def act() -> None:
             kind = link if link in LINKS else None
-            self.desks.review.approve(item_id, person, staff.actor(), to, kind=kind)
+            self.desks.review.approve(
+                item_id,
+                person,
+                staff.actor(),
+                to,
+                kind=kind,
+                confirmed=confirmed,
+                remember=remember,
+                remember_for=owner if remember else None,
+            )
 
-        return await self._decide(request, staff, act, "approvata")
+        return await self._decide(
+            request, staff, act, "approvata_ricordata" if remember else "approvata"
+        )
+
+    async def remember(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        """Approving for a person the sender is not on file for: what it does (the link,
+        and adding the sender's address to the person when ticked), then the button."""
+        item_id = path_id(request)
+        username = query(request, "persona", 100)
+        if not username:
+            return self._incomplete(staff, item_id, "indicare il codice della persona")
+        proposal = await run_in_threadpool(self.desks.remembered.proposal, item_id, username)
+        return self.c.render(
+            "console_remember.html",
+            staff,
+            title=f"Richiesta {item_id}: approvazione per {proposal.person.full_name}",
+            item=proposal.item,
+            proposal=proposal,
+            today=self._today(),
+        )
 
     async def reject(
         self, request: Request, staff: StaffSession, form: FormData | None
@@ -154,3 +194,15 @@ class ReviewPages(Pages):
             self.desks.review.discard(item_id, staff.actor(), note=note)
 
         return await self._decide(request, staff, act, "archiviata")
+
+    async def defer(self, request: Request, staff: StaffSession, form: FormData | None) -> Response:
+        item_id = path_id(request)
+        day = text_field(form, "data", 20)
+        note = text_field(form, "nota", 1000) or None
+        if not day:
+            return self._incomplete(staff, item_id, "indicare la data fino a cui rinviare")
+
+        def act() -> None:
+            self.desks.deferrals.defer(item_id, day, staff.actor(), note)
+
+        return await self._decide(request, staff, act, "rinviata")

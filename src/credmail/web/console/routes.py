@@ -28,6 +28,7 @@ from credmail.web.console.base import (
     done_message,
     page_number,
     password_field,
+    path_id,
     query,
     text_field,
 )
@@ -56,8 +57,12 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route(c.url("/revisione/{id:int}/approva"), p(review.approve), methods=["POST"]),
         Route(c.url("/revisione/{id:int}/respingi"), p(review.reject), methods=["POST"]),
         Route(c.url("/revisione/{id:int}/archivia"), p(review.discard), methods=["POST"]),
+        Route(c.url("/revisione/{id:int}/rinvia"), p(review.defer), methods=["POST"]),
+        Route(c.url("/revisione/{id:int}/ricorda"), p(review.remember), methods=["GET"]),
         Route(c.url("/registro"), p(tasks.tasks), methods=["GET"]),
         Route(c.url("/registro/{id:int}/fatto"), p(tasks.task_done), methods=["POST"]),
+        Route(c.url("/registro/eseguite"), p(tasks.tasks_done, max_fields=1024), methods=["POST"]),
+        Route(c.url("/registro.csv"), p(tasks.tasks_csv), methods=["GET"]),
         Route(c.url("/rubrica"), p(pages.directory), methods=["GET"]),
         Route(
             c.url("/rubrica/importa"), p(imports.form, "directory.import"), methods=["GET", "POST"]
@@ -69,6 +74,11 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         ),
         Route(c.url("/rubrica/persona/{username}"), p(pages.person), methods=["GET"]),
         Route(c.url("/rubrica/persona/{username}/lingua"), p(pages.language), methods=["POST"]),
+        Route(
+            c.url("/rubrica/persona/{username}/indirizzi/{id:int}/rimuovi"),
+            p(pages.unremember),
+            methods=["POST"],
+        ),
         Route(c.url("/posta"), p(pages.outbox), methods=["GET"]),
         Route(c.url("/posta/riprova"), p(pages.retry), methods=["POST"]),
         Route(c.url("/attivita"), p(pages.audit), methods=["GET"]),
@@ -203,6 +213,7 @@ class ConsolePages(Pages):
             await run_in_threadpool(self.desks.directory.person, other)
             for other in (*view.students, *view.guardians)
         ]
+        remembered = await run_in_threadpool(self.desks.remembered.listing, username)
         return self.c.render(
             "console_person.html",
             staff,
@@ -210,7 +221,16 @@ class ConsolePages(Pages):
             done=done_message(request),
             person=view,
             related={p.username: p for p in related},
+            remembered=remembered,
         )
+
+    async def unremember(
+        self, request: Request, staff: StaffSession, form: FormData | None
+    ) -> Response:
+        username = str(request.path_params["username"])[:100]
+        entry = path_id(request)
+        await run_in_threadpool(self.desks.remembered.remove, username, entry, staff.actor())
+        return self.c.done(f"/rubrica/persona/{username}", "indirizzo_rimosso")
 
     async def language(
         self, request: Request, staff: StaffSession, form: FormData | None

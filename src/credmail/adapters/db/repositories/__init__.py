@@ -6,6 +6,7 @@ from credmail.adapters.db.repositories.ledger import SqlAttempts, SqlCheckpoints
 from credmail.adapters.db.repositories.limits import SqlBreaker
 from credmail.adapters.db.repositories.notices import SqlNotices
 from credmail.adapters.db.repositories.outbox import SqlOutbox
+from credmail.adapters.db.repositories.remembered import SqlRemembered
 from credmail.adapters.db.repositories.review import SqlReview
 from credmail.adapters.db.repositories.staff import SqlAudit, SqlStaff
 from credmail.adapters.db.repositories.tasks import SqlLinkAudit, SqlTasks
@@ -22,6 +23,7 @@ __all__ = [
     "SqlLinkAudit",
     "SqlNotices",
     "SqlOutbox",
+    "SqlRemembered",
     "SqlReview",
     "SqlStaff",
     "SqlTasks",

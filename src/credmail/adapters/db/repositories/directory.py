@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Executable, Select, bindparam, select
+from sqlalchemy import CompoundSelect, Executable, Select, bindparam, select
 from sqlalchemy.orm import Session
 
-from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow
+from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow, RememberedAddressRow
 from credmail.adapters.db.repositories._common import core, storable
 from credmail.core.values import Person, Role
 
@@ -29,8 +29,11 @@ def to_person(row: PersonRow, students: Sequence[str] = ()) -> Person:
     )
 
 
-def _people_query(ids: Select[int]) -> Executable:
-    """People (with each address, in order) whose ids the subquery selects."""
+def _people_query(ids: Select[Any] | CompoundSelect[Any]) -> Executable:
+    """People (with each address, in order) whose ids the subquery selects. An address
+    the secretariat remembered for a person (`remembered_addresses`) is on file too,
+    after the register's: a second outer join (an empty table costs nothing), the
+    repeated rows it makes dropped when the rows are read."""
     return (
         select(
             PersonRow.id,
@@ -44,14 +47,24 @@ def _people_query(ids: Select[int]) -> Executable:
             PersonRow.new_student,
             PersonRow.active,
             EmailRow.address,
+            RememberedAddressRow.address.label("remembered"),
         )
         .outerjoin(EmailRow, EmailRow.person_id == PersonRow.id)
+        .outerjoin(RememberedAddressRow, RememberedAddressRow.person_id == PersonRow.id)
         .where(PersonRow.id.in_(ids))
-        .order_by(PersonRow.username, EmailRow.position, EmailRow.id)
+        .order_by(PersonRow.username, EmailRow.position, EmailRow.id, RememberedAddressRow.id)
     )
 
 
-_WITH_ADDRESS = select(EmailRow.person_id).where(EmailRow.address_key == bindparam("address_key"))
+_WITH_ADDRESS = (
+    select(EmailRow.person_id)
+    .where(EmailRow.address_key == bindparam("address_key"))
+    .union_all(
+        select(RememberedAddressRow.person_id).where(
+            RememberedAddressRow.address_key == bindparam("address_key")
+        )
+    )
+)
 _PEOPLE_WITH_ADDRESS = _people_query(_WITH_ADDRESS)
 _NAMED = select(PersonRow.id).where(PersonRow.username == bindparam("username"))
 _PEOPLE_NAMED = _people_query(_NAMED)
@@ -72,8 +85,14 @@ _CHILDREN = (
 )
 
 
-_OWNERS = select(EmailRow.address_key, EmailRow.person_id).where(
-    EmailRow.address_key.in_(bindparam("keys", expanding=True))
+_OWNERS = (
+    select(EmailRow.address_key, EmailRow.person_id)
+    .where(EmailRow.address_key.in_(bindparam("keys", expanding=True)))
+    .union_all(
+        select(RememberedAddressRow.address_key, RememberedAddressRow.person_id).where(
+            RememberedAddressRow.address_key.in_(bindparam("keys", expanding=True))
+        )
+    )
 )
 _PEOPLE_BY_ID = _people_query(
     select(PersonRow.id).where(PersonRow.id.in_(bindparam("ids", expanding=True)))
@@ -123,11 +142,16 @@ class SqlDirectory:
         self, query: Executable, params: dict[str, Any] | None = None
     ) -> dict[int, Person]:
         rows: dict[int, Any] = {}
-        emails: dict[int, list[str]] = {}
+        emails: dict[int, dict[str, None]] = {}
+        remembered: dict[int, dict[str, None]] = {}
         for row in core(self.session).execute(query, params or {}):
             rows.setdefault(row.id, row)
             if row.address is not None:
-                emails.setdefault(row.id, []).append(row.address)
+                emails.setdefault(row.id, {})[row.address] = None
+            if row.remembered is not None:
+                remembered.setdefault(row.id, {})[row.remembered] = None
+        for person_id, extra in remembered.items():  # after the register's, each once
+            emails.setdefault(person_id, {}).update(extra)
         children = self._children([i for i, r in rows.items() if r.role == Role.GUARDIAN.value])
         return {
             person_id: Person(

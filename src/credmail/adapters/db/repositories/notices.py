@@ -17,7 +17,8 @@ from credmail.adapters.db.models import (
     ReviewRow,
 )
 from credmail.adapters.db.repositories.campaigns import SqlCampaigns
-from credmail.service.ports import AlertRecord, CampaignState, ReviewStatus, WaitingRow
+from credmail.adapters.db.repositories.review import in_queue
+from credmail.service.ports import AlertRecord, CampaignState, WaitingRow
 
 REVIEW, TASK = "review", "task"
 
@@ -29,7 +30,7 @@ class SqlNotices:
     def waiting_reviews(self, now: datetime) -> list[WaitingRow]:
         query = (
             select(ReviewRow.id, ReviewRow.created_at, ReviewRow.reasons)
-            .where(ReviewRow.status == ReviewStatus.PENDING)
+            .where(in_queue(now))  # a deferred request only once it is due again
             .order_by(ReviewRow.created_at, ReviewRow.id)
         )
         return [

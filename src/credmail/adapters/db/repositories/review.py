@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db import writes
@@ -33,6 +45,7 @@ def _review_item(row: ReviewRow) -> ReviewItem:
         decision=row.decision,
         note=row.note,
         sent_summary=row.sent_summary,
+        deferred_until=row.deferred_until,
     )
 
 
@@ -48,6 +61,26 @@ def _shrink_raw(raw: bytes) -> bytes:
         if found:
             return head[:KEPT_HEADER_BYTES] + separator + body[:KEPT_BODY_BYTES]
     return raw[: KEPT_HEADER_BYTES + KEPT_BODY_BYTES]
+
+
+_PENDING = ReviewRow.status == ReviewStatus.PENDING
+
+
+def in_queue(now: datetime | None) -> ColumnElement[bool]:
+    """Pending and in the queue at `now`: never deferred, or deferred until `now` or before
+    (a deferred item comes back when due). `now` None: every pending item."""
+    if now is None:
+        return _PENDING
+    return and_(_PENDING, or_(ReviewRow.deferred_until.is_(None), ReviewRow.deferred_until <= now))
+
+
+def _deferred(now: datetime) -> ColumnElement[bool]:
+    """Pending, and out of the queue until a moment after `now`."""
+    return and_(_PENDING, ReviewRow.deferred_until > now)
+
+
+def _count(where: ColumnElement[bool]) -> Select[int]:
+    return select(func.count()).select_from(ReviewRow).where(where)
 
 
 _PENDING_RAW_BYTES = select(func.sum(func.length(ReviewRow.raw))).where(
@@ -93,19 +126,29 @@ class SqlReview:
         if self._pending_bytes is not None and raw is not None:
             self._pending_bytes += len(raw)
 
-    def count_pending(self) -> int:
-        query = (
-            select(func.count())
-            .select_from(ReviewRow)
-            .where(ReviewRow.status == ReviewStatus.PENDING)
-        )
-        return int(self.session.scalar(query) or 0)
+    def count_pending(self, now: datetime | None = None) -> int:
+        return int(self.session.scalar(_count(in_queue(now))) or 0)
 
-    def pending(self) -> list[ReviewItem]:
-        query = (
-            select(ReviewRow).where(ReviewRow.status == ReviewStatus.PENDING).order_by(ReviewRow.id)
-        )
+    def count_deferred(self, now: datetime) -> int:
+        return int(self.session.scalar(_count(_deferred(now))) or 0)
+
+    def pending(self, now: datetime | None = None) -> list[ReviewItem]:
+        query = select(ReviewRow).where(in_queue(now)).order_by(ReviewRow.id)
         return [_review_item(row) for row in self.session.scalars(query)]
+
+    def deferred(self, now: datetime) -> list[ReviewItem]:
+        query = select(ReviewRow).where(_deferred(now))
+        rows = self.session.scalars(query.order_by(ReviewRow.deferred_until, ReviewRow.id))
+        return [_review_item(row) for row in rows]
+
+    def due(self, now: datetime) -> list[ReviewItem]:
+        query = select(ReviewRow).where(_PENDING, ReviewRow.deferred_until <= now)
+        rows = self.session.scalars(query.order_by(ReviewRow.deferred_until, ReviewRow.id))
+        return [_review_item(row) for row in rows]
+
+    def defer(self, item_id: int, until: datetime) -> bool:
+        query = update(ReviewRow).where(ReviewRow.id == item_id, _PENDING)
+        return rowcount(self.session.execute(query.values(deferred_until=until))) == 1
 
     def get(self, item_id: int) -> ReviewItem | None:
         row = self.session.get(ReviewRow, item_id)
@@ -132,7 +175,11 @@ class SqlReview:
         self, where: ReviewFilter, limit: int, offset: int = 0
     ) -> tuple[list[ReviewItem], int]:
         columns = [c for c in ReviewRow.__table__.columns if c.name not in ("raw", "ledger_id")]
-        query = select(*columns).where(ReviewRow.status == ReviewStatus.PENDING)
+        query = select(*columns).where(_PENDING)
+        if where.deferred and where.at is not None:
+            query = query.where(ReviewRow.deferred_until > where.at)
+        elif where.at is not None:
+            query = query.where(in_queue(where.at))
         if where.kind:
             query = query.where(ReviewRow.kind == where.kind)
         if where.reason:

@@ -3,15 +3,16 @@ append-only audit log."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import AuditRow, SignInFailureRow, StaffRow, StaffSessionRow
-from credmail.adapters.db.repositories._common import rowcount
+from credmail.adapters.db.repositories._common import core, rowcount
 from credmail.service.ports import (
     AuditEntry,
     AuditFilter,
@@ -208,6 +209,21 @@ class SqlAudit:
             )
         )
         self.session.flush()
+
+    def add_many(self, entries: Sequence[AuditEntry]) -> None:
+        if entries:
+            rows = [
+                {
+                    "at": e.at,
+                    "actor": e.actor,
+                    "source": e.source,
+                    "action": e.action,
+                    "item": e.item,
+                    "detail": e.detail,
+                }
+                for e in entries
+            ]
+            core(self.session).execute(insert(AuditRow.__table__), rows)  # type: ignore[arg-type]
 
     def listing(self, where: AuditFilter, limit: int, offset: int = 0) -> list[AuditEntry]:
         query = _where(select(AuditRow), where).order_by(AuditRow.id.desc())

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import LinkAuditRow, RegisterTaskRow
-from credmail.adapters.db.repositories._common import rowcount
+from credmail.adapters.db.repositories._common import core, rowcount
 from credmail.core.addresses import normalize_address
 from credmail.service.ports import LinkEvent, RegisterTask
+
+_TASKS: Any = RegisterTaskRow.__table__
+_MARK_MANY = (
+    update(_TASKS)
+    .where(_TASKS.c.id.in_(bindparam("ids", expanding=True)), _TASKS.c.status == "open")
+    .values(
+        status="done", done_at=bindparam("now"), done_by=bindparam("by"), note=bindparam("note")
+    )
+    .returning(_TASKS.c.id)
+)
 
 
 def _task(row: RegisterTaskRow) -> RegisterTask:
@@ -70,6 +82,14 @@ class SqlTasks:
             .values(status="done", done_at=now, done_by=by, note=note)
         )
         return rowcount(result) == 1
+
+    def mark_many_done(
+        self, task_ids: Sequence[int], now: datetime, by: str, note: str | None
+    ) -> set[int]:
+        if not task_ids:
+            return set()
+        values = {"ids": list(task_ids), "now": now, "by": by, "note": note}
+        return set(core(self.session).execute(_MARK_MANY, values).scalars())
 
     def for_address(self, address_key: str) -> list[RegisterTask]:
         query = select(RegisterTaskRow).where(RegisterTaskRow.address_key == address_key)

@@ -1,0 +1,125 @@
+"""Remembered addresses: on approving a request from an address not on file, the
+reviewer may add it to the person ("ricorda"). It is then on file like the register's
+addresses (verify, recipients and the links read it through the directory), kept in its
+own table so a re-import of the register does not wipe it, and removable from the
+person's page. Each addition and removal is in the activity log (without the address:
+the log is kept longer than the directory)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from credmail.core.recipients import matching, request_kind_of
+from credmail.core.values import Person
+from credmail.service.desks.base import DeskError
+from credmail.service.ports import (
+    RememberedAddress,
+    ReviewItem,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from credmail.service.review import Actor, AlreadyDecided, ReviewDesk, ReviewError, audit_entry
+
+
+def remember_sender(
+    uow: UnitOfWork,
+    item: ReviewItem,
+    person: Person,
+    minor: bool,
+    actor: Actor,
+    now: datetime,
+    owner_name: str | None = None,
+) -> str:
+    """Add the request's sender to the person who will read mail about `person`'s account
+    (the person; for a minor student, one guardian); the owner's username."""
+    if not item.sender:
+        raise ReviewError("la richiesta non ha un mittente valido da aggiungere alla rubrica")
+    owner = _owner(uow, person, minor, owner_name)
+    if matching(owner.emails, item.sender):
+        raise ReviewError(f"{item.sender} è già in rubrica per {owner.username}")
+    if not uow.remembered.add(owner.username, item.sender, str(actor), now, item.id):
+        raise ReviewError(f"{item.sender} non può essere aggiunto a {owner.username}")
+    detail = f"indirizzo del mittente della richiesta {item.id} aggiunto alla rubrica"
+    entry = audit_entry(actor, now, "directory.remember", f"persona {owner.username}", detail)
+    uow.audit.add(entry)
+    return owner.username
+
+
+def _owner(uow: UnitOfWork, person: Person, minor: bool, name: str | None) -> Person:
+    """Who the address is added to: an adult's own; a minor's guardian (named when the
+    student has several on file)."""
+    if not minor:
+        if name not in (None, person.username):
+            raise ReviewError(
+                f"l'indirizzo si aggiunge a {person.username}, che riceve il collegamento"
+            )
+        return person
+    guardians = uow.directory.guardians_of(person.username)
+    if name is None and len(guardians) == 1:
+        return guardians[0]
+    found = [g for g in guardians if g.username == name]
+    if name is None or not found:
+        names = ", ".join(g.username for g in guardians) or "nessuno in rubrica"
+        raise ReviewError(
+            f"{person.username} è minorenne: indicare a quale genitore/tutore aggiungere "
+            f"l'indirizzo ({names})"
+        )
+    return found[0]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What approving `item` for `person` with its sender remembered would do (the
+    console's confirmation page): the link's kind, and who may get the address."""
+
+    item: ReviewItem
+    person: Person
+    link: str  # "adult" | "student"
+    owners: tuple[Person, ...]  # the person, or a minor student's guardians
+
+
+class RememberedDesk:
+    """The review page's proposal, the person's page: the addresses the secretariat
+    added, and removing one."""
+
+    def __init__(self, uow: UnitOfWorkFactory, review: ReviewDesk) -> None:
+        self.uow, self.review = uow, review
+        self.clock, self.timezone = review.clock, review.timezone
+
+    def proposal(self, item_id: int, username: str) -> Proposal:
+        today = self.clock().astimezone(self.timezone).date()
+        with self.uow(read_only=True) as uow:
+            item = uow.review.get(item_id)
+            if item is None:
+                raise ReviewError(f"nessuna richiesta con id {item_id}")
+            if item.status != "pending":
+                raise AlreadyDecided(item_id, item.decided_by, item.status)
+            person = uow.directory.get(username)
+            if person is None:
+                raise ReviewError(f"nessuna persona con codice {username}")
+            minor = person.is_minor_on(today)
+            owners = tuple(uow.directory.guardians_of(username)) if minor else (person,)
+        if not owners:
+            raise ReviewError(f"{username} è minorenne e non ha genitori/tutori in rubrica")
+        return Proposal(item, person, request_kind_of(person, today), owners)
+
+    def listing(self, username: str) -> list[RememberedAddress]:
+        with self.uow(read_only=True) as uow:
+            return uow.remembered.for_person(username)
+
+    def remove(self, username: str, entry_id: int, actor: Actor) -> RememberedAddress:
+        """Off file: later requests from it go to review again, and a link already sent to
+        it stops working (the person's record changed)."""
+        self.review.authorize(actor)  # who may decide requests may undo this
+        now = self.clock()
+        with self.uow() as uow:
+            gone = uow.remembered.remove(entry_id, username)
+            if gone is None:
+                raise DeskError(f"nessun indirizzo aggiunto con numero {entry_id} per {username}")
+            detail = f"indirizzo aggiunto il {gone.added_at:%Y-%m-%d} da {gone.added_by} rimosso"
+            uow.audit.add(
+                audit_entry(actor, now, "directory.unremember", f"persona {username}", detail)
+            )
+            uow.commit()
+        return gone
