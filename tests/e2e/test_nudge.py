@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from bench.nudge import main as bench_nudge
 from credmail.config import load_settings
 from credmail.samples import AUTHSERV_ID
+from tests.conftest import _reset_postgres
 from tests.support.daemon import Daemon, wait_for
 from tests.support.decisions import people_csv, prepare
 from tests.support.servers import SmtpServer
@@ -97,11 +98,9 @@ def test_a_decision_elsewhere_is_delivered_without_waiting_for_the_tick(
         assert not socket.exists()  # the daemon removes its socket when it stops
 
 
-def test_the_listener_survives_a_dropped_connection(
-    tmp_path: Path, smtp: SmtpServer, db_url: str
-) -> None:
-    if db_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL's LISTEN connection")
+def test_the_listener_survives_a_dropped_connection(tmp_path: Path, smtp: SmtpServer) -> None:
+    """PostgreSQL only: SQLite has no LISTEN connection to lose."""
+    db_url = _reset_postgres()
     app, daemon = started(tmp_path, daemon_env(tmp_path, smtp, db_url))
     admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
     try:
