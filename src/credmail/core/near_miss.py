@@ -72,10 +72,7 @@ def _one_typo(term: str, word: str) -> bool:
             and term[diff[1]] == word[diff[0]]
         )
     short, long = (term, word) if len(term) < len(word) else (word, term)
-    for i in range(len(long)):
-        if long[:i] + long[i + 1 :] == short:
-            return True
-    return False
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 @dataclass(frozen=True)
@@ -181,7 +178,15 @@ def _rule(row: Mapping[str, Any], where: str) -> Rule:
     for key, value in lists.items():
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise RulesError(f"{where} ({name}): {key} must be a list of concepts")
-    return Rule(name, action, *(tuple(lists[k]) for k in ("all", "any", "none")), in_, sender)
+    return Rule(
+        name,
+        action,
+        all=tuple(lists["all"]),
+        any=tuple(lists["any"]),
+        none=tuple(lists["none"]),
+        where=in_,
+        sender=sender,
+    )
 
 
 @dataclass(frozen=True)
