@@ -31,10 +31,10 @@ from credmail.adapters.oauth import HttpOAuth, SignInError, TokenSource, token_s
 from credmail.adapters.sealing import KeyFileSeal
 from credmail.adapters.smtp import SmtpSender
 from credmail.adapters.spreadsheets import SpreadsheetFiles
-from credmail.config import ConfigError, Settings
+from credmail.config import ClassifySettings, ConfigError, Settings
 from credmail.core.addresses import normalize_address
 from credmail.core.campaign import PURPOSE_FIRST_ACCESS
-from credmail.core.classify import SubjectRules
+from credmail.core.classify import DEFAULT_ADULT_PHRASES, DEFAULT_STUDENT_PHRASES, SubjectRules
 from credmail.core.limits import Limits
 from credmail.core.privacy import AddressTagger
 from credmail.core.values import DecideOptions, Outcome
@@ -61,7 +61,7 @@ from credmail.service.desks import (
 )
 from credmail.service.desks.status import SIGN_IN_UNKNOWN
 from credmail.service.desks.templates import TemplatesDesk
-from credmail.service.handle_request import MessageProcessor
+from credmail.service.handle_request import MessageProcessor, NearMissPolicy
 from credmail.service.import_files import ImportLimits
 from credmail.service.inbox_sync import Pipeline, Policy
 from credmail.service.link_backends import LinkBackend, WorklistBackend
@@ -84,6 +84,7 @@ TEMPLATES = [
     "link_already_sent",
     "task_done",
     "campaign_new_student",
+    "near_miss_guide",
 ]
 # Replies that never reach a person on file, so never have a language to add:
 # the neutral acknowledgement goes to a sender the directory does not know.
@@ -340,6 +341,18 @@ def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
         ),
         limits=Limits(**settings.limits.model_dump()),
         single_use_links=settings.links.issuer == "token",
+        near_miss=_near_miss_policy(classify),
+    )
+
+
+def _near_miss_policy(classify: ClassifySettings) -> NearMissPolicy:
+    if classify.near_miss == "ignore":
+        return NearMissPolicy()
+    return NearMissPolicy(
+        classify.near_miss,
+        classify.near_miss_rules_loaded(),
+        classify.near_miss_guide_days,
+        classify.near_miss_keyword,
     )
 
 
@@ -373,7 +386,14 @@ def template_values(settings: Settings) -> dict[str, Any]:
         "worklist_days": settings.links.worklist_days,
         "webhook_next_steps": webhook.next_steps if webhook else "",
         "password_min_length": settings.ldap.password_min_length if settings.ldap else 12,
+        "adult_subject": _first(settings.classify.adult_phrases, DEFAULT_ADULT_PHRASES),
+        "student_subject": _first(settings.classify.student_phrases, DEFAULT_STUDENT_PHRASES),
     }
+
+
+def _first(phrases: tuple[str, ...], default: tuple[str, ...]) -> str:
+    """The phrase a reply tells families to write (the first the school configured)."""
+    return (phrases or default)[0]
 
 
 def _composer(settings: Settings) -> ReplyComposer:

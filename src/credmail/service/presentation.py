@@ -102,6 +102,7 @@ TEMPLATE_LABELS = {
     "minor_procedure": "istruzioni per gli studenti minorenni",
     "review_rejected": "avviso di richiesta non accolta",
     "acknowledge_unknown": "conferma di ricezione (mittente non in rubrica)",
+    "near_miss_guide": "istruzioni per chiedere le credenziali (richiesta senza l'oggetto)",
     "rate_limited": "avviso di troppe richieste",
     "link_already_sent": "avviso di collegamento già inviato",
     "task_done": "avviso di credenziali inviate dal registro",

@@ -140,7 +140,7 @@ SQLite commits it without fsync (WAL, synchronous=NORMAL); PostgreSQL with
 synchronous_commit off. Every other transaction is fsynced before COMMIT returns
 (synchronous=FULL, synchronous_commit on), and an fsynced commit also makes every
 earlier one durable: the WAL is written in order."""
-HEAD_REVISION = "0010_web_limits"  # the newest in migrations/versions (a test checks)
+HEAD_REVISION = "0013_near_miss"  # the newest in migrations/versions (a test checks)
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:

@@ -21,6 +21,7 @@ from credmail.adapters.db.repositories import (
     SqlDirectory,
     SqlLedger,
     SqlLinkAudit,
+    SqlNearMisses,
     SqlOutbox,
     SqlReview,
     SqlStaff,
@@ -36,6 +37,7 @@ from credmail.service.ports import (
     DirectoryRepo,
     LedgerRepo,
     LinkAuditRepo,
+    NearMissRepo,
     OutboxRepo,
     ReviewRepo,
     StaffRepo,
@@ -61,6 +63,7 @@ class SqlUnitOfWork:
     tasks: TaskRepo
     link_audit: LinkAuditRepo
     campaigns: CampaignRepo
+    near_misses: NearMissRepo
 
     def __init__(
         self,
@@ -93,6 +96,7 @@ class SqlUnitOfWork:
         self.tasks = SqlTasks(self.session)
         self.link_audit = SqlLinkAudit(self.session)
         self.campaigns = SqlCampaigns(self.session)
+        self.near_misses = SqlNearMisses(self.session)
         return self
 
     def __exit__(
