@@ -59,6 +59,7 @@ from credmail.service.desks import (
     TokenDesk,
     TraceDesk,
 )
+from credmail.service.desks.near_miss import NearMissDesk
 from credmail.service.desks.status import SIGN_IN_UNKNOWN
 from credmail.service.desks.templates import TemplatesDesk
 from credmail.service.handle_request import MessageProcessor, NearMissPolicy
@@ -282,6 +283,7 @@ def _desks(
         reset=ResetDesk(uow, clock, make_link_backend(settings), settings.web.claim_seconds),
         tasks=TasksDesk(uow, mailer, clock),
         campaign=CampaignDesk(campaigns),
+        near_miss=NearMissDesk(uow, pipeline.processor, clock),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -378,7 +378,10 @@ class MessageProcessor:
         check, recorded on the message's ledger entry (the next sync moves it)."""
         now = self.clock()
         mail = parse_message(raw)
-        facts = self.facts(uow, mail, self.authenticator.check(raw, mail), now, treated)
+        sender_auth = self.authenticator.check(raw, mail)
+        if treated.rest:  # the student a person named: only that name chooses
+            mail = replace(mail, text="", html_text="")
+        facts = self.facts(uow, mail, sender_auth, now, treated)
         decision = self.limiter.limit(uow, decide(facts), now)
         target = self.policy.folders.get(decision.outcome)
         uow.ledger.retarget(ledger_id, decision.outcome, decision.reasons, target)

@@ -14,6 +14,7 @@ from credmail.service.desks.base import DeskError
 from credmail.service.desks.campaign import CampaignDesk
 from credmail.service.desks.directory import DirectoryDesk
 from credmail.service.desks.limits import LimitsDesk
+from credmail.service.desks.near_miss import NearMissDesk
 from credmail.service.desks.observe import ObserveDesk
 from credmail.service.desks.outbox import OutboxDesk
 from credmail.service.desks.privacy import PrivacyDesk
@@ -34,6 +35,7 @@ __all__ = [
     "Desks",
     "DirectoryDesk",
     "LimitsDesk",
+    "NearMissDesk",
     "ObserveDesk",
     "OutboxDesk",
     "PrivacyDesk",
@@ -65,3 +67,4 @@ class Desks:
     reset: ResetDesk
     tasks: TasksDesk
     campaign: CampaignDesk
+    near_miss: NearMissDesk

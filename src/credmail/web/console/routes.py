@@ -32,6 +32,7 @@ from credmail.web.console.base import (
     text_field,
 )
 from credmail.web.console.imports import ImportPages
+from credmail.web.console.near_miss_pages import NearMissPages
 from credmail.web.console.review_pages import PAGE_SIZE, ReviewPages
 from credmail.web.console.task_pages import TaskPages
 from credmail.web.security import CSRF_FIELD, client_address
@@ -40,7 +41,7 @@ from credmail.web.security import CSRF_FIELD, client_address
 def routes(ctx: WebContext) -> list[BaseRoute]:
     c = Console(ctx)
     pages, review, tasks = ConsolePages(c), ReviewPages(c), TaskPages(c)
-    imports = ImportPages(c)
+    imports, near = ImportPages(c), NearMissPages(c)
     p = c.page
     return [
         Route(c.url("/accesso"), pages.sign_in, methods=["GET", "POST"]),
@@ -56,6 +57,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route(c.url("/revisione/{id:int}/archivia"), p(review.discard), methods=["POST"]),
         Route(c.url("/registro"), p(tasks.tasks), methods=["GET"]),
         Route(c.url("/registro/{id:int}/fatto"), p(tasks.task_done), methods=["POST"]),
+        Route(c.url("/forse-credenziali"), p(near.listing), methods=["GET"]),
+        Route(c.url("/forse-credenziali/tratta"), p(near.treat), methods=["POST"]),
+        Route(c.url("/forse-credenziali/archivia"), p(near.dismiss), methods=["POST"]),
         Route(c.url("/rubrica"), p(pages.directory), methods=["GET"]),
         Route(
             c.url("/rubrica/importa"), p(imports.form, "directory.import"), methods=["GET", "POST"]
