@@ -18,6 +18,7 @@ from credmail.core.parse import parse_message
 from credmail.entrypoints.daemon import run_once
 from credmail.samples import Sample
 from credmail.service.ports import AuditFilter
+from credmail.service.privacy import Retention, forget, show
 from credmail.web.app import create_web_app
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import body_text, make_app, server_settings
@@ -233,3 +234,24 @@ def test_guide_never_answers_the_school_itself_or_a_reply_to_its_guide(
     flagged = {r.sender for r in app.desks.near_miss.listing()}
     assert flagged == {"zeta@example.net", "x@example.com"}  # the school's own mail: not
     assert len(app.desks.near_miss.listing()) == 3  # the answer to the guide: flagged only
+
+
+def test_privacy_shows_and_forgets_near_misses_and_retention_purges_decided(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str, tmp_path: Path
+) -> None:
+    clock = Clock()
+    app = _app(dovecot, smtp, db_url, "flag", clock, tmp_path)
+    _append(dovecot, STRANGER, FORGOT)
+    run_once(app)
+    with app.uow() as uow:
+        held = show(uow, "zeta@example.net", clock())["near_misses"]
+        assert [n["rule"] for n in held] == ["credentials_in_subject"]
+        assert forget(uow, "zeta@example.net")["near_misses"] == 1
+        uow.commit()
+    (mario,) = app.desks.near_miss.listing()
+    app.desks.near_miss.dismiss(mario.id, CLI)
+    clock.now += timedelta(days=31)
+    with app.uow() as uow:
+        assert Retention().run(uow, clock())["near_misses"] == 1
+        uow.commit()
+    assert app.desks.near_miss.listing(None) == []

@@ -757,6 +757,12 @@ class NearMissRepo(Protocol):
     def guided_since(self, sender_key: str, since: datetime) -> bool:
         """Whether the guide went to this sender since `since`."""
 
+    def for_sender(self, address_key: str) -> list[NearMissRecord]: ...
+    def forget_sender(self, address_key: str) -> list[int]:
+        """Erase the sender's near misses; returns their ledger ids."""
+
+    def purge_decided(self, before: datetime) -> int: ...
+
 
 class UnitOfWork(Protocol):
     """One transaction: everything a message changes commits together or not at all."""

@@ -36,6 +36,7 @@ class NearMissPages(Pages):
             rule_label=near_miss_rule_label,
             outcome_labels=NEAR_MISS_OUTCOME_LABELS,
             max_name=MAX_NAME,
+            keyword=self.c.ctx.settings.classify.near_miss_keyword,
         )
 
     async def treat(self, request: Request, staff: StaffSession, form: FormData | None) -> Response:

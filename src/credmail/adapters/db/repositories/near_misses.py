@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import NearMissRow
@@ -129,3 +129,20 @@ class SqlNearMisses:
             NearMissRow.created_at >= since,
         )
         return self.session.scalar(query.limit(1)) is not None
+
+    def for_sender(self, address_key: str) -> list[NearMissRecord]:
+        query = select(NearMissRow).where(NearMissRow.sender_key == address_key)
+        return [_record(row) for row in self.session.scalars(query.order_by(NearMissRow.id))]
+
+    def forget_sender(self, address_key: str) -> list[int]:
+        query = select(NearMissRow).where(NearMissRow.sender_key == address_key)
+        rows = list(self.session.scalars(query))
+        for row in rows:
+            self.session.delete(row)
+        return [row.ledger_id for row in rows if row.ledger_id is not None]
+
+    def purge_decided(self, before: datetime) -> int:
+        query = delete(NearMissRow).where(
+            NearMissRow.status != NearMissStatus.OPEN, NearMissRow.decided_at < before
+        )
+        return rowcount(self.session.execute(query))
