@@ -113,6 +113,8 @@ def test_flag_marks_lists_and_the_actions_work(
     assert smtp.handler.parsed() == []  # flag mode answers nobody
 
     client, csrf = _console(app)
+    home = client.get(f"{ROOT}/").text
+    assert 'Forse richieste di credenziali</h2><p class="big">3</p>' in home
     page = client.get(f"{ROOT}/forse-credenziali").text
     assert "Forse richieste di credenziali" in page and "Password dimenticata" in page
     assert "(senza oggetto)" in page and "Assenza di Luca" not in page

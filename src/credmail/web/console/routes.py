@@ -143,6 +143,7 @@ class ConsolePages(Pages):
     ) -> Response:
         report = await run_in_threadpool(self.desks.status.report)
         tasks = await run_in_threadpool(self.desks.tasks.listing)
+        near_misses = await run_in_threadpool(self.desks.near_miss.count_open)
         details = report.details
         return self.c.render(
             "console_dashboard.html",
@@ -152,6 +153,7 @@ class ConsolePages(Pages):
             report=details,
             healthy=report.healthy,
             open_tasks=len(tasks),
+            near_misses=near_misses,
             failing=report.failing_since_sent,
             last_sync=_parse(details.get("last_sync")),
         )
