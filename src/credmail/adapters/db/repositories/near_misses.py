@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from credmail.adapters.db.models import NearMissRow
 from credmail.adapters.db.repositories._common import rowcount
+from credmail.adapters.db.repositories.review import shrink_raw
 from credmail.core.addresses import address_key
 from credmail.service.ports import NearMissRecord, NearMissStatus
 
@@ -38,6 +39,15 @@ def _record(row: NearMissRow) -> NearMissRecord:
     )
 
 
+KEPT_RAW_BYTES = 1_000_000  # above this a near miss keeps its headers and the start of its body
+
+
+def _kept(raw: bytes | None) -> bytes | None:
+    """A near miss is read for its first lines: a large attachment is not worth storing
+    (a flood of large mails would otherwise fill the database)."""
+    return shrink_raw(raw) if raw is not None and len(raw) > KEPT_RAW_BYTES else raw
+
+
 class SqlNearMisses:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -60,7 +70,7 @@ class SqlNearMisses:
             status=NearMissStatus.OPEN,
             keyword_wanted=flag,
             keyword_set=False,
-            raw=record.raw,
+            raw=_kept(record.raw),
         )
         self.session.add(row)
         self.session.flush()
