@@ -38,5 +38,5 @@ def load_near_miss_rules(
             raise ValueError(f"{path}: invalid TOML: {exc}") from None
     try:
         return NearMissRules.from_data(data, extra_vocabulary, extra_rules)
-    except RulesError as exc:
-        raise ValueError(f"{path or DEFAULT_RULES}: {exc}") from None
+    except RulesError as exc:  # the shipped file is tested: the school's rules are at fault
+        raise ValueError(f"{path or 'near_miss_rules'}: {exc}") from None
