@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from credmail.config import ConfigError, load_settings
 from credmail.core.near_miss import NO_RULE, classify_near_miss, first_lines, fold
 from credmail.near_miss_rules import load_near_miss_rules
 
@@ -106,3 +107,20 @@ def test_malformed_rules_say_one_line(tmp_path: Path, text: str, message: str) -
     with pytest.raises(ValueError, match=message) as caught:
         load_near_miss_rules(path)
     assert "\n" not in str(caught.value)
+
+
+def test_the_config_names_a_bad_rule_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "credmail.toml"
+    path.write_text(
+        '[smtp]\nfrom_address = "s@example.org"\n[links]\nbase_url = "https://r.example.org"\n'
+        '[replies]\nschool_name = "X"\n[classify]\nnear_miss = "guide"\n'
+        '[[classify.near_miss_rules]]\nname = "mine"\naction = "flag"\nany = ["nessuno"]\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert str(caught.value) == (
+        "classify: near_miss_rules: rule 'mine': unknown concept 'nessuno'"
+    )
+    ignored = path.read_text().replace('near_miss = "guide"', 'near_miss = "ignore"')
+    path.write_text(ignored)
+    assert load_settings(path, environ={}).classify.near_miss == "ignore"
