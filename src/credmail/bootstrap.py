@@ -36,6 +36,7 @@ from credmail.core.addresses import normalize_address
 from credmail.core.campaign import PURPOSE_FIRST_ACCESS
 from credmail.core.classify import DEFAULT_ADULT_PHRASES, DEFAULT_STUDENT_PHRASES, SubjectRules
 from credmail.core.limits import Limits
+from credmail.core.near_miss_policy import NearMissPolicy
 from credmail.core.privacy import AddressTagger
 from credmail.core.values import DecideOptions, Outcome
 from credmail.diagnostics import check_connections as check_connections
@@ -62,7 +63,7 @@ from credmail.service.desks import (
 from credmail.service.desks.near_miss import NearMissDesk
 from credmail.service.desks.status import SIGN_IN_UNKNOWN
 from credmail.service.desks.templates import TemplatesDesk
-from credmail.service.handle_request import MessageProcessor, NearMissPolicy
+from credmail.service.handle_request import MessageProcessor
 from credmail.service.import_files import ImportLimits
 from credmail.service.inbox_sync import Pipeline, Policy
 from credmail.service.link_backends import LinkBackend, WorklistBackend

@@ -23,6 +23,20 @@ _NOT_AUTOMATED = frozenset({"reply_to_our_mail"})
 
 
 @dataclass(frozen=True)
+class NearMissPolicy:
+    """[classify] near_miss and its settings (README, "Near misses")."""
+
+    mode: str = "ignore"
+    rules: NearMissRules | None = None
+    guide_days: int = 30
+    keyword: str = "ForseCredenziali"
+
+    @property
+    def active(self) -> bool:
+        return self.mode != "ignore" and self.rules is not None
+
+
+@dataclass(frozen=True)
 class NearMissDecision:
     """The verdict, whether to flag the message, the guide reply (or None) and why not."""
 

@@ -21,7 +21,7 @@ import structlog
 from credmail.core.classify import SubjectRules, classify_subject
 from credmail.core.decide import decide
 from credmail.core.limits import Limits
-from credmail.core.near_miss import NearMissRules
+from credmail.core.near_miss_policy import NearMissPolicy
 from credmail.core.parse import parse_message
 from credmail.core.privacy import AddressTagger
 from credmail.core.values import (
@@ -69,21 +69,7 @@ class Policy:
     options: DecideOptions = field(default_factory=DecideOptions)
     limits: Limits = field(default_factory=Limits)
     single_use_links: bool = True  # token links (spent, revoked, expire); not a URL template
-    near_miss: NearMissPolicy = field(default_factory=lambda: NearMissPolicy())
-
-
-@dataclass(frozen=True)
-class NearMissPolicy:
-    """[classify] near_miss and its settings (README, "Near misses")."""
-
-    mode: str = "ignore"
-    rules: NearMissRules | None = None
-    guide_days: int = 30
-    keyword: str = "ForseCredenziali"
-
-    @property
-    def active(self) -> bool:
-        return self.mode != "ignore" and self.rules is not None
+    near_miss: NearMissPolicy = field(default_factory=NearMissPolicy)
 
 
 class _MessageFailed(Exception):

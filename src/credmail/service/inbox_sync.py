@@ -179,7 +179,8 @@ class Pipeline:
         """Handle one scanned batch; True when asked to stop."""
         stats.scanned += len(refs)
         requests = [r for r in refs if self._looks_like_request(r) or looks_like_report(r.header)]
-        others = [r for r in refs if r not in requests] if self._reads_others() else []
+        asked = {ref.key for ref in requests}
+        others = [r for r in refs if r.key not in asked] if self._reads_others() else []
         with self.uow(read_only=True) as uow:
             known = uow.ledger.find_many(requests + others)
         moves = [(ref, known[ref.key]) for ref in requests if ref.key in known]
