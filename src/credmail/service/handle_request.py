@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -291,7 +291,7 @@ class MessageProcessor:
         ledger_id = uow.ledger.add(
             ref, mail.message_id, decision.outcome, decision.reasons, target, now
         )
-        self._apply(uow, decision, facts, raw, ledger_id, now)
+        self.apply(uow, decision, facts, raw, ledger_id, now)
         entry = LedgerEntry(
             id=ledger_id,
             outcome=decision.outcome,
@@ -357,26 +357,7 @@ class MessageProcessor:
             bounces_our_reply=uow.outbox.knows_message_id(mail.bounced_ids),
         )
 
-    def decide_treated(
-        self, uow: UnitOfWork, ledger_id: int, raw: bytes, treated: Classification
-    ) -> Decision:
-        """A near miss a person treated as a request: the normal decision, with every
-        check, recorded on the message's ledger entry (the next sync moves it)."""
-        now = self.clock()
-        mail = parse_message(raw)
-        sender_auth = self.authenticator.check(raw, mail)
-        if treated.rest:  # the student a person named: only that name chooses
-            mail = replace(mail, text="", html_text="")
-        facts = self.facts(uow, mail, sender_auth, now, treated)
-        decision = self.limiter.limit(uow, decide(facts), now)
-        target = self.policy.folders.get(decision.outcome)
-        uow.ledger.retarget(ledger_id, decision.outcome, decision.reasons, target)
-        self._apply(uow, decision, facts, raw, ledger_id, now)
-        if any(isinstance(a, SendLink | SendReply) for a in decision.actions):
-            self.on_outbox()
-        return decision
-
-    def _apply(
+    def apply(
         self,
         uow: UnitOfWork,
         decision: Decision,

@@ -9,12 +9,21 @@ keyword taken off; dismissing leaves it where it is and takes the keyword off.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
 
-from credmail.core.values import Classification, Outcome, RequestKind
+from credmail.core.decide import decide
+from credmail.core.parse import parse_message
+from credmail.core.values import (
+    Classification,
+    Decision,
+    Outcome,
+    RequestKind,
+    SendLink,
+    SendReply,
+)
 from credmail.service.desks.base import DeskError
 from credmail.service.handle_request import MessageProcessor
 from credmail.service.ports import (
@@ -92,7 +101,7 @@ class NearMissDesk:
                 raise DeskError(f"il messaggio {near_miss_id} non è più disponibile")
             request = RequestKind.STUDENT if kind == TREAT_STUDENT else RequestKind.ADULT
             treated = Classification(request, True, rest=name)
-            decision = self.processor.decide_treated(uow, record.ledger_id, record.raw, treated)
+            decision = decide_treated(self.processor, uow, record.ledger_id, record.raw, treated)
             _close(uow, record, NearMissStatus.TREATED, actor, kind, decision.outcome, now)
             detail = f"trattato come richiesta {'per uno studente' if name else 'per sé'}"
             uow.audit.add(audit_entry(actor, now, "near_miss.treat", _item(record), detail))
@@ -111,6 +120,30 @@ class NearMissDesk:
             uow.audit.add(audit_entry(actor, now, "near_miss.dismiss", _item(record)))
             uow.commit()
         self.log.info("near_miss.dismissed", id=near_miss_id)
+
+
+def decide_treated(
+    processor: MessageProcessor,
+    uow: UnitOfWork,
+    ledger_id: int,
+    raw: bytes,
+    treated: Classification,
+) -> Decision:
+    """A near miss a person treated as a request: the normal decision, with every check,
+    recorded on the message's ledger entry (the daemon's next sync moves the message)."""
+    now = processor.clock()
+    mail = parse_message(raw)
+    sender_auth = processor.authenticator.check(raw, mail)
+    if treated.rest:  # the student a person named: only that name chooses
+        mail = replace(mail, text="", html_text="")
+    facts = processor.facts(uow, mail, sender_auth, now, treated)
+    decision = processor.limiter.limit(uow, decide(facts), now)
+    target = processor.policy.folders.get(decision.outcome)
+    uow.ledger.retarget(ledger_id, decision.outcome, decision.reasons, target)
+    processor.apply(uow, decision, facts, raw, ledger_id, now)
+    if any(isinstance(a, SendLink | SendReply) for a in decision.actions):
+        processor.on_outbox()
+    return decision
 
 
 def _open(uow: UnitOfWork, near_miss_id: int) -> NearMissRecord:
