@@ -31,12 +31,11 @@ from credmail.adapters.oauth import HttpOAuth, SignInError, TokenSource, token_s
 from credmail.adapters.sealing import KeyFileSeal
 from credmail.adapters.smtp import SmtpSender
 from credmail.adapters.spreadsheets import SpreadsheetFiles
-from credmail.config import ClassifySettings, ConfigError, Settings
+from credmail.config import ConfigError, Settings
 from credmail.core.addresses import normalize_address
 from credmail.core.campaign import PURPOSE_FIRST_ACCESS
-from credmail.core.classify import DEFAULT_ADULT_PHRASES, DEFAULT_STUDENT_PHRASES, SubjectRules
+from credmail.core.classify import SubjectRules
 from credmail.core.limits import Limits
-from credmail.core.near_miss_policy import NearMissPolicy
 from credmail.core.privacy import AddressTagger
 from credmail.core.values import DecideOptions, Outcome
 from credmail.diagnostics import check_connections as check_connections
@@ -344,18 +343,7 @@ def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
         ),
         limits=Limits(**settings.limits.model_dump()),
         single_use_links=settings.links.issuer == "token",
-        near_miss=_near_miss_policy(classify),
-    )
-
-
-def _near_miss_policy(classify: ClassifySettings) -> NearMissPolicy:
-    if classify.near_miss == "ignore":
-        return NearMissPolicy()
-    return NearMissPolicy(
-        classify.near_miss,
-        classify.near_miss_rules_loaded(),
-        classify.near_miss_guide_days,
-        classify.near_miss_keyword,
+        near_miss=classify.near_miss_policy(),
     )
 
 
@@ -389,14 +377,8 @@ def template_values(settings: Settings) -> dict[str, Any]:
         "worklist_days": settings.links.worklist_days,
         "webhook_next_steps": webhook.next_steps if webhook else "",
         "password_min_length": settings.ldap.password_min_length if settings.ldap else 12,
-        "adult_subject": _first(settings.classify.adult_phrases, DEFAULT_ADULT_PHRASES),
-        "student_subject": _first(settings.classify.student_phrases, DEFAULT_STUDENT_PHRASES),
+        **settings.classify.subjects_to_write(),
     }
-
-
-def _first(phrases: tuple[str, ...], default: tuple[str, ...]) -> str:
-    """The phrase a reply tells families to write (the first the school configured)."""
-    return (phrases or default)[0]
 
 
 def _composer(settings: Settings) -> ReplyComposer:

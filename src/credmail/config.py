@@ -31,6 +31,7 @@ from credmail.core.classify import (
     DEFAULT_STUDENT_PHRASES,
 )
 from credmail.core.near_miss import NearMissRules
+from credmail.core.near_miss_policy import NearMissPolicy
 from credmail.core.networks import trusted_networks
 from credmail.database_url import check_database_url
 from credmail.near_miss_rules import load_near_miss_rules
@@ -332,6 +333,24 @@ class ClassifySettings(Section):
         if self.near_miss != "ignore":
             self.near_miss_rules_loaded()
         return self
+
+    def near_miss_policy(self) -> NearMissPolicy:
+        if self.near_miss == "ignore":
+            return NearMissPolicy()
+        return NearMissPolicy(
+            self.near_miss,
+            self.near_miss_rules_loaded(),
+            self.near_miss_guide_days,
+            self.near_miss_keyword,
+        )
+
+    def subjects_to_write(self) -> dict[str, str]:
+        """The phrases the replies tell families to write (the first configured)."""
+        adult = (self.adult_phrases or DEFAULT_ADULT_PHRASES)[0]
+        return {
+            "adult_subject": adult,
+            "student_subject": (self.student_phrases or DEFAULT_STUDENT_PHRASES)[0],
+        }
 
     def near_miss_rules_loaded(self) -> NearMissRules:
         """The rules in force (ValueError naming the problem in one line)."""
