@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from credmail.adapters.db.models import PersonRow
 from credmail.bootstrap import App
 from credmail.core.parse import parse_message
+from credmail.core.values import InboundMail, SenderAuth
 from credmail.entrypoints.daemon import run_once
 from credmail.samples import Sample
 from credmail.service.ports import AuditFilter
@@ -257,3 +258,31 @@ def test_privacy_shows_and_forgets_near_misses_and_retention_purges_decided(
         assert Retention().run(uow, clock())["near_misses"] == 1
         uow.commit()
     assert app.desks.near_miss.listing(None) == []
+
+
+def test_maildir_reads_each_mail_once_and_a_failing_mail_is_only_skipped(
+    dovecot: Dovecot, smtp: SmtpServer, sqlite_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (root / sub).mkdir(parents=True)
+    for number, mail in enumerate((FORGOT, ORDINARY, STRANGER)):
+        (root / "new" / f"17000000{number:02d}.t{number}.host").write_bytes(mail.to_bytes())
+    settings = server_settings(
+        dovecot, smtp, sqlite_url, mailbox__kind="maildir", mailbox__maildir_path=str(root)
+    )
+    app = make_app(settings)
+    real_check = app.pipeline.processor.authenticator.check
+
+    def check(raw: bytes, mail: InboundMail) -> SenderAuth:
+        if mail.sender == "zeta@example.net":
+            raise ValueError("a message the checks cannot read")
+        return real_check(raw, mail)
+
+    app.pipeline.processor.authenticator.check = check  # type: ignore[method-assign]
+    first = app.pipeline.sync(app.source_factory())
+    assert first.near_misses == 1  # the failing one skipped, the others read
+    assert [r.sender for r in app.desks.near_miss.listing()] == ["mario.rossi@example.org"]
+    again = app.pipeline.sync(app.source_factory())
+    assert again.near_misses == 0 and len(app.desks.near_miss.listing()) == 1
+    assert sorted(p.name for p in (root / "new").iterdir())[0].startswith("1700000000")

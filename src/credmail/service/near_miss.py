@@ -3,8 +3,9 @@ once (subject and first lines), and a near miss is recorded, flagged for the sta
 an IMAP keyword and, in `guide` mode, answered with how to ask (never a link).
 
 Ordinary mail is never moved, marked read or recorded (except in a source without UIDs,
-where a ledger entry keeps it from being read again at every sync). A failure while
-reading one message only skips that message: ordinary mail must never be quarantined.
+where a ledger entry keeps it from being read again at every sync). A failure of one
+message only skips it (ordinary mail is never quarantined); a failure of the world (the
+database, the DNS) is raised, for the sync to come back to the batch.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class NearMissHandler:
             try:
                 found += self._check_one(ref, raw, remember_all)
             except Exception as exc:
+                if self.processor.is_transient(exc):
+                    raise  # the database or the DNS is away: the sync comes back to it
                 self.log.warning("near_miss.check_failed", key=ref.key, error=type(exc).__name__)
         return found
 
@@ -53,7 +56,7 @@ class NearMissHandler:
         mail = parse_message(raw)
         if not _may_be_near_miss(mail, rules):
             if remember_all:
-                self._remember(ref, mail)
+                self._remember(ref)
             return False
         sender_auth = self.processor.authenticator.check(raw, mail)  # DNS: no transaction
         with self.uow() as uow:
@@ -71,7 +74,7 @@ class NearMissHandler:
             self.processor.on_outbox()
         return True
 
-    def _remember(self, ref: MailRef, mail: InboundMail) -> None:
+    def _remember(self, ref: MailRef) -> None:
         with self.uow() as uow:
             uow.ledger.add(ref, None, Outcome.IGNORED, (NOT_NEAR_MISS,), None, self.clock())
             uow.commit()
