@@ -124,3 +124,11 @@ def test_the_config_names_a_bad_rule_in_one_line(tmp_path: Path) -> None:
     ignored = path.read_text().replace('near_miss = "guide"', 'near_miss = "ignore"')
     path.write_text(ignored)
     assert load_settings(path, environ={}).classify.near_miss == "ignore"
+
+
+def test_the_run_once_summary_counts_the_near_misses_apart() -> None:
+    from credmail.entrypoints.cli import _once_text
+
+    base = {"sent": 0, "retried": 0, "failed": 0, "skipped_requests": 0}
+    text = _once_text({**base, "scanned": 5, "handled": {"answered": 1}, "near_misses": 2})
+    assert "2 flagged as near misses" in text and "2 left untouched" in text
