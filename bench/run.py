@@ -101,8 +101,9 @@ class Report:
 
 
 class Bench:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, near_miss: str | None = None) -> None:
         self.workdir = workdir
+        self.near_miss = near_miss  # [classify] near_miss for credmail (None: the default)
         self.dovecot = Dovecot().start()
         self.handler = TimedHandler()
         self.smtp = SmtpServer(handler=self.handler).start()  # type: ignore[arg-type]
@@ -125,6 +126,8 @@ class Bench:
         return url
 
     def env(self, db_url: str, **extra: str) -> dict[str, str]:
+        if self.near_miss is not None:
+            extra["classify__near_miss"] = self.near_miss
         settings = server_env(
             self.dovecot,
             self.smtp,
@@ -425,13 +428,18 @@ def main(argv: list[str] | None = None) -> Report:
     parser.add_argument("--skip-throughput", action="store_true", help="latency only")
     parser.add_argument("--skip-latency", action="store_true", help="throughput only")
     parser.add_argument("--keep", type=Path, help="keep the work folder (daemon logs) here")
+    parser.add_argument(
+        "--near-miss",
+        choices=["ignore", "flag", "guide"],
+        help="[classify] near_miss (default: credmail's own, flag: ordinary mail is read once)",
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.sizes, args.databases, args.latency_seconds = [200], ["sqlite"], 2
     compile_credmail()
     report = Report(machine())
     with tempfile.TemporaryDirectory(prefix="credmail-bench-") as workdir:
-        bench = Bench(args.keep or Path(workdir))
+        bench = Bench(args.keep or Path(workdir), args.near_miss)
         try:
             for kind in args.databases:
                 for size in [] if args.skip_throughput else args.sizes:

@@ -33,6 +33,8 @@ from credmail.service.ports import (
     LinkAuditRepo,
     LinkEvent,
     MailConnection,
+    NearMissRecord,
+    NearMissRepo,
     NoticeRepo,
     OutboxEntry,
     OutboxRepo,
@@ -772,6 +774,23 @@ class FakeRemembered:
         raise NotImplementedError(f"FakeRemembered.{name}")
 
 
+class FakeNearMisses:
+    """No near misses in the in-memory store (they are tested on real databases): the
+    privacy and retention questions get empty answers, anything else fails loudly."""
+
+    def for_sender(self, address_key: str) -> list[NearMissRecord]:
+        return []
+
+    def forget_sender(self, address_key: str) -> list[int]:
+        return []
+
+    def purge_decided(self, before: datetime) -> int:
+        return 0
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotImplementedError(f"FakeNearMisses.{name}")
+
+
 class FakeUnitOfWork:
     """Works on a copy of the store; `commit()` publishes it, anything else drops it."""
 
@@ -795,6 +814,7 @@ class FakeUnitOfWork:
         self.campaigns: CampaignRepo = FakeCampaigns()
         self.notices: NoticeRepo = FakeNotices()
         self.remembered: RememberedRepo = FakeRemembered()  # type: ignore[assignment]
+        self.near_misses: NearMissRepo = FakeNearMisses()  # type: ignore[assignment]
 
     def __enter__(self) -> Self:
         return self

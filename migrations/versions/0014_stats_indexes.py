@@ -11,7 +11,7 @@ Create Date: 2026-12-08 00:00:00
 from alembic import op
 
 revision = "0014_stats_indexes"
-down_revision = "0012_defer_remember"
+down_revision = "0013_near_miss"
 branch_labels = None
 depends_on = None
 

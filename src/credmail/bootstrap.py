@@ -73,6 +73,7 @@ from credmail.service.desks import (
     TraceDesk,
     WorklistDesk,
 )
+from credmail.service.desks.near_miss import NearMissDesk
 from credmail.service.desks.status import SIGN_IN_UNKNOWN
 from credmail.service.desks.templates import TemplatesDesk
 from credmail.service.handle_request import MessageProcessor
@@ -104,6 +105,7 @@ TEMPLATES = [
     "campaign_new_student",
     TEMPLATE_DIGEST,
     TEMPLATE_ALERT,
+    "near_miss_guide",
 ]
 # Replies that never reach a person on file, so never have a language to add:
 # the neutral acknowledgement goes to a sender the directory does not know; the
@@ -370,6 +372,7 @@ def _desks(
         deferrals=DeferralsDesk(uow, clock, review.timezone, review),
         remembered=RememberedDesk(uow, review),
         worklist=WorklistDesk(uow, SqlWorklist(uow), mailer, clock, review.timezone),
+        near_miss=NearMissDesk(uow, pipeline.processor, clock),
     )
 
 
@@ -429,6 +432,7 @@ def _policy(settings: Settings, timezone: ZoneInfo) -> Policy:
         ),
         limits=Limits(**settings.limits.model_dump()),
         single_use_links=settings.links.issuer == "token",
+        near_miss=classify.near_miss_policy(),
     )
 
 
@@ -462,6 +466,7 @@ def template_values(settings: Settings) -> dict[str, Any]:
         "worklist_days": settings.links.worklist_days,
         "webhook_next_steps": webhook.next_steps if webhook else "",
         "password_min_length": settings.ldap.password_min_length if settings.ldap else 12,
+        **settings.classify.subjects_to_write(),
     }
 
 

@@ -31,8 +31,11 @@ from credmail.core.classify import (
     DEFAULT_SPAM_SUBJECT_TAGS,
     DEFAULT_STUDENT_PHRASES,
 )
+from credmail.core.near_miss import NearMissRules
+from credmail.core.near_miss_policy import NearMissPolicy
 from credmail.core.networks import trusted_networks
 from credmail.database_url import check_database_url
+from credmail.near_miss_rules import load_near_miss_rules
 
 ENV_PREFIX = "CREDMAIL_"
 ENV_CONFIG = "CREDMAIL_CONFIG"
@@ -318,6 +321,43 @@ class ClassifySettings(Section):
     reply_prefixes: tuple[str, ...] = DEFAULT_REPLY_PREFIXES
     ignored_subject_tags: tuple[str, ...] = DEFAULT_IGNORED_SUBJECT_TAGS
     spam_subject_tags: tuple[str, ...] = DEFAULT_SPAM_SUBJECT_TAGS
+    # Requests without the exact subject (README, "Near misses").
+    near_miss: Literal["ignore", "flag", "guide"] = "flag"
+    near_miss_guide_days: int = Field(default=30, ge=1, le=366)
+    near_miss_keyword: str = Field(default="ForseCredenziali", pattern=r"^[A-Za-z0-9_.-]{1,60}$")
+    near_miss_rules_file: Path | None = None  # replaces the shipped rules
+    near_miss_vocabulary: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    near_miss_rules: tuple[dict[str, Any], ...] = ()  # before the shipped rules
+
+    @model_validator(mode="after")
+    def _validate_near_miss(self) -> ClassifySettings:
+        if self.near_miss != "ignore":
+            self.near_miss_rules_loaded()
+        return self
+
+    def near_miss_policy(self) -> NearMissPolicy:
+        if self.near_miss == "ignore":
+            return NearMissPolicy()
+        return NearMissPolicy(
+            self.near_miss,
+            self.near_miss_rules_loaded(),
+            self.near_miss_guide_days,
+            self.near_miss_keyword,
+        )
+
+    def subjects_to_write(self) -> dict[str, str]:
+        """The phrases the replies tell families to write (the first configured)."""
+        adult = (self.adult_phrases or DEFAULT_ADULT_PHRASES)[0]
+        return {
+            "adult_subject": adult,
+            "student_subject": (self.student_phrases or DEFAULT_STUDENT_PHRASES)[0],
+        }
+
+    def near_miss_rules_loaded(self) -> NearMissRules:
+        """The rules in force (ValueError naming the problem in one line)."""
+        return load_near_miss_rules(
+            self.near_miss_rules_file, self.near_miss_vocabulary, self.near_miss_rules
+        )
 
 
 class RepliesSettings(Section):

@@ -20,6 +20,7 @@ from credmail.adapters.db.oauth_store import OAuthStore
 from credmail.bootstrap import App
 from credmail.runners.systemd import Heartbeat
 from credmail.runners.watcher import InboxWatcher
+from credmail.samples import Sample
 from credmail.service.notify.alerts import Watch
 from credmail.service.ports import RegisterTask
 from credmail.service.presentation import reason_label
@@ -160,6 +161,34 @@ def test_a_deferred_request_leaves_the_digest_until_it_is_due(
     assert "Richieste da rivedere: 2" in latest
     back, younger = f"n. {old}, in attesa da 3 giorni", f"n. {new}, in attesa da 25 ore"
     assert latest.index(back) < latest.index(younger)  # back, the oldest first
+
+
+def test_the_digest_counts_the_near_misses_left_in_the_mailbox(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str
+) -> None:
+    clock = Clock(TUESDAY_0750 - timedelta(hours=3))
+    app = notify_app(dovecot, smtp, db_url, clock, classify__near_miss="flag")
+    forgot = Sample(
+        "forgot",
+        "Mario Rossi <mario.rossi@example.org>",
+        "Password dimenticata registro elettronico",
+        "Non riesco più a entrare.",
+        "untouched",
+    )
+    dovecot.append(forgot.to_bytes())
+    sync_inbox(app)
+    (near,) = app.desks.near_miss.listing()
+    clock.now = TUESDAY_0750
+    assert app.digest.run_due() == 2
+    deliver(app)
+    (first, _) = mails(smtp, "Da fare in segreteria")
+    assert "1 possibile richiesta di credenziali" in str(first["Subject"])
+    text = body_text(first)
+    console = "https://credenziali.istitutostanga.edu.it/console"
+    assert "Forse richieste di credenziali (messaggi rimasti nella casella): 1" in text
+    assert f"n. {near.id}, in attesa da 3 ore\n  {console}/forse-credenziali" in text
+    for personal in ("Password dimenticata", "mario.rossi", "Rossi"):
+        assert personal not in text
 
 
 def test_nothing_is_sent_when_nothing_waits_and_a_slot_is_looked_at_once(

@@ -84,6 +84,9 @@ class MemorySource:
     def fetch_many(self, refs: Sequence[MailRef]) -> dict[str, bytes]:
         return {ref.key: self.raw for ref in refs}
 
+    def set_keyword(self, refs: Sequence[MailRef], keyword: str, on: bool) -> None:
+        pass
+
     def move_many(self, refs: Sequence[MailRef], folder: str) -> None:
         self.moved.append(folder)
 

@@ -27,6 +27,7 @@ TRANSLATED = (
     "link_already_sent",
     "link_student",
     "minor_procedure",
+    "near_miss_guide",
     "rate_limited",
     "review_rejected",
     "task_done",
@@ -192,7 +193,7 @@ def test_one_term_for_the_register_and_the_secretariat_each_glossed_once(
 
 
 @pytest.mark.parametrize("code", SHIPPED)
-@pytest.mark.parametrize("template", ("campaign_new_student", "minor_procedure"))
+@pytest.mark.parametrize("template", ("campaign_new_student", "minor_procedure", "near_miss_guide"))
 def test_the_italian_subject_to_write_stays_italian(code: str, template: str) -> None:
     _, body = composer().render_in(code, template, context())
     assert "richiesta credenziali studente" in body

@@ -30,6 +30,7 @@ TRANSLATED = (
     "link_already_sent",
     "link_student",
     "minor_procedure",
+    "near_miss_guide",
     "rate_limited",
     "review_rejected",
     "task_done",

@@ -261,6 +261,17 @@ class ImapSource:
             # A plain EXPUNGE would also erase what the staff marked deleted: leave it flagged.
             self.log.warning("imap.no_uidplus", hint="copied and flagged \\Deleted, not expunged")
 
+    def set_keyword(self, refs: Sequence[MailRef], keyword: str, on: bool) -> None:
+        """STORE +FLAGS / -FLAGS (UID): the message stays where it is, unread if unread."""
+        uids = [int(ref.key) for ref in refs]
+        if not uids:
+            return
+        client = self._conn()
+        if on:
+            client.add_flags(uids, [keyword.encode("ascii")], silent=True)
+        else:
+            client.remove_flags(uids, [keyword.encode("ascii")], silent=True)
+
     def wait_for_mail(self, timeout: float) -> bool:
         """Block up to `timeout` seconds; True when the server announced new mail."""
         if self._client is not None and self._token_due():

@@ -45,6 +45,9 @@ class MaildirSource:
         paths = self._paths()
         return {ref.key: paths[ref.key].read_bytes() for ref in refs if ref.key in paths}
 
+    def set_keyword(self, refs: Sequence[MailRef], keyword: str, on: bool) -> None:
+        """Maildir has no portable keywords: the console and the ledger hold the mark."""
+
     def move_many(self, refs: Sequence[MailRef], folder: str) -> None:
         paths = self._paths()
         target = self.folder_path(folder)

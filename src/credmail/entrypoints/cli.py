@@ -582,7 +582,10 @@ def _once_text(summary: dict[str, Any]) -> str:
     """`run --once` for a person: what was read, decided and sent, and the skipped backlog."""
     outcomes = summary["handled"]
     parts = [f"{n} {outcome}" for outcome, n in sorted(outcomes.items())]
-    untouched = summary["scanned"] - sum(outcomes.values())
+    near = summary.get("near_misses", 0)
+    untouched = summary["scanned"] - sum(outcomes.values()) - near
+    if near:
+        parts.append(f"{near} flagged as near misses (README, Near misses)")
     if untouched > 0:
         parts.append(f"{untouched} left untouched: not a credentials request")
     scanned = (

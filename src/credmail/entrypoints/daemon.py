@@ -72,6 +72,7 @@ def run_once(app: App, *, deliver_alongside: bool = False) -> dict[str, object]:
         "scanned": stats.scanned,
         "handled": stats.handled,
         "skipped_requests": stats.skipped_requests,
+        "near_misses": stats.near_misses,
         "sent": alongside.sent + delivery.sent,
         "retried": alongside.retried + delivery.retried,
         "failed": alongside.failed + delivery.failed,

@@ -21,9 +21,11 @@ import structlog
 from credmail.core.classify import SubjectRules, classify_subject
 from credmail.core.decide import decide
 from credmail.core.limits import Limits
+from credmail.core.near_miss_policy import NearMissPolicy
 from credmail.core.parse import parse_message
 from credmail.core.privacy import AddressTagger
 from credmail.core.values import (
+    Classification,
     DecideOptions,
     Decision,
     Facts,
@@ -67,6 +69,7 @@ class Policy:
     options: DecideOptions = field(default_factory=DecideOptions)
     limits: Limits = field(default_factory=Limits)
     single_use_links: bool = True  # token links (spent, revoked, expire); not a URL template
+    near_miss: NearMissPolicy = field(default_factory=NearMissPolicy)
 
 
 class _MessageFailed(Exception):
@@ -282,13 +285,13 @@ class MessageProcessor:
         if duplicate is not None:
             entry = self._record_duplicate(uow, ref, mail, duplicate, now)
             return entry, _Done(ref, mail, None, ())
-        facts = self._facts(uow, mail, item.sender_auth, now)
+        facts = self.facts(uow, mail, item.sender_auth, now)
         decision = self.limiter.limit(uow, decide(facts), now)
         target = self.policy.folders.get(decision.outcome)
         ledger_id = uow.ledger.add(
             ref, mail.message_id, decision.outcome, decision.reasons, target, now
         )
-        self._apply(uow, decision, facts, raw, ledger_id, now)
+        self.apply(uow, decision, facts, raw, ledger_id, now)
         entry = LedgerEntry(
             id=ledger_id,
             outcome=decision.outcome,
@@ -327,17 +330,25 @@ class MessageProcessor:
             source_key=ref.key,
         )
 
-    def _facts(
-        self, uow: UnitOfWork, mail: InboundMail, sender_auth: SenderAuth, now: datetime
+    def facts(
+        self,
+        uow: UnitOfWork,
+        mail: InboundMail,
+        sender_auth: SenderAuth,
+        now: datetime,
+        treated: Classification | None = None,
     ) -> Facts:
+        """The decision's inputs; `treated`: the kind a person gave a near miss (it then
+        needs no subject, and a family answering credmail's guide is not a loop)."""
         people = uow.directory.people_with_address(mail.sender) if mail.sender else []
         guardians = [p.username for p in people if p.role is Role.GUARDIAN]
         students = uow.directory.students_of(guardians) if guardians else []
+        references = mail.in_reply_to + mail.references
         return Facts(
             mail=mail,
-            classification=classify_subject(mail.classified_subject, self.policy.rules),
+            classification=treated or classify_subject(mail.classified_subject, self.policy.rules),
             own_addresses=self.policy.own_addresses,
-            references_our_mail=uow.outbox.knows_message_id(mail.in_reply_to + mail.references),
+            references_our_mail=treated is None and uow.outbox.knows_message_id(references),
             people_on_file=tuple(people),
             linked_students=tuple(students),
             today=now.astimezone(self.policy.timezone).date(),
@@ -346,7 +357,7 @@ class MessageProcessor:
             bounces_our_reply=uow.outbox.knows_message_id(mail.bounced_ids),
         )
 
-    def _apply(
+    def apply(
         self,
         uow: UnitOfWork,
         decision: Decision,

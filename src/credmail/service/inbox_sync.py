@@ -18,6 +18,7 @@ from credmail.core.classify import classify_subject
 from credmail.core.parse import quick_subject
 from credmail.core.values import MailRef, Outcome
 from credmail.service.handle_request import MessageProcessor, Policy
+from credmail.service.near_miss import NearMissHandler
 from credmail.service.ports import (
     FolderState,
     LedgerEntry,
@@ -36,6 +37,7 @@ class SyncStats:
     scanned: int = 0
     handled: dict[str, int] = field(default_factory=dict)
     skipped_requests: int = 0  # left unanswered by a first start (see `credmail backlog`)
+    near_misses: int = 0  # requests without the exact subject, flagged (README)
 
     def count(self, outcome: str) -> None:
         self.handled[outcome] = self.handled.get(outcome, 0) + 1
@@ -46,6 +48,8 @@ class Pipeline:
 
     def __init__(self, processor: MessageProcessor) -> None:
         self.processor = processor
+        self.near_misses = NearMissHandler(processor)
+        self._state: FolderState | None = None  # the folder `sync` is reading
         self.policy = processor.policy
         self.uow = processor.uow
         self.clock = processor.clock
@@ -61,7 +65,8 @@ class Pipeline:
         `should_stop` is checked between messages, so a stop finishes the one in hand.
         """
         stats = SyncStats()
-        state = source.select()
+        state = self._state = source.select()
+        self._sync_keywords(source, state)
         self._complete_moves(source, state)
         after = self._start_point(source, state, stats)
         while True:
@@ -174,9 +179,12 @@ class Pipeline:
         """Handle one scanned batch; True when asked to stop."""
         stats.scanned += len(refs)
         requests = [r for r in refs if self._looks_like_request(r) or looks_like_report(r.header)]
+        asked = {ref.key for ref in requests}
+        others = [r for r in refs if r.key not in asked] if self._reads_others() else []
         with self.uow(read_only=True) as uow:
-            known = uow.ledger.find_many(requests)
+            known = uow.ledger.find_many(requests + others)
         moves = [(ref, known[ref.key]) for ref in requests if ref.key in known]
+        self._near_misses(source, [r for r in others if r.key not in known], stats)
         try:
             for chunk in _by_size([r for r in requests if r.key not in known]):
                 if should_stop():
@@ -192,6 +200,39 @@ class Pipeline:
         finally:
             self._move(source, moves)
         return False
+
+    def _reads_others(self) -> bool:
+        """Near misses are looked for in `sync` (new mail), never in the backlog."""
+        return self.policy.near_miss.active and self._state is not None
+
+    def _near_misses(self, source: MailSource, refs: Sequence[MailRef], stats: SyncStats) -> None:
+        """Read the mail that is not a request once; flag the near misses found."""
+        wanted = [ref for ref in refs if ref.size <= self.policy.max_message_bytes]
+        state = self._state
+        if not wanted or state is None:
+            return
+        for chunk in _by_size(wanted):
+            bodies = self._fetch(source, chunk)
+            items = [(ref, bodies[ref.key]) for ref in chunk if ref.key in bodies]
+            stats.near_misses += self.near_misses.check(items, remember_all=not state.ordered)
+        self._sync_keywords(source, state)
+
+    def _sync_keywords(self, source: MailSource, state: FolderState) -> None:
+        """Set (or take off) the near misses' keyword where the database wants it."""
+        if not self.policy.near_miss.active:
+            return
+        with self.uow(read_only=True) as uow:
+            pending = uow.near_misses.keyword_pending(state.folder, state.validity)
+        keyword = self.policy.near_miss.keyword
+        for on in (True, False):
+            keys = [key for key, wanted in pending if wanted is on]
+            if not keys:
+                continue
+            refs = [MailRef(state.folder, state.validity, key, 0, b"") for key in keys]
+            source.set_keyword(refs, keyword, on)
+            with self.uow(crash_safe_only=True) as uow:  # lost: set again, harmlessly
+                uow.near_misses.keyword_done(state.folder, state.validity, keys, on)
+                uow.commit()
 
     def _present(self, ref: MailRef, bodies: dict[str, bytes]) -> bool:
         """False for a message that left the folder since the scan (moved or deleted by a

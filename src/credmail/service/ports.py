@@ -45,6 +45,9 @@ class MailSource(Protocol):
     def move_many(self, refs: Sequence[MailRef], folder: str) -> None:
         """Move to `folder` (created beforehand); messages already gone are ignored."""
 
+    def set_keyword(self, refs: Sequence[MailRef], keyword: str, on: bool) -> None:
+        """Set (or take off) an IMAP keyword; nothing else about the message changes."""
+
     def wait_for_mail(self, timeout: float) -> bool: ...
     def close(self) -> None: ...
 
@@ -246,6 +249,11 @@ class LedgerRepo(Protocol):
         error: str | None = None,
     ) -> int: ...
     def mark_moved(self, entry_ids: Sequence[int], now: datetime) -> None: ...
+    def retarget(
+        self, entry_id: int, outcome: str, reasons: Sequence[str], target_folder: str | None
+    ) -> None:
+        """A near miss treated later: its new outcome, and the folder to move it to."""
+
     def unmoved(self, folder: str, validity: int) -> list[LedgerEntry]: ...
     def scrub_before(self, before: datetime) -> int: ...
     def forget_message_ids(self, ledger_ids: Sequence[int]) -> int: ...
@@ -812,6 +820,7 @@ class NoticeRepo(Protocol):
 
     def waiting_reviews(self, now: datetime) -> list[WaitingRow]: ...
     def waiting_tasks(self, now: datetime) -> list[WaitingRow]: ...
+    def waiting_near_misses(self, now: datetime) -> list[WaitingRow]: ...
     def campaign_deliveries(self, since: datetime) -> dict[str, tuple[int, int]]:
         """Per campaign sending or finished since `since`: (mails delivered or bounced,
         of which bounced)."""
@@ -822,6 +831,70 @@ class NoticeRepo(Protocol):
 
     def alerts(self) -> dict[str, AlertRecord]: ...
     def save_alert(self, record: AlertRecord) -> None: ...
+
+
+class NearMissStatus(StrEnum):
+    OPEN = "open"
+    TREATED = "treated"
+    DISMISSED = "dismissed"
+
+
+@dataclass(frozen=True)
+class NearMissRecord:
+    """A near miss as recorded: where the message is, what the rule said, what was done."""
+
+    id: int
+    folder: str
+    validity: int
+    source_key: str
+    created_at: datetime
+    sender: str | None
+    message_id: str | None
+    subject: str
+    excerpt: str
+    rule: str
+    language: str | None
+    guided: bool
+    status: str = NearMissStatus.OPEN
+    ledger_id: int | None = None
+    raw: bytes | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision: str | None = None
+    outcome: str | None = None
+
+
+class NearMissRepo(Protocol):
+    def add(self, record: NearMissRecord, flag: bool) -> int:
+        """Record a near miss; `flag`: the mailbox keyword is wanted on the message."""
+
+    def get(self, near_miss_id: int) -> NearMissRecord | None: ...
+    def listing(self, status: str | None = NearMissStatus.OPEN) -> list[NearMissRecord]: ...
+    def count_open(self) -> int: ...
+    def decide(
+        self,
+        near_miss_id: int,
+        status: str,
+        by: str,
+        decision: str,
+        outcome: str | None,
+        now: datetime,
+    ) -> bool:
+        """Close an open near miss (False when someone closed it first); the keyword is
+        then taken off the message."""
+
+    def keyword_pending(self, folder: str, validity: int) -> list[tuple[str, bool]]:
+        """(source key, keyword wanted) of the messages whose keyword is not as wanted."""
+
+    def keyword_done(self, folder: str, validity: int, keys: Sequence[str], on: bool) -> None: ...
+    def guided_since(self, sender_key: str, since: datetime) -> bool:
+        """Whether the guide went to this sender since `since`."""
+
+    def for_sender(self, address_key: str) -> list[NearMissRecord]: ...
+    def forget_sender(self, address_key: str) -> list[int]:
+        """Erase the sender's near misses; returns their ledger ids."""
+
+    def purge_decided(self, before: datetime) -> int: ...
 
 
 class UnitOfWork(Protocol):
@@ -842,6 +915,7 @@ class UnitOfWork(Protocol):
     campaigns: CampaignRepo
     notices: NoticeRepo
     remembered: RememberedRepo
+    near_misses: NearMissRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -104,6 +104,7 @@ TEMPLATE_LABELS = {
     "minor_procedure": "istruzioni per gli studenti minorenni",
     "review_rejected": "avviso di richiesta non accolta",
     "acknowledge_unknown": "conferma di ricezione (mittente non in rubrica)",
+    "near_miss_guide": "istruzioni per chiedere le credenziali (richiesta senza l'oggetto)",
     "rate_limited": "avviso di troppe richieste",
     "link_already_sent": "avviso di collegamento già inviato",
     "task_done": "avviso di credenziali inviate dal registro",
@@ -139,6 +140,8 @@ ACTION_LABELS = {
     "campaign.resume": "invio di settembre ripreso",
     "campaign.cancel": "invio di settembre annullato",
     "campaign.extend": "invio di settembre esteso ai nuovi iscritti",
+    "near_miss.treat": "forse richiesta di credenziali: trattata come richiesta",
+    "near_miss.dismiss": "forse richiesta di credenziali: archiviata",
     "sign_in": "accesso",
     "sign_in.failed": "accesso non riuscito",
     "sign_out": "uscita",
@@ -227,6 +230,26 @@ def header_label(name: str) -> str:
 
 def role_label(role: str) -> str:
     return _lookup(ROLE_LABELS, str(role))
+
+
+# Why a mail was listed in "Forse richieste di credenziali": the rule that fired (a rule
+# the school wrote itself is shown by its name).
+NEAR_MISS_RULE_LABELS = {
+    "credentials_in_subject": "l'oggetto parla di credenziali o di password",
+    "credentials_asked": "il testo chiede credenziali o una password",
+    "register_access_problem": "il testo dice che non riesce ad accedere al registro",
+    "register_forgotten": "il testo parla di credenziali del registro perse o bloccate",
+}
+# What treating a near miss did, by the decision's outcome.
+NEAR_MISS_OUTCOME_LABELS = {
+    "answered": "la risposta è in coda per l'invio all'indirizzo in rubrica",
+    "review": 'la richiesta è passata in "Da rivedere"',
+    "automated": "posta automatica: scartata, nessun messaggio inviato",
+}
+
+
+def near_miss_rule_label(rule: str) -> str:
+    return NEAR_MISS_RULE_LABELS.get(rule, rule)
 
 
 def decision_label(decision: str | None) -> str:

@@ -73,6 +73,17 @@ def show(uow: UnitOfWork, address: str, now: datetime) -> dict[str, Any]:
             {"username": r.username, "added_by": r.added_by, "added_at": r.added_at.isoformat()}
             for r in uow.remembered.for_address(key)
         ],
+        "near_misses": [
+            {
+                "id": n.id,
+                "status": n.status,
+                "created_at": n.created_at.isoformat(),
+                "subject": n.subject,
+                "rule": n.rule,
+                "guided": n.guided,
+            }
+            for n in uow.near_misses.for_sender(key)
+        ],
     }
 
 
@@ -82,14 +93,16 @@ def forget(uow: UnitOfWork, address: str) -> dict[str, int]:
     key = normalize_address(address)
     review_ledger = uow.review.forget_sender(key)
     outbox_ledger = uow.outbox.forget_recipient(key)
+    near_ledger = uow.near_misses.forget_sender(key)
     return {
         "review_items": len(review_ledger),
+        "near_misses": len(near_ledger),
         "outbox": len(outbox_ledger),
         "link_tokens": uow.tokens.forget_address(key),
         "register_tasks": uow.tasks.forget_address(key),
         "remembered_addresses": uow.remembered.forget_address(key),
         "ledger_message_ids": uow.ledger.forget_message_ids(
-            sorted({*review_ledger, *outbox_ledger})
+            sorted({*review_ledger, *outbox_ledger, *near_ledger})
         ),
     }
 
@@ -103,6 +116,7 @@ class Retention:
         cutoff = now - timedelta(days=self.days)
         return {
             "review_items": uow.review.purge_decided(cutoff),
+            "near_misses": uow.near_misses.purge_decided(cutoff),
             "outbox": uow.outbox.scrub_before(cutoff),
             "ledger": uow.ledger.scrub_before(cutoff),
             "tokens": uow.tokens.purge_expired(now - self.token_grace),

@@ -153,6 +153,40 @@ class ReviewRow(Base):
     deferred_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # out of the queue
 
 
+class NearMissRow(Base):
+    """A mail that looks like a credential request without the exact subject: flagged in
+    the mailbox (keyword) and listed in the console until treated or dismissed."""
+
+    __tablename__ = "near_misses"
+    __table_args__ = (
+        UniqueConstraint("folder", "validity", "source_key", name="uq_near_misses_source"),
+        Index("ix_near_misses_sender_key", "sender_key", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledger.id", ondelete="SET NULL"))
+    folder: Mapped[str] = mapped_column(String(500))
+    validity: Mapped[int] = mapped_column(Integer)
+    source_key: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sender: Mapped[str | None] = mapped_column(String(320))
+    sender_key: Mapped[str | None] = mapped_column(String(320))
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    subject: Mapped[str] = mapped_column(Text)
+    excerpt: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str] = mapped_column(String(100))
+    language: Mapped[str | None] = mapped_column(String(8))
+    guided: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    keyword_wanted: Mapped[bool] = mapped_column(Boolean)
+    keyword_set: Mapped[bool] = mapped_column(Boolean)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision: Mapped[str | None] = mapped_column(String(20))
+    outcome: Mapped[str | None] = mapped_column(String(20))
+
+
 class OutboxRow(Base):
     __tablename__ = "outbox"
     __table_args__ = (

@@ -22,6 +22,7 @@ from credmail.adapters.db.repositories import (
     SqlDirectory,
     SqlLedger,
     SqlLinkAudit,
+    SqlNearMisses,
     SqlNotices,
     SqlOutbox,
     SqlRemembered,
@@ -39,6 +40,7 @@ from credmail.service.ports import (
     DirectoryRepo,
     LedgerRepo,
     LinkAuditRepo,
+    NearMissRepo,
     NoticeRepo,
     OutboxRepo,
     RememberedRepo,
@@ -68,6 +70,7 @@ class SqlUnitOfWork:
     campaigns: CampaignRepo
     notices: NoticeRepo
     remembered: RememberedRepo
+    near_misses: NearMissRepo
 
     def __init__(
         self,
@@ -105,6 +108,7 @@ class SqlUnitOfWork:
         self.campaigns = SqlCampaigns(self.session)
         self.notices = SqlNotices(self.session)
         self.remembered = SqlRemembered(self.session)
+        self.near_misses = SqlNearMisses(self.session)
         return self
 
     def __exit__(

@@ -15,6 +15,7 @@ from credmail.service.desks.campaign import CampaignDesk
 from credmail.service.desks.deferrals import DeferralsDesk
 from credmail.service.desks.directory import DirectoryDesk
 from credmail.service.desks.limits import LimitsDesk
+from credmail.service.desks.near_miss import NearMissDesk
 from credmail.service.desks.observe import ObserveDesk
 from credmail.service.desks.outbox import OutboxDesk
 from credmail.service.desks.privacy import PrivacyDesk
@@ -39,6 +40,7 @@ __all__ = [
     "Desks",
     "DirectoryDesk",
     "LimitsDesk",
+    "NearMissDesk",
     "ObserveDesk",
     "OutboxDesk",
     "PrivacyDesk",
@@ -77,3 +79,4 @@ class Desks:
     deferrals: DeferralsDesk
     remembered: RememberedDesk
     worklist: WorklistDesk
+    near_miss: NearMissDesk

@@ -50,6 +50,14 @@ SECTIONS: tuple[Section, ...] = (
         "/registro",
         lambda notices, now: notices.waiting_tasks(now),
     ),
+    Section(
+        "near_miss",
+        "Forse richieste di credenziali (messaggi rimasti nella casella)",
+        ("possibile richiesta di credenziali", "possibili richieste di credenziali"),
+        "/forse-credenziali",
+        "/forse-credenziali",
+        lambda notices, now: notices.waiting_near_misses(now),
+    ),
 )
 
 

@@ -46,6 +46,7 @@ NAV = (
     Nav("/", "Cruscotto"),
     Nav("/revisione", "Da rivedere"),
     Nav("/registro", "Da fare nel registro"),
+    Nav("/forse-credenziali", "Forse richieste di credenziali"),
     Nav("/rubrica", "Rubrica"),
     Nav("/posta", "Posta in uscita"),
     Nav("/attivita", "Registro attività"),
@@ -244,6 +245,16 @@ DONE_MESSAGES = {
     "eseguita_senza_avviso": (
         "Attività segnata come eseguita (nessun indirizzo registrato: nessun avviso inviato)."
     ),
+    "nm_inviata": (
+        "Trattato come richiesta: la risposta è in coda per l'invio all'indirizzo in rubrica; "
+        "il messaggio sarà spostato in Credenziali/Evase."
+    ),
+    "nm_revisione": (
+        'Trattato come richiesta: nessun invio automatico, la richiesta è ora in "Da rivedere".'
+    ),
+    "nm_scartata": "Trattato come richiesta: posta automatica, scartata senza risposta.",
+    "nm_trattata": "Trattato come richiesta.",
+    "nm_archiviata": "Archiviato: il messaggio resta nella casella, senza contrassegno.",
     "lingua": "Lingua aggiornata.",
     "indirizzo_rimosso": (
         "Indirizzo rimosso: le prossime richieste da quell'indirizzo andranno in revisione."

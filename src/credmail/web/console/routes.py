@@ -34,6 +34,7 @@ from credmail.web.console.base import (
 )
 from credmail.web.console.campaign_pages import CampaignPages
 from credmail.web.console.imports import ImportPages
+from credmail.web.console.near_miss_pages import NearMissPages
 from credmail.web.console.review_pages import PAGE_SIZE, ReviewPages
 from credmail.web.console.stats_pages import StatsPages
 from credmail.web.console.task_pages import TaskPages
@@ -44,6 +45,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     c = Console(ctx)
     pages, review, tasks = ConsolePages(c), ReviewPages(c), TaskPages(c)
     imports, stats, mailing = ImportPages(c), StatsPages(c), CampaignPages(c)
+    near = NearMissPages(c)
     p = c.page
     return [
         Route(c.url("/accesso"), pages.sign_in, methods=["GET", "POST"]),
@@ -63,6 +65,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route(c.url("/registro/{id:int}/fatto"), p(tasks.task_done), methods=["POST"]),
         Route(c.url("/registro/eseguite"), p(tasks.tasks_done, max_fields=1024), methods=["POST"]),
         Route(c.url("/registro.csv"), p(tasks.tasks_csv), methods=["GET"]),
+        Route(c.url("/forse-credenziali"), p(near.listing), methods=["GET"]),
+        Route(c.url("/forse-credenziali/tratta"), p(near.treat), methods=["POST"]),
+        Route(c.url("/forse-credenziali/archivia"), p(near.dismiss), methods=["POST"]),
         Route(c.url("/rubrica"), p(pages.directory), methods=["GET"]),
         Route(
             c.url("/rubrica/importa"), p(imports.form, "directory.import"), methods=["GET", "POST"]
@@ -168,6 +173,7 @@ class ConsolePages(Pages):
     ) -> Response:
         report = await run_in_threadpool(self.desks.status.report)
         tasks = await run_in_threadpool(self.desks.tasks.listing)
+        near_misses = await run_in_threadpool(self.desks.near_miss.count_open)
         details = report.details
         return self.c.render(
             "console_dashboard.html",
@@ -177,6 +183,7 @@ class ConsolePages(Pages):
             report=details,
             healthy=report.healthy,
             open_tasks=len(tasks),
+            near_misses=near_misses,
             failing=report.failing_since_sent,
             last_sync=_parse(details.get("last_sync")),
         )

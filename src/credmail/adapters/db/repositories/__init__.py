@@ -4,6 +4,7 @@ from credmail.adapters.db.repositories.campaigns import SqlCampaigns
 from credmail.adapters.db.repositories.directory import SqlDirectory, to_person
 from credmail.adapters.db.repositories.ledger import SqlAttempts, SqlCheckpoints, SqlLedger
 from credmail.adapters.db.repositories.limits import SqlBreaker
+from credmail.adapters.db.repositories.near_misses import SqlNearMisses
 from credmail.adapters.db.repositories.notices import SqlNotices
 from credmail.adapters.db.repositories.outbox import SqlOutbox
 from credmail.adapters.db.repositories.remembered import SqlRemembered
@@ -21,6 +22,7 @@ __all__ = [
     "SqlDirectory",
     "SqlLedger",
     "SqlLinkAudit",
+    "SqlNearMisses",
     "SqlNotices",
     "SqlOutbox",
     "SqlRemembered",

@@ -168,6 +168,13 @@ class SqlLedger:
         query = update(LedgerRow).where(LedgerRow.id.in_(list(entry_ids)))
         self.session.execute(query.values(moved_at=now))
 
+    def retarget(
+        self, entry_id: int, outcome: str, reasons: Sequence[str], target_folder: str | None
+    ) -> None:
+        query = update(LedgerRow).where(LedgerRow.id == entry_id)
+        values = {"outcome": outcome, "reasons": list(reasons), "target_folder": target_folder}
+        self.session.execute(query.values(**values, moved_at=None))
+
     def unmoved(self, folder: str, validity: int) -> list[LedgerEntry]:
         rows = self.session.scalars(
             select(LedgerRow).where(

@@ -12,15 +12,16 @@ from sqlalchemy.orm import Session
 from credmail.adapters.db.models import (
     AlertStateRow,
     CampaignRow,
+    NearMissRow,
     NotificationRow,
     RegisterTaskRow,
     ReviewRow,
 )
 from credmail.adapters.db.repositories.campaigns import SqlCampaigns
 from credmail.adapters.db.repositories.review import in_queue
-from credmail.service.ports import AlertRecord, CampaignState, WaitingRow
+from credmail.service.ports import AlertRecord, CampaignState, NearMissStatus, WaitingRow
 
-REVIEW, TASK = "review", "task"
+REVIEW, TASK, NEAR_MISS = "review", "task", "near_miss"
 
 
 class SqlNotices:
@@ -45,6 +46,14 @@ class SqlNotices:
             .order_by(RegisterTaskRow.confirmed_at, RegisterTaskRow.id)
         )
         return [WaitingRow(TASK, task_id, since) for task_id, since in self.session.execute(query)]
+
+    def waiting_near_misses(self, now: datetime) -> list[WaitingRow]:
+        query = (
+            select(NearMissRow.id, NearMissRow.created_at)
+            .where(NearMissRow.status == NearMissStatus.OPEN)
+            .order_by(NearMissRow.created_at, NearMissRow.id)
+        )
+        return [WaitingRow(NEAR_MISS, nid, since) for nid, since in self.session.execute(query)]
 
     def campaign_deliveries(self, since: datetime) -> dict[str, tuple[int, int]]:
         """(mails that reached a server, of which bounced) per campaign still sending or

@@ -54,7 +54,7 @@ KEPT_BODY_BYTES = 64 * 1024
 TRUNCATED = "raw_truncated"  # the review reason of an item kept only in part
 
 
-def _shrink_raw(raw: bytes) -> bytes:
+def shrink_raw(raw: bytes) -> bytes:
     """Headers and the start of the body: enough to decide, a bounded size."""
     for separator in (b"\r\n\r\n", b"\n\n"):
         head, found, body = raw.partition(separator)
@@ -105,7 +105,7 @@ class SqlReview:
             return raw, reasons
         if self._pending_raw_bytes() + len(raw) <= self.raw_cap:
             return raw, reasons
-        shrunk = _shrink_raw(raw)
+        shrunk = shrink_raw(raw)
         return (shrunk, [*reasons, TRUNCATED]) if len(shrunk) < len(raw) else (raw, reasons)
 
     def add(self, item: ReviewItem, ledger_id: int | None) -> None:
