@@ -243,6 +243,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def known_revisions() -> set[str]:
+    """Every revision in migrations/versions: a backup at any other came from a newer
+    credmail."""
+    from alembic.script import ScriptDirectory
+
+    return {
+        script.revision
+        for script in ScriptDirectory.from_config(_alembic_config()).walk_revisions()
+    }
+
+
 class SchemaMissing(Exception):
     """The school's schema does not exist and its role may not create it."""
 
