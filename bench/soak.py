@@ -37,12 +37,11 @@ from typing import Any
 import httpx
 
 from bench.mix import GUARDIANS, STAFF, directory_csv, ordinary
-from bench.run import RESULTS, adult_request, machine, write_results
+from bench.run import RESULTS, adult_request, empty_postgres, machine, write_results
 from tests.support.browser import WebServer, start_web
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import server_env, write_config
 
-PG_URL = os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ADULTS = STAFF + GUARDIANS
 TOKEN = re.compile(r"/reset/([A-Za-z0-9_.~-]+)")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -122,16 +121,7 @@ def rss_mb(pid: int) -> float:
 
 
 def database_url(kind: str, workdir: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / 'credmail.db'}"
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return PG_URL
+    return f"sqlite:///{workdir / 'credmail.db'}" if kind == "sqlite" else empty_postgres()
 
 
 class Cookies:
