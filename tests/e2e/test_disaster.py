@@ -146,9 +146,10 @@ def test_backup_mid_stream_delete_restore_loses_nothing_and_answers_once(
     for name in AS_AT_BACKUP:
         assert table(app.engine, name) == at_backup[name], name
     ledger = table(app.engine, "ledger")
-    by_id = {row[0]: row for row in ledger}
-    lost = [(row, by_id.get(row[0])) for row in at_backup["ledger"] if by_id.get(row[0]) != row]
-    assert lost == []  # nothing the backup held is lost
+    # nothing the backup held is lost (a decision read just before the backup may have
+    # been moved meanwhile: its id, message and outcome are what cannot change)
+    decisions = {(row[0], row[4], row[6]) for row in ledger}
+    assert {(row[0], row[4], row[6]) for row in at_backup["ledger"]} <= decisions
     assert [t.username for t in app.desks.tasks.listing(None)] == ["T0080"]
     assert app.desks.staff.session(session) is not None  # signed in at the backup
     app.desks.staff.sign_in("maria", "vecchia-password-lunga-1", "", "127.0.0.1")
