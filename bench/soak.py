@@ -47,6 +47,7 @@ TOKEN = re.compile(r"/reset/([A-Za-z0-9_.~-]+)")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PAGES = ["/console/", "/console/revisione", "/console/registro", "/console/posta"]
 PAGES.append("/console/attivita")
+PRESS_AFTER_SECONDS = 2.0
 PASSWORD = "una password lunga e qualunque"  # noqa: S105 - a throwaway account
 LIMITS = {  # one sender writes again every ~11 minutes: no abuse limit may answer instead
     "limits__account_links_per_15_minutes": "1000",
@@ -63,7 +64,7 @@ class LinkHandler:
 
     def __init__(self) -> None:
         self.replies: Counter[str] = Counter()
-        self.links: Queue[str] = Queue()
+        self.links: Queue[tuple[float, str]] = Queue()
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -74,7 +75,7 @@ class LinkHandler:
         with self.lock:
             self.replies[str(msg.get("In-Reply-To", "")).strip()] += 1
         if found:
-            self.links.put(found.group(1))
+            self.links.put((time.monotonic(), found.group(1)))
         return "250 OK"
 
 
@@ -103,6 +104,7 @@ class Soak:
     answered_twice: int = 0
     links_pressed: int = 0
     tasks_confirmed: int = 0
+    not_confirmed: dict[str, int] = field(default_factory=dict)
     console_pages: int = 0
     console_errors: int = 0
     log_errors: int = 0
@@ -147,6 +149,7 @@ class Load:
         self.stop = threading.Event()
         self.requests = self.ordinary = self.pressed = self.confirmed = 0
         self.pages = self.page_errors = 0
+        self.unconfirmed: Counter[str] = Counter()
 
     def mail(self, seconds: float, rate: float) -> None:
         started = time.monotonic()
@@ -167,15 +170,24 @@ class Load:
         with httpx.Client(base_url=self.web.url, timeout=30) as client:
             while not self.stop.is_set():
                 try:
-                    token = self.handler.links.get(timeout=0.5)
+                    arrived, token = self.handler.links.get(timeout=0.5)
                 except Empty:
                     continue
+                # a person reads the mail first: the link is made valid by the commit
+                # that follows the SMTP server's acceptance, a moment after it
+                time.sleep(max(0.0, arrived + PRESS_AFTER_SECONDS - time.monotonic()))
                 page = client.get(f"/reset/{token}")
                 found = CSRF.search(page.text)
                 self.pressed += 1
+                if not found:
+                    self.unconfirmed[f"page {_title(page)}"] += 1
+                    continue
                 if found:
                     done = client.post(f"/reset/{token}", data={"csrf_token": found.group(1)})
-                    self.confirmed += "Richiesta confermata" in done.text
+                    if "Richiesta confermata" in done.text:
+                        self.confirmed += 1
+                    else:
+                        self.unconfirmed[_title(done)] += 1
 
     def console(self) -> None:
         cookies = Cookies()
@@ -207,6 +219,11 @@ class _Rng:
 
     def randint(self, low: int, high: int) -> int:
         return low + self.seed % (high - low + 1)
+
+
+def _title(answer: httpx.Response) -> str:
+    found = re.search(r"<h1[^>]*>(.*?)</h1>", answer.text, re.S)
+    return f"{answer.status_code} {found.group(1).strip() if found else ''}"
 
 
 def _csrf(html: str) -> str:
@@ -289,6 +306,10 @@ def _soak(
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and _answered(handler) < load.requests:
             time.sleep(0.5)
+        deadline = time.monotonic() + PRESS_AFTER_SECONDS + 15
+        while time.monotonic() < deadline and not handler.links.empty():
+            time.sleep(0.5)
+        time.sleep(PRESS_AFTER_SECONDS + 1)  # the last one pressed
         load.stop.set()
         soak.load_average = Path("/proc/loadavg").read_text().strip()
     finally:
@@ -323,6 +344,7 @@ def _totals(soak: Soak, load: Load, handler: LinkHandler, logs: str) -> None:
     soak.answered = _answered(handler)
     soak.answered_twice = sum(1 for n in handler.replies.values() if n > 1)
     soak.links_pressed, soak.tasks_confirmed = load.pressed, load.confirmed
+    soak.not_confirmed = dict(load.unconfirmed)
     soak.console_pages, soak.console_errors = load.pages, load.page_errors
     soak.log_errors = sum(1 for line in logs.splitlines() if '"level": "error"' in line)
     base = next((s for s in soak.samples if s.minute == soak.warmup_minutes), soak.samples[0])
@@ -343,7 +365,8 @@ def markdown(soak: Soak) -> str:
         "",
         f"- requests {soak.requests:,}, answered {soak.answered:,}, answered twice "
         f"{soak.answered_twice}; collegamenti pressed {soak.links_pressed:,}, tasks confirmed "
-        f"{soak.tasks_confirmed:,}; console pages {soak.console_pages:,} "
+        f"{soak.tasks_confirmed:,} (the other answers: {soak.not_confirmed or 'none'}); "
+        f"console pages {soak.console_pages:,} "
         f"({soak.console_errors} not 200); error lines in the logs {soak.log_errors}",
         f"- RSS growth from minute {soak.warmup_minutes} to the end: daemon "
         f"{soak.daemon_growth_mb} MB, web {soak.web_growth_mb} MB (to the peak: "
