@@ -14,19 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import Engine
-
-from credmail.adapters.db.backup_files import BackupError
 
 if TYPE_CHECKING:
     from credmail.entrypoints.cli import Context
 
 EXIT_FAILURE = 1
-PREFIX = "credmail-"
 DOWNGRADE_REFUSED = (
     "credmail: downgrades are not supported; to go back to an older version, stop credmail,"
     " restore the backup taken before the upgrade with that version's `credmail db restore"
@@ -61,117 +55,26 @@ def cmd_db_downgrade(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_db_backup(args: argparse.Namespace, ctx: Context) -> int:
-    if args.keep is not None and args.keep < 1:
-        print("credmail: --keep must be 1 or more", file=sys.stderr)
-        return EXIT_FAILURE
-    engine = _engine(ctx)
+    from credmail.backups import BackupError, take_backup
+
     try:
-        sqlite = _sqlite_path(engine)
-        target = _target(args.path, ".sqlite3" if sqlite else ".pgdump", args.keep)
-        if sqlite is not None:
-            from credmail.adapters.db import backup_sqlite
-
-            backup_sqlite.backup(sqlite, target)
-        else:
-            from credmail.adapters.db import backup_postgres
-
-            backup_postgres.backup(engine, target)
-        removed = _prune(target.parent, target.suffix, args.keep) if args.keep else []
+        target, removed = take_backup(ctx.settings.database, args.path, args.keep)
     except BackupError as exc:
         print(f"credmail: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    finally:
-        engine.dispose()
-    size = target.stat().st_size
-    print(f"backup written: {target} ({size} bytes)")
+    print(f"backup written: {target} ({target.stat().st_size} bytes)")
     for old in removed:
         print(f"older backup removed: {old}")
     return 0
 
 
 def cmd_db_restore(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.adapters.db.engine import upgrade
+    from credmail.backups import BackupError, restore_backup
 
-    engine = _engine(ctx)
     try:
-        revision = _restore(engine, args.path, args.force)
-        upgrade(engine)
+        revision = restore_backup(ctx.settings.database, args.path, args.force)
     except BackupError as exc:
         print(f"credmail: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    finally:
-        engine.dispose()
     print(f"restored {args.path} (taken at revision {revision}); database at the newest revision")
     return 0
-
-
-def _restore(engine: Engine, path: Path, force: bool) -> str:
-    from credmail.adapters.db.engine import known_revisions
-
-    if not path.exists():
-        raise BackupError(f"{path}: no such file")
-    sqlite = _sqlite_path(engine)
-    if sqlite is not None:
-        from credmail.adapters.db import backup_sqlite as sqlite_side
-
-        revision = sqlite_side.backup_revision(path)
-        empty = sqlite_side.is_empty(sqlite)
-    else:
-        from credmail.adapters.db import backup_postgres as pg_side
-
-        revision = pg_side.backup_revision(path, engine)
-        empty = pg_side.is_empty(engine)
-    if revision not in known_revisions():
-        raise BackupError(
-            f"{path} was taken by a newer credmail (schema revision {revision}); restore it"
-            " with that version or a later one"
-        )
-    if not empty and not force:
-        raise BackupError(
-            "the database already holds tables; restore onto a new install, or give --force"
-            " to replace them (stop the daemon and the web app first)"
-        )
-    if sqlite is not None:
-        sqlite_side.restore(path, sqlite)
-    else:
-        if not empty:
-            pg_side.clear(engine)
-        pg_side.restore(path, engine)
-    return revision
-
-
-def _engine(ctx: Context) -> Engine:
-    from credmail.adapters.db.engine import make_engine
-
-    database = ctx.settings.database
-    return make_engine(database.url, schema=database.schema_, pool_size=0)
-
-
-def _sqlite_path(engine: Engine) -> Path | None:
-    """The SQLite file, or None for PostgreSQL."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite":
-        return None
-    if not url.database or url.database == ":memory:":
-        raise BackupError("the database is in memory: there is nothing to back up or restore")
-    return Path(url.database)
-
-
-def _target(path: Path, suffix: str, keep: int | None) -> Path:
-    if path.is_dir():
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%SZ")
-        return path / f"{PREFIX}{stamp}{suffix}"
-    if keep is not None:
-        raise BackupError(f"--keep needs a directory as PATH; {path} is not one")
-    if not path.parent.is_dir():
-        raise BackupError(f"cannot write the backup: {path.parent}: no such directory")
-    return path
-
-
-def _prune(directory: Path, suffix: str, keep: int) -> list[Path]:
-    """Remove all but the newest `keep` backups credmail named in `directory`."""
-    backups = sorted(directory.glob(f"{PREFIX}*{suffix}"), key=lambda p: p.name, reverse=True)
-    removed = backups[keep:]
-    for old in removed:
-        old.unlink(missing_ok=True)
-    return removed
