@@ -44,6 +44,8 @@ from tests.support.wiring import server_env, write_config
 
 ADULTS = STAFF + GUARDIANS
 TOKEN = re.compile(r"/reset/([A-Za-z0-9_.~-]+)")
+TASK = re.compile(r"/console/registro/(\d+)/fatto")
+DONE_PER_VISIT = 40
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PAGES = ["/console/", "/console/revisione", "/console/registro", "/console/posta"]
 PAGES.append("/console/attivita")
@@ -64,6 +66,7 @@ class LinkHandler:
 
     def __init__(self) -> None:
         self.replies: Counter[str] = Counter()
+        self.others: Counter[str] = Counter()
         self.links: Queue[tuple[float, str]] = Queue()
         self.lock = threading.Lock()
 
@@ -72,8 +75,9 @@ class LinkHandler:
         assert isinstance(msg, EmailMessage)
         body = msg.get_body(preferencelist=("plain",))
         found = TOKEN.search(body.get_content() if body is not None else "")
-        with self.lock:
-            self.replies[str(msg.get("In-Reply-To", "")).strip()] += 1
+        with self.lock:  # a reply carries a link; the mail of a task carried out does not
+            counted = self.replies if found else self.others
+            counted[str(msg.get("In-Reply-To", "")).strip()] += 1
         if found:
             self.links.put((time.monotonic(), found.group(1)))
         return "250 OK"
@@ -105,6 +109,7 @@ class Soak:
     links_pressed: int = 0
     tasks_confirmed: int = 0
     not_confirmed: dict[str, int] = field(default_factory=dict)
+    tasks_done: int = 0
     console_pages: int = 0
     console_errors: int = 0
     log_errors: int = 0
@@ -150,6 +155,7 @@ class Load:
         self.requests = self.ordinary = self.pressed = self.confirmed = 0
         self.pages = self.page_errors = 0
         self.unconfirmed: Counter[str] = Counter()
+        self.tasks_done = 0
 
     def mail(self, seconds: float, rate: float) -> None:
         started = time.monotonic()
@@ -202,7 +208,23 @@ class Load:
                 answer = client.get(PAGES[n % len(PAGES)], headers=cookies.header())
                 self.pages += 1
                 self.page_errors += answer.status_code != 200
+                if PAGES[n % len(PAGES)] == "/console/registro":
+                    self._done(client, cookies, answer.text)
                 n += 1
+
+    def _done(self, client: httpx.Client, cookies: Cookies, page: str) -> None:
+        """The secretariat carries out the open tasks it sees (up to a day's worth of a
+        busy desk at a time), as it does: the list stays as long as a day's work."""
+        token = CSRF.search(page)
+        for task in TASK.findall(page)[:DONE_PER_VISIT]:
+            if token is None or self.stop.is_set():
+                return
+            done = client.post(
+                f"/console/registro/{task}/fatto",
+                data={"csrf_token": token.group(1)},
+                headers=cookies.header(),
+            )
+            self.tasks_done += done.status_code == 303
 
 
 class _Rng:
@@ -345,6 +367,7 @@ def _totals(soak: Soak, load: Load, handler: LinkHandler, logs: str) -> None:
     soak.answered_twice = sum(1 for n in handler.replies.values() if n > 1)
     soak.links_pressed, soak.tasks_confirmed = load.pressed, load.confirmed
     soak.not_confirmed = dict(load.unconfirmed)
+    soak.tasks_done = load.tasks_done
     soak.console_pages, soak.console_errors = load.pages, load.page_errors
     soak.log_errors = sum(1 for line in logs.splitlines() if '"level": "error"' in line)
     base = next((s for s in soak.samples if s.minute == soak.warmup_minutes), soak.samples[0])
@@ -365,7 +388,8 @@ def markdown(soak: Soak) -> str:
         "",
         f"- requests {soak.requests:,}, answered {soak.answered:,}, answered twice "
         f"{soak.answered_twice}; collegamenti pressed {soak.links_pressed:,}, tasks confirmed "
-        f"{soak.tasks_confirmed:,} (the other answers: {soak.not_confirmed or 'none'}); "
+        f"{soak.tasks_confirmed:,} (the other answers: {soak.not_confirmed or 'none'}), "
+        f"tasks carried out in the console {soak.tasks_done:,}; "
         f"console pages {soak.console_pages:,} "
         f"({soak.console_errors} not 200); error lines in the logs {soak.log_errors}",
         f"- RSS growth from minute {soak.warmup_minutes} to the end: daemon "
