@@ -11,9 +11,10 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 CREDMAIL_CONFIG=/etc/credmail/credmail.toml
-# tzdata: daemon.timezone (Europe/Rome) must resolve; ca-certificates: verified TLS.
+# tzdata: daemon.timezone (Europe/Rome) must resolve; ca-certificates: verified TLS;
+# postgresql-client: pg_dump and pg_restore for `credmail db backup` / `db restore`.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends tzdata ca-certificates \
+    && apt-get install -y --no-install-recommends tzdata ca-certificates postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 credmail \
     && useradd --system --uid 10001 --gid credmail --home-dir /var/lib/credmail \

@@ -117,13 +117,7 @@ class Bench:
     def database(self, kind: str, name: str) -> str:
         if kind == "sqlite":
             return f"sqlite:///{self.workdir / f'{name}.db'}"
-        url = os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-        return url
+        return empty_postgres()
 
     def env(self, db_url: str, **extra: str) -> dict[str, str]:
         if self.near_miss is not None:
@@ -285,6 +279,17 @@ class Bench:
     def _answered(self, sent: dict[str, tuple[float, float]]) -> int:
         replied = {mid for _at, mid in self.handler.arrivals}
         return sum(1 for mid in sent if mid in replied)
+
+
+def empty_postgres() -> str:
+    """$PG_TEST_URL with its public schema emptied."""
+    url = os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
 
 
 def adult_request(number: int, message_id: str) -> bytes:

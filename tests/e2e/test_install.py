@@ -24,7 +24,8 @@ ROOT = Path(__file__).parents[2]
 README = (ROOT / "README.md").read_text()
 UNIT = (ROOT / "config" / "credmail.service").read_text()
 WEB_UNIT = (ROOT / "config" / "credmail-web.service").read_text()
-UNITS = ["credmail.service", "credmail-web.service"]  # the daemon and the reset page
+# the daemon, the reset page, the nightly backup (started by credmail-backup.timer)
+UNITS = ["credmail.service", "credmail-web.service", "credmail-backup.service"]
 PREFIX = "/opt/credmail"  # the README's and the unit's
 
 
@@ -191,6 +192,23 @@ def test_the_unit_verifies_with_the_installed_paths(
     verified = run("systemd-analyze", "verify", unit)
     assert verified.returncode == 0, verified.stderr
     assert verified.stderr == ""
+
+
+def test_the_backup_timer_starts_the_backup_each_night(
+    prefix: tuple[Path, str], tmp_path: Path
+) -> None:
+    for name in ("credmail-backup.service", "credmail-backup.timer"):
+        text = (ROOT / "config" / name).read_text().replace(PREFIX, str(prefix[0]))
+        (tmp_path / name).write_text(text)
+    verified = run("systemd-analyze", "verify", tmp_path / "credmail-backup.timer")
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stderr == ""
+    timer = (ROOT / "config" / "credmail-backup.timer").read_text()
+    assert "OnCalendar=*-*-* 02:30:00" in timer and "Persistent=true" in timer
+    service = (ROOT / "config" / "credmail-backup.service").read_text()
+    assert f"ExecStart={PREFIX}/bin/credmail db backup --keep 14 /var/backups/credmail" in service
+    assert "install -m 0644 config/credmail-backup.timer /etc/systemd/system/" in README
+    assert "install -d -m 0700 -o credmail -g credmail /var/backups/credmail" in README
 
 
 @pytest.mark.parametrize("name", UNITS)

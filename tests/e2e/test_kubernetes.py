@@ -69,11 +69,13 @@ def test_every_object_validates_against_the_kubernetes_schemas(overlay: str) -> 
         validate(obj, version, strict=True)  # raises on an unknown field or a wrong type
     assert sorted(o["kind"] for o in objects) == [
         "ConfigMap",
+        "CronJob",
         "Deployment",
         "Deployment",
         "Namespace",
         "NetworkPolicy",
         "NetworkPolicy",
+        "PersistentVolumeClaim",
         "Service",
     ]
     (namespace,) = by_kind(objects, "Namespace")
@@ -311,3 +313,49 @@ def test_the_init_containers_commands_on_postgresql(overlay: str, tmp_path: Path
     ready = run(wait["args"])
     assert ready.returncode == 0, ready.stderr
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.usefixtures("school_schemas")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_nightly_backup_keeps_a_count_on_its_own_volume(overlay: str, tmp_path: Path) -> None:
+    """The CronJob runs `credmail db backup --keep N` into the claim's volume, one at a time,
+    as the daemon's non-root, read-only, labelled pod (the NetworkPolicy lets it reach the
+    database); its own arguments, run against a migrated schema, write a backup."""
+    objects = render(overlay)
+    (cron,) = by_kind(objects, "CronJob")
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    template = cron["spec"]["jobTemplate"]["spec"]["template"]
+    assert template["metadata"]["labels"]["app.kubernetes.io/name"] == "credmail"
+    job = template["spec"]
+    assert job["securityContext"]["runAsNonRoot"] is True
+    assert job["automountServiceAccountToken"] is False
+    (container,) = job["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert "env" not in container and "envFrom" not in container
+    args = command(container)
+    assert (args.command, args.db_command) == ("db", "backup") and args.keep >= 7
+    (claim,) = by_kind(objects, "PersistentVolumeClaim")
+    mounted = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    (volume,) = [v for v in job["volumes"] if v["name"] == mounted[str(args.path)]]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+
+    config = str(school_config(objects, tmp_path, database_url=PG_URL))
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    replaced = {"/etc/credmail/credmail.toml": config, str(args.path): str(backups)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDMAIL_")}
+    for step in (
+        ["--config", config, "db", "upgrade"],
+        [replaced.get(a, a) for a in container["args"]],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "credmail", *step],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    (written,) = backups.iterdir()
+    assert written.name.startswith("credmail-") and written.suffix == ".pgdump"

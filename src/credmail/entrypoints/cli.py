@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from credmail.bootstrap import App, bootstrap
 from credmail.config import ConfigError, Settings, config_path, load_settings, with_mail_secrets
-from credmail.entrypoints import cli_stats, db_wait
+from credmail.entrypoints import cli_backup, cli_stats, db_wait
 from credmail.entrypoints.csv_output import csv_on_stdout
 from credmail.logs import command_level, configure_logging
 
@@ -365,11 +365,12 @@ def _limits_commands(sub: Any) -> None:
 
 
 def _db_commands(sub: Any) -> None:
-    db = sub.add_parser("db", help="database schema").add_subparsers(
+    db = sub.add_parser("db", help="database schema, backup and restore").add_subparsers(
         dest="db_command", required=True
     )
     db.add_parser("upgrade", help="apply migrations").set_defaults(handler=cmd_db_upgrade)
     db_wait.add_parser(db)
+    cli_backup.add_parsers(db)
 
 
 def _directory_commands(sub: Any) -> None:

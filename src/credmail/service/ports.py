@@ -128,6 +128,11 @@ class OutboxStatus(StrEnum):
     BOUNCED = "bounced"
 
 
+UNSENT = "unsent"
+"""`OutboxAdmin.listing(UNSENT)`: every mail but the sent ones (the console's default
+view), chosen in the database: the sent history only grows."""
+
+
 class TokenState(StrEnum):
     """What checking a link token finds (the `state` of `credmail tokens check`)."""
 

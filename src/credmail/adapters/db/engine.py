@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
@@ -237,10 +239,50 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     schema = schema_of(engine)
     if schema:
         _create_schema(engine, schema)
-    with engine.begin() as connection:
+    with engine.connect() as connection, _foreign_keys_off(connection), connection.begin():
         config.attributes["connection"] = connection
         config.attributes["schema"] = schema
         command.upgrade(config, revision)
+        _check_foreign_keys(connection)
+
+
+@contextmanager
+def _foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite: no foreign key is enforced while migrations run. A batch migration makes a
+    table again (copy, DROP, rename); with foreign keys on, the DROP deletes the rows
+    first, and ON DELETE CASCADE empties the tables that point at it (people's emails and
+    guardianships went so in 0005 and 0008). Set outside any transaction, where SQLite
+    honours it; `_check_foreign_keys` checks them all before the commit instead."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        tables = sorted({str(row[0]) for row in broken})
+        raise RuntimeError(f"migration left rows pointing at nothing in {', '.join(tables)}")
+
+
+def known_revisions() -> set[str]:
+    """Every revision in migrations/versions: a backup at any other came from a newer
+    credmail."""
+    from alembic.script import ScriptDirectory
+
+    return {
+        script.revision
+        for script in ScriptDirectory.from_config(_alembic_config()).walk_revisions()
+    }
 
 
 class SchemaMissing(Exception):

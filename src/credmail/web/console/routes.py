@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from credmail.service.desks.staff import SignInRefused, StaffSession
-from credmail.service.ports import AuditFilter
+from credmail.service.ports import UNSENT, AuditFilter
 from credmail.service.presentation import ACTION_LABELS, OUTBOX_STATUS_LABELS
 from credmail.service.review import STAFF_ROLES
 from credmail.web.app import WebContext
@@ -256,10 +256,8 @@ class ConsolePages(Pages):
     ) -> Response:
         state = query(request, "stato")
         listing = await run_in_threadpool(
-            self.desks.outbox.listing, state if state in OUTBOX_STATUS_LABELS else None
+            self.desks.outbox.listing, state if state in OUTBOX_STATUS_LABELS else UNSENT
         )
-        if state not in OUTBOX_STATUS_LABELS:
-            listing = [line for line in listing if line.status != "sent"]
         report = await run_in_threadpool(self.desks.status.report)
         return self.c.render(
             "console_outbox.html",

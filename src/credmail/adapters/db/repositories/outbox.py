@@ -14,7 +14,13 @@ from credmail.adapters.db.models import DeliveryStateRow, OutboxRow
 from credmail.adapters.db.repositories._common import core, rowcount, storable
 from credmail.core.addresses import normalize_address
 from credmail.service.pacing import BULK_TEMPLATES, UNCOUNTED_TEMPLATES, URGENT_TEMPLATES
-from credmail.service.ports import DeliveryState, OutboxEntry, OutboxStatus, OutgoingMail
+from credmail.service.ports import (
+    UNSENT,
+    DeliveryState,
+    OutboxEntry,
+    OutboxStatus,
+    OutgoingMail,
+)
 
 
 def _outbox_entry(row: OutboxRow) -> OutboxEntry:
@@ -217,7 +223,9 @@ class SqlOutbox:
 
     def listing(self, status: str | None) -> list[OutboxEntry]:
         query = select(OutboxRow).order_by(OutboxRow.id)
-        if status:
+        if status == UNSENT:  # what still waits or failed: never the whole sent history
+            query = query.where(OutboxRow.status != "sent")
+        elif status:
             query = query.where(OutboxRow.status == status)
         return [_outbox_entry(row) for row in self.session.scalars(query)]
 
