@@ -26,6 +26,7 @@ from credmail.service.ports import (
     CampaignRepo,
     CheckpointRepo,
     DeliveryState,
+    DirectoryAdmin,
     DirectoryRepo,
     ImportSummary,
     LedgerEntry,
@@ -33,6 +34,7 @@ from credmail.service.ports import (
     LinkAuditRepo,
     LinkEvent,
     MailConnection,
+    MailSender,
     NoticeRepo,
     OutboxEntry,
     OutboxRepo,
@@ -51,6 +53,8 @@ from credmail.service.ports import (
     TaskRepo,
     TokenRecord,
     TokenRepo,
+    UnitOfWork,
+    UnitOfWorkFactory,
 )
 
 
@@ -102,7 +106,7 @@ class Store:
             self.guardianships[person.username] = set(person.students)
 
 
-class FakeDirectory:
+class FakeDirectory(DirectoryRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -132,7 +136,7 @@ class FakeDirectory:
         ]
 
 
-class FakeLedger:
+class FakeLedger(LedgerRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -196,7 +200,7 @@ class FakeLedger:
         return count
 
 
-class FakeCheckpoints:
+class FakeCheckpoints(CheckpointRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -211,7 +215,7 @@ class FakeCheckpoints:
         return max((at for *_, at in self.s.checkpoints.values()), default=None)
 
 
-class FakeOutbox:
+class FakeOutbox(OutboxRepo):
     """The outbox rows; counts and windows enough for the desks and the review flow."""
 
     def __init__(self, store: Store) -> None:
@@ -350,6 +354,15 @@ class FakeOutbox:
     def last_sent(self) -> datetime | None:
         return max((e.sent_at for e in self.s.outbox.values() if e.sent_at), default=None)
 
+    def mark_bounced(self, message_ids: Sequence[str]) -> list[OutboxEntry]:
+        wanted = set(message_ids)
+        hit = [
+            e.id for e in self.s.outbox.values() if e.status == "sent" and e.message_id in wanted
+        ]
+        for entry_id in hit:
+            self._set(entry_id, status="bounced")
+        return [self.s.outbox[entry_id] for entry_id in hit]
+
     def delivery_state(self) -> DeliveryState:
         return self.s.delivery
 
@@ -368,7 +381,7 @@ class FakeOutbox:
         self.s.outbox[entry_id] = replace(self.s.outbox[entry_id], **changes)  # type: ignore[arg-type]
 
 
-class FakeReview:
+class FakeReview(ReviewRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -455,7 +468,7 @@ class FakeReview:
         return 0
 
 
-class FakeTokens:
+class FakeTokens(TokenRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -534,7 +547,7 @@ class FakeTokens:
         ]
 
 
-class FakeTasks:
+class FakeTasks(TaskRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -585,7 +598,7 @@ class FakeTasks:
         return len(gone)
 
 
-class FakeLinkAudit:
+class FakeLinkAudit(LinkAuditRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -602,7 +615,7 @@ class FakeLinkAudit:
         return gone
 
 
-class FakeBreaker:
+class FakeBreaker(BreakerRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -621,7 +634,7 @@ class FakeBreaker:
         return self.s.breaker[1]
 
 
-class FakeAttempts:
+class FakeAttempts(AttemptRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -643,7 +656,7 @@ class FakeAttempts:
             self.clear(ref)
 
 
-class FakeStaff:
+class FakeStaff(StaffRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -713,7 +726,7 @@ class FakeStaff:
         self.s.failures.pop(key, None)
 
 
-class FakeAudit:
+class FakeAudit(AuditRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -772,7 +785,7 @@ class FakeRemembered:
         raise NotImplementedError(f"FakeRemembered.{name}")
 
 
-class FakeUnitOfWork:
+class FakeUnitOfWork(UnitOfWork):
     """Works on a copy of the store; `commit()` publishes it, anything else drops it."""
 
     def __init__(self, owner: FakeUnitOfWorkFactory, read_only: bool) -> None:
@@ -794,7 +807,7 @@ class FakeUnitOfWork:
         self.link_audit: LinkAuditRepo = FakeLinkAudit(s)
         self.campaigns: CampaignRepo = FakeCampaigns()
         self.notices: NoticeRepo = FakeNotices()
-        self.remembered: RememberedRepo = FakeRemembered()  # type: ignore[assignment]
+        self.remembered: RememberedRepo = FakeRemembered()
 
     def __enter__(self) -> Self:
         return self
@@ -830,7 +843,7 @@ class FakeUnitOfWork:
             raise
 
 
-class FakeUnitOfWorkFactory:
+class FakeUnitOfWorkFactory(UnitOfWorkFactory):
     def __init__(self, store: Store | None = None) -> None:
         self.store = store or Store()
         self.commits = 0
@@ -840,7 +853,7 @@ class FakeUnitOfWorkFactory:
         return FakeUnitOfWork(self, read_only)
 
 
-class FakeDirectoryAdmin:
+class FakeDirectoryAdmin(DirectoryAdmin):
     """The DirectoryAdmin port over the fake store's people (no guardianship checks
     beyond the roles: an unknown or non-student link is a DirectoryError)."""
 
@@ -993,7 +1006,7 @@ def _check_links(store: Store) -> None:
         raise DirectoryError(problems)
 
 
-class FakeSender:
+class FakeSender(MailSender):
     """A MailSender that records what it was handed."""
 
     def __init__(self) -> None:
@@ -1007,7 +1020,7 @@ class FakeSender:
         return None
 
 
-class _Connection:
+class _Connection(MailConnection):
     def __init__(self, sent: list[OutgoingMail]) -> None:
         self.sent = sent
 
@@ -1019,13 +1032,3 @@ class _Connection:
 
     async def reset(self) -> None:
         return None
-
-
-def _conforms() -> None:
-    """Type-checked only: the fakes satisfy the ports they stand in for."""
-    from credmail.service.ports import DirectoryAdmin, MailSender, UnitOfWorkFactory
-
-    uow: UnitOfWorkFactory = FakeUnitOfWorkFactory()
-    admin: DirectoryAdmin = FakeDirectoryAdmin(FakeUnitOfWorkFactory())
-    sender: MailSender = FakeSender()
-    del uow, admin, sender
