@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -102,5 +103,5 @@ def test_a_missing_folder_is_said_once_retried_slowly_and_recovered(
     assert heartbeat.statuses[-1] == f"watching {FOLDER}"
 
 
-def _events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+def _events(logs: list[MutableMapping[str, Any]], name: str) -> list[MutableMapping[str, Any]]:
     return [entry for entry in list(logs) if entry["event"] == name]
