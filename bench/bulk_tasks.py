@@ -28,9 +28,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy import Table, create_engine, func, insert, select
 from starlette.testclient import TestClient
 
 from bench.console_pages import NAMES, PASSWORD, RESULTS, SURNAMES, _reset_postgres
@@ -77,7 +77,10 @@ def seed(url: str, tasks: int) -> int:
     open task per student at the guardian's address; the number of families."""
     engine = create_engine(url)
     now = datetime.now(UTC)
-    people, emails, links, rows = [], [], [], []
+    people: list[dict[str, Any]] = []
+    emails: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     person_id, family = 0, 0
     while len(rows) < tasks:
         family += 1
@@ -96,10 +99,10 @@ def seed(url: str, tasks: int) -> int:
             at = now - timedelta(hours=len(rows) % 96)
             rows.append(_task(len(rows), username, family, address, at))
     with engine.begin() as conn:
-        conn.execute(insert(PersonRow.__table__), people)
-        conn.execute(insert(EmailRow.__table__), emails)
-        conn.execute(insert(GuardianshipRow.__table__), links)
-        conn.execute(insert(RegisterTaskRow.__table__), rows[:tasks])
+        conn.execute(insert(cast(Table, PersonRow.__table__)), people)
+        conn.execute(insert(cast(Table, EmailRow.__table__)), emails)
+        conn.execute(insert(cast(Table, GuardianshipRow.__table__)), links)
+        conn.execute(insert(cast(Table, RegisterTaskRow.__table__)), rows[:tasks])
     engine.dispose()
     return family
 

@@ -22,8 +22,9 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import Table, create_engine, insert, text
 from starlette.testclient import TestClient
 
 from credmail.adapters.db.models import EmailRow, GuardianshipRow, PersonRow, ReviewRow
@@ -101,11 +102,11 @@ def seed(url: str, items: int, people: int) -> None:
                 )
             else:
                 links.append({"guardian_id": i - 1, "student_id": i})
-        conn.execute(insert(PersonRow.__table__), rows)
-        conn.execute(insert(EmailRow.__table__), emails)
-        conn.execute(insert(GuardianshipRow.__table__), links)
+        conn.execute(insert(cast(Table, PersonRow.__table__)), rows)
+        conn.execute(insert(cast(Table, EmailRow.__table__)), emails)
+        conn.execute(insert(cast(Table, GuardianshipRow.__table__)), links)
         conn.execute(
-            insert(ReviewRow.__table__),
+            insert(cast(Table, ReviewRow.__table__)),
             [
                 {
                     "created_at": now - timedelta(minutes=i),

@@ -125,7 +125,7 @@ class Bench:
         settings = server_env(
             self.dovecot,
             self.smtp,
-            db_url,  # type: ignore[arg-type]
+            db_url,
             limits__global_replies_per_hour="10000000",
             logging__format="json",
             **extra,

@@ -26,6 +26,7 @@ from credmail.service.ports import (
     CampaignRepo,
     CheckpointRepo,
     DeliveryState,
+    DirectoryAdmin,
     DirectoryRepo,
     ImportSummary,
     LedgerEntry,
@@ -33,6 +34,7 @@ from credmail.service.ports import (
     LinkAuditRepo,
     LinkEvent,
     MailConnection,
+    MailSender,
     NearMissRecord,
     NearMissRepo,
     NoticeRepo,
@@ -53,6 +55,8 @@ from credmail.service.ports import (
     TaskRepo,
     TokenRecord,
     TokenRepo,
+    UnitOfWork,
+    UnitOfWorkFactory,
 )
 
 
@@ -104,7 +108,7 @@ class Store:
             self.guardianships[person.username] = set(person.students)
 
 
-class FakeDirectory:
+class FakeDirectory(DirectoryRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -134,7 +138,7 @@ class FakeDirectory:
         ]
 
 
-class FakeLedger:
+class FakeLedger(LedgerRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -182,6 +186,14 @@ class FakeLedger:
             entry, *rest = self.s.ledger[i]
             self.s.ledger[i] = (replace(entry, moved=True), *rest)  # type: ignore[assignment]
 
+    def retarget(
+        self, entry_id: int, outcome: str, reasons: Sequence[str], target_folder: str | None
+    ) -> None:
+        """As the SQL ledger: the new outcome and folder, to be moved again."""
+        entry, *rest = self.s.ledger[entry_id]
+        changed = replace(entry, outcome=outcome, target_folder=target_folder, moved=False)
+        self.s.ledger[entry_id] = (changed, *rest)  # type: ignore[assignment]
+
     def unmoved(self, folder: str, validity: int) -> list[LedgerEntry]:
         return [e for e, *_ in self.s.ledger.values() if not e.moved]
 
@@ -198,7 +210,7 @@ class FakeLedger:
         return count
 
 
-class FakeCheckpoints:
+class FakeCheckpoints(CheckpointRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -213,7 +225,7 @@ class FakeCheckpoints:
         return max((at for *_, at in self.s.checkpoints.values()), default=None)
 
 
-class FakeOutbox:
+class FakeOutbox(OutboxRepo):
     """The outbox rows; counts and windows enough for the desks and the review flow."""
 
     def __init__(self, store: Store) -> None:
@@ -352,6 +364,15 @@ class FakeOutbox:
     def last_sent(self) -> datetime | None:
         return max((e.sent_at for e in self.s.outbox.values() if e.sent_at), default=None)
 
+    def mark_bounced(self, message_ids: Sequence[str]) -> list[OutboxEntry]:
+        wanted = set(message_ids)
+        hit = [
+            e.id for e in self.s.outbox.values() if e.status == "sent" and e.message_id in wanted
+        ]
+        for entry_id in hit:
+            self._set(entry_id, status="bounced")
+        return [self.s.outbox[entry_id] for entry_id in hit]
+
     def delivery_state(self) -> DeliveryState:
         return self.s.delivery
 
@@ -370,7 +391,7 @@ class FakeOutbox:
         self.s.outbox[entry_id] = replace(self.s.outbox[entry_id], **changes)  # type: ignore[arg-type]
 
 
-class FakeReview:
+class FakeReview(ReviewRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -457,7 +478,7 @@ class FakeReview:
         return 0
 
 
-class FakeTokens:
+class FakeTokens(TokenRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -536,7 +557,7 @@ class FakeTokens:
         ]
 
 
-class FakeTasks:
+class FakeTasks(TaskRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -587,7 +608,7 @@ class FakeTasks:
         return len(gone)
 
 
-class FakeLinkAudit:
+class FakeLinkAudit(LinkAuditRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -604,7 +625,7 @@ class FakeLinkAudit:
         return gone
 
 
-class FakeBreaker:
+class FakeBreaker(BreakerRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -623,7 +644,7 @@ class FakeBreaker:
         return self.s.breaker[1]
 
 
-class FakeAttempts:
+class FakeAttempts(AttemptRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -645,7 +666,7 @@ class FakeAttempts:
             self.clear(ref)
 
 
-class FakeStaff:
+class FakeStaff(StaffRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -715,7 +736,7 @@ class FakeStaff:
         self.s.failures.pop(key, None)
 
 
-class FakeAudit:
+class FakeAudit(AuditRepo):
     def __init__(self, store: Store) -> None:
         self.s = store
 
@@ -791,7 +812,7 @@ class FakeNearMisses:
         raise NotImplementedError(f"FakeNearMisses.{name}")
 
 
-class FakeUnitOfWork:
+class FakeUnitOfWork(UnitOfWork):
     """Works on a copy of the store; `commit()` publishes it, anything else drops it."""
 
     def __init__(self, owner: FakeUnitOfWorkFactory, read_only: bool) -> None:
@@ -813,8 +834,8 @@ class FakeUnitOfWork:
         self.link_audit: LinkAuditRepo = FakeLinkAudit(s)
         self.campaigns: CampaignRepo = FakeCampaigns()
         self.notices: NoticeRepo = FakeNotices()
-        self.remembered: RememberedRepo = FakeRemembered()  # type: ignore[assignment]
-        self.near_misses: NearMissRepo = FakeNearMisses()  # type: ignore[assignment]
+        self.remembered: RememberedRepo = FakeRemembered()
+        self.near_misses: NearMissRepo = FakeNearMisses()
 
     def __enter__(self) -> Self:
         return self
@@ -850,7 +871,7 @@ class FakeUnitOfWork:
             raise
 
 
-class FakeUnitOfWorkFactory:
+class FakeUnitOfWorkFactory(UnitOfWorkFactory):
     def __init__(self, store: Store | None = None) -> None:
         self.store = store or Store()
         self.commits = 0
@@ -860,7 +881,7 @@ class FakeUnitOfWorkFactory:
         return FakeUnitOfWork(self, read_only)
 
 
-class FakeDirectoryAdmin:
+class FakeDirectoryAdmin(DirectoryAdmin):
     """The DirectoryAdmin port over the fake store's people (no guardianship checks
     beyond the roles: an unknown or non-student link is a DirectoryError)."""
 
@@ -1013,7 +1034,7 @@ def _check_links(store: Store) -> None:
         raise DirectoryError(problems)
 
 
-class FakeSender:
+class FakeSender(MailSender):
     """A MailSender that records what it was handed."""
 
     def __init__(self) -> None:
@@ -1027,7 +1048,7 @@ class FakeSender:
         return None
 
 
-class _Connection:
+class _Connection(MailConnection):
     def __init__(self, sent: list[OutgoingMail]) -> None:
         self.sent = sent
 
@@ -1039,13 +1060,3 @@ class _Connection:
 
     async def reset(self) -> None:
         return None
-
-
-def _conforms() -> None:
-    """Type-checked only: the fakes satisfy the ports they stand in for."""
-    from credmail.service.ports import DirectoryAdmin, MailSender, UnitOfWorkFactory
-
-    uow: UnitOfWorkFactory = FakeUnitOfWorkFactory()
-    admin: DirectoryAdmin = FakeDirectoryAdmin(FakeUnitOfWorkFactory())
-    sender: MailSender = FakeSender()
-    del uow, admin, sender

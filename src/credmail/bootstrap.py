@@ -6,14 +6,17 @@ Nothing here connects: engines, IMAP and SMTP connect on first use.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from credmail.adapters.db.directory_import import SqlDirectoryAdmin
 from credmail.adapters.db.engine import checkpoint, is_current, make_engine, upgrade
@@ -34,6 +37,7 @@ from credmail.adapters.db.web_limits import SqlWebLimits
 from credmail.adapters.db.worklist import SqlWorklist
 from credmail.adapters.dkim_verifier import sender_authenticator
 from credmail.adapters.errors import is_login_failure, is_transient
+from credmail.adapters.explain import explain as explain
 from credmail.adapters.files import EmlFileSender
 from credmail.adapters.imap import ImapSource
 from credmail.adapters.maildir import MaildirSource
@@ -48,8 +52,6 @@ from credmail.core.classify import SubjectRules
 from credmail.core.limits import Limits
 from credmail.core.privacy import AddressTagger
 from credmail.core.values import DecideOptions, Outcome
-from credmail.diagnostics import check_connections as check_connections
-from credmail.diagnostics import explain as explain
 from credmail.service.authentication import SenderAuthenticator
 from credmail.service.campaigns import CampaignConfig, CampaignService
 from credmail.service.desks import (
@@ -519,6 +521,26 @@ def _provider_of(host: str) -> str | None:
     if host.endswith(("gmail.com", "googlemail.com")):
         return "google"
     return None
+
+
+def database_file_missing(settings: Settings) -> bool:
+    """A SQLite database whose file does not exist (opening it would create an empty one)."""
+    url = make_url(settings.database.url)
+    return url.get_backend_name() == "sqlite" and not Path(url.database or "").exists()
+
+
+@contextmanager
+def connection_probes(
+    settings: Settings,
+) -> Iterator[tuple[MailSource, Callable[[], MailSender]]]:
+    """The mail source and (built on demand) the SMTP sender `credmail check-config
+    --connect` signs in with; the database they read OAuth2 tokens from is closed after."""
+    engine = database_engine(settings)
+    try:
+        tokens = oauth_tokens(settings, engine)
+        yield make_source(settings, tokens), lambda: make_sender(settings, tokens)
+    finally:
+        engine.dispose()
 
 
 def oauth_tokens(settings: Settings, engine: Engine) -> TokenSource | None:

@@ -1,169 +1,33 @@
-"""Expected failures worded for the sysadmin: one line naming what failed and what to check.
+"""`check_connections`: what `credmail check-config --connect` does: sign in to IMAP and
+SMTP, step by step, with the mail source and sender bootstrap builds.
 
-`explain` turns a connection, login, TLS, folder or database failure into that line (None
-for anything else, which is a bug and keeps its traceback); `check_connections` is what
-`credmail check-config --connect` does: sign in to IMAP and SMTP, step by step.
+The failures are worded by `explain` (credmail.adapters.explain, through bootstrap).
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import contextlib
-import imaplib
-import re
-import socket
-import ssl
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from imapclient.exceptions import LoginError
-from sqlalchemy.exc import DBAPIError
-
-from credmail.adapters.db.engine import SchemaMissing
+from credmail.bootstrap import connection_probes
 from credmail.config import Settings
-from credmail.service.ports import SendError
-
-if TYPE_CHECKING:
-    from credmail.adapters.oauth import TokenSource
-
-
-def explain(exc: BaseException, settings: Settings | None = None) -> str | None:
-    """One line for an expected failure, or None when it is not one."""
-    if isinstance(exc, SchemaMissing):
-        return f"{_database(settings)}: {_create_schema_advice(exc.schema, settings)}"
-    if isinstance(exc, DBAPIError):
-        missing = _missing_directory(settings)
-        if missing is not None:
-            return (
-                f"{_database(settings)}: directory {missing} does not exist; create it for the"
-                " service's user (install -d -m 0700 -o credmail -g credmail"
-                f" {missing}) or check database.url"
-            )
-        return f"{_database(settings)}: {_first_line(exc.orig or exc)}; check database.url"
-    if isinstance(exc, SendError):
-        advice = "" if "smtp." in str(exc) else "; check the [smtp] settings"
-        return f"{_smtp(settings)}: {exc}{advice}"
-    reason = _reason(exc)
-    return None if reason is None else f"{_mailbox(settings)}: {reason}"
-
-
-def _reason(exc: BaseException) -> str | None:
-    if isinstance(exc, LoginError):
-        return (
-            f"login refused ({_server_text(exc)}); check mailbox.username and mailbox.password_file"
-        )
-    if isinstance(exc, imaplib.IMAP4.error):
-        return f"the server said: {_server_text(exc)}; check mailbox.folder"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve the host name ({exc.strerror}); check mailbox.host"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused; check mailbox.host, mailbox.port and that the server runs"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate not trusted ({exc.verify_message}); check mailbox.ca_file and host"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed ({exc.reason}); check mailbox.security and mailbox.port"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "no answer in time; check mailbox.host, mailbox.port and the firewall"
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return f"{exc.strerror}; check mailbox.host and mailbox.port"
-    return None
-
-
-def _server_text(exc: BaseException) -> str:
-    """The server's words: imapclient passes them on as the repr of bytes (b'...')."""
-    text = _first_line(exc)
-    if re.fullmatch(r"b(['\"]).*\1", text):
-        with contextlib.suppress(ValueError, SyntaxError):
-            return bytes(ast.literal_eval(text)).decode("utf-8", "replace")
-    return text
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
-
-
-def _mailbox(settings: Settings | None) -> str:
-    if settings is None:
-        return "IMAP"
-    box = settings.mailbox
-    return f"IMAP {box.host}:{box.effective_port}"
-
-
-def _smtp(settings: Settings | None) -> str:
-    if settings is None:
-        return "SMTP"
-    return f"SMTP {settings.smtp.host}:{settings.smtp.effective_port}"
-
-
-def _database(settings: Settings | None) -> str:
-    if settings is None:
-        return "database"
-    from sqlalchemy.engine import make_url
-
-    return "database " + make_url(settings.database.url).render_as_string(hide_password=True)
-
-
-def _create_schema_advice(schema: str, settings: Settings | None) -> str:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(settings.database.url) if settings else None
-    role = (url.username if url else None) or "ROLE"
-    database = (url.database if url else None) or "DATABASE"
-    return (
-        f"schema {schema} does not exist and role {role} may not create it; create it as"
-        f" PostgreSQL's administrator: sudo -u postgres psql {database} -c"
-        f' "CREATE SCHEMA {schema} AUTHORIZATION {role}" (README "Many schools"),'
-        " then run `credmail db upgrade`"
-    )
-
-
-def _missing_directory(settings: Settings | None) -> Path | None:
-    """The directory of a SQLite database file when it does not exist (SQLite then says
-    only "unable to open database file")."""
-    if settings is None:
-        return None
-    from sqlalchemy.engine import make_url
-
-    url = make_url(settings.database.url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    directory = Path(url.database).parent
-    return None if directory.is_dir() else directory
 
 
 def check_connections(settings: Settings, report: Callable[[str], None]) -> None:
     """Sign in to the mailbox and the SMTP server, reporting each step; raises on the
     first failure (worded by `explain`). Changes nothing on either server."""
-    from credmail.bootstrap import database_engine, oauth_tokens
-
-    engine = database_engine(settings)
-    try:
-        _check_connections(settings, oauth_tokens(settings, engine), report)
-    finally:
-        engine.dispose()
-
-
-def _check_connections(
-    settings: Settings, tokens: TokenSource | None, report: Callable[[str], None]
-) -> None:
-    from credmail.bootstrap import make_sender, make_source
-
-    source = make_source(settings, tokens)
-    check = getattr(source, "check", None)
-    if check is None:
-        report(f"mailbox: {settings.mailbox.kind} at {settings.mailbox.maildir_path}")
-    else:
-        check(report)
-    if settings.smtp.outbox_dir is not None:
-        report(f"SMTP: not used, replies are written to {settings.smtp.outbox_dir}")
-        return
-    sender = make_sender(settings, tokens)
-    asyncio.run(_smtp_sign_in(sender))
+    with connection_probes(settings) as (source, make_sender):
+        check = getattr(source, "check", None)
+        if check is None:
+            report(f"mailbox: {settings.mailbox.kind} at {settings.mailbox.maildir_path}")
+        else:
+            check(report)
+        if settings.smtp.outbox_dir is not None:
+            report(f"SMTP: not used, replies are written to {settings.smtp.outbox_dir}")
+            return
+        asyncio.run(_smtp_sign_in(make_sender()))
     signed = f" as {settings.smtp.username}" if settings.smtp.username else ""
-    report(f"{_smtp(settings)}: connected{signed}")
+    report(f"SMTP {settings.smtp.host}:{settings.smtp.effective_port}: connected{signed}")
 
 
 async def _smtp_sign_in(sender: object) -> None:

@@ -49,7 +49,7 @@ def test_the_arabic_reset_page_reads_right_to_left_and_passes_axe(
     }
     app = make_app(load_settings(None, environ=env))
     with app.uow() as uow:
-        uow.session.execute(  # type: ignore[attr-defined]
+        uow.session.execute(
             update(PersonRow).where(PersonRow.username == "G1001").values(language="ar")
         )
         uow.commit()

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -29,12 +30,12 @@ UNITS = ["credmail.service", "credmail-web.service", "credmail-backup.service"]
 PREFIX = "/opt/credmail"  # the README's and the unit's
 
 
-def run(*args: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(*args: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDMAIL_")}
-    env.update(kwargs.pop("env", {}))  # type: ignore[arg-type]
+    env.update(kwargs.pop("env", {}))
     return subprocess.run(
         [str(a) for a in args], capture_output=True, text=True, env=env, timeout=600, **kwargs
-    )  # type: ignore[call-overload]
+    )
 
 
 @pytest.fixture(scope="module")

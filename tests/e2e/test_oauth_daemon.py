@@ -139,14 +139,15 @@ def test_rotated_refresh_token_survives_sigkill_right_after_the_refresh(
     for round_ in range(3):
         oauth.on_introspect = kill_now  # the new token is in use: the refresh is over
         daemon.start()
-        assert wait_for(lambda n=round_: len(killed) == n + 1, 30)
+        assert wait_for(lambda: len(killed) == round_ + 1, 30)  # noqa: B023 - waited here
         assert daemon.process is not None
         daemon.process.wait(timeout=10)
         oauth.on_introspect = None
         mailbox.append(request(round_))
         daemon.start()
         try:
-            assert wait_for(lambda n=round_: len(xoauth_smtp.handler.messages) == n + 1, 30), (
+            sent = round_ + 1
+            assert wait_for(lambda: len(xoauth_smtp.handler.messages) == sent, 30), (  # noqa: B023
                 daemon.text()
             )
             assert daemon.stop() == 0

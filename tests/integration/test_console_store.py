@@ -41,7 +41,7 @@ def held(app, reasons: tuple[str, ...], kind: str = "adult", days_ago: int = 0) 
     )
     with app.uow() as uow:
         uow.review.add(item, None)
-        item_id = uow.review.pending()[-1].id
+        item_id: int = uow.review.pending()[-1].id
         uow.commit()
     return item_id
 
@@ -50,7 +50,7 @@ def test_staff_sessions_lockout_and_audit(db_url: str) -> None:
     app = app_on(db_url)
     app.desks.staff.add("olga", "operatore", PASSWORD, CLI)
     signed = app.desks.staff.sign_in("olga", PASSWORD, "", "10.0.0.1")
-    assert app.desks.staff.session(signed.token).name == "olga"  # type: ignore[union-attr]
+    assert app.desks.staff.session(signed.token).name == "olga"
     for n in range(5):
         with pytest.raises(SignInRefused, match="non validi"):
             app.desks.staff.sign_in("olga", f"sbagliata-{n:08}", "", "10.0.0.2")

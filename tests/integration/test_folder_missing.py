@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
 from credmail.adapters.imap import ImapSource
+from credmail.bootstrap import explain
 from credmail.config import Settings
 from credmail.runners.systemd import Heartbeat
 from credmail.runners.watcher import InboxWatcher
@@ -65,7 +67,13 @@ def test_a_missing_folder_is_said_once_retried_slowly_and_recovered(
     source = CountedSource(settings)
     stop, heartbeat = threading.Event(), Recorded()
     watcher = InboxWatcher(
-        app.pipeline, source, stop, heartbeat, app.is_login_failure, slow_retry_seconds=RETRY
+        app.pipeline,
+        source,
+        stop,
+        heartbeat,
+        app.is_login_failure,
+        slow_retry_seconds=RETRY,
+        explain=explain,
     )
     thread = threading.Thread(target=watcher.run)
     with capture_logs() as logs:
@@ -95,5 +103,5 @@ def test_a_missing_folder_is_said_once_retried_slowly_and_recovered(
     assert heartbeat.statuses[-1] == f"watching {FOLDER}"
 
 
-def _events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+def _events(logs: list[MutableMapping[str, Any]], name: str) -> list[MutableMapping[str, Any]]:
     return [entry for entry in list(logs) if entry["event"] == name]

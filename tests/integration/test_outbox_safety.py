@@ -45,8 +45,8 @@ def test_a_link_lives_from_the_send_not_from_the_request(dovecot: Dovecot, db_ur
     dovecot.append(request(VICTIM))
     assert run_once(app)["retried"] == 1
     with app.uow() as uow:
-        (queued,) = uow.session.query(OutboxRow).all()  # type: ignore[attr-defined]
-        (token,) = uow.session.query(TokenRow).all()  # type: ignore[attr-defined]
+        (queued,) = uow.session.query(OutboxRow).all()
+        (token,) = uow.session.query(TokenRow).all()
         assert queued.raw and b"/reset/" not in queued.raw  # issue 8.5: no link in clear
         assert token.token_hash == ""
     clock.now += timedelta(minutes=70)

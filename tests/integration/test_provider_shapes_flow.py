@@ -120,9 +120,9 @@ def test_provider_shapes_end_to_end(
 ) -> None:
     app = app_for(dovecot, smtp, db_url, keys)
     cases = shapes(keys)
-    ids = {}
+    ids: dict[str, str] = {}
     for name, (raw, _folder) in cases.items():
-        ids[name] = parse_message(raw).message_id
+        ids[name] = parse_message(raw).message_id or ""
         dovecot.append(raw)
 
     run_once(app)
@@ -134,7 +134,8 @@ def test_provider_shapes_end_to_end(
     sent = {str(m["In-Reply-To"]).strip(): m for m in smtp.handler.parsed()}
     assert set(sent) == {ids["tagged"], ids["m365_arc"], ids["html_only"]}
     assert str(sent[ids["m365_arc"]]["To"]) == "g.esposito@example.org"
-    assert "S2002" in sent[ids["html_only"]].get_body().get_content()  # Giulia, from the HTML
+    body = sent[ids["html_only"]].get_body()
+    assert body is not None and "S2002" in body.get_content()  # Giulia, from the HTML
     recipients = {r for _f, rcpts, _raw in smtp.handler.messages for r in rcpts}
     assert not any("pec" in r for r in recipients)
 

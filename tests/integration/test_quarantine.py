@@ -39,7 +39,10 @@ class ExplodingIssuer:
     ) -> IssuedLink:
         if person.username == self.victim:
             raise RuntimeError("register unavailable")
-        return self.inner.issue(uow, person, purpose, address, now, **options)  # type: ignore[attr-defined]
+        issued: IssuedLink = self.inner.issue(  # type: ignore[attr-defined]
+            uow, person, purpose, address, now, **options
+        )
+        return issued
 
     def mint(
         self, uow: UnitOfWork, selector: str, now: datetime, purpose: str | None = None

@@ -125,7 +125,7 @@ def test_an_import_with_login_codes_renames_the_made_up_people(
 
 def person_ids(app: App) -> dict[str, int]:
     with app.uow(read_only=True) as uow:
-        session = uow.session  # type: ignore[attr-defined]
+        session = uow.session
         return {name: i for name, i in session.execute(select(PersonRow.username, PersonRow.id))}
 
 

@@ -38,8 +38,8 @@ def test_replies_name_long_provider_ids_verbatim(
     for content in received:
         head = content.split(b"\r\n\r\n", 1)[0]
         assert not ENCODED_WORD.search(head.split(b"\r\nSubject:")[0])
-        (line,) = field_lines(content, b"In-Reply-To")
-        wanted = line.removeprefix(b"In-Reply-To: ")
+        (in_reply_to,) = field_lines(content, b"In-Reply-To")
+        wanted = in_reply_to.removeprefix(b"In-Reply-To: ")
         assert field_lines(content, b"References") == [b"References: " + wanted]
         msg = message_from_bytes(content, policy=policy.default)
         assert str(msg["In-Reply-To"]) == str(msg["References"]) == wanted.decode()

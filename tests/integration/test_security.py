@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
 
 import pytest
 
@@ -35,6 +36,12 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+def _text(msg: EmailMessage) -> str:
+    body = msg.get_body()
+    assert body is not None
+    return str(body.get_content())
 
 
 def recipients(smtp: SmtpServer) -> list[str]:
@@ -117,14 +124,14 @@ def test_per_address_daily_limit_still_serves_a_family(
         dovecot.append(request(family, subject=subject, body=body))
         run_once(app)
         clock.advance(minutes=20)
-    bodies = [m.get_body().get_content() for m in smtp.handler.parsed()]
+    bodies = [_text(m) for m in smtp.handler.parsed()]
     assert sum("/reset/" in b for b in bodies) == 3
     assert "Troppe richieste" in str(smtp.handler.parsed()[-1]["Subject"])
     assert [i.reasons for i in app.review.pending()] == [("rate_limited",)]
     clock.advance(days=1)
     dovecot.append(request(family, subject="richiesta credenziali studente", body="Per Marco"))
     run_once(app)
-    assert "/reset/" in smtp.handler.parsed()[-1].get_body().get_content()
+    assert "/reset/" in _text(smtp.handler.parsed()[-1])
 
 
 def test_global_circuit_breaker(dovecot: Dovecot, smtp: SmtpServer, db_url: str) -> None:
@@ -272,7 +279,7 @@ def test_tokens_die_with_a_directory_change_and_are_spent_once(
         b"mario.rossi@example.org", b"mario.rossi@newmail.example"
     )
     with app.uow() as uow:
-        import_records(uow.session, read_directory(changed), prune=False)  # type: ignore[attr-defined]
+        import_records(uow.session, read_directory(changed), prune=False)
         uow.commit()
     with app.uow() as uow:
         assert check_token(uow, mario, app.clock()).state == "stale"
@@ -301,7 +308,7 @@ def test_acknowledgement_for_authenticated_unknown_senders_only(
     dovecot.append(request("falso@example.net", dmarc="fail"))
     run_once(app)
     assert recipients(smtp) == ["nuovo.genitore@example.net"]
-    assert "/reset/" not in smtp.handler.parsed()[0].get_body().get_content()
+    assert "/reset/" not in _text(smtp.handler.parsed()[0])
     assert len(app.review.pending()) == 2
 
 

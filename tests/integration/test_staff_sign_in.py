@@ -4,9 +4,10 @@ checked, a TOTP code opens one session only."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def desk_on(app: App, hasher: PasswordHasher) -> StaffDesk:
     return StaffDesk(desk.uow, desk.clock, hasher=hasher, seal=desk.seal)
 
 
-def at_once(attempts: list[Callable[[], SignedIn]]) -> list[SignedIn | SignInRefused]:
+def at_once(attempts: Sequence[Callable[[], SignedIn]]) -> list[SignedIn | SignInRefused]:
     """Run the attempts in threads released together; what each returned or raised."""
     start = threading.Barrier(len(attempts))
     outcomes: list[SignedIn | SignInRefused] = []
@@ -87,7 +88,7 @@ def at_once(attempts: list[Callable[[], SignedIn]]) -> list[SignedIn | SignInRef
 def guesses(desk: StaffDesk, count: int, tag: str) -> list[Callable[[], SignedIn]]:
     """Wrong passwords for olga, each from its own client address."""
     return [
-        lambda n=n: desk.sign_in("olga", f"sbagliata-{tag}-{n:04}", "", f"10.{tag}.{n}.1")
+        functools.partial(desk.sign_in, "olga", f"sbagliata-{tag}-{n:04}", "", f"10.{tag}.{n}.1")
         for n in range(count)
     ]
 
@@ -156,8 +157,9 @@ def test_a_totp_code_opens_one_session_only(db_url: str, tmp_path: Path) -> None
     desk = desk_on(app, CountingHasher(pause=0.02))
     desk.add("olga", "operatore", PASSWORD, CLI)
     totp = pyotp.parse_uri(desk.totp("olga", CLI))
+    assert isinstance(totp, pyotp.TOTP)
     code = totp.at(clock())
-    twice = [lambda n=n: desk.sign_in("olga", PASSWORD, code, f"10.0.0.{n}") for n in (1, 2)]
+    twice = [functools.partial(desk.sign_in, "olga", PASSWORD, code, f"10.0.0.{n}") for n in (1, 2)]
     outcomes = at_once(twice)
     assert sorted(type(o).__name__ for o in outcomes) == ["SignInRefused", "SignedIn"]
     with pytest.raises(SignInRefused, match="non validi"):

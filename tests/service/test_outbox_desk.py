@@ -15,7 +15,7 @@ def queued(office: Office, raw: bytes | None = b"body") -> int:
     mail = OutgoingMail("<m@x>", "segreteria@scuola.example.org", "a@example.org", raw or b"")
     with office.uow() as uow:
         uow.outbox.add(mail, "link_adult", office.clock())
-        entry_id = max(uow.outbox.s.outbox)  # type: ignore[attr-defined]
+        entry_id: int = max(uow.outbox.s.outbox)  # type: ignore[attr-defined]
         if raw is None:
             uow.outbox._set(entry_id, raw=None)  # type: ignore[attr-defined]
         uow.commit()

@@ -8,6 +8,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pyotp
 import pytest
@@ -15,7 +16,7 @@ from argon2 import PasswordHasher
 
 from credmail.service.desks import Actor, DeskError
 from credmail.service.desks.staff import SignInRefused
-from credmail.service.ports import AuditFilter
+from credmail.service.ports import AuditFilter, ReviewFilter
 from credmail.service.review import AlreadyDecided, NotPermitted
 from tests.service.conftest import CLERK, FAST_ARGON2, Office
 from tests.service.test_review_desk import pending
@@ -146,6 +147,7 @@ def test_totp_is_required_once_turned_on(office: Office) -> None:
 def test_a_totp_code_opens_one_session_only(office: Office) -> None:
     staffed(office)
     totp = pyotp.parse_uri(office.staff.totp("olga", CLERK))
+    assert isinstance(totp, pyotp.TOTP)
     code = totp.at(office.clock())
     assert office.staff.sign_in("olga", PASSWORD, code, "10.0.0.1").name == "olga"
     with pytest.raises(SignInRefused, match="non validi"):
@@ -330,10 +332,8 @@ def test_the_queue_filters_by_reason_kind_and_age(office: Office) -> None:
     assert all(i.raw is None for i in items)
 
 
-def office_filter(**kw: object) -> object:
-    from credmail.service.ports import ReviewFilter
-
-    return ReviewFilter(**kw)  # type: ignore[arg-type]
+def office_filter(**kw: Any) -> ReviewFilter:
+    return ReviewFilter(**kw)
 
 
 def test_housekeeping_removes_idle_sessions(office: Office) -> None:

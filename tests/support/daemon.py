@@ -17,13 +17,13 @@ from credmail.samples import directory_csv
 from tests.support.wiring import write_config
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
+def wait_for(condition: Callable[[], object], timeout: float, step: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return True
         time.sleep(step)
-    return condition()
+    return bool(condition())
 
 
 class Daemon:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import jwt
@@ -244,7 +244,7 @@ def _handler(state: OAuthServer) -> type[BaseHTTPRequestHandler]:
 
         def _base(self) -> str:
             scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
-            return f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
+            return f"{scheme}://127.0.0.1:{cast(tuple[str, int], self.server.server_address)[1]}"
 
         def do_GET(self) -> None:
             if ".well-known/openid-configuration" in self.path:

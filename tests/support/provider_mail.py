@@ -121,7 +121,10 @@ def dns_for(records: DnsRecords) -> Callable[..., bytes | None]:
 
 def dkim_sign(raw: bytes, domain: str, key: bytes, selector: str = "sel") -> bytes:
     headers = [b"from", b"to", b"subject", b"date", b"message-id"]
-    return dkim.sign(raw, selector.encode(), domain.encode(), key, include_headers=headers) + raw
+    signature: bytes = dkim.sign(
+        raw, selector.encode(), domain.encode(), key, include_headers=headers
+    )
+    return signature + raw
 
 
 def arc_seal(

@@ -3,6 +3,8 @@ forged does. Real dkimpy signing and sealing, keys generated here, DNS injected.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from credmail.adapters.arc_verifier import sealed_by
@@ -299,7 +301,7 @@ def test_arc_dns_has_one_budget_for_the_whole_chain(
     from credmail.adapters import arc_verifier as arc
 
     clock = [0.0]
-    monkeypatch.setattr(arc.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(arc, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     served = pm.dns_for(records(keys))
     timeouts: list[float] = []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import dkim
@@ -131,10 +132,10 @@ def sign(raw: bytes, domain: str, key: bytes, selector: bytes = b"sel") -> bytes
         key,
         include_headers=[b"from", b"to", b"subject", b"date", b"message-id"],
     )
-    return signature + raw
+    return bytes(signature) + raw
 
 
-def dns_for(records: dict[str, bytes]):
+def dns_for(records: dict[str, bytes]) -> Callable[..., bytes | None]:
     def lookup(name: bytes, timeout: float = 5) -> bytes | None:
         return records.get(name.decode().rstrip("."))
 

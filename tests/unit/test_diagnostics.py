@@ -10,7 +10,7 @@ from imapclient.exceptions import LoginError
 from structlog.testing import capture_logs
 
 from credmail.adapters.errors import is_login_failure
-from credmail.diagnostics import explain
+from credmail.adapters.explain import explain
 from credmail.runners.watcher import InboxWatcher
 from credmail.service.ports import SendError
 
@@ -34,7 +34,12 @@ class NoSource:
 
 
 def test_the_daemon_says_what_failed() -> None:
-    watcher = InboxWatcher(FailingPipeline(), NoSource(), threading.Event())  # type: ignore[arg-type]
+    watcher = InboxWatcher(
+        FailingPipeline(),  # type: ignore[arg-type]
+        NoSource(),  # type: ignore[arg-type]
+        threading.Event(),
+        explain=explain,  # as the daemon wires it
+    )
     watcher.stop.set()  # the backoff wait returns at once
     with capture_logs() as logs:
         watcher._cycle()
@@ -68,6 +73,7 @@ def test_the_daemon_says_why_the_login_failed() -> None:
         Source(),  # type: ignore[arg-type]
         threading.Event(),
         is_login_failure=is_login_failure,
+        explain=explain,
     )
     watcher.stop.set()
     with capture_logs() as logs:

@@ -1,19 +1,19 @@
-"""The layering contract, read from the source (every import, lazy ones included).
+"""The layering contracts (`[tool.importlinter]` in pyproject.toml, run by `lint-imports`)
+hold, and fail on each planted breach.
 
-- `credmail.core` imports only the standard library, `credmail.core` and the pure
-  libraries named in CORE_LIBRARIES (`idna`: IDNA 2008, which the standard library lacks);
-- `credmail.service` imports no adapter, entry point, runner or bootstrap, and no I/O library;
-- `credmail.entrypoints` imports no adapter and no mail library (only bootstrap wires adapters);
-- `credmail.web` (an entry point: the reset page, the console) likewise, and no database
-  library: it uses `App` and its desks;
-- `credmail.adapters` imports no entry point.
+Each breach is planted into a copy of the package in a temporary directory and
+`lint-imports` runs over the copy: it must name the contract broken (and keep every
+contract on the unmodified copy). What the contracts cannot say stays here: core imports
+only the standard library and idna (a forbidden list cannot name "everything else").
 """
 
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,125 +21,148 @@ import pytest
 import credmail
 
 SRC = Path(credmail.__file__).parent
-
-MAIL_LIBRARIES = ("imapclient", "aiosmtplib", "aiosmtpd", "dkim", "dns", "authres")
-IO_LIBRARIES = (*MAIL_LIBRARIES[:-1], "sqlalchemy", "psycopg", "alembic")
-IO_STDLIB = ("imaplib", "smtplib", "socket", "ssl")
+PYPROJECT = SRC.parents[1] / "pyproject.toml"
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 CORE_LIBRARIES = ("idna",)  # pure Python, no I/O, no state (see core/addresses.py)
 
-# Rules: (layer, forbidden import prefixes); core is checked against the standard library.
-FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "credmail.service": (
-        "credmail.adapters",
-        "credmail.entrypoints",
-        "credmail.runners",
-        "credmail.bootstrap",
-        "credmail.web",
-        *IO_LIBRARIES,
-        *IO_STDLIB,
+LAYERS = "Layers: entry points > web"
+NO_CYCLES = "No import circles among the modules of any package"
+ADAPTERS = "Only the composition root (bootstrap) and the adapters import credmail.adapters"
+IO = "I/O libraries only in the adapters, the web and the composition root"
+WEB = "The web uses App and its desks: no runner, database or mail library"
+CORE = "Core: no state, no I/O, no dynamic import"
+SERVICE = "Service never imports entry points, runners, the web or the adapters"
+
+CONTRACTS = (LAYERS, NO_CYCLES, ADAPTERS, IO, WEB, CORE, SERVICE)
+
+# (files to add, relative to the package: their source) -> the contract that must break
+BREACHES: dict[str, tuple[dict[str, str], str]] = {
+    "httpx in service": ({"service/planted.py": "import httpx\n"}, IO),
+    "ldap3 in service, lazily": ({"service/planted.py": "def f():\n    import ldap3\n"}, IO),
+    "starlette in service": ({"service/planted.py": "from starlette import routing\n"}, IO),
+    "sqlalchemy in a runner": ({"runners/planted.py": "from sqlalchemy import Engine\n"}, IO),
+    "imapclient in diagnostics": ({"diagnostics.py": "import imapclient\n"}, IO),
+    "socket in config": ({"config.py": "import socket\n"}, IO),
+    "sqlalchemy in the web": ({"web/planted.py": "import sqlalchemy\n"}, WEB),
+    "adapters import bootstrap": (
+        {"adapters/planted.py": "from credmail import bootstrap\n"},
+        LAYERS,
     ),
-    "credmail.entrypoints": ("credmail.adapters", *MAIL_LIBRARIES),
-    "credmail.web": ("credmail.adapters", "credmail.runners", *IO_LIBRARIES, *IO_STDLIB),
-    "credmail.adapters": ("credmail.entrypoints", "credmail.web"),
+    "adapters import a runner": (
+        {"adapters/planted.py": "from credmail.runners import backoff\n"},
+        LAYERS,
+    ),
+    "an entry point imports an adapter": (
+        {"entrypoints/planted.py": "from credmail.adapters import smtp\n"},
+        ADAPTERS,
+    ),
+    "the web imports an adapter": (
+        {"web/planted.py": "from credmail.adapters.db import uow\n"},
+        ADAPTERS,
+    ),
+    "a runner imports an adapter": (
+        {"runners/planted.py": "from credmail.adapters import imap\n"},
+        ADAPTERS,
+    ),
+    "importlib.import_module in core": (
+        {"core/planted.py": "import importlib\n\nMOD = importlib.import_module('json')\n"},
+        CORE,
+    ),
+    "core imports service": ({"core/planted.py": "from credmail.service import ports\n"}, LAYERS),
+    "service imports the web": ({"service/planted.py": "from credmail.web import app\n"}, SERVICE),
+    "a cycle in core": (
+        {
+            "core/planted_a.py": "from credmail.core import planted_b\n",
+            "core/planted_b.py": "from credmail.core import planted_a\n",
+        },
+        NO_CYCLES,
+    ),
+    "a cycle through the web's context": (
+        {"web/context.py": "from credmail.web import app\n"},
+        NO_CYCLES,
+    ),
+    "a top-level module no layer names": ({"planted.py": "X = 1\n"}, LAYERS),
 }
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(SRC.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+def _copy(target: Path) -> Path:
+    """The package's Python files and the contracts, as a tree lint-imports reads."""
+    shutil.copytree(SRC, target / "src" / "credmail", ignore=_not_python)
+    shutil.copy(PYPROJECT, target / "pyproject.toml")
+    return target
 
 
-def imports(module: str, source: str, is_package: bool = False) -> Iterator[str]:
-    """Every module `module` imports, anywhere in its body, as an absolute dotted name."""
-    package = module if is_package else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            yield base
-            yield from (f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+def _not_python(directory: str, names: list[str]) -> set[str]:
+    return {n for n in names if not n.endswith(".py") and not (Path(directory) / n).is_dir()}
 
 
-def _within(name: str, prefix: str) -> bool:
-    return name == prefix or name.startswith(prefix + ".")
+def _lint(tree: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}  # the copy, not the installed tree
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
-def violations(module: str, source: str, is_package: bool = False) -> list[str]:
+def _status(output: str, contract: str) -> str:
+    """KEPT or BROKEN: the summary line of `contract` (lint-imports wraps long names)."""
+    flat = " ".join(output.split())
+    rest = flat[flat.index(contract) :]
+    kept, broken = rest.find(" KEPT"), rest.find(" BROKEN")
+    return "BROKEN" if broken != -1 and (kept == -1 or broken < kept) else "KEPT"
+
+
+def test_the_contracts_hold_on_the_unmodified_copy(tmp_path: Path) -> None:
+    result = _lint(_copy(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert all(_status(result.stdout, name) == "KEPT" for name in CONTRACTS), result.stdout
+
+
+@pytest.mark.parametrize("case", sorted(BREACHES))
+def test_a_planted_breach_fails_its_contract(tmp_path: Path, case: str) -> None:
+    files, contract = BREACHES[case]
+    tree = _copy(tmp_path)
+    for name, source in files.items():
+        path = tree / "src" / "credmail" / name
+        path.write_text(path.read_text() + source if path.exists() else source)
+    result = _lint(tree)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert _status(result.stdout, contract) == "BROKEN", result.stdout
+
+
+# What the contracts cannot say: core's only library is idna (a whitelist, read from source).
+
+
+def _module_imports(path: Path) -> set[str]:
     found: set[str] = set()
-    for name in imports(module, source, is_package):
-        if _within(module, "credmail.core"):
-            top = name.partition(".")[0]
-            allowed = top == "__future__" or top in sys.stdlib_module_names
-            allowed = allowed or top in CORE_LIBRARIES or _within(name, "credmail.core")
-            if not allowed:
-                found.add(name)
-            continue
-        for layer, forbidden in FORBIDDEN.items():
-            if _within(module, layer) and any(_within(name, bad) for bad in forbidden):
-                found.add(name)
-    # `from a.b import c` yields both a.b and a.b.c: report the module, not its attribute
-    found = {name for name in found if name.rpartition(".")[0] not in found}
-    return sorted(found)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.add(node.module or "")
+    return found
 
 
-def all_modules() -> list[Path]:
-    return sorted(SRC.rglob("*.py"))
+def _outside_core(names: set[str]) -> list[str]:
+    def allowed(name: str) -> bool:
+        top = name.partition(".")[0]
+        core = name == "credmail.core" or name.startswith("credmail.core.")
+        return top in sys.stdlib_module_names or top in (*CORE_LIBRARIES, "__future__") or core
+
+    return sorted(name for name in names if not allowed(name))
 
 
-def test_the_source_is_found() -> None:
-    names = {module_name(path) for path in all_modules()}
-    assert {"credmail.core.decide", "credmail.service.inbox_sync", "credmail.bootstrap"} <= names
+@pytest.mark.parametrize("path", sorted((SRC / "core").rglob("*.py")), ids=lambda p: p.stem)
+def test_core_imports_only_the_standard_library_and_idna(path: Path) -> None:
+    assert _outside_core(_module_imports(path)) == []
 
 
-@pytest.mark.parametrize("path", all_modules(), ids=lambda path: module_name(path))
-def test_module_respects_the_layers(path: Path) -> None:
-    module = module_name(path)
-    assert violations(module, path.read_text(), path.name == "__init__.py") == []
-
-
-# The checker itself, on synthetic modules: it must catch what it promises to catch.
-
-
-@pytest.mark.parametrize(
-    ("module", "source", "expected"),
-    [
-        ("credmail.core.x", "import requests", ["requests"]),
-        ("credmail.core.x", "from credmail.service import ports", ["credmail.service"]),
-        ("credmail.core.x", "import email.policy\nfrom credmail.core import values", []),
-        ("credmail.core.x", "def f():\n    import structlog\n", ["structlog"]),
-        ("credmail.core.x", "import idna\nfrom idna import alabel", []),
-        ("credmail.core.x", "import idna_ssl", ["idna_ssl"]),
-        ("credmail.service.x", "import sqlalchemy.orm", ["sqlalchemy.orm"]),
-        ("credmail.service.x", "from dns import resolver", ["dns"]),
-        ("credmail.service.x", "def f():\n    import dkim\n", ["dkim"]),
-        ("credmail.service.x", "from credmail.adapters.db import uow", ["credmail.adapters.db"]),
-        ("credmail.service.x", "from ..adapters import smtp", ["credmail.adapters"]),
-        ("credmail.service.x", "from ..entrypoints.cli import main", ["credmail.entrypoints.cli"]),
-        ("credmail.service.x", "import jinja2, structlog, authres\nimport dnspython_x", []),
-        ("credmail.entrypoints.web", "import imapclient", ["imapclient"]),
-        ("credmail.entrypoints.web", "from credmail.adapters import smtp", ["credmail.adapters"]),
-        ("credmail.entrypoints.web", "from credmail.bootstrap import make_app", []),
-        ("credmail.adapters.x", "from credmail.entrypoints import cli", ["credmail.entrypoints"]),
-        ("credmail.web.x", "from credmail.adapters.db import uow", ["credmail.adapters.db"]),
-        ("credmail.web.x", "import sqlalchemy", ["sqlalchemy"]),
-        ("credmail.web.x", "from credmail.bootstrap import App", []),
-        ("credmail.service.x", "from credmail.web import app", ["credmail.web"]),
-        ("credmail.adapters.x", "import credmail.web.reset", ["credmail.web.reset"]),
-        ("credmail.adapters.x", "import sqlalchemy\nfrom credmail.service import ports", []),
-    ],
-)
-def test_the_checker_catches_forbidden_imports(
-    module: str, source: str, expected: list[str]
-) -> None:
-    assert violations(module, source) == expected
-
-
-def test_a_package_resolves_its_relative_imports_from_itself() -> None:
-    assert violations("credmail.service.outbox", "from ..adapters import x", True) == []
-    assert violations("credmail.service.outbox", "from ...adapters import x", True) == [
-        "credmail.adapters"
-    ]
+def test_the_core_check_catches_a_library(tmp_path: Path) -> None:
+    planted = tmp_path / "planted.py"
+    planted.write_text("import email.policy\nimport idna\ndef f():\n    import structlog\n")
+    assert _outside_core(_module_imports(planted)) == ["structlog"]

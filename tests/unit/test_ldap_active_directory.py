@@ -46,9 +46,9 @@ class Recording(Connection):
 
     sent: list[tuple[str, Any]]
 
-    def modify(self, dn: str, changes: Any, controls: Any = None) -> Any:  # type: ignore[override]
+    def modify(self, dn: str, changes: Any, controls: Any = None) -> Any:
         self.sent.append(("modify", (dn, changes)))
-        return super().modify(dn, changes, controls)
+        return super().modify(dn, changes, controls)  # type: ignore[no-untyped-call]  # ldap3
 
 
 def mock_ad() -> Recording:

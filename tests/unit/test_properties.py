@@ -108,7 +108,7 @@ def test_pipeline_contains_every_failure(tmp_path: Path) -> None:
     app = bootstrap(load_settings(None, environ=env), clock=lambda: datetime.now(UTC))
     upgrade(app.engine)
     with app.uow() as uow:
-        import_records(uow.session, read_directory(directory_csv(date.today())), prune=False)  # type: ignore[attr-defined]
+        import_records(uow.session, read_directory(directory_csv(date.today())), prune=False)
         uow.commit()
     source = MemorySource()
     # "ignored": fetched because its header says multipart/report, then not a bounce of

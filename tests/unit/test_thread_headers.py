@@ -30,7 +30,7 @@ def test_the_ids_have_real_providers_lengths() -> None:
     assert 90 <= len(OUTLOOK_ID) <= 100 and 70 <= len(GMAIL_ID) <= 80
 
 
-def field_lines(raw: bytes, name: str) -> list[bytes]:
+def field_lines(raw: bytes, name: bytes) -> list[bytes]:
     """The physical lines of one header field (its first line and continuations)."""
     head = raw.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
     lines = head.replace(b"\r\n", b"\n").split(b"\n")

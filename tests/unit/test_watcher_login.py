@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import MutableMapping
+from typing import Any
 
 from structlog.testing import capture_logs
 
@@ -23,7 +25,7 @@ class NoSource:
         return None
 
 
-def _events(is_login_failure: bool) -> list[dict[str, object]]:
+def _events(is_login_failure: bool) -> list[MutableMapping[str, Any]]:
     stop = threading.Event()
     stop.set()  # every wait returns at once
     watcher = InboxWatcher(

@@ -5,7 +5,8 @@ CSRF cookie a sibling subdomain cannot plant (__Host-)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any
 
 import pytest
 import structlog
@@ -78,7 +79,7 @@ def test_forwarded_for_is_read_right_to_left_past_trusted_hops(
     proxy = peer("10.0.0.1")
 
     def through(chain: str) -> int:
-        return proxy.get("/reset/a.b", headers={"x-forwarded-for": chain}).status_code
+        return int(proxy.get("/reset/a.b", headers={"x-forwarded-for": chain}).status_code)
 
     # the client's own left-hand entries change nothing: 198.51.100.9 is who the first
     # trusted proxy (10.0.0.2) saw
@@ -91,7 +92,7 @@ def test_forwarded_for_is_read_right_to_left_past_trusted_hops(
     assert through("2001:db8:5:6::3") == 429
 
 
-def warnings_in(logs: list[dict[str, object]]) -> list[dict[str, object]]:
+def warnings_in(logs: list[MutableMapping[str, Any]]) -> list[MutableMapping[str, Any]]:
     return [entry for entry in logs if entry["event"] == "web.forwarded_headers_ignored"]
 
 
@@ -135,7 +136,7 @@ def failed_sign_ins(client: TestClient, count: int) -> None:
 def sign_in_status(client: TestClient, name: str) -> int:
     csrf = csrf_of(client.get(f"{ROOT}/accesso").text)
     form = {"csrf_token": csrf, "nome": name, "password": PASSWORD}
-    return client.post(f"{ROOT}/accesso", data=form).status_code
+    return int(client.post(f"{ROOT}/accesso", data=form).status_code)
 
 
 def test_the_console_lockout_holds_an_ipv6_client_on_its_64(

@@ -68,7 +68,7 @@ def _cli(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *
 def _post(client: TestClient, csrf: str, path: str, **data: str) -> str:
     answer = client.post(ROOT + path, data={"csrf_token": csrf, **data})
     assert answer.status_code == 303, answer.text[:800]
-    return answer.headers["location"]
+    return str(answer.headers["location"])
 
 
 def _state(app: App, name: str) -> tuple[str, dict[str, int], list[tuple[str, str, str]]]:

@@ -19,8 +19,7 @@ from credmail.config import load_settings
 from credmail.service.desks import Actor
 from tests.support.register_files import Guardian, Pupil, classeviva_xls, guardians_xlsx
 from tests.support.wiring import make_app
-from tests.web.conftest import ClientFactory, web_env
-from tests.web.test_console import PASSWORD, ROOT, sign_in
+from tests.web.conftest import PASSWORD, ROOT, ClientFactory, sign_in, web_env
 
 pytestmark = pytest.mark.integration
 

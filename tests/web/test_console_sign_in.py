@@ -21,7 +21,7 @@ SPACED = "  con spazi intorno  "
 def attempt(client: TestClient, name: str, password: str, code: str = "") -> int:
     page = client.get(f"{ROOT}/accesso")
     data = {"csrf_token": csrf_of(page.text), "nome": name, "password": password, "codice": code}
-    return client.post(f"{ROOT}/accesso", data=data).status_code
+    return int(client.post(f"{ROOT}/accesso", data=data).status_code)
 
 
 def test_a_password_is_taken_as_typed(
@@ -41,6 +41,7 @@ def test_a_totp_code_opens_one_session_only(
     console_app: App, clock: FakeClock, client_for: ClientFactory
 ) -> None:
     totp = pyotp.parse_uri(console_app.desks.staff.totp("olga", CLI))
+    assert isinstance(totp, pyotp.TOTP)
     code = totp.at(clock())
     first, second = client_for(console_app), client_for(console_app, "203.0.113.21")
     assert attempt(first, "olga", "una password lunga", code) == 303

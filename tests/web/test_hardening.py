@@ -157,7 +157,7 @@ def test_the_password_form_checks_both_fields_and_the_policy(
 
     def post(first: str, again: str) -> str:
         data = {"csrf_token": csrf, "password": first, "password_again": again}
-        return client.post(url, data=data).text
+        return str(client.post(url, data=data).text)
 
     assert "non coincidono" in post("cavallo batteria graffetta", "cavallo batteria")
     assert "codice utente" in post("G1001-e-la-mia-password", "G1001-e-la-mia-password")

@@ -37,7 +37,8 @@ def post_password(client: TestClient, token: str, first: str, again: str | None 
         "password": first,
         "password_again": first if again is None else again,
     }
-    return client.post(f"/reset/{token}", data=data)
+    response: Response = client.post(f"/reset/{token}", data=data)
+    return response
 
 
 # -- ldap -----------------------------------------------------------------------------------
@@ -199,7 +200,8 @@ def webhook_app(sqlite_url: str, webhook_receiver: WebhookReceiver) -> App:
 
 def confirm(client: TestClient, token: str) -> Response:
     csrf = csrf_of(client.get(f"/reset/{token}").text)
-    return client.post(f"/reset/{token}", data={"csrf_token": csrf})
+    response: Response = client.post(f"/reset/{token}", data={"csrf_token": csrf})
+    return response
 
 
 def test_the_webhook_page_posts_a_signed_request_and_spends_the_link(

@@ -23,7 +23,7 @@ SECTION = re.compile(r'<section class="translation" lang="([a-z]+)" dir="(ltr|rt
 
 def speaks(app: App, username: str, language: str | None) -> None:
     with app.uow() as uow:
-        uow.session.execute(  # type: ignore[attr-defined]
+        uow.session.execute(
             update(PersonRow).where(PersonRow.username == username).values(language=language)
         )
         uow.commit()

@@ -32,7 +32,7 @@ def csrf_of(html: str) -> str:
 def spent(app: App, token: str) -> bool:
     selector = token.split(".")[0]
     with app.uow(read_only=True) as uow:
-        row = uow.session.scalar(select(TokenRow).where(TokenRow.selector == selector))  # type: ignore[attr-defined]
+        row = uow.session.scalar(select(TokenRow).where(TokenRow.selector == selector))
         assert row is not None
         return row.used_at is not None
 
@@ -150,7 +150,7 @@ def _token_in_state(app: App, client: TestClient, state: str) -> str:
         assert client.post(f"/reset/{token}", data={"csrf_token": csrf}).status_code == 200
     if state == "stale":
         with app.uow() as uow:  # the directory changed after the link went out
-            uow.session.execute(  # type: ignore[attr-defined]
+            uow.session.execute(
                 update(PersonRow).where(PersonRow.username == "G1001").values(last_name="Rossini")
             )
             uow.commit()

@@ -19,13 +19,14 @@ from imapclient.exceptions import LoginError
 from credmail.adapters.oauth import AccessToken, TokenSource
 from credmail.core.values import MailRef
 from credmail.service.ports import FolderState
+from credmail.service.source_errors import MissingFolder
 
 HEADER = b"BODY[HEADER]"
 FULL = b"BODY[]"
 SIZE = b"RFC822.SIZE"
 
 
-class FolderMissing(imaplib.IMAP4.error):
+class FolderMissing(imaplib.IMAP4.error, MissingFolder):
     """The watched folder does not exist: a configuration problem, not an outage."""
 
     def __init__(self, folder: str) -> None:

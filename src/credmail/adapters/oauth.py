@@ -21,6 +21,7 @@ import structlog
 from credmail.adapters.db.oauth_store import OAuthStore, TokenKeyError
 from credmail.config import OAuthSettings
 from credmail.service.desks.status import SIGN_IN_NEEDS_REAUTH, SIGN_IN_OK
+from credmail.service.source_errors import SignInError as SignInError
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 LOGIN_COMMAND = "credmail oauth login"
@@ -35,14 +36,6 @@ class AccessToken:
     def fresh_for(self, now: float) -> float:
         """Seconds left before it is due for renewal (a fifth of its life, at most 5 min)."""
         return self.expires_at - min(300.0, self.lifetime / 5) - now
-
-
-class SignInError(Exception):
-    """A failed token request. `permanent` ones need a person (see `fix`)."""
-
-    def __init__(self, code: str, cause: str, fix: str, permanent: bool) -> None:
-        super().__init__(f"OAuth2 sign-in failed ({code}): {cause}")
-        self.code, self.cause, self.fix, self.permanent = code, cause, fix, permanent
 
 
 # Most specific first: a Microsoft AADSTS code says more than the OAuth2 error name.

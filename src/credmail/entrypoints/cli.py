@@ -11,22 +11,27 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
-from credmail.bootstrap import App, bootstrap
 from credmail.config import ConfigError, Settings, config_path, load_settings, with_mail_secrets
 from credmail.entrypoints import cli_backup, cli_stats, db_wait
+from credmail.entrypoints.cli_base import EXIT_FAILURE as EXIT_FAILURE
+from credmail.entrypoints.cli_base import CommandError as CommandError
+from credmail.entrypoints.cli_base import Context as Context
+from credmail.entrypoints.cli_base import actor as _actor
+from credmail.entrypoints.cli_base import line as _line
+from credmail.entrypoints.cli_base import require_schema as _require_schema
+from credmail.entrypoints.cli_base import review_action as _review_action
+from credmail.entrypoints.cli_base import review_json as _review_json
+from credmail.entrypoints.cli_base import say as _say
 from credmail.entrypoints.csv_output import csv_on_stdout
 from credmail.logs import command_level, configure_logging
 
 if TYPE_CHECKING:
-    from credmail.service.desks import Actor
     from credmail.service.desks.backlog import BacklogDesk, Waiting
     from credmail.service.desks.outbox import OutboxLine
 
 EXIT_CONFIG = 2
 EXIT_USAGE = 64
-EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `| head`
 
@@ -37,29 +42,6 @@ CONNECTING = {"run", "check-config", "backlog", "notify"}
 MIGRATING = {"run", "directory", "oauth", "staff"}
 # The daemon's commands log at logging.level; the others only warnings and errors (logs.py).
 DAEMON = {"run", "web"}
-
-
-class Context:
-    """What a command needs; the app (and its engine) is built on first use, closed at exit."""
-
-    def __init__(self, settings: Settings, may_migrate: bool = False) -> None:
-        self.settings = settings
-        self.may_migrate = may_migrate
-        self._app: App | None = None
-
-    def app(self, *, migrate: bool = True) -> App:
-        """`migrate=False`: the schema is not looked at (check-config, db upgrade)."""
-        if self._app is None:
-            self._app = bootstrap(self.settings)
-            if migrate and self.may_migrate:
-                _ensure_schema(self._app)
-            elif migrate:
-                _require_schema(self._app)
-        return self._app
-
-    def close(self) -> None:
-        if self._app is not None:
-            self._app.close()
 
 
 Handler = Callable[[argparse.Namespace, Context], int]
@@ -163,10 +145,6 @@ def _expected_failure(exc: Exception, settings: Settings) -> int:
         raise exc
     print(f"credmail: {line}", file=sys.stderr)
     return EXIT_FAILURE
-
-
-class CommandError(Exception):
-    """A failure worded for the person at the terminal."""
 
 
 def _is_desk_error(exc: Exception) -> bool:
@@ -529,30 +507,10 @@ def _backlog_commands(sub: Any) -> None:
 # -- handlers ---------------------------------------------------------------------------
 
 
-def _ensure_schema(app: App) -> None:
-    if not app.schema_current():
-        app.upgrade_schema()
-
-
-def _require_schema(app: App) -> None:
-    """Read-only commands never create a database: a missing one is named, not made."""
-    url = app.engine.url
-    shown = unquote(url.render_as_string(hide_password=True))  # host=/run/postgresql
-    hint = (
-        "run `credmail db upgrade`, or check that --config (or CREDMAIL_CONFIG) names "
-        "the daemon's file"
-    )
-    path = url.database if url.get_backend_name() == "sqlite" else None
-    if path and path != ":memory:" and not Path(path).exists():
-        raise CommandError(f"database {shown} does not exist; {hint}")
-    if not app.schema_current():
-        raise CommandError(f"database {shown} is not at the newest revision; {hint}")
-
-
 def cmd_check_config(args: argparse.Namespace, ctx: Context) -> int:
     ctx.app(migrate=False)  # builds everything, loads every reply template
     if args.connect:
-        from credmail.bootstrap import check_connections
+        from credmail.diagnostics import check_connections
 
         check_connections(ctx.settings, lambda step: print(f"ok: {step}", flush=True))
         current = ctx.app(migrate=False).schema_current()  # connects: a bad role, host... fail
@@ -655,20 +613,6 @@ def cmd_directory_show(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def _say(text: str = "") -> None:
-    """Print review output with control sequences and bidi overrides removed."""
-    from credmail.core.terminal import printable
-
-    print(printable(text))
-
-
-def _line(text: object) -> str:
-    """One value from mail or the directory, on one line."""
-    from credmail.core.terminal import printable
-
-    return printable(str(text), one_line=True)
-
-
 def cmd_review_list(args: argparse.Namespace, ctx: Context) -> int:
     from credmail.service.presentation import italian_time, kind_label, plural, reason_label
 
@@ -689,19 +633,6 @@ def cmd_review_list(args: argparse.Namespace, ctx: Context) -> int:
         for code in item.reasons:
             _say(f"      - {reason_label(code)}")
     return 0
-
-
-def _review_json(item: Any) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "status": item.status,
-        "created_at": item.created_at.isoformat(),
-        "message_id": item.message_id,
-        "sender": item.sender,
-        "kind": str(item.kind),
-        "subject": item.subject,
-        "reasons": list(item.reasons),
-    }
 
 
 def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
@@ -759,41 +690,8 @@ def _person_line(person: Any, today: Any) -> str:
     return _line(f"{person.username}: {person.full_name} ({role_label(str(person.role))}{born})")
 
 
-def _actor() -> Actor:
-    """Who decides at the terminal: the OS user (`--by` is only a note).
-
-    Under sudo (the README's wrapper runs every command as the service user) that is the
-    user who ran sudo: only root or a sudoer sets SUDO_USER, and whoever can run as the
-    service user can already write the database, so trusting it gains no privilege."""
-    from credmail.service.desks import Actor
-
-    return Actor(os.environ.get("SUDO_USER") or getpass.getuser(), "cli")
-
-
 def _on_behalf(args: argparse.Namespace) -> str | None:
     return f"indicato con --by: {args.by}" if args.by else None
-
-
-def _review_action(action: Callable[[], object]) -> object:
-    from credmail.service.review import ReviewError
-
-    try:
-        return action()
-    except ReviewError as exc:
-        raise CommandError(_line(f"{exc}{_confirm_hint(exc)}")) from None
-
-
-def _confirm_hint(exc: Exception) -> str:
-    """How to confirm at the terminal what the desk refused unless confirmed."""
-    from credmail.service.review import AddressNeeded, KindMismatch, NotACandidate
-
-    if isinstance(exc, KindMismatch):
-        return f": se è voluto, confermare con --kind {exc.gets}"
-    if isinstance(exc, NotACandidate):
-        return ": se è voluto, ripetere il comando con --conferma"
-    if isinstance(exc, AddressNeeded):
-        return " con --to"
-    return ""
 
 
 def cmd_review_approve(args: argparse.Namespace, ctx: Context) -> int:

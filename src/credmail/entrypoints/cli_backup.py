@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from credmail.entrypoints.cli import Context
+    from credmail.entrypoints.cli_base import Context
 
 EXIT_FAILURE = 1
 DOWNGRADE_REFUSED = (

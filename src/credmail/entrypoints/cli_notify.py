@@ -11,7 +11,7 @@ from credmail.core.terminal import printable
 
 if TYPE_CHECKING:
     from credmail.bootstrap import App
-    from credmail.entrypoints.cli import Context
+    from credmail.entrypoints.cli_base import Context
 
 
 def add_notify_commands(sub: Any) -> None:
@@ -26,7 +26,7 @@ def add_notify_commands(sub: Any) -> None:
 
 
 def cmd_notify_digest(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.entrypoints.cli import CommandError
+    from credmail.entrypoints.cli_base import CommandError
 
     app = ctx.app()
     if args.dry_run:
@@ -49,7 +49,7 @@ def cmd_notify_digest(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_notify_test(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.entrypoints.cli import CommandError
+    from credmail.entrypoints.cli_base import CommandError
 
     app = ctx.app()
     if not app.settings.notify.admin:

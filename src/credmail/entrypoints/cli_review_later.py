@@ -24,7 +24,9 @@ def register(review: Any, sub: Callable[[Any, str, str], argparse.ArgumentParser
 
 
 def cmd_review_defer(args: argparse.Namespace, ctx: Any) -> int:
-    from credmail.entrypoints.cli import _actor, _review_action, _say
+    from credmail.entrypoints.cli_base import actor as _actor
+    from credmail.entrypoints.cli_base import review_action as _review_action
+    from credmail.entrypoints.cli_base import say as _say
     from credmail.service.desks.deferrals import Deferral
     from credmail.service.presentation import italian_date
 
@@ -38,7 +40,9 @@ def cmd_review_defer(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_review_deferred(args: argparse.Namespace, ctx: Any) -> int:
     import json
 
-    from credmail.entrypoints.cli import _line, _review_json, _say
+    from credmail.entrypoints.cli_base import line as _line
+    from credmail.entrypoints.cli_base import review_json as _review_json
+    from credmail.entrypoints.cli_base import say as _say
     from credmail.service.presentation import italian_date, italian_time, kind_label, plural
 
     app = ctx.app()

@@ -21,7 +21,7 @@ from credmail.service.stats import (
 )
 
 if TYPE_CHECKING:
-    from credmail.entrypoints.cli import Context
+    from credmail.entrypoints.cli_base import Context
 
 
 def register(sub: Any) -> None:
@@ -37,7 +37,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
-    from credmail.entrypoints.cli import _actor
+    from credmail.entrypoints.cli_base import actor as _actor
 
     desk = ctx.app().desks.stats
     stats = desk.report(args.weeks, _actor())

@@ -15,8 +15,7 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from credmail.bootstrap import App
-from credmail.diagnostics import explain
+from credmail.bootstrap import App, explain
 from credmail.runners.delivery_process import DeliveryProcess
 from credmail.runners.nudge import NudgeWatcher
 from credmail.runners.shutdown import ShutdownBound
@@ -89,7 +88,7 @@ def run_forever(app: App) -> None:
     stop = outbox.stop
     heartbeat = Heartbeat()
     watcher = InboxWatcher(
-        app.pipeline, app.source_factory(), stop, heartbeat, app.is_login_failure
+        app.pipeline, app.source_factory(), stop, heartbeat, app.is_login_failure, explain=explain
     )
     scheduler = _scheduler(app, watcher, outbox)
     bound = ShutdownBound(app.settings.daemon.shutdown_seconds)

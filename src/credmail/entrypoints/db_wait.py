@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from credmail.bootstrap import App
-    from credmail.entrypoints.cli import Context
+    from credmail.entrypoints.cli_base import Context
 
 POLL_SECONDS = 2.0
 EXIT_NOT_READY = 1

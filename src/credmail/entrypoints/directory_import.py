@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from credmail.entrypoints.cli import EXIT_FAILURE, CommandError, Context
+from credmail.entrypoints.cli_base import EXIT_FAILURE, CommandError, Context
 
 if TYPE_CHECKING:
     from credmail.service.desks import Actor

@@ -12,9 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy.engine import make_url
-
-from credmail.bootstrap import bootstrap, explain
+from credmail.bootstrap import bootstrap, database_file_missing, explain
 from credmail.config import ConfigError, load_settings
 
 EXIT_UNHEALTHY = 1
@@ -44,8 +42,7 @@ def school_status(path: Path, environ: dict[str, str]) -> dict[str, Any]:
         settings = load_settings(path, environ=environ)
     except ConfigError as exc:
         return {"name": name, "healthy": False, "error": f"config error: {exc}"}
-    url = make_url(settings.database.url)
-    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+    if database_file_missing(settings):
         return _broken(name, settings.replies.school_name, "database does not exist")
     app = bootstrap(settings)
     try:

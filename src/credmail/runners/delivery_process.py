@@ -23,13 +23,19 @@ import os
 import signal
 import threading
 from dataclasses import asdict
+from typing import Protocol
 
 import structlog
-from sqlalchemy import Engine
 
 from credmail.service.outbox.delivery import DeliveryStats, OutboxDelivery
 
 log = structlog.get_logger("credmail.outbox")
+
+
+class Engine(Protocol):
+    """The database engine, as far as a fork needs it (SQLAlchemy's `Engine` is one)."""
+
+    def dispose(self, close: bool = True) -> None: ...
 
 
 class DeliveryProcess:

@@ -8,13 +8,11 @@ from collections.abc import Callable
 
 import structlog
 
-from credmail.adapters.imap import FolderMissing
-from credmail.adapters.oauth import SignInError
-from credmail.diagnostics import explain
 from credmail.runners.backoff import Backoff
 from credmail.runners.systemd import Heartbeat
 from credmail.service.inbox_sync import Pipeline
 from credmail.service.ports import MailSource
+from credmail.service.source_errors import MissingFolder, SignInError
 
 LOGIN_RETRY_SECONDS = 300.0  # a refused sign-in or a missing folder: someone must act
 SIGNED_OUT_CHECK_SECONDS = 1.0  # cheap: the token source asks once per retry period
@@ -36,9 +34,12 @@ class InboxWatcher:
         heartbeat: Heartbeat | None = None,
         is_login_failure: Callable[[BaseException], bool] = lambda exc: False,
         slow_retry_seconds: float = LOGIN_RETRY_SECONDS,
+        explain: Callable[[BaseException], str | None] = lambda exc: None,
     ) -> None:
-        """`is_login_failure` tells a refused sign-in (retried slowly) from the rest."""
+        """`is_login_failure` tells a refused sign-in (retried slowly) from the rest;
+        `explain` words an expected failure for the log (bootstrap's; None: not one)."""
         self.pipeline = pipeline
+        self.explain = explain
         self.is_login_failure = is_login_failure
         self.slow_retry = slow_retry_seconds
         self.source = source
@@ -68,14 +69,14 @@ class InboxWatcher:
             self._wait()
         except SignInError as exc:
             self._signed_out(exc)
-        except FolderMissing as exc:
+        except MissingFolder as exc:
             self._folder_missing(exc)
         except Exception as exc:
             if self.is_login_failure(exc):
                 self.log.error(
                     "mailbox.login_failed",
                     host=getattr(self.source, "host", None),
-                    error=explain(exc),  # the server's words and the keys to check, no secret
+                    error=self.explain(exc),  # the server's words and the keys to check, no secret
                     retry_in_seconds=self.slow_retry,
                 )
                 self.source.close()
@@ -89,7 +90,7 @@ class InboxWatcher:
             self.log.warning(
                 "sync.failed",
                 error_type=type(exc).__name__,
-                error=explain(exc),  # None for the unexpected: their text may hold data
+                error=self.explain(exc),  # None for the unexpected: their text may hold data
                 retry_in_seconds=round(delay, 1),
             )
             self.source.close()
@@ -111,7 +112,7 @@ class InboxWatcher:
         self.log.warning("mailbox.no_token", cause=exc.cause, retry_in_seconds=round(delay, 1))
         self.stop.wait(delay)
 
-    def _folder_missing(self, exc: FolderMissing) -> None:
+    def _folder_missing(self, exc: MissingFolder) -> None:
         """The settings name a folder the mailbox lacks: said once (an error naming the key),
         then looked for again every `slow_retry` seconds; creating it is enough to recover.
         The watchdog stays fed: a restart could only say the same again."""
@@ -123,7 +124,7 @@ class InboxWatcher:
                 "mailbox.folder_missing",
                 host=getattr(self.source, "host", None),
                 folder=exc.folder,
-                error=explain(exc),
+                error=self.explain(exc),
                 retry_in_seconds=self.slow_retry,
             )
         deadline = time.monotonic() + self.slow_retry

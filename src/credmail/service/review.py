@@ -8,16 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from email import message_from_bytes
-from email.message import EmailMessage
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from credmail.core.html_text import visible_text
-from credmail.core.mail_policy import POLICY
 from credmail.core.parse import parse_message
 from credmail.core.recipients import link_kind, matching, recipients, request_kind_of
-from credmail.core.values import PecEnvelope, Person, SendLink, SendReply
+from credmail.core.values import Person, SendLink, SendReply
 from credmail.service.outbox.queue import Mailer
 from credmail.service.ports import (
     AuditEntry,
@@ -36,10 +32,12 @@ from credmail.service.presentation import (
     template_label,
 )
 from credmail.service.review_choices import Choice, approval_choices
+from credmail.service.review_message import PEC_HEADERS as PEC_HEADERS
+from credmail.service.review_message import SHOWN_HEADERS as SHOWN_HEADERS
+from credmail.service.review_message import Attachment, extras, summary, with_pec
+from credmail.service.review_message import html_to_text as html_to_text
 
 TEMPLATE_REJECTED = "review_rejected"
-SHOWN_HEADERS = ("From", "To", "Subject", "Date", "Reply-To", "Message-ID")
-PEC_HEADERS = ("PEC-From", "PEC-Subject")  # a PEC envelope's original sender and subject
 NOTHING_SENT = "nessun messaggio"
 
 
@@ -145,15 +143,6 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class Attachment:
-    """An attachment as the reviewer sees it: listed, never opened."""
-
-    filename: str
-    content_type: str
-    size: int
-
-
-@dataclass(frozen=True)
 class ReviewDetail:
     item: ReviewItem
     headers: dict[str, str]
@@ -232,8 +221,8 @@ class ReviewDesk:
             people = uow.directory.people_with_address(sender) if sender else []
             candidates = [_candidate(uow, person) for person in people]
             choices = self._choices(uow, item, sender, candidates)
-        headers, text = _with_pec(pec, *_summary(item.raw or b""))
-        attachments, authentication = _extras(item.raw or b"")
+        headers, text = with_pec(pec, *summary(item.raw or b""))
+        attachments, authentication = extras(item.raw or b"")
         return ReviewDetail(item, headers, text, candidates, attachments, authentication, choices)
 
     def _choices(
@@ -276,8 +265,6 @@ class ReviewDesk:
                 _check_candidate(uow, item, username)
             owner = None
             if remember:
-                from credmail.service.remembered import remember_sender  # it imports this
-
                 minor = person.is_minor_on(today)
                 owner = remember_sender(uow, item, person, minor, actor, now, remember_for)
                 person, to = uow.directory.get(username) or person, to or item.sender
@@ -391,64 +378,47 @@ def _recipient(person: Person, addresses: tuple[str, ...], to: str | None) -> st
     raise AddressNeeded(person.username, addresses)
 
 
-def _summary(raw: bytes) -> tuple[dict[str, str], str]:
-    msg = message_from_bytes(raw, policy=POLICY)
-    headers = {}
-    for name in SHOWN_HEADERS:
-        try:
-            value = msg.get(name)
-        except Exception:
-            value = "(illeggibile)"
-        if value is not None:
-            headers[name] = str(value)
-    text = ""
-    if isinstance(msg, EmailMessage):
-        try:
-            body = msg.get_body(preferencelist=("plain",))
-            if body is not None:
-                text = body.get_content()
-            else:
-                html = msg.get_body(preferencelist=("html",))
-                text = html_to_text(str(html.get_content())) if html is not None else ""
-        except Exception:
-            text = "(testo illeggibile)"
-    return headers, str(text)[:4000]
+def remember_sender(
+    uow: UnitOfWork,
+    item: ReviewItem,
+    person: Person,
+    minor: bool,
+    actor: Actor,
+    now: datetime,
+    owner_name: str | None = None,
+) -> str:
+    """Add the request's sender to the person who will read mail about `person`'s account
+    (the person; for a minor student, one guardian); the owner's username."""
+    if not item.sender:
+        raise ReviewError("la richiesta non ha un mittente valido da aggiungere alla rubrica")
+    owner = _owner(uow, person, minor, owner_name)
+    if matching(owner.emails, item.sender):
+        raise ReviewError(f"{item.sender} è già in rubrica per {owner.username}")
+    if not uow.remembered.add(owner.username, item.sender, str(actor), now, item.id):
+        raise ReviewError(f"{item.sender} non può essere aggiunto a {owner.username}")
+    detail = f"indirizzo del mittente della richiesta {item.id} aggiunto alla rubrica"
+    entry = audit_entry(actor, now, "directory.remember", f"persona {owner.username}", detail)
+    uow.audit.add(entry)
+    return owner.username
 
 
-def html_to_text(html: str) -> str:
-    """The visible text of an HTML part (core.html_text), blank lines dropped."""
-    lines = (" ".join(line.split()) for line in visible_text(html).splitlines())
-    return "\n".join(line for line in lines if line)
-
-
-def _extras(raw: bytes) -> tuple[tuple[Attachment, ...], tuple[str, ...]]:
-    """The attachments (name, type, size) and the Authentication-Results fields."""
-    if not raw:
-        return (), ()
-    msg = message_from_bytes(raw, policy=POLICY)
-    found: list[Attachment] = []
-    if isinstance(msg, EmailMessage):
-        try:
-            for part in msg.iter_attachments():
-                payload = part.get_payload(decode=True)
-                size = len(payload) if isinstance(payload, bytes) else 0
-                name = part.get_filename() or "(senza nome)"
-                found.append(Attachment(str(name), part.get_content_type(), size))
-        except Exception:
-            found.append(Attachment("(allegati illeggibili)", "", 0))
-    try:
-        results = tuple(str(v) for v in msg.get_all("Authentication-Results") or [])
-    except Exception:
-        results = ("(illeggibile)",)
-    return tuple(found), results
-
-
-def _with_pec(
-    pec: PecEnvelope | None, headers: dict[str, str], text: str
-) -> tuple[dict[str, str], str]:
-    """For a PEC envelope: the original's sender, subject and text (never answered)."""
-    if pec is None:
-        return headers, text
-    sender, subject = PEC_HEADERS
-    headers = {**headers, sender: pec.sender or "(illeggibile)", subject: pec.subject}
-    return headers, (pec.text or text)[:4000]
+def _owner(uow: UnitOfWork, person: Person, minor: bool, name: str | None) -> Person:
+    """Who the address is added to: an adult's own; a minor's guardian (named when the
+    student has several on file)."""
+    if not minor:
+        if name not in (None, person.username):
+            raise ReviewError(
+                f"l'indirizzo si aggiunge a {person.username}, che riceve il collegamento"
+            )
+        return person
+    guardians = uow.directory.guardians_of(person.username)
+    if name is None and len(guardians) == 1:
+        return guardians[0]
+    found = [g for g in guardians if g.username == name]
+    if name is None or not found:
+        names = ", ".join(g.username for g in guardians) or "nessuno in rubrica"
+        raise ReviewError(
+            f"{person.username} è minorenne: indicare a quale genitore/tutore aggiungere "
+            f"l'indirizzo ({names})"
+        )
+    return found[0]

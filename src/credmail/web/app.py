@@ -3,12 +3,12 @@
 Routes live under the path of the public URL (`web.public_url`, else `links.base_url`),
 so `https://scuola.example/credenziali/reset/<token>` is served at
 `/credenziali/reset/<token>` (the reverse proxy passes the path through unchanged).
-Other pages (the console) add their routes to `routes(...)` and share `WebContext`.
+Other pages (the console) add their routes to `routes(...)` and share `WebContext`
+(credmail.web.context).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from starlette.types import Scope
 
 from credmail.bootstrap import App, template_values, templates_desk
 from credmail.config import Settings
+from credmail.web.context import WebContext as WebContext
 from credmail.web.pages import STATIC, Pages
 from credmail.web.ratelimit import SlidingWindow
 from credmail.web.security import AccessLog, Csrf, Errors, ProxyHeaders, SecurityHeaders
@@ -37,22 +38,6 @@ LOGO_TYPES = {
     ".jpeg": "image/jpeg",
     ".webp": "image/webp",
 }
-
-
-@dataclass
-class WebContext:
-    """What every page handler shares."""
-
-    app: App
-    settings: Settings
-    prefix: str  # "" or "/path" (no trailing slash)
-    pages: Pages
-    csrf: Csrf
-    post_limit: SlidingWindow
-    invalid_limit: SlidingWindow
-
-    def url(self, path: str) -> str:
-        return f"{self.prefix}{path}"
 
 
 def make_pages(settings: Settings, timezone: ZoneInfo) -> Pages:

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from credmail.service.desks.reset import ResetView, SpendStatus, SpendView
 from credmail.service.password_policy import BOTH_FIELDS, MISMATCH, TOO_LONG, Problem
-from credmail.web.app import WebContext
+from credmail.web.context import WebContext
 from credmail.web.security import CSRF_FIELD, client_address
 
 log = structlog.get_logger("credmail.web")

@@ -19,6 +19,7 @@ from credmail.service.desks.near_miss import NearMissDesk
 from credmail.service.desks.observe import ObserveDesk
 from credmail.service.desks.outbox import OutboxDesk
 from credmail.service.desks.privacy import PrivacyDesk
+from credmail.service.desks.remembered import RememberedDesk
 from credmail.service.desks.reset import ResetDesk
 from credmail.service.desks.staff import StaffDesk
 from credmail.service.desks.stats import StatsDesk
@@ -27,7 +28,6 @@ from credmail.service.desks.tasks import TasksDesk
 from credmail.service.desks.tokens import TokenDesk
 from credmail.service.desks.trace import TraceDesk
 from credmail.service.desks.worklist import WorklistDesk
-from credmail.service.remembered import RememberedDesk
 from credmail.service.review import Actor, ReviewDesk, ReviewError
 
 __all__ = [

@@ -20,7 +20,7 @@ from credmail.service import presentation as words
 from credmail.service.desks import DeskError
 from credmail.service.desks.staff import StaffSession
 from credmail.service.review import NotPermitted, ReviewError
-from credmail.web.app import WebContext
+from credmail.web.context import WebContext
 from credmail.web.pages import TEMPLATES as SHARED_TEMPLATES
 from credmail.web.security import CSRF_FIELD
 

@@ -19,7 +19,6 @@ from credmail.service.desks.staff import SignInRefused, StaffSession
 from credmail.service.ports import UNSENT, AuditFilter
 from credmail.service.presentation import ACTION_LABELS, OUTBOX_STATUS_LABELS
 from credmail.service.review import STAFF_ROLES
-from credmail.web.app import WebContext
 from credmail.web.console.base import (
     SESSION_COOKIE,
     STATIC,
@@ -38,6 +37,7 @@ from credmail.web.console.near_miss_pages import NearMissPages
 from credmail.web.console.review_pages import PAGE_SIZE, ReviewPages
 from credmail.web.console.stats_pages import StatsPages
 from credmail.web.console.task_pages import TaskPages
+from credmail.web.context import WebContext
 from credmail.web.security import CSRF_FIELD, client_address
 
 

@@ -8,64 +8,16 @@ the log is kept longer than the directory)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from credmail.core.recipients import matching, request_kind_of
+from credmail.core.recipients import request_kind_of
 from credmail.core.values import Person
 from credmail.service.desks.base import DeskError
 from credmail.service.ports import (
     RememberedAddress,
     ReviewItem,
-    UnitOfWork,
     UnitOfWorkFactory,
 )
 from credmail.service.review import Actor, AlreadyDecided, ReviewDesk, ReviewError, audit_entry
-
-
-def remember_sender(
-    uow: UnitOfWork,
-    item: ReviewItem,
-    person: Person,
-    minor: bool,
-    actor: Actor,
-    now: datetime,
-    owner_name: str | None = None,
-) -> str:
-    """Add the request's sender to the person who will read mail about `person`'s account
-    (the person; for a minor student, one guardian); the owner's username."""
-    if not item.sender:
-        raise ReviewError("la richiesta non ha un mittente valido da aggiungere alla rubrica")
-    owner = _owner(uow, person, minor, owner_name)
-    if matching(owner.emails, item.sender):
-        raise ReviewError(f"{item.sender} è già in rubrica per {owner.username}")
-    if not uow.remembered.add(owner.username, item.sender, str(actor), now, item.id):
-        raise ReviewError(f"{item.sender} non può essere aggiunto a {owner.username}")
-    detail = f"indirizzo del mittente della richiesta {item.id} aggiunto alla rubrica"
-    entry = audit_entry(actor, now, "directory.remember", f"persona {owner.username}", detail)
-    uow.audit.add(entry)
-    return owner.username
-
-
-def _owner(uow: UnitOfWork, person: Person, minor: bool, name: str | None) -> Person:
-    """Who the address is added to: an adult's own; a minor's guardian (named when the
-    student has several on file)."""
-    if not minor:
-        if name not in (None, person.username):
-            raise ReviewError(
-                f"l'indirizzo si aggiunge a {person.username}, che riceve il collegamento"
-            )
-        return person
-    guardians = uow.directory.guardians_of(person.username)
-    if name is None and len(guardians) == 1:
-        return guardians[0]
-    found = [g for g in guardians if g.username == name]
-    if name is None or not found:
-        names = ", ".join(g.username for g in guardians) or "nessuno in rubrica"
-        raise ReviewError(
-            f"{person.username} è minorenne: indicare a quale genitore/tutore aggiungere "
-            f"l'indirizzo ({names})"
-        )
-    return found[0]
 
 
 @dataclass(frozen=True)
