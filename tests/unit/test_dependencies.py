@@ -45,3 +45,17 @@ def test_a_planted_import_fails(tmp_path: Path, planted: str, code: str) -> None
     result = deptry(tmp_path, "src")
     assert result.returncode == 1
     assert f"{code} '{planted.split()[1]}'" in result.stdout + result.stderr
+
+
+def test_the_ldap_backend_imports_ldap3_without_a_warning() -> None:
+    """ldap3 2.9.1 on the pinned pyasn1: the aliases it imports still exist (an ImportError
+    here means pyasn1 dropped them: time for python-ldap), and no warning reaches the logs."""
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import credmail.adapters.ldap_backend"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""

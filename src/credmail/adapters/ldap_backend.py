@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import ssl
+import warnings
 from collections.abc import Callable
 from contextlib import suppress
 from functools import lru_cache
@@ -25,9 +26,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import structlog
-from ldap3 import MODIFY_REPLACE, NONE, SUBTREE, Connection, Server, Tls
-from ldap3.core.exceptions import LDAPException
-from ldap3.utils.conv import escape_filter_chars
 
 from credmail.config import LdapSettings
 from credmail.service.link_backends import BackendKind, SpendOutcome, SpendRequest, SpendResult
@@ -38,6 +36,15 @@ from credmail.service.password_policy import (
     Problem,
     load_common,
 )
+
+with warnings.catch_warnings():
+    # ldap3 2.9.1 (its last release) imports pyasn1's tagMap and typeMap, aliases that warn
+    # since pyasn1 0.6.1 and still work in 0.6.x (pyproject pins pyasn1 >=0.6.4,<0.7: the
+    # older, silent releases have denial-of-service fixes missing). README "Dependencies".
+    warnings.filterwarnings("ignore", r"(tagMap|typeMap) is deprecated", DeprecationWarning)
+    from ldap3 import MODIFY_REPLACE, NONE, SUBTREE, Connection, Server, Tls
+    from ldap3.core.exceptions import LDAPException
+    from ldap3.utils.conv import escape_filter_chars
 
 Mode = Literal["openldap", "active_directory"]
 
