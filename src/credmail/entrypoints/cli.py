@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from credmail.bootstrap import App, bootstrap
 from credmail.config import ConfigError, Settings, config_path, load_settings, with_mail_secrets
-from credmail.entrypoints import cli_stats, db_wait
+from credmail.entrypoints import cli_stats, cli_templates, db_wait
 from credmail.entrypoints.csv_output import csv_on_stdout
 from credmail.logs import command_level, configure_logging
 
@@ -1010,6 +1010,7 @@ def _templates_commands(sub: Any) -> None:
     )
     check.add_argument("--json", action="store_true")
     check.set_defaults(handler=cmd_templates_check)
+    cli_templates.register(commands)
 
 
 def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
@@ -1022,8 +1023,9 @@ def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
     pages = _page_findings(ctx.settings)
     page_errors = [f for f in pages if f["level"] == "error"]
     failed = bool(report.errors or page_errors)
+    stale = cli_templates.stale_findings(ctx.settings, report)
     if args.json:
-        data = {**asdict(report), "pages": pages, "ok": not failed}
+        data = {**asdict(report), "pages": pages, "stale": stale, "ok": not failed}
         print(json.dumps(data, ensure_ascii=False))
         return EXIT_FAILURE if failed else 0
     missing_pages = [f for f in pages if f["level"] == "warning"]
@@ -1054,11 +1056,13 @@ def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
         print(f"ERROR {finding.language}{where}: {finding.message}")
     for found in page_errors:
         print(f"ERROR {found['language']} {found['page']}: {found['message']}")
+    cli_templates.print_stale(stale)
     unreviewed = sum(1 for lang in report.languages if not lang.reviewed)
     missing = sum(len(lang.missing) for lang in report.languages) + len(missing_pages)
     print(
         f"{len(report.languages)} languages, {len(report.errors) + len(page_errors)} errors, "
         f"{missing} missing translations, {unreviewed} unreviewed languages"
+        + (f", {len(stale)} stale translations" if stale else "")
     )
     return EXIT_FAILURE if failed else 0
 
