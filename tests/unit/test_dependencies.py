@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,15 @@ def test_the_ldap_backend_imports_ldap3_without_a_warning() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_every_python_package_is_listed_for_the_wheel() -> None:
+    """[tool.setuptools] packages is a list: a package left out is missing from the
+    README's install and the image (the editable install of the tests does not notice)."""
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(settings["packages"])
+    found = {
+        ".".join(init.parent.relative_to(ROOT / "src").parts)
+        for init in (ROOT / "src" / "credmail").rglob("__init__.py")
+    }
+    assert found - listed == set()
