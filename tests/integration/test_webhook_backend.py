@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from credmail.adapters.webhook_backend import WebhookBackend, encode_body, sign
 from credmail.service.link_backends import SpendRequest, SpendResult
-from tests.support.servers import free_port
+from tests.support.servers import free_port, make_certificate
 from tests.support.webhook_server import HANG, SECRET, WebhookReceiver, verify
 
 pytestmark = pytest.mark.integration
@@ -172,6 +173,23 @@ def test_nothing_listening_is_retry_later() -> None:
     assert slept == [0.5]
 
 
+def test_https_trusts_ca_file_alone(tmp_path: Path) -> None:
+    make_certificate(tmp_path)
+    receiver = WebhookReceiver(certificate=tmp_path / "cert.pem").start()
+    try:
+        trusted, _ = backend_for(receiver.url, ca_file=tmp_path / "cert.pem")
+        assert trusted.spend(REQUEST).done
+        [hit] = receiver.received
+        assert hit.signature_ok
+        unknown, _ = backend_for(receiver.url, retries=0)  # the system's CAs do not know it
+        outcome = unknown.spend(REQUEST)
+    finally:
+        receiver.stop()
+    assert outcome.result is SpendResult.RETRY_LATER
+    assert outcome.detail == "connection error: ConnectError"
+    assert len(receiver.received) == 1
+
+
 def test_no_secret_or_signature_in_the_logs(
     webhook_receiver: WebhookReceiver, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -191,8 +209,9 @@ def test_no_secret_or_signature_in_the_logs(
 
 
 def test_an_attempt_is_bounded_in_wall_clock_time_even_against_a_dripping_server() -> None:
-    """httpx bounds each read on its own: a server sending a byte every half second would
-    hold an attempt for ever. The attempt ends at `timeout`, a retry-later, link kept."""
+    """requests bounds each read on its own: a server sending a byte every 0.3 s would
+    hold an attempt for ever. The attempt ends at `timeout`, a retry-later, link kept, and
+    its connection is shut (the server's next bytes fail)."""
     import socket
     import threading
     import time
@@ -200,7 +219,7 @@ def test_an_attempt_is_bounded_in_wall_clock_time_even_against_a_dripping_server
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
-    stop = threading.Event()
+    stop, cut = threading.Event(), threading.Event()
 
     def drip() -> None:
         conn, _ = listener.accept()
@@ -212,6 +231,7 @@ def test_an_attempt_is_bounded_in_wall_clock_time_even_against_a_dripping_server
                 try:
                     conn.sendall(bytes([byte]))
                 except OSError:
+                    cut.set()
                     return
 
     thread = threading.Thread(target=drip, daemon=True)
@@ -221,8 +241,10 @@ def test_an_attempt_is_bounded_in_wall_clock_time_even_against_a_dripping_server
     started = time.monotonic()
     try:
         outcome = backend.spend(REQUEST)
+        elapsed = time.monotonic() - started
+        assert cut.wait(30), "the attempt's connection stayed open past the deadline"
     finally:
         stop.set()
         listener.close()
-    assert time.monotonic() - started < 3
+    assert elapsed < 3
     assert outcome.result is SpendResult.RETRY_LATER and "timeout" in (outcome.detail or "")

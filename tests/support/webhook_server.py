@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,13 +73,15 @@ class WebhookReceiver:
     received: list[Received] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)  # the verifier's accepted signatures
     release: threading.Event = field(default_factory=threading.Event)
+    certificate: Path | None = None  # HTTPS with this certificate (key.pem beside it)
     server: ThreadingHTTPServer | None = None
     thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/credmail"
+        scheme = "http" if self.certificate is None else "https"
+        return f"{scheme}://127.0.0.1:{self.server.server_address[1]}/credmail"
 
     def start(self) -> WebhookReceiver:
         receiver = self
@@ -108,6 +112,10 @@ class WebhookReceiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if self.certificate is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.certificate, self.certificate.with_name("key.pem"))
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

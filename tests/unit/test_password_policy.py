@@ -1,6 +1,8 @@
-"""The reset page's password policy (pure) and the common-passwords list shipped with credmail."""
+"""The reset page's password policy (pure) and the common-passwords list (zxcvbn's)."""
 
 from __future__ import annotations
+
+import hashlib
 
 import pytest
 
@@ -101,6 +103,11 @@ def test_several_problems_are_all_listed() -> None:
 def test_the_shipped_list_has_ten_thousand_entries_and_loads_comments_away() -> None:
     assert len(common_passwords()) == 10_000
     assert "123456" in common_passwords() and "password" in common_passwords()
+    # the very list credmail copied to data/common-passwords.txt until zxcvbn's own was used
+    listed = "\n".join(sorted(common_passwords())).encode()
+    assert hashlib.sha256(listed).hexdigest() == (
+        "dc2cb2c7353da0c9f1a03e292f4be7fb0395b5127478c2d1a75ed50c29f00fe1"
+    )
     assert load_common(["# comment", "", "Ciao123", "  spazio  "]) == {"ciao123", "spazio"}
 
 

@@ -11,6 +11,9 @@ import pytest
 from credmail.entrypoints.cli import main
 from tests.support.wiring import IDENTITY
 
+PACKAGE = Path(__file__).parents[2] / "src" / "credmail"
+REPLIES, PAGES = PACKAGE / "templates", PACKAGE / "web" / "templates"
+
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -99,3 +102,57 @@ def test_a_broken_partial_fails_the_check(env: Path, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     assert "ERROR fr next_steps.j2: missing macro unknown_code" in out
     assert "ERROR fr link_adult: render failure" in out  # the reply that calls it
+
+
+def test_a_changed_italian_reply_and_page_are_flagged_then_rehashed(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the school rewords the Italian of a reply and of a page; its own English reply
+    # was made from the old Italian
+    old = (REPLIES / "link_adult.txt.j2").read_text("utf-8")
+    (env / "link_adult.txt.j2").write_text(old + "\nOrari: lunedì 9-12.\n", "utf-8")
+    page = (PAGES / "reset_done.html").read_text("utf-8")
+    (env / "reset_done.html").write_text(page.replace("</", "\n</", 1), "utf-8")
+    (env / "i18n" / "en").mkdir(parents=True)
+    english = (REPLIES / "i18n" / "en" / "link_adult.txt.j2").read_text("utf-8")
+    (env / "i18n" / "en" / "link_adult.txt.j2").write_text(english, "utf-8")
+
+    assert main(["templates", "check"]) == 0  # warnings: the checker's exit 0
+    out = capsys.readouterr().out
+    assert (
+        "WARNING en i18n/en/link_adult.txt.j2: the Italian text changed since this "
+        "translation: review it, then run `credmail templates rehash en`"
+    ) in out
+    assert "WARNING fr i18n/fr/link_adult.txt.j2: the Italian text changed" in out
+    assert "WARNING zh i18n/zh/reset_done.html: the Italian text changed" in out
+    assert out.strip().endswith("8 unreviewed languages, 16 stale translations")
+    assert main(["templates", "check", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    stale = {(item["language"], item["file"]) for item in report["stale"]}
+    assert len(stale) == 16 and ("en", "i18n/en/link_adult.txt.j2") in stale
+
+    # English reviewed against the new Italian: rehash writes the school's copies (the
+    # page copied first, so that credmail's own file is not the one written)
+    (env / "i18n" / "en" / "reset_done.html").write_text(
+        (PAGES / "i18n" / "en" / "reset_done.html").read_text("utf-8"), "utf-8"
+    )
+    assert main(["templates", "rehash", "en"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(lines[:-1]) == [
+        f"recorded the Italian in {env / 'i18n' / 'en' / 'link_adult.txt.j2'}",
+        f"recorded the Italian in {env / 'i18n' / 'en' / 'reset_done.html'}",
+    ]
+    assert lines[-1] == "en: 2 translations updated"
+    assert main(["templates", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING en " not in out
+    assert out.strip().endswith("14 stale translations")
+
+
+def test_rehash_names_an_unknown_language_in_one_line(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["templates", "rehash", "xx"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("credmail: no translation set 'xx' (known: ar, en, es,")
+    assert "Traceback" not in err

@@ -17,17 +17,14 @@ from __future__ import annotations
 import math
 import re
 import ssl
+import warnings
 from collections.abc import Callable
 from contextlib import suppress
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import structlog
-from ldap3 import MODIFY_REPLACE, NONE, SUBTREE, Connection, Server, Tls
-from ldap3.core.exceptions import LDAPException
-from ldap3.utils.conv import escape_filter_chars
 
 from credmail.config import LdapSettings
 from credmail.service.link_backends import BackendKind, SpendOutcome, SpendRequest, SpendResult
@@ -39,6 +36,15 @@ from credmail.service.password_policy import (
     load_common,
 )
 
+with warnings.catch_warnings():
+    # ldap3 2.9.1 (its last release) imports pyasn1's tagMap and typeMap, aliases that warn
+    # since pyasn1 0.6.1 and still work in 0.6.x (pyproject pins pyasn1 >=0.6.4,<0.7: the
+    # older, silent releases have denial-of-service fixes missing). README "Dependencies".
+    warnings.filterwarnings("ignore", r"(tagMap|typeMap) is deprecated", DeprecationWarning)
+    from ldap3 import MODIFY_REPLACE, NONE, SUBTREE, Connection, Server, Tls
+    from ldap3.core.exceptions import LDAPException
+    from ldap3.utils.conv import escape_filter_chars
+
 Mode = Literal["openldap", "active_directory"]
 
 RESULT_SUCCESS = 0
@@ -46,6 +52,7 @@ RESULT_CONSTRAINT_VIOLATION = 19  # OpenLDAP ppolicy, AD password change: qualit
 RESULT_UNWILLING_TO_PERFORM = 53  # AD admin reset: "0000052D" means the policy refused
 AD_POLICY_ERROR = "0000052D"
 
+COMMON_PASSWORDS = 10_000  # of zxcvbn's 30,000
 NO_PASSWORD_GIVEN = Problem(BOTH_FIELDS, "both_fields")
 _FILTER_ATTRIBUTE = re.compile(r"\(([A-Za-z][\w-]*)=\{username\}\)")
 
@@ -54,9 +61,11 @@ log = structlog.get_logger("credmail.links.ldap")
 
 @lru_cache(maxsize=1)
 def common_passwords() -> frozenset[str]:
-    """The list shipped with credmail (src/credmail/data/common-passwords.txt)."""
-    text = resources.files("credmail.data").joinpath("common-passwords.txt").read_text("utf-8")
-    return load_common(text.splitlines())
+    """The 10,000 most common passwords: the head of the "passwords" frequency list zxcvbn
+    ships (Mark Burnett's 10-million-password set, most common first)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return load_common(FREQUENCY_LISTS["passwords"][:COMMON_PASSWORDS])
 
 
 def ad_password_value(password: str) -> bytes:

@@ -299,11 +299,13 @@ def post_form(oauth: OAuthSettings, url: str, form: dict[str, str]) -> dict[str,
     if oauth.client_secret:
         form["client_secret"] = oauth.client_secret
     verify: Any = str(oauth.ca_file) if oauth.ca_file else True
-    import httpx  # here: every credmail process imports this module, few sign in
+    import requests  # here: every credmail process imports this module, few sign in
 
     try:
-        response = httpx.post(url, data=form, timeout=oauth.timeout_seconds, verify=verify)
-    except httpx.HTTPError as exc:
+        response = requests.post(
+            url, data=form, timeout=oauth.timeout_seconds, verify=verify, allow_redirects=False
+        )
+    except requests.RequestException as exc:
         raise unreachable(exc) from None
     if response.status_code >= 500:
         raise SignInError("server_error", f"HTTP {response.status_code}", "", False)

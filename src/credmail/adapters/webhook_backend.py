@@ -10,15 +10,17 @@ Outcomes: 2xx is DONE. A 5xx, 429, a timeout or a connection error is retried up
 `retries` times with exponential backoff, then RETRY_LATER. Any other answer (3xx, 4xx)
 is not retried (the same request would get the same answer) and is RETRY_LATER with
 the status in the detail: the link stays usable while the school fixes its side.
-`timeout` bounds each attempt as a whole, in wall-clock time.
+`timeout` bounds each attempt as a whole, in wall-clock time. HTTP goes through `requests`
+(which msal and google-auth bring anyway), one session per attempt and no hidden retries.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
-import ssl
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import requests
 import structlog
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 from credmail.config import WebhookSettings
 from credmail.service.link_backends import BackendKind, SpendOutcome, SpendRequest, SpendResult
@@ -95,6 +101,7 @@ class WebhookBackend:
         self.retries = retries
         self.backoff_seconds = backoff_seconds
         self.ca_file = ca_file
+        self._verify: str | bool = str(ca_file) if ca_file is not None else True  # it alone
         self._clock = clock
         self._sleep = sleep
 
@@ -140,36 +147,34 @@ class WebhookBackend:
         )
         return outcome
 
-    def _client(self) -> httpx.Client:
-        verify: ssl.SSLContext | bool = True
-        if self.ca_file is not None:
-            verify = ssl.create_default_context(cafile=str(self.ca_file))
-        return httpx.Client(
-            timeout=self.timeout,
-            verify=verify,
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT},
-        )
+    def _session(self, adapter: _AbortableAdapter) -> requests.Session:
+        session = requests.Session()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = USER_AGENT
+        return session
 
     def _bounded(self, request_id: str, body: bytes, timestamp: str) -> tuple[SpendOutcome, bool]:
-        """One attempt within `timeout` seconds of wall-clock time. httpx bounds each phase
+        """One attempt within `timeout` seconds of wall-clock time. requests bounds each phase
         (connect, every read) on its own, so a server dripping bytes could hold an attempt
         far longer than `web.claim_seconds` holds the link (a second press would then call
         the school's system while the first call still waits): past the deadline the
-        attempt's client is closed under it and the attempt counts as a timeout."""
-        client = self._client()
+        attempt's connection is shut under it and the attempt counts as a timeout."""
+        adapter = _AbortableAdapter()
+        session = self._session(adapter)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="credmail-webhook")
-        future = pool.submit(self._attempt, client, request_id, body, timestamp)
+        future = pool.submit(self._attempt, session, request_id, body, timestamp)
         try:
             return future.result(timeout=self.timeout)
         except FutureTimeout:
             return _retry("timeout: no answer within timeout_seconds"), True
         finally:
-            client.close()  # ends a read still waiting in the worker
+            adapter.abort()  # ends a read still waiting in the worker
+            session.close()
             pool.shutdown(wait=False)
 
     def _attempt(
-        self, client: httpx.Client, request_id: str, body: bytes, timestamp: str
+        self, session: requests.Session, request_id: str, body: bytes, timestamp: str
     ) -> tuple[SpendOutcome, bool]:
         headers = {
             "Content-Type": "application/json",
@@ -178,16 +183,65 @@ class WebhookBackend:
             SIGNATURE_HEADER: sign(self._secret, timestamp, body),
         }
         try:
-            response = client.post(self.url, content=body, headers=headers)
-        except httpx.TimeoutException as exc:
+            response = session.post(
+                self.url,
+                data=body,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                verify=self._verify,  # per call: REQUESTS_CA_BUNDLE overrides a session's
+            )
+        except requests.Timeout as exc:
             return _retry(f"timeout: {type(exc).__name__}"), True
-        except httpx.TransportError as exc:  # refused, reset, DNS, TLS
-            return _retry(f"connection error: {type(exc).__name__}"), True
+        except requests.RequestException as exc:  # refused, reset, DNS, TLS
+            return _retry(f"connection error: {_failure_name(exc)}"), True
         status = response.status_code
         if 200 <= status < 300:
             return SpendOutcome(SpendResult.DONE, detail=f"webhook answered {status}"), False
         retried = status >= 500 or status in RETRIED_STATUSES
         return _retry(f"webhook answered {status}"), retried
+
+
+def _failure_name(exc: requests.RequestException) -> str:
+    """The detail's words for a failed connection, as they were with httpx: ConnectError when
+    no connection was made (refused, DNS, TLS), else requests' own exception name."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(exc, requests.exceptions.SSLError) or isinstance(reason, NewConnectionError):
+        return "ConnectError"
+    return type(exc).__name__
+
+
+class _AbortableAdapter(HTTPAdapter):
+    """requests' adapter, remembering the connections it opens so that `abort` can shut one
+    under a read still waiting (closing a session closes only its idle connections)."""
+
+    def __init__(self) -> None:
+        self.opened: list[HTTPConnection] = []
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _tracking(HTTPConnectionPool, self.opened),
+            "https": _tracking(HTTPSConnectionPool, self.opened),
+        }
+
+    def abort(self) -> None:
+        for connection in self.opened:
+            sock = connection.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):  # already closed
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+def _tracking(base: type[HTTPConnectionPool], opened: list[HTTPConnection]) -> Any:
+    class Tracking(base):  # type: ignore[valid-type,misc]
+        def _new_conn(self) -> HTTPConnection:
+            connection: HTTPConnection = super()._new_conn()
+            opened.append(connection)
+            return connection
+
+    return Tracking
 
 
 def _retry(detail: str) -> SpendOutcome:

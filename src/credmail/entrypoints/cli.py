@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from credmail.config import ConfigError, Settings, config_path, load_settings, with_mail_secrets
-from credmail.entrypoints import cli_backup, cli_stats, db_wait
+from credmail.entrypoints import cli_backup, cli_stats, cli_templates, db_wait
 from credmail.entrypoints.cli_base import EXIT_FAILURE as EXIT_FAILURE
 from credmail.entrypoints.cli_base import CommandError as CommandError
 from credmail.entrypoints.cli_base import Context as Context
@@ -912,6 +912,7 @@ def _templates_commands(sub: Any) -> None:
     )
     check.add_argument("--json", action="store_true")
     check.set_defaults(handler=cmd_templates_check)
+    cli_templates.register(commands)
 
 
 def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
@@ -924,8 +925,9 @@ def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
     pages = _page_findings(ctx.settings)
     page_errors = [f for f in pages if f["level"] == "error"]
     failed = bool(report.errors or page_errors)
+    stale = cli_templates.stale_findings(ctx.settings, report)
     if args.json:
-        data = {**asdict(report), "pages": pages, "ok": not failed}
+        data = {**asdict(report), "pages": pages, "stale": stale, "ok": not failed}
         print(json.dumps(data, ensure_ascii=False))
         return EXIT_FAILURE if failed else 0
     missing_pages = [f for f in pages if f["level"] == "warning"]
@@ -956,11 +958,13 @@ def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
         print(f"ERROR {finding.language}{where}: {finding.message}")
     for found in page_errors:
         print(f"ERROR {found['language']} {found['page']}: {found['message']}")
+    cli_templates.print_stale(stale)
     unreviewed = sum(1 for lang in report.languages if not lang.reviewed)
     missing = sum(len(lang.missing) for lang in report.languages) + len(missing_pages)
     print(
         f"{len(report.languages)} languages, {len(report.errors) + len(page_errors)} errors, "
         f"{missing} missing translations, {unreviewed} unreviewed languages"
+        + (f", {len(stale)} stale translations" if stale else "")
     )
     return EXIT_FAILURE if failed else 0
 

@@ -8,7 +8,8 @@ or unknown key, a failure to render, the school's Italian text or a made-up code
 translation, is an error). The partials the Italian replies import (`next_steps.j2`,
 `names.j2`) are checked too: each language has its own, with the same macros, and they
 render for every backend; a translation that imports the Italian partial would print
-Italian, which is an error.
+Italian, which is an error. A translation whose Italian has changed since it was made (its
+recorded hash, service/translation_hashes.py) is a warning.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from credmail.service.template_samples import (
     leaks,
     made_up,
 )
+from credmail.service.translation_hashes import STALE, stale
 
 __all__ = ["ERROR", "SAMPLE_VALUES", "WARNING", "check_templates", "sample_cases"]
 
@@ -168,6 +170,8 @@ def _check_language(
     if language.problem is None:
         for level, where, message in check_partials(composer, language, partials, translated):
             add(level, where, message)
+    for name in stale(composer.env, code):
+        add(WARNING, name, STALE.format(code=code))
     summary = LanguageSummary(
         code=code,
         name=language.name,
