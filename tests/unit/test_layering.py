@@ -27,7 +27,9 @@ CORE_LIBRARIES = ("idna",)  # pure Python, no I/O, no state (see core/addresses.
 
 LAYERS = "Layers: entry points > web"
 NO_CYCLES = "No import circles among the modules of any package"
-ADAPTERS = "Only the composition roots (bootstrap, backups) and the adapters import credmail.adapters"
+ADAPTERS = (
+    "Only the composition roots (bootstrap, backups) and the adapters import credmail.adapters"
+)
 IO = "I/O libraries only in the adapters, the web and the composition root"
 WEB = "The web uses App and its desks: no runner, database or mail library"
 CORE = "Core: no state, no I/O, no dynamic import"
