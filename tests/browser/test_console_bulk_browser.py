@@ -73,6 +73,9 @@ def test_defer_remember_and_bulk_tasks_in_a_real_browser(
     submit(browser, f"/revisione/{new}/ricorda")
     assert f"Aggiungere {NEW_ADDRESS}" in browser.page_source
     check(browser, "approva-e-ricorda")
+    box = browser.find_element(By.XPATH, "//input[@name='ricorda']")
+    assert not box.is_selected()  # adding an address is a choice, never the default
+    box.click()
     press(browser, browser.find_element(By.XPATH, "//form[.//input[@name='ricorda']]"))
     assert "l'indirizzo del mittente è stato aggiunto alla rubrica" in browser.page_source
     browser.get(f"{console}/rubrica/persona/G1001")

@@ -5,14 +5,17 @@ page; CSRF and `review.staff` refuse as for the other decisions."""
 
 from __future__ import annotations
 
+import html
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from credmail.adapters.db.directory_import import import_records
+from credmail.adapters.db.models import ReviewRow
 from credmail.bootstrap import App
 from credmail.config import load_settings
 from credmail.core.addresses import normalize_address
@@ -21,6 +24,7 @@ from credmail.service.desks import Actor
 from credmail.service.directory_csv import read_directory
 from credmail.service.ports import AuditFilter
 from tests.fakes import FakeClock
+from tests.support.provider_mail import pec_envelope
 from tests.support.wiring import make_app
 from tests.web.conftest import (
     CLI,
@@ -176,6 +180,39 @@ def test_a_minor_with_two_guardians_needs_the_guardian_named(office: App) -> Non
     )
     assert (approval.to, approval.remembered_for) == (NEW_ADDRESS, "G1003")
     assert office.desks.remembered.listing("G1002") == []
+
+
+def test_an_address_on_file_for_someone_else_is_never_added(
+    office: App, olga: tuple[TestClient, str]
+) -> None:
+    """A minor writing from her own address (on file for her): approving for her may send
+    a link only to her guardians' addresses; her address is never added to a guardian."""
+    client, _csrf = olga
+    sara = "sara.verdi@studenti.example.org"
+    item = hold(office, sara, "student", ("unknown_sender",))
+    proposal = html.unescape(client.get(f"{ROOT}/revisione/{item}/ricorda?persona=S2001").text)
+    assert "già in rubrica per un'altra persona" in proposal
+    assert 'name="ricorda"' not in proposal  # not offered
+    with pytest.raises(Exception, match="già in rubrica per un'altra persona"):
+        office.review.approve(item, "S2001", CLI, confirmed=True, remember=True)
+    assert office.desks.remembered.listing("G1001") == []
+    with office.uow(read_only=True) as uow:
+        (owner,) = uow.directory.people_with_address(normalize_address(sara))
+    assert owner.username == "S2004"
+
+
+def test_a_pec_gateway_address_is_never_added(office: App) -> None:
+    """Through PEC the From is the provider's gateway, shared by everyone who writes."""
+    item = hold(office, "posta-certificata@pec.aruba.it", "adult", ("unknown_sender",))
+    with office.uow() as uow:
+        uow.session.execute(
+            update(ReviewRow).where(ReviewRow.id == item).values(raw=pec_envelope())
+        )
+        uow.commit()
+    with pytest.raises(Exception, match="arrivata via PEC"):
+        office.review.approve(item, "G1001", CLI, confirmed=True, remember=True)
+    assert office.desks.remembered.listing("G1001") == []
+    assert office.desks.remembered.proposal(item, "G1001").refusal is not None
 
 
 def reimport(app: App) -> None:

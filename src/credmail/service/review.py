@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from credmail.core.addresses import normalize_address
 from credmail.core.parse import parse_message
 from credmail.core.recipients import link_kind, matching, recipients, request_kind_of
 from credmail.core.values import Person, SendLink, SendReply
@@ -389,17 +390,34 @@ def remember_sender(
 ) -> str:
     """Add the request's sender to the person who will read mail about `person`'s account
     (the person; for a minor student, one guardian); the owner's username."""
-    if not item.sender:
-        raise ReviewError("la richiesta non ha un mittente valido da aggiungere alla rubrica")
+    sender = check_rememberable(uow, item)
     owner = _owner(uow, person, minor, owner_name)
-    if matching(owner.emails, item.sender):
-        raise ReviewError(f"{item.sender} è già in rubrica per {owner.username}")
-    if not uow.remembered.add(owner.username, item.sender, str(actor), now, item.id):
-        raise ReviewError(f"{item.sender} non può essere aggiunto a {owner.username}")
+    if matching(owner.emails, sender):
+        raise ReviewError(f"{sender} è già in rubrica per {owner.username}")
+    if not uow.remembered.add(owner.username, sender, str(actor), now, item.id):
+        raise ReviewError(f"{sender} non può essere aggiunto a {owner.username}")
     detail = f"indirizzo del mittente della richiesta {item.id} aggiunto alla rubrica"
     entry = audit_entry(actor, now, "directory.remember", f"persona {owner.username}", detail)
     uow.audit.add(entry)
     return owner.username
+
+
+def check_rememberable(uow: UnitOfWork, item: ReviewItem) -> str:
+    """The request's sender, when it may be added to a person: never an address already
+    on file for anyone (a minor's own, another family's, a teacher forwarding a parent's
+    mail) and never a PEC gateway's (its From is the provider's, shared by every sender)."""
+    if not item.sender:
+        raise ReviewError("la richiesta non ha un mittente valido da aggiungere alla rubrica")
+    if item.raw is not None and parse_message(item.raw).pec is not None:
+        raise ReviewError(
+            "la richiesta è arrivata via PEC: l'indirizzo del mittente è quello del gestore "
+            "PEC e non si può aggiungere alla rubrica"
+        )
+    if uow.directory.people_with_address(normalize_address(item.sender)):
+        raise ReviewError(
+            f"{item.sender} è già in rubrica per un'altra persona: non si può aggiungere"
+        )
+    return item.sender
 
 
 def _owner(uow: UnitOfWork, person: Person, minor: bool, name: str | None) -> Person:

@@ -15,9 +15,17 @@ from credmail.service.desks.base import DeskError
 from credmail.service.ports import (
     RememberedAddress,
     ReviewItem,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
-from credmail.service.review import Actor, AlreadyDecided, ReviewDesk, ReviewError, audit_entry
+from credmail.service.review import (
+    Actor,
+    AlreadyDecided,
+    ReviewDesk,
+    ReviewError,
+    audit_entry,
+    check_rememberable,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,15 @@ class Proposal:
     person: Person
     link: str  # "adult" | "student"
     owners: tuple[Person, ...]  # the person, or a minor student's guardians
+    refusal: str | None = None  # why the sender may not be added (then it is not offered)
+
+
+def _refusal(uow: UnitOfWork, item: ReviewItem) -> str | None:
+    try:
+        check_rememberable(uow, item)
+    except ReviewError as refused:
+        return str(refused)
+    return None
 
 
 class RememberedDesk:
@@ -50,11 +67,12 @@ class RememberedDesk:
             person = uow.directory.get(username)
             if person is None:
                 raise ReviewError(f"nessuna persona con codice {username}")
+            refusal = _refusal(uow, item)
             minor = person.is_minor_on(today)
             owners = tuple(uow.directory.guardians_of(username)) if minor else (person,)
         if not owners:
             raise ReviewError(f"{username} è minorenne e non ha genitori/tutori in rubrica")
-        return Proposal(item, person, request_kind_of(person, today), owners)
+        return Proposal(item, person, request_kind_of(person, today), owners, refusal)
 
     def listing(self, username: str) -> list[RememberedAddress]:
         with self.uow(read_only=True) as uow:
