@@ -374,7 +374,7 @@ def _desks(
         deferrals=DeferralsDesk(uow, clock, review.timezone, review),
         remembered=RememberedDesk(uow, review),
         worklist=WorklistDesk(uow, SqlWorklist(uow), mailer, clock, review.timezone),
-        near_miss=NearMissDesk(uow, pipeline.processor, clock),
+        near_miss=NearMissDesk(uow, pipeline.processor, clock, review.authorize),
     )
 
 

@@ -20,6 +20,7 @@ from credmail.entrypoints.daemon import run_once
 from credmail.samples import Sample
 from credmail.service.ports import AuditFilter
 from credmail.service.privacy import Retention, forget, show
+from credmail.service.review import Actor, ReviewError
 from credmail.web.app import create_web_app
 from tests.support.servers import Dovecot, SmtpServer
 from tests.support.wiring import body_text, make_app, server_settings
@@ -286,3 +287,28 @@ def test_maildir_reads_each_mail_once_and_a_failing_mail_is_only_skipped(
     again = app.pipeline.sync(app.source_factory())
     assert again.near_misses == 0 and len(app.desks.near_miss.listing()) == 1
     assert sorted(p.name for p in (root / "new").iterdir())[0].startswith("1700000000")
+
+
+def test_only_the_review_staff_treat_or_dismiss_a_near_miss(
+    dovecot: Dovecot, smtp: SmtpServer, db_url: str, tmp_path: Path
+) -> None:
+    settings = server_settings(
+        dovecot,
+        smtp,
+        db_url,
+        classify__near_miss="flag",
+        review__staff='["anna"]',
+        console__totp_key_file=str(tmp_path / "totp.key"),
+    )
+    app = make_app(settings, clock=Clock())
+    _append(dovecot, FORGOT)
+    run_once(app)
+    (near,) = app.desks.near_miss.listing()
+    olga = Actor("olga", "cli")
+    with pytest.raises(ReviewError, match="non è tra il personale autorizzato"):
+        app.desks.near_miss.treat(near.id, olga, "adult")
+    with pytest.raises(ReviewError, match="non è tra il personale autorizzato"):
+        app.desks.near_miss.dismiss(near.id, olga)
+    assert [n.id for n in app.desks.near_miss.listing()] == [near.id]  # still open
+    app.desks.near_miss.dismiss(near.id, Actor("anna", "cli"))
+    assert app.desks.near_miss.listing() == []

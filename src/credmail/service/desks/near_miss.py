@@ -9,6 +9,7 @@ keyword taken off; dismissing leaves it where it is and takes the keyword off.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -69,8 +70,17 @@ def open_near_misses(uow: UnitOfWork) -> list[NearMissSummary]:
 
 
 class NearMissDesk:
-    def __init__(self, uow: UnitOfWorkFactory, processor: MessageProcessor, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        processor: MessageProcessor,
+        clock: Clock,
+        authorize: Callable[[Actor], None],
+    ) -> None:
+        """`authorize`: the review desk's (review.staff, then the role): treating a near
+        miss decides a request, dismissing one closes it."""
         self.uow, self.processor, self.clock = uow, processor, clock
+        self.authorize = authorize
         self.log = structlog.get_logger("credmail.near_miss")
 
     def listing(self, status: str | None = NearMissStatus.OPEN) -> list[NearMissRecord]:
@@ -89,6 +99,7 @@ class NearMissDesk:
         self, near_miss_id: int, actor: Actor, kind: str, student: str | None = None
     ) -> Treated:
         """Treat as an adult's request, or as a request for the named student."""
+        self.authorize(actor)
         if kind not in (TREAT_ADULT, TREAT_STUDENT):
             raise DeskError("scegliere se la richiesta è per sé o per uno studente")
         name = " ".join((student or "").split())[:MAX_NAME]
@@ -113,6 +124,7 @@ class NearMissDesk:
 
     def dismiss(self, near_miss_id: int, actor: Actor) -> None:
         """Not a request: the message stays where it is, without the keyword."""
+        self.authorize(actor)
         now = self.clock()
         with self.uow() as uow:
             record = _open(uow, near_miss_id)
