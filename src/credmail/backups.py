@@ -4,6 +4,7 @@ upgrade after it. `entrypoints/cli_backup.py` is the command line over it."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -103,8 +104,11 @@ def _target(path: Path, suffix: str, keep: int | None) -> Path:
 
 
 def _prune(directory: Path, suffix: str, keep: int) -> list[Path]:
-    """Remove all but the newest `keep` backups credmail named in `directory`."""
-    backups = sorted(directory.glob(f"{PREFIX}*{suffix}"), key=lambda p: p.name, reverse=True)
+    """Remove all but the newest `keep` backups credmail named in `directory` (only names
+    it gives, credmail-YYYYMMDD-HHMMSSZ: a copy renamed by hand is never counted)."""
+    named = re.compile(rf"{re.escape(PREFIX)}\d{{8}}-\d{{6}}Z{re.escape(suffix)}")
+    found = [p for p in directory.iterdir() if named.fullmatch(p.name)]
+    backups = sorted(found, key=lambda p: p.name, reverse=True)
     removed = backups[keep:]
     for old in removed:
         old.unlink(missing_ok=True)

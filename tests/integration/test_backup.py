@@ -162,11 +162,13 @@ def test_keep_leaves_the_newest_backups(fresh: tuple[Daemon, str], tmp_path: Pat
     for name in ("credmail-20260101-000000Z", "credmail-20260102-000000Z"):
         (backups / f"{name}{suffix}").write_bytes(b"old")
     (backups / "notes.txt").write_text("kept")
+    by_hand = f"credmail-prima-aggiornamento{suffix}"  # sorts after every date: not counted
+    (backups / by_hand).write_bytes(b"a copy renamed by hand")
     done = cli.cli("db", "backup", "--keep", "2", str(backups))
     assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in backups.iterdir())
     assert names[0] == f"credmail-20260102-000000Z{suffix}" and names[-1] == "notes.txt"
-    assert len(names) == 3 and "older backup removed" in done.stdout
+    assert by_hand in names and len(names) == 4 and "older backup removed" in done.stdout
     _one_line_failure(cli.cli("db", "backup", "--keep", "2", str(backups / "x")), "directory")
 
 
