@@ -71,11 +71,24 @@ def _restore(engine: Engine, path: Path, force: bool) -> str:
         )
     if sqlite is not None:
         backup_sqlite.restore(path, sqlite)
-    else:
-        if not empty:
-            backup_postgres.clear(engine)
+    elif empty:
         backup_postgres.restore(path, engine)
+    else:
+        _replace_postgres(engine, path)
     return revision
+
+
+def _replace_postgres(engine: Engine, path: Path) -> None:
+    """--force on PostgreSQL: the tables go before pg_restore runs, so what they held is
+    saved first, beside the backup, and named should the restore fail."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%SZ")
+    saved = path.parent / f"{PREFIX}before-restore-{stamp}.pgdump"
+    backup_postgres.backup(engine, saved)
+    backup_postgres.clear(engine)
+    try:
+        backup_postgres.restore(path, engine)
+    except BackupError as failed:
+        raise BackupError(f"{failed}; the database as it was is saved in {saved}") from failed
 
 
 def _engine(database: DatabaseSettings) -> Engine:
