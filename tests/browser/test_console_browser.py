@@ -17,14 +17,18 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from credmail.config import load_settings
 from credmail.entrypoints.daemon import run_once
-from credmail.service.desks import Actor
 from credmail.service.ports import AuditFilter, RegisterTask
-from tests.support.browser import SCREENSHOTS, WebServer, axe_violations, replaced
+from tests.support.browser import (
+    SCREENSHOTS,
+    WebServer,
+    axe_violations,
+    mailbox_console_app,
+    replaced,
+)
 from tests.support.requests import request
 from tests.support.servers import Dovecot, SmtpServer
-from tests.support.wiring import make_app, server_env, write_config
+from tests.support.wiring import write_config
 
 pytestmark = pytest.mark.integration
 
@@ -86,9 +90,7 @@ def test_the_secretariat_works_the_queue_in_a_real_browser(
     dovecot: Dovecot,
     smtp: SmtpServer,
 ) -> None:
-    env = server_env(dovecot, smtp, f"sqlite:///{tmp_path / 'credmail.db'}")
-    app = make_app(load_settings(None, environ=env))
-    app.desks.staff.add("anna", "amministratore", PASSWORD, Actor("root", "cli"))
+    app, env = mailbox_console_app(tmp_path, dovecot, smtp, "anna", "amministratore")
     shared = "famiglia.bianchi@example.org"  # two guardians: the request is ambiguous
     dovecot.append(request(shared, body="Buongiorno, vorrei le credenziali."))
     dovecot.append(request("sconosciuto@example.net", body="Vorrei le credenziali."))

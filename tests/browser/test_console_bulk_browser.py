@@ -14,21 +14,18 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 
-from credmail.config import load_settings
-from credmail.service.desks import Actor
 from credmail.service.ports import RegisterTask
 from tests.browser.test_console_browser import (
     DESKTOP,
-    PASSWORD,
     check,
     heading,
     press,
     sign_in,
     submit,
 )
-from tests.support.browser import WebServer
+from tests.support.browser import WebServer, mailbox_console_app
 from tests.support.servers import Dovecot, SmtpServer
-from tests.support.wiring import make_app, server_env, write_config
+from tests.support.wiring import write_config
 from tests.web.conftest import hold
 
 pytestmark = pytest.mark.integration
@@ -44,9 +41,7 @@ def test_defer_remember_and_bulk_tasks_in_a_real_browser(
     dovecot: Dovecot,
     smtp: SmtpServer,
 ) -> None:
-    env = server_env(dovecot, smtp, f"sqlite:///{tmp_path / 'credmail.db'}")
-    app = make_app(load_settings(None, environ=env))
-    app.desks.staff.add("olga", "operatore", PASSWORD, Actor("root", "cli"))
+    app, env = mailbox_console_app(tmp_path, dovecot, smtp, "olga", "operatore")
     later = hold(app, "sconosciuto@example.net", "adult", ("unknown_sender",))
     new = hold(app, NEW_ADDRESS, "student", ("unknown_sender",))
     now = app.clock()

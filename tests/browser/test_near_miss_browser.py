@@ -12,14 +12,12 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 
-from credmail.config import load_settings
 from credmail.entrypoints.daemon import run_once
-from credmail.service.desks import Actor
 from tests.browser.test_console_browser import DESKTOP, PASSWORD, check, heading, press, submit
-from tests.support.browser import WebServer
+from tests.support.browser import WebServer, mailbox_console_app
 from tests.support.requests import request
 from tests.support.servers import Dovecot, SmtpServer
-from tests.support.wiring import make_app, server_env, write_config
+from tests.support.wiring import write_config
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +29,7 @@ def test_near_misses_are_worked_in_a_real_browser(
     dovecot: Dovecot,
     smtp: SmtpServer,
 ) -> None:
-    env = server_env(dovecot, smtp, f"sqlite:///{tmp_path / 'credmail.db'}")
-    app = make_app(load_settings(None, environ=env))
-    app.desks.staff.add("anna", "amministratore", PASSWORD, Actor("root", "cli"))
+    app, env = mailbox_console_app(tmp_path, dovecot, smtp, "anna", "amministratore")
     shared = "famiglia.bianchi@example.org"
     dovecot.append(request(shared, "Password registro", body="Abbiamo perso la password."))
     dovecot.append(request("zeta@example.net", "", body="Vorrei le credenziali del registro."))

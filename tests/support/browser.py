@@ -24,12 +24,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from tests.support.servers import free_port
+
+if TYPE_CHECKING:
+    from credmail.bootstrap import App
+    from tests.support.servers import Dovecot, SmtpServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -240,3 +244,20 @@ def replaced(element: Any) -> Callable[[Any], bool]:
         return False
 
     return gone
+
+
+def mailbox_console_app(
+    tmp_path: Path, dovecot: Dovecot, smtp: SmtpServer, name: str, role: str
+) -> tuple[App, dict[str, str]]:
+    """A school on a SQLite file with the test's Dovecot and SMTP sink, and one staff
+    account (`name`, `role`, the tests' password) the browser signs in with; the app and
+    its environment (for the `credmail web` the test starts)."""
+    from credmail.config import load_settings
+    from credmail.service.review import Actor
+    from tests.support.wiring import make_app, server_env
+    from tests.web.conftest import PASSWORD
+
+    env = server_env(dovecot, smtp, f"sqlite:///{tmp_path / 'credmail.db'}")
+    app = make_app(load_settings(None, environ=env))
+    app.desks.staff.add(name, role, PASSWORD, Actor("root", "cli"))
+    return app, env
